@@ -1,0 +1,62 @@
+//! Datapath actions: what a translation compiles a packet's fate into.
+//!
+//! The list is applied in order to one frame. Field writes change the frame for the
+//! actions that follow; `Output` and `TunnelOutput` send the frame as it is at that point,
+//! so one list can send differently modified copies to several ports (flooding to two
+//! tunnels, say) without cloning the frame. The executor lives in [`crate::execute`].
+
+use std::net::Ipv4Addr;
+
+use crate::flow_key::PortNo;
+use crate::mac::MacAddr;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum DpAction {
+    /// Send the frame as it is now out of a port.
+    Output(PortNo),
+    /// Insert an 802.1Q tag right after the MAC addresses. The value is a
+    /// [`FlowKey::vlan_tci`](crate::FlowKey::vlan_tci): PCP and VID; the present bit is
+    /// not written (the wire's DEI bit is 0).
+    PushVlan(u16),
+    /// Remove the outer 802.1Q tag.
+    PopVlan,
+    /// Rewrite PCP and VID of the tag the frame already has (cheaper than pop + push).
+    SetVlan(u16),
+    SetEthSrc(MacAddr),
+    SetEthDst(MacAddr),
+    SetArpOp(u16),
+    SetArpSha(MacAddr),
+    SetArpTha(MacAddr),
+    SetArpSpa(Ipv4Addr),
+    SetArpTpa(Ipv4Addr),
+    /// Rewrite the IPv4 source address, keeping the header checksum right.
+    SetIpv4Src(Ipv4Addr),
+    /// Rewrite the IPv4 destination address, keeping the header checksum right.
+    SetIpv4Dst(Ipv4Addr),
+    /// Send a copy of the frame, as it is now, encapsulated in `header`, out of `port`
+    /// (the underlay). The frame itself is left as it was for the actions that follow.
+    TunnelOutput { port: PortNo, header: TunnelHeader },
+}
+
+/// Everything needed to write the outer headers of a tunnel packet, resolved by the
+/// control plane (addresses, next-hop MAC) so that the fast path only copies.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TunnelHeader {
+    pub kind: TunnelKind,
+    /// The underlay netdev's MAC.
+    pub eth_src: MacAddr,
+    /// The next hop's MAC on the underlay.
+    pub eth_dst: MacAddr,
+    pub ip_src: Ipv4Addr,
+    pub ip_dst: Ipv4Addr,
+    pub ttl: u8,
+    pub tos: u8,
+    pub dont_fragment: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum TunnelKind {
+    /// GRE (RFC 2784/2890) carrying Ethernet (protocol 0x6558). `key: Some(k)` sets the K
+    /// bit and the 32-bit key field; `csum` sets the C bit and fills in the checksum.
+    Gre { key: Option<u32>, csum: bool },
+}
