@@ -35,7 +35,10 @@ pub enum DpAction {
     SetIpv4Dst(Ipv4Addr),
     /// Send a copy of the frame, as it is now, encapsulated in `header`, out of `port`
     /// (the underlay). The frame itself is left as it was for the actions that follow.
-    TunnelOutput { port: PortNo, header: TunnelHeader },
+    TunnelOutput {
+        port: PortNo,
+        header: TunnelHeader,
+    },
 }
 
 /// Everything needed to write the outer headers of a tunnel packet, resolved by the

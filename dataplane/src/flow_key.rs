@@ -59,19 +59,11 @@ macro_rules! for_each_field {
 }
 
 fn mac_and(a: MacAddr, b: MacAddr) -> MacAddr {
-    let mut o = [0u8; 6];
-    for i in 0..6 {
-        o[i] = a.0[i] & b.0[i];
-    }
-    MacAddr(o)
+    MacAddr(std::array::from_fn(|i| a.0[i] & b.0[i]))
 }
 
 fn mac_or(a: MacAddr, b: MacAddr) -> MacAddr {
-    let mut o = [0u8; 6];
-    for i in 0..6 {
-        o[i] = a.0[i] | b.0[i];
-    }
-    MacAddr(o)
+    MacAddr(std::array::from_fn(|i| a.0[i] | b.0[i]))
 }
 
 impl FlowKey {
@@ -109,7 +101,7 @@ impl FlowKey {
                 $(self.$m = mac_or(self.$m, other.$m);)*
             };
         }
-        for_each_field!(or)
+        for_each_field!(or);
     }
 
     /// True when every bit set in `self` (as a mask) is also set in `other`.
@@ -142,9 +134,21 @@ mod tests {
             dl_dst: "fa:16:3e:dc:c5:23".parse().unwrap(),
             ..Default::default()
         };
-        let mut m = FlowKey { in_port: u32::MAX, ..Default::default() };
-        assert_eq!(k.masked(&m), FlowKey { in_port: 7, ..Default::default() });
-        m.union_with(&FlowKey { dl_dst: "01:00:00:00:00:00".parse().unwrap(), ..Default::default() });
+        let mut m = FlowKey {
+            in_port: u32::MAX,
+            ..Default::default()
+        };
+        assert_eq!(
+            k.masked(&m),
+            FlowKey {
+                in_port: 7,
+                ..Default::default()
+            }
+        );
+        m.union_with(&FlowKey {
+            dl_dst: "01:00:00:00:00:00".parse().unwrap(),
+            ..Default::default()
+        });
         assert_eq!(k.masked(&m).dl_dst, MacAddr::ZERO);
         assert!(m.is_subset_of(&FlowKey::EXACT));
         assert!(!FlowKey::EXACT.is_subset_of(&m));

@@ -97,7 +97,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_text() {
-        for bad in ["", "fa:16:3e:dc:c5", "fa:16:3e:dc:c5:23:00", "fa:16:3e:dc:c5:2g", "fa:16:3e:dc:c5:123"] {
+        for bad in [
+            "",
+            "fa:16:3e:dc:c5",
+            "fa:16:3e:dc:c5:23:00",
+            "fa:16:3e:dc:c5:2g",
+            "fa:16:3e:dc:c5:123",
+        ] {
             assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
         }
     }
@@ -105,7 +111,13 @@ mod tests {
     #[test]
     fn group_bit() {
         assert!(MacAddr::BROADCAST.is_multicast());
-        assert!("01:00:5e:00:00:01".parse::<MacAddr>().unwrap().is_multicast());
-        assert!(!"fa:16:3e:dc:c5:23".parse::<MacAddr>().unwrap().is_multicast());
+        assert!("01:00:5e:00:00:01"
+            .parse::<MacAddr>()
+            .unwrap()
+            .is_multicast());
+        assert!(!"fa:16:3e:dc:c5:23"
+            .parse::<MacAddr>()
+            .unwrap()
+            .is_multicast());
     }
 }
