@@ -2,3 +2,11 @@
 //! translation of a packet through the bridges it crosses into datapath actions.
 
 pub mod ofp;
+pub mod bridge;
+pub mod mac_learning;
+pub mod switch;
+pub mod table;
+pub mod xlate;
+
+pub use bridge::{PortConfig, PortKind, TunnelConfig, TunnelKey};
+pub use switch::{Switch, SwitchError, UnderlayRoute};

@@ -1,0 +1,533 @@
+//! Translation: runs a packet's key through the OpenFlow pipeline of every bridge it
+//! crosses and compiles the outcome into datapath actions.
+//!
+//! Two copies of the packet's fields are kept, as in OVS's xlate: `flow`, what the
+//! pipeline currently believes (changed by every action), and `packet`, what the datapath
+//! frame will look like after the actions emitted so far. Field changes are emitted
+//! ("committed") only when the frame leaves through a port, so that `mod_vlan_vid` then
+//! `strip_vlan` costs nothing, and a flood to several ports with different tags emits one
+//! change per port.
+//!
+//! The result carries the fields of the original key the outcome depended on
+//! (`consulted`): the fast path may reuse the actions for every packet equal to this one
+//! on those fields.
+
+use std::net::Ipv4Addr;
+
+use smallvec::SmallVec;
+use xvs_dataplane::actions::TunnelKind;
+use xvs_dataplane::flow_key::{
+    ETH_TYPE_ARP, ETH_TYPE_IPV4, VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK,
+};
+use xvs_dataplane::{DpAction, FlowKey, MacAddr, PortNo, TunnelHeader};
+
+use crate::bridge::{Bridge, BridgeId, PortKind, TunnelKey};
+use crate::ofp::format::{format_actions, format_match};
+use crate::ofp::{
+    Action, Field, FieldSlice, LearnItem, LearnSpec, LearnSrc, Match, OfPort, OFPP_ALL,
+    OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_NORMAL, OFPP_TABLE,
+};
+use crate::switch::Switch;
+use crate::table::{RuleId, Time};
+
+/// Resubmits and patch crossings deeper than this are a loop (OVS uses 64 as well).
+pub const MAX_DEPTH: u32 = 64;
+
+/// A flow that a `learn` action asks to install.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnedFlow {
+    pub bridge: BridgeId,
+    pub table: u8,
+    pub priority: u16,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub cookie: u64,
+    pub matcher: Match,
+    pub actions: Vec<Action>,
+}
+
+/// The outcome of translating one packet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Translation {
+    /// What the datapath does to the frame; empty means drop.
+    pub actions: Vec<DpAction>,
+    /// The bits of the input key the actions depend on (always in_port, tun_id, the VLAN
+    /// TCI and dl_dst, plus whatever the tables, NORMAL, `move` and `learn` looked at).
+    pub consulted: FlowKey,
+    /// Every rule the packet hit, to be credited with its packets and bytes.
+    pub rules: Vec<(BridgeId, RuleId)>,
+    /// (bridge, vlan, mac, ofport) that NORMAL learned from the packet: to refresh on
+    /// every packet a cached entry forwards, as OVS's xlate cache does.
+    pub macs: Vec<(BridgeId, u16, MacAddr, OfPort)>,
+    /// Flows that `learn` actions install (again, for every packet).
+    pub learned: Vec<LearnedFlow>,
+    /// Tunnel remotes without a resolved underlay route: the packet was not sent there.
+    pub unresolved: Vec<Ipv4Addr>,
+}
+
+impl Translation {
+    /// Whether the outcome also depends on the MAC tables (NORMAL ran).
+    pub fn used_mac_learning(&self) -> bool {
+        !self.macs.is_empty()
+    }
+}
+
+struct Ctx<'a> {
+    sw: &'a Switch,
+    now: Time,
+    bridge: &'a Bridge,
+    table: u8,
+    flow: FlowKey,
+    packet: FlowKey,
+    /// Fields written by actions and not yet committed to the frame.
+    dirty: FlowKey,
+    /// Fields the frame has had written, ever.
+    committed: FlowKey,
+    depth: u32,
+    out: Translation,
+    trace: Option<Vec<String>>,
+}
+
+/// The always-consulted part of a key: what the fast path's cache is keyed by at least.
+pub fn base_consulted() -> FlowKey {
+    FlowKey {
+        in_port: u32::MAX,
+        tun_id: u64::MAX,
+        vlan_tci: u16::MAX,
+        dl_dst: MacAddr::BROADCAST,
+        ..Default::default()
+    }
+}
+
+/// Translates `key` (whose `in_port` is a datapath port) starting in table 0 of the
+/// bridge that owns that port. With `trace`, a human-readable account is returned too.
+pub fn translate(sw: &Switch, key: &FlowKey, now: Time, trace: bool) -> (Translation, Vec<String>) {
+    let mut out = Translation { consulted: base_consulted(), ..Default::default() };
+    let Some((bridge, ofport)) = sw.dp_port_owner(key.in_port) else {
+        let lines = vec![format!("No bridge port has datapath port {}: drop", key.in_port)];
+        return (out, if trace { lines } else { Vec::new() });
+    };
+    let mut flow = *key;
+    flow.in_port = ofport;
+    let mut ctx = Ctx {
+        sw,
+        now,
+        bridge,
+        table: 0,
+        flow,
+        packet: flow,
+        dirty: FlowKey::default(),
+        committed: FlowKey::default(),
+        depth: 0,
+        out: std::mem::take(&mut out),
+        trace: trace.then(Vec::new),
+    };
+    ctx.trace_bridge_header();
+    ctx.lookup_and_run(0);
+    let lines = ctx.trace.take().unwrap_or_default();
+    (ctx.out, lines)
+}
+
+impl<'a> Ctx<'a> {
+    fn note(&mut self, s: impl FnOnce() -> String) {
+        if let Some(t) = self.trace.as_mut() {
+            let indent = "    ".repeat(self.depth as usize);
+            t.push(format!("{indent}{}", s()));
+        }
+    }
+
+    fn trace_bridge_header(&mut self) {
+        if let Some(t) = self.trace.as_mut() {
+            let indent = "    ".repeat(self.depth as usize);
+            let title = format!("bridge(\"{}\")", self.bridge.name);
+            t.push(format!("{indent}{title}"));
+            t.push(format!("{indent}{}", "-".repeat(title.len())));
+        }
+    }
+
+    fn lookup_and_run(&mut self, table: u8) {
+        if self.depth >= MAX_DEPTH {
+            self.note(|| format!(">>>> over {MAX_DEPTH} resubmit/patch actions: dropping <<<<"));
+            return;
+        }
+        let Some(ft) = self.bridge.tables.get(table as usize) else {
+            return;
+        };
+        let saved_table = self.table;
+        self.table = table;
+        match ft.lookup(&self.flow, &mut self.out.consulted) {
+            Some(rule) => {
+                self.out.rules.push((self.bridge.id, rule.id));
+                if self.trace.is_some() {
+                    let m = format_match(&rule.matcher, Some(rule.priority), self.bridge, true);
+                    let cookie = rule.cookie;
+                    self.note(|| format!(" {table}. {m}, cookie {cookie:#x}"));
+                }
+                let actions: &'a [Action] = &rule.actions;
+                if actions.is_empty() {
+                    self.note(|| "    drop".to_string());
+                }
+                self.run(actions);
+            }
+            None => self.note(|| format!(" {table}. No match.\n     drop")),
+        }
+        self.table = saved_table;
+    }
+
+    fn run(&mut self, actions: &'a [Action]) {
+        for a in actions {
+            if self.trace.is_some() {
+                let text = format_actions(std::slice::from_ref(a), self.bridge, true);
+                self.note(|| format!("    {text}"));
+            }
+            self.run_one(a);
+        }
+    }
+
+    fn run_one(&mut self, a: &'a Action) {
+        match a {
+            Action::Output(p) => self.output(*p),
+            Action::OutputField(slice) => {
+                slice.mark(&mut self.out.consulted);
+                let p = slice.read(&self.flow) as OfPort;
+                self.output(p);
+            }
+            Action::ModVlanVid(vid) => {
+                let tci = if self.flow.vlan_tci & VLAN_PRESENT != 0 {
+                    (self.flow.vlan_tci & !VLAN_VID_MASK) | vid
+                } else {
+                    VLAN_PRESENT | vid
+                };
+                self.flow.vlan_tci = tci;
+            }
+            Action::ModVlanPcp(pcp) => {
+                let tci = if self.flow.vlan_tci & VLAN_PRESENT != 0 {
+                    self.flow.vlan_tci & !VLAN_PCP_MASK
+                } else {
+                    VLAN_PRESENT
+                };
+                self.flow.vlan_tci = tci | ((*pcp as u16) << 13);
+            }
+            Action::StripVlan => self.flow.vlan_tci = 0,
+            Action::PushVlan(_) => {
+                if self.flow.vlan_tci & VLAN_PRESENT != 0 {
+                    self.note(|| "     >> a second VLAN tag is not supported: push_vlan ignored".into());
+                } else {
+                    self.flow.vlan_tci = VLAN_PRESENT;
+                }
+            }
+            Action::SetTunnel { id, .. } => self.flow.tun_id = *id,
+            Action::Resubmit { port, table } => {
+                let saved_in_port = self.flow.in_port;
+                if let Some(p) = port {
+                    self.flow.in_port = *p;
+                }
+                self.depth += 1;
+                self.lookup_and_run(table.unwrap_or(self.table));
+                self.depth -= 1;
+                self.flow.in_port = saved_in_port;
+            }
+            Action::ModDlSrc(m) => self.write(FieldSlice::whole(Field::DlSrc), m.to_u64()),
+            Action::ModDlDst(m) => self.write(FieldSlice::whole(Field::DlDst), m.to_u64()),
+            Action::Load { value, dst } => self.write(*dst, *value),
+            Action::Move { src, dst } => {
+                src.mark(&mut self.out.consulted);
+                let v = src.read(&self.flow);
+                self.write(*dst, v);
+            }
+            Action::Learn(spec) => self.learn(spec),
+        }
+    }
+
+    fn write(&mut self, dst: FieldSlice, v: u64) {
+        dst.write(&mut self.flow, v);
+        dst.mark(&mut self.dirty);
+    }
+
+    fn learn(&mut self, spec: &LearnSpec) {
+        let mut matcher = Match::default();
+        let mut actions = Vec::new();
+        let mut read = |src: &LearnSrc, ctx: &mut Ctx<'_>| match src {
+            LearnSrc::Field(s) => {
+                s.mark(&mut ctx.out.consulted);
+                s.read(&ctx.flow)
+            }
+            LearnSrc::Immediate(v) => *v,
+        };
+        for item in &spec.items {
+            match item {
+                LearnItem::Match { dst, src } => {
+                    let v = read(src, self);
+                    matcher.set_masked(dst.field, v << dst.ofs, dst.field_mask());
+                }
+                LearnItem::Load { src, dst } => {
+                    let value = read(src, self);
+                    actions.push(Action::Load { value, dst: *dst });
+                }
+                LearnItem::Output { src } => {
+                    let p = read(&LearnSrc::Field(*src), self);
+                    actions.push(Action::Output(p as OfPort));
+                }
+            }
+        }
+        let learned = LearnedFlow {
+            bridge: self.bridge.id,
+            table: spec.table,
+            priority: spec.priority,
+            idle_timeout: spec.idle_timeout,
+            hard_timeout: spec.hard_timeout,
+            cookie: spec.cookie,
+            matcher,
+            actions,
+        };
+        if self.trace.is_some() {
+            let m = format_match(&learned.matcher, Some(learned.priority), self.bridge, true);
+            let a = format_actions(&learned.actions, self.bridge, true);
+            let t = learned.table;
+            self.note(|| format!("     -> table={t} {m} actions={a}"));
+        }
+        self.out.learned.push(learned);
+    }
+
+    fn output(&mut self, p: OfPort) {
+        match p {
+            OFPP_IN_PORT => {
+                let in_port = self.flow.in_port;
+                self.output_to_port(in_port);
+            }
+            OFPP_NORMAL => self.normal(),
+            OFPP_FLOOD | OFPP_ALL => {
+                let in_port = self.flow.in_port;
+                let bridge = self.bridge;
+                for &q in bridge.ports.keys() {
+                    if q != in_port {
+                        self.output_to_port(q);
+                    }
+                }
+            }
+            OFPP_TABLE | OFPP_LOCAL | OFPP_CONTROLLER => {
+                self.note(|| "     >> this reserved port is not supported: nothing sent".into());
+            }
+            p if p == self.flow.in_port => {
+                self.note(|| "     >> skipping output to input port".into());
+            }
+            p => self.output_to_port(p),
+        }
+    }
+
+    fn output_to_port(&mut self, ofport: OfPort) {
+        let bridge = self.bridge;
+        let Some(port) = bridge.port(ofport) else {
+            self.note(|| format!("     >> no port {ofport} on this bridge: nothing sent"));
+            return;
+        };
+        match &port.config.kind {
+            PortKind::Netdev | PortKind::Internal => {
+                self.commit();
+                let dp = port.dp_port.expect("netdev and internal ports have datapath ports");
+                self.out.actions.push(DpAction::Output(dp));
+            }
+            PortKind::Patch { peer } => self.cross_patch(peer),
+            PortKind::Gre(cfg) => {
+                let key = match cfg.key {
+                    TunnelKey::Flow => Some(self.flow.tun_id as u32),
+                    TunnelKey::Fixed(k) => Some(k),
+                    TunnelKey::None => None,
+                };
+                let Some(route) = self.sw.underlay_route(cfg.remote_ip) else {
+                    let remote = cfg.remote_ip;
+                    self.note(|| format!("     >> no underlay route to {remote}: nothing sent"));
+                    self.out.unresolved.push(cfg.remote_ip);
+                    return;
+                };
+                self.commit();
+                let header = TunnelHeader {
+                    kind: TunnelKind::Gre { key, csum: cfg.csum },
+                    eth_src: route.src_mac,
+                    eth_dst: route.dst_mac,
+                    ip_src: cfg.local_ip.unwrap_or(route.src_ip),
+                    ip_dst: cfg.remote_ip,
+                    ttl: 64,
+                    tos: 0,
+                    dont_fragment: true,
+                };
+                self.out.actions.push(DpAction::TunnelOutput { port: route.port, header });
+            }
+        }
+    }
+
+    fn cross_patch(&mut self, peer: &str) {
+        let Some((peer_bridge, peer_ofport)) = self.sw.port_by_name(peer) else {
+            self.note(|| format!("     >> patch peer \"{peer}\" does not exist: nothing sent"));
+            return;
+        };
+        if self.depth >= MAX_DEPTH {
+            self.note(|| "     >> patch loop: dropping".into());
+            return;
+        }
+        let saved = (self.bridge, self.table, self.flow);
+        self.bridge = peer_bridge;
+        self.flow.in_port = peer_ofport;
+        self.depth += 1;
+        self.trace_bridge_header();
+        self.lookup_and_run(0);
+        self.depth -= 1;
+        (self.bridge, self.table, self.flow) = saved;
+        // The peer may have rewritten the frame: the frame must get this bridge's view of
+        // the fields back before it leaves here, and that view is (for all we know) the
+        // original packet's, so those fields become part of the key.
+        self.out.consulted.union_with(&self.committed);
+        self.dirty.union_with(&self.committed);
+    }
+
+    /// Emits the datapath actions that make the frame look like `flow`.
+    fn commit(&mut self) {
+        let (want, have) = (self.flow.vlan_tci, self.packet.vlan_tci);
+        if want != have {
+            let action = match (have & VLAN_PRESENT != 0, want & VLAN_PRESENT != 0) {
+                (true, true) => DpAction::SetVlan(want),
+                (false, true) => DpAction::PushVlan(want),
+                _ => DpAction::PopVlan,
+            };
+            self.out.actions.push(action);
+            self.packet.vlan_tci = want;
+        }
+        if self.dirty.is_zero() {
+            return;
+        }
+        let (d, f) = (self.dirty, self.flow);
+        let mut emit = SmallVec::<[DpAction; 4]>::new();
+        if !d.dl_src.is_zero() {
+            emit.push(DpAction::SetEthSrc(f.dl_src));
+        }
+        if !d.dl_dst.is_zero() {
+            emit.push(DpAction::SetEthDst(f.dl_dst));
+        }
+        let nw_dirty = d.nw_src | d.nw_dst != 0 || d.nw_proto != 0;
+        let arp_dirty = !d.arp_sha.is_zero() || !d.arp_tha.is_zero();
+        if nw_dirty || arp_dirty {
+            // Which header these fields live in depends on the packet's type.
+            self.out.consulted.dl_type = u16::MAX;
+            match f.dl_type {
+                ETH_TYPE_ARP => {
+                    if d.nw_proto != 0 {
+                        emit.push(DpAction::SetArpOp(f.nw_proto as u16));
+                    }
+                    if d.nw_src != 0 {
+                        emit.push(DpAction::SetArpSpa(Ipv4Addr::from(f.nw_src)));
+                    }
+                    if d.nw_dst != 0 {
+                        emit.push(DpAction::SetArpTpa(Ipv4Addr::from(f.nw_dst)));
+                    }
+                    if !d.arp_sha.is_zero() {
+                        emit.push(DpAction::SetArpSha(f.arp_sha));
+                    }
+                    if !d.arp_tha.is_zero() {
+                        emit.push(DpAction::SetArpTha(f.arp_tha));
+                    }
+                }
+                ETH_TYPE_IPV4 => {
+                    if d.nw_src != 0 {
+                        emit.push(DpAction::SetIpv4Src(Ipv4Addr::from(f.nw_src)));
+                    }
+                    if d.nw_dst != 0 {
+                        emit.push(DpAction::SetIpv4Dst(Ipv4Addr::from(f.nw_dst)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.out.actions.extend(emit);
+        self.committed.union_with(&d);
+        let masked_old = self.packet.masked(&invert(&d));
+        self.packet = masked_old;
+        self.packet.union_with(&f.masked(&d));
+        self.dirty = FlowKey::default();
+    }
+
+    /// The NORMAL action: a MAC-learning switch per VLAN, with access and trunk ports.
+    fn normal(&mut self) {
+        let bridge = self.bridge;
+        let in_ofport = self.flow.in_port;
+        let Some(in_port) = bridge.port(in_ofport) else {
+            self.note(|| "     >> NORMAL: input port is not on this bridge: drop".into());
+            return;
+        };
+        let tagged_vid = (self.flow.vlan_tci & VLAN_PRESENT != 0).then_some(self.flow.vlan_tci & VLAN_VID_MASK);
+        let vlan = match (in_port.config.tag, tagged_vid) {
+            (Some(_), Some(vid)) if vid != 0 => {
+                self.note(|| format!("     >> NORMAL: VLAN {vid} tagged frame on an access port: drop"));
+                return;
+            }
+            (Some(tag), _) => tag,
+            (None, vid) => vid.unwrap_or(0),
+        };
+        if !in_port.carries_vlan(vlan) {
+            self.note(|| format!("     >> NORMAL: port does not trunk VLAN {vlan}: drop"));
+            return;
+        }
+        let src = self.flow.dl_src;
+        if !src.is_multicast() {
+            self.out.consulted.dl_src = MacAddr::BROADCAST;
+            self.out.macs.push((bridge.id, vlan, src, in_ofport));
+            self.note(|| format!("     learned {src} on port {in_ofport} in VLAN {vlan}"));
+        }
+        let dst = self.flow.dl_dst;
+        // What this same translation learned counts already, as in OVS, where NORMAL
+        // updates the MAC table while translating (an ARP responder's reply coming back
+        // through a patch port finds the requester).
+        let known = if dst.is_multicast() {
+            None
+        } else {
+            let learned_now = self.out.macs.iter().rev().find(|e| e.0 == bridge.id && e.1 == vlan && e.2 == dst);
+            learned_now.map(|e| e.3).or_else(|| bridge.mac_table.lookup(vlan, dst, self.now))
+        };
+        match known {
+            Some(p) if p == in_ofport => {
+                self.note(|| "     >> NORMAL: destination is on the input port: drop".into());
+            }
+            Some(p) => {
+                self.note(|| format!("     forwarding to learned port {p}"));
+                self.normal_output(p, vlan);
+            }
+            None => {
+                self.note(|| format!("     flooding VLAN {vlan}"));
+                for (&p, port) in &bridge.ports {
+                    if p != in_ofport && port.carries_vlan(vlan) {
+                        self.normal_output(p, vlan);
+                    }
+                }
+            }
+        }
+    }
+
+    fn normal_output(&mut self, ofport: OfPort, vlan: u16) {
+        let Some(port) = self.bridge.port(ofport) else { return };
+        let saved = self.flow.vlan_tci;
+        self.flow.vlan_tci = if port.config.tag.is_some() || vlan == 0 {
+            0
+        } else {
+            VLAN_PRESENT | (saved & VLAN_PCP_MASK) | vlan
+        };
+        self.output_to_port(ofport);
+        self.flow.vlan_tci = saved;
+    }
+}
+
+fn invert(m: &FlowKey) -> FlowKey {
+    let inv = |x: MacAddr| MacAddr(x.0.map(|b| !b));
+    FlowKey {
+        tun_id: !m.tun_id,
+        in_port: !m.in_port,
+        nw_src: !m.nw_src,
+        nw_dst: !m.nw_dst,
+        vlan_tci: !m.vlan_tci,
+        dl_type: !m.dl_type,
+        dl_src: inv(m.dl_src),
+        dl_dst: inv(m.dl_dst),
+        arp_sha: inv(m.arp_sha),
+        arp_tha: inv(m.arp_tha),
+        nw_proto: !m.nw_proto,
+        nw_tos: !m.nw_tos,
+    }
+}

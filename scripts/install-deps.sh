@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages xvs needs to build and test, if any is missing.
+# Run as root on Debian 12. Safe to run again: it installs only what is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# What each package is for:
+#   gcc libc6-dev pkg-config : the C toolchain cargo's build scripts use
+#   iproute2                 : network namespaces and veth pairs for the real-kernel tests
+PACKAGES=(gcc libc6-dev pkg-config iproute2)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: Debian packages missing (${missing[*]}) and not running as root" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  # rustup puts cargo here; a non-login root shell may not have it on PATH.
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found (install Rust with rustup)" >&2; exit 1; }
