@@ -12,7 +12,6 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 use xvs_dataplane::execute::{execute, Frame, DEFAULT_HEADROOM};
 use xvs_dataplane::tunnel::decap_gre;
-use xvs_dataplane::wire::WireError;
 use xvs_dataplane::{FlowKey, MacAddr, PortNo};
 
 use crate::bridge::{Bridge, BridgeId, Port, PortConfig, PortKind, TunnelKey};

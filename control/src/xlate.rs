@@ -19,7 +19,7 @@ use xvs_dataplane::actions::TunnelKind;
 use xvs_dataplane::flow_key::{
     ETH_TYPE_ARP, ETH_TYPE_IPV4, VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK,
 };
-use xvs_dataplane::{DpAction, FlowKey, MacAddr, PortNo, TunnelHeader};
+use xvs_dataplane::{DpAction, FlowKey, MacAddr, TunnelHeader};
 
 use crate::bridge::{Bridge, BridgeId, PortKind, TunnelKey};
 use crate::ofp::format::{format_actions, format_match};
@@ -247,7 +247,7 @@ impl<'a> Ctx<'a> {
     fn learn(&mut self, spec: &LearnSpec) {
         let mut matcher = Match::default();
         let mut actions = Vec::new();
-        let mut read = |src: &LearnSrc, ctx: &mut Ctx<'_>| match src {
+        let read = |src: &LearnSrc, ctx: &mut Ctx<'_>| match src {
             LearnSrc::Field(s) => {
                 s.mark(&mut ctx.out.consulted);
                 s.read(&ctx.flow)

@@ -1,0 +1,997 @@
+//! ovs-ofctl flow text → [`FlowMod`].
+//!
+//! The syntax is the one of `ovs-ofctl add-flow` / `mod-flows` / `del-flows` /
+//! `dump-flows` (see ovs-ofctl(8), ovs-fields(7), ovs-actions(7)), restricted to the fields
+//! and actions xvs implements:
+//!
+//! ```text
+//! table=21,priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],IN_PORT
+//! ```
+//!
+//! Fields before `actions=` are separated by commas and/or white space; everything after
+//! `actions=` is the action list. What ovs-ofctl prints in `dump-flows` but cannot be set
+//! (`duration=`, `n_packets=`, `n_bytes=`, `idle_age=`, `hard_age=`) is accepted and
+//! ignored, so a dumped flow can be fed back. Parsing never panics: every problem is a
+//! [`FlowParseError`] that quotes the offending text.
+
+use std::fmt;
+
+use xvs_dataplane::flow_key::{
+    ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_QINQ, ETH_TYPE_VLAN, VLAN_PCP_SHIFT, VLAN_PRESENT,
+};
+use xvs_dataplane::MacAddr;
+
+use super::field::{Field, FieldSlice};
+use super::{
+    Action, FlowMod, LearnItem, LearnSpec, LearnSrc, Match, OfPort, PortNames, N_TABLES,
+    OFPP_ALL, OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_MAX, OFPP_NONE,
+    OFPP_NORMAL, OFPP_TABLE,
+};
+
+/// Which ovs-ofctl command the text is for: it decides what is required and allowed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ParseMode {
+    /// `add-flow`: actions required; `table` defaults to 0 (left `None` here).
+    Add,
+    /// `mod-flows`: actions required; `cookie=V/M` selects flows by cookie.
+    Modify,
+    /// `del-flows`: no actions; `cookie=V/M` and `out_port=P` select flows.
+    Delete,
+    /// `dump-flows`: as `Delete`.
+    Dump,
+}
+
+impl fmt::Display for ParseMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParseMode::Add => "add-flow",
+            ParseMode::Modify => "mod-flows",
+            ParseMode::Delete => "del-flows",
+            ParseMode::Dump => "dump-flows",
+        })
+    }
+}
+
+/// Why a line of flow text was rejected. Every variant names the offending text.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum FlowParseError {
+    /// A match key (or a field name in an action) that xvs does not know.
+    #[error("unknown field \"{0}\"")]
+    UnknownField(String),
+    #[error("bad value \"{value}\" for {field}: {reason}")]
+    BadValue { field: String, value: String, reason: String },
+    /// A mask that does not parse, is too wide, or is given for a field that cannot be
+    /// masked (`in_port`, `dl_type`, `nw_proto`, `arp_op`, `dl_vlan`, ...).
+    #[error("bad mask \"{mask}\" for {field}")]
+    BadMask { field: String, mask: String },
+    /// `field` may only be matched when the rule also matches `needs` (e.g. `arp_tpa`
+    /// needs `arp`).
+    #[error("{field} requires {needs}")]
+    MissingPrerequisite { field: String, needs: String },
+    /// A port name the bridge does not have.
+    #[error("unknown port \"{0}\"")]
+    UnknownPort(String),
+    #[error("unknown action \"{0}\"")]
+    UnknownAction(String),
+    #[error("bad argument \"{argument}\" for {action}: {reason}")]
+    BadActionArgument { action: String, argument: String, reason: String },
+    /// `NAME[...]` that does not parse or lies outside the field.
+    #[error("bad field slice \"{slice}\": {reason}")]
+    BadSlice { slice: String, reason: String },
+    #[error("missing actions: add-flow and mod-flows need \"actions=...\" (\"actions=drop\" for none)")]
+    MissingActions,
+    #[error("empty action list: write \"actions=drop\" for a flow without actions")]
+    EmptyActions,
+    #[error("unexpected \"actions={0}\": del-flows and dump-flows take no actions")]
+    UnexpectedActions(String),
+    #[error("\"{key}\" is not allowed in {mode}")]
+    NotAllowedInMode { key: String, mode: ParseMode },
+    /// The same field given twice with different values (`dl_type=0x800,arp`).
+    #[error("conflicting values for {field}: \"{text}\"")]
+    Conflict { field: String, text: String },
+    #[error("syntax error: {0}")]
+    Syntax(String),
+}
+
+type Result<T> = std::result::Result<T, FlowParseError>;
+
+/// Parses one line of ovs-ofctl flow text for `mode`. Port names (`in_port=patch-int`,
+/// `output:gre-1`) are looked up in `ports`.
+pub fn parse_flow(text: &str, mode: ParseMode, ports: &dyn PortNames) -> Result<FlowMod> {
+    let (tokens, actions) = split_flow(text)?;
+    let mut fm = FlowMod::default();
+    let mut mb = MatchBuilder::default();
+
+    for tok in tokens {
+        let (key, value) = split_key_value(tok);
+        match key {
+            "table" => {
+                let v = need_value(key, value)?;
+                fm.table = Some(parse_table(key, v)?);
+            }
+            "priority" => fm.priority = parse_uint(key, need_value(key, value)?, 0xffff)? as u16,
+            "idle_timeout" => {
+                fm.idle_timeout = parse_uint(key, need_value(key, value)?, 0xffff)? as u16
+            }
+            "hard_timeout" => {
+                fm.hard_timeout = parse_uint(key, need_value(key, value)?, 0xffff)? as u16
+            }
+            "cookie" => {
+                let v = need_value(key, value)?;
+                match v.split_once('/') {
+                    Some((val, mask)) => {
+                        if mode == ParseMode::Add {
+                            return Err(FlowParseError::NotAllowedInMode {
+                                key: tok.to_string(),
+                                mode,
+                            });
+                        }
+                        fm.cookie = parse_uint(key, val, u64::MAX)?;
+                        fm.cookie_mask = parse_u64(mask).ok_or_else(|| FlowParseError::BadMask {
+                            field: key.to_string(),
+                            mask: mask.to_string(),
+                        })?;
+                    }
+                    None => {
+                        fm.cookie = parse_uint(key, v, u64::MAX)?;
+                        // In del-flows and dump-flows a cookie without a mask can only
+                        // select flows: it selects that exact cookie.
+                        if matches!(mode, ParseMode::Delete | ParseMode::Dump) {
+                            fm.cookie_mask = u64::MAX;
+                        }
+                    }
+                }
+            }
+            "out_port" => {
+                if !matches!(mode, ParseMode::Delete | ParseMode::Dump) {
+                    return Err(FlowParseError::NotAllowedInMode { key: tok.to_string(), mode });
+                }
+                let v = need_value(key, value)?;
+                let p = parse_port(v, ports)?;
+                fm.out_port = Some(p);
+            }
+            // What dump-flows prints about a flow's life: accepted and ignored.
+            "duration" | "n_packets" | "n_bytes" | "idle_age" | "hard_age" => {}
+            "actions" | "action" => {
+                return Err(FlowParseError::Syntax(format!(
+                    "\"{tok}\": write the action list as \"actions=...\" with no space around '='"
+                )))
+            }
+            _ => mb.apply(key, value, tok, ports)?,
+        }
+    }
+    fm.matcher = mb.finish()?;
+
+    match (mode, actions) {
+        (ParseMode::Add | ParseMode::Modify, None) => return Err(FlowParseError::MissingActions),
+        (ParseMode::Add | ParseMode::Modify, Some(a)) => fm.actions = Some(parse_actions(a, ports)?),
+        (ParseMode::Delete | ParseMode::Dump, Some(a)) => {
+            return Err(FlowParseError::UnexpectedActions(a.trim().to_string()))
+        }
+        (ParseMode::Delete | ParseMode::Dump, None) => {}
+    }
+    Ok(fm)
+}
+
+/// Parses an action list (what follows `actions=`). `drop` (alone) is the empty list.
+pub fn parse_actions(text: &str, ports: &dyn PortNames) -> Result<Vec<Action>> {
+    let tokens = split_top(text, |c| c == ',' || c.is_whitespace())?;
+    if tokens.is_empty() {
+        return Err(FlowParseError::EmptyActions);
+    }
+    if tokens.iter().any(|t| t.eq_ignore_ascii_case("drop")) {
+        if tokens.len() == 1 {
+            return Ok(Vec::new());
+        }
+        return Err(FlowParseError::Syntax(format!(
+            "\"drop\" must be the only action, in \"{}\"",
+            text.trim()
+        )));
+    }
+    tokens.into_iter().map(|t| parse_action(t, ports)).collect()
+}
+
+/// Parses `NAME`, `NAME[]`, `NAME[n]` or `NAME[a..b]` (bits a to b inclusive). `NAME` is
+/// any spelling [`Field::from_name`] knows.
+pub fn parse_field_slice(text: &str) -> Result<FieldSlice> {
+    let bad = |reason: String| FlowParseError::BadSlice { slice: text.to_string(), reason };
+    let (name, bits) = match text.find('[') {
+        Some(i) => (&text[..i], Some(&text[i..])),
+        None => (text, None),
+    };
+    let field = Field::from_name(name).ok_or_else(|| FlowParseError::UnknownField(name.to_string()))?;
+    let width = field.width();
+    let Some(bits) = bits else {
+        return Ok(FieldSlice::whole(field));
+    };
+    let inner = bits
+        .strip_prefix('[')
+        .and_then(|b| b.strip_suffix(']'))
+        .ok_or_else(|| bad("expected [], [bit] or [start..end]".to_string()))?;
+    if inner.is_empty() {
+        return Ok(FieldSlice::whole(field));
+    }
+    let num = |s: &str| -> Result<u32> {
+        if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!("\"{s}\" is not a bit number")));
+        }
+        s.parse::<u32>().map_err(|_| bad(format!("\"{s}\" is not a bit number")))
+    };
+    let (start, end) = match inner.split_once("..") {
+        Some((a, b)) => (num(a)?, num(b)?),
+        None => {
+            let n = num(inner)?;
+            (n, n)
+        }
+    };
+    if start > end {
+        return Err(bad(format!("start bit {start} is after end bit {end}")));
+    }
+    if end >= width {
+        return Err(bad(format!("bit {end} is beyond the {width}-bit field {}", field.nxm_name())));
+    }
+    Ok(FieldSlice { field, ofs: start, n_bits: end - start + 1 })
+}
+
+/// Parses a port: a number, a reserved name (`LOCAL`, `IN_PORT`, ... any case), or a name
+/// from `ports`, optionally in double quotes (a quoted name is only looked up in `ports`).
+pub fn parse_port(text: &str, ports: &dyn PortNames) -> Result<OfPort> {
+    if text.starts_with('"') {
+        let name = unquote(text)
+            .ok_or_else(|| FlowParseError::Syntax(format!("bad quoted port name {text}")))?;
+        return ports.port_no(&name).ok_or(FlowParseError::UnknownPort(name));
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<u64>() {
+            Ok(n) if n <= 0xffff => Ok(n as OfPort),
+            _ => Err(FlowParseError::BadValue {
+                field: "port".to_string(),
+                value: text.to_string(),
+                reason: "port numbers are 0..65535".to_string(),
+            }),
+        };
+    }
+    if let Some(p) = reserved_port(text) {
+        return Ok(p);
+    }
+    ports.port_no(text).ok_or_else(|| FlowParseError::UnknownPort(text.to_string()))
+}
+
+fn reserved_port(name: &str) -> Option<OfPort> {
+    const NAMES: [(&str, OfPort); 9] = [
+        ("IN_PORT", OFPP_IN_PORT),
+        ("TABLE", OFPP_TABLE),
+        ("NORMAL", OFPP_NORMAL),
+        ("FLOOD", OFPP_FLOOD),
+        ("ALL", OFPP_ALL),
+        ("CONTROLLER", OFPP_CONTROLLER),
+        ("LOCAL", OFPP_LOCAL),
+        ("ANY", OFPP_NONE),
+        ("NONE", OFPP_NONE),
+    ];
+    NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|&(_, p)| p)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokenizing.
+
+/// Splits flow text into the tokens before `actions=` and the action text after it.
+fn split_flow(text: &str) -> Result<(Vec<&str>, Option<&str>)> {
+    let is_sep = |c: char| c == ',' || c.is_whitespace();
+    let mut tokens = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches(is_sep);
+        if rest.is_empty() {
+            return Ok((tokens, None));
+        }
+        for kw in ["actions=", "action="] {
+            if let Some(a) = rest.strip_prefix(kw) {
+                return Ok((tokens, Some(a)));
+            }
+        }
+        let end = token_end(rest, is_sep)?;
+        tokens.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+}
+
+/// Byte index where the token at the start of `s` ends: the first separator outside
+/// parentheses and double quotes, or the end of `s`.
+fn token_end(s: &str, is_sep: impl Fn(char) -> bool) -> Result<usize> {
+    let mut depth = 0usize;
+    let mut in_quote = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if in_quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_quote = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => in_quote = true,
+            '(' => depth += 1,
+            ')' => {
+                if depth == 0 {
+                    return Err(FlowParseError::Syntax(format!("unbalanced ')' in \"{s}\"")));
+                }
+                depth -= 1;
+            }
+            c if depth == 0 && is_sep(c) => return Ok(i),
+            _ => {}
+        }
+    }
+    if in_quote {
+        return Err(FlowParseError::Syntax(format!("unterminated quote in \"{s}\"")));
+    }
+    if depth > 0 {
+        return Err(FlowParseError::Syntax(format!("unbalanced '(' in \"{s}\"")));
+    }
+    Ok(s.len())
+}
+
+/// Splits `s` at separators outside parentheses and quotes, dropping empty pieces.
+fn split_top(s: &str, is_sep: impl Fn(char) -> bool + Copy) -> Result<Vec<&str>> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    loop {
+        rest = rest.trim_start_matches(is_sep);
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        let end = token_end(rest, is_sep)?;
+        out.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+}
+
+/// `key=value` or `key:value` → (key, Some(value)); a bare word → (word, None).
+fn split_key_value(tok: &str) -> (&str, Option<&str>) {
+    match tok.find(['=', ':']) {
+        Some(i) => (&tok[..i], Some(&tok[i + 1..])),
+        None => (tok, None),
+    }
+}
+
+fn need_value<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(FlowParseError::BadValue {
+            field: key.to_string(),
+            value: String::new(),
+            reason: "a value is required".to_string(),
+        }),
+    }
+}
+
+/// Undoes the JSON-style quoting ovs-ofctl uses for port names: `"gre-1"` → `gre-1`.
+fn unquote(s: &str) -> Option<String> {
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                '"' => out.push('"'),
+                '\\' => out.push('\\'),
+                '/' => out.push('/'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'n' => out.push('\n'),
+                'r' => out.push('\r'),
+                't' => out.push('\t'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    if hex.len() != 4 {
+                        return None;
+                    }
+                    let n = u32::from_str_radix(&hex, 16).ok()?;
+                    out.push(char::from_u32(n)?);
+                }
+                _ => return None,
+            },
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Numbers and addresses.
+
+/// Decimal, or hexadecimal with `0x`. No sign, no white space.
+fn parse_u64(s: &str) -> Option<u64> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        return u64::from_str_radix(h, 16).ok();
+    }
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn parse_uint(key: &str, s: &str, max: u64) -> Result<u64> {
+    match parse_u64(s) {
+        Some(v) if v <= max => Ok(v),
+        Some(_) => Err(FlowParseError::BadValue {
+            field: key.to_string(),
+            value: s.to_string(),
+            reason: format!("must be 0..{max}"),
+        }),
+        None => Err(FlowParseError::BadValue {
+            field: key.to_string(),
+            value: s.to_string(),
+            reason: "expected a decimal or 0x-prefixed hexadecimal number".to_string(),
+        }),
+    }
+}
+
+fn parse_table(key: &str, s: &str) -> Result<u8> {
+    parse_uint(key, s, u64::from(N_TABLES) - 1).map(|v| v as u8)
+}
+
+fn parse_ipv4(s: &str) -> Option<u32> {
+    let mut out = 0u32;
+    let mut n = 0;
+    for part in s.split('.') {
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let o: u32 = part.parse().ok()?;
+        if o > 255 {
+            return None;
+        }
+        out = (out << 8) | o;
+        n += 1;
+    }
+    (n == 4).then_some(out)
+}
+
+fn ones(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+fn fits(v: u64, bits: u32) -> bool {
+    v & !ones(bits) == 0
+}
+
+fn is_mac_field(f: Field) -> bool {
+    matches!(f, Field::DlSrc | Field::DlDst | Field::ArpSha | Field::ArpTha)
+}
+
+fn is_ip_field(f: Field) -> bool {
+    matches!(f, Field::NwSrc | Field::NwDst | Field::ArpSpa | Field::ArpTpa)
+}
+
+fn is_maskable(f: Field) -> bool {
+    !matches!(f, Field::InPort | Field::DlType | Field::NwProto | Field::ArpOp)
+}
+
+/// A whole-field value in the field's natural notation: a MAC, a dotted IPv4 address, a
+/// port for `in_port`, else a number that must fit the field.
+fn parse_field_value(field: Field, key: &str, s: &str, ports: &dyn PortNames) -> Result<u64> {
+    let bad = |reason: &str| FlowParseError::BadValue {
+        field: key.to_string(),
+        value: s.to_string(),
+        reason: reason.to_string(),
+    };
+    if field == Field::InPort {
+        let p = parse_port(s, ports)?;
+        if p > 0xffff {
+            return Err(bad("port numbers are 0..65535"));
+        }
+        return Ok(u64::from(p));
+    }
+    if is_mac_field(field) {
+        return s
+            .parse::<MacAddr>()
+            .map(MacAddr::to_u64)
+            .map_err(|_| bad("expected a MAC address like fa:16:3e:00:00:01"));
+    }
+    if is_ip_field(field) {
+        return parse_ipv4(s)
+            .map(u64::from)
+            .ok_or_else(|| bad("expected a dotted IPv4 address like 10.0.0.1"));
+    }
+    let v = parse_u64(s)
+        .ok_or_else(|| bad("expected a decimal or 0x-prefixed hexadecimal number"))?;
+    if !fits(v, field.width()) {
+        return Err(bad(&format!("does not fit in {} bits", field.width())));
+    }
+    Ok(v)
+}
+
+/// A mask in the field's notation: a MAC, `/N` prefix or dotted IPv4, or a number.
+fn parse_field_mask(field: Field, key: &str, s: &str) -> Result<u64> {
+    let bad = || FlowParseError::BadMask { field: key.to_string(), mask: s.to_string() };
+    if !is_maskable(field) {
+        return Err(bad());
+    }
+    if is_mac_field(field) {
+        return s.parse::<MacAddr>().map(MacAddr::to_u64).map_err(|_| bad());
+    }
+    if is_ip_field(field) {
+        if let Some(m) = parse_ipv4(s) {
+            return Ok(u64::from(m));
+        }
+        if !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit()) {
+            let n: u32 = s.parse().map_err(|_| bad())?;
+            if n <= 32 {
+                return Ok(u64::from(u32::MAX) & !ones(32 - n));
+            }
+        }
+        return Err(bad());
+    }
+    match parse_u64(s) {
+        Some(m) if fits(m, field.width()) => Ok(m),
+        _ => Err(bad()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Matches.
+
+#[derive(Default)]
+struct MatchBuilder {
+    m: Match,
+    /// Fields named explicitly, with the key as written, for the prerequisite check.
+    used: Vec<(String, Field)>,
+}
+
+impl MatchBuilder {
+    /// Adds `v`/`bits` for `field`, refusing to change bits an earlier key already set.
+    fn set(&mut self, field: Field, v: u64, bits: u64, text: &str) -> Result<()> {
+        let overlap = field.get(&self.m.mask) & bits;
+        if (field.get(&self.m.value) ^ v) & overlap != 0 {
+            return Err(FlowParseError::Conflict {
+                field: field.name().to_string(),
+                text: text.to_string(),
+            });
+        }
+        self.m.set_masked(field, v, bits);
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        tok: &str,
+        ports: &dyn PortNames,
+    ) -> Result<()> {
+        let shorthand = match key {
+            "ip" => Some((ETH_TYPE_IPV4, None)),
+            "arp" => Some((ETH_TYPE_ARP, None)),
+            "rarp" => Some((0x8035, None)),
+            "ipv6" => Some((0x86dd, None)),
+            "icmp" => Some((ETH_TYPE_IPV4, Some(1))),
+            "igmp" => Some((ETH_TYPE_IPV4, Some(2))),
+            "tcp" => Some((ETH_TYPE_IPV4, Some(6))),
+            "udp" => Some((ETH_TYPE_IPV4, Some(17))),
+            "sctp" => Some((ETH_TYPE_IPV4, Some(132))),
+            _ => None,
+        };
+        if let Some((dl_type, proto)) = shorthand {
+            if let Some(v) = value {
+                return Err(FlowParseError::BadValue {
+                    field: key.to_string(),
+                    value: v.to_string(),
+                    reason: format!("\"{key}\" takes no value"),
+                });
+            }
+            self.set(Field::DlType, u64::from(dl_type), u64::MAX, tok)?;
+            if let Some(p) = proto {
+                self.set(Field::NwProto, p, u64::MAX, tok)?;
+            }
+            return Ok(());
+        }
+
+        match key {
+            "dl_vlan" => {
+                let v = need_value(key, value)?;
+                if let Some((_, mask)) = v.split_once('/') {
+                    return Err(FlowParseError::BadMask {
+                        field: key.to_string(),
+                        mask: mask.to_string(),
+                    });
+                }
+                let vid = parse_u64(v).ok_or_else(|| FlowParseError::BadValue {
+                    field: key.to_string(),
+                    value: v.to_string(),
+                    reason: "expected a VLAN id 0..4095, or 0xffff for no VLAN tag".to_string(),
+                })?;
+                if vid == 0xffff {
+                    return self.set(Field::VlanTci, 0, 0xffff, tok);
+                }
+                if vid > 4095 {
+                    return Err(FlowParseError::BadValue {
+                        field: key.to_string(),
+                        value: v.to_string(),
+                        reason: "VLAN id must be 0..4095 (or 0xffff for no VLAN tag)".to_string(),
+                    });
+                }
+                self.set(Field::VlanTci, u64::from(VLAN_PRESENT) | vid, 0x1fff, tok)
+            }
+            "dl_vlan_pcp" => {
+                let v = need_value(key, value)?;
+                if let Some((_, mask)) = v.split_once('/') {
+                    return Err(FlowParseError::BadMask {
+                        field: key.to_string(),
+                        mask: mask.to_string(),
+                    });
+                }
+                let pcp = parse_uint(key, v, 7)?;
+                let tci = u64::from(VLAN_PRESENT) | (pcp << VLAN_PCP_SHIFT);
+                self.set(Field::VlanTci, tci, 0xf000, tok)
+            }
+            _ => {
+                let field = Field::from_name(key)
+                    .ok_or_else(|| FlowParseError::UnknownField(key.to_string()))?;
+                let v = need_value(key, value)?;
+                // A quoted port name may hold a '/'.
+                let (val, mask) = match v.split_once('/') {
+                    Some((a, b)) if !v.starts_with('"') => (a, Some(b)),
+                    _ => (v, None),
+                };
+                let value = parse_field_value(field, key, val, ports)?;
+                let mask = match mask {
+                    Some(m) => parse_field_mask(field, key, m)?,
+                    None => u64::MAX,
+                };
+                self.set(field, value, mask, tok)?;
+                self.used.push((key.to_string(), field));
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Match> {
+        for (key, field) in &self.used {
+            let pre = field.prerequisite();
+            if !pre.satisfied_by(&self.m) {
+                return Err(FlowParseError::MissingPrerequisite {
+                    field: key.clone(),
+                    needs: pre.describe().to_string(),
+                });
+            }
+        }
+        Ok(self.m)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Actions.
+
+fn bad_arg(action: &str, argument: &str, reason: impl Into<String>) -> FlowParseError {
+    FlowParseError::BadActionArgument {
+        action: action.to_string(),
+        argument: argument.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// A port an action sends to: a real port (1..=OFPP_MAX) or a reserved one other than
+/// `ANY`.
+fn parse_action_port(action: &str, arg: &str, ports: &dyn PortNames) -> Result<OfPort> {
+    let p = parse_port(arg, ports)?;
+    if (1..=OFPP_MAX).contains(&p) || (OFPP_IN_PORT..OFPP_NONE).contains(&p) {
+        Ok(p)
+    } else {
+        Err(bad_arg(action, arg, "not a valid port to send to (1..65280 or a reserved port)"))
+    }
+}
+
+fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
+    // A quoted word is a port name: output to it.
+    if tok.starts_with('"') {
+        return Ok(Action::Output(parse_action_port("output", tok, ports)?));
+    }
+    let (name, arg, paren) = match tok.find([':', '=', '(']) {
+        Some(i) if tok[i..].starts_with('(') => {
+            let inner = tok[i + 1..].strip_suffix(')').ok_or_else(|| {
+                FlowParseError::Syntax(format!("\"{tok}\": expected ')' at the end"))
+            })?;
+            (&tok[..i], Some(inner), true)
+        }
+        Some(i) => (&tok[..i], Some(&tok[i + 1..]), false),
+        None => (tok, None, false),
+    };
+    let lname = name.to_ascii_lowercase();
+    let action = lname.as_str();
+    let need_arg = || -> Result<&str> {
+        match arg {
+            Some(a) if !a.is_empty() => Ok(a),
+            _ => Err(bad_arg(action, "", "an argument is required")),
+        }
+    };
+    let no_arg = |a: Action| -> Result<Action> {
+        match arg {
+            None => Ok(a),
+            Some(x) => Err(bad_arg(action, x, "takes no argument")),
+        }
+    };
+
+    match action {
+        "output" => {
+            let a = need_arg()?;
+            if a.contains('[') {
+                Ok(Action::OutputField(parse_field_slice(a)?))
+            } else {
+                Ok(Action::Output(parse_action_port(action, a, ports)?))
+            }
+        }
+        "in_port" => no_arg(Action::Output(OFPP_IN_PORT)),
+        "normal" => no_arg(Action::Output(OFPP_NORMAL)),
+        "flood" => no_arg(Action::Output(OFPP_FLOOD)),
+        "all" => no_arg(Action::Output(OFPP_ALL)),
+        "local" => no_arg(Action::Output(OFPP_LOCAL)),
+        "table" => no_arg(Action::Output(OFPP_TABLE)),
+        "controller" => match arg {
+            // `CONTROLLER:65535` as OVS prints it: the length to send is not modelled.
+            None => Ok(Action::Output(OFPP_CONTROLLER)),
+            Some(a) if !paren && parse_u64(a).is_some_and(|n| n <= 0xffff) => {
+                Ok(Action::Output(OFPP_CONTROLLER))
+            }
+            Some(a) => Err(bad_arg(action, a, "only CONTROLLER or CONTROLLER:max_len is supported")),
+        },
+        "mod_vlan_vid" => {
+            let a = need_arg()?;
+            match parse_u64(a) {
+                Some(v) if v <= 4095 => Ok(Action::ModVlanVid(v as u16)),
+                _ => Err(bad_arg(action, a, "VLAN id must be 0..4095")),
+            }
+        }
+        "mod_vlan_pcp" => {
+            let a = need_arg()?;
+            match parse_u64(a) {
+                Some(v) if v <= 7 => Ok(Action::ModVlanPcp(v as u8)),
+                _ => Err(bad_arg(action, a, "VLAN priority must be 0..7")),
+            }
+        }
+        "strip_vlan" | "pop_vlan" => no_arg(Action::StripVlan),
+        "push_vlan" => {
+            let a = need_arg()?;
+            match parse_u64(a) {
+                Some(t) if t == u64::from(ETH_TYPE_VLAN) || t == u64::from(ETH_TYPE_QINQ) => {
+                    Ok(Action::PushVlan(t as u16))
+                }
+                _ => Err(bad_arg(action, a, "the tag type must be 0x8100 or 0x88a8")),
+            }
+        }
+        "set_tunnel" => {
+            let a = need_arg()?;
+            match parse_u64(a) {
+                Some(id) if id <= u64::from(u32::MAX) => Ok(Action::SetTunnel { id, wide: false }),
+                Some(_) => Err(bad_arg(action, a, "does not fit in 32 bits (use set_tunnel64)")),
+                None => Err(bad_arg(action, a, "expected a number")),
+            }
+        }
+        "set_tunnel64" => {
+            let a = need_arg()?;
+            let id = parse_u64(a).ok_or_else(|| bad_arg(action, a, "expected a 64-bit number"))?;
+            Ok(Action::SetTunnel { id, wide: true })
+        }
+        "resubmit" => parse_resubmit(need_arg()?, paren, ports),
+        "mod_dl_src" | "mod_dl_dst" => {
+            let a = need_arg()?;
+            let mac: MacAddr = a
+                .parse()
+                .map_err(|_| bad_arg(action, a, "expected a MAC address like fa:16:3e:00:00:01"))?;
+            Ok(if action == "mod_dl_src" { Action::ModDlSrc(mac) } else { Action::ModDlDst(mac) })
+        }
+        "load" => {
+            let a = need_arg()?;
+            let (v, dst) = a
+                .split_once("->")
+                .ok_or_else(|| bad_arg(action, a, "expected load:VALUE->FIELD[...]"))?;
+            let value = parse_u64(v).ok_or_else(|| bad_arg(action, v, "expected a number"))?;
+            let dst = parse_writable(action, dst)?;
+            if !fits(value, dst.n_bits) {
+                return Err(bad_arg(
+                    action,
+                    a,
+                    format!("value {v} does not fit in the {} bits of {dst}", dst.n_bits),
+                ));
+            }
+            Ok(Action::Load { value, dst })
+        }
+        "move" => {
+            let a = need_arg()?;
+            let (s, d) = a
+                .split_once("->")
+                .ok_or_else(|| bad_arg(action, a, "expected move:SRC[...]->DST[...]"))?;
+            let src = parse_field_slice(s)?;
+            let dst = parse_writable(action, d)?;
+            if src.n_bits != dst.n_bits {
+                return Err(bad_arg(
+                    action,
+                    a,
+                    format!("source is {} bits but destination is {} bits", src.n_bits, dst.n_bits),
+                ));
+            }
+            Ok(Action::Move { src, dst })
+        }
+        "learn" => {
+            if !paren {
+                return Err(bad_arg(action, arg.unwrap_or(""), "expected learn(...)"));
+            }
+            Ok(Action::Learn(Box::new(parse_learn(arg.unwrap_or(""), ports)?)))
+        }
+        _ if arg.is_none() => {
+            // A bare number or port name outputs there, as in ovs-ofctl.
+            match parse_port(tok, ports) {
+                Ok(_) => Ok(Action::Output(parse_action_port("output", tok, ports)?)),
+                Err(_) => Err(FlowParseError::UnknownAction(tok.to_string())),
+            }
+        }
+        _ => Err(FlowParseError::UnknownAction(name.to_string())),
+    }
+}
+
+fn parse_writable(action: &str, text: &str) -> Result<FieldSlice> {
+    let dst = parse_field_slice(text)?;
+    if !dst.field.is_writable() {
+        return Err(bad_arg(action, text, format!("{} cannot be written", dst.field.nxm_name())));
+    }
+    Ok(dst)
+}
+
+/// `resubmit:P`, `resubmit(P,T)`, `resubmit(,T)`, `resubmit(P,)`.
+fn parse_resubmit(arg: &str, paren: bool, ports: &dyn PortNames) -> Result<Action> {
+    const A: &str = "resubmit";
+    let port_of = |p: &str| -> Result<Option<OfPort>> {
+        if p.is_empty() {
+            return Ok(None);
+        }
+        let port = parse_action_port(A, p, ports)?;
+        Ok((port != OFPP_IN_PORT).then_some(port))
+    };
+    if !paren {
+        let port = port_of(arg)?;
+        if port.is_none() {
+            return Err(bad_arg(A, arg, "resubmit to in_port needs a table: resubmit(,T)"));
+        }
+        return Ok(Action::Resubmit { port, table: None });
+    }
+    let (p, t) = arg.split_once(',').unwrap_or((arg, ""));
+    if t.contains(',') {
+        return Err(bad_arg(A, arg, "only resubmit(PORT,TABLE) is supported"));
+    }
+    let port = port_of(p)?;
+    let table = if t.is_empty() {
+        None
+    } else {
+        match parse_u64(t) {
+            Some(n) if n < u64::from(N_TABLES) => Some(n as u8),
+            _ => return Err(bad_arg(A, t, "table must be 0..254")),
+        }
+    };
+    if port.is_none() && table.is_none() {
+        return Err(bad_arg(A, arg, "at least one of port and table must be given"));
+    }
+    Ok(Action::Resubmit { port, table })
+}
+
+/// A learned value: a field slice or a number.
+fn parse_learn_src(text: &str) -> Result<LearnSrc> {
+    if parse_u64(text).is_some() {
+        return Ok(LearnSrc::Immediate(parse_u64(text).unwrap_or(0)));
+    }
+    Ok(LearnSrc::Field(parse_field_slice(text)?))
+}
+
+fn parse_learn(arg: &str, ports: &dyn PortNames) -> Result<LearnSpec> {
+    const A: &str = "learn";
+    let mut spec = LearnSpec::default();
+    // The match the learned flow will have, so far: for the prerequisite check.
+    let mut learned = Match::default();
+
+    for item in split_top(arg, |c| c == ',')? {
+        let item = item.trim();
+        if let Some(rest) = item.strip_prefix("load:") {
+            let (s, d) = rest
+                .split_once("->")
+                .ok_or_else(|| bad_arg(A, item, "expected load:SRC->DST[...]"))?;
+            let src = parse_learn_src(s)?;
+            let dst = parse_writable(A, d)?;
+            check_learn_width(item, &src, &dst)?;
+            spec.items.push(LearnItem::Load { src, dst });
+            continue;
+        }
+        if let Some(rest) = item.strip_prefix("output:") {
+            let src = parse_field_slice(rest)?;
+            spec.items.push(LearnItem::Output { src });
+            continue;
+        }
+        let (lhs, rhs) = match item.split_once('=') {
+            Some((l, r)) => (l, Some(r)),
+            None => (item, None),
+        };
+        match lhs {
+            "table" => spec.table = parse_table("learn table", need_value(lhs, rhs)?)?,
+            "priority" => {
+                spec.priority = parse_uint("learn priority", need_value(lhs, rhs)?, 0xffff)? as u16
+            }
+            "idle_timeout" => {
+                spec.idle_timeout =
+                    parse_uint("learn idle_timeout", need_value(lhs, rhs)?, 0xffff)? as u16
+            }
+            "hard_timeout" => {
+                spec.hard_timeout =
+                    parse_uint("learn hard_timeout", need_value(lhs, rhs)?, 0xffff)? as u16
+            }
+            "cookie" => spec.cookie = parse_uint("learn cookie", need_value(lhs, rhs)?, u64::MAX)?,
+            "fin_idle_timeout" | "fin_hard_timeout" | "send_flow_rem" | "delete_learned"
+            | "limit" | "result_dst" => {
+                return Err(bad_arg(A, item, format!("\"{lhs}\" is not supported by xvs")))
+            }
+            _ => {
+                let dst = parse_field_slice(lhs)?;
+                let pre = dst.field.prerequisite();
+                if !pre.satisfied_by(&learned) {
+                    return Err(FlowParseError::MissingPrerequisite {
+                        field: format!("learn({lhs})"),
+                        needs: pre.describe().to_string(),
+                    });
+                }
+                let src = match rhs {
+                    None => LearnSrc::Field(dst),
+                    Some(r) if r.contains('[') || Field::from_name(r).is_some() => {
+                        LearnSrc::Field(parse_field_slice(r)?)
+                    }
+                    Some(r) => {
+                        let v = if dst.is_whole() {
+                            parse_field_value(dst.field, lhs, r, ports)?
+                        } else {
+                            let v = parse_u64(r).ok_or_else(|| {
+                                bad_arg(A, item, format!("\"{r}\" is not a field or a number"))
+                            })?;
+                            if !fits(v, dst.n_bits) {
+                                return Err(bad_arg(
+                                    A,
+                                    item,
+                                    format!("value {r} does not fit in {} bits", dst.n_bits),
+                                ));
+                            }
+                            v
+                        };
+                        learned.set_masked(dst.field, v << dst.ofs, dst.field_mask());
+                        LearnSrc::Immediate(v)
+                    }
+                };
+                check_learn_width(item, &src, &dst)?;
+                spec.items.push(LearnItem::Match { dst, src });
+            }
+        }
+    }
+    Ok(spec)
+}
+
+fn check_learn_width(item: &str, src: &LearnSrc, dst: &FieldSlice) -> Result<()> {
+    match *src {
+        LearnSrc::Field(s) if s.n_bits != dst.n_bits => Err(bad_arg(
+            "learn",
+            item,
+            format!("{s} is {} bits but {dst} is {} bits", s.n_bits, dst.n_bits),
+        )),
+        LearnSrc::Immediate(v) if !fits(v, dst.n_bits) => Err(bad_arg(
+            "learn",
+            item,
+            format!("value {v:#x} does not fit in the {} bits of {dst}", dst.n_bits),
+        )),
+        _ => Ok(()),
+    }
+}
