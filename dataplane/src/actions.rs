@@ -3,7 +3,7 @@
 //! The list is applied in order to one frame. Field writes change the frame for the
 //! actions that follow; `Output` and `TunnelOutput` send the frame as it is at that point,
 //! so one list can send differently modified copies to several ports (flooding to two
-//! tunnels, say) without cloning the frame. The executor lives in [`crate::execute`].
+//! tunnels, say) without cloning the frame. The executor lives in [`crate::execute`](mod@crate::execute).
 
 use std::net::Ipv4Addr;
 

@@ -3,6 +3,8 @@
 //! The same struct serves as a value and as a bit mask over values (as OVS's `struct flow`
 //! and `struct flow_wildcards`): a match is a (value, mask) pair, and the fields a
 //! translation consulted are a mask.
+//!
+//! [`FlowKey::extract`] (in `extract.rs`) takes the key of a frame.
 
 use crate::mac::MacAddr;
 

@@ -2,13 +2,21 @@
 //!
 //! - [`wire`]: zero-copy views over header bytes, with builders (smoltcp style).
 //! - [`flow_key`]: the fields a frame is looked up by, extracted in one parse.
-//! - [`actions`]: the datapath action program a translation compiles to, and its executor.
+//! - [`actions`]: the datapath action program a translation compiles to.
+//! - [`execute`](mod@execute): the executor of action lists over a frame buffer with headroom.
+//! - [`tunnel`]: GRE decapsulation and encapsulation.
 
 pub mod actions;
+pub mod execute;
+mod extract;
 pub mod flow_key;
 pub mod mac;
+pub mod tunnel;
 pub mod wire;
 
-pub use actions::{DpAction, TunnelHeader};
+pub use actions::{DpAction, TunnelHeader, TunnelKind};
+pub use execute::{execute, ExecError, Frame, DEFAULT_HEADROOM};
 pub use flow_key::{FlowKey, PortNo};
 pub use mac::MacAddr;
+pub use tunnel::{decap_gre, tunnel_header_len, write_tunnel_header, GreDecap};
+pub use wire::WireError;

@@ -1,0 +1,360 @@
+//! The executor of [`DpAction`] lists, over a frame buffer with headroom.
+//!
+//! Headers grow at the front: a pushed VLAN tag moves the 12 MAC bytes down into the
+//! headroom instead of moving the payload up, and tunnel headers are written into the
+//! headroom in front of the frame, so neither copies the payload or allocates.
+
+use crate::actions::DpAction;
+use crate::flow_key::{PortNo, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_VLAN};
+use crate::tunnel::{tunnel_header_len, write_tunnel_header};
+use crate::wire::{
+    checksum, ethernet, get_u16, ipv4, set_u16, vlan, ArpPacket, EthernetFrame, Ipv4Packet,
+    VlanTag, WireError,
+};
+
+/// Headroom that fits the largest outer header xvs writes (Ethernet + 802.1Q + IPv4 with
+/// options + GRE with checksum, key and sequence number) plus pushed VLAN tags.
+pub const DEFAULT_HEADROOM: usize = 256;
+
+/// Offset of the TPID of an 802.1Q tag (and of the ethertype of an untagged frame).
+const TPID_OFFSET: usize = 12;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("frame has {have} bytes of headroom, {need} needed")]
+    NoHeadroom { need: usize, have: usize },
+    #[error("{n} bytes at offset {at} are outside the {len}-byte frame")]
+    OutOfRange { at: usize, n: usize, len: usize },
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+/// A frame inside a larger buffer: `buf[head..head + len]` is the frame, `buf[..head]` the
+/// headroom it can grow into at the front.
+#[derive(Clone, Debug)]
+pub struct Frame<B> {
+    buf: B,
+    head: usize,
+    len: usize,
+}
+
+impl Frame<Vec<u8>> {
+    /// A copy of `bytes` behind `headroom` bytes of headroom.
+    pub fn with_headroom(bytes: &[u8], headroom: usize) -> Self {
+        let mut buf = vec![0u8; headroom + bytes.len()];
+        buf[headroom..].copy_from_slice(bytes);
+        Frame {
+            buf,
+            head: headroom,
+            len: bytes.len(),
+        }
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Frame<B> {
+    /// The frame `buf[head..head + len]` (for instance a received packet in an AF_XDP UMEM
+    /// chunk, `head` being the chunk's headroom).
+    pub fn from_parts(buf: B, head: usize, len: usize) -> Result<Self, ExecError> {
+        let have = buf.as_ref().len();
+        match head.checked_add(len) {
+            Some(end) if end <= have => Ok(Frame { buf, head, len }),
+            _ => Err(ExecError::OutOfRange {
+                at: head,
+                n: len,
+                len: have,
+            }),
+        }
+    }
+
+    /// The buffer, the frame's offset in it and its length.
+    pub fn into_parts(self) -> (B, usize, usize) {
+        (self.buf, self.head, self.len)
+    }
+
+    pub fn data(&self) -> &[u8] {
+        &self.buf.as_ref()[self.head..self.head + self.len]
+    }
+
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf.as_mut()[self.head..self.head + self.len]
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn headroom(&self) -> usize {
+        self.head
+    }
+
+    /// Grows the frame by `n` bytes at the front, out of the headroom. The new bytes hold
+    /// whatever the headroom held.
+    pub fn push_front(&mut self, n: usize) -> Result<(), ExecError> {
+        if n > self.head {
+            return Err(ExecError::NoHeadroom {
+                need: n,
+                have: self.head,
+            });
+        }
+        self.head -= n;
+        self.len += n;
+        Ok(())
+    }
+
+    /// Shrinks the frame by `n` bytes at the front, giving them to the headroom.
+    pub fn pull_front(&mut self, n: usize) -> Result<(), ExecError> {
+        if n > self.len {
+            return Err(ExecError::OutOfRange {
+                at: 0,
+                n,
+                len: self.len,
+            });
+        }
+        self.head += n;
+        self.len -= n;
+        Ok(())
+    }
+
+    /// Opens `n` bytes at offset `at` by moving the `at` bytes in front of it down into the
+    /// headroom: cheap for headers near the front. The opened bytes are unspecified.
+    pub fn insert(&mut self, at: usize, n: usize) -> Result<(), ExecError> {
+        if at > self.len {
+            return Err(ExecError::OutOfRange {
+                at,
+                n,
+                len: self.len,
+            });
+        }
+        if n > self.head {
+            return Err(ExecError::NoHeadroom {
+                need: n,
+                have: self.head,
+            });
+        }
+        let new_head = self.head - n;
+        self.buf
+            .as_mut()
+            .copy_within(self.head..self.head + at, new_head);
+        self.head = new_head;
+        self.len += n;
+        Ok(())
+    }
+
+    /// Removes the `n` bytes at offset `at` by moving the `at` bytes in front of them up.
+    pub fn remove(&mut self, at: usize, n: usize) -> Result<(), ExecError> {
+        match at.checked_add(n) {
+            Some(end) if end <= self.len => {}
+            _ => {
+                return Err(ExecError::OutOfRange {
+                    at,
+                    n,
+                    len: self.len,
+                })
+            }
+        }
+        self.buf
+            .as_mut()
+            .copy_within(self.head..self.head + at, self.head + n);
+        self.head += n;
+        self.len -= n;
+        Ok(())
+    }
+}
+
+/// Applies `actions` in order to `frame`, calling `emit` for every output with the port and
+/// the bytes to send.
+///
+/// An action that does not apply to the frame (`PopVlan` or `SetVlan` without a tag,
+/// `SetArp*` on a non-ARP frame, `SetIpv4*` on a non-IPv4 or malformed one, any action on
+/// something shorter than an Ethernet header) is skipped. The control plane only emits
+/// such actions when the flow key says they apply, so a skip means a frame the key
+/// does not describe; skipping rather than asserting keeps execution total over any input,
+/// which the fuzz tests rely on.
+///
+/// Errors (`NoHeadroom` for a push or tunnel header, `Wire(PacketTooLarge)` for a
+/// tunnel packet over 64 KiB) stop execution; outputs before it have been emitted.
+pub fn execute<B, F>(
+    actions: &[DpAction],
+    frame: &mut Frame<B>,
+    mut emit: F,
+) -> Result<(), ExecError>
+where
+    B: AsRef<[u8]> + AsMut<[u8]>,
+    F: FnMut(PortNo, &[u8]),
+{
+    for action in actions {
+        match *action {
+            DpAction::Output(port) => emit(port, frame.data()),
+            DpAction::PushVlan(tci) => push_vlan(frame, tci)?,
+            DpAction::PopVlan => {
+                if vlan_tag_present(frame.data()) {
+                    frame.remove(TPID_OFFSET, vlan::HEADER_LEN)?;
+                }
+            }
+            DpAction::SetVlan(tci) => {
+                let d = frame.data_mut();
+                if vlan_tag_present(d) {
+                    let tci_at = TPID_OFFSET + 2;
+                    let old = get_u16(d, tci_at);
+                    set_u16(d, tci_at, (old & vlan::DEI) | (tci & !vlan::DEI));
+                }
+            }
+            DpAction::SetEthSrc(mac) => {
+                if let Ok(mut eth) = EthernetFrame::new_checked(frame.data_mut()) {
+                    eth.set_src_addr(mac);
+                }
+            }
+            DpAction::SetEthDst(mac) => {
+                if let Ok(mut eth) = EthernetFrame::new_checked(frame.data_mut()) {
+                    eth.set_dst_addr(mac);
+                }
+            }
+            DpAction::SetArpOp(op) => with_arp(frame.data_mut(), |a| a.set_operation(op)),
+            DpAction::SetArpSha(mac) => with_arp(frame.data_mut(), |a| a.set_sha(mac)),
+            DpAction::SetArpTha(mac) => with_arp(frame.data_mut(), |a| a.set_tha(mac)),
+            DpAction::SetArpSpa(ip) => with_arp(frame.data_mut(), |a| a.set_spa(ip)),
+            DpAction::SetArpTpa(ip) => with_arp(frame.data_mut(), |a| a.set_tpa(ip)),
+            DpAction::SetIpv4Src(ip) => set_ipv4_addr(frame.data_mut(), Addr::Src, ip.into()),
+            DpAction::SetIpv4Dst(ip) => set_ipv4_addr(frame.data_mut(), Addr::Dst, ip.into()),
+            DpAction::TunnelOutput { port, header } => {
+                let hl = tunnel_header_len(&header);
+                if hl > frame.head {
+                    return Err(ExecError::NoHeadroom {
+                        need: hl,
+                        have: frame.head,
+                    });
+                }
+                let start = frame.head - hl;
+                let end = frame.head + frame.len;
+                let out = &mut frame.buf.as_mut()[start..end];
+                let n = write_tunnel_header(&header, frame.len, out)?;
+                emit(port, &out[..n]);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn vlan_tag_present(d: &[u8]) -> bool {
+    d.len() >= ethernet::HEADER_LEN + vlan::HEADER_LEN && get_u16(d, TPID_OFFSET) == ETH_TYPE_VLAN
+}
+
+fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
+    frame: &mut Frame<B>,
+    tci: u16,
+) -> Result<(), ExecError> {
+    if frame.len() < ethernet::HEADER_LEN {
+        return Ok(());
+    }
+    frame.insert(TPID_OFFSET, vlan::HEADER_LEN)?;
+    let d = frame.data_mut();
+    set_u16(d, TPID_OFFSET, ETH_TYPE_VLAN);
+    // The present bit of a flow key TCI sits where the wire has DEI, which xvs sends as 0.
+    set_u16(d, TPID_OFFSET + 2, tci & !vlan::DEI);
+    Ok(())
+}
+
+/// The ethertype after the optional tag and the offset of the L3 header, if the frame has
+/// whole Ethernet (and tag) headers.
+fn l3(d: &[u8]) -> Option<(u16, usize)> {
+    let eth = EthernetFrame::new_checked(d).ok()?;
+    if eth.ethertype() == ETH_TYPE_VLAN {
+        let tag = VlanTag::new_checked(eth.payload()).ok()?;
+        Some((tag.ethertype(), ethernet::HEADER_LEN + vlan::HEADER_LEN))
+    } else {
+        Some((eth.ethertype(), ethernet::HEADER_LEN))
+    }
+}
+
+fn with_arp(d: &mut [u8], f: impl FnOnce(&mut ArpPacket<&mut [u8]>)) {
+    if let Some((ETH_TYPE_ARP, off)) = l3(d) {
+        if let Some(Ok(mut arp)) = d.get_mut(off..).map(ArpPacket::new_checked) {
+            f(&mut arp);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Addr {
+    Src,
+    Dst,
+}
+
+/// Rewrites an IPv4 address, updating the header checksum and, as the address is part
+/// of their pseudo-header, the TCP or UDP checksum, all incrementally (RFC 1624) so the
+/// payload is not read. Non-first fragments carry no L4 header; a zero UDP checksum means
+/// none and stays zero.
+fn set_ipv4_addr(d: &mut [u8], which: Addr, new: u32) {
+    let Some((ETH_TYPE_IPV4, off)) = l3(d) else {
+        return;
+    };
+    let Some(Ok(mut ip)) = d.get_mut(off..).map(Ipv4Packet::new_checked) else {
+        return;
+    };
+    let old = u32::from(match which {
+        Addr::Src => ip.src_addr(),
+        Addr::Dst => ip.dst_addr(),
+    });
+    match which {
+        Addr::Src => ip.set_src_addr(new.into()),
+        Addr::Dst => ip.set_dst_addr(new.into()),
+    }
+    let c = checksum::update_u32(ip.checksum(), old, new);
+    ip.set_checksum(c);
+    if ip.frag_offset() != 0 {
+        return;
+    }
+    let proto = ip.protocol();
+    let l4 = ip.payload_mut();
+    match proto {
+        ipv4::PROTO_TCP if l4.len() >= 18 => {
+            let c = checksum::update_u32(get_u16(l4, 16), old, new);
+            set_u16(l4, 16, c);
+        }
+        ipv4::PROTO_UDP if l4.len() >= 8 => {
+            let c = get_u16(l4, 6);
+            if c != 0 {
+                let c = checksum::update_u32(c, old, new);
+                set_u16(l4, 6, if c == 0 { 0xffff } else { c });
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_remove_move_the_front() {
+        let mut f = Frame::with_headroom(&[1, 2, 3, 4, 5], 4);
+        f.insert(2, 3).unwrap();
+        assert_eq!(f.headroom(), 1);
+        f.data_mut()[2..5].copy_from_slice(&[7, 8, 9]);
+        assert_eq!(f.data(), &[1, 2, 7, 8, 9, 3, 4, 5]);
+        assert_eq!(
+            f.insert(0, 2),
+            Err(ExecError::NoHeadroom { need: 2, have: 1 })
+        );
+        f.remove(1, 4).unwrap();
+        assert_eq!(f.data(), &[1, 3, 4, 5]);
+        assert_eq!(
+            f.remove(3, 2),
+            Err(ExecError::OutOfRange {
+                at: 3,
+                n: 2,
+                len: 4
+            })
+        );
+        f.pull_front(1).unwrap();
+        assert_eq!(f.data(), &[3, 4, 5]);
+        f.push_front(1).unwrap();
+        assert_eq!(f.data(), &[1, 3, 4, 5]);
+        assert_eq!(f.headroom(), 5);
+    }
+}
