@@ -23,9 +23,9 @@ use xvs_dataplane::MacAddr;
 
 use super::field::{Field, FieldSlice};
 use super::{
-    Action, FlowMod, LearnItem, LearnSpec, LearnSrc, Match, OfPort, PortNames, N_TABLES,
-    OFPP_ALL, OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_MAX, OFPP_NONE,
-    OFPP_NORMAL, OFPP_TABLE,
+    Action, FlowMod, LearnItem, LearnSpec, LearnSrc, Match, OfPort, PortNames, N_TABLES, OFPP_ALL,
+    OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_MAX, OFPP_NONE, OFPP_NORMAL,
+    OFPP_TABLE,
 };
 
 /// Which ovs-ofctl command the text is for: it decides what is required and allowed.
@@ -59,7 +59,11 @@ pub enum FlowParseError {
     #[error("unknown field \"{0}\"")]
     UnknownField(String),
     #[error("bad value \"{value}\" for {field}: {reason}")]
-    BadValue { field: String, value: String, reason: String },
+    BadValue {
+        field: String,
+        value: String,
+        reason: String,
+    },
     /// A mask that does not parse, is too wide, or is given for a field that cannot be
     /// masked (`in_port`, `dl_type`, `nw_proto`, `arp_op`, `dl_vlan`, ...).
     #[error("bad mask \"{mask}\" for {field}")]
@@ -74,11 +78,17 @@ pub enum FlowParseError {
     #[error("unknown action \"{0}\"")]
     UnknownAction(String),
     #[error("bad argument \"{argument}\" for {action}: {reason}")]
-    BadActionArgument { action: String, argument: String, reason: String },
+    BadActionArgument {
+        action: String,
+        argument: String,
+        reason: String,
+    },
     /// `NAME[...]` that does not parse or lies outside the field.
     #[error("bad field slice \"{slice}\": {reason}")]
     BadSlice { slice: String, reason: String },
-    #[error("missing actions: add-flow and mod-flows need \"actions=...\" (\"actions=drop\" for none)")]
+    #[error(
+        "missing actions: add-flow and mod-flows need \"actions=...\" (\"actions=drop\" for none)"
+    )]
     MissingActions,
     #[error("empty action list: write \"actions=drop\" for a flow without actions")]
     EmptyActions,
@@ -127,7 +137,13 @@ pub fn parse_flow(text: &str, mode: ParseMode, ports: &dyn PortNames) -> Result<
                             });
                         }
                         fm.cookie = parse_uint(key, val, u64::MAX)?;
-                        fm.cookie_mask = parse_u64(mask).ok_or_else(|| FlowParseError::BadMask {
+                        // `-1` is all ones, as ovs-ofctl(8) documents (`cookie=V/-1`).
+                        let m = if mask == "-1" {
+                            Some(u64::MAX)
+                        } else {
+                            parse_u64(mask)
+                        };
+                        fm.cookie_mask = m.ok_or_else(|| FlowParseError::BadMask {
                             field: key.to_string(),
                             mask: mask.to_string(),
                         })?;
@@ -144,7 +160,10 @@ pub fn parse_flow(text: &str, mode: ParseMode, ports: &dyn PortNames) -> Result<
             }
             "out_port" => {
                 if !matches!(mode, ParseMode::Delete | ParseMode::Dump) {
-                    return Err(FlowParseError::NotAllowedInMode { key: tok.to_string(), mode });
+                    return Err(FlowParseError::NotAllowedInMode {
+                        key: tok.to_string(),
+                        mode,
+                    });
                 }
                 let v = need_value(key, value)?;
                 let p = parse_port(v, ports)?;
@@ -164,7 +183,9 @@ pub fn parse_flow(text: &str, mode: ParseMode, ports: &dyn PortNames) -> Result<
 
     match (mode, actions) {
         (ParseMode::Add | ParseMode::Modify, None) => return Err(FlowParseError::MissingActions),
-        (ParseMode::Add | ParseMode::Modify, Some(a)) => fm.actions = Some(parse_actions(a, ports)?),
+        (ParseMode::Add | ParseMode::Modify, Some(a)) => {
+            fm.actions = Some(parse_actions(a, ports)?)
+        }
         (ParseMode::Delete | ParseMode::Dump, Some(a)) => {
             return Err(FlowParseError::UnexpectedActions(a.trim().to_string()))
         }
@@ -194,12 +215,16 @@ pub fn parse_actions(text: &str, ports: &dyn PortNames) -> Result<Vec<Action>> {
 /// Parses `NAME`, `NAME[]`, `NAME[n]` or `NAME[a..b]` (bits a to b inclusive). `NAME` is
 /// any spelling [`Field::from_name`] knows.
 pub fn parse_field_slice(text: &str) -> Result<FieldSlice> {
-    let bad = |reason: String| FlowParseError::BadSlice { slice: text.to_string(), reason };
+    let bad = |reason: String| FlowParseError::BadSlice {
+        slice: text.to_string(),
+        reason,
+    };
     let (name, bits) = match text.find('[') {
         Some(i) => (&text[..i], Some(&text[i..])),
         None => (text, None),
     };
-    let field = Field::from_name(name).ok_or_else(|| FlowParseError::UnknownField(name.to_string()))?;
+    let field =
+        Field::from_name(name).ok_or_else(|| FlowParseError::UnknownField(name.to_string()))?;
     let width = field.width();
     let Some(bits) = bits else {
         return Ok(FieldSlice::whole(field));
@@ -215,7 +240,8 @@ pub fn parse_field_slice(text: &str) -> Result<FieldSlice> {
         if s.is_empty() || s.len() > 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(format!("\"{s}\" is not a bit number")));
         }
-        s.parse::<u32>().map_err(|_| bad(format!("\"{s}\" is not a bit number")))
+        s.parse::<u32>()
+            .map_err(|_| bad(format!("\"{s}\" is not a bit number")))
     };
     let (start, end) = match inner.split_once("..") {
         Some((a, b)) => (num(a)?, num(b)?),
@@ -228,9 +254,16 @@ pub fn parse_field_slice(text: &str) -> Result<FieldSlice> {
         return Err(bad(format!("start bit {start} is after end bit {end}")));
     }
     if end >= width {
-        return Err(bad(format!("bit {end} is beyond the {width}-bit field {}", field.nxm_name())));
+        return Err(bad(format!(
+            "bit {end} is beyond the {width}-bit field {}",
+            field.nxm_name()
+        )));
     }
-    Ok(FieldSlice { field, ofs: start, n_bits: end - start + 1 })
+    Ok(FieldSlice {
+        field,
+        ofs: start,
+        n_bits: end - start + 1,
+    })
 }
 
 /// Parses a port: a number, a reserved name (`LOCAL`, `IN_PORT`, ... any case), or a name
@@ -239,7 +272,9 @@ pub fn parse_port(text: &str, ports: &dyn PortNames) -> Result<OfPort> {
     if text.starts_with('"') {
         let name = unquote(text)
             .ok_or_else(|| FlowParseError::Syntax(format!("bad quoted port name {text}")))?;
-        return ports.port_no(&name).ok_or(FlowParseError::UnknownPort(name));
+        return ports
+            .port_no(&name)
+            .ok_or(FlowParseError::UnknownPort(name));
     }
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return match text.parse::<u64>() {
@@ -254,7 +289,9 @@ pub fn parse_port(text: &str, ports: &dyn PortNames) -> Result<OfPort> {
     if let Some(p) = reserved_port(text) {
         return Ok(p);
     }
-    ports.port_no(text).ok_or_else(|| FlowParseError::UnknownPort(text.to_string()))
+    ports
+        .port_no(text)
+        .ok_or_else(|| FlowParseError::UnknownPort(text.to_string()))
 }
 
 fn reserved_port(name: &str) -> Option<OfPort> {
@@ -269,7 +306,10 @@ fn reserved_port(name: &str) -> Option<OfPort> {
         ("ANY", OFPP_NONE),
         ("NONE", OFPP_NONE),
     ];
-    NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|&(_, p)| p)
+    NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, p)| p)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -327,7 +367,9 @@ fn token_end(s: &str, is_sep: impl Fn(char) -> bool) -> Result<usize> {
         }
     }
     if in_quote {
-        return Err(FlowParseError::Syntax(format!("unterminated quote in \"{s}\"")));
+        return Err(FlowParseError::Syntax(format!(
+            "unterminated quote in \"{s}\""
+        )));
     }
     if depth > 0 {
         return Err(FlowParseError::Syntax(format!("unbalanced '(' in \"{s}\"")));
@@ -469,15 +511,24 @@ fn fits(v: u64, bits: u32) -> bool {
 }
 
 fn is_mac_field(f: Field) -> bool {
-    matches!(f, Field::DlSrc | Field::DlDst | Field::ArpSha | Field::ArpTha)
+    matches!(
+        f,
+        Field::DlSrc | Field::DlDst | Field::ArpSha | Field::ArpTha
+    )
 }
 
 fn is_ip_field(f: Field) -> bool {
-    matches!(f, Field::NwSrc | Field::NwDst | Field::ArpSpa | Field::ArpTpa)
+    matches!(
+        f,
+        Field::NwSrc | Field::NwDst | Field::ArpSpa | Field::ArpTpa
+    )
 }
 
 fn is_maskable(f: Field) -> bool {
-    !matches!(f, Field::InPort | Field::DlType | Field::NwProto | Field::ArpOp)
+    !matches!(
+        f,
+        Field::InPort | Field::DlType | Field::NwProto | Field::ArpOp
+    )
 }
 
 /// A whole-field value in the field's natural notation: a MAC, a dotted IPv4 address, a
@@ -506,8 +557,8 @@ fn parse_field_value(field: Field, key: &str, s: &str, ports: &dyn PortNames) ->
             .map(u64::from)
             .ok_or_else(|| bad("expected a dotted IPv4 address like 10.0.0.1"));
     }
-    let v = parse_u64(s)
-        .ok_or_else(|| bad("expected a decimal or 0x-prefixed hexadecimal number"))?;
+    let v =
+        parse_u64(s).ok_or_else(|| bad("expected a decimal or 0x-prefixed hexadecimal number"))?;
     if !fits(v, field.width()) {
         return Err(bad(&format!("does not fit in {} bits", field.width())));
     }
@@ -516,7 +567,10 @@ fn parse_field_value(field: Field, key: &str, s: &str, ports: &dyn PortNames) ->
 
 /// A mask in the field's notation: a MAC, `/N` prefix or dotted IPv4, or a number.
 fn parse_field_mask(field: Field, key: &str, s: &str) -> Result<u64> {
-    let bad = || FlowParseError::BadMask { field: key.to_string(), mask: s.to_string() };
+    let bad = || FlowParseError::BadMask {
+        field: key.to_string(),
+        mask: s.to_string(),
+    };
     if !is_maskable(field) {
         return Err(bad());
     }
@@ -690,7 +744,11 @@ fn parse_action_port(action: &str, arg: &str, ports: &dyn PortNames) -> Result<O
     if (1..=OFPP_MAX).contains(&p) || (OFPP_IN_PORT..OFPP_NONE).contains(&p) {
         Ok(p)
     } else {
-        Err(bad_arg(action, arg, "not a valid port to send to (1..65280 or a reserved port)"))
+        Err(bad_arg(
+            action,
+            arg,
+            "not a valid port to send to (1..65280 or a reserved port)",
+        ))
     }
 }
 
@@ -745,7 +803,11 @@ fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
             Some(a) if !paren && parse_u64(a).is_some_and(|n| n <= 0xffff) => {
                 Ok(Action::Output(OFPP_CONTROLLER))
             }
-            Some(a) => Err(bad_arg(action, a, "only CONTROLLER or CONTROLLER:max_len is supported")),
+            Some(a) => Err(bad_arg(
+                action,
+                a,
+                "only CONTROLLER or CONTROLLER:max_len is supported",
+            )),
         },
         "mod_vlan_vid" => {
             let a = need_arg()?;
@@ -775,7 +837,11 @@ fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
             let a = need_arg()?;
             match parse_u64(a) {
                 Some(id) if id <= u64::from(u32::MAX) => Ok(Action::SetTunnel { id, wide: false }),
-                Some(_) => Err(bad_arg(action, a, "does not fit in 32 bits (use set_tunnel64)")),
+                Some(_) => Err(bad_arg(
+                    action,
+                    a,
+                    "does not fit in 32 bits (use set_tunnel64)",
+                )),
                 None => Err(bad_arg(action, a, "expected a number")),
             }
         }
@@ -790,7 +856,11 @@ fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
             let mac: MacAddr = a
                 .parse()
                 .map_err(|_| bad_arg(action, a, "expected a MAC address like fa:16:3e:00:00:01"))?;
-            Ok(if action == "mod_dl_src" { Action::ModDlSrc(mac) } else { Action::ModDlDst(mac) })
+            Ok(if action == "mod_dl_src" {
+                Action::ModDlSrc(mac)
+            } else {
+                Action::ModDlDst(mac)
+            })
         }
         "load" => {
             let a = need_arg()?;
@@ -819,7 +889,10 @@ fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
                 return Err(bad_arg(
                     action,
                     a,
-                    format!("source is {} bits but destination is {} bits", src.n_bits, dst.n_bits),
+                    format!(
+                        "source is {} bits but destination is {} bits",
+                        src.n_bits, dst.n_bits
+                    ),
                 ));
             }
             Ok(Action::Move { src, dst })
@@ -828,7 +901,10 @@ fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
             if !paren {
                 return Err(bad_arg(action, arg.unwrap_or(""), "expected learn(...)"));
             }
-            Ok(Action::Learn(Box::new(parse_learn(arg.unwrap_or(""), ports)?)))
+            Ok(Action::Learn(Box::new(parse_learn(
+                arg.unwrap_or(""),
+                ports,
+            )?)))
         }
         _ if arg.is_none() => {
             // A bare number or port name outputs there, as in ovs-ofctl.
@@ -844,7 +920,11 @@ fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
 fn parse_writable(action: &str, text: &str) -> Result<FieldSlice> {
     let dst = parse_field_slice(text)?;
     if !dst.field.is_writable() {
-        return Err(bad_arg(action, text, format!("{} cannot be written", dst.field.nxm_name())));
+        return Err(bad_arg(
+            action,
+            text,
+            format!("{} cannot be written", dst.field.nxm_name()),
+        ));
     }
     Ok(dst)
 }
@@ -862,7 +942,11 @@ fn parse_resubmit(arg: &str, paren: bool, ports: &dyn PortNames) -> Result<Actio
     if !paren {
         let port = port_of(arg)?;
         if port.is_none() {
-            return Err(bad_arg(A, arg, "resubmit to in_port needs a table: resubmit(,T)"));
+            return Err(bad_arg(
+                A,
+                arg,
+                "resubmit to in_port needs a table: resubmit(,T)",
+            ));
         }
         return Ok(Action::Resubmit { port, table: None });
     }
@@ -880,7 +964,11 @@ fn parse_resubmit(arg: &str, paren: bool, ports: &dyn PortNames) -> Result<Actio
         }
     };
     if port.is_none() && table.is_none() {
-        return Err(bad_arg(A, arg, "at least one of port and table must be given"));
+        return Err(bad_arg(
+            A,
+            arg,
+            "at least one of port and table must be given",
+        ));
     }
     Ok(Action::Resubmit { port, table })
 }
@@ -936,7 +1024,11 @@ fn parse_learn(arg: &str, ports: &dyn PortNames) -> Result<LearnSpec> {
             "cookie" => spec.cookie = parse_uint("learn cookie", need_value(lhs, rhs)?, u64::MAX)?,
             "fin_idle_timeout" | "fin_hard_timeout" | "send_flow_rem" | "delete_learned"
             | "limit" | "result_dst" => {
-                return Err(bad_arg(A, item, format!("\"{lhs}\" is not supported by xvs")))
+                return Err(bad_arg(
+                    A,
+                    item,
+                    format!("\"{lhs}\" is not supported by xvs"),
+                ))
             }
             _ => {
                 let dst = parse_field_slice(lhs)?;
@@ -990,7 +1082,10 @@ fn check_learn_width(item: &str, src: &LearnSrc, dst: &FieldSlice) -> Result<()>
         LearnSrc::Immediate(v) if !fits(v, dst.n_bits) => Err(bad_arg(
             "learn",
             item,
-            format!("value {v:#x} does not fit in the {} bits of {dst}", dst.n_bits),
+            format!(
+                "value {v:#x} does not fit in the {} bits of {dst}",
+                dst.n_bits
+            ),
         )),
         _ => Ok(()),
     }
