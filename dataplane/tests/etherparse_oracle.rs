@@ -7,8 +7,8 @@ use std::net::Ipv4Addr;
 use etherparse::checksum::Sum16BitWords;
 use etherparse::{
     ArpHardwareId, ArpOperation, ArpPacket, EtherType, IpDscp, IpEcn, IpHeaders, IpNumber,
-    Ipv4Header, LinkSlice, NetSlice, PacketBuilder, SingleVlanHeader, SlicedPacket,
-    TransportSlice, VlanHeader, VlanPcp, VlanSlice,
+    Ipv4Header, LinkSlice, NetSlice, PacketBuilder, SingleVlanHeader, SlicedPacket, TransportSlice,
+    VlanHeader, VlanPcp, VlanSlice,
 };
 use proptest::prelude::*;
 use xvs_dataplane::flow_key::{ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_QINQ, VLAN_PRESENT};
@@ -87,7 +87,9 @@ fn ep_ip_frame(
     };
     let b = PacketBuilder::ethernet2(src, dst);
     let b = match vlan {
-        Some(v) => b.vlan(ep_vlan(v)).ip(IpHeaders::Ipv4(h, Default::default())),
+        Some(v) => b
+            .vlan(ep_vlan(v))
+            .ip(IpHeaders::Ipv4(h, Default::default())),
         None => b.ip(IpHeaders::Ipv4(h, Default::default())),
     };
     let mut out = Vec::new();
@@ -127,9 +129,7 @@ fn ep_arp_frame(
 }
 
 fn expected_tci(vlan: Option<(u8, bool, u16)>) -> u16 {
-    vlan.map_or(0, |(pcp, _, vid)| {
-        VLAN_PRESENT | u16::from(pcp) << 13 | vid
-    })
+    vlan.map_or(0, |(pcp, _, vid)| VLAN_PRESENT | u16::from(pcp) << 13 | vid)
 }
 
 /// The IPv4 header, VLAN and L4 checksums of a frame, as etherparse sees them.
