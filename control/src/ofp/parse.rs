@@ -786,9 +786,14 @@ fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
         "output" => {
             let a = need_arg()?;
             if a.contains('[') {
-                Ok(Action::OutputField(parse_field_slice(a)?))
-            } else {
-                Ok(Action::Output(parse_action_port(action, a, ports)?))
+                return Ok(Action::OutputField(parse_field_slice(a)?));
+            }
+            match parse_action_port(action, a, ports) {
+                // `output:NXM_NX_TUN_ID`, a field without brackets: all of it.
+                Err(FlowParseError::UnknownPort(_)) if Field::from_name(a).is_some() => {
+                    Ok(Action::OutputField(parse_field_slice(a)?))
+                }
+                r => r.map(Action::Output),
             }
         }
         "in_port" => no_arg(Action::Output(OFPP_IN_PORT)),
