@@ -166,7 +166,7 @@ fn outputs(actions: &[DpAction], bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn extract_ip_matches_etherparse(
