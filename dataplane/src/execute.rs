@@ -12,8 +12,10 @@ use crate::wire::{
     VlanTag, WireError,
 };
 
-/// Headroom that fits the largest outer header xvs writes (Ethernet + 802.1Q + IPv4 with
-/// options + GRE with checksum, key and sequence number) plus pushed VLAN tags.
+/// Headroom for a received frame: the largest outer header the datapath may put in front
+/// (Ethernet, 802.1Q, IPv4 even with 40 bytes of options, GRE with checksum, key and
+/// sequence number: 94 bytes) plus several pushed VLAN tags, rounded up to whole cache
+/// lines so the frame start keeps the buffer's alignment.
 pub const DEFAULT_HEADROOM: usize = 256;
 
 /// Offset of the TPID of an 802.1Q tag (and of the ethertype of an untagged frame).
