@@ -22,17 +22,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sw = Switch::new();
     sw.add_bridge("br-int")?;
     sw.add_bridge("br-tun")?;
-    sw.add_port("br-int", PortConfig::new("tap-dhcp-a", PortKind::Netdev).tag(1))?;
-    sw.add_port("br-int", PortConfig::new("tap-dhcp-b", PortKind::Netdev).tag(2))?;
-    sw.add_port("br-int", PortConfig::new("patch-tun", PortKind::Patch { peer: "patch-int".into() }))?;
-    sw.add_port("br-tun", PortConfig::new("patch-int", PortKind::Patch { peer: "patch-tun".into() }).ofport(1))?;
+    sw.add_port(
+        "br-int",
+        PortConfig::new("tap-dhcp-a", PortKind::Netdev).tag(1),
+    )?;
+    sw.add_port(
+        "br-int",
+        PortConfig::new("tap-dhcp-b", PortKind::Netdev).tag(2),
+    )?;
+    sw.add_port(
+        "br-int",
+        PortConfig::new(
+            "patch-tun",
+            PortKind::Patch {
+                peer: "patch-int".into(),
+            },
+        ),
+    )?;
+    sw.add_port(
+        "br-tun",
+        PortConfig::new(
+            "patch-int",
+            PortKind::Patch {
+                peer: "patch-tun".into(),
+            },
+        )
+        .ofport(1),
+    )?;
     let gre = TunnelConfig {
         remote_ip: Ipv4Addr::new(192, 168, 1, 253),
         local_ip: Some(Ipv4Addr::new(192, 168, 1, 254)),
         key: TunnelKey::Flow,
         csum: false,
     };
-    sw.add_port("br-tun", PortConfig::new("gre-1", PortKind::Gre(gre)).ofport(2))?;
+    sw.add_port(
+        "br-tun",
+        PortConfig::new("gre-1", PortKind::Gre(gre)).ofport(2),
+    )?;
     let eth1 = sw.add_underlay("eth1")?;
     sw.set_underlay_route(
         gre.remote_ip,
@@ -77,15 +103,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("\n== {what} ==");
         let inner = inner_frame(dst.parse()?, vm);
         let wire = gre_frame(key, &inner);
-        println!("in  eth1       {} bytes: GRE key={key:#x} proto 0x6558, inner {} -> {} VLAN 7", wire.len(), vm, dst);
+        println!(
+            "in  eth1       {} bytes: GRE key={key:#x} proto 0x6558, inner {} -> {} VLAN 7",
+            wire.len(),
+            vm,
+            dst
+        );
         let out = sw.process(eth1, &wire, 2000);
         if out.is_empty() {
             println!("out (dropped)");
         }
         for (p, f) in out {
             let k = FlowKey::extract(p, &f)?;
-            let tag = k.vlan_vid().map(|v| format!("VLAN {v}")).unwrap_or_else(|| "untagged".into());
-            println!("out {:<10} {} bytes: {} -> {} {tag}", sw.dp_port_name(p).unwrap_or("?"), f.len(), k.dl_src, k.dl_dst);
+            let tag = k
+                .vlan_vid()
+                .map(|v| format!("VLAN {v}"))
+                .unwrap_or_else(|| "untagged".into());
+            println!(
+                "out {:<10} {} bytes: {} -> {} {tag}",
+                sw.dp_port_name(p).unwrap_or("?"),
+                f.len(),
+                k.dl_src,
+                k.dl_dst
+            );
         }
     }
 
@@ -100,7 +140,9 @@ fn inner_frame(dst: MacAddr, src: MacAddr) -> Vec<u8> {
     f.extend_from_slice(&dst.0);
     f.extend_from_slice(&src.0);
     f.extend_from_slice(&[0x81, 0x00, 0x00, 0x07, 0x08, 0x00]);
-    let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 3, 10, 0, 0, 2];
+    let mut ip = vec![
+        0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 3, 10, 0, 0, 2,
+    ];
     let c = checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend(ip);
@@ -110,9 +152,13 @@ fn inner_frame(dst: MacAddr, src: MacAddr) -> Vec<u8> {
 
 fn gre_frame(key: u32, inner: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
-    f.extend_from_slice(&[0x52, 0x54, 0, 0, 1, 0xfe, 0x52, 0x54, 0, 0, 1, 0xfd, 0x08, 0x00]);
+    f.extend_from_slice(&[
+        0x52, 0x54, 0, 0, 1, 0xfe, 0x52, 0x54, 0, 0, 1, 0xfd, 0x08, 0x00,
+    ]);
     let total = (20 + 8 + inner.len()) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 47, 0, 0, 192, 168, 1, 253, 192, 168, 1, 254];
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 47, 0, 0, 192, 168, 1, 253, 192, 168, 1, 254,
+    ];
     ip[2..4].copy_from_slice(&total.to_be_bytes());
     let c = checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
@@ -124,7 +170,10 @@ fn gre_frame(key: u32, inner: &[u8]) -> Vec<u8> {
 }
 
 fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32).sum();
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+        .sum();
     while s >> 16 != 0 {
         s = (s & 0xffff) + (s >> 16);
     }

@@ -42,7 +42,9 @@ pub enum PortKind {
     /// A port backed by a device the switch creates (the bridge's own interface).
     Internal,
     /// One end of a patch pair; `peer` names the port at the other end (in another bridge).
-    Patch { peer: String },
+    Patch {
+        peer: String,
+    },
     Gre(TunnelConfig),
 }
 
@@ -72,7 +74,13 @@ pub struct PortConfig {
 
 impl PortConfig {
     pub fn new(name: &str, kind: PortKind) -> Self {
-        PortConfig { name: name.to_string(), kind, tag: None, trunks: Vec::new(), ofport: None }
+        PortConfig {
+            name: name.to_string(),
+            kind,
+            tag: None,
+            trunks: Vec::new(),
+            ofport: None,
+        }
     }
 
     pub fn tag(mut self, vlan: u16) -> Self {
@@ -141,7 +149,9 @@ impl Bridge {
 
     /// The lowest free OpenFlow number, as OVS assigns them.
     pub fn free_ofport(&self) -> OfPort {
-        (1..).find(|n| !self.ports.contains_key(n)).expect("fewer than 2^32 ports")
+        (1..)
+            .find(|n| !self.ports.contains_key(n))
+            .expect("fewer than 2^32 ports")
     }
 
     pub fn n_flows(&self) -> usize {

@@ -1,9 +1,9 @@
 //! xvs control plane: flow syntax, flow tables, NORMAL with MAC learning, `learn`, and the
 //! translation of a packet through the bridges it crosses into datapath actions.
 
-pub mod ofp;
 pub mod bridge;
 pub mod mac_learning;
+pub mod ofp;
 pub mod switch;
 pub mod table;
 pub mod xlate;

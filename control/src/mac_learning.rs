@@ -26,7 +26,9 @@ pub enum LearnOutcome {
     Refreshed,
     New,
     /// Known on another port before (a VM migrated, or a loop).
-    Moved { from: OfPort },
+    Moved {
+        from: OfPort,
+    },
     /// Group addresses are never learned.
     Ignored,
 }
@@ -98,7 +100,13 @@ impl MacTable {
         if outcome != LearnOutcome::Refreshed {
             self.generation += 1;
         }
-        self.entries.insert((vlan, mac), MacEntry { port, last_seen: now });
+        self.entries.insert(
+            (vlan, mac),
+            MacEntry {
+                port,
+                last_seen: now,
+            },
+        );
         self.by_age.insert((now, vlan, mac));
         outcome
     }

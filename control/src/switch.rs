@@ -35,7 +35,11 @@ pub enum SwitchError {
     #[error("a port named \"{0}\" already exists")]
     PortExists(String),
     #[error("OpenFlow port {ofport} is already used by \"{by}\" on bridge \"{bridge}\"")]
-    OfportInUse { bridge: String, ofport: OfPort, by: String },
+    OfportInUse {
+        bridge: String,
+        ofport: OfPort,
+        by: String,
+    },
     #[error("bad port option: {0}")]
     BadPortOption(String),
     #[error("line {line}: {error}")]
@@ -59,9 +63,14 @@ pub struct UnderlayRoute {
 /// Where a datapath port belongs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DpPortOwner {
-    Bridge { bridge: BridgeId, ofport: OfPort },
+    Bridge {
+        bridge: BridgeId,
+        ofport: OfPort,
+    },
     /// A netdev that carries tunnel packets; not part of any bridge.
-    Underlay { name: String },
+    Underlay {
+        name: String,
+    },
 }
 
 /// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
@@ -97,7 +106,10 @@ impl Default for Switch {
 }
 
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 15 && !name.contains('/') && !name.chars().any(char::is_whitespace)
+    !name.is_empty()
+        && name.len() <= 15
+        && !name.contains('/')
+        && !name.chars().any(char::is_whitespace)
 }
 
 impl Switch {
@@ -125,7 +137,10 @@ impl Switch {
     }
 
     fn bridge_mut(&mut self, name: &str) -> Result<&mut Bridge, SwitchError> {
-        let id = *self.bridge_by_name.get(name).ok_or_else(|| SwitchError::NoSuchBridge(name.to_string()))?;
+        let id = *self
+            .bridge_by_name
+            .get(name)
+            .ok_or_else(|| SwitchError::NoSuchBridge(name.to_string()))?;
         Ok(self.bridges.get_mut(&id).expect("index and map agree"))
     }
 
@@ -163,7 +178,9 @@ impl Switch {
 
     pub fn dp_port_name(&self, dp: PortNo) -> Option<&str> {
         match self.dp_ports.get(&dp)? {
-            DpPortOwner::Bridge { bridge, ofport } => Some(self.bridges.get(bridge)?.port(*ofport)?.name()),
+            DpPortOwner::Bridge { bridge, ofport } => {
+                Some(self.bridges.get(bridge)?.port(*ofport)?.name())
+            }
             DpPortOwner::Underlay { name } => Some(name),
         }
     }
@@ -194,7 +211,10 @@ impl Switch {
     }
 
     pub fn del_bridge(&mut self, name: &str) -> Result<(), SwitchError> {
-        let id = self.bridge_by_name.remove(name).ok_or_else(|| SwitchError::NoSuchBridge(name.to_string()))?;
+        let id = self
+            .bridge_by_name
+            .remove(name)
+            .ok_or_else(|| SwitchError::NoSuchBridge(name.to_string()))?;
         let br = self.bridges.remove(&id).expect("index and map agree");
         for port in br.ports.values() {
             self.port_index.remove(port.name());
@@ -223,26 +243,36 @@ impl Switch {
                 config.name
             )));
         }
-        if self.port_index.contains_key(&config.name) || self.dp_port_named(&config.name).is_some() {
+        if self.port_index.contains_key(&config.name) || self.dp_port_named(&config.name).is_some()
+        {
             return Err(SwitchError::PortExists(config.name));
         }
         if let Some(t) = config.tag {
             if t > 4095 {
-                return Err(SwitchError::BadPortOption(format!("tag={t}: a VLAN id is 0..4095")));
+                return Err(SwitchError::BadPortOption(format!(
+                    "tag={t}: a VLAN id is 0..4095"
+                )));
             }
         }
         if let Some(&bad) = config.trunks.iter().find(|&&v| v > 4095) {
-            return Err(SwitchError::BadPortOption(format!("trunks: {bad} is not a VLAN id (0..4095)")));
+            return Err(SwitchError::BadPortOption(format!(
+                "trunks: {bad} is not a VLAN id (0..4095)"
+            )));
         }
         if let PortKind::Patch { peer } = &config.kind {
             if peer == &config.name {
-                return Err(SwitchError::BadPortOption(format!("patch port \"{peer}\" cannot be its own peer")));
+                return Err(SwitchError::BadPortOption(format!(
+                    "patch port \"{peer}\" cannot be its own peer"
+                )));
             }
         }
         let br = self.bridge(bridge)?;
         let ofport = match config.ofport {
             Some(n) if n == 0 || n >= OFPP_MAX => {
-                return Err(SwitchError::BadPortOption(format!("ofport={n}: must be 1..{}", OFPP_MAX - 1)));
+                return Err(SwitchError::BadPortOption(format!(
+                    "ofport={n}: must be 1..{}",
+                    OFPP_MAX - 1
+                )));
             }
             Some(n) => {
                 if let Some(p) = br.port(n) {
@@ -262,22 +292,39 @@ impl Switch {
             _ => Some(self.alloc_dp_port()),
         };
         if let Some(dp) = dp_port {
-            self.dp_ports.insert(dp, DpPortOwner::Bridge { bridge: bridge_id, ofport });
+            self.dp_ports.insert(
+                dp,
+                DpPortOwner::Bridge {
+                    bridge: bridge_id,
+                    ofport,
+                },
+            );
         }
-        self.port_index.insert(config.name.clone(), (bridge_id, ofport));
+        self.port_index
+            .insert(config.name.clone(), (bridge_id, ofport));
         let br = self.bridge_mut(bridge)?;
         br.port_by_name.insert(config.name.clone(), ofport);
-        br.ports.insert(ofport, Port { config, ofport, dp_port });
+        br.ports.insert(
+            ofport,
+            Port {
+                config,
+                ofport,
+                dp_port,
+            },
+        );
         self.flow_generation += 1;
         Ok(ofport)
     }
 
     pub fn del_port(&mut self, bridge: &str, name: &str) -> Result<(), SwitchError> {
         let br = self.bridge_mut(bridge)?;
-        let ofport = br.port_by_name.remove(name).ok_or_else(|| SwitchError::NoSuchPort {
-            bridge: bridge.to_string(),
-            port: name.to_string(),
-        })?;
+        let ofport = br
+            .port_by_name
+            .remove(name)
+            .ok_or_else(|| SwitchError::NoSuchPort {
+                bridge: bridge.to_string(),
+                port: name.to_string(),
+            })?;
         let port = br.ports.remove(&ofport).expect("index and map agree");
         br.mac_table.flush_port(ofport);
         self.port_index.remove(name);
@@ -295,7 +342,12 @@ impl Switch {
             return Err(SwitchError::PortExists(name.to_string()));
         }
         let dp = self.alloc_dp_port();
-        self.dp_ports.insert(dp, DpPortOwner::Underlay { name: name.to_string() });
+        self.dp_ports.insert(
+            dp,
+            DpPortOwner::Underlay {
+                name: name.to_string(),
+            },
+        );
         Ok(dp)
     }
 
@@ -306,21 +358,29 @@ impl Switch {
 
     /// The tunnel port a decapsulated packet belongs to, as the datapath looks it up:
     /// by (remote, local) address, then key.
-    pub fn tunnel_port_for(&self, outer_src: Ipv4Addr, outer_dst: Ipv4Addr, key: Option<u32>) -> Option<PortNo> {
-        self.bridges.values().flat_map(|b| b.ports.values()).find_map(|p| match &p.config.kind {
-            PortKind::Gre(t)
-                if t.remote_ip == outer_src
-                    && t.local_ip.is_none_or(|l| l == outer_dst)
-                    && match t.key {
-                        TunnelKey::Flow => true,
-                        TunnelKey::Fixed(k) => key == Some(k),
-                        TunnelKey::None => key.is_none(),
-                    } =>
-            {
-                p.dp_port
-            }
-            _ => None,
-        })
+    pub fn tunnel_port_for(
+        &self,
+        outer_src: Ipv4Addr,
+        outer_dst: Ipv4Addr,
+        key: Option<u32>,
+    ) -> Option<PortNo> {
+        self.bridges
+            .values()
+            .flat_map(|b| b.ports.values())
+            .find_map(|p| match &p.config.kind {
+                PortKind::Gre(t)
+                    if t.remote_ip == outer_src
+                        && t.local_ip.is_none_or(|l| l == outer_dst)
+                        && match t.key {
+                            TunnelKey::Flow => true,
+                            TunnelKey::Fixed(k) => key == Some(k),
+                            TunnelKey::None => key.is_none(),
+                        } =>
+                {
+                    p.dp_port
+                }
+                _ => None,
+            })
     }
 
     // ----- ovs-ofctl -----
@@ -331,7 +391,12 @@ impl Switch {
 
     /// Adds every flow, or none of them if any line is bad. Blank lines and `#`
     /// comments are skipped, as in `ovs-ofctl add-flows`.
-    pub fn add_flows(&mut self, bridge: &str, lines: &[&str], now: Time) -> Result<(), SwitchError> {
+    pub fn add_flows(
+        &mut self,
+        bridge: &str,
+        lines: &[&str],
+        now: Time,
+    ) -> Result<(), SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
         let br = self.bridge_mut(bridge)?;
         for fm in parsed {
@@ -341,7 +406,12 @@ impl Switch {
         Ok(())
     }
 
-    fn parse_lines(&self, bridge: &str, lines: &[&str], mode: ParseMode) -> Result<Vec<FlowMod>, SwitchError> {
+    fn parse_lines(
+        &self,
+        bridge: &str,
+        lines: &[&str],
+        mode: ParseMode,
+    ) -> Result<Vec<FlowMod>, SwitchError> {
         let br = self.bridge(bridge)?;
         let many = lines.len() > 1;
         let mut out = Vec::new();
@@ -362,16 +432,27 @@ impl Switch {
     /// `mod-flows [--strict]`: replaces the actions of the selected flows. As in
     /// OpenFlow 1.0, if nothing is selected (and no cookie mask was given) the flow is
     /// added.
-    pub fn mod_flows(&mut self, bridge: &str, text: &str, strict: bool, now: Time) -> Result<usize, SwitchError> {
+    pub fn mod_flows(
+        &mut self,
+        bridge: &str,
+        text: &str,
+        strict: bool,
+        now: Time,
+    ) -> Result<usize, SwitchError> {
         let fm = parse_flow(text, ParseMode::Modify, self.bridge(bridge)?)?;
-        let actions = fm.actions.clone().ok_or_else(|| SwitchError::MissingActions(text.to_string()))?;
+        let actions = fm
+            .actions
+            .clone()
+            .ok_or_else(|| SwitchError::MissingActions(text.to_string()))?;
         let br = self.bridge_mut(bridge)?;
         let ids = select(br, &fm, strict);
         if ids.is_empty() && fm.cookie_mask == 0 {
             insert_rule(br, fm, now);
         } else {
             for &(t, id) in &ids {
-                let r = br.tables[t as usize].get_mut(id).expect("selected rule exists");
+                let r = br.tables[t as usize]
+                    .get_mut(id)
+                    .expect("selected rule exists");
                 r.actions = actions.clone();
                 r.modified = now;
                 if fm.cookie_mask == 0 && fm.cookie != 0 {
@@ -384,7 +465,12 @@ impl Switch {
     }
 
     /// `del-flows [--strict] [MATCH]`: without a match, every flow of every table.
-    pub fn del_flows(&mut self, bridge: &str, text: Option<&str>, strict: bool) -> Result<usize, SwitchError> {
+    pub fn del_flows(
+        &mut self,
+        bridge: &str,
+        text: Option<&str>,
+        strict: bool,
+    ) -> Result<usize, SwitchError> {
         let fm = match text {
             Some(t) => parse_flow(t, ParseMode::Delete, self.bridge(bridge)?)?,
             None => FlowMod::default(),
@@ -400,7 +486,12 @@ impl Switch {
 
     /// `replace-flows`: makes the bridge's flows exactly `lines`. Flows that stay the
     /// same keep their counters; nothing changes if any line is bad.
-    pub fn replace_flows(&mut self, bridge: &str, lines: &[&str], now: Time) -> Result<(), SwitchError> {
+    pub fn replace_flows(
+        &mut self,
+        bridge: &str,
+        lines: &[&str],
+        now: Time,
+    ) -> Result<(), SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
         let br = self.bridge_mut(bridge)?;
         let mut wanted: HashMap<(u8, Match, u16), FlowMod> = HashMap::new();
@@ -415,7 +506,9 @@ impl Switch {
             .collect();
         for (table, m, prio, id) in existing {
             let keep = wanted.get(&(table, m, prio)).is_some_and(|fm| {
-                let r = br.tables[table as usize].get(id).expect("listed rule exists");
+                let r = br.tables[table as usize]
+                    .get(id)
+                    .expect("listed rule exists");
                 Some(&r.actions) == fm.actions.as_ref()
                     && r.cookie == fm.cookie
                     && r.idle_timeout == fm.idle_timeout
@@ -437,7 +530,13 @@ impl Switch {
     }
 
     /// `dump-flows [MATCH]`, formatted as ovs-ofctl prints it.
-    pub fn dump_flows(&self, bridge: &str, filter: Option<&str>, names: bool, now: Time) -> Result<String, SwitchError> {
+    pub fn dump_flows(
+        &self,
+        bridge: &str,
+        filter: Option<&str>,
+        names: bool,
+        now: Time,
+    ) -> Result<String, SwitchError> {
         let br = self.bridge(bridge)?;
         let rules = self.dump_rules(bridge, filter)?;
         let mut s = String::new();
@@ -449,7 +548,11 @@ impl Switch {
     }
 
     /// The rules `dump-flows` would show, in its order: table, then priority (high first).
-    pub fn dump_rules(&self, bridge: &str, filter: Option<&str>) -> Result<Vec<&Rule>, SwitchError> {
+    pub fn dump_rules(
+        &self,
+        bridge: &str,
+        filter: Option<&str>,
+    ) -> Result<Vec<&Rule>, SwitchError> {
         let br = self.bridge(bridge)?;
         let fm = match filter {
             Some(t) => parse_flow(t, ParseMode::Dump, br)?,
@@ -470,7 +573,11 @@ impl Switch {
         for br in self.bridges.values_mut() {
             br.mac_table.age(now);
             for t in br.tables.iter_mut() {
-                let gone: Vec<_> = t.rules().filter(|r| r.expired(now).is_some()).map(|r| r.id).collect();
+                let gone: Vec<_> = t
+                    .rules()
+                    .filter(|r| r.expired(now).is_some())
+                    .map(|r| r.id)
+                    .collect();
                 for id in gone {
                     t.remove(id);
                     n += 1;
@@ -497,7 +604,10 @@ impl Switch {
         let mut key = fm.matcher.value;
         let of_in = key.in_port;
         let Some(port) = br.port(of_in) else {
-            return Err(SwitchError::NoSuchPort { bridge: bridge.to_string(), port: format!("in_port={of_in}") });
+            return Err(SwitchError::NoSuchPort {
+                bridge: bridge.to_string(),
+                port: format!("in_port={of_in}"),
+            });
         };
         let Some(dp) = port.dp_port else {
             return Err(SwitchError::BadPortOption(format!(
@@ -510,21 +620,44 @@ impl Switch {
         let mut s = String::new();
         let mut shown = key;
         shown.in_port = of_in;
-        let _ = writeln!(s, "Flow: {}", format_match(&Match { value: shown, mask: FlowKey::EXACT }, None, br, true));
+        let _ = writeln!(
+            s,
+            "Flow: {}",
+            format_match(
+                &Match {
+                    value: shown,
+                    mask: relevant_fields(&shown)
+                },
+                None,
+                br,
+                true
+            )
+        );
         s.push('\n');
         for l in lines {
             let _ = writeln!(s, "{l}");
         }
         s.push('\n');
-        let mut mega = Match { value: key.masked(&tr.consulted), mask: tr.consulted };
+        let mut mega = Match {
+            value: key.masked(&tr.consulted),
+            mask: tr.consulted,
+        };
         mega.value.in_port = of_in;
         mega.mask.in_port = u32::MAX;
         let _ = writeln!(s, "Megaflow: {}", format_match(&mega, None, br, true));
-        let acts: Vec<String> = tr.actions.iter().map(|a| self.format_dp_action(a)).collect();
+        let acts: Vec<String> = tr
+            .actions
+            .iter()
+            .map(|a| self.format_dp_action(a))
+            .collect();
         let _ = writeln!(
             s,
             "Datapath actions: {}",
-            if acts.is_empty() { "drop".to_string() } else { acts.join(",") }
+            if acts.is_empty() {
+                "drop".to_string()
+            } else {
+                acts.join(",")
+            }
         );
         Ok(s)
     }
@@ -537,7 +670,9 @@ impl Switch {
         };
         match a {
             Output(p) => port(p),
-            TunnelOutput { port: p, header } => format!("tnl_push({},out_port({}))", header_text(header), port(p)),
+            TunnelOutput { port: p, header } => {
+                format!("tnl_push({},out_port({}))", header_text(header), port(p))
+            }
             other => dp_action_text(other),
         }
     }
@@ -545,7 +680,10 @@ impl Switch {
     /// Runs one frame through the pipeline as the slow path does for a miss: parse,
     /// translate, learn, count, execute. Returns (datapath port, frame) per output.
     pub fn process(&mut self, in_port: PortNo, frame: &[u8], now: Time) -> Vec<(PortNo, Vec<u8>)> {
-        if matches!(self.dp_ports.get(&in_port), Some(DpPortOwner::Underlay { .. })) {
+        if matches!(
+            self.dp_ports.get(&in_port),
+            Some(DpPortOwner::Underlay { .. })
+        ) {
             return self.receive_underlay(frame, now);
         }
         match FlowKey::extract(in_port, frame) {
@@ -588,7 +726,9 @@ impl Switch {
         let mut out = Vec::new();
         let mut f = Frame::with_headroom(frame, DEFAULT_HEADROOM);
         // The pipeline only emits actions the frame supports; an error here is a bug.
-        let r = execute(&tr.actions, &mut f, |p, bytes| out.push((p, bytes.to_vec())));
+        let r = execute(&tr.actions, &mut f, |p, bytes| {
+            out.push((p, bytes.to_vec()))
+        });
         debug_assert!(r.is_ok(), "{r:?}");
         out
     }
@@ -622,7 +762,9 @@ impl Switch {
     /// Installs a learned flow, or refreshes it (its hard timeout restarts) if it is
     /// already there. Returns whether the flow table changed.
     fn install_learned(&mut self, lf: &LearnedFlow, now: Time) -> bool {
-        let Some(br) = self.bridges.get_mut(&lf.bridge) else { return false };
+        let Some(br) = self.bridges.get_mut(&lf.bridge) else {
+            return false;
+        };
         let t = &mut br.tables[lf.table as usize];
         if let Some(id) = t.find_exact(&lf.matcher, lf.priority) {
             let r = t.get_mut(id).expect("found rule exists");
@@ -705,6 +847,33 @@ fn select(br: &Bridge, fm: &FlowMod, strict: bool) -> Vec<(u8, u64)> {
     ids
 }
 
+/// The fields that mean something for this packet, for showing it: L2 always, the
+/// tunnel id when it came from a tunnel, and the IPv4 or ARP fields of its type.
+fn relevant_fields(key: &FlowKey) -> FlowKey {
+    let mut m = FlowKey {
+        in_port: u32::MAX,
+        vlan_tci: u16::MAX,
+        dl_src: MacAddr::BROADCAST,
+        dl_dst: MacAddr::BROADCAST,
+        dl_type: u16::MAX,
+        ..FlowKey::default()
+    };
+    if key.tun_id != 0 {
+        m.tun_id = u64::MAX;
+    }
+    match key.dl_type {
+        xvs_dataplane::flow_key::ETH_TYPE_IPV4 => {
+            (m.nw_src, m.nw_dst, m.nw_proto) = (u32::MAX, u32::MAX, u8::MAX);
+        }
+        xvs_dataplane::flow_key::ETH_TYPE_ARP => {
+            (m.nw_src, m.nw_dst, m.nw_proto) = (u32::MAX, u32::MAX, u8::MAX);
+            (m.arp_sha, m.arp_tha) = (MacAddr::BROADCAST, MacAddr::BROADCAST);
+        }
+        _ => {}
+    }
+    m
+}
+
 /// One line of `ovs-ofctl dump-flows`.
 pub fn format_rule(r: &Rule, ports: &dyn PortNames, names: bool, now: Time) -> String {
     let age = |t: Time| now.saturating_sub(t);
@@ -780,6 +949,8 @@ pub fn dp_action_text(a: &xvs_dataplane::DpAction) -> String {
         SetArpTpa(a) => format!("set(arp(tip={a}))"),
         SetIpv4Src(a) => format!("set(ipv4(src={a}))"),
         SetIpv4Dst(a) => format!("set(ipv4(dst={a}))"),
-        TunnelOutput { port, header } => format!("tnl_push({},out_port({port}))", header_text(header)),
+        TunnelOutput { port, header } => {
+            format!("tnl_push({},out_port({port}))", header_text(header))
+        }
     }
 }

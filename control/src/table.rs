@@ -54,7 +54,9 @@ impl Rule {
 
     /// Whether the rule's actions send packets to `port` (for `out_port=` filters).
     pub fn outputs_to(&self, port: u32) -> bool {
-        self.actions.iter().any(|a| matches!(a, Action::Output(p) if *p == port))
+        self.actions
+            .iter()
+            .any(|a| matches!(a, Action::Output(p) if *p == port))
     }
 }
 
@@ -120,8 +122,15 @@ impl FlowTable {
     /// Inserts `rule`; the caller has removed any rule with the same match and priority.
     pub fn insert(&mut self, rule: Rule) {
         debug_assert!(self.find_exact(&rule.matcher, rule.priority).is_none());
-        debug_assert_eq!(rule.matcher.value, rule.matcher.value.masked(&rule.matcher.mask));
-        let idx = match self.subtables.iter().position(|st| st.mask == rule.matcher.mask) {
+        debug_assert_eq!(
+            rule.matcher.value,
+            rule.matcher.value.masked(&rule.matcher.mask)
+        );
+        let idx = match self
+            .subtables
+            .iter()
+            .position(|st| st.mask == rule.matcher.mask)
+        {
             Some(i) => i,
             None => {
                 self.subtables.push(Subtable {
@@ -134,7 +143,10 @@ impl FlowTable {
         };
         let st = &mut self.subtables[idx];
         let list = st.rules.entry(rule.matcher.value).or_default();
-        let pos = list.iter().position(|(p, _)| *p < rule.priority).unwrap_or(list.len());
+        let pos = list
+            .iter()
+            .position(|(p, _)| *p < rule.priority)
+            .unwrap_or(list.len());
         list.insert(pos, (rule.priority, rule.id));
         *st.priorities.entry(rule.priority).or_default() += 1;
         self.rules.insert(rule.id, rule);
@@ -169,7 +181,8 @@ impl FlowTable {
     }
 
     fn sort_subtables(&mut self) {
-        self.subtables.sort_by_key(|st| std::cmp::Reverse(st.max_priority()));
+        self.subtables
+            .sort_by_key(|st| std::cmp::Reverse(st.max_priority()));
     }
 
     /// The highest-priority rule matching `key`. Adds to `consulted` the masks of the
@@ -229,22 +242,37 @@ mod tests {
         t.insert(rule(2, 4, by_vlan));
         t.insert(rule(3, 2, by_port));
 
-        let key = FlowKey { in_port: 1, vlan_tci: 0x1001, ..Default::default() };
+        let key = FlowKey {
+            in_port: 1,
+            vlan_tci: 0x1001,
+            ..Default::default()
+        };
         let mut c = FlowKey::default();
         assert_eq!(t.lookup(&key, &mut c).unwrap().id, 2);
         // Only the priority-4 subtable was needed.
         assert_eq!(c, by_vlan.mask);
 
-        let key = FlowKey { in_port: 1, vlan_tci: 0x1002, ..Default::default() };
+        let key = FlowKey {
+            in_port: 1,
+            vlan_tci: 0x1002,
+            ..Default::default()
+        };
         let mut c = FlowKey::default();
         assert_eq!(t.lookup(&key, &mut c).unwrap().id, 3);
         assert_eq!(c.vlan_tci, 0x1fff);
 
-        let key = FlowKey { in_port: 2, ..Default::default() };
+        let key = FlowKey {
+            in_port: 2,
+            ..Default::default()
+        };
         assert_eq!(t.lookup(&key, &mut FlowKey::default()).unwrap().id, 1);
 
         assert!(t.remove(2).is_some());
-        let key = FlowKey { in_port: 1, vlan_tci: 0x1001, ..Default::default() };
+        let key = FlowKey {
+            in_port: 1,
+            vlan_tci: 0x1001,
+            ..Default::default()
+        };
         assert_eq!(t.lookup(&key, &mut FlowKey::default()).unwrap().id, 3);
         assert_eq!(t.find_exact(&by_port, 2), Some(3));
         assert_eq!(t.find_exact(&by_port, 3), None);

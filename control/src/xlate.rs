@@ -102,9 +102,15 @@ pub fn base_consulted() -> FlowKey {
 /// Translates `key` (whose `in_port` is a datapath port) starting in table 0 of the
 /// bridge that owns that port. With `trace`, a human-readable account is returned too.
 pub fn translate(sw: &Switch, key: &FlowKey, now: Time, trace: bool) -> (Translation, Vec<String>) {
-    let mut out = Translation { consulted: base_consulted(), ..Default::default() };
+    let mut out = Translation {
+        consulted: base_consulted(),
+        ..Default::default()
+    };
     let Some((bridge, ofport)) = sw.dp_port_owner(key.in_port) else {
-        let lines = vec![format!("No bridge port has datapath port {}: drop", key.in_port)];
+        let lines = vec![format!(
+            "No bridge port has datapath port {}: drop",
+            key.in_port
+        )];
         return (out, if trace { lines } else { Vec::new() });
     };
     let mut flow = *key;
@@ -211,7 +217,9 @@ impl<'a> Ctx<'a> {
             Action::StripVlan => self.flow.vlan_tci = 0,
             Action::PushVlan(_) => {
                 if self.flow.vlan_tci & VLAN_PRESENT != 0 {
-                    self.note(|| "     >> a second VLAN tag is not supported: push_vlan ignored".into());
+                    self.note(|| {
+                        "     >> a second VLAN tag is not supported: push_vlan ignored".into()
+                    });
                 } else {
                     self.flow.vlan_tci = VLAN_PRESENT;
                 }
@@ -324,7 +332,9 @@ impl<'a> Ctx<'a> {
         match &port.config.kind {
             PortKind::Netdev | PortKind::Internal => {
                 self.commit();
-                let dp = port.dp_port.expect("netdev and internal ports have datapath ports");
+                let dp = port
+                    .dp_port
+                    .expect("netdev and internal ports have datapath ports");
                 self.out.actions.push(DpAction::Output(dp));
             }
             PortKind::Patch { peer } => self.cross_patch(peer),
@@ -342,7 +352,10 @@ impl<'a> Ctx<'a> {
                 };
                 self.commit();
                 let header = TunnelHeader {
-                    kind: TunnelKind::Gre { key, csum: cfg.csum },
+                    kind: TunnelKind::Gre {
+                        key,
+                        csum: cfg.csum,
+                    },
                     eth_src: route.src_mac,
                     eth_dst: route.dst_mac,
                     ip_src: cfg.local_ip.unwrap_or(route.src_ip),
@@ -351,7 +364,10 @@ impl<'a> Ctx<'a> {
                     tos: 0,
                     dont_fragment: true,
                 };
-                self.out.actions.push(DpAction::TunnelOutput { port: route.port, header });
+                self.out.actions.push(DpAction::TunnelOutput {
+                    port: route.port,
+                    header,
+                });
             }
         }
     }
@@ -453,10 +469,13 @@ impl<'a> Ctx<'a> {
             self.note(|| "     >> NORMAL: input port is not on this bridge: drop".into());
             return;
         };
-        let tagged_vid = (self.flow.vlan_tci & VLAN_PRESENT != 0).then_some(self.flow.vlan_tci & VLAN_VID_MASK);
+        let tagged_vid =
+            (self.flow.vlan_tci & VLAN_PRESENT != 0).then_some(self.flow.vlan_tci & VLAN_VID_MASK);
         let vlan = match (in_port.config.tag, tagged_vid) {
             (Some(_), Some(vid)) if vid != 0 => {
-                self.note(|| format!("     >> NORMAL: VLAN {vid} tagged frame on an access port: drop"));
+                self.note(|| {
+                    format!("     >> NORMAL: VLAN {vid} tagged frame on an access port: drop")
+                });
                 return;
             }
             (Some(tag), _) => tag,
@@ -479,8 +498,15 @@ impl<'a> Ctx<'a> {
         let known = if dst.is_multicast() {
             None
         } else {
-            let learned_now = self.out.macs.iter().rev().find(|e| e.0 == bridge.id && e.1 == vlan && e.2 == dst);
-            learned_now.map(|e| e.3).or_else(|| bridge.mac_table.lookup(vlan, dst, self.now))
+            let learned_now = self
+                .out
+                .macs
+                .iter()
+                .rev()
+                .find(|e| e.0 == bridge.id && e.1 == vlan && e.2 == dst);
+            learned_now
+                .map(|e| e.3)
+                .or_else(|| bridge.mac_table.lookup(vlan, dst, self.now))
         };
         match known {
             Some(p) if p == in_ofport => {
@@ -502,7 +528,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn normal_output(&mut self, ofport: OfPort, vlan: u16) {
-        let Some(port) = self.bridge.port(ofport) else { return };
+        let Some(port) = self.bridge.port(ofport) else {
+            return;
+        };
         let saved = self.flow.vlan_tci;
         self.flow.vlan_tci = if port.config.tag.is_some() || vlan == 0 {
             0

@@ -6,8 +6,10 @@ use xvs_control::{PortConfig, PortKind, Switch, SwitchError};
 fn bridge() -> Switch {
     let mut sw = Switch::new();
     sw.add_bridge("br0").unwrap();
-    sw.add_port("br0", PortConfig::new("p1", PortKind::Netdev)).unwrap();
-    sw.add_port("br0", PortConfig::new("p2", PortKind::Netdev)).unwrap();
+    sw.add_port("br0", PortConfig::new("p1", PortKind::Netdev))
+        .unwrap();
+    sw.add_port("br0", PortConfig::new("p2", PortKind::Netdev))
+        .unwrap();
     sw
 }
 
@@ -27,7 +29,8 @@ fn a_new_bridge_is_a_learning_switch() {
 #[test]
 fn bad_flow_text_names_the_problem_and_changes_nothing() {
     let mut sw = bridge();
-    sw.add_flow("br0", "priority=5,in_port=p1 actions=output:p2", 0).unwrap();
+    sw.add_flow("br0", "priority=5,in_port=p1 actions=output:p2", 0)
+        .unwrap();
     let before = dump(&sw);
     let cases: [(&str, &str); 6] = [
         ("priority=5,dl_dsx=fa:16:3e:00:00:01 actions=drop", "dl_dsx"),
@@ -39,31 +42,64 @@ fn bad_flow_text_names_the_problem_and_changes_nothing() {
     ];
     for (text, culprit) in cases {
         let err = sw.add_flow("br0", text, 10).unwrap_err().to_string();
-        assert!(err.contains(culprit), "error for {text:?} should name {culprit:?}: {err}");
+        assert!(
+            err.contains(culprit),
+            "error for {text:?} should name {culprit:?}: {err}"
+        );
         assert_eq!(dump(&sw), before, "{text:?} changed the table");
     }
     // A file with one bad line adds none of its lines.
-    let err = sw.add_flows("br0", &["priority=9 actions=drop", "priority=8 actions=bogus"], 10).unwrap_err();
-    assert!(matches!(err, SwitchError::FlowLine { line: 2, .. }), "{err}");
-    let err = sw.replace_flows("br0", &["priority=9 actions=drop", "in_port=nope actions=drop"], 10).unwrap_err();
+    let err = sw
+        .add_flows(
+            "br0",
+            &["priority=9 actions=drop", "priority=8 actions=bogus"],
+            10,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, SwitchError::FlowLine { line: 2, .. }),
+        "{err}"
+    );
+    let err = sw
+        .replace_flows(
+            "br0",
+            &["priority=9 actions=drop", "in_port=nope actions=drop"],
+            10,
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
     assert_eq!(dump(&sw), before);
-    assert!(matches!(sw.add_flow("br9", "actions=drop", 0), Err(SwitchError::NoSuchBridge(_))));
+    assert!(matches!(
+        sw.add_flow("br9", "actions=drop", 0),
+        Err(SwitchError::NoSuchBridge(_))
+    ));
 }
 
 #[test]
 fn add_replaces_same_match_and_priority_and_del_strict_is_exact() {
     let mut sw = bridge();
-    sw.add_flow("br0", "priority=5,in_port=1 actions=output:2", 0).unwrap();
-    sw.add_flow("br0", "priority=5,in_port=1 actions=drop", 0).unwrap();
-    sw.add_flow("br0", "priority=6,in_port=1 actions=output:2", 0).unwrap();
-    sw.add_flow("br0", "table=3,priority=5,in_port=1,dl_vlan=7 actions=output:2", 0).unwrap();
+    sw.add_flow("br0", "priority=5,in_port=1 actions=output:2", 0)
+        .unwrap();
+    sw.add_flow("br0", "priority=5,in_port=1 actions=drop", 0)
+        .unwrap();
+    sw.add_flow("br0", "priority=6,in_port=1 actions=output:2", 0)
+        .unwrap();
+    sw.add_flow(
+        "br0",
+        "table=3,priority=5,in_port=1,dl_vlan=7 actions=output:2",
+        0,
+    )
+    .unwrap();
     let d = dump(&sw);
     assert_eq!(d.lines().count(), 4, "{d}");
     assert!(d.contains("priority=5,in_port=1 actions=drop"), "{d}");
 
     // Strict: only the exact match and priority.
-    assert_eq!(sw.del_flows("br0", Some("priority=5,in_port=1"), true).unwrap(), 1);
+    assert_eq!(
+        sw.del_flows("br0", Some("priority=5,in_port=1"), true)
+            .unwrap(),
+        1
+    );
     // Non-strict: everything within the match, in every table.
     assert_eq!(sw.del_flows("br0", Some("in_port=1"), false).unwrap(), 2);
     assert_eq!(dump(&sw).lines().count(), 1);
@@ -75,35 +111,82 @@ fn add_replaces_same_match_and_priority_and_del_strict_is_exact() {
 fn mod_flows_keeps_counters_and_cookies_select() {
     let mut sw = bridge();
     sw.del_flows("br0", None, false).unwrap();
-    sw.add_flow("br0", "cookie=0x10,priority=5,in_port=1 actions=output:2", 0).unwrap();
-    sw.add_flow("br0", "cookie=0x20,priority=5,in_port=2 actions=output:1", 0).unwrap();
-    let frame = [[0xffu8; 6].as_slice(), &[2, 0, 0, 0, 0, 1], &[0x88, 0xb5], &[0u8; 46]].concat();
+    sw.add_flow(
+        "br0",
+        "cookie=0x10,priority=5,in_port=1 actions=output:2",
+        0,
+    )
+    .unwrap();
+    sw.add_flow(
+        "br0",
+        "cookie=0x20,priority=5,in_port=2 actions=output:1",
+        0,
+    )
+    .unwrap();
+    let frame = [
+        [0xffu8; 6].as_slice(),
+        &[2, 0, 0, 0, 0, 1],
+        &[0x88, 0xb5],
+        &[0u8; 46],
+    ]
+    .concat();
     let p1 = sw.dp_port_named("p1").unwrap();
     assert_eq!(sw.process(p1, &frame, 100).len(), 1);
 
-    assert_eq!(sw.mod_flows("br0", "cookie=0x10/0xff,in_port=1 actions=drop", false, 200).unwrap(), 1);
+    assert_eq!(
+        sw.mod_flows("br0", "cookie=0x10/0xff,in_port=1 actions=drop", false, 200)
+            .unwrap(),
+        1
+    );
     let d = dump(&sw);
     assert!(d.contains("cookie=0x10, duration=5.000s, table=0, n_packets=1, n_bytes=60, idle_age=4, hard_age=4, priority=5,in_port=1 actions=drop"), "{d}");
     assert!(d.contains("priority=5,in_port=2 actions=output:1"), "{d}");
     assert_eq!(sw.process(p1, &frame, 300), vec![]);
 
     // Delete by cookie.
-    assert_eq!(sw.del_flows("br0", Some("cookie=0x20/-1"), false).unwrap(), 1);
+    assert_eq!(
+        sw.del_flows("br0", Some("cookie=0x20/-1"), false).unwrap(),
+        1
+    );
     assert_eq!(dump(&sw).lines().count(), 1);
 }
 
 #[test]
 fn replace_flows_keeps_unchanged_flows_and_their_counters() {
     let mut sw = bridge();
-    sw.replace_flows("br0", &["priority=5,in_port=1 actions=output:2", "priority=5,in_port=2 actions=output:1"], 0)
-        .unwrap();
-    let frame = [[0xffu8; 6].as_slice(), &[2, 0, 0, 0, 0, 1], &[0x88, 0xb5], &[0u8; 46]].concat();
+    sw.replace_flows(
+        "br0",
+        &[
+            "priority=5,in_port=1 actions=output:2",
+            "priority=5,in_port=2 actions=output:1",
+        ],
+        0,
+    )
+    .unwrap();
+    let frame = [
+        [0xffu8; 6].as_slice(),
+        &[2, 0, 0, 0, 0, 1],
+        &[0x88, 0xb5],
+        &[0u8; 46],
+    ]
+    .concat();
     let p1 = sw.dp_port_named("p1").unwrap();
     sw.process(p1, &frame, 100);
-    sw.replace_flows("br0", &["priority=5,in_port=1 actions=output:2", "priority=7 actions=drop"], 1000).unwrap();
+    sw.replace_flows(
+        "br0",
+        &[
+            "priority=5,in_port=1 actions=output:2",
+            "priority=7 actions=drop",
+        ],
+        1000,
+    )
+    .unwrap();
     let d = dump(&sw);
     assert_eq!(d.lines().count(), 2, "{d}");
-    assert!(d.contains("n_packets=1, n_bytes=60, idle_age=4, priority=5,in_port=1 actions=output:2"), "{d}");
+    assert!(
+        d.contains("n_packets=1, n_bytes=60, idle_age=4, priority=5,in_port=1 actions=output:2"),
+        "{d}"
+    );
     assert!(d.contains("priority=7 actions=drop"), "{d}");
     assert!(!d.contains("NORMAL"), "{d}");
 }
@@ -129,9 +212,25 @@ fn dumped_flows_fed_back_give_the_same_flows() {
 #[test]
 fn idle_and_hard_timeouts_expire_flows() {
     let mut sw = bridge();
-    sw.add_flow("br0", "priority=5,idle_timeout=10,in_port=1 actions=output:2", 0).unwrap();
-    sw.add_flow("br0", "priority=5,hard_timeout=20,in_port=2 actions=output:1", 0).unwrap();
-    let frame = [[0xffu8; 6].as_slice(), &[2, 0, 0, 0, 0, 1], &[0x88, 0xb5], &[0u8; 46]].concat();
+    sw.add_flow(
+        "br0",
+        "priority=5,idle_timeout=10,in_port=1 actions=output:2",
+        0,
+    )
+    .unwrap();
+    sw.add_flow(
+        "br0",
+        "priority=5,hard_timeout=20,in_port=2 actions=output:1",
+        0,
+    )
+    .unwrap();
+    let frame = [
+        [0xffu8; 6].as_slice(),
+        &[2, 0, 0, 0, 0, 1],
+        &[0x88, 0xb5],
+        &[0u8; 46],
+    ]
+    .concat();
     let p1 = sw.dp_port_named("p1").unwrap();
     sw.process(p1, &frame, 9_000); // keeps the idle one alive
     assert_eq!(sw.expire(15_000), 0);

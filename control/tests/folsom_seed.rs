@@ -58,19 +58,41 @@ fn node(
     sw.add_bridge("br-int").unwrap();
     sw.add_bridge("br-tun").unwrap();
     for (name, tag) in ports {
-        sw.add_port("br-int", PortConfig::new(name, PortKind::Netdev).tag(tag)).unwrap();
+        sw.add_port("br-int", PortConfig::new(name, PortKind::Netdev).tag(tag))
+            .unwrap();
     }
-    sw.add_port("br-int", PortConfig::new("patch-tun", PortKind::Patch { peer: "patch-int".into() }))
-        .unwrap();
-    sw.add_port("br-tun", PortConfig::new("patch-int", PortKind::Patch { peer: "patch-tun".into() }).ofport(1))
-        .unwrap();
+    sw.add_port(
+        "br-int",
+        PortConfig::new(
+            "patch-tun",
+            PortKind::Patch {
+                peer: "patch-int".into(),
+            },
+        ),
+    )
+    .unwrap();
+    sw.add_port(
+        "br-tun",
+        PortConfig::new(
+            "patch-int",
+            PortKind::Patch {
+                peer: "patch-tun".into(),
+            },
+        )
+        .ofport(1),
+    )
+    .unwrap();
     let gre = TunnelConfig {
         remote_ip: remote_ip.parse().unwrap(),
         local_ip: Some(local_ip.parse().unwrap()),
         key: TunnelKey::Flow,
         csum: false,
     };
-    sw.add_port("br-tun", PortConfig::new(tunnel, PortKind::Gre(gre)).ofport(2)).unwrap();
+    sw.add_port(
+        "br-tun",
+        PortConfig::new(tunnel, PortKind::Gre(gre)).ofport(2),
+    )
+    .unwrap();
     let underlay = sw.add_underlay("eth1").unwrap();
     sw.set_underlay_route(
         remote_ip.parse().unwrap(),
@@ -101,11 +123,27 @@ fn node(
 }
 
 fn network_node() -> Node {
-    node(NET_IP, CMP_IP, NET_UNDERLAY_MAC, CMP_UNDERLAY_MAC, "gre-1", [("tap-dhcp-a", 1), ("tap-dhcp-b", 2)], [DHCP_A_MAC, DHCP_B_MAC])
+    node(
+        NET_IP,
+        CMP_IP,
+        NET_UNDERLAY_MAC,
+        CMP_UNDERLAY_MAC,
+        "gre-1",
+        [("tap-dhcp-a", 1), ("tap-dhcp-b", 2)],
+        [DHCP_A_MAC, DHCP_B_MAC],
+    )
 }
 
 fn compute_node() -> Node {
-    node(CMP_IP, NET_IP, CMP_UNDERLAY_MAC, NET_UNDERLAY_MAC, "gre-2", [("tap-vm-a", 7), ("tap-vm-b", 6)], [VM_A_MAC, VM_B_MAC])
+    node(
+        CMP_IP,
+        NET_IP,
+        CMP_UNDERLAY_MAC,
+        NET_UNDERLAY_MAC,
+        "gre-2",
+        [("tap-vm-a", 7), ("tap-vm-b", 6)],
+        [VM_A_MAC, VM_B_MAC],
+    )
 }
 
 fn vm_a_ping() -> Vec<u8> {
@@ -116,17 +154,40 @@ fn vm_a_ping() -> Vec<u8> {
 fn unicast_from_a_vm_reaches_the_tunnel_with_key_and_inner_vlan() {
     let mut cmp = compute_node();
     let out = cmp.send("tap-vm-a", &vm_a_ping(), 1000);
-    let expected = gre(NET_UNDERLAY_MAC, CMP_UNDERLAY_MAC, CMP_IP, NET_IP, 0x3e7, &tagged(&vm_a_ping(), 7));
+    let expected = gre(
+        NET_UNDERLAY_MAC,
+        CMP_UNDERLAY_MAC,
+        CMP_IP,
+        NET_IP,
+        0x3e7,
+        &tagged(&vm_a_ping(), 7),
+    );
     assert_eq!(out, vec![("eth1".to_string(), expected)]);
 }
 
 #[test]
 fn broadcast_from_a_vm_reaches_the_tunnel_only_once_and_only_for_its_network() {
     let mut cmp = compute_node();
-    let req = arp("ff:ff:ff:ff:ff:ff", VM_B_MAC, None, 1, VM_B_MAC, "10.1.0.3", "00:00:00:00:00:00", "10.1.0.2");
+    let req = arp(
+        "ff:ff:ff:ff:ff:ff",
+        VM_B_MAC,
+        None,
+        1,
+        VM_B_MAC,
+        "10.1.0.3",
+        "00:00:00:00:00:00",
+        "10.1.0.2",
+    );
     let out = cmp.send("tap-vm-b", &req, 1000);
     // tap-vm-a is on another VLAN: the flood reaches only the tunnel, with network B's key.
-    let expected = gre(NET_UNDERLAY_MAC, CMP_UNDERLAY_MAC, CMP_IP, NET_IP, 0x1, &tagged(&req, 6));
+    let expected = gre(
+        NET_UNDERLAY_MAC,
+        CMP_UNDERLAY_MAC,
+        CMP_IP,
+        NET_IP,
+        0x1,
+        &tagged(&req, 6),
+    );
     assert_eq!(out, vec![("eth1".to_string(), expected)]);
 }
 
@@ -134,14 +195,37 @@ fn broadcast_from_a_vm_reaches_the_tunnel_only_once_and_only_for_its_network() {
 fn traffic_from_the_tunnel_reaches_the_right_tap_untagged() {
     let mut net = network_node();
     // What the compute node sent for VM A's ping, arriving on the network node's underlay.
-    let wire = gre(NET_UNDERLAY_MAC, CMP_UNDERLAY_MAC, CMP_IP, NET_IP, 0x3e7, &tagged(&vm_a_ping(), 7));
+    let wire = gre(
+        NET_UNDERLAY_MAC,
+        CMP_UNDERLAY_MAC,
+        CMP_IP,
+        NET_IP,
+        0x3e7,
+        &tagged(&vm_a_ping(), 7),
+    );
     let underlay = net.sw.dp_port_name(net.underlay).unwrap().to_string();
     let out = net.send(&underlay, &wire, 1000);
     assert_eq!(out, vec![("tap-dhcp-a".to_string(), vm_a_ping())]);
 
     // Network B's broadcast goes to network B's port only.
-    let req = arp("ff:ff:ff:ff:ff:ff", VM_B_MAC, None, 1, VM_B_MAC, "10.1.0.3", "00:00:00:00:00:00", "10.1.0.2");
-    let wire = gre(NET_UNDERLAY_MAC, CMP_UNDERLAY_MAC, CMP_IP, NET_IP, 0x1, &tagged(&req, 6));
+    let req = arp(
+        "ff:ff:ff:ff:ff:ff",
+        VM_B_MAC,
+        None,
+        1,
+        VM_B_MAC,
+        "10.1.0.3",
+        "00:00:00:00:00:00",
+        "10.1.0.2",
+    );
+    let wire = gre(
+        NET_UNDERLAY_MAC,
+        CMP_UNDERLAY_MAC,
+        CMP_IP,
+        NET_IP,
+        0x1,
+        &tagged(&req, 6),
+    );
     let out = net.send(&underlay, &wire, 1100);
     assert_eq!(out, vec![("tap-dhcp-b".to_string(), req)]);
 }
@@ -149,17 +233,34 @@ fn traffic_from_the_tunnel_reaches_the_right_tap_untagged() {
 #[test]
 fn an_unknown_tunnel_id_is_dropped() {
     let mut net = network_node();
-    let wire = gre(NET_UNDERLAY_MAC, CMP_UNDERLAY_MAC, CMP_IP, NET_IP, 0x99, &tagged(&vm_a_ping(), 7));
+    let wire = gre(
+        NET_UNDERLAY_MAC,
+        CMP_UNDERLAY_MAC,
+        CMP_IP,
+        NET_IP,
+        0x99,
+        &tagged(&vm_a_ping(), 7),
+    );
     assert_eq!(net.send("eth1", &wire, 1000), vec![]);
     // The drop was the table's doing (priority=1 actions=drop), which counted it.
-    let dump = net.sw.dump_flows("br-tun", Some("priority=1"), false, 2000).unwrap();
+    let dump = net
+        .sw
+        .dump_flows("br-tun", Some("priority=1"), false, 2000)
+        .unwrap();
     assert!(dump.contains("n_packets=1,"), "{dump}");
 }
 
 #[test]
 fn a_packet_from_another_tunnel_endpoint_is_not_ours() {
     let mut net = network_node();
-    let wire = gre(NET_UNDERLAY_MAC, CMP_UNDERLAY_MAC, "192.168.1.99", NET_IP, 0x3e7, &tagged(&vm_a_ping(), 7));
+    let wire = gre(
+        NET_UNDERLAY_MAC,
+        CMP_UNDERLAY_MAC,
+        "192.168.1.99",
+        NET_IP,
+        0x3e7,
+        &tagged(&vm_a_ping(), 7),
+    );
     assert_eq!(net.send("eth1", &wire, 1000), vec![]);
     assert_eq!(net.sw.drops.unknown_tunnel, 1);
 }
@@ -180,10 +281,20 @@ fn round_trip_vm_to_dhcp_port_and_back() {
     // back to VLAN 7 and VM A's tap, which its br-int learned from the first ping.
     let reply = ping(VM_A_MAC, DHCP_A_MAC, None, "10.0.0.2", "10.0.0.3");
     let wire = net.send("tap-dhcp-a", &reply, 1002);
-    let expected = gre(CMP_UNDERLAY_MAC, NET_UNDERLAY_MAC, NET_IP, CMP_IP, 0x3e7, &tagged(&reply, 1));
+    let expected = gre(
+        CMP_UNDERLAY_MAC,
+        NET_UNDERLAY_MAC,
+        NET_IP,
+        CMP_IP,
+        0x3e7,
+        &tagged(&reply, 1),
+    );
     assert_eq!(wire, vec![("eth1".to_string(), expected)]);
     // br-tun on the compute node has VM A's MAC in its priority-3 rules.
-    assert_eq!(cmp.send("eth1", &wire[0].1, 1003), vec![("tap-vm-a".to_string(), reply)]);
+    assert_eq!(
+        cmp.send("eth1", &wire[0].1, 1003),
+        vec![("tap-vm-a".to_string(), reply)]
+    );
 }
 
 #[test]
@@ -194,9 +305,22 @@ fn networks_do_not_leak_into_each_other() {
     let f = tagged(&vm_a_ping(), 1);
     assert_eq!(net.send("tap-dhcp-b", &f, 1000), vec![]);
     // Network B's traffic never carries network A's key.
-    let b = ping("ff:ff:ff:ff:ff:ff", DHCP_B_MAC, None, "10.1.0.2", "10.1.0.255");
+    let b = ping(
+        "ff:ff:ff:ff:ff:ff",
+        DHCP_B_MAC,
+        None,
+        "10.1.0.2",
+        "10.1.0.255",
+    );
     let out = net.send("tap-dhcp-b", &b, 1001);
-    let expected = gre(CMP_UNDERLAY_MAC, NET_UNDERLAY_MAC, NET_IP, CMP_IP, 0x1, &tagged(&b, 2));
+    let expected = gre(
+        CMP_UNDERLAY_MAC,
+        NET_UNDERLAY_MAC,
+        NET_IP,
+        CMP_IP,
+        0x1,
+        &tagged(&b, 2),
+    );
     assert_eq!(out, vec![("eth1".to_string(), expected)]);
 }
 
@@ -228,15 +352,31 @@ fn dump_flows_counts_and_trace_explains() {
     let line = dump.lines().find(|l| l.contains("dl_vlan=7")).unwrap();
     // Every rule on the way counts the frame as the datapath received it.
     let n = 2 * vm_a_ping().len();
-    let head = format!(" cookie=0x0, duration=3.250s, table=0, n_packets=2, n_bytes={n}, idle_age=1, ");
+    let head =
+        format!(" cookie=0x0, duration=3.250s, table=0, n_packets=2, n_bytes={n}, idle_age=1, ");
     assert!(line.starts_with(&head), "{line}");
-    assert!(line.ends_with("priority=4,in_port=patch-int,dl_vlan=7 actions=set_tunnel:0x3e7,output:gre-2"), "{line}");
+    assert!(
+        line.ends_with(
+            "priority=4,in_port=patch-int,dl_vlan=7 actions=set_tunnel:0x3e7,output:gre-2"
+        ),
+        "{line}"
+    );
 
-    let trace = cmp.sw.trace("br-int", "in_port=tap-vm-a,dl_src=fa:16:3e:7a:7a:07,dl_dst=fa:16:3e:dc:c5:23", 4000).unwrap();
+    let trace = cmp
+        .sw
+        .trace(
+            "br-int",
+            "in_port=tap-vm-a,dl_src=fa:16:3e:7a:7a:07,dl_dst=fa:16:3e:dc:c5:23",
+            4000,
+        )
+        .unwrap();
     assert!(trace.contains("bridge(\"br-int\")"), "{trace}");
     assert!(trace.contains("bridge(\"br-tun\")"), "{trace}");
     assert!(trace.contains("set_tunnel:0x3e7"), "{trace}");
     let last = trace.lines().last().unwrap();
-    assert!(last.starts_with("Datapath actions: push_vlan(vid=7,pcp=0),tnl_push("), "{last}");
+    assert!(
+        last.starts_with("Datapath actions: push_vlan(vid=7,pcp=0),tnl_push("),
+        "{last}"
+    );
     assert!(last.contains("key=0x3e7"), "{last}");
 }

@@ -223,7 +223,11 @@ pub struct FieldSlice {
 
 impl FieldSlice {
     pub fn whole(field: Field) -> Self {
-        FieldSlice { field, ofs: 0, n_bits: field.width() }
+        FieldSlice {
+            field,
+            ofs: 0,
+            n_bits: field.width(),
+        }
     }
 
     pub fn is_whole(&self) -> bool {
@@ -279,8 +283,15 @@ mod tests {
 
     #[test]
     fn slice_read_write() {
-        let mut k = FlowKey { vlan_tci: 0x1005, ..Default::default() };
-        let vid = FieldSlice { field: Field::VlanTci, ofs: 0, n_bits: 12 };
+        let mut k = FlowKey {
+            vlan_tci: 0x1005,
+            ..Default::default()
+        };
+        let vid = FieldSlice {
+            field: Field::VlanTci,
+            ofs: 0,
+            n_bits: 12,
+        };
         assert_eq!(vid.read(&k), 5);
         vid.write(&mut k, 0x3e7);
         assert_eq!(k.vlan_tci, 0x13e7);

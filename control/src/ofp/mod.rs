@@ -121,16 +121,28 @@ pub enum Action {
     /// `push_vlan:0x8100`.
     PushVlan(u16),
     /// `set_tunnel:ID` (`wide` false) or `set_tunnel64:ID`.
-    SetTunnel { id: u64, wide: bool },
+    SetTunnel {
+        id: u64,
+        wide: bool,
+    },
     /// `resubmit(P,T)`; `None` port means the packet's in_port, `None` table the current
     /// table (`resubmit:P` is `port: Some(P), table: None`).
-    Resubmit { port: Option<OfPort>, table: Option<u8> },
+    Resubmit {
+        port: Option<OfPort>,
+        table: Option<u8>,
+    },
     ModDlSrc(MacAddr),
     ModDlDst(MacAddr),
     /// `load:V->FIELD[a..b]`.
-    Load { value: u64, dst: FieldSlice },
+    Load {
+        value: u64,
+        dst: FieldSlice,
+    },
     /// `move:SRC[a..b]->DST[c..d]` (same number of bits).
-    Move { src: FieldSlice, dst: FieldSlice },
+    Move {
+        src: FieldSlice,
+        dst: FieldSlice,
+    },
     Learn(Box<LearnSpec>),
 }
 

@@ -5,14 +5,21 @@
 use std::net::Ipv4Addr;
 
 pub fn mac(s: &str) -> [u8; 6] {
-    let v: Vec<u8> = s.split(':').map(|p| u8::from_str_radix(p, 16).unwrap()).collect();
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).unwrap())
+        .collect();
     v.try_into().unwrap()
 }
 
 pub fn csum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for c in data.chunks(2) {
-        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], 0]) };
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
         sum += w as u32;
     }
     while sum >> 16 != 0 {
@@ -34,7 +41,14 @@ pub fn eth(dst: &str, src: &str, vlan: Option<(u16, u8)>, ethertype: u16) -> Vec
     f
 }
 
-pub fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize, df: bool, ttl: u8) -> Vec<u8> {
+pub fn ipv4_header(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    payload_len: usize,
+    df: bool,
+    ttl: u8,
+) -> Vec<u8> {
     let total = (20 + payload_len) as u16;
     let mut h = vec![0x45, 0];
     h.extend_from_slice(&total.to_be_bytes());
@@ -49,17 +63,42 @@ pub fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize, 
 }
 
 /// An ICMP echo request from `src` to `dst` (IPv4 addresses), 8 bytes of payload.
-pub fn ping(dst_mac: &str, src_mac: &str, vlan: Option<(u16, u8)>, src: &str, dst: &str) -> Vec<u8> {
-    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1, b'x', b'v', b's', b'!', 0, 1, 2, 3];
+pub fn ping(
+    dst_mac: &str,
+    src_mac: &str,
+    vlan: Option<(u16, u8)>,
+    src: &str,
+    dst: &str,
+) -> Vec<u8> {
+    let mut icmp = vec![
+        8, 0, 0, 0, 0x12, 0x34, 0, 1, b'x', b'v', b's', b'!', 0, 1, 2, 3,
+    ];
     let c = csum(&icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     let mut f = eth(dst_mac, src_mac, vlan, 0x0800);
-    f.extend(ipv4_header(src.parse().unwrap(), dst.parse().unwrap(), 1, icmp.len(), false, 64));
+    f.extend(ipv4_header(
+        src.parse().unwrap(),
+        dst.parse().unwrap(),
+        1,
+        icmp.len(),
+        false,
+        64,
+    ));
     f.extend(icmp);
     f
 }
 
-pub fn arp(dst_mac: &str, src_mac: &str, vlan: Option<(u16, u8)>, op: u16, sha: &str, spa: &str, tha: &str, tpa: &str) -> Vec<u8> {
+#[allow(clippy::too_many_arguments)] // one argument per ARP field reads best at the call sites
+pub fn arp(
+    dst_mac: &str,
+    src_mac: &str,
+    vlan: Option<(u16, u8)>,
+    op: u16,
+    sha: &str,
+    spa: &str,
+    tha: &str,
+    tpa: &str,
+) -> Vec<u8> {
     let mut f = eth(dst_mac, src_mac, vlan, 0x0806);
     f.extend_from_slice(&[0, 1, 8, 0, 6, 4]);
     f.extend_from_slice(&op.to_be_bytes());
@@ -71,12 +110,26 @@ pub fn arp(dst_mac: &str, src_mac: &str, vlan: Option<(u16, u8)>, op: u16, sha: 
 }
 
 /// Outer Ethernet / IPv4 (DF, TTL 64, proto 47) / GRE (K bit, protocol 0x6558) around `inner`.
-pub fn gre(outer_dst: &str, outer_src: &str, ip_src: &str, ip_dst: &str, key: u32, inner: &[u8]) -> Vec<u8> {
+pub fn gre(
+    outer_dst: &str,
+    outer_src: &str,
+    ip_src: &str,
+    ip_dst: &str,
+    key: u32,
+    inner: &[u8],
+) -> Vec<u8> {
     let mut g = vec![0x20, 0x00, 0x65, 0x58];
     g.extend_from_slice(&key.to_be_bytes());
     g.extend_from_slice(inner);
     let mut f = eth(outer_dst, outer_src, None, 0x0800);
-    f.extend(ipv4_header(ip_src.parse().unwrap(), ip_dst.parse().unwrap(), 47, g.len(), true, 64));
+    f.extend(ipv4_header(
+        ip_src.parse().unwrap(),
+        ip_dst.parse().unwrap(),
+        47,
+        g.len(),
+        true,
+        64,
+    ));
     f.extend(g);
     f
 }
