@@ -33,14 +33,8 @@ impl Node {
         self.sw.dp_port_named(name).unwrap()
     }
 
-    /// Sends `frame` in at `port` and returns (port name, frame) for every output.
     fn send(&mut self, port: &str, frame: &[u8], now: u64) -> Vec<(String, Vec<u8>)> {
-        let p = self.port(port);
-        self.sw
-            .process(p, frame, now)
-            .into_iter()
-            .map(|(p, f)| (self.sw.dp_port_name(p).unwrap().to_string(), f))
-            .collect()
+        send(&mut self.sw, port, frame, now)
     }
 }
 

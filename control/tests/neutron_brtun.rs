@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, TunnelKey, UnderlayRoute};
-use xvs_dataplane::{MacAddr, PortNo};
+use xvs_dataplane::MacAddr;
 
 const LOCAL_IP: &str = "192.168.1.254";
 const REMOTE_1: &str = "192.168.1.253";
@@ -41,12 +41,7 @@ struct Node {
 
 impl Node {
     fn send(&mut self, port: &str, frame: &[u8], now: u64) -> Vec<(String, Vec<u8>)> {
-        let p: PortNo = self.sw.dp_port_named(port).unwrap();
-        self.sw
-            .process(p, frame, now)
-            .into_iter()
-            .map(|(p, f)| (self.sw.dp_port_name(p).unwrap().to_string(), f))
-            .collect()
+        send(&mut self.sw, port, frame, now)
     }
 }
 

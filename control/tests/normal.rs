@@ -26,14 +26,6 @@ fn sw() -> Switch {
     sw
 }
 
-fn send(sw: &mut Switch, port: &str, frame: &[u8], now: u64) -> Vec<(String, Vec<u8>)> {
-    let p = sw.dp_port_named(port).unwrap();
-    sw.process(p, frame, now)
-        .into_iter()
-        .map(|(p, f)| (sw.dp_port_name(p).unwrap().to_string(), f))
-        .collect()
-}
-
 fn names(out: &[(String, Vec<u8>)]) -> Vec<&str> {
     out.iter().map(|(n, _)| n.as_str()).collect()
 }

@@ -149,3 +149,19 @@ pub fn untag(tagged: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&tagged[16..]);
     f
 }
+
+/// Sends `frame` in at the port named `port` and returns (port name, frame) per output.
+pub fn send(
+    sw: &mut xvs_control::Switch,
+    port: &str,
+    frame: &[u8],
+    now: u64,
+) -> Vec<(String, Vec<u8>)> {
+    let p = sw
+        .dp_port_named(port)
+        .unwrap_or_else(|| panic!("no port {port}"));
+    sw.process(p, frame, now)
+        .into_iter()
+        .map(|(p, f)| (sw.dp_port_name(p).unwrap().to_string(), f))
+        .collect()
+}
