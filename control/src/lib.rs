@@ -2,6 +2,7 @@
 //! translation of a packet through the bridges it crosses into datapath actions.
 
 pub mod bridge;
+pub mod changes;
 pub mod mac_learning;
 pub mod ofp;
 pub mod switch;

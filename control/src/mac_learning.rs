@@ -43,6 +43,10 @@ pub struct MacTable {
     /// fast path knows its NORMAL-derived entries may be stale.
     pub generation: u64,
     pub n_evicted: u64,
+    /// When set, every (vlan, mac) whose mapping appears, moves or goes is recorded in
+    /// `changed`, for the fast path to invalidate what depended on it.
+    pub track: bool,
+    pub changed: Vec<(u16, MacAddr)>,
 }
 
 impl Default for MacTable {
@@ -60,11 +64,20 @@ impl MacTable {
             max_entries: max_entries.max(1),
             generation: 0,
             n_evicted: 0,
+            track: false,
+            changed: Vec::new(),
         }
     }
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    fn note_change(&mut self, vlan: u16, mac: MacAddr) {
+        self.generation += 1;
+        if self.track {
+            self.changed.push((vlan, mac));
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -98,7 +111,7 @@ impl MacTable {
             }
         };
         if outcome != LearnOutcome::Refreshed {
-            self.generation += 1;
+            self.note_change(vlan, mac);
         }
         self.entries.insert(
             (vlan, mac),
@@ -115,7 +128,7 @@ impl MacTable {
         if let Some(oldest) = self.by_age.pop_first() {
             self.entries.remove(&(oldest.1, oldest.2));
             self.n_evicted += 1;
-            self.generation += 1;
+            self.note_change(oldest.1, oldest.2);
         }
     }
 
@@ -128,10 +141,8 @@ impl MacTable {
             }
             self.by_age.pop_first();
             self.entries.remove(&(vlan, mac));
+            self.note_change(vlan, mac);
             n += 1;
-        }
-        if n > 0 {
-            self.generation += 1;
         }
         n
     }
@@ -144,12 +155,10 @@ impl MacTable {
             .filter(|(_, e)| e.port == port)
             .map(|(k, e)| (*k, e.last_seen))
             .collect();
-        for ((vlan, mac), seen) in &gone {
-            self.entries.remove(&(*vlan, *mac));
-            self.by_age.remove(&(*seen, *vlan, *mac));
-        }
-        if !gone.is_empty() {
-            self.generation += 1;
+        for &((vlan, mac), seen) in &gone {
+            self.entries.remove(&(vlan, mac));
+            self.by_age.remove(&(seen, vlan, mac));
+            self.note_change(vlan, mac);
         }
     }
 

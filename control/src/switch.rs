@@ -15,6 +15,7 @@ use xvs_dataplane::tunnel::decap_gre;
 use xvs_dataplane::{FlowKey, MacAddr, PortNo};
 
 use crate::bridge::{Bridge, BridgeId, Port, PortConfig, PortKind, TunnelKey};
+use crate::changes::{Change, ChangeLog};
 use crate::ofp::format::{format_actions, format_match};
 use crate::ofp::{
     parse_flow, FlowMod, FlowParseError, Match, OfPort, ParseMode, PortNames, OFPP_MAX,
@@ -97,6 +98,7 @@ pub struct Switch {
     /// are stale.
     pub flow_generation: u64,
     pub drops: DropStats,
+    log: ChangeLog,
 }
 
 impl Default for Switch {
@@ -124,7 +126,38 @@ impl Switch {
             routes: HashMap::new(),
             flow_generation: 0,
             drops: DropStats::default(),
+            log: ChangeLog::default(),
         }
+    }
+
+    // ----- change tracking, for the fast path -----
+
+    /// Starts (or stops) recording what changes, for [`Switch::take_changes`].
+    pub fn track_changes(&mut self, on: bool) {
+        self.log.enabled = on;
+        for br in self.bridges.values_mut() {
+            br.mac_table.track = on;
+        }
+    }
+
+    /// What changed since the last call (with tracking on).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut out = self.log.take();
+        for br in self.bridges.values_mut() {
+            for (vlan, mac) in br.mac_table.changed.drain(..) {
+                out.push(Change::Mac {
+                    bridge: br.id,
+                    vlan,
+                    mac,
+                });
+            }
+        }
+        out
+    }
+
+    fn topology_changed(&mut self) {
+        self.flow_generation += 1;
+        self.log.push(Change::Topology);
     }
 
     // ----- lookups used by translation -----
@@ -203,10 +236,11 @@ impl Switch {
         let mut br = Bridge::new(id, name);
         // As in OVS, a new bridge is a learning switch until flows say otherwise.
         let normal = parse_flow("priority=0 actions=NORMAL", ParseMode::Add, &br)?;
-        insert_rule(&mut br, normal, 0);
+        insert_rule(&mut br, normal, 0, &mut ChangeLog::default());
+        br.mac_table.track = self.log.enabled;
         self.bridges.insert(id, br);
         self.bridge_by_name.insert(name.to_string(), id);
-        self.flow_generation += 1;
+        self.topology_changed();
         Ok(())
     }
 
@@ -222,7 +256,7 @@ impl Switch {
                 self.dp_ports.remove(&dp);
             }
         }
-        self.flow_generation += 1;
+        self.topology_changed();
         Ok(())
     }
 
@@ -312,7 +346,7 @@ impl Switch {
                 dp_port,
             },
         );
-        self.flow_generation += 1;
+        self.topology_changed();
         Ok(ofport)
     }
 
@@ -331,7 +365,7 @@ impl Switch {
         if let Some(dp) = port.dp_port {
             self.dp_ports.remove(&dp);
         }
-        self.flow_generation += 1;
+        self.topology_changed();
         Ok(())
     }
 
@@ -348,12 +382,13 @@ impl Switch {
                 name: name.to_string(),
             },
         );
+        self.topology_changed();
         Ok(dp)
     }
 
     pub fn set_underlay_route(&mut self, remote: Ipv4Addr, route: UnderlayRoute) {
         self.routes.insert(remote, route);
-        self.flow_generation += 1;
+        self.topology_changed();
     }
 
     /// The tunnel port a decapsulated packet belongs to, as the datapath looks it up:
@@ -398,9 +433,10 @@ impl Switch {
         now: Time,
     ) -> Result<(), SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
-        let br = self.bridge_mut(bridge)?;
+        let bid = self.bridge(bridge)?.id;
+        let br = self.bridges.get_mut(&bid).expect("just found");
         for fm in parsed {
-            insert_rule(br, fm, now);
+            insert_rule(br, fm, now, &mut self.log);
         }
         self.flow_generation += 1;
         Ok(())
@@ -444,10 +480,11 @@ impl Switch {
             .actions
             .clone()
             .ok_or_else(|| SwitchError::MissingActions(text.to_string()))?;
-        let br = self.bridge_mut(bridge)?;
+        let bid = self.bridge(bridge)?.id;
+        let br = self.bridges.get_mut(&bid).expect("just found");
         let ids = select(br, &fm, strict);
         if ids.is_empty() && fm.cookie_mask == 0 {
-            insert_rule(br, fm, now);
+            insert_rule(br, fm, now, &mut self.log);
         } else {
             for &(t, id) in &ids {
                 let r = br.tables[t as usize]
@@ -458,6 +495,7 @@ impl Switch {
                 if fm.cookie_mask == 0 && fm.cookie != 0 {
                     r.cookie = fm.cookie;
                 }
+                self.log.push(Change::RuleModified { bridge: bid, id });
             }
         }
         self.flow_generation += 1;
@@ -475,10 +513,11 @@ impl Switch {
             Some(t) => parse_flow(t, ParseMode::Delete, self.bridge(bridge)?)?,
             None => FlowMod::default(),
         };
-        let br = self.bridge_mut(bridge)?;
+        let bid = self.bridge(bridge)?.id;
+        let br = self.bridges.get_mut(&bid).expect("just found");
         let ids = select(br, &fm, strict);
         for &(t, id) in &ids {
-            br.tables[t as usize].remove(id);
+            remove_rule(br, t, id, &mut self.log);
         }
         self.flow_generation += 1;
         Ok(ids.len())
@@ -493,7 +532,8 @@ impl Switch {
         now: Time,
     ) -> Result<(), SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
-        let br = self.bridge_mut(bridge)?;
+        let bid = self.bridge(bridge)?.id;
+        let br = self.bridges.get_mut(&bid).expect("just found");
         let mut wanted: HashMap<(u8, Match, u16), FlowMod> = HashMap::new();
         for fm in parsed {
             wanted.insert((fm.table.unwrap_or(0), fm.matcher, fm.priority), fm);
@@ -517,13 +557,13 @@ impl Switch {
             if keep {
                 wanted.remove(&(table, m, prio));
             } else {
-                br.tables[table as usize].remove(id);
+                remove_rule(br, table, id, &mut self.log);
             }
         }
         let mut rest: Vec<FlowMod> = wanted.into_values().collect();
         rest.sort_by_key(|fm| (fm.table, std::cmp::Reverse(fm.priority)));
         for fm in rest {
-            insert_rule(br, fm, now);
+            insert_rule(br, fm, now, &mut self.log);
         }
         self.flow_generation += 1;
         Ok(())
@@ -572,16 +612,16 @@ impl Switch {
         let mut n = 0;
         for br in self.bridges.values_mut() {
             br.mac_table.age(now);
-            for t in br.tables.iter_mut() {
-                let gone: Vec<_> = t
-                    .rules()
-                    .filter(|r| r.expired(now).is_some())
-                    .map(|r| r.id)
-                    .collect();
-                for id in gone {
-                    t.remove(id);
-                    n += 1;
-                }
+            let gone: Vec<(u8, u64)> = br
+                .tables
+                .iter()
+                .flat_map(|t| t.rules())
+                .filter(|r| r.expired(now).is_some())
+                .map(|r| (r.table, r.id))
+                .collect();
+            for (table, id) in gone {
+                remove_rule(br, table, id, &mut self.log);
+                n += 1;
             }
         }
         if n > 0 {
@@ -772,7 +812,6 @@ impl Switch {
                 r.modified = now;
                 return false;
             }
-            t.remove(id);
         }
         let fm = FlowMod {
             table: Some(lf.table),
@@ -784,21 +823,38 @@ impl Switch {
             actions: Some(lf.actions.clone()),
             ..FlowMod::default()
         };
-        insert_rule(br, fm, now);
+        insert_rule(br, fm, now, &mut self.log);
         true
     }
 }
 
-/// Adds (or replaces, counters reset) the rule with this match and priority.
-fn insert_rule(br: &mut Bridge, fm: FlowMod, now: Time) {
-    let table = fm.table.unwrap_or(0);
-    let t = &mut br.tables[table as usize];
-    if let Some(old) = t.find_exact(&fm.matcher, fm.priority) {
-        t.remove(old);
+fn remove_rule(br: &mut Bridge, table: u8, id: u64, log: &mut ChangeLog) {
+    if let Some(r) = br.tables[table as usize].remove(id) {
+        log.push(Change::RuleRemoved {
+            bridge: br.id,
+            table,
+            id,
+            matcher: r.matcher,
+            priority: r.priority,
+        });
     }
+}
+
+/// Adds (or replaces, counters reset) the rule with this match and priority.
+fn insert_rule(br: &mut Bridge, fm: FlowMod, now: Time, log: &mut ChangeLog) {
+    let table = fm.table.unwrap_or(0);
+    if let Some(old) = br.tables[table as usize].find_exact(&fm.matcher, fm.priority) {
+        remove_rule(br, table, old, log);
+    }
+    log.push(Change::RuleAdded {
+        bridge: br.id,
+        table,
+        matcher: fm.matcher,
+        priority: fm.priority,
+    });
     let id = br.next_rule_id;
     br.next_rule_id += 1;
-    t.insert(Rule {
+    br.tables[table as usize].insert(Rule {
         id,
         table,
         priority: fm.priority,

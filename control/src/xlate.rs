@@ -63,6 +63,11 @@ pub struct Translation {
     pub learned: Vec<LearnedFlow>,
     /// Tunnel remotes without a resolved underlay route: the packet was not sent there.
     pub unresolved: Vec<Ipv4Addr>,
+    /// Every table lookup: (bridge, table, the fields as they were at that lookup). A
+    /// rule added later that matches one of these may change the outcome.
+    pub lookups: Vec<(BridgeId, u8, FlowKey)>,
+    /// Every MAC table lookup NORMAL made: (bridge, vlan, destination).
+    pub mac_lookups: Vec<(BridgeId, u16, MacAddr)>,
 }
 
 impl Translation {
@@ -161,6 +166,7 @@ impl<'a> Ctx<'a> {
         };
         let saved_table = self.table;
         self.table = table;
+        self.out.lookups.push((self.bridge.id, table, self.flow));
         match ft.lookup(&self.flow, &mut self.out.consulted) {
             Some(rule) => {
                 self.out.rules.push((self.bridge.id, rule.id));
@@ -498,6 +504,7 @@ impl<'a> Ctx<'a> {
         let known = if dst.is_multicast() {
             None
         } else {
+            self.out.mac_lookups.push((bridge.id, vlan, dst));
             let learned_now = self
                 .out
                 .macs

@@ -85,6 +85,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Frame<B> {
         self.len
     }
 
+    /// Cuts the frame to `len` bytes (no-op if it is shorter): drops Ethernet padding
+    /// after a decapsulated inner frame, say.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -5,14 +5,18 @@
 //! - [`actions`]: the datapath action program a translation compiles to.
 //! - [`execute`](mod@execute): the executor of action lists over a frame buffer with headroom.
 //! - [`tunnel`]: GRE decapsulation and encapsulation.
+//! - [`cache`]: the per-worker flow cache of compiled action programs.
+//! - [`worker`]: a worker's handling of frames and of control-thread commands.
 
 pub mod actions;
+pub mod cache;
 pub mod execute;
 mod extract;
 pub mod flow_key;
 pub mod mac;
 pub mod tunnel;
 pub mod wire;
+pub mod worker;
 
 pub use actions::{DpAction, TunnelHeader, TunnelKind};
 pub use execute::{execute, ExecError, Frame, DEFAULT_HEADROOM};

@@ -1,0 +1,291 @@
+//! The per-worker flow cache: masked keys to compiled action programs.
+//!
+//! Entries carry their own mask (the fields their translation consulted), so the cache is
+//! a short list of subtables, one per distinct mask, each a hash map from masked key to
+//! entry (tuple-space search, as OVS's dpcls). A lookup probes the subtables in order
+//! until one hits; workloads have a handful of masks (one per kind of path through the
+//! pipeline), whatever the number of entries.
+//!
+//! A worker owns its cache outright: no lock, no atomic read-modify-write. The entries
+//! are shared with the control thread only through their counters, which the worker
+//! alone writes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use smallvec::SmallVec;
+
+use crate::actions::DpAction;
+use crate::flow_key::FlowKey;
+
+/// Assigned by the control thread, unique per installed entry.
+pub type EntryId = u64;
+
+/// The action program of an entry. Most paths have at most four actions (a tag change,
+/// an output, an encapsulation), which then live inside the entry.
+pub type ActionProgram = SmallVec<[DpAction; 4]>;
+
+/// Counters of one entry: written by the owning worker only (plain load and store, no
+/// locked instruction), read by the control thread to credit OpenFlow rules.
+#[derive(Debug, Default)]
+pub struct EntryStats {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    used: AtomicU64,
+}
+
+impl EntryStats {
+    /// Only the owning worker may call this: it is not an atomic increment.
+    #[inline]
+    pub fn record(&self, bytes: usize, now: u64) {
+        let p = self.packets.load(Ordering::Relaxed);
+        self.packets.store(p + 1, Ordering::Relaxed);
+        let b = self.bytes.load(Ordering::Relaxed);
+        self.bytes.store(b + bytes as u64, Ordering::Relaxed);
+        if self.used.load(Ordering::Relaxed) != now {
+            self.used.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// (packets, bytes, last used) as seen now.
+    pub fn read(&self) -> (u64, u64, u64) {
+        (
+            self.packets.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+            self.used.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One cached translation.
+#[derive(Debug)]
+pub struct CachedFlow {
+    pub id: EntryId,
+    /// The key, already masked.
+    pub key: FlowKey,
+    pub mask: FlowKey,
+    pub actions: ActionProgram,
+    pub stats: EntryStats,
+}
+
+impl CachedFlow {
+    pub fn new(id: EntryId, key: &FlowKey, mask: FlowKey, actions: &[DpAction], now: u64) -> Self {
+        let stats = EntryStats::default();
+        stats.used.store(now, Ordering::Relaxed);
+        CachedFlow {
+            id,
+            key: key.masked(&mask),
+            mask,
+            actions: actions.iter().copied().collect(),
+            stats,
+        }
+    }
+}
+
+struct Subtable {
+    mask: FlowKey,
+    entries: HashMap<FlowKey, Arc<CachedFlow>>,
+    /// Hits since the subtables were last ordered.
+    hits: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    #[error("flow cache full ({0} entries)")]
+    Full(usize),
+}
+
+pub struct FlowCache {
+    subtables: Vec<Subtable>,
+    /// Where each entry lives, for removal by id.
+    by_id: HashMap<EntryId, (FlowKey, FlowKey)>,
+    capacity: usize,
+}
+
+impl FlowCache {
+    pub fn new(capacity: usize) -> Self {
+        FlowCache {
+            subtables: Vec::new(),
+            by_id: HashMap::new(),
+            capacity,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn n_masks(&self) -> usize {
+        self.subtables.len()
+    }
+
+    /// The entry `key` hits, if any.
+    #[inline]
+    pub fn lookup(&mut self, key: &FlowKey) -> Option<&CachedFlow> {
+        for st in self.subtables.iter_mut() {
+            if let Some(e) = st.entries.get(&key.masked(&st.mask)) {
+                st.hits += 1;
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    /// Adds an entry, replacing one with the same masked key. The control thread keeps
+    /// the number of entries under the capacity (it evicts first); a full cache refuses.
+    pub fn insert(&mut self, flow: Arc<CachedFlow>) -> Result<(), CacheError> {
+        debug_assert_eq!(
+            flow.key,
+            flow.key.masked(&flow.mask),
+            "keys are stored masked"
+        );
+        let idx = match self.subtables.iter().position(|st| st.mask == flow.mask) {
+            Some(i) => i,
+            None => {
+                self.subtables.push(Subtable {
+                    mask: flow.mask,
+                    entries: HashMap::new(),
+                    hits: 0,
+                });
+                self.subtables.len() - 1
+            }
+        };
+        let st = &mut self.subtables[idx];
+        if let Some(old) = st.entries.get(&flow.key) {
+            self.by_id.remove(&old.id);
+        } else if self.by_id.len() >= self.capacity {
+            if st.entries.is_empty() {
+                self.subtables.swap_remove(idx);
+            }
+            return Err(CacheError::Full(self.capacity));
+        }
+        self.by_id.insert(flow.id, (flow.mask, flow.key));
+        let st = &mut self.subtables[idx];
+        st.entries.insert(flow.key, flow);
+        Ok(())
+    }
+
+    /// Removes the entry with this id, if present.
+    pub fn remove(&mut self, id: EntryId) -> Option<Arc<CachedFlow>> {
+        let (mask, key) = self.by_id.remove(&id)?;
+        let idx = self.subtables.iter().position(|st| st.mask == mask)?;
+        let removed = self.subtables[idx].entries.remove(&key);
+        debug_assert!(removed.as_ref().is_some_and(|e| e.id == id));
+        if self.subtables[idx].entries.is_empty() {
+            self.subtables.swap_remove(idx);
+        }
+        removed
+    }
+
+    pub fn clear(&mut self) {
+        self.subtables.clear();
+        self.by_id.clear();
+    }
+
+    /// Puts the busiest subtables first, so that most lookups stop at the first probe.
+    pub fn reorder(&mut self) {
+        self.subtables.sort_by_key(|st| std::cmp::Reverse(st.hits));
+        for st in &mut self.subtables {
+            st.hits /= 2;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mac::MacAddr;
+
+    fn key(port: u32, dst: u8) -> FlowKey {
+        FlowKey {
+            in_port: port,
+            dl_dst: MacAddr([2, 0, 0, 0, 0, dst]),
+            dl_src: MacAddr([2, 0, 0, 0, 0, 99]),
+            ..Default::default()
+        }
+    }
+
+    fn mask(with_src: bool) -> FlowKey {
+        FlowKey {
+            in_port: u32::MAX,
+            dl_dst: MacAddr::BROADCAST,
+            dl_src: if with_src {
+                MacAddr::BROADCAST
+            } else {
+                MacAddr::ZERO
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn masked_lookup_insert_remove() {
+        let mut c = FlowCache::new(2);
+        c.insert(Arc::new(CachedFlow::new(
+            1,
+            &key(1, 1),
+            mask(false),
+            &[DpAction::Output(2)],
+            0,
+        )))
+        .unwrap();
+        c.insert(Arc::new(CachedFlow::new(
+            2,
+            &key(1, 2),
+            mask(true),
+            &[DpAction::Output(3)],
+            0,
+        )))
+        .unwrap();
+        assert_eq!(c.n_masks(), 2);
+        // Any source matches entry 1; entry 2 needs source 99.
+        let mut k = key(1, 1);
+        k.dl_src = MacAddr([9; 6]);
+        assert_eq!(c.lookup(&k).unwrap().id, 1);
+        assert_eq!(c.lookup(&key(1, 2)).unwrap().id, 2);
+        let mut k2 = key(1, 2);
+        k2.dl_src = MacAddr([9; 6]);
+        assert!(c.lookup(&k2).is_none());
+        // Full: a third distinct entry is refused, a replacement is not.
+        assert_eq!(
+            c.insert(Arc::new(CachedFlow::new(
+                3,
+                &key(2, 2),
+                mask(false),
+                &[],
+                0
+            ))),
+            Err(CacheError::Full(2))
+        );
+        c.insert(Arc::new(CachedFlow::new(
+            4,
+            &key(1, 1),
+            mask(false),
+            &[],
+            0,
+        )))
+        .unwrap();
+        assert_eq!(c.len(), 2);
+        assert!(c.remove(1).is_none(), "replaced");
+        assert_eq!(c.remove(4).unwrap().id, 4);
+        assert_eq!(c.n_masks(), 1);
+        assert!(c.lookup(&key(1, 1)).is_none());
+    }
+
+    #[test]
+    fn stats_record() {
+        let f = CachedFlow::new(1, &key(1, 1), mask(false), &[], 5);
+        f.stats.record(60, 7);
+        f.stats.record(64, 9);
+        assert_eq!(f.stats.read(), (2, 124, 9));
+    }
+}

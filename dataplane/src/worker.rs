@@ -1,0 +1,305 @@
+//! The worker's core: what happens to each received frame, and to each command from the
+//! control thread, with no I/O of its own (the AF_XDP loop and the tests wrap it).
+//!
+//! Per frame: decapsulate if it came in on an underlay, extract the key, look it up in
+//! the worker's own cache. A hit runs the entry's action program on the frame in place;
+//! a miss is copied into the bounded upcall queue for the control thread, or counted as
+//! `lost` when the queue is full. Nothing on this path allocates (but the miss's copy),
+//! locks or waits.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::cache::{ActionProgram, CachedFlow, EntryId, FlowCache};
+use crate::execute::{execute, Frame, DEFAULT_HEADROOM};
+use crate::flow_key::{FlowKey, PortNo};
+use crate::tunnel::decap_gre;
+
+/// What the control thread asks of a worker. Applied in order, between batches.
+#[derive(Debug)]
+pub enum WorkerCmd {
+    Install(Arc<CachedFlow>),
+    Remove(Vec<EntryId>),
+    Flush,
+    /// Sends a frame the control thread translated (the miss that created an entry).
+    Execute {
+        frame: Vec<u8>,
+        actions: ActionProgram,
+    },
+    SetTunnels(Arc<TunnelMap>),
+    /// Everything sent before is applied once the worker acknowledges this generation.
+    Barrier(u64),
+}
+
+/// A miss, on its way to the control thread.
+#[derive(Debug)]
+pub struct Upcall {
+    pub worker: usize,
+    pub key: FlowKey,
+    /// The frame as looked up (inner frame for tunnel packets).
+    pub frame: Vec<u8>,
+}
+
+/// Which tunnel key a tunnel port accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelKeyMatch {
+    Any,
+    Exactly(u32),
+    NoKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelPort {
+    pub remote: Ipv4Addr,
+    /// `None`: any of our addresses.
+    pub local: Option<Ipv4Addr>,
+    pub key: TunnelKeyMatch,
+    pub port: PortNo,
+}
+
+/// The underlay ports and the tunnel ports that decapsulated packets belong to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TunnelMap {
+    pub underlays: Vec<PortNo>,
+    pub tunnels: Vec<TunnelPort>,
+}
+
+impl TunnelMap {
+    pub fn is_underlay(&self, port: PortNo) -> bool {
+        self.underlays.contains(&port)
+    }
+
+    /// The tunnel port for a packet from `src` to `dst` with `key`: a port with a
+    /// matching local address wins over one that accepts any.
+    pub fn lookup(&self, src: Ipv4Addr, dst: Ipv4Addr, key: Option<u32>) -> Option<PortNo> {
+        let key_ok = |t: &TunnelPort| match t.key {
+            TunnelKeyMatch::Any => true,
+            TunnelKeyMatch::Exactly(k) => key == Some(k),
+            TunnelKeyMatch::NoKey => key.is_none(),
+        };
+        let mut wildcard = None;
+        for t in &self.tunnels {
+            if t.remote != src || !key_ok(t) {
+                continue;
+            }
+            match t.local {
+                Some(l) if l == dst => return Some(t.port),
+                None => wildcard = wildcard.or(Some(t.port)),
+                _ => {}
+            }
+        }
+        wildcard
+    }
+}
+
+/// A worker's counters, like `ovs-dpctl show` and `pmd-stats-show`. Written by the
+/// worker only, read by anyone.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    /// Misses dropped because the upcall queue was full.
+    pub lost: AtomicU64,
+    /// Frames that failed to parse.
+    pub malformed: AtomicU64,
+    /// Tunnel packets that failed the outer checks.
+    pub bad_tunnel: AtomicU64,
+    /// Tunnel packets for no tunnel port of ours.
+    pub unknown_tunnel: AtomicU64,
+    /// Frames sent on the control thread's behalf (translated misses).
+    pub executed: AtomicU64,
+    /// Entries the cache refused (full).
+    pub install_failed: AtomicU64,
+    /// Entries in the cache now.
+    pub entries: AtomicU64,
+    /// The last barrier generation the worker applied.
+    pub acked: AtomicU64,
+}
+
+/// Adds to a counter that only this thread writes: a plain load and store, which costs
+/// nothing like a locked increment.
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// A plain copy of [`WorkerStats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerStatsSnapshot {
+    pub hits: u64,
+    pub misses: u64,
+    pub lost: u64,
+    pub malformed: u64,
+    pub bad_tunnel: u64,
+    pub unknown_tunnel: u64,
+    pub executed: u64,
+    pub install_failed: u64,
+    pub entries: u64,
+    pub acked: u64,
+}
+
+impl WorkerStats {
+    pub fn snapshot(&self) -> WorkerStatsSnapshot {
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        WorkerStatsSnapshot {
+            hits: r(&self.hits),
+            misses: r(&self.misses),
+            lost: r(&self.lost),
+            malformed: r(&self.malformed),
+            bad_tunnel: r(&self.bad_tunnel),
+            unknown_tunnel: r(&self.unknown_tunnel),
+            executed: r(&self.executed),
+            install_failed: r(&self.install_failed),
+            entries: r(&self.entries),
+            acked: r(&self.acked),
+        }
+    }
+}
+
+impl std::ops::AddAssign for WorkerStatsSnapshot {
+    fn add_assign(&mut self, o: Self) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.lost += o.lost;
+        self.malformed += o.malformed;
+        self.bad_tunnel += o.bad_tunnel;
+        self.unknown_tunnel += o.unknown_tunnel;
+        self.executed += o.executed;
+        self.install_failed += o.install_failed;
+        self.entries += o.entries;
+        self.acked = self.acked.max(o.acked);
+    }
+}
+
+pub struct Worker {
+    pub id: usize,
+    cache: FlowCache,
+    cmds: Receiver<WorkerCmd>,
+    upcalls: Sender<Upcall>,
+    stats: Arc<WorkerStats>,
+    tunnels: Arc<TunnelMap>,
+}
+
+impl Worker {
+    pub fn new(
+        id: usize,
+        cache_capacity: usize,
+        cmds: Receiver<WorkerCmd>,
+        upcalls: Sender<Upcall>,
+    ) -> Self {
+        Worker {
+            id,
+            cache: FlowCache::new(cache_capacity),
+            cmds,
+            upcalls,
+            stats: Arc::new(WorkerStats::default()),
+            tunnels: Arc::new(TunnelMap::default()),
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.stats
+    }
+
+    pub fn cache(&self) -> &FlowCache {
+        &self.cache
+    }
+
+    /// Applies the control thread's pending commands. Returns how many there were.
+    pub fn poll_commands<F: FnMut(PortNo, &[u8])>(&mut self, tx: &mut F) -> usize {
+        let mut n = 0;
+        while let Ok(cmd) = self.cmds.try_recv() {
+            n += 1;
+            match cmd {
+                WorkerCmd::Install(flow) => {
+                    if self.cache.insert(flow).is_err() {
+                        bump(&self.stats.install_failed, 1);
+                    }
+                }
+                WorkerCmd::Remove(ids) => {
+                    for id in ids {
+                        self.cache.remove(id);
+                    }
+                }
+                WorkerCmd::Flush => self.cache.clear(),
+                WorkerCmd::Execute { frame, actions } => {
+                    let mut f = Frame::with_headroom(&frame, DEFAULT_HEADROOM);
+                    // The control thread translated this very frame: actions fit it.
+                    let _ = execute(&actions, &mut f, &mut *tx);
+                    bump(&self.stats.executed, 1);
+                }
+                WorkerCmd::SetTunnels(map) => self.tunnels = map,
+                WorkerCmd::Barrier(generation) => {
+                    self.stats
+                        .entries
+                        .store(self.cache.len() as u64, Ordering::Relaxed);
+                    self.stats.acked.store(generation, Ordering::Release);
+                }
+            }
+        }
+        if n > 0 {
+            self.stats
+                .entries
+                .store(self.cache.len() as u64, Ordering::Relaxed);
+        }
+        n
+    }
+
+    /// Orders the cache's subtables by recent hits; call now and then, not per packet.
+    pub fn housekeeping(&mut self) {
+        self.cache.reorder();
+    }
+
+    /// Handles one received frame: forwards it by the cache, or queues an upcall.
+    #[inline]
+    pub fn process<B, F>(&mut self, in_port: PortNo, frame: &mut Frame<B>, now: u64, tx: &mut F)
+    where
+        B: AsRef<[u8]> + AsMut<[u8]>,
+        F: FnMut(PortNo, &[u8]),
+    {
+        let mut port = in_port;
+        let mut tun_id = 0;
+        if self.tunnels.is_underlay(in_port) {
+            let d = match decap_gre(frame.data()) {
+                Ok(d) => d,
+                Err(_) => return bump(&self.stats.bad_tunnel, 1),
+            };
+            let Some(t) = self.tunnels.lookup(d.outer_src, d.outer_dst, d.key) else {
+                return bump(&self.stats.unknown_tunnel, 1);
+            };
+            port = t;
+            tun_id = d.key.unwrap_or(0) as u64;
+            // decap_gre checked both bounds against the frame.
+            let _ = frame.pull_front(d.inner_offset);
+            frame.truncate(d.inner_len);
+        }
+        let mut key = match FlowKey::extract(port, frame.data()) {
+            Ok(k) => k,
+            Err(_) => return bump(&self.stats.malformed, 1),
+        };
+        key.tun_id = tun_id;
+        let len = frame.len();
+        if let Some(entry) = self.cache.lookup(&key) {
+            bump(&self.stats.hits, 1);
+            entry.stats.record(len, now);
+            // Entries only hold programs translated for frames with this key's headers.
+            let _ = execute(&entry.actions, frame, tx);
+            return;
+        }
+        bump(&self.stats.misses, 1);
+        let up = Upcall {
+            worker: self.id,
+            key,
+            frame: frame.data().to_vec(),
+        };
+        match self.upcalls.try_send(up) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                bump(&self.stats.lost, 1)
+            }
+        }
+    }
+}
