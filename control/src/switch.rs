@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 use xvs_dataplane::execute::{execute, Frame, DEFAULT_HEADROOM};
 use xvs_dataplane::tunnel::decap_gre;
+use xvs_dataplane::worker::{TunnelKeyMatch, TunnelMap, TunnelPort};
 use xvs_dataplane::{FlowKey, MacAddr, PortNo};
 
 use crate::bridge::{Bridge, BridgeId, Port, PortConfig, PortKind, TunnelKey};
@@ -391,31 +392,34 @@ impl Switch {
         self.topology_changed();
     }
 
-    /// The tunnel port a decapsulated packet belongs to, as the datapath looks it up:
-    /// by (remote, local) address, then key.
-    pub fn tunnel_port_for(
-        &self,
-        outer_src: Ipv4Addr,
-        outer_dst: Ipv4Addr,
-        key: Option<u32>,
-    ) -> Option<PortNo> {
-        self.bridges
+    /// The underlay ports and tunnel ports, as the workers need them to decapsulate.
+    pub fn tunnel_map(&self) -> TunnelMap {
+        let mut underlays: Vec<PortNo> = self
+            .dp_ports
+            .iter()
+            .filter(|(_, o)| matches!(o, DpPortOwner::Underlay { .. }))
+            .map(|(dp, _)| *dp)
+            .collect();
+        underlays.sort_unstable();
+        let tunnels = self
+            .bridges
             .values()
             .flat_map(|b| b.ports.values())
-            .find_map(|p| match &p.config.kind {
-                PortKind::Gre(t)
-                    if t.remote_ip == outer_src
-                        && t.local_ip.is_none_or(|l| l == outer_dst)
-                        && match t.key {
-                            TunnelKey::Flow => true,
-                            TunnelKey::Fixed(k) => key == Some(k),
-                            TunnelKey::None => key.is_none(),
-                        } =>
-                {
-                    p.dp_port
-                }
+            .filter_map(|p| match (&p.config.kind, p.dp_port) {
+                (PortKind::Gre(t), Some(port)) => Some(TunnelPort {
+                    remote: t.remote_ip,
+                    local: t.local_ip,
+                    key: match t.key {
+                        TunnelKey::Flow => TunnelKeyMatch::Any,
+                        TunnelKey::Fixed(k) => TunnelKeyMatch::Exactly(k),
+                        TunnelKey::None => TunnelKeyMatch::NoKey,
+                    },
+                    port,
+                }),
                 _ => None,
             })
+            .collect();
+        TunnelMap { underlays, tunnels }
     }
 
     // ----- ovs-ofctl -----
@@ -534,9 +538,17 @@ impl Switch {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
         let bid = self.bridge(bridge)?.id;
         let br = self.bridges.get_mut(&bid).expect("just found");
-        let mut wanted: HashMap<(u8, Match, u16), FlowMod> = HashMap::new();
+        // New flows go in in file order (a later line with the same match and priority
+        // wins), so rule ids and dumps come out the same every time.
+        let mut flows: Vec<Option<FlowMod>> = Vec::new();
+        let mut wanted: HashMap<(u8, Match, u16), usize> = HashMap::new();
         for fm in parsed {
-            wanted.insert((fm.table.unwrap_or(0), fm.matcher, fm.priority), fm);
+            let k = (fm.table.unwrap_or(0), fm.matcher, fm.priority);
+            if let Some(&i) = wanted.get(&k) {
+                flows[i] = None;
+            }
+            wanted.insert(k, flows.len());
+            flows.push(Some(fm));
         }
         let existing: Vec<(u8, Match, u16, u64)> = br
             .tables
@@ -545,7 +557,8 @@ impl Switch {
             .map(|r| (r.table, r.matcher, r.priority, r.id))
             .collect();
         for (table, m, prio, id) in existing {
-            let keep = wanted.get(&(table, m, prio)).is_some_and(|fm| {
+            let same = wanted.get(&(table, m, prio)).copied().filter(|&i| {
+                let fm = flows[i].as_ref().expect("indexed flows are present");
                 let r = br.tables[table as usize]
                     .get(id)
                     .expect("listed rule exists");
@@ -554,15 +567,12 @@ impl Switch {
                     && r.idle_timeout == fm.idle_timeout
                     && r.hard_timeout == fm.hard_timeout
             });
-            if keep {
-                wanted.remove(&(table, m, prio));
-            } else {
-                remove_rule(br, table, id, &mut self.log);
+            match same {
+                Some(i) => flows[i] = None,
+                None => remove_rule(br, table, id, &mut self.log),
             }
         }
-        let mut rest: Vec<FlowMod> = wanted.into_values().collect();
-        rest.sort_by_key(|fm| (fm.table, std::cmp::Reverse(fm.priority)));
-        for fm in rest {
+        for fm in flows.into_iter().flatten() {
             insert_rule(br, fm, now, &mut self.log);
         }
         self.flow_generation += 1;
@@ -743,7 +753,7 @@ impl Switch {
                 return Vec::new();
             }
         };
-        let Some(tport) = self.tunnel_port_for(d.outer_src, d.outer_dst, d.key) else {
+        let Some(tport) = self.tunnel_map().lookup(d.outer_src, d.outer_dst, d.key) else {
             self.drops.unknown_tunnel += 1;
             return Vec::new();
         };

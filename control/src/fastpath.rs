@@ -1,0 +1,582 @@
+//! The control thread's side of the fast path: turns translations of missed packets into
+//! entries of the workers' caches, keeps those entries true to the flow and MAC tables,
+//! and credits the traffic they forward to the OpenFlow rules behind them.
+//!
+//! - **Install**: an upcall is translated, its side effects applied (MAC learning,
+//!   `learn`, counters), the packet sent back through its worker, and the translation
+//!   installed in that worker's cache under the fields it consulted.
+//! - **Invalidate**: every change the switch reports names what it can affect (a rule
+//!   removed or modified: the entries that used it; a rule added: the entries whose
+//!   lookup in that table it matches; a MAC mapping: the entries that looked it up or
+//!   learned it; ports and routes: everything). Those entries are removed from their
+//!   workers, then a barrier generation is sent: once every worker acknowledges it, no
+//!   packet is forwarded by what the change replaced.
+//! - **Stats**: each entry's counters are read back and credited to its rules, its MAC
+//!   learning refreshed and its `learn` actions re-run, as if every packet it forwarded
+//!   had gone through the slow path.
+//!
+//! Workers are only ever sent commands through their bounded queues; this module does
+//! no I/O and reads no clock.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use hashbrown::{HashMap, HashSet};
+use xvs_dataplane::cache::{CachedFlow, EntryId};
+use xvs_dataplane::worker::{Upcall, WorkerCmd, WorkerStats, WorkerStatsSnapshot};
+use xvs_dataplane::{FlowKey, MacAddr};
+
+use crate::bridge::BridgeId;
+use crate::changes::Change;
+use crate::ofp::Match;
+use crate::switch::Switch;
+use crate::table::{RuleId, Time};
+use crate::xlate::Translation;
+
+/// Entries per worker, as OVS's default flow limit.
+pub const DEFAULT_CACHE_CAPACITY: usize = 200_000;
+/// Entries idle this long are removed (OVS's `max-idle`).
+pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
+
+/// The control thread's end of one worker.
+pub struct WorkerHandle {
+    pub cmds: Sender<WorkerCmd>,
+    pub stats: Arc<WorkerStats>,
+}
+
+struct Installed {
+    flow: Arc<CachedFlow>,
+    worker: usize,
+    tr: Translation,
+    /// Packets and bytes already credited to the rules.
+    credited: (u64, u64),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastPathStats {
+    pub upcalls: u64,
+    pub installed: u64,
+    /// Upcalls for an entry that was already installed (it was on its way).
+    pub duplicates: u64,
+    /// Upcalls whose translation changed the state it depended on (so it was not cached).
+    pub uncacheable: u64,
+    pub invalidated: u64,
+    pub evicted: u64,
+    pub expired: u64,
+    pub flushes: u64,
+}
+
+/// What a batch of changes can affect, digested for quick checks.
+#[derive(Default)]
+struct ChangeSet {
+    flush: bool,
+    /// Rules removed or modified.
+    rules: HashSet<(BridgeId, RuleId)>,
+    /// Removed rules, by what a `learn` would re-create.
+    learned: HashSet<(BridgeId, u8, Match, u16)>,
+    macs: HashSet<(BridgeId, u16, MacAddr)>,
+    /// Added rules per (bridge, table): may one match a lookup an entry made?
+    added: HashMap<(BridgeId, u8), AddedRules>,
+}
+
+/// Rules added to one table, grouped by mask, to test quickly whether one of them may
+/// match any key an entry stands for.
+#[derive(Default)]
+struct AddedRules {
+    groups: Vec<(FlowKey, HashSet<FlowKey>)>,
+    /// The values of group `i` projected onto a narrower mask, built on first use.
+    projections: RefCell<HashMap<(usize, FlowKey), HashSet<FlowKey>>>,
+}
+
+impl AddedRules {
+    fn add(&mut self, m: &Match) {
+        match self.groups.iter_mut().find(|(mask, _)| *mask == m.mask) {
+            Some((_, values)) => {
+                values.insert(m.value);
+            }
+            None => self.groups.push((m.mask, HashSet::from_iter([m.value]))),
+        }
+    }
+
+    /// Whether some added rule matches some key that agrees with `k` on the bits of
+    /// `known`. An entry stands for every packet equal to its own on the fields its
+    /// translation consulted; on the other fields it may be anything, so a rule can
+    /// only be ruled out by a known bit that differs.
+    fn may_match(&self, k: &FlowKey, known: &FlowKey) -> bool {
+        for (i, (mask, values)) in self.groups.iter().enumerate() {
+            let common = mask.masked(known);
+            if common == *mask {
+                if values.contains(&k.masked(mask)) {
+                    return true;
+                }
+                continue;
+            }
+            let mut proj = self.projections.borrow_mut();
+            let set = proj
+                .entry((i, common))
+                .or_insert_with(|| values.iter().map(|v| v.masked(&common)).collect());
+            if set.contains(&k.masked(&common)) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl ChangeSet {
+    fn new(changes: &[Change]) -> Self {
+        let mut cs = ChangeSet::default();
+        for c in changes {
+            match c {
+                Change::Topology => cs.flush = true,
+                Change::RuleModified { bridge, id } => {
+                    cs.rules.insert((*bridge, *id));
+                }
+                Change::RuleRemoved {
+                    bridge,
+                    table,
+                    id,
+                    matcher,
+                    priority,
+                } => {
+                    cs.rules.insert((*bridge, *id));
+                    cs.learned.insert((*bridge, *table, *matcher, *priority));
+                }
+                Change::Mac { bridge, vlan, mac } => {
+                    cs.macs.insert((*bridge, *vlan, *mac));
+                }
+                Change::RuleAdded {
+                    bridge,
+                    table,
+                    matcher,
+                    ..
+                } => {
+                    cs.added.entry((*bridge, *table)).or_default().add(matcher);
+                }
+            }
+        }
+        cs
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.flush
+            && self.rules.is_empty()
+            && self.learned.is_empty()
+            && self.macs.is_empty()
+            && self.added.is_empty()
+    }
+
+    /// Whether a rule added to (bridge, table) may match a lookup made there with `key`
+    /// by an entry that consulted `known`.
+    fn added_matches(&self, bridge: BridgeId, table: u8, key: &FlowKey, known: &FlowKey) -> bool {
+        self.added
+            .get(&(bridge, table))
+            .is_some_and(|a| a.may_match(key, known))
+    }
+
+    /// Whether a translation may end differently after these changes. With
+    /// `own_learning`, MAC changes the translation made itself do not count: it already
+    /// saw them (NORMAL reads what it learns).
+    fn affects(&self, tr: &Translation, own_learning: bool) -> bool {
+        let own = |b: BridgeId, v: u16, m: MacAddr| {
+            own_learning && tr.macs.iter().any(|e| (e.0, e.1, e.2) == (b, v, m))
+        };
+        self.flush
+            || tr.rules.iter().any(|r| self.rules.contains(r))
+            || tr.learned.iter().any(|l| {
+                self.learned
+                    .contains(&(l.bridge, l.table, l.matcher, l.priority))
+            })
+            || tr
+                .mac_lookups
+                .iter()
+                .any(|&(b, v, m)| self.macs.contains(&(b, v, m)) && !own(b, v, m))
+            || tr
+                .macs
+                .iter()
+                .any(|&(b, v, m, _)| self.macs.contains(&(b, v, m)) && !own(b, v, m))
+            || tr
+                .lookups
+                .iter()
+                .any(|(b, t, k)| self.added_matches(*b, *t, k, &tr.consulted))
+    }
+}
+
+type Index<K> = HashMap<K, HashSet<EntryId>>;
+
+fn index_add<K: std::hash::Hash + Eq>(ix: &mut Index<K>, k: K, id: EntryId) {
+    ix.entry(k).or_default().insert(id);
+}
+
+fn index_remove<K: std::hash::Hash + Eq>(ix: &mut Index<K>, k: &K, id: EntryId) {
+    if let Some(set) = ix.get_mut(k) {
+        set.remove(&id);
+        if set.is_empty() {
+            ix.remove(k);
+        }
+    }
+}
+
+pub struct FastPath {
+    workers: Vec<WorkerHandle>,
+    entries: HashMap<EntryId, Installed>,
+    /// (worker, mask, masked key) -> entry: what a worker's cache holds.
+    by_key: HashMap<(usize, FlowKey, FlowKey), EntryId>,
+    /// Per worker, entries in order of installation, for eviction (may hold ids already
+    /// gone; they are skipped).
+    fifo: Vec<VecDeque<EntryId>>,
+    per_worker: Vec<usize>,
+    capacity: usize,
+    next_id: EntryId,
+    by_rule: Index<(BridgeId, RuleId)>,
+    by_table: Index<(BridgeId, u8)>,
+    by_mac: Index<(BridgeId, u16, MacAddr)>,
+    by_learned: Index<(BridgeId, u8, Match, u16)>,
+    generation: u64,
+    pub max_idle_ms: u64,
+    pub stats: FastPathStats,
+}
+
+impl FastPath {
+    /// `capacity` is per worker; the workers' caches must hold at least as many.
+    pub fn new(workers: Vec<WorkerHandle>, capacity: usize) -> Self {
+        let n = workers.len();
+        FastPath {
+            workers,
+            entries: HashMap::new(),
+            by_key: HashMap::new(),
+            fifo: vec![VecDeque::new(); n],
+            per_worker: vec![0; n],
+            capacity: capacity.max(1),
+            next_id: 1,
+            by_rule: HashMap::new(),
+            by_table: HashMap::new(),
+            by_mac: HashMap::new(),
+            by_learned: HashMap::new(),
+            generation: 0,
+            max_idle_ms: DEFAULT_MAX_IDLE_MS,
+            stats: FastPathStats::default(),
+        }
+    }
+
+    pub fn n_entries(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn worker_stats(&self) -> Vec<WorkerStatsSnapshot> {
+        self.workers.iter().map(|w| w.stats.snapshot()).collect()
+    }
+
+    fn send(&self, worker: usize, cmd: WorkerCmd) {
+        // A worker that has stopped has no cache left to keep right.
+        let _ = self.workers[worker].cmds.send(cmd);
+    }
+
+    /// Sends every worker its tunnel ports (after a topology change).
+    pub fn push_tunnels(&self, sw: &Switch) {
+        let map = Arc::new(sw.tunnel_map());
+        for w in 0..self.workers.len() {
+            self.send(w, WorkerCmd::SetTunnels(map.clone()));
+        }
+    }
+
+    fn register(&mut self, inst: Installed) {
+        let id = inst.flow.id;
+        let tr = &inst.tr;
+        for &r in &tr.rules {
+            index_add(&mut self.by_rule, r, id);
+        }
+        for &(b, t, _) in &tr.lookups {
+            index_add(&mut self.by_table, (b, t), id);
+        }
+        for &(b, v, m) in &tr.mac_lookups {
+            index_add(&mut self.by_mac, (b, v, m), id);
+        }
+        for &(b, v, m, _) in &tr.macs {
+            index_add(&mut self.by_mac, (b, v, m), id);
+        }
+        for l in &tr.learned {
+            index_add(
+                &mut self.by_learned,
+                (l.bridge, l.table, l.matcher, l.priority),
+                id,
+            );
+        }
+        self.by_key
+            .insert((inst.worker, inst.flow.mask, inst.flow.key), id);
+        self.per_worker[inst.worker] += 1;
+        self.fifo[inst.worker].push_back(id);
+        self.entries.insert(id, inst);
+    }
+
+    fn unregister(&mut self, id: EntryId) -> Option<Installed> {
+        let inst = self.entries.remove(&id)?;
+        let tr = &inst.tr;
+        for r in &tr.rules {
+            index_remove(&mut self.by_rule, r, id);
+        }
+        for &(b, t, _) in &tr.lookups {
+            index_remove(&mut self.by_table, &(b, t), id);
+        }
+        for &(b, v, m) in &tr.mac_lookups {
+            index_remove(&mut self.by_mac, &(b, v, m), id);
+        }
+        for &(b, v, m, _) in &tr.macs {
+            index_remove(&mut self.by_mac, &(b, v, m), id);
+        }
+        for l in &tr.learned {
+            index_remove(
+                &mut self.by_learned,
+                &(l.bridge, l.table, l.matcher, l.priority),
+                id,
+            );
+        }
+        self.by_key
+            .remove(&(inst.worker, inst.flow.mask, inst.flow.key));
+        self.per_worker[inst.worker] -= 1;
+        Some(inst)
+    }
+
+    /// Removes entries from the registry and from their workers' caches, crediting what
+    /// they forwarded since the last sync first.
+    fn remove_entries(
+        &mut self,
+        sw: &mut Switch,
+        ids: impl IntoIterator<Item = EntryId>,
+        now: Time,
+    ) -> usize {
+        let mut per_worker: Vec<Vec<EntryId>> = vec![Vec::new(); self.workers.len()];
+        for id in ids {
+            if let Some(inst) = self.unregister(id) {
+                credit(sw, &inst, now);
+                per_worker[inst.worker].push(id);
+            }
+        }
+        let mut n = 0;
+        for (w, ids) in per_worker.into_iter().enumerate() {
+            if !ids.is_empty() {
+                n += ids.len();
+                self.send(w, WorkerCmd::Remove(ids));
+            }
+        }
+        n
+    }
+
+    /// The entries `cs` may have made wrong.
+    fn victims(&self, cs: &ChangeSet) -> Vec<EntryId> {
+        if cs.flush {
+            return self.entries.keys().copied().collect();
+        }
+        let mut v: HashSet<EntryId> = HashSet::new();
+        for r in &cs.rules {
+            if let Some(s) = self.by_rule.get(r) {
+                v.extend(s);
+            }
+        }
+        for l in &cs.learned {
+            if let Some(s) = self.by_learned.get(l) {
+                v.extend(s);
+            }
+        }
+        for m in &cs.macs {
+            if let Some(s) = self.by_mac.get(m) {
+                v.extend(s);
+            }
+        }
+        for &(b, t) in cs.added.keys() {
+            if let Some(s) = self.by_table.get(&(b, t)) {
+                for id in s {
+                    if v.contains(id) {
+                        continue;
+                    }
+                    let tr = &self.entries[id].tr;
+                    let hit = tr.lookups.iter().any(|(lb, lt, k)| {
+                        *lb == b && *lt == t && cs.added_matches(b, t, k, &tr.consulted)
+                    });
+                    if hit {
+                        v.insert(*id);
+                    }
+                }
+            }
+        }
+        v.into_iter().collect()
+    }
+
+    /// Removes what `changes` made wrong. Returns how many entries went.
+    fn invalidate(&mut self, sw: &mut Switch, changes: &[Change], now: Time) -> usize {
+        if changes.is_empty() {
+            return 0;
+        }
+        let cs = ChangeSet::new(changes);
+        let victims = self.victims(&cs);
+        let n = self.remove_entries(sw, victims, now);
+        self.stats.invalidated += n as u64;
+        if cs.flush {
+            self.stats.flushes += 1;
+            self.push_tunnels(sw);
+        }
+        n
+    }
+
+    /// Applies what changed in the switch to the caches and sends a barrier. The change
+    /// is in force for every packet once [`FastPath::barrier_reached`] says so.
+    pub fn commit(&mut self, sw: &mut Switch, now: Time) -> u64 {
+        let changes = sw.take_changes();
+        self.invalidate(sw, &changes, now);
+        self.generation += 1;
+        for w in 0..self.workers.len() {
+            self.send(w, WorkerCmd::Barrier(self.generation));
+        }
+        self.generation
+    }
+
+    /// Whether every worker has applied everything sent before barrier `generation`.
+    pub fn barrier_reached(&self, generation: u64) -> bool {
+        self.workers
+            .iter()
+            .all(|w| w.stats.acked.load(Ordering::Acquire) >= generation)
+    }
+
+    /// Handles a miss: translate, apply side effects, send the packet, cache the result.
+    pub fn handle_upcall(&mut self, sw: &mut Switch, up: Upcall, now: Time) {
+        self.stats.upcalls += 1;
+        let worker = up.worker.min(self.workers.len().saturating_sub(1));
+        let tr = sw.translate(&up.key, now);
+        sw.apply_side_effects(&tr, 1, up.frame.len() as u64, now);
+        let changes = sw.take_changes();
+        let cs = ChangeSet::new(&changes);
+        if !cs.is_empty() {
+            let victims = self.victims(&cs);
+            let n = self.remove_entries(sw, victims, now);
+            self.stats.invalidated += n as u64;
+            if cs.flush {
+                self.push_tunnels(sw);
+            }
+        }
+        let actions = tr.actions.iter().copied().collect();
+        let cacheable = cs.is_empty() || !cs.affects(&tr, true);
+        let masked = up.key.masked(&tr.consulted);
+        if !cacheable {
+            self.stats.uncacheable += 1;
+        } else if self.by_key.contains_key(&(worker, tr.consulted, masked)) {
+            self.stats.duplicates += 1;
+        } else {
+            if self.per_worker[worker] >= self.capacity {
+                self.evict_one(sw, worker, now);
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let flow = Arc::new(CachedFlow::new(id, &up.key, tr.consulted, &tr.actions, now));
+            self.send(worker, WorkerCmd::Install(flow.clone()));
+            self.register(Installed {
+                flow,
+                worker,
+                tr,
+                credited: (0, 0),
+            });
+            self.stats.installed += 1;
+        }
+        self.send(
+            worker,
+            WorkerCmd::Execute {
+                frame: up.frame,
+                actions,
+            },
+        );
+    }
+
+    fn evict_one(&mut self, sw: &mut Switch, worker: usize, now: Time) {
+        while let Some(id) = self.fifo[worker].pop_front() {
+            if self.entries.get(&id).is_some_and(|e| e.worker == worker) {
+                self.remove_entries(sw, [id], now);
+                self.stats.evicted += 1;
+                break;
+            }
+        }
+        // Ids of entries removed otherwise pile up in the queue: drop them now and then.
+        if self.fifo[worker].len() > 2 * self.capacity + 1024 {
+            let entries = &self.entries;
+            self.fifo[worker].retain(|id| entries.contains_key(id));
+        }
+    }
+
+    /// Credits every entry's new traffic to its rules, MAC entries and learned flows,
+    /// then removes what that changed.
+    pub fn sync_stats(&mut self, sw: &mut Switch, now: Time) {
+        for inst in self.entries.values_mut() {
+            inst.credited = credit(sw, inst, now);
+        }
+        let changes = sw.take_changes();
+        self.invalidate(sw, &changes, now);
+    }
+
+    /// Removes entries idle for longer than `max_idle_ms`.
+    pub fn expire_idle(&mut self, sw: &mut Switch, now: Time) -> usize {
+        let limit = self.max_idle_ms;
+        let idle: Vec<EntryId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| now.saturating_sub(e.flow.stats.read().2) > limit)
+            .map(|(id, _)| *id)
+            .collect();
+        let n = self.remove_entries(sw, idle, now);
+        self.stats.expired += n as u64;
+        n
+    }
+
+    /// What the control thread does now and then: counters back to the rules, flow and
+    /// MAC timeouts, idle entries out. Returns the barrier generation of the changes.
+    pub fn tick(&mut self, sw: &mut Switch, now: Time) -> u64 {
+        self.sync_stats(sw, now);
+        sw.expire(now);
+        self.expire_idle(sw, now);
+        self.commit(sw, now)
+    }
+
+    /// `dp-show`: per worker and in total, as `ovs-dpctl show` and `pmd-stats-show`.
+    pub fn dp_show(&self) -> String {
+        let mut total = WorkerStatsSnapshot::default();
+        let mut s = String::new();
+        let per: Vec<_> = self.worker_stats();
+        for st in &per {
+            total += *st;
+        }
+        let line = |s: &mut String, name: &str, st: &WorkerStatsSnapshot| {
+            let _ = writeln!(
+                s,
+                "  {name}: lookups: hit:{} missed:{} lost:{}  flows: {}  malformed:{} bad-tunnel:{} unknown-tunnel:{}",
+                st.hits, st.misses, st.lost, st.entries, st.malformed, st.bad_tunnel, st.unknown_tunnel
+            );
+        };
+        let _ = writeln!(s, "xvs@datapath:");
+        line(&mut s, "total", &total);
+        for (i, st) in per.iter().enumerate() {
+            line(&mut s, &format!("worker {i}"), st);
+        }
+        let f = &self.stats;
+        let _ = writeln!(
+            s,
+            "  upcalls: handled:{} installed:{} duplicate:{} uncacheable:{} invalidated:{} evicted:{} expired:{}",
+            f.upcalls, f.installed, f.duplicates, f.uncacheable, f.invalidated, f.evicted, f.expired
+        );
+        s
+    }
+}
+
+/// Credits what `inst` forwarded since `inst.credited`; returns the new mark.
+fn credit(sw: &mut Switch, inst: &Installed, _now: Time) -> (u64, u64) {
+    let (p, b, used) = inst.flow.stats.read();
+    let (dp, db) = (p - inst.credited.0, b - inst.credited.1);
+    if dp > 0 {
+        sw.apply_side_effects(&inst.tr, dp, db, used);
+    }
+    (p, b)
+}
