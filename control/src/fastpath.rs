@@ -54,6 +54,8 @@ struct Installed {
     tr: Translation,
     /// Packets and bytes already credited to the rules.
     credited: (u64, u64),
+    /// Packets counted when eviction last passed over this entry (second chance).
+    seen_by_eviction: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,6 +70,8 @@ pub struct FastPathStats {
     pub evicted: u64,
     pub expired: u64,
     pub flushes: u64,
+    /// Changes answered without every worker's acknowledgement (a worker not polling).
+    pub barrier_timeouts: u64,
 }
 
 /// What a batch of changes can affect, digested for quick checks.
@@ -481,6 +485,7 @@ impl FastPath {
                 worker,
                 tr,
                 credited: (0, 0),
+                seen_by_eviction: 0,
             });
             self.stats.installed += 1;
         }
@@ -493,7 +498,28 @@ impl FastPath {
         );
     }
 
+    /// Makes room in `worker`'s cache. Second chance (CLOCK): an entry that forwarded
+    /// packets since eviction last looked at it goes to the back of the queue, so a miss
+    /// storm of one-packet flows evicts its own entries, not the busy ones.
     fn evict_one(&mut self, sw: &mut Switch, worker: usize, now: Time) {
+        // Bounded, so one eviction never walks a whole busy cache.
+        for _ in 0..64 {
+            let Some(id) = self.fifo[worker].pop_front() else {
+                return;
+            };
+            let Some(e) = self.entries.get_mut(&id).filter(|e| e.worker == worker) else {
+                continue;
+            };
+            let packets = e.flow.stats.read().0;
+            if packets == e.seen_by_eviction {
+                self.remove_entries(sw, [id], now);
+                self.stats.evicted += 1;
+                return;
+            }
+            e.seen_by_eviction = packets;
+            self.fifo[worker].push_back(id);
+        }
+        // Everything looked busy: the oldest goes anyway.
         while let Some(id) = self.fifo[worker].pop_front() {
             if self.entries.get(&id).is_some_and(|e| e.worker == worker) {
                 self.remove_entries(sw, [id], now);
@@ -564,8 +590,8 @@ impl FastPath {
         let f = &self.stats;
         let _ = writeln!(
             s,
-            "  upcalls: handled:{} installed:{} duplicate:{} uncacheable:{} invalidated:{} evicted:{} expired:{}",
-            f.upcalls, f.installed, f.duplicates, f.uncacheable, f.invalidated, f.evicted, f.expired
+            "  upcalls: handled:{} installed:{} duplicate:{} uncacheable:{} invalidated:{} evicted:{} expired:{} barrier-timeouts:{}",
+            f.upcalls, f.installed, f.duplicates, f.uncacheable, f.invalidated, f.evicted, f.expired, f.barrier_timeouts
         );
         s
     }

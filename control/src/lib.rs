@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod changes;
+pub mod control_thread;
 pub mod fastpath;
 pub mod mac_learning;
 pub mod ofp;

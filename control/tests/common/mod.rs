@@ -2,6 +2,8 @@
 //! builders so that a mistake in one does not hide in both.
 #![allow(dead_code)]
 
+pub mod threads;
+
 use std::net::Ipv4Addr;
 
 pub fn mac(s: &str) -> [u8; 6] {

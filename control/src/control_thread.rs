@@ -1,0 +1,216 @@
+//! The control thread: owns the switch and the fast-path manager, handles the workers'
+//! upcalls, applies changes with a barrier, and does the periodic housekeeping.
+//!
+//! Everything that touches flow tables goes through here, one thing at a time, which is
+//! what makes invalidation simple: an upcall translated before a change was sent to its
+//! worker before that change's removals and barrier, and commands are applied in order.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+use xvs_dataplane::worker::Upcall;
+
+use crate::fastpath::FastPath;
+use crate::switch::{Switch, SwitchError};
+use crate::table::Time;
+
+/// Milliseconds since the daemon started: the one clock of the control thread and the
+/// workers (cache entries' `used` times are on it).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    start: Instant,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock {
+            start: Instant::now(),
+        }
+    }
+
+    pub fn now_ms(&self) -> Time {
+        self.start.elapsed().as_millis() as Time
+    }
+}
+
+pub type Reply = Result<String, SwitchError>;
+type ChangeFn = Box<dyn FnOnce(&mut Switch, Time) -> Reply + Send>;
+type ReadFn = Box<dyn FnOnce(&Switch, &FastPath, Time) -> String + Send>;
+
+enum Request {
+    Change(ChangeFn, Sender<Reply>),
+    Read(ReadFn, Sender<String>),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ControlConfig {
+    /// How often counters go back to the rules and timeouts are checked.
+    pub tick: Duration,
+    /// How long a change waits for the workers' acknowledgement before it is answered
+    /// anyway (a worker that stopped polling would otherwise hang every agent).
+    pub barrier_timeout: Duration,
+    /// Upcalls handled in a row before requests get a turn.
+    pub upcall_batch: usize,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            tick: Duration::from_millis(100),
+            barrier_timeout: Duration::from_secs(2),
+            upcall_batch: 256,
+        }
+    }
+}
+
+/// The handle other threads (the socket server, tests) use.
+pub struct ControlThread {
+    requests: Sender<Request>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<(Switch, FastPath)>>,
+}
+
+impl ControlThread {
+    pub fn spawn(
+        mut sw: Switch,
+        mut fp: FastPath,
+        upcalls: Receiver<Upcall>,
+        clock: Clock,
+        config: ControlConfig,
+    ) -> Self {
+        let (req_tx, req_rx) = bounded::<Request>(64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        sw.track_changes(true);
+        fp.push_tunnels(&sw);
+        let handle = std::thread::Builder::new()
+            .name("xvs-control".into())
+            .spawn(move || {
+                run(&mut sw, &mut fp, &upcalls, &req_rx, &stop2, clock, config);
+                (sw, fp)
+            })
+            .expect("spawn the control thread");
+        ControlThread {
+            requests: req_tx,
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Runs `f` on the switch; returns once every worker has applied what the change
+    /// invalidated, so that no packet is forwarded by what it replaced.
+    pub fn change(&self, f: impl FnOnce(&mut Switch, Time) -> Reply + Send + 'static) -> Reply {
+        let (tx, rx) = bounded(1);
+        self.requests
+            .send(Request::Change(Box::new(f), tx))
+            .expect("control thread is running");
+        rx.recv().expect("control thread answers")
+    }
+
+    /// Runs `f` on the switch after crediting the caches' counters to the rules.
+    pub fn read(
+        &self,
+        f: impl FnOnce(&Switch, &FastPath, Time) -> String + Send + 'static,
+    ) -> String {
+        let (tx, rx) = bounded(1);
+        self.requests
+            .send(Request::Read(Box::new(f), tx))
+            .expect("control thread is running");
+        rx.recv().expect("control thread answers")
+    }
+
+    /// Stops the thread and hands back its state.
+    pub fn stop(mut self) -> (Switch, FastPath) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .take()
+            .expect("stopped once")
+            .join()
+            .expect("control thread did not panic")
+    }
+}
+
+impl Drop for ControlThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(
+    sw: &mut Switch,
+    fp: &mut FastPath,
+    upcalls: &Receiver<Upcall>,
+    requests: &Receiver<Request>,
+    stop: &AtomicBool,
+    clock: Clock,
+    config: ControlConfig,
+) {
+    let mut next_tick = clock.now_ms() + config.tick.as_millis() as Time;
+    // Wake up at least this often to notice `stop`.
+    let wake = config.tick.min(Duration::from_millis(50));
+    while !stop.load(Ordering::Relaxed) {
+        select! {
+            recv(upcalls) -> up => {
+                if let Ok(up) = up {
+                    fp.handle_upcall(sw, up, clock.now_ms());
+                    for _ in 1..config.upcall_batch {
+                        match upcalls.try_recv() {
+                            Ok(up) => fp.handle_upcall(sw, up, clock.now_ms()),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            recv(requests) -> req => {
+                match req {
+                    Ok(Request::Change(f, reply)) => {
+                        let now = clock.now_ms();
+                        // Credit what the caches forwarded under the old rules first.
+                        fp.sync_stats(sw, now);
+                        let r = f(sw, now);
+                        let generation = fp.commit(sw, now);
+                        if !wait_for_barrier(fp, generation, config.barrier_timeout) {
+                            fp.stats.barrier_timeouts += 1;
+                        }
+                        let _ = reply.send(r);
+                    }
+                    Ok(Request::Read(f, reply)) => {
+                        let now = clock.now_ms();
+                        fp.sync_stats(sw, now);
+                        let _ = reply.send(f(sw, fp, now));
+                    }
+                    Err(_) => return,
+                }
+            }
+            default(wake) => {}
+        }
+        let now = clock.now_ms();
+        if now >= next_tick {
+            fp.tick(sw, now);
+            next_tick = now + config.tick.as_millis() as Time;
+        }
+    }
+}
+
+fn wait_for_barrier(fp: &FastPath, generation: u64, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while !fp.barrier_reached(generation) {
+        if start.elapsed() > timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    true
+}
