@@ -223,7 +223,7 @@ fn a_miss_storm_stays_bounded_counts_lost_and_cached_flows_keep_forwarding() {
     while i < STORM {
         let mut batch: Batch = Vec::with_capacity(64);
         for _ in 0..64 {
-            if i % 8 == 0 {
+            if i.is_multiple_of(8) {
                 batch.push((p1, to_b.clone()));
                 sent_established += 1;
             } else {
