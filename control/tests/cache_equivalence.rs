@@ -6,13 +6,11 @@
 
 mod common;
 
+use common::cached::Cached;
 use common::*;
-use crossbeam_channel::{bounded, Receiver};
 use proptest::prelude::*;
-use xvs_control::fastpath::{FastPath, WorkerHandle};
 use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, TunnelKey, UnderlayRoute};
-use xvs_dataplane::worker::{Upcall, Worker};
-use xvs_dataplane::{Frame, MacAddr, PortNo, DEFAULT_HEADROOM};
+use xvs_dataplane::MacAddr;
 
 const MACS: [&str; 5] = [
     "fa:16:3e:00:00:01",
@@ -282,60 +280,6 @@ fn apply_change(sw: &mut Switch, op: &Op, now: u64) -> Option<String> {
     Some(format!("{r:?}"))
 }
 
-struct Cached {
-    sw: Switch,
-    worker: Worker,
-    upcalls: Receiver<Upcall>,
-    fp: FastPath,
-}
-
-impl Cached {
-    fn new(br_tun: u8, capacity: usize) -> Self {
-        let mut sw = build(br_tun);
-        sw.track_changes(true);
-        let (cmd_tx, cmd_rx) = bounded(1 << 16);
-        let (up_tx, up_rx) = bounded(1 << 10);
-        let worker = Worker::new(0, capacity, cmd_rx, up_tx);
-        let fp = FastPath::new(
-            vec![WorkerHandle {
-                cmds: cmd_tx,
-                stats: worker.stats().clone(),
-            }],
-            capacity,
-        );
-        fp.push_tunnels(&sw);
-        let mut c = Cached {
-            sw,
-            worker,
-            upcalls: up_rx,
-            fp,
-        };
-        c.worker.poll_commands(&mut |_, _| {});
-        c
-    }
-
-    fn send(&mut self, port: PortNo, frame: &[u8], now: u64) -> Vec<(PortNo, Vec<u8>)> {
-        let mut out = Vec::new();
-        let mut f = Frame::with_headroom(frame, DEFAULT_HEADROOM);
-        self.worker.process(port, &mut f, now, &mut |p, b: &[u8]| {
-            out.push((p, b.to_vec()))
-        });
-        while let Ok(up) = self.upcalls.try_recv() {
-            self.fp.handle_upcall(&mut self.sw, up, now);
-        }
-        self.worker
-            .poll_commands(&mut |p, b: &[u8]| out.push((p, b.to_vec())));
-        out
-    }
-
-    /// What the control thread does between packets: credit, expire, invalidate.
-    fn housekeeping(&mut self, now: u64) {
-        self.fp.tick(&mut self.sw, now);
-        self.worker
-            .poll_commands(&mut |_, _| panic!("no packets on housekeeping"));
-    }
-}
-
 fn snapshot(sw: &Switch, now: u64) -> String {
     let mut s = String::new();
     for br in ["br-int", "br-tun"] {
@@ -347,7 +291,7 @@ fn snapshot(sw: &Switch, now: u64) -> String {
 
 fn run(br_tun: u8, capacity: usize, ops: &[Op]) -> (u64, u64) {
     let mut reference = build(br_tun);
-    let mut cached = Cached::new(br_tun, capacity);
+    let mut cached = Cached::new(build(br_tun), capacity);
     let mut now = 1000u64;
     for op in ops {
         if let Op::Wait { ms } = op {

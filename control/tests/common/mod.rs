@@ -2,6 +2,7 @@
 //! builders so that a mistake in one does not hide in both.
 #![allow(dead_code)]
 
+pub mod cached;
 pub mod threads;
 
 use std::net::Ipv4Addr;
