@@ -42,13 +42,16 @@ impl Clock {
     }
 }
 
+/// What a change returns most of the time.
 pub type Reply = Result<String, SwitchError>;
-type ChangeFn = Box<dyn FnOnce(&mut Switch, Time) -> Reply + Send>;
-type ReadFn = Box<dyn FnOnce(&Switch, &FastPath, Time) -> String + Send>;
+/// Sends a change's result to its caller; run only after the barrier.
+type Answer = Box<dyn FnOnce() + Send>;
+type ChangeFn = Box<dyn FnOnce(&mut Switch, Time) -> Answer + Send>;
+type ReadFn = Box<dyn FnOnce(&Switch, &FastPath, Time) + Send>;
 
 enum Request {
-    Change(ChangeFn, Sender<Reply>),
-    Read(ReadFn, Sender<String>),
+    Change(ChangeFn),
+    Read(ReadFn),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -108,22 +111,34 @@ impl ControlThread {
 
     /// Runs `f` on the switch; returns once every worker has applied what the change
     /// invalidated, so that no packet is forwarded by what it replaced.
-    pub fn change(&self, f: impl FnOnce(&mut Switch, Time) -> Reply + Send + 'static) -> Reply {
+    pub fn change<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Switch, Time) -> T + Send + 'static,
+    ) -> T {
         let (tx, rx) = bounded(1);
+        let job: ChangeFn = Box::new(move |sw, now| {
+            let r = f(sw, now);
+            Box::new(move || {
+                let _ = tx.send(r);
+            })
+        });
         self.requests
-            .send(Request::Change(Box::new(f), tx))
+            .send(Request::Change(job))
             .expect("control thread is running");
         rx.recv().expect("control thread answers")
     }
 
     /// Runs `f` on the switch after crediting the caches' counters to the rules.
-    pub fn read(
+    pub fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Switch, &FastPath, Time) -> String + Send + 'static,
-    ) -> String {
+        f: impl FnOnce(&Switch, &FastPath, Time) -> T + Send + 'static,
+    ) -> T {
         let (tx, rx) = bounded(1);
+        let job: ReadFn = Box::new(move |sw, fp, now| {
+            let _ = tx.send(f(sw, fp, now));
+        });
         self.requests
-            .send(Request::Read(Box::new(f), tx))
+            .send(Request::Read(job))
             .expect("control thread is running");
         rx.recv().expect("control thread answers")
     }
@@ -175,21 +190,21 @@ fn run(
             }
             recv(requests) -> req => {
                 match req {
-                    Ok(Request::Change(f, reply)) => {
+                                        Ok(Request::Change(f)) => {
                         let now = clock.now_ms();
                         // Credit what the caches forwarded under the old rules first.
                         fp.sync_stats(sw, now);
-                        let r = f(sw, now);
+                        let answer = f(sw, now);
                         let generation = fp.commit(sw, now);
                         if !wait_for_barrier(fp, generation, config.barrier_timeout) {
                             fp.stats.barrier_timeouts += 1;
                         }
-                        let _ = reply.send(r);
+                                                answer();
                     }
-                    Ok(Request::Read(f, reply)) => {
+                    Ok(Request::Read(f)) => {
                         let now = clock.now_ms();
                         fp.sync_stats(sw, now);
-                        let _ = reply.send(f(sw, fp, now));
+                        f(sw, fp, now);
                     }
                     Err(_) => return,
                 }

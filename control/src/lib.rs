@@ -13,3 +13,4 @@ pub mod xlate;
 
 pub use bridge::{PortConfig, PortKind, TunnelConfig, TunnelKey};
 pub use switch::{Switch, SwitchError, UnderlayRoute};
+pub mod daemon;

@@ -1,0 +1,444 @@
+//! The daemon's control side: requests from the socket, turned into changes and reads
+//! on the control thread, ports opened through the datapath backend, and the
+//! configuration kept on disk.
+
+pub mod ports;
+pub mod protocol;
+pub mod server;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+use xvs_dataplane::PortNo;
+
+use crate::bridge::PortKind;
+use crate::control_thread::ControlThread;
+use crate::ofp::format::{format_actions, format_match};
+use crate::switch::{Switch, SwitchError};
+use crate::table::{Rule, Time};
+use ports::{port_config, PortBackend, PortStatus};
+use protocol::{parse_request, Command, Response};
+use state::State;
+
+/// A failed request: a stable code for programs, a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl RequestError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        RequestError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<SwitchError> for RequestError {
+    fn from(e: SwitchError) -> Self {
+        let code = match &e {
+            SwitchError::NoSuchBridge(_) => "no-such-bridge",
+            SwitchError::BridgeExists(_) => "bridge-exists",
+            SwitchError::BadBridgeName(_) => "bad-name",
+            SwitchError::NoSuchPort { .. } => "no-such-port",
+            SwitchError::PortExists(_) => "port-exists",
+            SwitchError::OfportInUse { .. } => "ofport-in-use",
+            SwitchError::BadPortOption(_) => "bad-port-option",
+            SwitchError::FlowLine { .. }
+            | SwitchError::Flow(_)
+            | SwitchError::MissingActions(_) => "bad-flow",
+        };
+        RequestError::new(code, e.to_string())
+    }
+}
+
+type Outcome = Result<(Value, String), RequestError>;
+
+struct Config {
+    state: State,
+    path: Option<PathBuf>,
+    /// How each netdev port's datapath side is doing, by port name.
+    status: BTreeMap<String, Result<PortStatus, String>>,
+}
+
+pub struct Daemon {
+    control: ControlThread,
+    backend: Mutex<Box<dyn PortBackend>>,
+    /// Held for the whole of a configuration change, so the switch, the datapath and
+    /// the state file change together.
+    config: Mutex<Config>,
+}
+
+impl Daemon {
+    pub fn new(
+        control: ControlThread,
+        backend: Box<dyn PortBackend>,
+        state_path: Option<PathBuf>,
+    ) -> Self {
+        Daemon {
+            control,
+            backend: Mutex::new(backend),
+            config: Mutex::new(Config {
+                state: State::default(),
+                path: state_path,
+                status: BTreeMap::new(),
+            }),
+        }
+    }
+
+    pub fn control(&self) -> &ControlThread {
+        &self.control
+    }
+
+    /// Re-creates the bridges and ports of a saved configuration. A port whose netdev
+    /// cannot be opened stays configured, with its error shown by `show`.
+    pub fn restore(&self, saved: &State) -> Vec<String> {
+        let mut problems = Vec::new();
+        for b in &saved.bridges {
+            if let Err(e) = self.add_bridge(&b.name) {
+                problems.push(format!("bridge {}: {}", b.name, e.message));
+                continue;
+            }
+            for p in &b.ports {
+                if let Err(e) = self.add_port(&b.name, &p.name, p.options.clone(), true) {
+                    problems.push(format!("port {}: {}", p.name, e.message));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Handles one request line; never panics on its content.
+    pub fn handle_line(&self, line: &str) -> Response {
+        let (id, cmd) = match parse_request(line) {
+            Ok(r) => r,
+            Err(resp) => return *resp,
+        };
+        match self.handle(cmd) {
+            Ok((result, text)) => Response::ok(id, result, text),
+            Err(e) => Response::err(id, e.code, e.message),
+        }
+    }
+
+    pub fn handle(&self, cmd: Command) -> Outcome {
+        match cmd {
+            Command::AddBr { bridge } => self.add_bridge(&bridge),
+            Command::DelBr { bridge } => self.del_bridge(&bridge),
+            Command::AddPort { bridge, port, options } => self.add_port(&bridge, &port, options, false),
+            Command::DelPort { bridge, port } => self.del_port(&bridge, &port),
+            Command::Show => self.show(),
+            Command::AddFlow { bridge, flow } => self.change(move |sw, now| sw.add_flow(&bridge, &flow, now)),
+            Command::AddFlows { bridge, flows } => self.change(move |sw, now| {
+                let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
+                sw.add_flows(&bridge, &lines, now)
+            }),
+            Command::ModFlows { bridge, flow, strict } => {
+                self.count_change(move |sw, now| sw.mod_flows(&bridge, &flow, strict, now))
+            }
+            Command::DelFlows { bridge, matcher, strict } => {
+                self.count_change(move |sw, _| sw.del_flows(&bridge, matcher.as_deref(), strict))
+            }
+            Command::ReplaceFlows { bridge, flows } => self.change(move |sw, now| {
+                let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
+                sw.replace_flows(&bridge, &lines, now)
+            }),
+            Command::DumpFlows { bridge, matcher, names } => {
+                self.control.read(move |sw, _, now| dump_flows(sw, &bridge, matcher.as_deref(), names, now))
+            }
+            Command::DumpPorts { bridge } => self.dump_ports(&bridge),
+            Command::FdbShow { bridge } => self.control.read(move |sw, _, now| fdb_show(sw, &bridge, now)),
+            Command::DpShow => self.control.read(|_, fp, _| {
+                let workers: Vec<Value> = fp
+                    .worker_stats()
+                    .iter()
+                    .map(|s| {
+                        json!({"hits": s.hits, "misses": s.misses, "lost": s.lost, "flows": s.entries,
+                               "malformed": s.malformed, "bad_tunnel": s.bad_tunnel, "unknown_tunnel": s.unknown_tunnel})
+                    })
+                    .collect();
+                let f = fp.stats;
+                let result = json!({"workers": workers, "upcalls": {"handled": f.upcalls, "installed": f.installed,
+                    "invalidated": f.invalidated, "evicted": f.evicted, "expired": f.expired}});
+                Ok((result, fp.dp_show()))
+            }),
+            Command::Trace { bridge, packet } => self.control.read(move |sw, _, now| {
+                let text = sw.trace(&bridge, &packet, now)?;
+                Ok((Value::String(text.clone()), text))
+            }),
+        }
+    }
+
+    fn change(
+        &self,
+        f: impl FnOnce(&mut Switch, Time) -> Result<(), SwitchError> + Send + 'static,
+    ) -> Outcome {
+        self.control.change(f)?;
+        Ok((Value::Null, String::new()))
+    }
+
+    fn count_change(
+        &self,
+        f: impl FnOnce(&mut Switch, Time) -> Result<usize, SwitchError> + Send + 'static,
+    ) -> Outcome {
+        let n = self.control.change(f)?;
+        Ok((json!({ "flows": n }), String::new()))
+    }
+
+    fn save(&self, cfg: &Config) -> Result<(), RequestError> {
+        match &cfg.path {
+            Some(p) => cfg.state.save(p).map_err(|e| RequestError::new("state", e)),
+            None => Ok(()),
+        }
+    }
+
+    fn add_bridge(&self, bridge: &str) -> Outcome {
+        let mut cfg = self.config.lock().expect("config lock");
+        let b = bridge.to_string();
+        self.control.change(move |sw, _| sw.add_bridge(&b))?;
+        cfg.state.add_bridge(bridge);
+        self.save(&cfg)?;
+        Ok((Value::Null, String::new()))
+    }
+
+    fn del_bridge(&self, bridge: &str) -> Outcome {
+        let mut cfg = self.config.lock().expect("config lock");
+        let b = bridge.to_string();
+        let ports: Vec<(String, Option<PortNo>)> = self.control.read(move |sw, _, _| {
+            sw.bridge(&b).map(|br| {
+                br.ports
+                    .values()
+                    .map(|p| (p.name().to_string(), p.dp_port))
+                    .collect()
+            })
+        })?;
+        {
+            let mut backend = self.backend.lock().expect("backend lock");
+            for (name, dp) in &ports {
+                if let Some(dp) = dp {
+                    backend.detach(*dp);
+                }
+                cfg.status.remove(name);
+            }
+        }
+        let b = bridge.to_string();
+        self.control.change(move |sw, _| sw.del_bridge(&b))?;
+        cfg.state.del_bridge(bridge);
+        self.save(&cfg)?;
+        Ok((Value::Null, String::new()))
+    }
+
+    fn add_port(
+        &self,
+        bridge: &str,
+        port: &str,
+        mut options: BTreeMap<String, String>,
+        restoring: bool,
+    ) -> Outcome {
+        let mut cfg = self.config.lock().expect("config lock");
+        let pc =
+            port_config(port, &options).map_err(|e| RequestError::new("bad-port-option", e))?;
+        if pc.kind == PortKind::Internal {
+            return Err(RequestError::new(
+                "not-supported",
+                format!("port \"{port}\": type=internal is not supported by this datapath yet"),
+            ));
+        }
+        let is_netdev = pc.kind == PortKind::Netdev;
+        let b = bridge.to_string();
+        let (ofport, dp) = self.control.change(move |sw, _| {
+            let of = sw.add_port(&b, pc)?;
+            let dp = sw.bridge(&b)?.port(of).and_then(|p| p.dp_port);
+            Ok::<_, SwitchError>((of, dp))
+        })?;
+        if is_netdev {
+            let dp = dp.expect("netdev ports have datapath ports");
+            let attached = self.backend.lock().expect("backend lock").attach(dp, port);
+            match attached {
+                Ok(status) => {
+                    cfg.status.insert(port.to_string(), Ok(status));
+                }
+                Err(e) if restoring => {
+                    tracing::warn!(port, error = %e, "port restored without its netdev");
+                    cfg.status.insert(port.to_string(), Err(e));
+                }
+                Err(e) => {
+                    let (b, p) = (bridge.to_string(), port.to_string());
+                    self.control.change(move |sw, _| sw.del_port(&b, &p))?;
+                    return Err(RequestError::new(
+                        "datapath",
+                        format!("port \"{port}\": {e}"),
+                    ));
+                }
+            }
+        }
+        options.insert("ofport".into(), ofport.to_string());
+        cfg.state.add_port(bridge, port, options);
+        self.save(&cfg)?;
+        Ok((json!({ "ofport": ofport }), String::new()))
+    }
+
+    fn del_port(&self, bridge: &str, port: &str) -> Outcome {
+        let mut cfg = self.config.lock().expect("config lock");
+        let (b, p) = (bridge.to_string(), port.to_string());
+        let dp = self.control.read(move |sw, _, _| {
+            let br = sw.bridge(&b)?;
+            br.port_named(&p)
+                .map(|port| port.dp_port)
+                .ok_or(SwitchError::NoSuchPort {
+                    bridge: b.clone(),
+                    port: p.clone(),
+                })
+        })?;
+        if let Some(dp) = dp {
+            self.backend.lock().expect("backend lock").detach(dp);
+        }
+        let (b, p) = (bridge.to_string(), port.to_string());
+        self.control.change(move |sw, _| sw.del_port(&b, &p))?;
+        cfg.status.remove(port);
+        cfg.state.del_port(bridge, port);
+        self.save(&cfg)?;
+        Ok((Value::Null, String::new()))
+    }
+
+    fn show(&self) -> Outcome {
+        let cfg = self.config.lock().expect("config lock");
+        let status = cfg.status.clone();
+        drop(cfg);
+        self.control.read(move |sw, _, _| {
+            let mut text = String::from("xvsd\n");
+            let mut bridges = Vec::new();
+            for br in sw.bridges() {
+                let _ = writeln!(text, "    Bridge {}", br.name);
+                let mut ports = Vec::new();
+                for p in br.ports.values() {
+                    let c = &p.config;
+                    let _ = writeln!(text, "        Port {} (ofport {})", p.name(), p.ofport);
+                    if let Some(t) = c.tag {
+                        let _ = writeln!(text, "            tag: {t}");
+                    }
+                    if !c.trunks.is_empty() {
+                        let _ = writeln!(text, "            trunks: {:?}", c.trunks);
+                    }
+                    let _ = writeln!(text, "            Interface {}", p.name());
+                    let mut j = json!({"name": p.name(), "ofport": p.ofport, "type": c.kind.type_name(),
+                                       "tag": c.tag, "trunks": c.trunks, "datapath_port": p.dp_port});
+                    match &c.kind {
+                        PortKind::Patch { peer } => {
+                            let _ = writeln!(text, "                type: patch\n                options: {{peer={peer}}}");
+                            j["peer"] = json!(peer);
+                        }
+                        PortKind::Gre(t) => {
+                            let key = match t.key {
+                                crate::bridge::TunnelKey::Flow => "flow".to_string(),
+                                crate::bridge::TunnelKey::Fixed(k) => k.to_string(),
+                                crate::bridge::TunnelKey::None => "none".to_string(),
+                            };
+                            let local = t.local_ip.map(|l| format!(", local_ip={l}")).unwrap_or_default();
+                            let _ = writeln!(
+                                text,
+                                "                type: gre\n                options: {{key={key}{local}, remote_ip={}}}",
+                                t.remote_ip
+                            );
+                            j["options"] = json!({"key": key, "remote_ip": t.remote_ip.to_string(),
+                                                  "local_ip": t.local_ip.map(|l| l.to_string())});
+                        }
+                        PortKind::Netdev | PortKind::Internal => match status.get(p.name()) {
+                            Some(Ok(s)) if s.xdp_mode == "none" => {
+                                let _ = writeln!(text, "                datapath: none (pipeline only)");
+                            }
+                            Some(Ok(s)) => {
+                                let _ = writeln!(
+                                    text,
+                                    "                datapath: port {}, {} XDP, {}, {} queue(s)",
+                                    p.dp_port.unwrap_or(0),
+                                    s.xdp_mode,
+                                    if s.zero_copy { "zero-copy" } else { "copy mode" },
+                                    s.queues
+                                );
+                                j["datapath"] = json!(s);
+                            }
+                            Some(Err(e)) => {
+                                let _ = writeln!(text, "                error: \"{e}\"");
+                                j["error"] = json!(e);
+                            }
+                            None => {}
+                        },
+                    }
+                    ports.push(j);
+                }
+                bridges.push(json!({"name": br.name, "ports": ports}));
+            }
+            Ok((json!({ "bridges": bridges }), text))
+        })
+    }
+
+    fn dump_ports(&self, bridge: &str) -> Outcome {
+        let b = bridge.to_string();
+        let ports: Vec<(u32, String, Option<PortNo>)> = self.control.read(move |sw, _, _| {
+            sw.bridge(&b).map(|br| {
+                br.ports
+                    .values()
+                    .map(|p| (p.ofport, p.name().to_string(), p.dp_port))
+                    .collect()
+            })
+        })?;
+        let backend = self.backend.lock().expect("backend lock");
+        let mut text = format!("port stats for {bridge}: {} ports\n", ports.len());
+        let mut out = Vec::new();
+        for (ofport, name, dp) in ports {
+            let c = dp.map(|dp| backend.counters(dp)).unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "  port {ofport:>2} ({name}): rx pkts={}, bytes={}, drop={}\n{:12}tx pkts={}, bytes={}, drop={}",
+                c.rx_packets, c.rx_bytes, c.rx_dropped, "", c.tx_packets, c.tx_bytes, c.tx_dropped
+            );
+            out.push(json!({"ofport": ofport, "name": name, "counters": c}));
+        }
+        Ok((Value::Array(out), text))
+    }
+}
+
+fn rule_json(r: &Rule, sw_bridge: &crate::bridge::Bridge, names: bool, now: Time) -> Value {
+    json!({
+        "cookie": format!("{:#x}", r.cookie),
+        "duration": now.saturating_sub(r.created) as f64 / 1000.0,
+        "table": r.table,
+        "n_packets": r.n_packets,
+        "n_bytes": r.n_bytes,
+        "idle_timeout": r.idle_timeout,
+        "hard_timeout": r.hard_timeout,
+        "idle_age": now.saturating_sub(r.last_used) / 1000,
+        "priority": r.priority,
+        "match": format_match(&r.matcher, None, sw_bridge, names),
+        "actions": format_actions(&r.actions, sw_bridge, names),
+    })
+}
+
+fn dump_flows(sw: &Switch, bridge: &str, filter: Option<&str>, names: bool, now: Time) -> Outcome {
+    let text = sw.dump_flows(bridge, filter, names, now)?;
+    let br = sw.bridge(bridge)?;
+    let rules = sw.dump_rules(bridge, filter)?;
+    let result = Value::Array(rules.iter().map(|r| rule_json(r, br, names, now)).collect());
+    Ok((result, text))
+}
+
+fn fdb_show(sw: &Switch, bridge: &str, now: Time) -> Outcome {
+    let br = sw.bridge(bridge)?;
+    let mut text = String::from(" port  VLAN  MAC                Age\n");
+    let mut out = Vec::new();
+    for (vlan, mac, port, age) in br.mac_table.dump(now) {
+        let name = br
+            .port(port)
+            .map(|p| p.name().to_string())
+            .unwrap_or_else(|| port.to_string());
+        let _ = writeln!(text, "{port:>5}  {vlan:>4}  {mac}  {age:>3}");
+        out.push(json!({"port": port, "port_name": name, "vlan": vlan, "mac": mac.to_string(), "age": age}));
+    }
+    Ok((Value::Array(out), text))
+}

@@ -1,0 +1,228 @@
+//! `add-port` options, as ovs-vsctl users write them, and the datapath backend that
+//! opens the netdevs behind ports.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+use xvs_dataplane::PortNo;
+
+use crate::bridge::{PortConfig, PortKind, TunnelConfig, TunnelKey};
+
+/// How the datapath runs a netdev port, for `show`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PortStatus {
+    pub ifindex: u32,
+    /// "native" or "generic" XDP.
+    pub xdp_mode: String,
+    pub zero_copy: bool,
+    pub queues: u32,
+    pub mtu: u32,
+}
+
+/// Per-port counters, as `dump-ports` shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PortCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub rx_dropped: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_dropped: u64,
+}
+
+/// Opens and closes the netdevs of ports: AF_XDP in the daemon, something else in tests.
+pub trait PortBackend: Send + 'static {
+    /// Starts moving the packets of netdev `ifname` as datapath port `port`.
+    fn attach(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String>;
+    /// Stops; the netdev is left as it was found.
+    fn detach(&mut self, port: PortNo);
+    fn counters(&self, port: PortNo) -> PortCounters;
+}
+
+/// A backend with no datapath: ports exist in the pipeline only. For tests of the
+/// control side, and for running the daemon without AF_XDP.
+#[derive(Default)]
+pub struct NoDatapath;
+
+impl PortBackend for NoDatapath {
+    fn attach(&mut self, _port: PortNo, _ifname: &str) -> Result<PortStatus, String> {
+        Ok(PortStatus {
+            xdp_mode: "none".into(),
+            ..PortStatus::default()
+        })
+    }
+    fn detach(&mut self, _port: PortNo) {}
+    fn counters(&self, _port: PortNo) -> PortCounters {
+        PortCounters::default()
+    }
+}
+
+fn num<T: std::str::FromStr>(key: &str, v: &str, what: &str) -> Result<T, String> {
+    let parsed = match v.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16)
+            .ok()
+            .and_then(|n| n.to_string().parse().ok()),
+        None => v.parse().ok(),
+    };
+    parsed.ok_or_else(|| format!("{key}={v}: {what}"))
+}
+
+fn ip(key: &str, v: &str) -> Result<Ipv4Addr, String> {
+    v.parse()
+        .map_err(|_| format!("{key}={v}: not an IPv4 address"))
+}
+
+/// Turns `add-port` options into a port configuration, or says which option is wrong.
+pub fn port_config(name: &str, options: &BTreeMap<String, String>) -> Result<PortConfig, String> {
+    let get = |k: &str| options.get(k).map(String::as_str);
+    let kind_name = get("type").unwrap_or("system");
+    const ALLOWED: [&str; 10] = [
+        "type",
+        "tag",
+        "trunks",
+        "ofport",
+        "peer",
+        "remote_ip",
+        "local_ip",
+        "key",
+        "csum",
+        "underlay",
+    ];
+    if let Some(bad) = options.keys().find(|k| !ALLOWED.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown option \"{bad}\" (known: {})",
+            ALLOWED.join(", ")
+        ));
+    }
+    let only_for = |keys: &[&str], kind: &str| -> Result<(), String> {
+        match keys.iter().find(|k| options.contains_key(**k)) {
+            Some(k) => Err(format!("option \"{k}\" only applies to type={kind}")),
+            None => Ok(()),
+        }
+    };
+    let kind = match kind_name {
+        "system" | "afxdp" | "" => {
+            only_for(&["peer"], "patch")?;
+            only_for(&["remote_ip", "local_ip", "key", "csum", "underlay"], "gre")?;
+            PortKind::Netdev
+        }
+        "internal" => {
+            only_for(&["peer"], "patch")?;
+            only_for(&["remote_ip", "local_ip", "key", "csum", "underlay"], "gre")?;
+            PortKind::Internal
+        }
+        "patch" => {
+            only_for(&["remote_ip", "local_ip", "key", "csum", "underlay"], "gre")?;
+            let peer = get("peer").ok_or("type=patch needs peer=PORT")?;
+            PortKind::Patch {
+                peer: peer.to_string(),
+            }
+        }
+        "gre" => {
+            only_for(&["peer"], "patch")?;
+            let remote_ip = ip(
+                "remote_ip",
+                get("remote_ip").ok_or("type=gre needs remote_ip=A")?,
+            )?;
+            let local_ip = get("local_ip").map(|v| ip("local_ip", v)).transpose()?;
+            let key = match get("key") {
+                None => TunnelKey::None,
+                Some("flow") => TunnelKey::Flow,
+                Some(v) => TunnelKey::Fixed(num(
+                    "key",
+                    v,
+                    "a tunnel key is \"flow\" or a 32-bit number",
+                )?),
+            };
+            let csum = match get("csum") {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(v) => return Err(format!("csum={v}: true or false")),
+            };
+            PortKind::Gre(TunnelConfig {
+                remote_ip,
+                local_ip,
+                key,
+                csum,
+            })
+        }
+        other => {
+            return Err(format!(
+                "type={other}: unknown port type (system, internal, patch, gre)"
+            ))
+        }
+    };
+    let mut cfg = PortConfig::new(name, kind);
+    if let Some(t) = get("tag") {
+        cfg.tag = Some(num("tag", t, "a VLAN id is 0..4095")?);
+    }
+    if let Some(t) = get("trunks") {
+        cfg.trunks = t
+            .split(',')
+            .map(|v| num("trunks", v.trim(), "a comma-separated list of VLAN ids"))
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(n) = get("ofport") {
+        cfg.ofport = Some(num("ofport", n, "an OpenFlow port number")?);
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn options() {
+        let c = port_config(
+            "gre-1",
+            &opts(&[
+                ("type", "gre"),
+                ("remote_ip", "192.168.1.253"),
+                ("key", "flow"),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(
+            c.kind,
+            PortKind::Gre(TunnelConfig {
+                key: TunnelKey::Flow,
+                ..
+            })
+        ));
+        let c = port_config("tap1", &opts(&[("tag", "1"), ("ofport", "5")])).unwrap();
+        assert_eq!(
+            (c.tag, c.ofport, c.kind),
+            (Some(1), Some(5), PortKind::Netdev)
+        );
+        let c = port_config("p", &opts(&[("type", "patch"), ("peer", "q")])).unwrap();
+        assert_eq!(c.kind, PortKind::Patch { peer: "q".into() });
+        for (bad, culprit) in [
+            (opts(&[("colour", "red")]), "colour"),
+            (opts(&[("type", "gre")]), "remote_ip"),
+            (opts(&[("type", "patch")]), "peer"),
+            (opts(&[("tag", "x")]), "tag=x"),
+            (opts(&[("type", "vxlan2")]), "vxlan2"),
+            (opts(&[("peer", "q")]), "peer"),
+            (opts(&[("type", "gre"), ("remote_ip", "1.2.3")]), "1.2.3"),
+            (
+                opts(&[
+                    ("type", "gre"),
+                    ("remote_ip", "1.2.3.4"),
+                    ("key", "99999999999"),
+                ]),
+                "key",
+            ),
+        ] {
+            let e = port_config("p", &bad).unwrap_err();
+            assert!(e.contains(culprit), "{e} should name {culprit}");
+        }
+    }
+}
