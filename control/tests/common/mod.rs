@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cached;
+pub mod daemon;
 pub mod threads;
 
 use std::net::Ipv4Addr;
