@@ -20,9 +20,10 @@
 //! - `upcall/handle`: [`FastPath::handle_upcall`] for misses with distinct destination
 //!   MACs (a miss storm: NORMAL floods each to br-tun, which tunnels it), timing only the
 //!   control thread's work: translation, side effects, the install and the `Execute`
-//!   command. The cache is first filled to its capacity (the default, 200,000 entries),
-//!   so every measured upcall also evicts one entry (a `Remove` command). The worker's
-//!   command queue is drained between batches of 256 upcalls, untimed.
+//!   command. The cache is first filled to its capacity (the default, 200,000 entries;
+//!   `XVS_BENCH_UPCALL_CAPACITY` overrides it), so every measured upcall also evicts one
+//!   entry (a `Remove` command). The worker's command queue is drained between batches
+//!   of 256 upcalls, untimed.
 //! - `upcall/roundtrip`: the same storm, all of it timed on one thread: the worker's miss
 //!   (parse, lookup, copy into the upcall queue), the control thread's handling, and the
 //!   worker applying the commands (install, remove, execute with a no-op transmit).
@@ -296,10 +297,12 @@ impl Storm {
 }
 
 fn upcall(c: &mut Criterion) {
-    let capacity = if benchmarking() {
-        DEFAULT_CACHE_CAPACITY
-    } else {
-        2_000
+    let capacity = match std::env::var("XVS_BENCH_UPCALL_CAPACITY") {
+        Ok(v) => v
+            .parse()
+            .expect("XVS_BENCH_UPCALL_CAPACITY: a number of entries"),
+        Err(_) if benchmarking() => DEFAULT_CACHE_CAPACITY,
+        Err(_) => 2_000,
     };
     let mut g = c.benchmark_group("upcall");
     g.throughput(Throughput::Elements(1));
