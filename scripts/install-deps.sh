@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 # What each package is for:
 #   gcc libc6-dev pkg-config : the C toolchain cargo's build scripts use
 #   iproute2                 : network namespaces and veth pairs for the real-kernel tests
-PACKAGES=(gcc libc6-dev pkg-config iproute2)
+#   clang                    : compiles the XDP program (ebpf/xdp/*.bpf.c, -target bpf) in ebpf/build.rs
+#   libbpf-dev               : bpf/bpf_helpers.h and bpf/bpf_endian.h for the XDP program
+#   linux-libc-dev           : linux/bpf.h, linux/if_xdp.h and asm/types.h for the XDP program
+#   ethtool                  : turns GRO (NAPI) on for test veths (testnet.rs)
+PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -18,6 +18,10 @@ pub mod tunnel;
 pub mod wire;
 pub mod worker;
 
+pub mod afxdp;
+#[cfg(feature = "testnet")]
+pub mod testnet;
+
 pub use actions::{DpAction, TunnelHeader, TunnelKind};
 pub use execute::{execute, ExecError, Frame, DEFAULT_HEADROOM};
 pub use flow_key::{FlowKey, PortNo};

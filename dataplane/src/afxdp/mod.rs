@@ -1,0 +1,21 @@
+//! The AF_XDP datapath: ports are netdevs whose frames an XDP program (crate
+//! `xvs-ebpf`) steers into AF_XDP sockets, polled by pinned worker threads that run each
+//! frame through their [`Worker`](crate::worker::Worker) and transmit the outputs.
+//!
+//! - [`ring`]: producer/consumer rings as the kernel shares them (xsk.h logic).
+//! - [`umem`]: a worker's UMEM (frame memory) and its frame allocator.
+//! - [`socket`]: AF_XDP sockets by hand (setsockopt, mmap, bind, shared UMEM).
+//! - [`netdev`]: index, MAC, MTU and rx queue count of a netdev.
+//! - [`datapath`]: [`AfXdpDatapath`], the worker threads and their poll loop.
+
+pub mod datapath;
+pub mod netdev;
+pub mod ring;
+pub mod socket;
+pub mod umem;
+
+pub use datapath::{
+    AfXdpDatapath, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
+};
+pub use socket::{BindMode, RingSizes};
+pub use xvs_ebpf::XdpMode;

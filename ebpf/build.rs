@@ -1,0 +1,80 @@
+//! Compiles the XDP program (xdp/xvs_xdp.bpf.c) with the system clang into
+//! $OUT_DIR/xvs_xdp.bpf.o, which src/lib.rs embeds with include_bytes!.
+//!
+//! Needs clang (BPF target) and libbpf-dev (bpf/bpf_helpers.h, bpf/bpf_endian.h);
+//! scripts/install-deps.sh installs both on Debian 12. `CLANG=/path/to/clang`
+//! overrides the compiler.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let src = manifest.join("xdp").join("xvs_xdp.bpf.c");
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("xvs_xdp.bpf.o");
+    println!("cargo:rerun-if-changed={}", src.display());
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CLANG");
+
+    let clang = env::var("CLANG").unwrap_or_else(|_| "clang".into());
+    match Command::new(&clang).arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => fail(&format!(
+            "`{clang} --version` failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => fail(&format!(
+            "cannot run `{clang}` ({e}): the XDP program is compiled with clang; \
+             install it (Debian: `apt-get install clang libbpf-dev`, or run \
+             scripts/install-deps.sh) or point CLANG at a clang binary"
+        )),
+    }
+    if !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
+        fail(
+            "/usr/include/bpf/bpf_helpers.h is missing: install libbpf-dev \
+             (Debian: `apt-get install libbpf-dev`, or run scripts/install-deps.sh)",
+        );
+    }
+
+    // <linux/bpf.h> includes <asm/types.h>, which Debian keeps in the multiarch
+    // directory that clang does not search with -target bpf.
+    let multiarch = Command::new("gcc")
+        .arg("-print-multiarch")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| {
+            match env::var("CARGO_CFG_TARGET_ARCH").unwrap().as_str() {
+                "x86_64" => "x86_64-linux-gnu",
+                "aarch64" => "aarch64-linux-gnu",
+                other => fail(&format!("unknown multiarch for {other}: install gcc")),
+            }
+            .to_string()
+        });
+
+    let output = Command::new(&clang)
+        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .arg(format!("-I/usr/include/{multiarch}"))
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|e| fail(&format!("running {clang}: {e}")));
+    if !output.status.success() {
+        fail(&format!(
+            "clang failed to compile {}:\n{}",
+            src.display(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    // A panic in a build script shows the message with the crate's name.
+    panic!("xvs-ebpf build: {msg}");
+}

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only
+/*
+ * xvs XDP program: steers a port's frames into the AF_XDP socket bound to the
+ * frame's rx queue (XSKMAP `xsks`, keyed by rx_queue_index).
+ *
+ * One instance (object + maps) is loaded per netdev, so each port has its own
+ * XSKMAP, mode and local address set. Modes (map `config`, entry 0):
+ *   XVS_MODE_ALL      every frame goes to the XSK of its queue;
+ *   XVS_MODE_UNDERLAY only IPv4 GRE (protocol 47) packets addressed to one of
+ *                     the addresses in `local_ips` go to the XSK; everything
+ *                     else (ARP, SSH, ICMP to the host, ...) is passed to the
+ *                     kernel stack untouched.
+ * With no socket registered for a queue, bpf_redirect_map falls back to
+ * XDP_PASS (its flags argument), so the kernel keeps the frame.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define XVS_MODE_ALL 0
+#define XVS_MODE_UNDERLAY 1
+
+/* Keep in step with MAX_QUEUES in src/lib.rs. */
+#define XVS_MAX_QUEUES 512
+#define XVS_MAX_LOCAL_IPS 64
+
+/* Counter slots in `counters` (per CPU); keep in step with src/lib.rs. */
+#define XVS_CNT_TO_XSK 0
+#define XVS_CNT_TO_KERNEL 1
+#define XVS_N_COUNTERS 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XVS_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} config SEC(".maps");
+
+/* Keys are IPv4 addresses as they appear on the wire (network byte order). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVS_MAX_LOCAL_IPS);
+	__type(key, __u32);
+	__type(value, __u8);
+} local_ips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XVS_N_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 encapsulated_proto;
+};
+
+static __always_inline void count(__u32 slot)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &slot);
+
+	if (c)
+		*c += 1;
+}
+
+/* True for an IPv4 GRE packet (after Ethernet and at most one 802.1Q tag)
+ * whose destination is one of ours. Every header is bounds-checked against
+ * data_end before it is read, as the verifier requires. */
+static __always_inline int is_local_gre(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	__be16 proto;
+	void *l3;
+	__u32 daddr;
+
+	if ((void *)(eth + 1) > data_end)
+		return 0;
+	proto = eth->h_proto;
+	l3 = eth + 1;
+	if (proto == bpf_htons(ETH_P_8021Q)) {
+		struct vlan_hdr *vh = l3;
+
+		if ((void *)(vh + 1) > data_end)
+			return 0;
+		proto = vh->encapsulated_proto;
+		l3 = vh + 1;
+	}
+	if (proto != bpf_htons(ETH_P_IP))
+		return 0;
+	ip = l3;
+	if ((void *)(ip + 1) > data_end)
+		return 0;
+	if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_GRE)
+		return 0;
+	daddr = ip->daddr;
+	return bpf_map_lookup_elem(&local_ips, &daddr) != NULL;
+}
+
+SEC("xdp")
+int xvs_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	__u32 *mode = bpf_map_lookup_elem(&config, &zero);
+	long verdict;
+
+	if (mode && *mode == XVS_MODE_UNDERLAY && !is_local_gre(data, data_end)) {
+		count(XVS_CNT_TO_KERNEL);
+		return XDP_PASS;
+	}
+	verdict = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+	count(verdict == XDP_REDIRECT ? XVS_CNT_TO_XSK : XVS_CNT_TO_KERNEL);
+	return verdict;
+}
+
+char _license[] SEC("license") = "GPL";
