@@ -162,6 +162,25 @@ pub fn disable_ipv6_here(ifname: &str) {
     }
 }
 
+/// Moves the calling thread into the named namespace (`/run/netns/NAME`), for a child
+/// process that was handed a namespace name.
+pub fn enter_netns(name: &str) {
+    let path = CString::new(format!("/run/netns/{name}")).unwrap();
+    // SAFETY: path is NUL-terminated; the fd is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    assert!(
+        fd >= 0,
+        "open /run/netns/{name}: {}",
+        io::Error::last_os_error()
+    );
+    // SAFETY: fd is a namespace fd.
+    let r = unsafe { libc::setns(fd, libc::CLONE_NEWNET) };
+    let e = io::Error::last_os_error();
+    // SAFETY: ours to close.
+    unsafe { libc::close(fd) };
+    assert!(r == 0, "setns({name}): {e}");
+}
+
 /// Runs `f` in a thread that has entered `ns` (setns), and returns what it returns.
 /// Threads `f` spawns are in `ns` too; sockets it opens stay in `ns` wherever they are
 /// used later. A panic in `f` is passed on.
@@ -300,6 +319,20 @@ impl RawSocket {
                 std::mem::size_of::<libc::c_int>() as u32,
             );
         }
+        let on: libc::c_int = 1;
+        // SAFETY: option value is a c_int of the given size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_AUXDATA,
+                &on as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
         // SAFETY: zeroed sockaddr_ll is valid; fields set below.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;
@@ -379,28 +412,54 @@ impl RawSocket {
                 }
                 return None;
             }
-            // SAFETY: zeroed sockaddr_ll is valid as an out-parameter.
+            // SAFETY: zeroed sockaddr_ll / msghdr are valid out-parameters.
             let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut sl = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: buf and sll are valid for the lengths given.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                    &mut sll as *mut _ as *mut libc::sockaddr,
-                    &mut sl,
-                )
+            let mut cbuf = [0u64; 16];
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+                iov_len: buf.len(),
             };
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = &mut sll as *mut _ as *mut libc::c_void;
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = std::mem::size_of_val(&cbuf);
+            // SAFETY: msg points at valid buffers of the lengths given.
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
             if n < 0 {
                 continue;
             }
             if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue; // our own transmission, looped back to packet sockets
             }
-            buf.truncate(n as usize);
-            return Some(buf);
+            let mut frame = buf[..n as usize].to_vec();
+            // The kernel takes an 802.1Q tag out of received frames (rx VLAN offload)
+            // and reports it in the auxiliary data: put it back where it was.
+            // SAFETY: walking the control messages the kernel wrote into cbuf.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&msg);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA
+                    {
+                        let aux =
+                            (libc::CMSG_DATA(c) as *const libc::tpacket_auxdata).read_unaligned();
+                        if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 && frame.len() >= 12 {
+                            let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                                aux.tp_vlan_tpid
+                            } else {
+                                0x8100
+                            };
+                            let mut tag = tpid.to_be_bytes().to_vec();
+                            tag.extend_from_slice(&aux.tp_vlan_tci.to_be_bytes());
+                            frame.splice(12..12, tag);
+                        }
+                    }
+                    c = libc::CMSG_NXTHDR(&msg, c);
+                }
+            }
+            return Some(frame);
         }
     }
 

@@ -1,0 +1,245 @@
+//! The XDP program on real veths (root): a SIGKILLed datapath leaves nothing attached
+//! (bpf_link), and underlay mode steers only GRE for our addresses to the sockets while
+//! the kernel keeps everything else.
+
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::bounded;
+use xvs_dataplane::afxdp::{AfXdpDatapath, DatapathConfig, PortMode};
+use xvs_dataplane::cache::CachedFlow;
+use xvs_dataplane::testnet::{
+    enter_netns, in_netns, require_root, test_frame, test_frame_tag, RawSocket, SwitchNet,
+};
+use xvs_dataplane::worker::{Worker, WorkerCmd};
+use xvs_dataplane::{DpAction, FlowKey};
+
+const CHILD_ENV: &str = "XVS_AFXDP_SIGKILL_CHILD";
+const READY: &str = "XVS-CHILD-READY";
+
+/// Not a test by itself: the process `sigkill_leaves_no_xdp_program_attached` starts
+/// and kills. Attaches a datapath port in the given namespace, says so, and waits.
+#[test]
+#[ignore = "child process of sigkill_leaves_no_xdp_program_attached"]
+fn sigkill_child() {
+    let spec =
+        std::env::var(CHILD_ENV).expect("only run by sigkill_leaves_no_xdp_program_attached");
+    let (ns, ifname) = spec.split_once(':').expect("NS:IFNAME");
+    enter_netns(ns);
+    let (_cmd_tx, cmd_rx) = bounded(16);
+    let (up_tx, _up_rx) = bounded(16);
+    let worker = Worker::new(0, 16, cmd_rx, up_tx);
+    let dp = AfXdpDatapath::start(DatapathConfig::default(), vec![worker], || 0).unwrap();
+    dp.add_port(1, ifname, PortMode::All).unwrap();
+    println!("{READY}");
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn sigkill_leaves_no_xdp_program_attached() {
+    require_root();
+    let net = SwitchNet::new(1);
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sigkill_child", "--ignored", "--nocapture"])
+        .env(
+            CHILD_ENV,
+            format!("{}:{}", net.ns_switch.name(), net.hosts[0].switch_if),
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("re-exec the test binary");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = bounded(1);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if line.map(|l| l.contains(READY)).unwrap_or(false) {
+                let _ = tx.send(());
+                return;
+            }
+        }
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(20));
+    if ready.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child did not attach (see its output above)");
+    }
+    let before = net.switch_link(0);
+    assert!(before.contains("prog/xdp"), "child attached XDP: {before}");
+
+    child.kill().unwrap(); // SIGKILL: no destructor runs
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let after = net.switch_link(0);
+        if !after.contains("xdp") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "XDP still attached after SIGKILL: {after}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn csum(data: &[u8]) -> u16 {
+    let mut s: u32 = data
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+        .sum();
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// Ethernet [802.1Q] IPv4 GRE(key) carrying `inner`.
+fn gre_frame(
+    dst: [u8; 6],
+    src: [u8; 6],
+    vlan: Option<u16>,
+    ip_src: Ipv4Addr,
+    ip_dst: Ipv4Addr,
+    inner: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    if let Some(vid) = vlan {
+        f.extend_from_slice(&[0x81, 0x00]);
+        f.extend_from_slice(&vid.to_be_bytes());
+    }
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + inner.len()) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 47, 0, 0]);
+    ip.extend_from_slice(&ip_src.octets());
+    ip.extend_from_slice(&ip_dst.octets());
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0x20, 0x00, 0x65, 0x58, 0, 0, 0x03, 0xe7]);
+    f.extend_from_slice(inner);
+    f
+}
+
+fn arp_request(src_mac: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&spa.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&tpa.octets());
+    f
+}
+
+/// Frames on `s` within `quiet`: (ours by payload tag, ARP replies).
+fn collect(s: &RawSocket, quiet: Duration) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let all = s.recv_all(quiet);
+    let arp = all
+        .iter()
+        .filter(|f| f.len() >= 22 && f[12..14] == [0x08, 0x06] && f[20..22] == [0, 2])
+        .cloned()
+        .collect();
+    (all, arp)
+}
+
+#[test]
+fn underlay_mode_steers_only_local_gre() {
+    require_root();
+    let net = SwitchNet::new(2);
+    let local: Ipv4Addr = "10.77.0.1".parse().unwrap();
+    let peer: Ipv4Addr = "10.77.0.2".parse().unwrap();
+    net.ns_switch.ip(&[
+        "addr",
+        "add",
+        "10.77.0.1/24",
+        "dev",
+        &net.hosts[0].switch_if,
+    ]);
+    net.hosts[0]
+        .ns
+        .ip(&["addr", "add", "10.77.0.2/24", "dev", &net.hosts[0].host_if]);
+
+    // The worker forwards whatever reaches it from port 1 to port 2 (it is not told
+    // port 1 is an underlay, so it does not decapsulate): what arrives on host 1 is
+    // exactly what the XDP program steered to the socket.
+    let (cmd_tx, cmd_rx) = bounded(16);
+    let (up_tx, _up_rx) = bounded(16);
+    let worker = Worker::new(0, 16, cmd_rx, up_tx);
+    let key = FlowKey {
+        in_port: 1,
+        ..Default::default()
+    };
+    let mask = FlowKey {
+        in_port: u32::MAX,
+        ..Default::default()
+    };
+    cmd_tx
+        .send(WorkerCmd::Install(Arc::new(CachedFlow::new(
+            1,
+            &key,
+            mask,
+            &[DpAction::Output(2)],
+            0,
+        ))))
+        .unwrap();
+    let dp = in_netns(&net.ns_switch, || {
+        let dp = AfXdpDatapath::start(DatapathConfig::default(), vec![worker], || 0).unwrap();
+        dp.add_port(1, &net.hosts[0].switch_if, PortMode::Underlay)
+            .unwrap();
+        dp.add_port(2, &net.hosts[1].switch_if, PortMode::All)
+            .unwrap();
+        dp
+    });
+    dp.add_underlay_ip(1, local).unwrap();
+
+    let s0 = net.host_socket(0);
+    let s1 = net.host_socket(1);
+    let (m0, xm0) = (
+        net.hosts[0].host_mac,
+        xvs_dataplane::testnet::mac_of(Some(&net.ns_switch), &net.hosts[0].switch_if),
+    );
+    let inner = test_frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], 7, 80);
+    let gre_local = gre_frame(xm0, m0, None, peer, local, &inner);
+    let gre_tagged = gre_frame(xm0, m0, Some(5), peer, local, &inner);
+    let gre_other = gre_frame(xm0, m0, None, peer, "10.77.0.9".parse().unwrap(), &inner);
+    let plain = test_frame(xm0, m0, 9, 64);
+
+    // ARP for the switch's address: answered by its kernel, not steered.
+    s0.send(&arp_request(m0, peer, local)).unwrap();
+    let (_, replies) = collect(&s0, Duration::from_millis(300));
+    assert_eq!(replies.len(), 1, "the kernel answered ARP for {local}");
+    let (on1, _) = collect(&s1, Duration::from_millis(100));
+    assert!(on1.is_empty(), "ARP was not steered to the socket: {on1:?}");
+
+    for f in [&gre_local, &gre_tagged, &gre_other, &plain] {
+        s0.send(f).unwrap();
+    }
+    let (on1, _) = collect(&s1, Duration::from_millis(300));
+    assert_eq!(
+        on1,
+        vec![gre_local.clone(), gre_tagged.clone()],
+        "only GRE to {local} (untagged and tagged) reaches the datapath"
+    );
+
+    // Without the address, GRE to it goes to the kernel too.
+    dp.remove_underlay_ip(1, local).unwrap();
+    s0.send(&gre_local).unwrap();
+    let (on1, _) = collect(&s1, Duration::from_millis(200));
+    assert!(on1.is_empty(), "GRE to a removed address is not steered");
+    let c = dp.xdp_counters(1).unwrap();
+    assert_eq!(c.to_xsk, 2, "{c:?}");
+    assert!(c.to_kernel >= 4, "{c:?}");
+    assert!(test_frame_tag(&inner).is_some());
+    dp.stop();
+}
