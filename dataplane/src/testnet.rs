@@ -358,6 +358,27 @@ impl RawSocket {
             .unwrap_or_else(|e| panic!("raw socket on {ifname} in {}: {e}", ns.name()))
     }
 
+    /// Sends without the qdisc layer (PACKET_QDISC_BYPASS): the kernel then picks the tx
+    /// queue from the sending CPU, and veth delivers to the peer's rx queue of the
+    /// same number. Without it, all frames of one flow take one queue.
+    pub fn bypass_qdisc(&self) -> io::Result<()> {
+        let on: libc::c_int = 1;
+        // SAFETY: option value is a c_int of the given size.
+        let r = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_QDISC_BYPASS,
+                &on as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Sends one frame as it is (the kernel adds nothing but the FCS).
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: zeroed sockaddr_ll is valid.

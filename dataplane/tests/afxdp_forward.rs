@@ -291,3 +291,154 @@ fn removing_a_port_leaves_the_others_running() {
         );
     }
 }
+
+/// Two workers, two-queue veths: each worker owns one queue of each port and transmits
+/// on its own socket; zero-copy is asked for and veth's refusal falls back to copy.
+/// A one-queue port leaves the second worker without a tx socket, and says so.
+#[test]
+fn two_workers_two_queues() {
+    require_root();
+    let net = SwitchNet::with_queues(2, 2);
+    let net1 = SwitchNet::new(1);
+    let mut cmds = Vec::new();
+    let mut workers = Vec::new();
+    let (up_tx, _up_rx) = bounded(1024);
+    for id in 0..2 {
+        let (tx, rx) = bounded(1024);
+        tx.send(forward(1, 1, 2)).unwrap();
+        tx.send(forward(2, 2, 1)).unwrap();
+        cmds.push(tx);
+        workers.push(Worker::new(id, 1024, rx, up_tx.clone()));
+    }
+    let config = DatapathConfig {
+        cores: vec![Some(0), Some(1)],
+        bind_mode: xvs_dataplane::afxdp::BindMode::ZeroCopyThenCopy,
+        ..Default::default()
+    };
+    let dp = in_netns(&net.ns_switch, || {
+        let dp = AfXdpDatapath::start(config, workers, clock()).expect("start");
+        for i in 0..2 {
+            let info = dp
+                .add_port(i as PortNo + 1, &net.hosts[i].switch_if, PortMode::All)
+                .expect("add_port");
+            assert_eq!(info.queues, 2);
+            assert!(!info.zero_copy, "veth refuses zero-copy: copy fallback");
+            assert!(info.workers_without_tx.is_empty());
+        }
+        dp
+    });
+    // A one-queue port in another namespace: worker 1 cannot transmit there.
+    let one = in_netns(&net1.ns_switch, || {
+        dp.add_port(3, &net1.hosts[0].switch_if, PortMode::All)
+            .unwrap()
+    });
+    assert_eq!(one.queues, 1);
+    assert_eq!(one.workers_without_tx, vec![1]);
+    let io = dp.worker_io_stats().unwrap();
+    assert_eq!(io[0].sockets, 3);
+    assert_eq!(io[1].sockets, 2);
+
+    let s0 = net.host_socket(0);
+    let s1 = net.host_socket(1);
+    let (m0, m1) = (net.hosts[0].host_mac, net.hosts[1].host_mac);
+    const N: usize = 1000;
+    let frames: Vec<Vec<u8>> = sizes(N, 3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, len)| test_frame(m1, m0, i as u32, len))
+        .collect();
+    // Send from both CPUs: with the qdisc bypassed, the tx (and so the peer's rx)
+    // queue is the sending CPU's.
+    s0.bypass_qdisc().unwrap();
+    std::thread::scope(|s| {
+        for (cpu, half) in frames.chunks(N / 2).enumerate() {
+            let s0 = &s0;
+            s.spawn(move || {
+                core_pin(cpu);
+                for f in half {
+                    s0.send(f).unwrap();
+                }
+            });
+        }
+    });
+    let mut got: Vec<Vec<u8>> = s1
+        .recv_all(Duration::from_millis(500))
+        .into_iter()
+        .filter(|f| test_frame_tag(f).is_some())
+        .collect();
+    let mut want = frames.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), N, "all frames arrived");
+    assert_eq!(got, want);
+    let ws = dp.worker_stats();
+    eprintln!("worker stats: {ws:?}");
+    assert_eq!(ws[0].hits + ws[1].hits, N as u64);
+    assert!(
+        ws[0].hits > 0 && ws[1].hits > 0,
+        "both queues (and so both workers) carried traffic: {ws:?}"
+    );
+    let _ = &cmds;
+    dp.stop();
+}
+
+fn core_pin(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET stays in bounds for small cpu.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Generic (SKB) XDP mode, asked for explicitly, forwards too.
+#[test]
+fn generic_xdp_mode_forwards() {
+    require_root();
+    let net = SwitchNet::new(2);
+    let (cmd_tx, cmd_rx) = bounded(16);
+    let (up_tx, _up_rx) = bounded(16);
+    cmd_tx.send(forward(1, 1, 2)).unwrap();
+    let worker = Worker::new(0, 16, cmd_rx, up_tx);
+    let config = DatapathConfig {
+        xdp_mode: XdpMode::Generic,
+        ..Default::default()
+    };
+    let dp = in_netns(&net.ns_switch, || {
+        let dp = AfXdpDatapath::start(config, vec![worker], clock()).unwrap();
+        for i in 0..2 {
+            let info = dp
+                .add_port(i as PortNo + 1, &net.hosts[i].switch_if, PortMode::All)
+                .unwrap();
+            assert_eq!(info.xdp_mode, XdpMode::Generic);
+        }
+        dp
+    });
+    assert!(
+        net.switch_link(0).contains("xdpgeneric"),
+        "{}",
+        net.switch_link(0)
+    );
+    let s0 = net.host_socket(0);
+    let s1 = net.host_socket(1);
+    let frames: Vec<Vec<u8>> = (0..100)
+        .map(|i| {
+            test_frame(
+                net.hosts[1].host_mac,
+                net.hosts[0].host_mac,
+                i,
+                60 + i as usize * 14,
+            )
+        })
+        .collect();
+    for f in &frames {
+        s0.send(f).unwrap();
+    }
+    let got: Vec<Vec<u8>> = s1
+        .recv_all(Duration::from_millis(300))
+        .into_iter()
+        .filter(|f| test_frame_tag(f).is_some())
+        .collect();
+    assert_eq!(got, frames);
+    dp.stop();
+}
