@@ -9,11 +9,13 @@ use std::time::Duration;
 use clap::Parser;
 use crossbeam_channel::bounded;
 use xvs_control::control_thread::{Clock, ControlConfig, ControlThread};
+use xvs_control::daemon::afxdp_backend::AfXdpBackend;
 use xvs_control::daemon::ports::{NoDatapath, PortBackend};
 use xvs_control::daemon::state::State;
 use xvs_control::daemon::{server, Daemon};
 use xvs_control::fastpath::{FastPath, WorkerHandle, DEFAULT_CACHE_CAPACITY};
 use xvs_control::Switch;
+use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
 use xvs_dataplane::worker::{Upcall, Worker};
 
 #[derive(Parser, Debug)]
@@ -40,9 +42,17 @@ struct Args {
     /// Misses waiting for the control thread; beyond this they are dropped as `lost`.
     #[arg(long, default_value_t = 4096)]
     upcall_queue: usize,
-    /// `none` runs the pipeline without moving packets (for trying flows out).
-    #[arg(long, default_value = "none", value_parser = ["none"])]
+    /// `afxdp` moves packets through AF_XDP sockets; `none` runs the pipeline without
+    /// moving packets (for trying flows out).
+    #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "none"])]
     datapath: String,
+    /// XDP attach mode: native (driver) first with generic as a logged fallback, or one
+    /// of them only.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "native", "generic"])]
+    xdp_mode: String,
+    /// Ask for zero-copy AF_XDP (falls back to copy mode where the driver cannot).
+    #[arg(long)]
+    zero_copy: bool,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
@@ -69,7 +79,10 @@ fn run(args: Args) -> Result<(), String> {
         return Err("--workers must be at least 1".into());
     }
     let saved = State::load(&args.state)?;
-    let listener = server::bind(&args.socket).map_err(|e| e.to_string())?;
+    // Refuse early if a daemon already serves this socket (before touching any port);
+    // the socket itself appears only once the saved ports are back, so a client that
+    // can connect finds the daemon ready.
+    server::check_not_running(&args.socket).map_err(|e| e.to_string())?;
 
     let clock = Clock::new();
     let (up_tx, up_rx) = bounded::<Upcall>(args.upcall_queue.max(1));
@@ -91,6 +104,27 @@ fn run(args: Args) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let (backend, worker_threads): (Box<dyn PortBackend>, Vec<std::thread::JoinHandle<()>>) =
         match args.datapath.as_str() {
+            "afxdp" => {
+                let config = DatapathConfig {
+                    cores: (0..args.workers)
+                        .map(|i| args.cores.get(i).copied())
+                        .collect(),
+                    xdp_mode: match args.xdp_mode.as_str() {
+                        "native" => XdpMode::Native,
+                        "generic" => XdpMode::Generic,
+                        _ => XdpMode::Auto,
+                    },
+                    bind_mode: if args.zero_copy {
+                        BindMode::ZeroCopyThenCopy
+                    } else {
+                        BindMode::Copy
+                    },
+                    ..DatapathConfig::default()
+                };
+                let dp = AfXdpDatapath::start(config, workers, move || clock.now_ms())
+                    .map_err(|e| format!("starting the AF_XDP datapath: {e}"))?;
+                (Box::new(AfXdpBackend::new(dp)), Vec::new())
+            }
             _ => {
                 // Without a datapath the workers only answer the control thread.
                 let threads = workers
@@ -113,6 +147,7 @@ fn run(args: Args) -> Result<(), String> {
     for problem in daemon.restore(&saved) {
         tracing::warn!("restoring {}: {problem}", args.state.display());
     }
+    let listener = server::bind(&args.socket).map_err(|e| e.to_string())?;
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| format!("signal handler: {e}"))?;

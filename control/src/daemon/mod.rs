@@ -2,6 +2,7 @@
 //! on the control thread, ports opened through the datapath backend, and the
 //! configuration kept on disk.
 
+pub mod afxdp_backend;
 pub mod ports;
 pub mod protocol;
 pub mod server;

@@ -26,6 +26,14 @@ pub enum ServerError {
     },
 }
 
+/// Fails if a live daemon answers at `path`.
+pub fn check_not_running(path: &Path) -> Result<(), ServerError> {
+    if UnixStream::connect(path).is_ok() {
+        return Err(ServerError::InUse(path.to_path_buf()));
+    }
+    Ok(())
+}
+
 /// Binds the socket at `path`: creates its directory (owner-only when we create it),
 /// replaces a stale socket left by a crash, refuses if a live daemon answers there.
 pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {

@@ -13,6 +13,9 @@ pub struct Xvsd {
     pub state: PathBuf,
     child: Option<Child>,
     extra: Vec<String>,
+    /// The network namespace it runs in (`ip netns exec`, which execs in place, so
+    /// signals reach xvsd itself).
+    netns: Option<String>,
 }
 
 impl Xvsd {
@@ -25,12 +28,17 @@ impl Xvsd {
     }
 
     pub fn start(dir: &Path, extra: &[&str]) -> Xvsd {
+        Self::start_in(None, dir, extra)
+    }
+
+    pub fn start_in(netns: Option<&str>, dir: &Path, extra: &[&str]) -> Xvsd {
         let mut d = Xvsd {
             dir: dir.to_path_buf(),
             socket: dir.join("xvsd.sock"),
             state: dir.join("state.json"),
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            netns: netns.map(str::to_string),
         };
         d.spawn();
         d
@@ -42,7 +50,15 @@ impl Xvsd {
             .append(true)
             .open(self.dir.join("xvsd.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_xvsd"))
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_xvsd")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_xvsd")),
+        };
+        let child = cmd
             .arg("--socket")
             .arg(&self.socket)
             .arg("--state")
