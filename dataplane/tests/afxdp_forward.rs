@@ -42,7 +42,7 @@ fn forward(id: u64, from: PortNo, to: PortNo) -> WorkerCmd {
 struct Rig {
     dp: AfXdpDatapath,
     cmds: Sender<WorkerCmd>,
-    _upcalls: Receiver<Upcall>,
+    upcalls: Receiver<Upcall>,
 }
 
 /// Starts a one-worker datapath in the switch namespace with ports 1..=n on x0..x(n-1).
@@ -78,7 +78,7 @@ fn start(net: &SwitchNet, n: usize) -> Rig {
     Rig {
         dp,
         cmds: cmd_tx,
-        _upcalls: up_rx,
+        upcalls: up_rx,
     }
 }
 
@@ -441,4 +441,41 @@ fn generic_xdp_mode_forwards() {
         .collect();
     assert_eq!(got, frames);
     dp.stop();
+}
+
+/// A miss goes up the upcall queue with the frame as received; the control thread's
+/// answer (a packet-out through WorkerCmd::Execute) goes out of the port it names.
+#[test]
+fn miss_goes_up_and_packet_out_goes_out() {
+    require_root();
+    let net = SwitchNet::new(2);
+    let rig = start(&net, 2);
+    let s0 = net.host_socket(0);
+    let s1 = net.host_socket(1);
+    let (m0, m1) = (net.hosts[0].host_mac, net.hosts[1].host_mac);
+    let f = test_frame(m1, m0, 5, 200);
+    s0.send(&f).unwrap();
+    let up = rig
+        .upcalls
+        .recv_timeout(Duration::from_secs(2))
+        .expect("an upcall for the miss");
+    assert_eq!(up.key.in_port, 1);
+    assert_eq!(up.frame, f);
+    assert_eq!(rig.dp.worker_stats()[0].misses, 1);
+    assert!(
+        s1.recv_all(Duration::from_millis(100)).is_empty(),
+        "a miss is not forwarded by the worker"
+    );
+
+    rig.cmds
+        .send(WorkerCmd::Execute {
+            frame: up.frame.clone(),
+            actions: [DpAction::Output(2)].into_iter().collect(),
+        })
+        .unwrap();
+    let got = s1.recv(Duration::from_secs(2)).expect("the packet-out");
+    assert_eq!(got, f);
+    assert_eq!(rig.dp.worker_stats()[0].executed, 1);
+    assert_eq!(rig.dp.port_stats().unwrap()[&2].tx_packets, 1);
+    rig.dp.stop();
 }
