@@ -115,7 +115,11 @@ pub struct DatapathConfig {
     pub fill_frames: u32,
     /// Rx descriptors taken per socket per iteration (at most [`MAX_BATCH`]).
     pub batch: u32,
-    /// Copy or zero-copy for a worker's first socket (the others inherit it).
+    /// Copy or zero-copy for a worker's first socket. The others share its UMEM and
+    /// inherit the mode (the kernel takes no mode flags on a shared bind): once a
+    /// worker's UMEM is zero-copy, a port whose driver cannot do zero-copy fails to bind
+    /// on that worker. Keep `Copy` (the default) when ports mix drivers, e.g. a NIC and
+    /// veths or taps.
     pub bind_mode: BindMode,
     pub xdp_mode: XdpMode,
     /// Empty iterations before a worker sleeps in poll().
