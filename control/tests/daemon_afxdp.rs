@@ -163,7 +163,7 @@ fn flow_changes_take_effect_while_traffic_runs_and_counters_match() {
                 tag += 1;
                 s0.send(&test_frame(dst, src, tag, 64)).unwrap();
                 sent.store(tag, Ordering::Release);
-                if tag % 64 == 0 {
+                if tag.is_multiple_of(64) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }

@@ -9,15 +9,20 @@
 //! A worker owns its cache outright: no lock, no atomic read-modify-write. The entries
 //! are shared with the control thread only through their counters, which the worker
 //! alone writes.
+//!
+//! Memory layout matters once the cache outgrows the CPU caches: the masked key sits in
+//! the hash table's own bucket next to the entry pointer (the compare touches no other
+//! line), and an entry starts with its counters and then its actions, so a hit touches
+//! the table's control bytes, one bucket and one entry line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashTable};
 use smallvec::SmallVec;
 
 use crate::actions::DpAction;
-use crate::flow_key::FlowKey;
+use crate::flow_key::{FlowKey, PackedKey};
 
 /// Assigned by the control thread, unique per installed entry.
 pub type EntryId = u64;
@@ -58,15 +63,17 @@ impl EntryStats {
     }
 }
 
-/// One cached translation.
+/// One cached translation. `repr(C)`: counters and actions first, in the lines a hit
+/// touches; key and mask (for the control thread) after them.
 #[derive(Debug)]
+#[repr(C)]
 pub struct CachedFlow {
+    pub stats: EntryStats,
+    pub actions: ActionProgram,
     pub id: EntryId,
     /// The key, already masked.
     pub key: FlowKey,
     pub mask: FlowKey,
-    pub actions: ActionProgram,
-    pub stats: EntryStats,
 }
 
 impl CachedFlow {
@@ -74,18 +81,24 @@ impl CachedFlow {
         let stats = EntryStats::default();
         stats.used.store(now, Ordering::Relaxed);
         CachedFlow {
+            stats,
+            actions: actions.iter().copied().collect(),
             id,
             key: key.masked(&mask),
             mask,
-            actions: actions.iter().copied().collect(),
-            stats,
         }
     }
 }
 
+struct Slot {
+    key: PackedKey,
+    flow: Arc<CachedFlow>,
+}
+
 struct Subtable {
     mask: FlowKey,
-    entries: HashMap<FlowKey, Arc<CachedFlow>>,
+    packed_mask: PackedKey,
+    entries: HashTable<Slot>,
     /// Hits since the subtables were last ordered.
     hits: u64,
 }
@@ -98,9 +111,18 @@ pub enum CacheError {
 
 pub struct FlowCache {
     subtables: Vec<Subtable>,
-    /// Where each entry lives, for removal by id.
-    by_id: HashMap<EntryId, (FlowKey, FlowKey)>,
+    /// Where each entry lives, for removal by id: (mask, masked key).
+    by_id: HashMap<EntryId, (FlowKey, PackedKey)>,
     capacity: usize,
+    seed: u64,
+}
+
+/// A seed no packet can predict: std's per-process random keys, run through its hasher.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x5eed);
+    h.finish()
 }
 
 impl FlowCache {
@@ -109,6 +131,7 @@ impl FlowCache {
             subtables: Vec::new(),
             by_id: HashMap::new(),
             capacity,
+            seed: random_seed(),
         }
     }
 
@@ -131,10 +154,18 @@ impl FlowCache {
     /// The entry `key` hits, if any.
     #[inline]
     pub fn lookup(&mut self, key: &FlowKey) -> Option<&CachedFlow> {
+        self.lookup_packed(&key.pack())
+    }
+
+    /// [`FlowCache::lookup`] for a key packed already.
+    #[inline]
+    pub fn lookup_packed(&mut self, key: &PackedKey) -> Option<&CachedFlow> {
+        let seed = self.seed;
         for st in self.subtables.iter_mut() {
-            if let Some(e) = st.entries.get(&key.masked(&st.mask)) {
+            let masked = key.masked(&st.packed_mask);
+            if let Some(slot) = st.entries.find(masked.hash(seed), |s| s.key == masked) {
                 st.hits += 1;
-                return Some(e);
+                return Some(&slot.flow);
             }
         }
         None
@@ -148,29 +179,40 @@ impl FlowCache {
             flow.key.masked(&flow.mask),
             "keys are stored masked"
         );
+        let seed = self.seed;
         let idx = match self.subtables.iter().position(|st| st.mask == flow.mask) {
             Some(i) => i,
             None => {
                 self.subtables.push(Subtable {
                     mask: flow.mask,
-                    entries: HashMap::new(),
+                    packed_mask: flow.mask.pack(),
+                    entries: HashTable::new(),
                     hits: 0,
                 });
                 self.subtables.len() - 1
             }
         };
+        let key = flow.key.pack();
+        let hash = key.hash(seed);
         let st = &mut self.subtables[idx];
-        if let Some(old) = st.entries.get(&flow.key) {
-            self.by_id.remove(&old.id);
-        } else if self.by_id.len() >= self.capacity {
-            if st.entries.is_empty() {
-                self.subtables.swap_remove(idx);
+        match st.entries.find_mut(hash, |s| s.key == key) {
+            Some(slot) => {
+                self.by_id.remove(&slot.flow.id);
+                self.by_id.insert(flow.id, (flow.mask, key));
+                slot.flow = flow;
             }
-            return Err(CacheError::Full(self.capacity));
+            None => {
+                if self.by_id.len() >= self.capacity {
+                    if st.entries.is_empty() {
+                        self.subtables.swap_remove(idx);
+                    }
+                    return Err(CacheError::Full(self.capacity));
+                }
+                self.by_id.insert(flow.id, (flow.mask, key));
+                st.entries
+                    .insert_unique(hash, Slot { key, flow }, |s| s.key.hash(seed));
+            }
         }
-        self.by_id.insert(flow.id, (flow.mask, flow.key));
-        let st = &mut self.subtables[idx];
-        st.entries.insert(flow.key, flow);
         Ok(())
     }
 
@@ -178,9 +220,13 @@ impl FlowCache {
     pub fn remove(&mut self, id: EntryId) -> Option<Arc<CachedFlow>> {
         let (mask, key) = self.by_id.remove(&id)?;
         let idx = self.subtables.iter().position(|st| st.mask == mask)?;
-        let removed = self.subtables[idx].entries.remove(&key);
+        let st = &mut self.subtables[idx];
+        let removed = match st.entries.find_entry(key.hash(self.seed), |s| s.key == key) {
+            Ok(e) => Some(e.remove().0.flow),
+            Err(_) => None,
+        };
         debug_assert!(removed.as_ref().is_some_and(|e| e.id == id));
-        if self.subtables[idx].entries.is_empty() {
+        if st.entries.is_empty() {
             self.subtables.swap_remove(idx);
         }
         removed

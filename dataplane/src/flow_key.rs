@@ -127,8 +127,24 @@ impl FlowKey {
 /// A [`FlowKey`] packed into seven words, for the fast path: masking, hashing and
 /// comparing a key are then seven word operations each, where the struct needs one per
 /// field. Built once per packet.
-#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+#[derive(Clone, Copy, Eq, Default, Debug)]
 pub struct PackedKey(pub [u64; 7]);
+
+impl PartialEq for PackedKey {
+    /// Branch-free and inline (the derived comparison of an array calls `memcmp`).
+    #[inline(always)]
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        ((a[0] ^ b[0])
+            | (a[1] ^ b[1])
+            | (a[2] ^ b[2])
+            | (a[3] ^ b[3])
+            | (a[4] ^ b[4])
+            | (a[5] ^ b[5])
+            | (a[6] ^ b[6]))
+            == 0
+    }
+}
 
 #[inline(always)]
 fn mac48(m: &MacAddr) -> u64 {
@@ -162,7 +178,15 @@ impl PackedKey {
     #[inline(always)]
     pub fn masked(&self, mask: &PackedKey) -> PackedKey {
         let (a, m) = (&self.0, &mask.0);
-        PackedKey([a[0] & m[0], a[1] & m[1], a[2] & m[2], a[3] & m[3], a[4] & m[4], a[5] & m[5], a[6] & m[6]])
+        PackedKey([
+            a[0] & m[0],
+            a[1] & m[1],
+            a[2] & m[2],
+            a[3] & m[3],
+            a[4] & m[4],
+            a[5] & m[5],
+            a[6] & m[6],
+        ])
     }
 
     /// A keyed hash: four independent multiplies, then one to combine. `seed` is
@@ -219,9 +243,25 @@ mod tests {
             assert_ne!(k2.pack(), base, "field {f}");
             assert_ne!(k2.pack().hash(7), base.hash(7), "field {f}");
         }
-        let mask = FlowKey { in_port: u32::MAX, dl_dst: MacAddr::BROADCAST, vlan_tci: 0x0fff, ..Default::default() };
+        let mask = FlowKey {
+            in_port: u32::MAX,
+            dl_dst: MacAddr::BROADCAST,
+            vlan_tci: 0x0fff,
+            ..Default::default()
+        };
         assert_eq!(k.pack().masked(&mask.pack()), k.masked(&mask).pack());
-        assert_eq!(FlowKey::EXACT.pack().0, [u64::MAX, u64::MAX, u64::MAX, u64::MAX, 0xffff_ffff_ffff, 0xffff_ffff_ffff, 0xffff_ffff_ffff]);
+        assert_eq!(
+            FlowKey::EXACT.pack().0,
+            [
+                u64::MAX,
+                u64::MAX,
+                u64::MAX,
+                u64::MAX,
+                0xffff_ffff_ffff,
+                0xffff_ffff_ffff,
+                0xffff_ffff_ffff
+            ]
+        );
     }
 
     #[test]

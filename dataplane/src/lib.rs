@@ -24,7 +24,7 @@ pub mod testnet;
 
 pub use actions::{DpAction, TunnelHeader, TunnelKind};
 pub use execute::{execute, ExecError, Frame, DEFAULT_HEADROOM};
-pub use flow_key::{FlowKey, PortNo};
+pub use flow_key::{FlowKey, PackedKey, PortNo};
 pub use mac::MacAddr;
 pub use tunnel::{decap_gre, tunnel_header_len, write_tunnel_header, GreDecap};
 pub use wire::WireError;
