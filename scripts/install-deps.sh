@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 #   libbpf-dev               : bpf/bpf_helpers.h and bpf/bpf_endian.h for the XDP program
 #   linux-libc-dev           : linux/bpf.h, linux/if_xdp.h and asm/types.h for the XDP program
 #   ethtool                  : turns GRO (NAPI) on for test veths (testnet.rs)
-PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool)
+#   iputils-ping             : the daemon tests ping between VM namespaces through xvs
+PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
