@@ -1234,7 +1234,9 @@ fn run<C: Fn() -> u64>(
                 }
             }
         }
-        if io.iterations.is_multiple_of(4096) && last_housekeeping.elapsed() >= Duration::from_millis(100) {
+        if io.iterations.is_multiple_of(4096)
+            && last_housekeeping.elapsed() >= Duration::from_millis(100)
+        {
             worker.housekeeping();
             last_housekeeping = Instant::now();
         }

@@ -52,7 +52,9 @@ impl<T: Copy> Shared<T> {
             "ring size {} is not a power of two",
             l.size
         );
-        debug_assert!((l.producer as usize).is_multiple_of(4) && (l.consumer as usize).is_multiple_of(4));
+        debug_assert!(
+            (l.producer as usize).is_multiple_of(4) && (l.consumer as usize).is_multiple_of(4)
+        );
         Shared {
             producer: l.producer as *const AtomicU32,
             consumer: l.consumer as *const AtomicU32,
