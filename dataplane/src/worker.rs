@@ -13,9 +13,14 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use std::mem::MaybeUninit;
+
 use crate::cache::{ActionProgram, CachedFlow, EntryId, FlowCache};
 use crate::execute::{execute, Frame, DEFAULT_HEADROOM};
-use crate::flow_key::{FlowKey, PortNo};
+use crate::flow_key::{FlowKey, PackedKey, PortNo};
+
+/// Frames [`Worker::process_batch`] handles in one go: the AF_XDP loop's rx batch.
+pub const MAX_BATCH: usize = 64;
 use crate::tunnel::decap_gre;
 
 /// What the control thread asks of a worker. Applied in order, between batches.
@@ -253,22 +258,28 @@ impl Worker {
         self.cache.reorder();
     }
 
-    /// Handles one received frame: forwards it by the cache, or queues an upcall.
+    /// Decapsulates a frame from an underlay and extracts its key. `None`: dropped and
+    /// counted (malformed, or a tunnel packet that is not ours).
     #[inline]
-    pub fn process<B, F>(&mut self, in_port: PortNo, frame: &mut Frame<B>, now: u64, tx: &mut F)
-    where
-        B: AsRef<[u8]> + AsMut<[u8]>,
-        F: FnMut(PortNo, &[u8]),
-    {
+    fn classify<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        in_port: PortNo,
+        underlay: bool,
+        frame: &mut Frame<B>,
+    ) -> Option<FlowKey> {
         let mut port = in_port;
         let mut tun_id = 0;
-        if self.tunnels.is_underlay(in_port) {
+        if underlay {
             let d = match decap_gre(frame.data()) {
                 Ok(d) => d,
-                Err(_) => return bump(&self.stats.bad_tunnel, 1),
+                Err(_) => {
+                    bump(&self.stats.bad_tunnel, 1);
+                    return None;
+                }
             };
             let Some(t) = self.tunnels.lookup(d.outer_src, d.outer_dst, d.key) else {
-                return bump(&self.stats.unknown_tunnel, 1);
+                bump(&self.stats.unknown_tunnel, 1);
+                return None;
             };
             port = t;
             tun_id = d.key.unwrap_or(0) as u64;
@@ -276,29 +287,141 @@ impl Worker {
             let _ = frame.pull_front(d.inner_offset);
             frame.truncate(d.inner_len);
         }
-        let mut key = match FlowKey::extract(port, frame.data()) {
-            Ok(k) => k,
-            Err(_) => return bump(&self.stats.malformed, 1),
-        };
-        key.tun_id = tun_id;
-        let len = frame.len();
-        if let Some(entry) = self.cache.lookup(&key) {
-            bump(&self.stats.hits, 1);
-            entry.stats.record(len, now);
-            // Entries only hold programs translated for frames with this key's headers.
-            let _ = execute(&entry.actions, frame, tx);
-            return;
+        match FlowKey::extract(port, frame.data()) {
+            Ok(mut k) => {
+                k.tun_id = tun_id;
+                Some(k)
+            }
+            Err(_) => {
+                bump(&self.stats.malformed, 1);
+                None
+            }
         }
-        bump(&self.stats.misses, 1);
-        let up = Upcall {
-            worker: self.id,
-            key,
-            frame: frame.data().to_vec(),
+    }
+
+    /// Forwards a frame by its entry, or sends it up as a miss. Takes the worker's fields
+    /// one by one so that a batch can hold entries borrowed from `self.cache` meanwhile.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn act<B, F>(
+        stats: &WorkerStats,
+        upcalls: &Sender<Upcall>,
+        id: usize,
+        hit: Option<&CachedFlow>,
+        key: &FlowKey,
+        frame: &mut Frame<B>,
+        now: u64,
+        tx: &mut F,
+    ) where
+        B: AsRef<[u8]> + AsMut<[u8]>,
+        F: FnMut(PortNo, &[u8]),
+    {
+        match hit {
+            Some(entry) => {
+                bump(&stats.hits, 1);
+                entry.stats.record(frame.len(), now);
+                // Entries only hold programs translated for frames with this key's headers.
+                let _ = execute(&entry.actions, frame, tx);
+            }
+            None => {
+                bump(&stats.misses, 1);
+                let up = Upcall {
+                    worker: id,
+                    key: *key,
+                    frame: frame.data().to_vec(),
+                };
+                match upcalls.try_send(up) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                        bump(&stats.lost, 1)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one received frame: forwards it by the cache, or queues an upcall.
+    #[inline]
+    pub fn process<B, F>(&mut self, in_port: PortNo, frame: &mut Frame<B>, now: u64, tx: &mut F)
+    where
+        B: AsRef<[u8]> + AsMut<[u8]>,
+        F: FnMut(PortNo, &[u8]),
+    {
+        let underlay = self.tunnels.is_underlay(in_port);
+        let Some(key) = self.classify(in_port, underlay, frame) else {
+            return;
         };
-        match self.upcalls.try_send(up) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                bump(&self.stats.lost, 1)
+        let hit = self.cache.lookup(&key);
+        Self::act(
+            &self.stats,
+            &self.upcalls,
+            self.id,
+            hit,
+            &key,
+            frame,
+            now,
+            tx,
+        );
+    }
+
+    /// Handles a batch of frames received on one port, as [`Worker::process`] does each,
+    /// in three passes so that memory latency is paid once per batch rather than once per
+    /// frame: parse every frame and prefetch the cache slots its key will probe; look
+    /// every key up and prefetch the entries found; then count and act. With a cache far
+    /// larger than the CPU's, the misses of a whole batch overlap.
+    pub fn process_batch<B, F>(
+        &mut self,
+        in_port: PortNo,
+        frames: &mut [Frame<B>],
+        now: u64,
+        tx: &mut F,
+    ) where
+        B: AsRef<[u8]> + AsMut<[u8]>,
+        F: FnMut(PortNo, &[u8]),
+    {
+        let underlay = self.tunnels.is_underlay(in_port);
+        for chunk in frames.chunks_mut(MAX_BATCH) {
+            let n = chunk.len();
+            // Only the first n are written, and each is read only where `valid` says so;
+            // left uninitialised because a memset of both arrays costs more than a lookup.
+            let mut keys = [const { MaybeUninit::<FlowKey>::uninit() }; MAX_BATCH];
+            let mut packed = [const { MaybeUninit::<PackedKey>::uninit() }; MAX_BATCH];
+            let mut valid = [false; MAX_BATCH];
+            for (i, f) in chunk.iter_mut().enumerate() {
+                if let Some(k) = self.classify(in_port, underlay, f) {
+                    let p = k.pack();
+                    self.cache.prefetch(&p);
+                    keys[i].write(k);
+                    packed[i].write(p);
+                    valid[i] = true;
+                }
+            }
+            let mut hits: [Option<&CachedFlow>; MAX_BATCH] = [None; MAX_BATCH];
+            for i in 0..n {
+                if valid[i] {
+                    // SAFETY: written above when valid[i] was set.
+                    let p = unsafe { packed[i].assume_init_ref() };
+                    hits[i] = self.cache.lookup_packed(p);
+                    if let Some(e) = hits[i] {
+                        FlowCache::prefetch_entry(e);
+                    }
+                }
+            }
+            for (i, f) in chunk.iter_mut().enumerate() {
+                if valid[i] {
+                    // SAFETY: written above when valid[i] was set.
+                    let key = unsafe { keys[i].assume_init_ref() };
+                    Self::act(
+                        &self.stats,
+                        &self.upcalls,
+                        self.id,
+                        hits[i],
+                        key,
+                        f,
+                        now,
+                        tx,
+                    );
+                }
             }
         }
     }

@@ -51,6 +51,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
+use smallvec::SmallVec;
 use xvs_ebpf::{EbpfError, XdpMode, XdpProgram};
 
 use super::netdev::{netdev_info, NetdevError};
@@ -1134,11 +1135,13 @@ fn service_rx<C: Fn() -> u64>(
         return 0;
     }
     let now = clock();
-    // The frames go back to the fill ring as they are done. There is room: the socket
-    // holds at most half a fill ring of frames (DatapathConfig::fill_frames).
+    // The frames go back to the fill ring once the batch is done. There is room: the
+    // socket holds at most half a fill ring of frames (DatapathConfig::fill_frames).
     let fidx = r.fill.reserve(n);
     let mut written = 0u32;
     let mut to_pool: u32 = 0;
+    let mut addrs: SmallVec<[u64; MAX_BATCH as usize]> = SmallVec::new();
+    let mut frames: SmallVec<[Frame<&mut [u8]>; MAX_BATCH as usize]> = SmallVec::new();
     for i in 0..n {
         let d = r.rx.read(idx.wrapping_add(i));
         let Some((frame, off)) = umem.locate(d.addr, d.len) else {
@@ -1157,11 +1160,18 @@ fn service_rx<C: Fn() -> u64>(
         r.counters.bytes += d.len as u64;
         // SAFETY: the frame came off this socket's rx ring: it is ours until it goes back
         // to the fill ring below, and it is on no list the tx path allocates from (its
-        // owner is this socket's slot), so no other slice of it exists (module doc).
+        // owner is this socket's slot), so no other slice of it exists (module doc); the
+        // frames of one batch are distinct frames, so their slices are disjoint.
         let chunk = unsafe { umem.frame_mut(frame) };
-        if let Ok(mut f) = Frame::from_parts(chunk, off, d.len as usize) {
-            worker.process(r.port, &mut f, now, &mut |p, b: &[u8]| tx.send(p, b));
+        if let Ok(f) = Frame::from_parts(chunk, off, d.len as usize) {
+            frames.push(f);
         }
+        addrs.push(frame);
+    }
+    // One batch: the worker overlaps the batch's cache misses (Worker::process_batch).
+    worker.process_batch(r.port, &mut frames, now, &mut |p, b: &[u8]| tx.send(p, b));
+    drop(frames);
+    for frame in addrs {
         match fidx {
             Some(fi) => {
                 r.fill.write(fi.wrapping_add(written), frame);

@@ -18,11 +18,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashMap;
 use smallvec::SmallVec;
 
 use crate::actions::DpAction;
 use crate::flow_key::{FlowKey, PackedKey};
+
+mod table;
+use table::SlotTable;
 
 /// Assigned by the control thread, unique per installed entry.
 pub type EntryId = u64;
@@ -90,17 +93,13 @@ impl CachedFlow {
     }
 }
 
-struct Slot {
-    key: PackedKey,
-    flow: Arc<CachedFlow>,
-}
-
 struct Subtable {
     mask: FlowKey,
     packed_mask: PackedKey,
-    entries: HashTable<Slot>,
-    /// Hits since the subtables were last ordered.
-    hits: u64,
+    entries: SlotTable,
+    /// Hits since the subtables were last ordered (a Cell: lookups take `&self`, so a
+    /// batch can hold several entries at once).
+    hits: std::cell::Cell<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -153,22 +152,40 @@ impl FlowCache {
 
     /// The entry `key` hits, if any.
     #[inline]
-    pub fn lookup(&mut self, key: &FlowKey) -> Option<&CachedFlow> {
+    pub fn lookup(&self, key: &FlowKey) -> Option<&CachedFlow> {
         self.lookup_packed(&key.pack())
     }
 
     /// [`FlowCache::lookup`] for a key packed already.
     #[inline]
-    pub fn lookup_packed(&mut self, key: &PackedKey) -> Option<&CachedFlow> {
+    pub fn lookup_packed(&self, key: &PackedKey) -> Option<&CachedFlow> {
         let seed = self.seed;
-        for st in self.subtables.iter_mut() {
+        for st in &self.subtables {
             let masked = key.masked(&st.packed_mask);
-            if let Some(slot) = st.entries.find(masked.hash(seed), |s| s.key == masked) {
-                st.hits += 1;
-                return Some(&slot.flow);
+            if let Some(flow) = st.entries.find(masked.hash(seed), &masked) {
+                st.hits.set(st.hits.get() + 1);
+                return Some(flow);
             }
         }
         None
+    }
+
+    /// Starts loading the slots a lookup of `key` will probe (in the first few
+    /// subtables), so that a batch's memory accesses overlap.
+    #[inline]
+    pub fn prefetch(&self, key: &PackedKey) {
+        let seed = self.seed;
+        for st in self.subtables.iter().take(4) {
+            st.entries.prefetch(key.masked(&st.packed_mask).hash(seed));
+        }
+    }
+
+    /// Starts loading the lines of `flow` that a hit touches (counters, actions).
+    #[inline]
+    pub fn prefetch_entry(flow: &CachedFlow) {
+        let p = flow as *const CachedFlow as *const u8;
+        table::prefetch(p);
+        table::prefetch(p.wrapping_add(64));
     }
 
     /// Adds an entry, replacing one with the same masked key. The control thread keeps
@@ -180,39 +197,34 @@ impl FlowCache {
             "keys are stored masked"
         );
         let seed = self.seed;
+        let hash_of = move |k: &PackedKey| k.hash(seed);
         let idx = match self.subtables.iter().position(|st| st.mask == flow.mask) {
             Some(i) => i,
             None => {
                 self.subtables.push(Subtable {
                     mask: flow.mask,
                     packed_mask: flow.mask.pack(),
-                    entries: HashTable::new(),
-                    hits: 0,
+                    entries: SlotTable::new(),
+                    hits: std::cell::Cell::new(0),
                 });
                 self.subtables.len() - 1
             }
         };
         let key = flow.key.pack();
-        let hash = key.hash(seed);
+        let hash = hash_of(&key);
         let st = &mut self.subtables[idx];
-        match st.entries.find_mut(hash, |s| s.key == key) {
-            Some(slot) => {
-                self.by_id.remove(&slot.flow.id);
-                self.by_id.insert(flow.id, (flow.mask, key));
-                slot.flow = flow;
+        let replacing = st.entries.find(hash, &key).map(|f| f.id);
+        if replacing.is_none() && self.by_id.len() >= self.capacity {
+            if st.entries.is_empty() {
+                self.subtables.swap_remove(idx);
             }
-            None => {
-                if self.by_id.len() >= self.capacity {
-                    if st.entries.is_empty() {
-                        self.subtables.swap_remove(idx);
-                    }
-                    return Err(CacheError::Full(self.capacity));
-                }
-                self.by_id.insert(flow.id, (flow.mask, key));
-                st.entries
-                    .insert_unique(hash, Slot { key, flow }, |s| s.key.hash(seed));
-            }
+            return Err(CacheError::Full(self.capacity));
         }
+        if let Some(old) = replacing {
+            self.by_id.remove(&old);
+        }
+        self.by_id.insert(flow.id, (flow.mask, key));
+        st.entries.insert(hash, key, flow, hash_of);
         Ok(())
     }
 
@@ -220,11 +232,11 @@ impl FlowCache {
     pub fn remove(&mut self, id: EntryId) -> Option<Arc<CachedFlow>> {
         let (mask, key) = self.by_id.remove(&id)?;
         let idx = self.subtables.iter().position(|st| st.mask == mask)?;
+        let seed = self.seed;
         let st = &mut self.subtables[idx];
-        let removed = match st.entries.find_entry(key.hash(self.seed), |s| s.key == key) {
-            Ok(e) => Some(e.remove().0.flow),
-            Err(_) => None,
-        };
+        let removed = st
+            .entries
+            .remove(key.hash(seed), &key, move |k: &PackedKey| k.hash(seed));
         debug_assert!(removed.as_ref().is_some_and(|e| e.id == id));
         if st.entries.is_empty() {
             self.subtables.swap_remove(idx);
@@ -239,9 +251,10 @@ impl FlowCache {
 
     /// Puts the busiest subtables first, so that most lookups stop at the first probe.
     pub fn reorder(&mut self) {
-        self.subtables.sort_by_key(|st| std::cmp::Reverse(st.hits));
+        self.subtables
+            .sort_by_key(|st| std::cmp::Reverse(st.hits.get()));
         for st in &mut self.subtables {
-            st.hits /= 2;
+            st.hits.set(st.hits.get() / 2);
         }
     }
 }
