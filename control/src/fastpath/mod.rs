@@ -18,8 +18,9 @@
 //! Workers are only ever sent commands through their bounded queues; this module does
 //! no I/O and reads no clock.
 
+mod registry;
+
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use crate::ofp::Match;
 use crate::switch::Switch;
 use crate::table::{RuleId, Time};
 use crate::xlate::Translation;
+use registry::{Installed, Registry, Tag};
 
 /// Entries per worker, as OVS's default flow limit.
 pub const DEFAULT_CACHE_CAPACITY: usize = 200_000;
@@ -46,16 +48,6 @@ pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
 pub struct WorkerHandle {
     pub cmds: Sender<WorkerCmd>,
     pub stats: Arc<WorkerStats>,
-}
-
-struct Installed {
-    flow: Arc<CachedFlow>,
-    worker: usize,
-    tr: Translation,
-    /// Packets and bytes already credited to the rules.
-    credited: (u64, u64),
-    /// Packets counted when eviction last passed over this entry (second chance).
-    seen_by_eviction: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -210,36 +202,10 @@ impl ChangeSet {
     }
 }
 
-type Index<K> = HashMap<K, HashSet<EntryId>>;
-
-fn index_add<K: std::hash::Hash + Eq>(ix: &mut Index<K>, k: K, id: EntryId) {
-    ix.entry(k).or_default().insert(id);
-}
-
-fn index_remove<K: std::hash::Hash + Eq>(ix: &mut Index<K>, k: &K, id: EntryId) {
-    if let Some(set) = ix.get_mut(k) {
-        set.remove(&id);
-        if set.is_empty() {
-            ix.remove(k);
-        }
-    }
-}
-
 pub struct FastPath {
     workers: Vec<WorkerHandle>,
-    entries: HashMap<EntryId, Installed>,
-    /// (worker, mask, masked key) -> entry: what a worker's cache holds.
-    by_key: HashMap<(usize, FlowKey, FlowKey), EntryId>,
-    /// Per worker, entries in order of installation, for eviction (may hold ids already
-    /// gone; they are skipped).
-    fifo: Vec<VecDeque<EntryId>>,
-    per_worker: Vec<usize>,
+    reg: Registry,
     capacity: usize,
-    next_id: EntryId,
-    by_rule: Index<(BridgeId, RuleId)>,
-    by_table: Index<(BridgeId, u8)>,
-    by_mac: Index<(BridgeId, u16, MacAddr)>,
-    by_learned: Index<(BridgeId, u8, Match, u16)>,
     generation: u64,
     pub max_idle_ms: u64,
     pub stats: FastPathStats,
@@ -251,16 +217,8 @@ impl FastPath {
         let n = workers.len();
         FastPath {
             workers,
-            entries: HashMap::new(),
-            by_key: HashMap::new(),
-            fifo: vec![VecDeque::new(); n],
-            per_worker: vec![0; n],
+            reg: Registry::new(n),
             capacity: capacity.max(1),
-            next_id: 1,
-            by_rule: HashMap::new(),
-            by_table: HashMap::new(),
-            by_mac: HashMap::new(),
-            by_learned: HashMap::new(),
             generation: 0,
             max_idle_ms: DEFAULT_MAX_IDLE_MS,
             stats: FastPathStats::default(),
@@ -268,7 +226,7 @@ impl FastPath {
     }
 
     pub fn n_entries(&self) -> usize {
-        self.entries.len()
+        self.reg.len()
     }
 
     pub fn generation(&self) -> u64 {
@@ -292,63 +250,6 @@ impl FastPath {
         }
     }
 
-    fn register(&mut self, inst: Installed) {
-        let id = inst.flow.id;
-        let tr = &inst.tr;
-        for &r in &tr.rules {
-            index_add(&mut self.by_rule, r, id);
-        }
-        for &(b, t, _) in &tr.lookups {
-            index_add(&mut self.by_table, (b, t), id);
-        }
-        for &(b, v, m) in &tr.mac_lookups {
-            index_add(&mut self.by_mac, (b, v, m), id);
-        }
-        for &(b, v, m, _) in &tr.macs {
-            index_add(&mut self.by_mac, (b, v, m), id);
-        }
-        for l in &tr.learned {
-            index_add(
-                &mut self.by_learned,
-                (l.bridge, l.table, l.matcher, l.priority),
-                id,
-            );
-        }
-        self.by_key
-            .insert((inst.worker, inst.flow.mask, inst.flow.key), id);
-        self.per_worker[inst.worker] += 1;
-        self.fifo[inst.worker].push_back(id);
-        self.entries.insert(id, inst);
-    }
-
-    fn unregister(&mut self, id: EntryId) -> Option<Installed> {
-        let inst = self.entries.remove(&id)?;
-        let tr = &inst.tr;
-        for r in &tr.rules {
-            index_remove(&mut self.by_rule, r, id);
-        }
-        for &(b, t, _) in &tr.lookups {
-            index_remove(&mut self.by_table, &(b, t), id);
-        }
-        for &(b, v, m) in &tr.mac_lookups {
-            index_remove(&mut self.by_mac, &(b, v, m), id);
-        }
-        for &(b, v, m, _) in &tr.macs {
-            index_remove(&mut self.by_mac, &(b, v, m), id);
-        }
-        for l in &tr.learned {
-            index_remove(
-                &mut self.by_learned,
-                &(l.bridge, l.table, l.matcher, l.priority),
-                id,
-            );
-        }
-        self.by_key
-            .remove(&(inst.worker, inst.flow.mask, inst.flow.key));
-        self.per_worker[inst.worker] -= 1;
-        Some(inst)
-    }
-
     /// Removes entries from the registry and from their workers' caches, crediting what
     /// they forwarded since the last sync first.
     fn remove_entries(
@@ -359,7 +260,7 @@ impl FastPath {
     ) -> usize {
         let mut per_worker: Vec<Vec<EntryId>> = vec![Vec::new(); self.workers.len()];
         for id in ids {
-            if let Some(inst) = self.unregister(id) {
+            if let Some(inst) = self.reg.remove(id) {
                 credit(sw, &inst, now);
                 per_worker[inst.worker].push(id);
             }
@@ -377,37 +278,29 @@ impl FastPath {
     /// The entries `cs` may have made wrong.
     fn victims(&self, cs: &ChangeSet) -> Vec<EntryId> {
         if cs.flush {
-            return self.entries.keys().copied().collect();
+            return self.reg.ids();
         }
         let mut v: HashSet<EntryId> = HashSet::new();
-        for r in &cs.rules {
-            if let Some(s) = self.by_rule.get(r) {
-                v.extend(s);
-            }
+        for &(b, r) in &cs.rules {
+            v.extend(self.reg.tagged(self.reg.tag(Tag::Rule(b, r))));
         }
-        for l in &cs.learned {
-            if let Some(s) = self.by_learned.get(l) {
-                v.extend(s);
-            }
+        for (b, t, m, p) in &cs.learned {
+            v.extend(self.reg.tagged(self.reg.tag(Tag::Learned(*b, *t, m, *p))));
         }
-        for m in &cs.macs {
-            if let Some(s) = self.by_mac.get(m) {
-                v.extend(s);
-            }
+        for &(b, vl, m) in &cs.macs {
+            v.extend(self.reg.tagged(self.reg.tag(Tag::Mac(b, vl, m))));
         }
         for &(b, t) in cs.added.keys() {
-            if let Some(s) = self.by_table.get(&(b, t)) {
-                for id in s {
-                    if v.contains(id) {
-                        continue;
-                    }
-                    let tr = &self.entries[id].tr;
-                    let hit = tr.lookups.iter().any(|(lb, lt, k)| {
-                        *lb == b && *lt == t && cs.added_matches(b, t, k, &tr.consulted)
-                    });
-                    if hit {
-                        v.insert(*id);
-                    }
+            for id in self.reg.tagged(self.reg.tag(Tag::Table(b, t))) {
+                if v.contains(&id) {
+                    continue;
+                }
+                let tr = &self.reg.get(id).expect("tagged yields live entries").tr;
+                let hit = tr.lookups.iter().any(|(lb, lt, k)| {
+                    *lb == b && *lt == t && cs.added_matches(b, t, k, &tr.consulted)
+                });
+                if hit {
+                    v.insert(id);
                 }
             }
         }
@@ -470,17 +363,16 @@ impl FastPath {
         let masked = up.key.masked(&tr.consulted);
         if !cacheable {
             self.stats.uncacheable += 1;
-        } else if self.by_key.contains_key(&(worker, tr.consulted, masked)) {
+        } else if self.reg.find_key(worker, &tr.consulted, &masked).is_some() {
             self.stats.duplicates += 1;
         } else {
-            if self.per_worker[worker] >= self.capacity {
+            if self.reg.per_worker[worker] >= self.capacity {
                 self.evict_one(sw, worker, now);
             }
-            let id = self.next_id;
-            self.next_id += 1;
+            let id = self.reg.next_id();
             let flow = Arc::new(CachedFlow::new(id, &up.key, tr.consulted, &tr.actions, now));
             self.send(worker, WorkerCmd::Install(flow.clone()));
-            self.register(Installed {
+            self.reg.insert(Installed {
                 flow,
                 worker,
                 tr,
@@ -504,10 +396,10 @@ impl FastPath {
     fn evict_one(&mut self, sw: &mut Switch, worker: usize, now: Time) {
         // Bounded, so one eviction never walks a whole busy cache.
         for _ in 0..64 {
-            let Some(id) = self.fifo[worker].pop_front() else {
+            let Some(id) = self.reg.fifo[worker].pop_front() else {
                 return;
             };
-            let Some(e) = self.entries.get_mut(&id).filter(|e| e.worker == worker) else {
+            let Some(e) = self.reg.get_mut(id) else {
                 continue;
             };
             let packets = e.flow.stats.read().0;
@@ -517,27 +409,23 @@ impl FastPath {
                 return;
             }
             e.seen_by_eviction = packets;
-            self.fifo[worker].push_back(id);
+            self.reg.fifo[worker].push_back(id);
         }
         // Everything looked busy: the oldest goes anyway.
-        while let Some(id) = self.fifo[worker].pop_front() {
-            if self.entries.get(&id).is_some_and(|e| e.worker == worker) {
+        while let Some(id) = self.reg.fifo[worker].pop_front() {
+            if self.reg.is_live(id) {
                 self.remove_entries(sw, [id], now);
                 self.stats.evicted += 1;
                 break;
             }
         }
-        // Ids of entries removed otherwise pile up in the queue: drop them now and then.
-        if self.fifo[worker].len() > 2 * self.capacity + 1024 {
-            let entries = &self.entries;
-            self.fifo[worker].retain(|id| entries.contains_key(id));
-        }
+        self.reg.compact_fifo(worker, self.capacity);
     }
 
     /// Credits every entry's new traffic to its rules, MAC entries and learned flows,
     /// then removes what that changed.
     pub fn sync_stats(&mut self, sw: &mut Switch, now: Time) {
-        for inst in self.entries.values_mut() {
+        for inst in self.reg.values_mut() {
             inst.credited = credit(sw, inst, now);
         }
         let changes = sw.take_changes();
@@ -548,10 +436,10 @@ impl FastPath {
     pub fn expire_idle(&mut self, sw: &mut Switch, now: Time) -> usize {
         let limit = self.max_idle_ms;
         let idle: Vec<EntryId> = self
-            .entries
-            .iter()
+            .reg
+            .values()
             .filter(|(_, e)| now.saturating_sub(e.flow.stats.read().2) > limit)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         let n = self.remove_entries(sw, idle, now);
         self.stats.expired += n as u64;
