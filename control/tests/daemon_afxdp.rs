@@ -276,3 +276,45 @@ fn malformed_frames_are_counted_and_dropped_and_good_ones_follow() {
     assert!(err.contains("nosuchdev0"), "{err}");
     assert_eq!(s.d.ok(&["show"]), before);
 }
+
+#[test]
+fn an_internal_port_gives_the_host_an_interface_on_the_bridge() {
+    let s = setup("internal");
+    let name = xvs_dataplane::testnet::unique_name("in");
+    s.d.ok(&["add-port", "br-int", &name, "type=internal", "tag=1"]);
+    // The host side is a netdev of that name in xvsd's namespace, which the host can use.
+    s.net
+        .ns_switch
+        .ip(&["addr", "add", "10.0.0.9/24", "dev", &name]);
+    let ping = s.net.hosts[0]
+        .ns
+        .exec("ping", &["-c", "3", "-i", "0.2", "-W", "2", "10.0.0.9"]);
+    assert!(ping.contains("3 received"), "{ping}");
+    let show = s.d.ok(&["show"]);
+    assert!(
+        show.contains(&format!("Port {name}")) && show.contains("native XDP"),
+        "{show}"
+    );
+    // A VM on the other VLAN cannot reach it.
+    let cross = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            s.net.hosts[2].ns.name(),
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "10.0.0.9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!cross.status.success());
+    s.d.ok(&["del-port", "br-int", &name]);
+    let links = s.net.ns_switch.ip(&["link", "show"]);
+    assert!(
+        !links.contains(&name),
+        "del-port removes the internal netdev: {links}"
+    );
+}

@@ -210,19 +210,28 @@ impl Daemon {
     fn del_bridge(&self, bridge: &str) -> Outcome {
         let mut cfg = self.config.lock().expect("config lock");
         let b = bridge.to_string();
-        let ports: Vec<(String, Option<PortNo>)> = self.control.read(move |sw, _, _| {
+        let ports: Vec<(String, Option<PortNo>, bool)> = self.control.read(move |sw, _, _| {
             sw.bridge(&b).map(|br| {
                 br.ports
                     .values()
-                    .map(|p| (p.name().to_string(), p.dp_port))
+                    .map(|p| {
+                        (
+                            p.name().to_string(),
+                            p.dp_port,
+                            p.config.kind == PortKind::Internal,
+                        )
+                    })
                     .collect()
             })
         })?;
         {
             let mut backend = self.backend.lock().expect("backend lock");
-            for (name, dp) in &ports {
+            for (name, dp, internal) in &ports {
                 if let Some(dp) = dp {
                     backend.detach(*dp);
+                }
+                if *internal {
+                    ports::delete_internal(name);
                 }
                 cfg.status.remove(name);
             }
@@ -244,13 +253,8 @@ impl Daemon {
         let mut cfg = self.config.lock().expect("config lock");
         let pc =
             port_config(port, &options).map_err(|e| RequestError::new("bad-port-option", e))?;
-        if pc.kind == PortKind::Internal {
-            return Err(RequestError::new(
-                "not-supported",
-                format!("port \"{port}\": type=internal is not supported by this datapath yet"),
-            ));
-        }
-        let is_netdev = pc.kind == PortKind::Netdev;
+        let internal = pc.kind == PortKind::Internal;
+        let is_netdev = matches!(pc.kind, PortKind::Netdev | PortKind::Internal);
         let b = bridge.to_string();
         let (ofport, dp) = self.control.change(move |sw, _| {
             let of = sw.add_port(&b, pc)?;
@@ -259,7 +263,17 @@ impl Daemon {
         })?;
         if is_netdev {
             let dp = dp.expect("netdev ports have datapath ports");
-            let attached = self.backend.lock().expect("backend lock").attach(dp, port);
+            let ifname = if internal {
+                ports::create_internal(port)
+            } else {
+                Ok(port.to_string())
+            };
+            let attached = ifname.and_then(|ifname| {
+                self.backend
+                    .lock()
+                    .expect("backend lock")
+                    .attach(dp, &ifname)
+            });
             match attached {
                 Ok(status) => {
                     cfg.status.insert(port.to_string(), Ok(status));
@@ -271,6 +285,9 @@ impl Daemon {
                 Err(e) => {
                     let (b, p) = (bridge.to_string(), port.to_string());
                     self.control.change(move |sw, _| sw.del_port(&b, &p))?;
+                    if internal {
+                        ports::delete_internal(port);
+                    }
                     return Err(RequestError::new(
                         "datapath",
                         format!("port \"{port}\": {e}"),
@@ -287,10 +304,10 @@ impl Daemon {
     fn del_port(&self, bridge: &str, port: &str) -> Outcome {
         let mut cfg = self.config.lock().expect("config lock");
         let (b, p) = (bridge.to_string(), port.to_string());
-        let dp = self.control.read(move |sw, _, _| {
+        let (dp, internal) = self.control.read(move |sw, _, _| {
             let br = sw.bridge(&b)?;
             br.port_named(&p)
-                .map(|port| port.dp_port)
+                .map(|port| (port.dp_port, port.config.kind == PortKind::Internal))
                 .ok_or(SwitchError::NoSuchPort {
                     bridge: b.clone(),
                     port: p.clone(),
@@ -301,6 +318,9 @@ impl Daemon {
         }
         let (b, p) = (bridge.to_string(), port.to_string());
         self.control.change(move |sw, _| sw.del_port(&b, &p))?;
+        if internal {
+            ports::delete_internal(port);
+        }
         cfg.status.remove(port);
         cfg.state.del_port(bridge, port);
         self.save(&cfg)?;

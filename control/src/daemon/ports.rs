@@ -226,3 +226,66 @@ mod tests {
         }
     }
 }
+
+/// The name of the datapath's end of internal port `name`'s veth pair (at most 15
+/// characters, derived from the port name so a restart finds it again).
+pub fn internal_peer(name: &str) -> String {
+    // FNV-1a: stable across runs and builds.
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("xvi{:08x}", h as u32)
+}
+
+fn run_ip(args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("running ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn link_exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Creates internal port `name`: a veth pair whose end `name` is the host's interface
+/// (addresses, routes), and whose other end the datapath attaches to. A pair left by an
+/// earlier run is reused, so the host's configuration of its end survives a restart.
+/// Returns the datapath's end.
+pub fn create_internal(name: &str) -> Result<String, String> {
+    let peer = internal_peer(name);
+    match (link_exists(name), link_exists(&peer)) {
+        (true, true) => {}
+        (true, false) => {
+            return Err(format!(
+                "a netdev named \"{name}\" exists and is not an xvs internal port"
+            ))
+        }
+        (false, true) => {
+            run_ip(&["link", "del", &peer])?;
+            run_ip(&["link", "add", name, "type", "veth", "peer", "name", &peer])?;
+        }
+        (false, false) => run_ip(&["link", "add", name, "type", "veth", "peer", "name", &peer])?,
+    }
+    run_ip(&["link", "set", &peer, "up"])?;
+    run_ip(&["link", "set", name, "up"])?;
+    Ok(peer)
+}
+
+/// Removes internal port `name`'s veth pair (both ends go together).
+pub fn delete_internal(name: &str) {
+    if link_exists(name) {
+        if let Err(e) = run_ip(&["link", "del", name]) {
+            tracing::warn!(port = name, error = %e, "removing an internal port's netdev");
+        }
+    }
+}
