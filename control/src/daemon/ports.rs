@@ -169,64 +169,6 @@ pub fn port_config(name: &str, options: &BTreeMap<String, String>) -> Result<Por
     Ok(cfg)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn options() {
-        let c = port_config(
-            "gre-1",
-            &opts(&[
-                ("type", "gre"),
-                ("remote_ip", "192.168.1.253"),
-                ("key", "flow"),
-            ]),
-        )
-        .unwrap();
-        assert!(matches!(
-            c.kind,
-            PortKind::Gre(TunnelConfig {
-                key: TunnelKey::Flow,
-                ..
-            })
-        ));
-        let c = port_config("tap1", &opts(&[("tag", "1"), ("ofport", "5")])).unwrap();
-        assert_eq!(
-            (c.tag, c.ofport, c.kind),
-            (Some(1), Some(5), PortKind::Netdev)
-        );
-        let c = port_config("p", &opts(&[("type", "patch"), ("peer", "q")])).unwrap();
-        assert_eq!(c.kind, PortKind::Patch { peer: "q".into() });
-        for (bad, culprit) in [
-            (opts(&[("colour", "red")]), "colour"),
-            (opts(&[("type", "gre")]), "remote_ip"),
-            (opts(&[("type", "patch")]), "peer"),
-            (opts(&[("tag", "x")]), "tag=x"),
-            (opts(&[("type", "vxlan2")]), "vxlan2"),
-            (opts(&[("peer", "q")]), "peer"),
-            (opts(&[("type", "gre"), ("remote_ip", "1.2.3")]), "1.2.3"),
-            (
-                opts(&[
-                    ("type", "gre"),
-                    ("remote_ip", "1.2.3.4"),
-                    ("key", "99999999999"),
-                ]),
-                "key",
-            ),
-        ] {
-            let e = port_config("p", &bad).unwrap_err();
-            assert!(e.contains(culprit), "{e} should name {culprit}");
-        }
-    }
-}
-
 /// The name of the datapath's end of internal port `name`'s veth pair (at most 15
 /// characters, derived from the port name so a restart finds it again).
 pub fn internal_peer(name: &str) -> String {
@@ -286,6 +228,64 @@ pub fn delete_internal(name: &str) {
     if link_exists(name) {
         if let Err(e) = run_ip(&["link", "del", name]) {
             tracing::warn!(port = name, error = %e, "removing an internal port's netdev");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn options() {
+        let c = port_config(
+            "gre-1",
+            &opts(&[
+                ("type", "gre"),
+                ("remote_ip", "192.168.1.253"),
+                ("key", "flow"),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(
+            c.kind,
+            PortKind::Gre(TunnelConfig {
+                key: TunnelKey::Flow,
+                ..
+            })
+        ));
+        let c = port_config("tap1", &opts(&[("tag", "1"), ("ofport", "5")])).unwrap();
+        assert_eq!(
+            (c.tag, c.ofport, c.kind),
+            (Some(1), Some(5), PortKind::Netdev)
+        );
+        let c = port_config("p", &opts(&[("type", "patch"), ("peer", "q")])).unwrap();
+        assert_eq!(c.kind, PortKind::Patch { peer: "q".into() });
+        for (bad, culprit) in [
+            (opts(&[("colour", "red")]), "colour"),
+            (opts(&[("type", "gre")]), "remote_ip"),
+            (opts(&[("type", "patch")]), "peer"),
+            (opts(&[("tag", "x")]), "tag=x"),
+            (opts(&[("type", "vxlan2")]), "vxlan2"),
+            (opts(&[("peer", "q")]), "peer"),
+            (opts(&[("type", "gre"), ("remote_ip", "1.2.3")]), "1.2.3"),
+            (
+                opts(&[
+                    ("type", "gre"),
+                    ("remote_ip", "1.2.3.4"),
+                    ("key", "99999999999"),
+                ]),
+                "key",
+            ),
+        ] {
+            let e = port_config("p", &bad).unwrap_err();
+            assert!(e.contains(culprit), "{e} should name {culprit}");
         }
     }
 }
