@@ -9,7 +9,7 @@
 
 use std::net::Ipv4Addr;
 
-use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, TunnelKey, UnderlayRoute};
+use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::{
     tunnel_header_len, write_tunnel_header, MacAddr, PortNo, TunnelHeader, TunnelKind,
 };
@@ -51,33 +51,12 @@ pub fn network_node() -> NetworkNode {
         sw.add_port("br-int", PortConfig::new(name, PortKind::Netdev).tag(tag))
             .unwrap();
     }
-    sw.add_port(
-        "br-int",
-        PortConfig::new(
-            "patch-tun",
-            PortKind::Patch {
-                peer: "patch-int".into(),
-            },
-        ),
+    sw.add_patch_pair(
+        ("br-int", "patch-tun", None),
+        ("br-tun", "patch-int", Some(1)),
     )
     .unwrap();
-    sw.add_port(
-        "br-tun",
-        PortConfig::new(
-            "patch-int",
-            PortKind::Patch {
-                peer: "patch-tun".into(),
-            },
-        )
-        .ofport(1),
-    )
-    .unwrap();
-    let gre = TunnelConfig {
-        remote_ip: CMP_IP,
-        local_ip: Some(NET_IP),
-        key: TunnelKey::Flow,
-        csum: false,
-    };
+    let gre = TunnelConfig::gre_key_flow(NET_IP, CMP_IP);
     sw.add_port(
         "br-tun",
         PortConfig::new("gre-1", PortKind::Gre(gre)).ofport(2),

@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, TunnelKey, UnderlayRoute};
+use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::{FlowKey, MacAddr};
 
 const FLOWS: &str = "\
@@ -30,31 +30,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "br-int",
         PortConfig::new("tap-dhcp-b", PortKind::Netdev).tag(2),
     )?;
-    sw.add_port(
-        "br-int",
-        PortConfig::new(
-            "patch-tun",
-            PortKind::Patch {
-                peer: "patch-int".into(),
-            },
-        ),
+    sw.add_patch_pair(
+        ("br-int", "patch-tun", None),
+        ("br-tun", "patch-int", Some(1)),
     )?;
-    sw.add_port(
-        "br-tun",
-        PortConfig::new(
-            "patch-int",
-            PortKind::Patch {
-                peer: "patch-tun".into(),
-            },
-        )
-        .ofport(1),
-    )?;
-    let gre = TunnelConfig {
-        remote_ip: Ipv4Addr::new(192, 168, 1, 253),
-        local_ip: Some(Ipv4Addr::new(192, 168, 1, 254)),
-        key: TunnelKey::Flow,
-        csum: false,
-    };
+    let gre = TunnelConfig::gre_key_flow(
+        Ipv4Addr::new(192, 168, 1, 254),
+        Ipv4Addr::new(192, 168, 1, 253),
+    );
     sw.add_port(
         "br-tun",
         PortConfig::new("gre-1", PortKind::Gre(gre)).ofport(2),

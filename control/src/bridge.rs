@@ -35,6 +35,18 @@ pub struct TunnelConfig {
     pub csum: bool,
 }
 
+impl TunnelConfig {
+    /// What the OVS agent creates: `key=flow` between two addresses, no checksums.
+    pub fn gre_key_flow(local_ip: Ipv4Addr, remote_ip: Ipv4Addr) -> Self {
+        TunnelConfig {
+            remote_ip,
+            local_ip: Some(local_ip),
+            key: TunnelKey::Flow,
+            csum: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortKind {
     /// A netdev of that name (a NIC, a veth, a tap).

@@ -351,6 +351,31 @@ impl Switch {
         Ok(ofport)
     }
 
+    /// Joins two bridges with a pair of patch ports, as the OVS agent joins br-int and
+    /// br-tun: (bridge, port name, OpenFlow number wanted) for each end. Both or neither.
+    pub fn add_patch_pair(
+        &mut self,
+        a: (&str, &str, Option<OfPort>),
+        b: (&str, &str, Option<OfPort>),
+    ) -> Result<(), SwitchError> {
+        let end = |(_, name, of): (&str, &str, Option<OfPort>), peer: &str| {
+            let mut c = PortConfig::new(
+                name,
+                PortKind::Patch {
+                    peer: peer.to_string(),
+                },
+            );
+            c.ofport = of;
+            c
+        };
+        self.add_port(a.0, end(a, b.1))?;
+        if let Err(e) = self.add_port(b.0, end(b, a.1)) {
+            self.del_port(a.0, a.1).expect("just added");
+            return Err(e);
+        }
+        Ok(())
+    }
+
     pub fn del_port(&mut self, bridge: &str, name: &str) -> Result<(), SwitchError> {
         let br = self.bridge_mut(bridge)?;
         let ofport = br

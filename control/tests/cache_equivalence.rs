@@ -9,7 +9,7 @@ mod common;
 use common::cached::Cached;
 use common::*;
 use proptest::prelude::*;
-use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, TunnelKey, UnderlayRoute};
+use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::MacAddr;
 
 const MACS: [&str; 5] = [
@@ -131,35 +131,14 @@ fn build(br_tun: u8) -> Switch {
         .unwrap();
     sw.add_port("br-int", PortConfig::new("trunk", PortKind::Netdev))
         .unwrap();
-    sw.add_port(
-        "br-int",
-        PortConfig::new(
-            "patch-tun",
-            PortKind::Patch {
-                peer: "patch-int".into(),
-            },
-        ),
-    )
-    .unwrap();
-    sw.add_port(
-        "br-tun",
-        PortConfig::new(
-            "patch-int",
-            PortKind::Patch {
-                peer: "patch-tun".into(),
-            },
-        )
-        .ofport(1),
+    sw.add_patch_pair(
+        ("br-int", "patch-tun", None),
+        ("br-tun", "patch-int", Some(1)),
     )
     .unwrap();
     let ul = sw.add_underlay("eth1").unwrap();
     for (i, r) in REMOTES.iter().enumerate() {
-        let cfg = TunnelConfig {
-            remote_ip: r.parse().unwrap(),
-            local_ip: Some(LOCAL.parse().unwrap()),
-            key: TunnelKey::Flow,
-            csum: false,
-        };
+        let cfg = TunnelConfig::gre_key_flow(LOCAL.parse().unwrap(), r.parse().unwrap());
         sw.add_port(
             "br-tun",
             PortConfig::new(&format!("gre-{}", i + 1), PortKind::Gre(cfg)).ofport(i as u32 + 2),

@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, TunnelKey, UnderlayRoute};
+use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::{MacAddr, PortNo};
 
 const NET_UNDERLAY_MAC: &str = "52:54:00:00:01:fe";
@@ -55,33 +55,12 @@ fn node(
         sw.add_port("br-int", PortConfig::new(name, PortKind::Netdev).tag(tag))
             .unwrap();
     }
-    sw.add_port(
-        "br-int",
-        PortConfig::new(
-            "patch-tun",
-            PortKind::Patch {
-                peer: "patch-int".into(),
-            },
-        ),
+    sw.add_patch_pair(
+        ("br-int", "patch-tun", None),
+        ("br-tun", "patch-int", Some(1)),
     )
     .unwrap();
-    sw.add_port(
-        "br-tun",
-        PortConfig::new(
-            "patch-int",
-            PortKind::Patch {
-                peer: "patch-tun".into(),
-            },
-        )
-        .ofport(1),
-    )
-    .unwrap();
-    let gre = TunnelConfig {
-        remote_ip: remote_ip.parse().unwrap(),
-        local_ip: Some(local_ip.parse().unwrap()),
-        key: TunnelKey::Flow,
-        csum: false,
-    };
+    let gre = TunnelConfig::gre_key_flow(local_ip.parse().unwrap(), remote_ip.parse().unwrap());
     sw.add_port(
         "br-tun",
         PortConfig::new(tunnel, PortKind::Gre(gre)).ofport(2),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, TunnelKey, UnderlayRoute};
+use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::MacAddr;
 
 const LOCAL_IP: &str = "192.168.1.254";
@@ -56,25 +56,9 @@ fn node() -> Node {
         PortConfig::new("tap-other", PortKind::Netdev).tag(1),
     )
     .unwrap();
-    sw.add_port(
-        "br-int",
-        PortConfig::new(
-            "patch-tun",
-            PortKind::Patch {
-                peer: "patch-int".into(),
-            },
-        ),
-    )
-    .unwrap();
-    sw.add_port(
-        "br-tun",
-        PortConfig::new(
-            "patch-int",
-            PortKind::Patch {
-                peer: "patch-tun".into(),
-            },
-        )
-        .ofport(1),
+    sw.add_patch_pair(
+        ("br-int", "patch-tun", None),
+        ("br-tun", "patch-int", Some(1)),
     )
     .unwrap();
     let underlay = sw.add_underlay("eth1").unwrap();
@@ -82,12 +66,7 @@ fn node() -> Node {
         .into_iter()
         .enumerate()
     {
-        let cfg = TunnelConfig {
-            remote_ip: remote.parse().unwrap(),
-            local_ip: Some(LOCAL_IP.parse().unwrap()),
-            key: TunnelKey::Flow,
-            csum: false,
-        };
+        let cfg = TunnelConfig::gre_key_flow(LOCAL_IP.parse().unwrap(), remote.parse().unwrap());
         sw.add_port(
             "br-tun",
             PortConfig::new(name, PortKind::Gre(cfg)).ofport(i as u32 + 2),

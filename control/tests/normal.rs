@@ -136,3 +136,40 @@ fn the_table_is_bounded() {
     assert_eq!(t.len(), max);
     assert_eq!(t.n_evicted, 100);
 }
+
+#[test]
+fn a_patch_pair_is_added_whole_or_not_at_all() {
+    let mut s = sw();
+    s.add_bridge("br-tun").unwrap();
+    // The second end's name is taken (vm1): neither end stays.
+    let err = s
+        .add_patch_pair(("br-int", "patch-tun", None), ("br-tun", "vm1", None))
+        .unwrap_err();
+    assert!(
+        matches!(err, xvs_control::SwitchError::PortExists(_)),
+        "{err}"
+    );
+    assert!(s
+        .bridge("br-int")
+        .unwrap()
+        .port_named("patch-tun")
+        .is_none());
+    s.add_patch_pair(
+        ("br-int", "patch-tun", None),
+        ("br-tun", "patch-int", Some(1)),
+    )
+    .unwrap();
+    assert_eq!(
+        s.bridge("br-tun")
+            .unwrap()
+            .port_named("patch-int")
+            .unwrap()
+            .ofport,
+        1
+    );
+    assert!(s
+        .bridge("br-int")
+        .unwrap()
+        .port_named("patch-tun")
+        .is_some());
+}
