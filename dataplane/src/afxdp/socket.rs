@@ -127,6 +127,41 @@ pub fn new_socket() -> Result<OwnedFd, SocketError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The kernel's `SOL_XDP` option structs: plain integers, so all-zero bytes are a valid
+/// value for the kernel to fill in.
+trait XdpOptStruct {}
+impl XdpOptStruct for libc::xdp_mmap_offsets {}
+impl XdpOptStruct for libc::xdp_statistics {}
+impl XdpOptStruct for libc::xdp_options {}
+
+/// `getsockopt(SOL_XDP, opt)`: the value and the number of bytes the kernel wrote.
+fn getopt<T: XdpOptStruct>(
+    fd: RawFd,
+    opt: libc::c_int,
+    name: &'static str,
+) -> Result<(T, usize), SocketError> {
+    // SAFETY: T is one of the kernel's plain option structs (XdpOptStruct): zero is valid.
+    let mut v: T = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: v is valid for len bytes; the kernel writes at most len.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            opt,
+            &mut v as *mut T as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(SocketError::GetSockOpt {
+            opt: name,
+            err: io::Error::last_os_error(),
+        });
+    }
+    Ok((v, len as usize))
+}
+
 fn setopt(fd: RawFd, opt: libc::c_int, name: &'static str, value: u32) -> Result<(), SocketError> {
     // SAFETY: value is a u32 of the given size.
     let r = unsafe {
@@ -312,26 +347,9 @@ impl XskSocket {
         setopt(raw, libc::XDP_RX_RING, "XDP_RX_RING", sizes.rx)?;
         setopt(raw, libc::XDP_TX_RING, "XDP_TX_RING", sizes.tx)?;
 
-        // SAFETY: zeroed is a valid xdp_mmap_offsets; the kernel fills it.
-        let mut off: libc::xdp_mmap_offsets = unsafe { std::mem::zeroed() };
-        let mut optlen = std::mem::size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
-        // SAFETY: off is valid for optlen bytes.
-        let r = unsafe {
-            libc::getsockopt(
-                raw,
-                libc::SOL_XDP,
-                libc::XDP_MMAP_OFFSETS,
-                &mut off as *mut _ as *mut libc::c_void,
-                &mut optlen,
-            )
-        };
-        if r != 0 {
-            return Err(SocketError::GetSockOpt {
-                opt: "XDP_MMAP_OFFSETS",
-                err: io::Error::last_os_error(),
-            });
-        }
-        if optlen as usize != std::mem::size_of::<libc::xdp_mmap_offsets>() {
+        let (off, optlen) =
+            getopt::<libc::xdp_mmap_offsets>(raw, libc::XDP_MMAP_OFFSETS, "XDP_MMAP_OFFSETS")?;
+        if optlen != std::mem::size_of::<libc::xdp_mmap_offsets>() {
             // Kernels before 5.4 have no flags word (v1 layout): not supported.
             return Err(SocketError::GetSockOpt {
                 opt: "XDP_MMAP_OFFSETS (kernel without ring flags, < 5.4)",
@@ -431,26 +449,7 @@ impl XskSocket {
 
     /// The kernel's counters for this socket (`XDP_STATISTICS`).
     pub fn statistics(&self) -> Result<libc::xdp_statistics, SocketError> {
-        // SAFETY: zeroed is valid; the kernel fills it.
-        let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
-        // SAFETY: st is valid for len bytes.
-        let r = unsafe {
-            libc::getsockopt(
-                self.fd(),
-                libc::SOL_XDP,
-                libc::XDP_STATISTICS,
-                &mut st as *mut _ as *mut libc::c_void,
-                &mut len,
-            )
-        };
-        if r != 0 {
-            return Err(SocketError::GetSockOpt {
-                opt: "XDP_STATISTICS",
-                err: io::Error::last_os_error(),
-            });
-        }
-        Ok(st)
+        getopt(self.fd(), libc::XDP_STATISTICS, "XDP_STATISTICS").map(|(st, _)| st)
     }
 
     /// Lets the kernel transmit what the tx ring holds (`sendto`, non-blocking). In copy
@@ -495,23 +494,6 @@ impl XskSocket {
 }
 
 fn zero_copy_of(fd: RawFd) -> Result<bool, SocketError> {
-    let mut opts = libc::xdp_options { flags: 0 };
-    let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
-    // SAFETY: opts is valid for len bytes.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_XDP,
-            libc::XDP_OPTIONS,
-            &mut opts as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r != 0 {
-        return Err(SocketError::GetSockOpt {
-            opt: "XDP_OPTIONS",
-            err: io::Error::last_os_error(),
-        });
-    }
+    let (opts, _) = getopt::<libc::xdp_options>(fd, libc::XDP_OPTIONS, "XDP_OPTIONS")?;
     Ok(opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0)
 }
