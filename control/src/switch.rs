@@ -95,9 +95,6 @@ pub struct Switch {
     port_index: HashMap<String, (BridgeId, OfPort)>,
     next_dp_port: PortNo,
     routes: HashMap<Ipv4Addr, UnderlayRoute>,
-    /// Bumped by every change to flows and ports: cached translations older than this
-    /// are stale.
-    pub flow_generation: u64,
     pub drops: DropStats,
     log: ChangeLog,
 }
@@ -125,7 +122,6 @@ impl Switch {
             port_index: HashMap::new(),
             next_dp_port: 1,
             routes: HashMap::new(),
-            flow_generation: 0,
             drops: DropStats::default(),
             log: ChangeLog::default(),
         }
@@ -157,7 +153,6 @@ impl Switch {
     }
 
     fn topology_changed(&mut self) {
-        self.flow_generation += 1;
         self.log.push(Change::Topology);
     }
 
@@ -467,7 +462,6 @@ impl Switch {
         for fm in parsed {
             insert_rule(br, fm, now, &mut self.log);
         }
-        self.flow_generation += 1;
         Ok(())
     }
 
@@ -527,7 +521,6 @@ impl Switch {
                 self.log.push(Change::RuleModified { bridge: bid, id });
             }
         }
-        self.flow_generation += 1;
         Ok(ids.len())
     }
 
@@ -548,7 +541,6 @@ impl Switch {
         for &(t, id) in &ids {
             remove_rule(br, t, id, &mut self.log);
         }
-        self.flow_generation += 1;
         Ok(ids.len())
     }
 
@@ -600,7 +592,6 @@ impl Switch {
         for fm in flows.into_iter().flatten() {
             insert_rule(br, fm, now, &mut self.log);
         }
-        self.flow_generation += 1;
         Ok(())
     }
 
@@ -659,9 +650,7 @@ impl Switch {
                 n += 1;
             }
         }
-        if n > 0 {
-            self.flow_generation += 1;
-        }
+        if n > 0 {}
         n
     }
 
@@ -829,9 +818,7 @@ impl Switch {
         for lf in &tr.learned {
             changed |= self.install_learned(lf, now);
         }
-        if changed {
-            self.flow_generation += 1;
-        }
+        if changed {}
     }
 
     /// Installs a learned flow, or refreshes it (its hard timeout restarts) if it is

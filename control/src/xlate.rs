@@ -70,13 +70,6 @@ pub struct Translation {
     pub mac_lookups: Vec<(BridgeId, u16, MacAddr)>,
 }
 
-impl Translation {
-    /// Whether the outcome also depends on the MAC tables (NORMAL ran).
-    pub fn used_mac_learning(&self) -> bool {
-        !self.macs.is_empty()
-    }
-}
-
 struct Ctx<'a> {
     sw: &'a Switch,
     now: Time,
