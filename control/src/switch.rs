@@ -986,26 +986,34 @@ pub fn format_rule(r: &Rule, ports: &dyn PortNames, names: bool, now: Time) -> S
 }
 
 fn header_text(h: &xvs_dataplane::TunnelHeader) -> String {
-    let xvs_dataplane::actions::TunnelKind::Gre { key, csum } = h.kind;
-    let mut flags = 0u16;
-    if csum {
-        flags |= 0x8000;
-    }
-    if key.is_some() {
-        flags |= 0x2000;
-    }
-    let key = key.map(|k| format!(",key={k:#x}")).unwrap_or_default();
+    let (proto, encap) = match h.kind {
+        xvs_dataplane::actions::TunnelKind::Gre { key, csum } => {
+            let mut flags = 0u16;
+            if csum {
+                flags |= 0x8000;
+            }
+            if key.is_some() {
+                flags |= 0x2000;
+            }
+            let key = key.map(|k| format!(",key={k:#x}")).unwrap_or_default();
+            (47, format!("gre((flags={flags:#x},proto=0x6558){key})"))
+        }
+        xvs_dataplane::actions::TunnelKind::Vxlan { vni, src_port } => (
+            17,
+            format!("udp(src={src_port},dst=4789,csum=0x0),vxlan(flags=0x8000000,vni={vni:#x})"),
+        ),
+    };
     format!(
-        "header(eth(dst={},src={},dl_type=0x0800),ipv4(src={},dst={},proto=47,tos={:#x},ttl={},frag={}),gre((flags={:#x},proto=0x6558){}))",
+        "header(eth(dst={},src={},dl_type=0x0800),ipv4(src={},dst={},proto={},tos={:#x},ttl={},frag={}),{})",
         h.eth_dst,
         h.eth_src,
         h.ip_src,
         h.ip_dst,
+        proto,
         h.tos,
         h.ttl,
         if h.dont_fragment { "0x4000" } else { "0" },
-        flags,
-        key
+        encap
     )
 }
 

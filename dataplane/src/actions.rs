@@ -62,4 +62,29 @@ pub enum TunnelKind {
     /// GRE (RFC 2784/2890) carrying Ethernet (protocol 0x6558). `key: Some(k)` sets the K
     /// bit and the 32-bit key field; `csum` sets the C bit and fills in the checksum.
     Gre { key: Option<u32>, csum: bool },
+    /// VXLAN (RFC 7348) over UDP to destination port 4789, with the I flag and this
+    /// 24-bit `vni` (higher bits are dropped). `src_port` is the UDP source port: it
+    /// should vary per inner flow so that ECMP and RSS on the underlay spread the tunnel's
+    /// traffic (RFC 7348 suggests a hash of the inner headers, in 49152..=65535); the
+    /// control plane chooses it, the fast path only copies it. The UDP checksum is sent
+    /// as 0, which RFC 7348 allows over IPv4.
+    Vxlan { vni: u32, src_port: u16 },
+}
+
+impl TunnelKind {
+    /// The encapsulation without its parameters.
+    pub const fn tunnel_type(&self) -> TunnelType {
+        match self {
+            TunnelKind::Gre { .. } => TunnelType::Gre,
+            TunnelKind::Vxlan { .. } => TunnelType::Vxlan,
+        }
+    }
+}
+
+/// Which encapsulation a tunnel packet or port uses: GRE-TEB or VXLAN.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum TunnelType {
+    #[default]
+    Gre,
+    Vxlan,
 }

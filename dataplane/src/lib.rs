@@ -4,7 +4,7 @@
 //! - [`flow_key`]: the fields a frame is looked up by, extracted in one parse.
 //! - [`actions`]: the datapath action program a translation compiles to.
 //! - [`execute`](mod@execute): the executor of action lists over a frame buffer with headroom.
-//! - [`tunnel`]: GRE decapsulation and encapsulation.
+//! - [`tunnel`]: GRE and VXLAN decapsulation and encapsulation.
 //! - [`cache`]: the per-worker flow cache of compiled action programs.
 //! - [`worker`]: a worker's handling of frames and of control-thread commands.
 
@@ -22,9 +22,12 @@ pub mod afxdp;
 #[cfg(feature = "testnet")]
 pub mod testnet;
 
-pub use actions::{DpAction, TunnelHeader, TunnelKind};
+pub use actions::{DpAction, TunnelHeader, TunnelKind, TunnelType};
 pub use execute::{execute, ExecError, Frame, DEFAULT_HEADROOM};
 pub use flow_key::{FlowKey, PackedKey, PortNo};
 pub use mac::MacAddr;
-pub use tunnel::{decap_gre, tunnel_header_len, write_tunnel_header, GreDecap};
+pub use tunnel::{
+    decap_gre, decap_tunnel, decap_vxlan, tunnel_header_len, write_tunnel_header, GreDecap,
+    TunnelDecap,
+};
 pub use wire::WireError;

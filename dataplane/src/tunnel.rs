@@ -1,4 +1,5 @@
-//! GRE (transparent Ethernet bridging) decapsulation and encapsulation.
+//! Tunnel decapsulation and encapsulation: GRE carrying Ethernet (RFC 2784/2890,
+//! protocol 0x6558) and VXLAN (RFC 7348, UDP port 4789), both over IPv4.
 //!
 //! Encapsulation writes the outer headers in front of an inner frame that is already in
 //! the same buffer, so the payload is never copied and the optional GRE checksum can be
@@ -7,11 +8,12 @@
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
+pub use crate::actions::TunnelType;
 use crate::actions::{TunnelHeader, TunnelKind};
 use crate::flow_key::{ETH_TYPE_IPV4, ETH_TYPE_TEB, ETH_TYPE_VLAN};
 use crate::wire::{
-    ethernet, ipv4, truncated, EthernetFrame, EthernetRepr, GrePacket, GreRepr, Ipv4Packet,
-    Ipv4Repr, Layer, VlanTag, WireError,
+    ethernet, ipv4, truncated, udp, vxlan, EthernetFrame, EthernetRepr, GrePacket, GreRepr,
+    Ipv4Packet, Ipv4Repr, Layer, UdpPacket, UdpRepr, VlanTag, VxlanPacket, VxlanRepr, WireError,
 };
 
 /// What [`decap_gre`] found in a GRE-TEB packet.
@@ -35,11 +37,46 @@ impl GreDecap {
     }
 }
 
-/// Parses a whole outer frame, Ethernet / [one 802.1Q tag] / IPv4 / GRE / Ethernet, and
-/// checks what a tunnel endpoint must: the IPv4 header checksum, that the packet is not a
-/// fragment (nothing reassembles here), GRE version 0 without RFC 1701 routing, protocol
-/// 0x6558, the GRE checksum when present, and a whole inner Ethernet header.
-pub fn decap_gre(frame: &[u8]) -> Result<GreDecap, WireError> {
+/// What [`decap_tunnel`] (or [`decap_vxlan`]) found in a tunnel packet of either type.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TunnelDecap {
+    pub kind: TunnelType,
+    pub outer_src: Ipv4Addr,
+    pub outer_dst: Ipv4Addr,
+    /// The GRE key when the K bit is set, or the VXLAN VNI (always present): the flow
+    /// key's `tun_id`.
+    pub key: Option<u32>,
+    /// Where the inner Ethernet frame starts in the outer frame.
+    pub inner_offset: usize,
+    /// Length of the inner frame: up to the end of the outer IPv4 packet (GRE) or of the
+    /// UDP datagram (VXLAN), so any padding after it is excluded.
+    pub inner_len: usize,
+}
+
+impl TunnelDecap {
+    /// The inner frame's range in the outer frame.
+    pub fn inner_range(&self) -> Range<usize> {
+        self.inner_offset..self.inner_offset + self.inner_len
+    }
+}
+
+impl From<GreDecap> for TunnelDecap {
+    fn from(d: GreDecap) -> Self {
+        TunnelDecap {
+            kind: TunnelType::Gre,
+            outer_src: d.outer_src,
+            outer_dst: d.outer_dst,
+            key: d.key,
+            inner_offset: d.inner_offset,
+            inner_len: d.inner_len,
+        }
+    }
+}
+
+/// The outer IPv4 packet of a tunnel frame, Ethernet / [one 802.1Q tag] / IPv4, with the
+/// checks both tunnel types need: header checksum, not a fragment. Also returns where the
+/// IPv4 header starts in `frame`.
+fn outer_ipv4(frame: &[u8]) -> Result<(Ipv4Packet<&[u8]>, usize), WireError> {
     let eth = EthernetFrame::new_checked(frame)?;
     let (ethertype, l3) = if eth.ethertype() == ETH_TYPE_VLAN {
         let tag = VlanTag::new_checked(eth.payload())?;
@@ -60,9 +97,22 @@ pub fn decap_gre(frame: &[u8]) -> Result<GreDecap, WireError> {
             frag_offset: ip.frag_offset(),
         });
     }
-    if ip.protocol() != ipv4::PROTO_GRE {
-        return Err(WireError::NotGre(ip.protocol()));
+    Ok((ip, frame.len() - l3.len()))
+}
+
+fn check_inner(inner: &[u8]) -> Result<(), WireError> {
+    if inner.len() < ethernet::HEADER_LEN {
+        return Err(truncated(
+            Layer::InnerEthernet,
+            ethernet::HEADER_LEN,
+            inner.len(),
+        ));
     }
+    Ok(())
+}
+
+/// The GRE part of [`decap_gre`], after the outer IPv4 checks.
+fn gre_in(ip: &Ipv4Packet<&[u8]>, l3_offset: usize) -> Result<GreDecap, WireError> {
     let gre = GrePacket::new_checked(ip.payload())?;
     if gre.protocol() != ETH_TYPE_TEB {
         return Err(WireError::NotTeb(gre.protocol()));
@@ -71,14 +121,7 @@ pub fn decap_gre(frame: &[u8]) -> Result<GreDecap, WireError> {
         return Err(WireError::BadGreChecksum);
     }
     let inner = gre.payload();
-    if inner.len() < ethernet::HEADER_LEN {
-        return Err(truncated(
-            Layer::InnerEthernet,
-            ethernet::HEADER_LEN,
-            inner.len(),
-        ));
-    }
-    let l3_offset = frame.len() - l3.len();
+    check_inner(inner)?;
     Ok(GreDecap {
         outer_src: ip.src_addr(),
         outer_dst: ip.dst_addr(),
@@ -88,38 +131,104 @@ pub fn decap_gre(frame: &[u8]) -> Result<GreDecap, WireError> {
     })
 }
 
-fn gre_repr(header: &TunnelHeader) -> GreRepr {
-    match header.kind {
-        TunnelKind::Gre { key, csum } => GreRepr {
-            protocol: ETH_TYPE_TEB,
-            checksum: csum,
-            key,
-            seq: None,
-        },
+/// The UDP / VXLAN part of [`decap_vxlan`], after the outer IPv4 checks.
+fn vxlan_in(ip: &Ipv4Packet<&[u8]>, l3_offset: usize) -> Result<TunnelDecap, WireError> {
+    let udp = UdpPacket::new_checked(ip.payload())?;
+    if udp.dst_port() != vxlan::UDP_PORT {
+        return Err(WireError::NotVxlan {
+            dst_port: udp.dst_port(),
+        });
+    }
+    if !udp.verify_checksum_ipv4(ip.src_addr(), ip.dst_addr()) {
+        return Err(WireError::BadUdpChecksum);
+    }
+    let vx = VxlanPacket::new_checked(udp.payload())?;
+    let inner = vx.payload();
+    check_inner(inner)?;
+    Ok(TunnelDecap {
+        kind: TunnelType::Vxlan,
+        outer_src: ip.src_addr(),
+        outer_dst: ip.dst_addr(),
+        key: Some(vx.vni()),
+        inner_offset: l3_offset + ip.header_len() + udp::HEADER_LEN + vxlan::HEADER_LEN,
+        inner_len: inner.len(),
+    })
+}
+
+/// Parses a whole outer frame, Ethernet / [one 802.1Q tag] / IPv4 / GRE / Ethernet, and
+/// checks what a tunnel endpoint must: the IPv4 header checksum, that the packet is not a
+/// fragment (nothing reassembles here), GRE version 0 without RFC 1701 routing, protocol
+/// 0x6558, the GRE checksum when present, and a whole inner Ethernet header.
+pub fn decap_gre(frame: &[u8]) -> Result<GreDecap, WireError> {
+    let (ip, l3_offset) = outer_ipv4(frame)?;
+    if ip.protocol() != ipv4::PROTO_GRE {
+        return Err(WireError::NotGre(ip.protocol()));
+    }
+    gre_in(&ip, l3_offset)
+}
+
+/// Parses a whole outer frame, Ethernet / [one 802.1Q tag] / IPv4 / UDP / VXLAN /
+/// Ethernet, with the outer IPv4 checks of [`decap_gre`], then: UDP length within the
+/// IPv4 payload, destination port 4789, the UDP checksum when it is not 0 (IPv4
+/// pseudo-header), the VXLAN I flag, and a whole inner Ethernet header. `key` is the VNI.
+pub fn decap_vxlan(frame: &[u8]) -> Result<TunnelDecap, WireError> {
+    let (ip, l3_offset) = outer_ipv4(frame)?;
+    if ip.protocol() != ipv4::PROTO_UDP {
+        return Err(WireError::NotUdp(ip.protocol()));
+    }
+    vxlan_in(&ip, l3_offset)
+}
+
+/// [`decap_gre`] or [`decap_vxlan`], by the outer IPv4 protocol (47 or 17); any other
+/// protocol is [`WireError::NotTunnelProtocol`]. The outer headers are parsed once.
+pub fn decap_tunnel(frame: &[u8]) -> Result<TunnelDecap, WireError> {
+    let (ip, l3_offset) = outer_ipv4(frame)?;
+    match ip.protocol() {
+        ipv4::PROTO_GRE => gre_in(&ip, l3_offset).map(TunnelDecap::from),
+        ipv4::PROTO_UDP => vxlan_in(&ip, l3_offset),
+        p => Err(WireError::NotTunnelProtocol(p)),
     }
 }
 
-/// Bytes of outer headers [`write_tunnel_header`] puts in front of the inner frame.
-pub fn tunnel_header_len(header: &TunnelHeader) -> usize {
-    ethernet::HEADER_LEN + ipv4::HEADER_LEN + gre_repr(header).buffer_len()
+/// Bytes between the outer IPv4 header and the inner frame.
+fn encap_len(kind: &TunnelKind) -> usize {
+    match *kind {
+        TunnelKind::Gre { key, csum } => gre_repr(key, csum).buffer_len(),
+        TunnelKind::Vxlan { .. } => udp::HEADER_LEN + vxlan::HEADER_LEN,
+    }
 }
 
-/// Writes outer Ethernet / IPv4 / GRE headers for `header` into the front of `tun_out`,
-/// whose layout must be `[tunnel_header_len(header) bytes to fill][inner frame of
-/// inner_len bytes]...`: the inner frame is already in place behind the room for the
-/// headers (it is read for the GRE checksum, never moved). Returns the length of the
-/// whole outer frame, `tunnel_header_len(header) + inner_len`.
+fn gre_repr(key: Option<u32>, csum: bool) -> GreRepr {
+    GreRepr {
+        protocol: ETH_TYPE_TEB,
+        checksum: csum,
+        key,
+        seq: None,
+    }
+}
+
+/// Bytes of outer headers [`write_tunnel_header`] puts in front of the inner frame:
+/// 14 + 20 + 4..12 for GRE, 14 + 20 + 8 + 8 = 50 for VXLAN.
+pub fn tunnel_header_len(header: &TunnelHeader) -> usize {
+    ethernet::HEADER_LEN + ipv4::HEADER_LEN + encap_len(&header.kind)
+}
+
+/// Writes the outer headers for `header` into the front of `tun_out`, whose layout must
+/// be `[tunnel_header_len(header) bytes to fill][inner frame of inner_len bytes]...`: the
+/// inner frame is already in place behind the room for the headers (it is read for the
+/// GRE checksum, never moved). Returns the length of the whole outer frame,
+/// `tunnel_header_len(header) + inner_len`.
 ///
-/// IPv4: IHL 5, ident 0, DF as asked, protocol 47, checksum filled. GRE: version 0,
-/// protocol 0x6558, K and the key when there is one, C and the checksum over GRE header
-/// and inner frame when asked.
+/// Ethernet: ethertype IPv4. IPv4: IHL 5, ident 0, DF as asked, protocol 47 (GRE) or 17
+/// (VXLAN), checksum filled. GRE: version 0, protocol 0x6558, K and the key when there is
+/// one, C and the checksum over GRE header and inner frame when asked. VXLAN: UDP from
+/// `src_port` to 4789, length, checksum 0; VXLAN I flag and the VNI, reserved fields 0.
 pub fn write_tunnel_header(
     header: &TunnelHeader,
     inner_len: usize,
     tun_out: &mut [u8],
 ) -> Result<usize, WireError> {
-    let gre = gre_repr(header);
-    let ip_payload_len = gre.buffer_len().saturating_add(inner_len);
+    let ip_payload_len = encap_len(&header.kind).saturating_add(inner_len);
     let ip_len = ipv4::HEADER_LEN.saturating_add(ip_payload_len);
     if ip_len > usize::from(u16::MAX) {
         return Err(WireError::PacketTooLarge { len: ip_len });
@@ -138,11 +247,15 @@ pub fn write_tunnel_header(
         ethertype: ETH_TYPE_IPV4,
     }
     .emit(&mut EthernetFrame::new_unchecked(eth_bytes));
-    let (ip_hdr, gre_bytes) = ip_bytes.split_at_mut(ipv4::HEADER_LEN);
+    let (ip_hdr, encap_bytes) = ip_bytes.split_at_mut(ipv4::HEADER_LEN);
+    let protocol = match header.kind {
+        TunnelKind::Gre { .. } => ipv4::PROTO_GRE,
+        TunnelKind::Vxlan { .. } => ipv4::PROTO_UDP,
+    };
     Ipv4Repr {
         src_addr: header.ip_src,
         dst_addr: header.ip_dst,
-        protocol: ipv4::PROTO_GRE,
+        protocol,
         tos: header.tos,
         ttl: header.ttl,
         ident: 0,
@@ -152,7 +265,22 @@ pub fn write_tunnel_header(
         payload_len: ip_payload_len,
     }
     .emit(&mut Ipv4Packet::new_unchecked(ip_hdr));
-    gre.emit(&mut GrePacket::new_unchecked(gre_bytes));
+    match header.kind {
+        TunnelKind::Gre { key, csum } => {
+            gre_repr(key, csum).emit(&mut GrePacket::new_unchecked(encap_bytes))
+        }
+        TunnelKind::Vxlan { vni, src_port } => {
+            let (udp_hdr, vx_bytes) = encap_bytes.split_at_mut(udp::HEADER_LEN);
+            UdpRepr {
+                src_port,
+                dst_port: vxlan::UDP_PORT,
+                payload_len: vxlan::HEADER_LEN + inner_len,
+                checksum: 0,
+            }
+            .emit(&mut UdpPacket::new_unchecked(udp_hdr));
+            VxlanRepr { vni }.emit(&mut VxlanPacket::new_unchecked(vx_bytes));
+        }
+    }
     Ok(total)
 }
 
@@ -201,6 +329,63 @@ mod tests {
                 assert_eq!(&buf[d.inner_range()], &inner[..]);
             }
         }
+    }
+
+    fn vxlan_header(vni: u32) -> TunnelHeader {
+        TunnelHeader {
+            kind: TunnelKind::Vxlan {
+                vni,
+                src_port: 54321,
+            },
+            ..header(None, false)
+        }
+    }
+
+    #[test]
+    fn vxlan_encap_decap_round_trip() {
+        for vni in [0, 1, 0x3e7, 0xff_ffff] {
+            let h = vxlan_header(vni);
+            let hl = tunnel_header_len(&h);
+            assert_eq!(hl, 50);
+            let inner = inner();
+            let mut buf = vec![0u8; hl + inner.len() + 7];
+            buf[hl..hl + inner.len()].copy_from_slice(&inner);
+            let n = write_tunnel_header(&h, inner.len(), &mut buf).unwrap();
+            assert_eq!(n, hl + inner.len());
+            let d = decap_vxlan(&buf).unwrap();
+            assert_eq!(d.kind, TunnelType::Vxlan);
+            assert_eq!(d.key, Some(vni));
+            assert_eq!(d.outer_src, h.ip_src);
+            assert_eq!(d.outer_dst, h.ip_dst);
+            assert_eq!(d.inner_offset, hl);
+            assert_eq!(&buf[d.inner_range()], &inner[..]);
+            assert_eq!(decap_tunnel(&buf), Ok(d));
+            assert_eq!(decap_gre(&buf), Err(WireError::NotGre(17)));
+        }
+        // GRE through decap_tunnel, and GRE refused by decap_vxlan.
+        let h = header(Some(7), true);
+        let hl = tunnel_header_len(&h);
+        let mut buf = vec![0u8; hl + 20];
+        buf[hl..].copy_from_slice(&inner()[..20]);
+        write_tunnel_header(&h, 20, &mut buf).unwrap();
+        let g = decap_gre(&buf).unwrap();
+        assert_eq!(decap_tunnel(&buf), Ok(TunnelDecap::from(g)));
+        assert_eq!(decap_tunnel(&buf).unwrap().kind, TunnelType::Gre);
+        assert_eq!(decap_vxlan(&buf), Err(WireError::NotUdp(47)));
+    }
+
+    #[test]
+    fn vxlan_write_errors() {
+        let h = vxlan_header(1);
+        let mut buf = [0u8; 60];
+        assert_eq!(
+            write_tunnel_header(&h, 11, &mut buf),
+            Err(WireError::BufferTooSmall { need: 61, have: 60 })
+        );
+        assert_eq!(
+            write_tunnel_header(&h, 65535 - 36 + 1, &mut buf),
+            Err(WireError::PacketTooLarge { len: 65536 })
+        );
     }
 
     #[test]

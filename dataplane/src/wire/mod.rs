@@ -24,13 +24,17 @@ pub mod checksum;
 pub mod ethernet;
 pub mod gre;
 pub mod ipv4;
+pub mod udp;
 pub mod vlan;
+pub mod vxlan;
 
 pub use arp::{Packet as ArpPacket, Repr as ArpRepr};
 pub use ethernet::{Frame as EthernetFrame, Repr as EthernetRepr};
 pub use gre::{Packet as GrePacket, Repr as GreRepr};
 pub use ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
+pub use udp::{Packet as UdpPacket, Repr as UdpRepr};
 pub use vlan::{Repr as VlanRepr, Tag as VlanTag};
+pub use vxlan::{Packet as VxlanPacket, Repr as VxlanRepr};
 
 /// The header a [`WireError::Truncated`] happened in.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -39,6 +43,8 @@ pub enum Layer {
     Vlan,
     Ipv4,
     Gre,
+    Udp,
+    Vxlan,
     Arp,
     /// The Ethernet frame inside a tunnel packet.
     InnerEthernet,
@@ -51,6 +57,8 @@ impl fmt::Display for Layer {
             Layer::Vlan => "802.1Q tag",
             Layer::Ipv4 => "IPv4 header",
             Layer::Gre => "GRE header",
+            Layer::Udp => "UDP header",
+            Layer::Vxlan => "VXLAN header",
             Layer::Arp => "ARP packet",
             Layer::InnerEthernet => "inner Ethernet frame",
         })
@@ -87,6 +95,25 @@ pub enum WireError {
     NotIpv4(u16),
     #[error("IPv4 protocol {0} is not GRE (47)")]
     NotGre(u8),
+    /// Neither GRE (47) nor UDP (17): not a tunnel packet [`decap_tunnel`] knows.
+    ///
+    /// [`decap_tunnel`]: crate::tunnel::decap_tunnel
+    #[error("IPv4 protocol {0} is neither GRE (47) nor UDP (17)")]
+    NotTunnelProtocol(u8),
+    #[error("IPv4 protocol {0} is not UDP (17)")]
+    NotUdp(u8),
+    #[error(
+        "UDP length {udp_len} is below the 8-byte header or beyond the {buffer_len} bytes \
+         of the IPv4 payload"
+    )]
+    BadUdpLength { udp_len: usize, buffer_len: usize },
+    #[error("UDP checksum does not verify")]
+    BadUdpChecksum,
+    #[error("UDP destination port {dst_port} is not VXLAN (4789)")]
+    NotVxlan { dst_port: u16 },
+    /// The I flag (0x08) is clear, so the VNI is not valid; the value is the flags byte.
+    #[error("VXLAN flags 0x{0:02x} lack the I flag (0x08): no valid VNI")]
+    BadVxlanFlags(u8),
     #[error("GRE version is {0}, only 0 is supported")]
     BadGreVersion(u8),
     /// Routing present, strict source route or a non-zero recursion count (RFC 1701
