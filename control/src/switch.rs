@@ -427,6 +427,7 @@ impl Switch {
             .flat_map(|b| b.ports.values())
             .filter_map(|p| match (&p.config.kind, p.dp_port) {
                 (PortKind::Gre(t), Some(port)) => Some(TunnelPort {
+                    kind: xvs_dataplane::TunnelType::Gre,
                     remote: t.remote_ip,
                     local: t.local_ip,
                     key: match t.key {

@@ -21,7 +21,7 @@ use crate::flow_key::{FlowKey, PackedKey, PortNo};
 
 /// Frames [`Worker::process_batch`] handles in one go: the AF_XDP loop's rx batch.
 pub const MAX_BATCH: usize = 64;
-use crate::tunnel::decap_gre;
+use crate::tunnel::{decap_tunnel, TunnelType};
 
 /// What the control thread asks of a worker. Applied in order, between batches.
 #[derive(Debug)]
@@ -58,6 +58,9 @@ pub enum TunnelKeyMatch {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TunnelPort {
+    /// The encapsulation the port takes: a GRE port only receives GRE packets, a VXLAN
+    /// port only VXLAN ones.
+    pub kind: TunnelType,
     pub remote: Ipv4Addr,
     /// `None`: any of our addresses.
     pub local: Option<Ipv4Addr>,
@@ -77,9 +80,22 @@ impl TunnelMap {
         self.underlays.contains(&port)
     }
 
-    /// The tunnel port for a packet from `src` to `dst` with `key`: a port with a
-    /// matching local address wins over one that accepts any.
+    /// The GRE tunnel port for a GRE packet from `src` to `dst` with `key`: see
+    /// [`lookup_type`](Self::lookup_type).
     pub fn lookup(&self, src: Ipv4Addr, dst: Ipv4Addr, key: Option<u32>) -> Option<PortNo> {
+        self.lookup_type(TunnelType::Gre, src, dst, key)
+    }
+
+    /// The tunnel port of type `kind` for a packet from `src` to `dst` with `key` (GRE key
+    /// or VXLAN VNI): a port with a matching local address wins over one that accepts
+    /// any. Ports of the other type are not considered.
+    pub fn lookup_type(
+        &self,
+        kind: TunnelType,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        key: Option<u32>,
+    ) -> Option<PortNo> {
         let key_ok = |t: &TunnelPort| match t.key {
             TunnelKeyMatch::Any => true,
             TunnelKeyMatch::Exactly(k) => key == Some(k),
@@ -87,7 +103,7 @@ impl TunnelMap {
         };
         let mut wildcard = None;
         for t in &self.tunnels {
-            if t.remote != src || !key_ok(t) {
+            if t.kind != kind || t.remote != src || !key_ok(t) {
                 continue;
             }
             match t.local {
@@ -258,7 +274,7 @@ impl Worker {
         self.cache.reorder();
     }
 
-    /// Decapsulates a frame from an underlay and extracts its key. `None`: dropped and
+    /// Decapsulates a frame (GRE or VXLAN) from an underlay and extracts its key. `None`: dropped and
     /// counted (malformed, or a tunnel packet that is not ours).
     #[inline]
     fn classify<B: AsRef<[u8]> + AsMut<[u8]>>(
@@ -270,20 +286,23 @@ impl Worker {
         let mut port = in_port;
         let mut tun_id = 0;
         if underlay {
-            let d = match decap_gre(frame.data()) {
+            let d = match decap_tunnel(frame.data()) {
                 Ok(d) => d,
                 Err(_) => {
                     bump(&self.stats.bad_tunnel, 1);
                     return None;
                 }
             };
-            let Some(t) = self.tunnels.lookup(d.outer_src, d.outer_dst, d.key) else {
+            let Some(t) = self
+                .tunnels
+                .lookup_type(d.kind, d.outer_src, d.outer_dst, d.key)
+            else {
                 bump(&self.stats.unknown_tunnel, 1);
                 return None;
             };
             port = t;
             tun_id = d.key.unwrap_or(0) as u64;
-            // decap_gre checked both bounds against the frame.
+            // decap_tunnel checked both bounds against the frame.
             let _ = frame.pull_front(d.inner_offset);
             frame.truncate(d.inner_len);
         }
@@ -424,5 +443,198 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::{TunnelHeader, TunnelKind};
+    use crate::mac::MacAddr;
+    use crate::tunnel::{tunnel_header_len, write_tunnel_header};
+
+    const UNDERLAY: PortNo = 1;
+    const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    fn inner() -> Vec<u8> {
+        // fa:16:3e:00:00:01 -> fa:16:3e:00:00:02, IPv4 10.0.0.1 -> 10.0.0.2 ICMP.
+        let mut f = vec![
+            0xfa, 0x16, 0x3e, 0, 0, 2, 0xfa, 0x16, 0x3e, 0, 0, 1, 0x08, 0x00,
+        ];
+        f.extend([
+            0x45, 0x00, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00, 0x40, 0x01, 0x66, 0xde, 10, 0, 0, 1,
+            10, 0, 0, 2, 0x08, 0x00, 0xf7, 0xfd, 0x00, 0x01, 0x00, 0x01,
+        ]);
+        f
+    }
+
+    /// A tunnel packet from REMOTE to LOCAL around `inner()`.
+    fn encap(kind: TunnelKind) -> Vec<u8> {
+        let h = TunnelHeader {
+            kind,
+            eth_src: MacAddr([2, 0, 0, 0, 0, 2]),
+            eth_dst: MacAddr([2, 0, 0, 0, 0, 1]),
+            ip_src: REMOTE,
+            ip_dst: LOCAL,
+            ttl: 64,
+            tos: 0,
+            dont_fragment: true,
+        };
+        let inner = inner();
+        let hl = tunnel_header_len(&h);
+        let mut buf = vec![0u8; hl + inner.len()];
+        buf[hl..].copy_from_slice(&inner);
+        write_tunnel_header(&h, inner.len(), &mut buf).unwrap();
+        buf
+    }
+
+    fn worker(tunnels: Vec<TunnelPort>) -> (Worker, Receiver<Upcall>) {
+        let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
+        let (up_tx, up_rx) = crossbeam_channel::bounded(16);
+        let mut w = Worker::new(0, 1024, cmd_rx, up_tx);
+        cmd_tx
+            .send(WorkerCmd::SetTunnels(Arc::new(TunnelMap {
+                underlays: vec![UNDERLAY],
+                tunnels,
+            })))
+            .unwrap();
+        w.poll_commands(&mut |_, _| {});
+        (w, up_rx)
+    }
+
+    fn port(kind: TunnelType, key: TunnelKeyMatch, port: PortNo) -> TunnelPort {
+        TunnelPort {
+            kind,
+            remote: REMOTE,
+            local: Some(LOCAL),
+            key,
+            port,
+        }
+    }
+
+    fn receive(w: &mut Worker, bytes: &[u8]) {
+        let mut f = Frame::with_headroom(bytes, DEFAULT_HEADROOM);
+        w.process(UNDERLAY, &mut f, 0, &mut |_, _| {
+            panic!("nothing is installed")
+        });
+    }
+
+    #[test]
+    fn vxlan_on_underlay_is_looked_up_on_the_tunnel_port() {
+        let (mut w, up) = worker(vec![
+            port(TunnelType::Gre, TunnelKeyMatch::Any, 5),
+            port(TunnelType::Vxlan, TunnelKeyMatch::Any, 6),
+        ]);
+        let pkt = encap(TunnelKind::Vxlan {
+            vni: 0x3e7,
+            src_port: 50000,
+        });
+        receive(&mut w, &pkt);
+        let u = up.try_recv().unwrap();
+        assert_eq!(u.key.in_port, 6);
+        assert_eq!(u.key.tun_id, 0x3e7);
+        assert_eq!(u.frame, inner());
+        assert_eq!(u.key, {
+            let mut k = FlowKey::extract(6, &inner()).unwrap();
+            k.tun_id = 0x3e7;
+            k
+        });
+
+        // The batch path agrees.
+        let mut frames = [Frame::with_headroom(&pkt, DEFAULT_HEADROOM)];
+        w.process_batch(UNDERLAY, &mut frames, 0, &mut |_, _| {});
+        assert_eq!(up.try_recv().unwrap().key, u.key);
+
+        // GRE still lands on the GRE port.
+        receive(
+            &mut w,
+            &encap(TunnelKind::Gre {
+                key: Some(9),
+                csum: false,
+            }),
+        );
+        let g = up.try_recv().unwrap();
+        assert_eq!((g.key.in_port, g.key.tun_id), (5, 9));
+        let s = w.stats().snapshot();
+        assert_eq!((s.misses, s.unknown_tunnel, s.bad_tunnel), (3, 0, 0));
+    }
+
+    #[test]
+    fn tunnel_types_do_not_cross() {
+        let (mut w, up) = worker(vec![port(
+            TunnelType::Vxlan,
+            TunnelKeyMatch::Exactly(0x3e7),
+            6,
+        )]);
+        // GRE with the very key the VXLAN port wants: no port for it.
+        receive(
+            &mut w,
+            &encap(TunnelKind::Gre {
+                key: Some(0x3e7),
+                csum: false,
+            }),
+        );
+        // VXLAN with another VNI.
+        receive(
+            &mut w,
+            &encap(TunnelKind::Vxlan {
+                vni: 0x3e8,
+                src_port: 1,
+            }),
+        );
+        assert!(up.try_recv().is_err());
+        assert_eq!(w.stats().snapshot().unknown_tunnel, 2);
+
+        // And the other way round: a GRE-only map refuses VXLAN.
+        let (mut w, up) = worker(vec![port(TunnelType::Gre, TunnelKeyMatch::Any, 5)]);
+        receive(
+            &mut w,
+            &encap(TunnelKind::Vxlan {
+                vni: 1,
+                src_port: 1,
+            }),
+        );
+        assert!(up.try_recv().is_err());
+        assert_eq!(w.stats().snapshot().unknown_tunnel, 1);
+
+        // A VXLAN packet failing the outer checks is bad_tunnel.
+        let mut bad = encap(TunnelKind::Vxlan {
+            vni: 1,
+            src_port: 1,
+        });
+        bad[14 + 20 + 8] = 0; // I flag clear
+        receive(&mut w, &bad);
+        assert_eq!(w.stats().snapshot().bad_tunnel, 1);
+    }
+
+    #[test]
+    fn lookup_prefers_exact_local_within_a_type() {
+        let map = TunnelMap {
+            underlays: vec![UNDERLAY],
+            tunnels: vec![
+                TunnelPort {
+                    local: None,
+                    ..port(TunnelType::Vxlan, TunnelKeyMatch::Any, 7)
+                },
+                port(TunnelType::Gre, TunnelKeyMatch::Any, 5),
+                port(TunnelType::Vxlan, TunnelKeyMatch::Any, 6),
+            ],
+        };
+        assert_eq!(
+            map.lookup_type(TunnelType::Vxlan, REMOTE, LOCAL, Some(1)),
+            Some(6)
+        );
+        assert_eq!(
+            map.lookup_type(
+                TunnelType::Vxlan,
+                REMOTE,
+                Ipv4Addr::new(1, 1, 1, 1),
+                Some(1)
+            ),
+            Some(7)
+        );
+        assert_eq!(map.lookup(REMOTE, LOCAL, None), Some(5));
+        assert_eq!(map.lookup(REMOTE, Ipv4Addr::new(1, 1, 1, 1), None), None);
     }
 }
