@@ -1,13 +1,13 @@
 //! Byte-exact golden tests. The hex is written out by hand from the RFC layouts (RFC 791,
-//! RFC 2784/2890, RFC 826, IEEE 802.1Q); the checksums in it were computed separately and
+//! RFC 768, RFC 2784/2890, RFC 7348, RFC 826, IEEE 802.1Q); the checksums in it were computed separately and
 //! are checked here again with a plain RFC 1071 loop that shares no code with the crate.
 
 use std::net::Ipv4Addr;
 
 use xvs_dataplane::wire::Layer;
 use xvs_dataplane::{
-    decap_gre, execute, tunnel_header_len, DpAction, FlowKey, Frame, MacAddr, TunnelHeader,
-    TunnelKind, WireError, DEFAULT_HEADROOM,
+    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, Frame,
+    MacAddr, TunnelHeader, TunnelKind, WireError, DEFAULT_HEADROOM,
 };
 
 fn hex(s: &str) -> Vec<u8> {
@@ -447,4 +447,218 @@ fn rewrites_of_arp_and_ipv4_bytes() {
     want[37] = 6;
     assert_eq!(frame.data(), &want[..]);
     assert_eq!(rfc1071(&want[18..38]), 0);
+}
+
+/// VXLAN VNI 0x3e7 around INNER: 192.0.2.1 -> 192.0.2.2, DF, TTL 64, protocol 17; UDP
+/// 54321 (0xd431) -> 4789 (0x12b5), length 8 + 8 + 46 = 62, checksum 0; VXLAN I flag.
+/// IPv4 total length 20 + 62 = 82; its checksum 0xb697 worked out by hand (the GRE
+/// header's sum with 0x0052/0x4011 for 0x004a/0x402f) and checked again below.
+const VXLAN_FRAME: &str = "
+    525400000002 525400000001 0800
+    4500 0052 0000 4000 4011 b697 c0000201 c0000202
+    d431 12b5 003e 0000
+    08000000 0003e700";
+
+fn vxlan_frame() -> Vec<u8> {
+    let mut f = hex(VXLAN_FRAME);
+    f.extend(hex(INNER));
+    f
+}
+
+/// The UDP checksum of the datagram at `frame[34..]` (outer IPv4 without options), with
+/// the pseudo-header, by the plain RFC 1071 loop.
+fn udp_checksum(frame: &[u8]) -> u16 {
+    let udp = &frame[34..];
+    let mut pseudo = frame[26..34].to_vec(); // source and destination address
+    pseudo.extend([0, 17]);
+    pseudo.extend(&udp[4..6]);
+    let mut data = pseudo;
+    data.extend(udp);
+    data[12 + 6] = 0;
+    data[12 + 7] = 0;
+    match rfc1071(&data) {
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+#[test]
+fn vxlan_encap_of_tagged_frame_is_byte_exact() {
+    let header = TunnelHeader {
+        kind: TunnelKind::Vxlan {
+            vni: 0x3e7,
+            src_port: 54321,
+        },
+        ..tunnel(None, false)
+    };
+    assert_eq!(tunnel_header_len(&header), 14 + 20 + 8 + 8);
+    let want = vxlan_frame();
+    assert_eq!(want.len(), 96);
+    assert_eq!(rfc1071(&want[14..34]), 0, "expected IPv4 header checksum");
+
+    let mut frame = Frame::with_headroom(&hex(INNER), DEFAULT_HEADROOM);
+    let mut sent = Vec::new();
+    execute(
+        &[
+            DpAction::TunnelOutput { port: 4, header },
+            DpAction::Output(2),
+        ],
+        &mut frame,
+        |p, b| sent.push((p, b.to_vec())),
+    )
+    .unwrap();
+    assert_eq!(sent, vec![(4, want.clone()), (2, hex(INNER))]);
+    assert_eq!(frame.data(), &hex(INNER)[..]);
+
+    let d = decap_vxlan(&want).unwrap();
+    assert_eq!(d.kind, xvs_dataplane::TunnelType::Vxlan);
+    assert_eq!((d.key, d.inner_offset, d.inner_len), (Some(0x3e7), 50, 46));
+    assert_eq!(d.outer_src, Ipv4Addr::new(192, 0, 2, 1));
+    assert_eq!(d.outer_dst, Ipv4Addr::new(192, 0, 2, 2));
+    assert_eq!(&want[d.inner_range()], &hex(INNER)[..]);
+    assert_eq!(decap_tunnel(&want), Ok(d));
+
+    // Padding after the IP packet is not part of the inner frame; an outer tag is fine.
+    let mut padded = want.clone();
+    padded.extend([0; 4]);
+    assert_eq!(decap_vxlan(&padded), Ok(d));
+    let mut tagged = want[..12].to_vec();
+    tagged.extend(hex("8100 0005"));
+    tagged.extend(&want[12..]);
+    let t = decap_tunnel(&tagged).unwrap();
+    assert_eq!((t.key, t.inner_offset), (Some(0x3e7), 54));
+
+    let k = FlowKey::extract(2, &want[d.inner_range()]).unwrap();
+    assert_eq!(k.vlan_vid(), Some(10));
+    assert_eq!(k.nw_src, 0x0a00_0001);
+}
+
+#[test]
+fn vxlan_with_udp_checksum() {
+    let mut f = vxlan_frame();
+    let c = udp_checksum(&f);
+    f[40..42].copy_from_slice(&c.to_be_bytes());
+    let d = decap_vxlan(&f).unwrap();
+    assert_eq!(d.key, Some(0x3e7));
+    let last = f.len() - 1;
+    f[last] ^= 0x80;
+    assert_eq!(decap_vxlan(&f), Err(WireError::BadUdpChecksum));
+    assert_eq!(decap_tunnel(&f), Err(WireError::BadUdpChecksum));
+    f[last] ^= 0x80;
+    // The pseudo-header counts: another destination address breaks it.
+    f[33] = 3;
+    fix_outer_ip(&mut f, 82);
+    assert_eq!(decap_vxlan(&f), Err(WireError::BadUdpChecksum));
+}
+
+#[test]
+fn vxlan_decap_rejections() {
+    let f = vxlan_frame();
+
+    let mut bad_ip = f.clone();
+    bad_ip[25] ^= 0x01;
+    assert_eq!(decap_vxlan(&bad_ip), Err(WireError::BadIpChecksum));
+    assert_eq!(decap_tunnel(&bad_ip), Err(WireError::BadIpChecksum));
+
+    let mut port = f.clone();
+    port[36..38].copy_from_slice(&4790u16.to_be_bytes());
+    assert_eq!(
+        decap_vxlan(&port),
+        Err(WireError::NotVxlan { dst_port: 4790 })
+    );
+    assert_eq!(
+        decap_tunnel(&port),
+        Err(WireError::NotVxlan { dst_port: 4790 })
+    );
+
+    let mut no_i = f.clone();
+    no_i[42] = 0x00;
+    assert_eq!(decap_vxlan(&no_i), Err(WireError::BadVxlanFlags(0)));
+    no_i[42] = 0xf7;
+    assert_eq!(decap_tunnel(&no_i), Err(WireError::BadVxlanFlags(0xf7)));
+
+    let mut frag = f.clone();
+    frag[20] = 0x20;
+    frag[21] = 0x00;
+    fix_outer_ip(&mut frag, 82);
+    assert_eq!(
+        decap_vxlan(&frag),
+        Err(WireError::Fragmented {
+            more_frags: true,
+            frag_offset: 0
+        })
+    );
+
+    let mut tcp = f.clone();
+    tcp[23] = 6;
+    fix_outer_ip(&mut tcp, 82);
+    assert_eq!(decap_vxlan(&tcp), Err(WireError::NotUdp(6)));
+    assert_eq!(decap_tunnel(&tcp), Err(WireError::NotTunnelProtocol(6)));
+
+    // UDP length beyond the IP payload, and below the header.
+    let mut long = f.clone();
+    long[38..40].copy_from_slice(&63u16.to_be_bytes());
+    assert_eq!(
+        decap_vxlan(&long),
+        Err(WireError::BadUdpLength {
+            udp_len: 63,
+            buffer_len: 62
+        })
+    );
+    long[38..40].copy_from_slice(&7u16.to_be_bytes());
+    assert_eq!(
+        decap_vxlan(&long),
+        Err(WireError::BadUdpLength {
+            udp_len: 7,
+            buffer_len: 62
+        })
+    );
+
+    // The IP packet ends inside the UDP header, then inside the VXLAN header.
+    let mut short = f[..14 + 20 + 5].to_vec();
+    fix_outer_ip(&mut short, 25);
+    assert_eq!(
+        decap_vxlan(&short),
+        Err(WireError::Truncated {
+            layer: Layer::Udp,
+            need: 8,
+            have: 5
+        })
+    );
+    let mut short = f[..14 + 20 + 8 + 6].to_vec();
+    fix_outer_ip(&mut short, 34);
+    short[38..40].copy_from_slice(&14u16.to_be_bytes());
+    assert_eq!(
+        decap_vxlan(&short),
+        Err(WireError::Truncated {
+            layer: Layer::Vxlan,
+            need: 8,
+            have: 6
+        })
+    );
+    // A UDP length shorter than the IP payload ends the datagram (and the inner frame).
+    let mut cut = f.clone();
+    cut[38..40].copy_from_slice(&(8u16 + 8 + 13).to_be_bytes());
+    assert_eq!(
+        decap_vxlan(&cut),
+        Err(WireError::Truncated {
+            layer: Layer::InnerEthernet,
+            need: 14,
+            have: 13
+        })
+    );
+    cut[38..40].copy_from_slice(&(8u16 + 8 + 14).to_be_bytes());
+    assert_eq!(decap_vxlan(&cut).unwrap().inner_len, 14);
+
+    // A frame cut short without fixing the IP header.
+    assert_eq!(
+        decap_vxlan(&f[..60]),
+        Err(WireError::BadTotalLength {
+            total_len: 82,
+            header_len: 20,
+            buffer_len: 46
+        })
+    );
+    // GRE's own decap refuses VXLAN.
+    assert_eq!(decap_gre(&f), Err(WireError::NotGre(17)));
 }
