@@ -14,8 +14,8 @@ use proptest::prelude::*;
 use xvs_dataplane::flow_key::{ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_QINQ, VLAN_PRESENT};
 use xvs_dataplane::wire::{Ipv4Packet, Ipv4Repr};
 use xvs_dataplane::{
-    decap_gre, execute, tunnel_header_len, DpAction, FlowKey, Frame, MacAddr, TunnelHeader,
-    TunnelKind, DEFAULT_HEADROOM,
+    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, Frame,
+    MacAddr, TunnelHeader, TunnelKind, TunnelType, WireError, DEFAULT_HEADROOM,
 };
 
 #[derive(Clone, Debug)]
@@ -389,6 +389,141 @@ proptest! {
             .chain(&out[1].1[16..])
             .copied()
             .collect::<Vec<u8>>()[..]);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// VXLAN TunnelOutput's bytes, read by etherparse: Ethernet, IPv4 (checksum,
+    /// protocol 17) and UDP fields (ports, length, checksum 0), then the VXLAN header by
+    /// hand and the inner frame unchanged.
+    #[test]
+    fn vxlan_encap_parses_with_etherparse(
+        vni in 0u32..=0xff_ffff,
+        src_port in any::<u16>(),
+        macs in any::<([u8; 6], [u8; 6])>(),
+        addrs in any::<([u8; 4], [u8; 4])>(),
+        ttl in any::<u8>(),
+        tos in any::<u8>(),
+        df in any::<bool>(),
+        vlan in vlan_spec(),
+        ip in ip_spec(),
+        payload in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let header = TunnelHeader {
+            kind: TunnelKind::Vxlan { vni, src_port },
+            eth_src: MacAddr(macs.0),
+            eth_dst: MacAddr(macs.1),
+            ip_src: addrs.0.into(),
+            ip_dst: addrs.1.into(),
+            ttl,
+            tos,
+            dont_fragment: df,
+        };
+        let inner = ep_ip_frame([2; 6], [4; 6], vlan, &ip, &payload);
+        let out = outputs(&[DpAction::TunnelOutput { port: 9, header }, DpAction::Output(3)], &inner);
+        prop_assert_eq!(out.len(), 2);
+        prop_assert_eq!((out[1].0, &out[1].1), (3, &inner), "frame left as it was");
+        let outer = &out[0].1;
+        prop_assert_eq!(outer.len(), tunnel_header_len(&header) + inner.len());
+        prop_assert_eq!(tunnel_header_len(&header), 50);
+
+        let p = SlicedPacket::from_ethernet(outer).unwrap();
+        let Some(LinkSlice::Ethernet2(eth)) = &p.link else { panic!() };
+        prop_assert_eq!(eth.source(), macs.0);
+        prop_assert_eq!(eth.destination(), macs.1);
+        prop_assert_eq!(eth.ether_type(), EtherType::IPV4);
+        let Some(NetSlice::Ipv4(eip)) = &p.net else { panic!() };
+        let h = eip.header().to_header();
+        prop_assert_eq!(h.header_checksum, h.calc_header_checksum());
+        prop_assert_eq!(h.source, addrs.0);
+        prop_assert_eq!(h.destination, addrs.1);
+        prop_assert_eq!(h.time_to_live, ttl);
+        prop_assert_eq!(h.dscp.value() << 2 | h.ecn.value(), tos);
+        prop_assert_eq!(h.dont_fragment, df);
+        prop_assert!(!h.more_fragments);
+        prop_assert_eq!(h.fragment_offset.value(), 0);
+        prop_assert_eq!(h.protocol, IpNumber::UDP);
+        prop_assert_eq!(usize::from(h.total_len), outer.len() - 14);
+        let Some(TransportSlice::Udp(udp)) = &p.transport else { panic!("{:?}", p.transport) };
+        prop_assert_eq!(udp.source_port(), src_port);
+        prop_assert_eq!(udp.destination_port(), 4789);
+        prop_assert_eq!(usize::from(udp.length()), 8 + 8 + inner.len());
+        prop_assert_eq!(udp.checksum(), 0);
+        let vx = udp.payload();
+        prop_assert_eq!(&vx[..4], &[0x08, 0, 0, 0]);
+        prop_assert_eq!(&vx[4..8], &(vni << 8).to_be_bytes());
+        prop_assert_eq!(&vx[8..], &inner[..]);
+        ep_check_ip_frame(&vx[8..]);
+
+        let d = decap_tunnel(outer).unwrap();
+        prop_assert_eq!(d.kind, TunnelType::Vxlan);
+        prop_assert_eq!(d.key, Some(vni));
+        prop_assert_eq!(&outer[d.inner_range()], &inner[..]);
+    }
+
+    /// A VXLAN packet built by etherparse (which fills in the UDP checksum): our decap
+    /// finds the VNI and the inner frame, and refuses it once a payload bit flips.
+    #[test]
+    fn vxlan_from_etherparse_decaps(
+        vni in 0u32..=0xff_ffff,
+        src_port in any::<u16>(),
+        addrs in any::<([u8; 4], [u8; 4])>(),
+        outer_vlan in vlan_spec(),
+        vlan in vlan_spec(),
+        ip in ip_spec(),
+        payload in proptest::collection::vec(any::<u8>(), 0..200),
+        flip in any::<prop::sample::Index>(),
+    ) {
+        let inner = ep_ip_frame([2; 6], [4; 6], vlan, &ip, &payload);
+        let mut vx = vec![0x08, 0, 0, 0];
+        vx.extend((vni << 8).to_be_bytes());
+        vx.extend(&inner);
+        let b = PacketBuilder::ethernet2([0x52, 0x54, 0, 0, 0, 1], [0x52, 0x54, 0, 0, 0, 2]);
+        let b = match outer_vlan {
+            Some(v) => b.vlan(ep_vlan(v)).ipv4(addrs.0, addrs.1, 64),
+            None => b.ipv4(addrs.0, addrs.1, 64),
+        };
+        let mut outer = Vec::new();
+        b.udp(src_port, 4789).write(&mut outer, &vx).unwrap();
+        let tag = if outer_vlan.is_some() { 4 } else { 0 };
+        prop_assert_ne!(&outer[tag + 40..tag + 42], &[0, 0], "etherparse computed a UDP checksum");
+
+        let d = decap_vxlan(&outer).unwrap();
+        prop_assert_eq!(d.kind, TunnelType::Vxlan);
+        prop_assert_eq!(d.key, Some(vni));
+        prop_assert_eq!(d.outer_src, Ipv4Addr::from(addrs.0));
+        prop_assert_eq!(d.outer_dst, Ipv4Addr::from(addrs.1));
+        prop_assert_eq!(d.inner_offset, tag + 50);
+        prop_assert_eq!(&outer[d.inner_range()], &inner[..]);
+        prop_assert_eq!(decap_tunnel(&outer), Ok(d));
+        let k = FlowKey::extract(1, &outer[d.inner_range()]).unwrap();
+        prop_assert_eq!(k.nw_src, u32::from_be_bytes(ip.src));
+        prop_assert_eq!(k.vlan_tci, expected_tci(vlan));
+
+        // Any single bit flipped in the UDP header (but its checksum field, whose value
+        // 0 means none) or in what it carries breaks the checksum; some flips fail
+        // earlier checks (length, port, I flag) with their own errors.
+        let udp_at = tag + 34;
+        let at = udp_at + flip.index(outer.len() - udp_at);
+        if at != udp_at + 6 && at != udp_at + 7 {
+            let mut bad = outer.clone();
+            bad[at] ^= 0x01;
+            let e = decap_vxlan(&bad).unwrap_err();
+            prop_assert!(
+                matches!(
+                    e,
+                    WireError::BadUdpChecksum
+                        | WireError::BadUdpLength { .. }
+                        | WireError::NotVxlan { .. }
+                ),
+                "{:?} at {}", e, at
+            );
+            if at >= udp_at + 8 || (udp_at..udp_at + 2).contains(&at) {
+                prop_assert_eq!(e, WireError::BadUdpChecksum);
+            }
+        }
     }
 }
 
