@@ -1,5 +1,5 @@
-//! The fuzz target, as proptest: whatever the bytes, `FlowKey::extract`, `decap_gre` and
-//! `execute` (with any action list) return instead of panicking, and what they return is
+//! The fuzz target, as proptest: whatever the bytes, `FlowKey::extract`, `decap_gre`,
+//! `decap_vxlan`, `decap_tunnel` and `execute` (with any action list) return instead of panicking, and what they return is
 //! consistent with the input. Inputs are random bytes, and valid frames of every kind the
 //! parsers accept with bytes flipped and cut short, so that the mutations reach the
 //! deeper layers (random bytes alone rarely get past the ethertype).
@@ -9,11 +9,13 @@ use std::net::Ipv4Addr;
 use proptest::prelude::*;
 use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::wire::{
-    ArpPacket, ArpRepr, EthernetFrame, EthernetRepr, Ipv4Packet, Ipv4Repr, VlanRepr, VlanTag,
+    ArpPacket, ArpRepr, EthernetFrame, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpPacket, VlanRepr,
+    VlanTag,
 };
 use xvs_dataplane::{
-    decap_gre, execute, tunnel_header_len, write_tunnel_header, DpAction, ExecError, FlowKey,
-    Frame, MacAddr, TunnelHeader, TunnelKind, WireError,
+    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, write_tunnel_header,
+    DpAction, ExecError, FlowKey, Frame, MacAddr, TunnelDecap, TunnelHeader, TunnelKind,
+    TunnelType, WireError,
 };
 
 const SRC: MacAddr = MacAddr([0xfa, 0x16, 0x3e, 0, 0, 1]);
@@ -87,6 +89,27 @@ fn gre_header(key: Option<u32>, csum: bool) -> TunnelHeader {
     }
 }
 
+fn vxlan_header(vni: u32) -> TunnelHeader {
+    TunnelHeader {
+        kind: TunnelKind::Vxlan {
+            vni,
+            src_port: 50000,
+        },
+        ..gre_header(None, false)
+    }
+}
+
+/// A VXLAN packet with the UDP checksum filled in (not 0), so that mutations reach its
+/// verification.
+fn vxlan_with_udp_checksum(inner: &[u8]) -> Vec<u8> {
+    let h = vxlan_header(0x3e7);
+    let mut v = encap(&h, inner);
+    UdpPacket::new_checked(&mut v[34..])
+        .unwrap()
+        .fill_checksum_ipv4(h.ip_src, h.ip_dst);
+    v
+}
+
 fn encap(header: &TunnelHeader, inner: &[u8]) -> Vec<u8> {
     let hl = tunnel_header_len(header);
     let mut v = vec![0u8; hl + inner.len()];
@@ -112,6 +135,9 @@ fn seeds() -> Vec<Vec<u8>> {
         encap(&gre_header(Some(0x3e7), true), &inner),
         encap(&gre_header(None, false), &inner),
         encap(&gre_header(Some(1), false), &l2(None, 0x0806, &arp())),
+        encap(&vxlan_header(0x3e7), &inner),
+        encap(&vxlan_header(0xff_ffff), &l2(None, 0x0806, &arp())),
+        vxlan_with_udp_checksum(&inner),
     ]
 }
 
@@ -125,8 +151,11 @@ fn ip() -> impl Strategy<Value = Ipv4Addr> {
 
 fn tunnel_header() -> impl Strategy<Value = TunnelHeader> {
     (
-        proptest::option::of(any::<u32>()),
-        any::<bool>(),
+        prop_oneof![
+            (proptest::option::of(any::<u32>()), any::<bool>())
+                .prop_map(|(key, csum)| TunnelKind::Gre { key, csum }),
+            any::<(u32, u16)>().prop_map(|(vni, src_port)| TunnelKind::Vxlan { vni, src_port }),
+        ],
         mac(),
         mac(),
         ip(),
@@ -134,17 +163,15 @@ fn tunnel_header() -> impl Strategy<Value = TunnelHeader> {
         any::<(u8, u8, bool)>(),
     )
         .prop_map(
-            |(key, csum, eth_src, eth_dst, ip_src, ip_dst, (ttl, tos, dont_fragment))| {
-                TunnelHeader {
-                    kind: TunnelKind::Gre { key, csum },
-                    eth_src,
-                    eth_dst,
-                    ip_src,
-                    ip_dst,
-                    ttl,
-                    tos,
-                    dont_fragment,
-                }
+            |(kind, eth_src, eth_dst, ip_src, ip_dst, (ttl, tos, dont_fragment))| TunnelHeader {
+                kind,
+                eth_src,
+                eth_dst,
+                ip_src,
+                ip_dst,
+                ttl,
+                tos,
+                dont_fragment,
             },
         )
 }
@@ -202,12 +229,27 @@ fn exercise(bytes: &[u8], actions: &[DpAction], headroom: usize) {
         assert_eq!(k.tun_id, 0);
         assert!(k.vlan_tci == 0 || k.vlan_tci & VLAN_PRESENT != 0);
     }
-    if let Ok(d) = decap_gre(bytes) {
-        let inner = bytes
-            .get(d.inner_range())
-            .expect("inner range inside the frame");
-        assert!(inner.len() >= 14);
-        let _ = FlowKey::extract(4, inner);
+    let gre = decap_gre(bytes);
+    let vxlan = decap_vxlan(bytes);
+    let any = decap_tunnel(bytes);
+    if let Ok(d) = gre {
+        assert_eq!(any, Ok(TunnelDecap::from(d)));
+    }
+    if let Ok(d) = vxlan {
+        assert_eq!(any, Ok(d));
+        assert_eq!(d.kind, TunnelType::Vxlan);
+        assert!(d.key.is_some_and(|vni| vni <= 0xff_ffff));
+    }
+    match any {
+        Ok(d) => {
+            assert!(gre.is_ok() != vxlan.is_ok(), "exactly one decap agrees");
+            let inner = bytes
+                .get(d.inner_range())
+                .expect("inner range inside the frame");
+            assert!(inner.len() >= 14);
+            let _ = FlowKey::extract(4, inner);
+        }
+        Err(_) => assert!(gre.is_err() && vxlan.is_err()),
     }
 
     let mut frame = Frame::with_headroom(bytes, headroom);
@@ -216,6 +258,7 @@ fn exercise(bytes: &[u8], actions: &[DpAction], headroom: usize) {
         outputs += 1;
         let _ = FlowKey::extract(5, out);
         let _ = decap_gre(out);
+        let _ = decap_tunnel(out);
     });
     match r {
         Ok(()) => {
@@ -260,6 +303,10 @@ fn every_cut_and_every_byte() {
             port: 2,
             header: gre_header(Some(9), true),
         },
+        DpAction::TunnelOutput {
+            port: 3,
+            header: vxlan_header(9),
+        },
     ];
     for seed in seeds() {
         for cut in 0..=seed.len() {
@@ -282,7 +329,11 @@ fn seeds_are_valid() {
         FlowKey::extract(1, seed).unwrap_or_else(|e| panic!("seed {i}: {e}"));
     }
     let s = seeds();
-    for gre in &s[7..] {
+    for gre in &s[7..10] {
         decap_gre(gre).unwrap();
     }
+    for vx in &s[10..] {
+        assert_eq!(decap_tunnel(vx).unwrap().kind, TunnelType::Vxlan);
+    }
+    assert_ne!(&s[12][40..42], &[0, 0], "the last seed has a UDP checksum");
 }
