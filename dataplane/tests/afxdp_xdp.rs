@@ -1,6 +1,6 @@
 //! The XDP program on real veths (root): a SIGKILLed datapath leaves nothing attached
-//! (bpf_link), and underlay mode steers only GRE for our addresses to the sockets while
-//! the kernel keeps everything else.
+//! (bpf_link), and underlay mode steers only GRE and VXLAN for our addresses to the
+//! sockets while the kernel keeps everything else.
 
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
@@ -131,6 +131,51 @@ fn gre_frame(
     f
 }
 
+/// Ethernet [802.1Q] IPv4 (with `ip_options`, a multiple of 4 bytes) UDP to `dst_port`
+/// carrying VXLAN (VNI 0x3e7) and `inner`; `frag_off` is the IPv4 flags/offset word.
+#[allow(clippy::too_many_arguments)]
+fn vxlan_frame(
+    dst: [u8; 6],
+    src: [u8; 6],
+    vlan: Option<u16>,
+    ip_src: Ipv4Addr,
+    ip_dst: Ipv4Addr,
+    ip_options: &[u8],
+    frag_off: u16,
+    dst_port: u16,
+    inner: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    if let Some(vid) = vlan {
+        f.extend_from_slice(&[0x81, 0x00]);
+        f.extend_from_slice(&vid.to_be_bytes());
+    }
+    f.extend_from_slice(&[0x08, 0x00]);
+    let ihl = 5 + ip_options.len() / 4;
+    let udp_len = (8 + 8 + inner.len()) as u16;
+    let total = (ihl * 4) as u16 + udp_len;
+    let mut ip = vec![0x40 | ihl as u8, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 1]);
+    ip.extend_from_slice(&frag_off.to_be_bytes());
+    ip.extend_from_slice(&[64, 17, 0, 0]);
+    ip.extend_from_slice(&ip_src.octets());
+    ip.extend_from_slice(&ip_dst.octets());
+    ip.extend_from_slice(ip_options);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&50000u16.to_be_bytes());
+    f.extend_from_slice(&dst_port.to_be_bytes());
+    f.extend_from_slice(&udp_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&[0x08, 0, 0, 0, 0, 0x03, 0xe7, 0]);
+    f.extend_from_slice(inner);
+    f
+}
+
 fn arp_request(src_mac: [u8; 6], spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
     let mut f = vec![0xff; 6];
     f.extend_from_slice(&src_mac);
@@ -154,7 +199,7 @@ fn collect(s: &RawSocket, quiet: Duration) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 }
 
 #[test]
-fn underlay_mode_steers_only_local_gre() {
+fn underlay_mode_steers_only_local_gre_and_vxlan() {
     require_root();
     let net = SwitchNet::new(2);
     let local: Ipv4Addr = "10.77.0.1".parse().unwrap();
@@ -214,6 +259,18 @@ fn underlay_mode_steers_only_local_gre() {
     let gre_tagged = gre_frame(xm0, m0, Some(5), peer, local, &inner);
     let gre_other = gre_frame(xm0, m0, None, peer, "10.77.0.9".parse().unwrap(), &inner);
     let plain = test_frame(xm0, m0, 9, 64);
+    let other: Ipv4Addr = "10.77.0.9".parse().unwrap();
+    let vx = |vlan, dst, opts: &[u8], frag, port| {
+        vxlan_frame(xm0, m0, vlan, peer, dst, opts, frag, port, &inner)
+    };
+    let vx_local = vx(None, local, &[], 0x4000, 4789);
+    let vx_tagged = vx(Some(5), local, &[], 0x4000, 4789);
+    // IHL 6 (NOP NOP NOP EOL): the UDP header is found past the options.
+    let vx_options = vx(None, local, &[1, 1, 1, 0], 0, 4789);
+    let vx_other = vx(None, other, &[], 0x4000, 4789);
+    let udp_other_port = vx(None, local, &[], 0x4000, 4790);
+    let vx_first_frag = vx(None, local, &[], 0x2000, 4789);
+    let vx_later_frag = vx(None, local, &[], 0x0010, 4789);
 
     // ARP for the switch's address: answered by its kernel, not steered.
     s0.send(&arp_request(m0, peer, local)).unwrap();
@@ -232,14 +289,38 @@ fn underlay_mode_steers_only_local_gre() {
         "only GRE to {local} (untagged and tagged) reaches the datapath"
     );
 
+    for f in [
+        &vx_local,
+        &vx_other,
+        &vx_tagged,
+        &udp_other_port,
+        &vx_options,
+        &vx_first_frag,
+        &vx_later_frag,
+    ] {
+        s0.send(f).unwrap();
+    }
+    let (on1, _) = collect(&s1, Duration::from_millis(300));
+    assert_eq!(
+        on1,
+        vec![vx_local.clone(), vx_tagged.clone(), vx_options.clone()],
+        "only unfragmented UDP to port 4789 of {local} (untagged, tagged, with IPv4 \
+         options) reaches the datapath"
+    );
+
     // Without the address, GRE to it goes to the kernel too.
     dp.remove_underlay_ip(1, local).unwrap();
     s0.send(&gre_local).unwrap();
+    s0.send(&vx_local).unwrap();
     let (on1, _) = collect(&s1, Duration::from_millis(200));
-    assert!(on1.is_empty(), "GRE to a removed address is not steered");
+    assert!(
+        on1.is_empty(),
+        "GRE and VXLAN to a removed address are not steered"
+    );
     let c = dp.xdp_counters(1).unwrap();
-    assert_eq!(c.to_xsk, 2, "{c:?}");
-    assert!(c.to_kernel >= 4, "{c:?}");
+    assert_eq!(c.to_xsk, 5, "{c:?}");
+    // ARP, gre_other, plain, 4 VXLAN-like refusals, and the 2 after the removal.
+    assert!(c.to_kernel >= 9, "{c:?}");
     assert!(test_frame_tag(&inner).is_some());
     dp.stop();
 }

@@ -12,9 +12,10 @@
 //! Modes (per interface):
 //! - [`XdpProgram::set_mode_all`] (the default): every frame goes to the AF_XDP socket of
 //!   its rx queue (when one is registered; otherwise the kernel keeps it).
-//! - [`XdpProgram::set_mode_underlay`]: only IPv4 GRE packets addressed to one of the
-//!   addresses given with [`XdpProgram::add_local_ip`] go to the socket; everything else
-//!   (ARP, SSH, ICMP for the host...) goes to the kernel stack.
+//! - [`XdpProgram::set_mode_underlay`]: only tunnel packets addressed to one of the
+//!   addresses given with [`XdpProgram::add_local_ip`] go to the socket: IPv4 GRE, and
+//!   unfragmented IPv4 UDP to port 4789 (VXLAN); everything else (ARP, SSH, ICMP for the
+//!   host, other UDP...) goes to the kernel stack.
 
 use std::ffi::CString;
 use std::net::Ipv4Addr;
@@ -291,7 +292,8 @@ impl XdpProgram {
         self.config.set(0, MODE_ALL, 0).map_err(map_err("config"))
     }
 
-    /// Only GRE for our local addresses to the sockets; the rest to the kernel.
+    /// Only GRE and VXLAN (UDP 4789) for our local addresses to the sockets; the rest to
+    /// the kernel.
     pub fn set_mode_underlay(&mut self) -> Result<(), EbpfError> {
         self.config
             .set(0, MODE_UNDERLAY, 0)

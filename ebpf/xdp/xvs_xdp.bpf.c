@@ -6,10 +6,13 @@
  * One instance (object + maps) is loaded per netdev, so each port has its own
  * XSKMAP, mode and local address set. Modes (map `config`, entry 0):
  *   XVS_MODE_ALL      every frame goes to the XSK of its queue;
- *   XVS_MODE_UNDERLAY only IPv4 GRE (protocol 47) packets addressed to one of
- *                     the addresses in `local_ips` go to the XSK; everything
- *                     else (ARP, SSH, ICMP to the host, ...) is passed to the
- *                     kernel stack untouched.
+ *   XVS_MODE_UNDERLAY only tunnel packets addressed to one of the addresses
+ *                     in `local_ips` go to the XSK: IPv4 GRE (protocol 47),
+ *                     and IPv4 UDP to port 4789 (VXLAN) that is not a
+ *                     fragment (a later fragment has no UDP header to look
+ *                     at, and the datapath does not reassemble); everything
+ *                     else (ARP, SSH, ICMP to the host, other UDP, ...) is
+ *                     passed to the kernel stack untouched.
  * With no socket registered for a queue, bpf_redirect_map falls back to
  * XDP_PASS (its flags argument), so the kernel keeps the frame.
  */
@@ -17,6 +20,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -26,6 +30,10 @@
 /* Keep in step with MAX_QUEUES in src/lib.rs. */
 #define XVS_MAX_QUEUES 512
 #define XVS_MAX_LOCAL_IPS 64
+
+#define XVS_VXLAN_PORT 4789
+/* IPv4 frag_off bits that make a packet a fragment: MF and the offset. */
+#define XVS_IP_MF_OFFSET 0x3fff
 
 /* Counter slots in `counters` (per CPU); keep in step with src/lib.rs. */
 #define XVS_CNT_TO_XSK 0
@@ -74,13 +82,16 @@ static __always_inline void count(__u32 slot)
 		*c += 1;
 }
 
-/* True for an IPv4 GRE packet (after Ethernet and at most one 802.1Q tag)
- * whose destination is one of ours. Every header is bounds-checked against
- * data_end before it is read, as the verifier requires. */
-static __always_inline int is_local_gre(void *data, void *data_end)
+/* True for an IPv4 GRE packet, or an unfragmented IPv4 UDP packet to port
+ * 4789 (VXLAN), after Ethernet and at most one 802.1Q tag, whose destination
+ * is one of ours. Every header is bounds-checked against data_end before it is
+ * read, as the verifier requires; the UDP header's offset depends on the IHL
+ * (at most 60 bytes), which the check after it covers. */
+static __always_inline int is_local_tunnel(void *data, void *data_end)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
+	struct udphdr *udp;
 	__be16 proto;
 	void *l3;
 	__u32 daddr;
@@ -102,8 +113,19 @@ static __always_inline int is_local_gre(void *data, void *data_end)
 	ip = l3;
 	if ((void *)(ip + 1) > data_end)
 		return 0;
-	if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_GRE)
+	if (ip->version != 4 || ip->ihl < 5)
 		return 0;
+	if (ip->protocol == IPPROTO_UDP) {
+		if (ip->frag_off & bpf_htons(XVS_IP_MF_OFFSET))
+			return 0;
+		udp = (void *)ip + ip->ihl * 4;
+		if ((void *)(udp + 1) > data_end)
+			return 0;
+		if (udp->dest != bpf_htons(XVS_VXLAN_PORT))
+			return 0;
+	} else if (ip->protocol != IPPROTO_GRE) {
+		return 0;
+	}
 	daddr = ip->daddr;
 	return bpf_map_lookup_elem(&local_ips, &daddr) != NULL;
 }
@@ -117,7 +139,7 @@ int xvs_xdp(struct xdp_md *ctx)
 	__u32 *mode = bpf_map_lookup_elem(&config, &zero);
 	long verdict;
 
-	if (mode && *mode == XVS_MODE_UNDERLAY && !is_local_gre(data, data_end)) {
+	if (mode && *mode == XVS_MODE_UNDERLAY && !is_local_tunnel(data, data_end)) {
 		count(XVS_CNT_TO_KERNEL);
 		return XDP_PASS;
 	}

@@ -154,8 +154,9 @@ impl Default for DatapathConfig {
 pub enum PortMode {
     /// Every frame.
     All,
-    /// Only GRE for the addresses given with [`AfXdpDatapath::add_underlay_ip`]; the
-    /// kernel keeps the rest (ARP, SSH, ...).
+    /// Only GRE and VXLAN (UDP port 4789, unfragmented) for the addresses given with
+    /// [`AfXdpDatapath::add_underlay_ip`]; the kernel keeps the rest (ARP, SSH, other
+    /// UDP, ...).
     Underlay,
 }
 
