@@ -651,7 +651,6 @@ impl Switch {
                 n += 1;
             }
         }
-        if n > 0 {}
         n
     }
 
