@@ -814,25 +814,23 @@ impl Switch {
                 br.mac_table.learn(vlan, mac, port, now);
             }
         }
-        let mut changed = false;
         for lf in &tr.learned {
-            changed |= self.install_learned(lf, now);
+            self.install_learned(lf, now);
         }
-        if changed {}
     }
 
     /// Installs a learned flow, or refreshes it (its hard timeout restarts) if it is
-    /// already there. Returns whether the flow table changed.
-    fn install_learned(&mut self, lf: &LearnedFlow, now: Time) -> bool {
+    /// already there.
+    fn install_learned(&mut self, lf: &LearnedFlow, now: Time) {
         let Some(br) = self.bridges.get_mut(&lf.bridge) else {
-            return false;
+            return;
         };
         let t = &mut br.tables[lf.table as usize];
         if let Some(id) = t.find_exact(&lf.matcher, lf.priority) {
             let r = t.get_mut(id).expect("found rule exists");
             if r.actions == lf.actions {
                 r.modified = now;
-                return false;
+                return;
             }
         }
         let fm = FlowMod {
@@ -846,7 +844,6 @@ impl Switch {
             ..FlowMod::default()
         };
         insert_rule(br, fm, now, &mut self.log);
-        true
     }
 }
 
