@@ -55,6 +55,10 @@ pub struct TunnelHeader {
     pub ttl: u8,
     pub tos: u8,
     pub dont_fragment: bool,
+    /// The underlay's MTU: the largest outer IPv4 packet it carries. A tunnel packet
+    /// that would be longer is dropped and counted, never truncated or fragmented
+    /// (fragmenting in the fast path would cost every packet; OVS drops too).
+    pub mtu: u16,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

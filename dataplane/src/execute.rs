@@ -183,17 +183,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Frame<B> {
 /// does not describe; skipping rather than asserting keeps execution total over any input,
 /// which the fuzz tests rely on.
 ///
+/// A tunnel output whose outer packet would exceed the underlay MTU (`header.mtu`) is
+/// not emitted and is counted in [`Executed::too_big`]; the other actions still run.
+///
 /// Errors (`NoHeadroom` for a push or tunnel header, `Wire(PacketTooLarge)` for a
 /// tunnel packet over 64 KiB) stop execution; outputs before it have been emitted.
 pub fn execute<B, F>(
     actions: &[DpAction],
     frame: &mut Frame<B>,
     mut emit: F,
-) -> Result<(), ExecError>
+) -> Result<Executed, ExecError>
 where
     B: AsRef<[u8]> + AsMut<[u8]>,
     F: FnMut(PortNo, &[u8]),
 {
+    let mut done = Executed::default();
     for action in actions {
         match *action {
             DpAction::Output(port) => emit(port, frame.data()),
@@ -230,6 +234,11 @@ where
             DpAction::SetIpv4Dst(ip) => set_ipv4_addr(frame.data_mut(), Addr::Dst, ip.into()),
             DpAction::TunnelOutput { port, header } => {
                 let hl = tunnel_header_len(&header);
+                // The outer IPv4 packet is everything after the outer Ethernet header.
+                if hl - ethernet::HEADER_LEN + frame.len > usize::from(header.mtu) {
+                    done.too_big += 1;
+                    continue;
+                }
                 if hl > frame.head {
                     return Err(ExecError::NoHeadroom {
                         need: hl,
@@ -244,7 +253,14 @@ where
             }
         }
     }
-    Ok(())
+    Ok(done)
+}
+
+/// What [`execute`] dropped on purpose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Executed {
+    /// Tunnel outputs not sent because the outer packet exceeded the underlay MTU.
+    pub too_big: u32,
 }
 
 fn vlan_tag_present(d: &[u8]) -> bool {
@@ -364,5 +380,50 @@ mod tests {
         f.push_front(1).unwrap();
         assert_eq!(f.data(), &[1, 3, 4, 5]);
         assert_eq!(f.headroom(), 5);
+    }
+
+    /// A 100-byte inner frame over GRE with a key is a 20 + 8 + 100 = 128-byte outer
+    /// IPv4 packet: it leaves with an MTU of 128 and is dropped and counted with 127,
+    /// while the outputs around it still go out.
+    #[test]
+    fn tunnel_output_over_the_mtu_is_counted_not_sent() {
+        use crate::actions::{TunnelHeader, TunnelKind};
+        use crate::mac::MacAddr;
+        use std::net::Ipv4Addr;
+        let tunnel = |mtu| DpAction::TunnelOutput {
+            port: 9,
+            header: TunnelHeader {
+                kind: TunnelKind::Gre {
+                    key: Some(7),
+                    csum: false,
+                },
+                eth_src: MacAddr([2, 0, 0, 0, 0, 1]),
+                eth_dst: MacAddr([2, 0, 0, 0, 0, 2]),
+                ip_src: Ipv4Addr::new(192, 0, 2, 1),
+                ip_dst: Ipv4Addr::new(192, 0, 2, 2),
+                ttl: 64,
+                tos: 0,
+                dont_fragment: true,
+                mtu,
+            },
+        };
+        let inner = [0x5au8; 100];
+        for (mtu, sent) in [(128u16, true), (127, false), (u16::MAX, true)] {
+            let mut f = Frame::with_headroom(&inner, DEFAULT_HEADROOM);
+            let mut out = Vec::new();
+            let done = execute(
+                &[DpAction::Output(1), tunnel(mtu), DpAction::Output(2)],
+                &mut f,
+                |p, bytes| out.push((p, bytes.len())),
+            )
+            .unwrap();
+            let mut want = vec![(1, 100)];
+            if sent {
+                want.push((9, 14 + 128));
+            }
+            want.push((2, 100));
+            assert_eq!(out, want, "mtu {mtu}");
+            assert_eq!(done.too_big, u32::from(!sent), "mtu {mtu}");
+        }
     }
 }

@@ -299,6 +299,7 @@ mod tests {
             ttl: 64,
             tos: 0,
             dont_fragment: true,
+            mtu: u16::MAX,
         }
     }
 

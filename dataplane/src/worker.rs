@@ -132,6 +132,8 @@ pub struct WorkerStats {
     pub unknown_tunnel: AtomicU64,
     /// Frames sent on the control thread's behalf (translated misses).
     pub executed: AtomicU64,
+    /// Tunnel packets not sent because they would exceed the underlay MTU.
+    pub too_big: AtomicU64,
     /// Entries the cache refused (full).
     pub install_failed: AtomicU64,
     /// Entries in the cache now.
@@ -157,6 +159,7 @@ pub struct WorkerStatsSnapshot {
     pub bad_tunnel: u64,
     pub unknown_tunnel: u64,
     pub executed: u64,
+    pub too_big: u64,
     pub install_failed: u64,
     pub entries: u64,
     pub acked: u64,
@@ -173,6 +176,7 @@ impl WorkerStats {
             bad_tunnel: r(&self.bad_tunnel),
             unknown_tunnel: r(&self.unknown_tunnel),
             executed: r(&self.executed),
+            too_big: r(&self.too_big),
             install_failed: r(&self.install_failed),
             entries: r(&self.entries),
             acked: r(&self.acked),
@@ -189,6 +193,7 @@ impl std::ops::AddAssign for WorkerStatsSnapshot {
         self.bad_tunnel += o.bad_tunnel;
         self.unknown_tunnel += o.unknown_tunnel;
         self.executed += o.executed;
+        self.too_big += o.too_big;
         self.install_failed += o.install_failed;
         self.entries += o.entries;
         self.acked = self.acked.max(o.acked);
@@ -249,7 +254,9 @@ impl Worker {
                 WorkerCmd::Execute { frame, actions } => {
                     let mut f = Frame::with_headroom(&frame, DEFAULT_HEADROOM);
                     // The control thread translated this very frame: actions fit it.
-                    let _ = execute(&actions, &mut f, &mut *tx);
+                    if let Ok(done) = execute(&actions, &mut f, &mut *tx) {
+                        bump(&self.stats.too_big, u64::from(done.too_big));
+                    }
                     bump(&self.stats.executed, 1);
                 }
                 WorkerCmd::SetTunnels(map) => self.tunnels = map,
@@ -340,7 +347,11 @@ impl Worker {
                 bump(&stats.hits, 1);
                 entry.stats.record(frame.len(), now);
                 // Entries only hold programs translated for frames with this key's headers.
-                let _ = execute(&entry.actions, frame, tx);
+                if let Ok(done) = execute(&entry.actions, frame, tx) {
+                    if done.too_big != 0 {
+                        bump(&stats.too_big, u64::from(done.too_big));
+                    }
+                }
             }
             None => {
                 bump(&stats.misses, 1);
@@ -480,6 +491,7 @@ mod tests {
             ttl: 64,
             tos: 0,
             dont_fragment: true,
+            mtu: u16::MAX,
         };
         let inner = inner();
         let hl = tunnel_header_len(&h);

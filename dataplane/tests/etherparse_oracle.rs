@@ -282,6 +282,7 @@ proptest! {
             ttl,
             tos,
             dont_fragment: df,
+            mtu: u16::MAX,
         };
         let inner = ep_ip_frame([2; 6], [4; 6], vlan, &ip, &payload);
         let out = outputs(&[DpAction::TunnelOutput { port: 9, header }, DpAction::Output(3)], &inner);
@@ -420,6 +421,7 @@ proptest! {
             ttl,
             tos,
             dont_fragment: df,
+            mtu: u16::MAX,
         };
         let inner = ep_ip_frame([2; 6], [4; 6], vlan, &ip, &payload);
         let out = outputs(&[DpAction::TunnelOutput { port: 9, header }, DpAction::Output(3)], &inner);

@@ -58,6 +58,7 @@ fn tunnel(key: Option<u32>, csum: bool) -> TunnelHeader {
         ttl: 64,
         tos: 0,
         dont_fragment: true,
+        mtu: u16::MAX,
     }
 }
 
@@ -197,6 +198,7 @@ fn encap_without_key_or_checksum_is_byte_exact() {
         tos: 0xb8,
         ttl: 255,
         dont_fragment: false,
+        mtu: u16::MAX,
         ..tunnel(None, false)
     };
     let want = hex(&format!(

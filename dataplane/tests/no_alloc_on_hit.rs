@@ -70,6 +70,7 @@ fn a_hit_does_not_allocate() {
         ttl: 64,
         tos: 0,
         dont_fragment: true,
+        mtu: u16::MAX,
     };
     let actions = [
         DpAction::SetVlan(VLAN_PRESENT | 1),
