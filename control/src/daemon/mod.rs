@@ -3,6 +3,7 @@
 //! configuration kept on disk.
 
 pub mod afxdp_backend;
+pub mod netlink;
 pub mod ports;
 pub mod protocol;
 pub mod server;
