@@ -70,6 +70,7 @@ pub fn network_node() -> NetworkNode {
             src_mac: NET_UNDERLAY_MAC,
             dst_mac: CMP_UNDERLAY_MAC,
             src_ip: NET_IP,
+            mtu: 1500,
         },
     );
     let flows = format!(
@@ -147,6 +148,7 @@ pub fn gre_from_compute(inner: &[u8]) -> Vec<u8> {
         ttl: 64,
         tos: 0,
         dont_fragment: true,
+        mtu: u16::MAX,
     };
     let hl = tunnel_header_len(&header);
     let mut buf = vec![0u8; hl + inner.len()];

@@ -50,6 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             src_mac: "52:54:00:00:01:fe".parse()?,
             dst_mac: "52:54:00:00:01:fd".parse()?,
             src_ip: Ipv4Addr::new(192, 168, 1, 254),
+            mtu: 1500,
         },
     );
     let lines: Vec<&str> = FLOWS.lines().collect();

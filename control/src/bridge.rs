@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
-use xvs_dataplane::PortNo;
+use xvs_dataplane::{PortNo, TunnelType};
 
 use crate::mac_learning::MacTable;
 use crate::ofp::{OfPort, PortNames, N_TABLES};
@@ -45,6 +45,11 @@ impl TunnelConfig {
             csum: false,
         }
     }
+
+    /// What today's Neutron agent creates for VXLAN: the same, the key being the VNI.
+    pub fn vxlan_key_flow(local_ip: Ipv4Addr, remote_ip: Ipv4Addr) -> Self {
+        Self::gre_key_flow(local_ip, remote_ip)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,10 +59,11 @@ pub enum PortKind {
     /// A port backed by a device the switch creates (the bridge's own interface).
     Internal,
     /// One end of a patch pair; `peer` names the port at the other end (in another bridge).
-    Patch {
-        peer: String,
-    },
+    Patch { peer: String },
+    /// GRE carrying Ethernet (`type=gre`), the Folsom-era OVS agent's tunnels.
     Gre(TunnelConfig),
+    /// VXLAN over UDP port 4789 (`type=vxlan`), today's Neutron default; the key is the VNI.
+    Vxlan(TunnelConfig),
 }
 
 impl PortKind {
@@ -67,6 +73,16 @@ impl PortKind {
             PortKind::Internal => "internal",
             PortKind::Patch { .. } => "patch",
             PortKind::Gre(_) => "gre",
+            PortKind::Vxlan(_) => "vxlan",
+        }
+    }
+
+    /// The encapsulation and configuration of a tunnel port.
+    pub fn tunnel(&self) -> Option<(TunnelType, &TunnelConfig)> {
+        match self {
+            PortKind::Gre(t) => Some((TunnelType::Gre, t)),
+            PortKind::Vxlan(t) => Some((TunnelType::Vxlan, t)),
+            _ => None,
         }
     }
 }

@@ -11,9 +11,9 @@ use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
 use xvs_dataplane::execute::{execute, Frame, DEFAULT_HEADROOM};
-use xvs_dataplane::tunnel::decap_gre;
+use xvs_dataplane::tunnel::decap_tunnel;
 use xvs_dataplane::worker::{TunnelKeyMatch, TunnelMap, TunnelPort};
-use xvs_dataplane::{FlowKey, MacAddr, PortNo};
+use xvs_dataplane::{FlowKey, MacAddr, PortNo, TunnelType};
 
 use crate::bridge::{Bridge, BridgeId, Port, PortConfig, PortKind, TunnelKey};
 use crate::changes::{Change, ChangeLog};
@@ -36,6 +36,8 @@ pub enum SwitchError {
     NoSuchPort { bridge: String, port: String },
     #[error("a port named \"{0}\" already exists")]
     PortExists(String),
+    #[error("\"{0}\" is not an underlay")]
+    NoSuchUnderlay(String),
     #[error("OpenFlow port {ofport} is already used by \"{by}\" on bridge \"{bridge}\"")]
     OfportInUse {
         bridge: String,
@@ -60,6 +62,8 @@ pub struct UnderlayRoute {
     pub src_mac: MacAddr,
     pub dst_mac: MacAddr,
     pub src_ip: Ipv4Addr,
+    /// The underlay netdev's MTU: the largest outer IPv4 packet it carries.
+    pub mtu: u16,
 }
 
 /// Where a datapath port belongs.
@@ -84,6 +88,8 @@ pub struct DropStats {
     pub bad_tunnel: u64,
     /// Tunnel packets with no tunnel port for their addresses and key.
     pub unknown_tunnel: u64,
+    /// Tunnel packets not sent because they would exceed the underlay MTU.
+    pub too_big: u64,
 }
 
 pub struct Switch {
@@ -407,9 +413,39 @@ impl Switch {
         Ok(dp)
     }
 
-    pub fn set_underlay_route(&mut self, remote: Ipv4Addr, route: UnderlayRoute) {
-        self.routes.insert(remote, route);
+    /// Stops treating a netdev as an underlay (its tunnel ports are gone). Routes that
+    /// leave through it are removed with it.
+    pub fn remove_underlay(&mut self, name: &str) -> Result<PortNo, SwitchError> {
+        let dp = self
+            .dp_ports
+            .iter()
+            .find(|(_, o)| matches!(o, DpPortOwner::Underlay { name: n } if n == name))
+            .map(|(dp, _)| *dp)
+            .ok_or_else(|| SwitchError::NoSuchUnderlay(name.to_string()))?;
+        self.dp_ports.remove(&dp);
+        self.routes.retain(|_, r| r.port != dp);
         self.topology_changed();
+        Ok(dp)
+    }
+
+    /// Sets how tunnel packets toward `remote` leave. Setting the route it already has
+    /// changes nothing (so a periodic refresh does not flush the caches).
+    pub fn set_underlay_route(&mut self, remote: Ipv4Addr, route: UnderlayRoute) {
+        if self.routes.insert(remote, route) != Some(route) {
+            self.topology_changed();
+        }
+    }
+
+    /// Forgets the route toward `remote`: tunnel outputs to it send nothing until one is set.
+    pub fn remove_underlay_route(&mut self, remote: Ipv4Addr) {
+        if self.routes.remove(&remote).is_some() {
+            self.topology_changed();
+        }
+    }
+
+    /// The underlay routes, by remote address.
+    pub fn underlay_routes(&self) -> impl Iterator<Item = (Ipv4Addr, &UnderlayRoute)> {
+        self.routes.iter().map(|(ip, r)| (*ip, r))
     }
 
     /// The underlay ports and tunnel ports, as the workers need them to decapsulate.
@@ -425,15 +461,17 @@ impl Switch {
             .bridges
             .values()
             .flat_map(|b| b.ports.values())
-            .filter_map(|p| match (&p.config.kind, p.dp_port) {
-                (PortKind::Gre(t), Some(port)) => Some(TunnelPort {
-                    kind: xvs_dataplane::TunnelType::Gre,
+            .filter_map(|p| match (p.config.kind.tunnel(), p.dp_port) {
+                (Some((kind, t)), Some(port)) => Some(TunnelPort {
+                    kind,
                     remote: t.remote_ip,
                     local: t.local_ip,
-                    key: match t.key {
-                        TunnelKey::Flow => TunnelKeyMatch::Any,
-                        TunnelKey::Fixed(k) => TunnelKeyMatch::Exactly(k),
-                        TunnelKey::None => TunnelKeyMatch::NoKey,
+                    key: match (t.key, kind) {
+                        (TunnelKey::Flow, _) => TunnelKeyMatch::Any,
+                        (TunnelKey::Fixed(k), _) => TunnelKeyMatch::Exactly(k),
+                        (TunnelKey::None, TunnelType::Gre) => TunnelKeyMatch::NoKey,
+                        // A VXLAN header always has a VNI: without a key it is 0.
+                        (TunnelKey::None, TunnelType::Vxlan) => TunnelKeyMatch::Exactly(0),
                     },
                     port,
                 }),
@@ -760,18 +798,21 @@ impl Switch {
     }
 
     fn receive_underlay(&mut self, frame: &[u8], now: Time) -> Vec<(PortNo, Vec<u8>)> {
-        let d = match decap_gre(frame) {
+        let d = match decap_tunnel(frame) {
             Ok(d) => d,
             Err(_) => {
                 self.drops.bad_tunnel += 1;
                 return Vec::new();
             }
         };
-        let Some(tport) = self.tunnel_map().lookup(d.outer_src, d.outer_dst, d.key) else {
+        let Some(tport) = self
+            .tunnel_map()
+            .lookup_type(d.kind, d.outer_src, d.outer_dst, d.key)
+        else {
             self.drops.unknown_tunnel += 1;
             return Vec::new();
         };
-        let inner = &frame[d.inner_offset..d.inner_offset + d.inner_len];
+        let inner = &frame[d.inner_range()];
         match FlowKey::extract(tport, inner) {
             Ok(mut key) => {
                 key.tun_id = d.key.unwrap_or(0) as u64;
@@ -793,7 +834,10 @@ impl Switch {
         let r = execute(&tr.actions, &mut f, |p, bytes| {
             out.push((p, bytes.to_vec()))
         });
-        debug_assert!(r.is_ok(), "{r:?}");
+        match r {
+            Ok(done) => self.drops.too_big += u64::from(done.too_big),
+            Err(e) => debug_assert!(false, "{e:?}"),
+        }
         out
     }
 

@@ -84,6 +84,25 @@ struct Ctx<'a> {
     depth: u32,
     out: Translation,
     trace: Option<Vec<String>>,
+    /// The UDP source port of VXLAN packets sent for this packet.
+    vxlan_src_port: u16,
+}
+
+/// A VXLAN source port in 49152..=65535 (RFC 7348) that spreads inner flows over the
+/// underlay's ECMP paths and RSS queues. It hashes only fields every cache key holds
+/// (`base_consulted`), so a cache hit sends exactly the port the slow path chose.
+fn vxlan_src_port(key: &FlowKey) -> u16 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |v: u64| {
+        h ^= v;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= h >> 29;
+    };
+    mix(u64::from(key.in_port));
+    mix(key.tun_id);
+    mix(u64::from(key.vlan_tci));
+    mix(key.dl_dst.to_u64());
+    49152 + (h % 16384) as u16
 }
 
 /// The always-consulted part of a key: what the fast path's cache is keyed by at least.
@@ -125,6 +144,7 @@ pub fn translate(sw: &Switch, key: &FlowKey, now: Time, trace: bool) -> (Transla
         depth: 0,
         out: std::mem::take(&mut out),
         trace: trace.then(Vec::new),
+        vxlan_src_port: vxlan_src_port(key),
     };
     ctx.trace_bridge_header();
     ctx.lookup_and_run(0);
@@ -337,11 +357,21 @@ impl<'a> Ctx<'a> {
                 self.out.actions.push(DpAction::Output(dp));
             }
             PortKind::Patch { peer } => self.cross_patch(peer),
-            PortKind::Gre(cfg) => {
+            PortKind::Gre(cfg) | PortKind::Vxlan(cfg) => {
                 let key = match cfg.key {
                     TunnelKey::Flow => Some(self.flow.tun_id as u32),
                     TunnelKey::Fixed(k) => Some(k),
                     TunnelKey::None => None,
+                };
+                let kind = match port.config.kind {
+                    PortKind::Vxlan(_) => TunnelKind::Vxlan {
+                        vni: key.unwrap_or(0) & 0xff_ffff,
+                        src_port: self.vxlan_src_port,
+                    },
+                    _ => TunnelKind::Gre {
+                        key,
+                        csum: cfg.csum,
+                    },
                 };
                 let Some(route) = self.sw.underlay_route(cfg.remote_ip) else {
                     let remote = cfg.remote_ip;
@@ -351,10 +381,7 @@ impl<'a> Ctx<'a> {
                 };
                 self.commit();
                 let header = TunnelHeader {
-                    kind: TunnelKind::Gre {
-                        key,
-                        csum: cfg.csum,
-                    },
+                    kind,
                     eth_src: route.src_mac,
                     eth_dst: route.dst_mac,
                     ip_src: cfg.local_ip.unwrap_or(route.src_ip),
@@ -362,6 +389,7 @@ impl<'a> Ctx<'a> {
                     ttl: 64,
                     tos: 0,
                     dont_fragment: true,
+                    mtu: route.mtu,
                 };
                 self.out.actions.push(DpAction::TunnelOutput {
                     port: route.port,

@@ -151,6 +151,7 @@ fn build(br_tun: u8) -> Switch {
                 src_mac: UL_MAC.parse::<MacAddr>().unwrap(),
                 dst_mac: HOP_MAC.parse::<MacAddr>().unwrap(),
                 src_ip: LOCAL.parse().unwrap(),
+                mtu: 1500,
             },
         );
     }

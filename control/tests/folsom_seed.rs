@@ -74,6 +74,7 @@ fn node(
             src_mac: local_mac.parse::<MacAddr>().unwrap(),
             dst_mac: remote_mac.parse::<MacAddr>().unwrap(),
             src_ip: local_ip.parse().unwrap(),
+            mtu: 1500,
         },
     );
     // The Folsom agent's br-tun: VLAN <-> tunnel id, unicast to the local MACs and

@@ -79,6 +79,7 @@ fn node() -> Node {
                 src_mac: LOCAL_UL_MAC.parse::<MacAddr>().unwrap(),
                 dst_mac: NEXT_HOP_MAC.parse::<MacAddr>().unwrap(),
                 src_ip: LOCAL_IP.parse().unwrap(),
+                mtu: 1500,
             },
         );
     }

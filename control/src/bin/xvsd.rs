@@ -158,6 +158,7 @@ fn run(args: Args) -> Result<(), String> {
         std::thread::spawn(move || server::serve(daemon, listener, stop))
     };
     while !stop.load(Ordering::Relaxed) {
+        daemon.tick(std::time::Instant::now());
         std::thread::sleep(Duration::from_millis(50));
     }
     tracing::info!("stopping");

@@ -1,5 +1,7 @@
 //! Ports backed by the AF_XDP datapath.
 
+use std::net::Ipv4Addr;
+
 use xvs_dataplane::afxdp::{AfXdpDatapath, PortMode, XdpMode};
 use xvs_dataplane::PortNo;
 
@@ -21,11 +23,16 @@ impl AfXdpBackend {
     }
 }
 
-impl PortBackend for AfXdpBackend {
-    fn attach(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
+impl AfXdpBackend {
+    fn attach_in(
+        &mut self,
+        port: PortNo,
+        ifname: &str,
+        mode: PortMode,
+    ) -> Result<PortStatus, String> {
         let info = self
             .dp()
-            .add_port(port, ifname, PortMode::All)
+            .add_port(port, ifname, mode)
             .map_err(|e| e.to_string())?;
         if !info.workers_without_tx.is_empty() {
             tracing::warn!(
@@ -48,6 +55,28 @@ impl PortBackend for AfXdpBackend {
             queues: info.queues,
             mtu: info.mtu,
         })
+    }
+}
+
+impl PortBackend for AfXdpBackend {
+    fn attach(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.attach_in(port, ifname, PortMode::All)
+    }
+
+    fn attach_underlay(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.attach_in(port, ifname, PortMode::Underlay)
+    }
+
+    fn add_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr) -> Result<(), String> {
+        self.dp()
+            .add_underlay_ip(port, ip)
+            .map_err(|e| e.to_string())
+    }
+
+    fn remove_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr) {
+        if let Err(e) = self.dp().remove_underlay_ip(port, ip) {
+            tracing::warn!(port, %ip, error = %e, "removing a local tunnel address");
+        }
     }
 
     fn detach(&mut self, port: PortNo) {

@@ -8,11 +8,14 @@ pub mod ports;
 pub mod protocol;
 pub mod server;
 pub mod state;
+pub mod underlay;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use xvs_dataplane::PortNo;
@@ -20,11 +23,13 @@ use xvs_dataplane::PortNo;
 use crate::bridge::PortKind;
 use crate::control_thread::ControlThread;
 use crate::ofp::format::{format_actions, format_match};
-use crate::switch::{Switch, SwitchError};
+use crate::switch::{Switch, SwitchError, UnderlayRoute};
 use crate::table::{Rule, Time};
+use netlink::Rtnl;
 use ports::{port_config, PortBackend, PortStatus};
 use protocol::{parse_request, Command, Response};
 use state::State;
+use underlay::{TunnelSpec, TunnelStatus, UnderlayEnv, Underlays};
 
 /// A failed request: a stable code for programs, a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +53,7 @@ impl From<SwitchError> for RequestError {
             SwitchError::NoSuchBridge(_) => "no-such-bridge",
             SwitchError::BridgeExists(_) => "bridge-exists",
             SwitchError::BadBridgeName(_) => "bad-name",
-            SwitchError::NoSuchPort { .. } => "no-such-port",
+            SwitchError::NoSuchPort { .. } | SwitchError::NoSuchUnderlay(_) => "no-such-port",
             SwitchError::PortExists(_) => "port-exists",
             SwitchError::OfportInUse { .. } => "ofport-in-use",
             SwitchError::BadPortOption(_) => "bad-port-option",
@@ -67,6 +72,62 @@ struct Config {
     path: Option<PathBuf>,
     /// How each netdev port's datapath side is doing, by port name.
     status: BTreeMap<String, Result<PortStatus, String>>,
+    underlays: Underlays,
+    /// Opened at the first tunnel port; an error is retried at the next sync.
+    rtnl: Option<Rtnl>,
+    next_sync: Option<Instant>,
+}
+
+/// How often the tunnel underlays are checked against the kernel (next-hop MACs, MTUs,
+/// routes), and how often while something is still unresolved.
+const UNDERLAY_SYNC: Duration = Duration::from_secs(1);
+const UNDERLAY_SYNC_PENDING: Duration = Duration::from_millis(200);
+
+/// The daemon's side of [`UnderlayEnv`]: the switch through the control thread, the
+/// datapath through the port backend.
+struct DaemonEnv<'a> {
+    control: &'a ControlThread,
+    backend: &'a mut dyn PortBackend,
+}
+
+impl UnderlayEnv for DaemonEnv<'_> {
+    fn is_bridge_port(&mut self, name: &str) -> bool {
+        let n = name.to_string();
+        self.control.read(move |sw, _, _| {
+            sw.port_by_name(&n).is_some_and(|(b, of)| {
+                b.port(of)
+                    .is_some_and(|p| matches!(p.config.kind, PortKind::Netdev))
+            })
+        })
+    }
+    fn add_underlay(&mut self, name: &str) -> Result<PortNo, String> {
+        let n = name.to_string();
+        self.control
+            .change(move |sw, _| sw.add_underlay(&n))
+            .map_err(|e| e.to_string())
+    }
+    fn remove_underlay(&mut self, name: &str) {
+        let n = name.to_string();
+        let _ = self.control.change(move |sw, _| sw.remove_underlay(&n));
+    }
+    fn attach(&mut self, dp: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.backend.attach_underlay(dp, ifname)
+    }
+    fn detach(&mut self, dp: PortNo) {
+        self.backend.detach(dp)
+    }
+    fn add_local_ip(&mut self, dp: PortNo, ip: Ipv4Addr) -> Result<(), String> {
+        self.backend.add_underlay_ip(dp, ip)
+    }
+    fn remove_local_ip(&mut self, dp: PortNo, ip: Ipv4Addr) {
+        self.backend.remove_underlay_ip(dp, ip)
+    }
+    fn set_route(&mut self, remote: Ipv4Addr, route: Option<UnderlayRoute>) {
+        self.control.change(move |sw, _| match route {
+            Some(r) => sw.set_underlay_route(remote, r),
+            None => sw.remove_underlay_route(remote),
+        })
+    }
 }
 
 pub struct Daemon {
@@ -90,12 +151,54 @@ impl Daemon {
                 state: State::default(),
                 path: state_path,
                 status: BTreeMap::new(),
+                underlays: Underlays::default(),
+                rtnl: None,
+                next_sync: None,
             }),
         }
     }
 
     pub fn control(&self) -> &ControlThread {
         &self.control
+    }
+
+    /// Keeps the tunnel underlays in line with the kernel; call it often (it decides
+    /// itself when a sync is due).
+    pub fn tick(&self, now: Instant) {
+        let mut cfg = self.config.lock().expect("config lock");
+        if cfg.next_sync.is_some_and(|t| now >= t) {
+            self.sync_underlays(&mut cfg, now);
+        }
+    }
+
+    fn sync_underlays(&self, cfg: &mut Config, now: Instant) {
+        let Config {
+            underlays,
+            rtnl,
+            next_sync,
+            ..
+        } = cfg;
+        if rtnl.is_none() {
+            match Rtnl::open() {
+                Ok(r) => *rtnl = Some(r),
+                Err(e) => tracing::warn!(error = %e, "opening rtnetlink"),
+            }
+        }
+        if let Some(net) = rtnl.as_mut() {
+            let mut backend = self.backend.lock().expect("backend lock");
+            let mut env = DaemonEnv {
+                control: &self.control,
+                backend: &mut **backend,
+            };
+            underlays.sync(net, &mut env, now);
+        }
+        *next_sync = Some(
+            now + if underlays.pending() || rtnl.is_none() {
+                UNDERLAY_SYNC_PENDING
+            } else {
+                UNDERLAY_SYNC
+            },
+        );
     }
 
     /// Re-creates the bridges and ports of a saved configuration. A port whose netdev
@@ -161,7 +264,8 @@ impl Daemon {
                     .iter()
                     .map(|s| {
                         json!({"hits": s.hits, "misses": s.misses, "lost": s.lost, "flows": s.entries,
-                               "malformed": s.malformed, "bad_tunnel": s.bad_tunnel, "unknown_tunnel": s.unknown_tunnel})
+                               "malformed": s.malformed, "bad_tunnel": s.bad_tunnel, "unknown_tunnel": s.unknown_tunnel,
+                               "too_big": s.too_big})
                     })
                     .collect();
                 let f = fp.stats;
@@ -239,6 +343,16 @@ impl Daemon {
         }
         let b = bridge.to_string();
         self.control.change(move |sw, _| sw.del_bridge(&b))?;
+        let mut tunnels = false;
+        for (name, _, _) in &ports {
+            if cfg.underlays.status(name).is_some() {
+                cfg.underlays.remove_tunnel(name);
+                tunnels = true;
+            }
+        }
+        if tunnels {
+            self.sync_underlays(&mut cfg, Instant::now());
+        }
         cfg.state.del_bridge(bridge);
         self.save(&cfg)?;
         Ok((Value::Null, String::new()))
@@ -256,6 +370,11 @@ impl Daemon {
             port_config(port, &options).map_err(|e| RequestError::new("bad-port-option", e))?;
         let internal = pc.kind == PortKind::Internal;
         let is_netdev = matches!(pc.kind, PortKind::Netdev | PortKind::Internal);
+        let tunnel = pc.kind.tunnel().map(|(kind, config)| TunnelSpec {
+            kind,
+            config: *config,
+            underlay: options.get("underlay").cloned(),
+        });
         let b = bridge.to_string();
         let (ofport, dp) = self.control.change(move |sw, _| {
             let of = sw.add_port(&b, pc)?;
@@ -296,6 +415,10 @@ impl Daemon {
                 }
             }
         }
+        if let Some(spec) = tunnel {
+            cfg.underlays.add_tunnel(port, spec);
+            self.sync_underlays(&mut cfg, Instant::now());
+        }
         options.insert("ofport".into(), ofport.to_string());
         cfg.state.add_port(bridge, port, options);
         self.save(&cfg)?;
@@ -323,6 +446,10 @@ impl Daemon {
             ports::delete_internal(port);
         }
         cfg.status.remove(port);
+        if cfg.underlays.status(port).is_some() {
+            cfg.underlays.remove_tunnel(port);
+            self.sync_underlays(&mut cfg, Instant::now());
+        }
         cfg.state.del_port(bridge, port);
         self.save(&cfg)?;
         Ok((Value::Null, String::new()))
@@ -331,6 +458,8 @@ impl Daemon {
     fn show(&self) -> Outcome {
         let cfg = self.config.lock().expect("config lock");
         let status = cfg.status.clone();
+        let underlays = cfg.underlays.underlays();
+        let tunnels: BTreeMap<String, TunnelStatus> = cfg.underlays.statuses();
         drop(cfg);
         self.control.read(move |sw, _, _| {
             let mut text = String::from("xvsd\n");
@@ -355,7 +484,7 @@ impl Daemon {
                             let _ = writeln!(text, "                type: patch\n                options: {{peer={peer}}}");
                             j["peer"] = json!(peer);
                         }
-                        PortKind::Gre(t) => {
+                        PortKind::Gre(t) | PortKind::Vxlan(t) => {
                             let key = match t.key {
                                 crate::bridge::TunnelKey::Flow => "flow".to_string(),
                                 crate::bridge::TunnelKey::Fixed(k) => k.to_string(),
@@ -364,11 +493,16 @@ impl Daemon {
                             let local = t.local_ip.map(|l| format!(", local_ip={l}")).unwrap_or_default();
                             let _ = writeln!(
                                 text,
-                                "                type: gre\n                options: {{key={key}{local}, remote_ip={}}}",
+                                "                type: {}\n                options: {{key={key}{local}, remote_ip={}}}",
+                                c.kind.type_name(),
                                 t.remote_ip
                             );
                             j["options"] = json!({"key": key, "remote_ip": t.remote_ip.to_string(),
                                                   "local_ip": t.local_ip.map(|l| l.to_string())});
+                            if let Some(ts) = tunnels.get(p.name()) {
+                                tunnel_status_text(&mut text, ts);
+                                j["tunnel"] = json!(ts);
+                            }
                         }
                         PortKind::Netdev | PortKind::Internal => match status.get(p.name()) {
                             Some(Ok(s)) if s.xdp_mode == "none" => {
@@ -396,7 +530,21 @@ impl Daemon {
                 }
                 bridges.push(json!({"name": br.name, "ports": ports}));
             }
-            Ok((json!({ "bridges": bridges }), text))
+            for u in &underlays {
+                let ips: Vec<String> = u.local_ips.iter().map(|ip| ip.to_string()).collect();
+                let _ = writeln!(
+                    text,
+                    "    Underlay {} (datapath port {}): mac {}, mtu {}, tunnel addresses {}, {} XDP, {}",
+                    u.name,
+                    u.datapath_port,
+                    u.mac,
+                    u.mtu,
+                    ips.join(" "),
+                    u.datapath.xdp_mode,
+                    if u.datapath.zero_copy { "zero-copy" } else { "copy mode" },
+                );
+            }
+            Ok((json!({ "bridges": bridges, "underlays": underlays }), text))
         })
     }
 
@@ -423,6 +571,29 @@ impl Daemon {
             out.push(json!({"ofport": ofport, "name": name, "counters": c}));
         }
         Ok((Value::Array(out), text))
+    }
+}
+
+fn tunnel_status_text(text: &mut String, ts: &TunnelStatus) {
+    if let Some(e) = &ts.error {
+        let _ = writeln!(text, "                error: \"{e}\"");
+        return;
+    }
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let _ = writeln!(
+        text,
+        "                underlay: {} from {}, next hop {} at {} ({})",
+        or_dash(ts.underlay.clone()),
+        or_dash(ts.local_ip.map(|i| i.to_string())),
+        or_dash(ts.next_hop.map(|i| i.to_string())),
+        ts.next_hop_mac.as_deref().unwrap_or("unresolved"),
+        ts.neighbour.as_deref().unwrap_or("no neighbour entry"),
+    );
+    if let (Some(mtu), Some(inner)) = (ts.mtu, ts.inner_mtu) {
+        let _ = writeln!(
+            text,
+            "                mtu: {mtu} on the underlay; inner packets up to {inner} bytes (larger ones dropped, counted as too_big)"
+        );
     }
 }
 

@@ -35,6 +35,11 @@ pub struct PortCounters {
 pub trait PortBackend: Send + 'static {
     /// Starts moving the packets of netdev `ifname` as datapath port `port`.
     fn attach(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String>;
+    /// Starts taking the tunnel packets for the local addresses given with
+    /// [`PortBackend::add_underlay_ip`] from netdev `ifname`; the kernel keeps the rest.
+    fn attach_underlay(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String>;
+    fn add_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr) -> Result<(), String>;
+    fn remove_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr);
     /// Stops; the netdev is left as it was found.
     fn detach(&mut self, port: PortNo);
     fn counters(&self, port: PortNo) -> PortCounters;
@@ -52,6 +57,13 @@ impl PortBackend for NoDatapath {
             ..PortStatus::default()
         })
     }
+    fn attach_underlay(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.attach(port, ifname)
+    }
+    fn add_underlay_ip(&mut self, _port: PortNo, _ip: Ipv4Addr) -> Result<(), String> {
+        Ok(())
+    }
+    fn remove_underlay_ip(&mut self, _port: PortNo, _ip: Ipv4Addr) {}
     fn detach(&mut self, _port: PortNo) {}
     fn counters(&self, _port: PortNo) -> PortCounters {
         PortCounters::default()
@@ -101,29 +113,30 @@ pub fn port_config(name: &str, options: &BTreeMap<String, String>) -> Result<Por
             None => Ok(()),
         }
     };
+    const TUNNEL_OPTIONS: [&str; 5] = ["remote_ip", "local_ip", "key", "csum", "underlay"];
     let kind = match kind_name {
         "system" | "afxdp" | "" => {
             only_for(&["peer"], "patch")?;
-            only_for(&["remote_ip", "local_ip", "key", "csum", "underlay"], "gre")?;
+            only_for(&TUNNEL_OPTIONS, "gre or type=vxlan")?;
             PortKind::Netdev
         }
         "internal" => {
             only_for(&["peer"], "patch")?;
-            only_for(&["remote_ip", "local_ip", "key", "csum", "underlay"], "gre")?;
+            only_for(&TUNNEL_OPTIONS, "gre or type=vxlan")?;
             PortKind::Internal
         }
         "patch" => {
-            only_for(&["remote_ip", "local_ip", "key", "csum", "underlay"], "gre")?;
+            only_for(&TUNNEL_OPTIONS, "gre or type=vxlan")?;
             let peer = get("peer").ok_or("type=patch needs peer=PORT")?;
             PortKind::Patch {
                 peer: peer.to_string(),
             }
         }
-        "gre" => {
+        "gre" | "vxlan" => {
             only_for(&["peer"], "patch")?;
             let remote_ip = ip(
                 "remote_ip",
-                get("remote_ip").ok_or("type=gre needs remote_ip=A")?,
+                get("remote_ip").ok_or_else(|| format!("type={kind_name} needs remote_ip=A"))?,
             )?;
             let local_ip = get("local_ip").map(|v| ip("local_ip", v)).transpose()?;
             let key = match get("key") {
@@ -140,16 +153,34 @@ pub fn port_config(name: &str, options: &BTreeMap<String, String>) -> Result<Por
                 Some("true") => true,
                 Some(v) => return Err(format!("csum={v}: true or false")),
             };
-            PortKind::Gre(TunnelConfig {
+            if let Some(u) = get("underlay") {
+                if !crate::switch::valid_name(u) {
+                    return Err(format!("underlay={u}: not a netdev name"));
+                }
+            }
+            let config = TunnelConfig {
                 remote_ip,
                 local_ip,
                 key,
                 csum,
-            })
+            };
+            if kind_name == "gre" {
+                PortKind::Gre(config)
+            } else {
+                if let TunnelKey::Fixed(k) = key {
+                    if k > 0xff_ffff {
+                        return Err(format!("key={k}: a VXLAN VNI is 24 bits (0..16777215)"));
+                    }
+                }
+                if csum {
+                    return Err("csum=true: xvs sends VXLAN without UDP checksums (RFC 7348 allows it over IPv4)".into());
+                }
+                PortKind::Vxlan(config)
+            }
         }
         other => {
             return Err(format!(
-                "type={other}: unknown port type (system, internal, patch, gre)"
+                "type={other}: unknown port type (system, internal, patch, gre, vxlan)"
             ))
         }
     };
@@ -260,6 +291,25 @@ mod tests {
                 ..
             })
         ));
+        let c = port_config(
+            "vxlan-1",
+            &opts(&[
+                ("type", "vxlan"),
+                ("remote_ip", "192.168.1.253"),
+                ("local_ip", "192.168.1.254"),
+                ("key", "0x3e7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.kind,
+            PortKind::Vxlan(TunnelConfig {
+                remote_ip: "192.168.1.253".parse().unwrap(),
+                local_ip: Some("192.168.1.254".parse().unwrap()),
+                key: TunnelKey::Fixed(0x3e7),
+                csum: false,
+            })
+        );
         let c = port_config("tap1", &opts(&[("tag", "1"), ("ofport", "5")])).unwrap();
         assert_eq!(
             (c.tag, c.ofport, c.kind),
@@ -282,6 +332,32 @@ mod tests {
                     ("key", "99999999999"),
                 ]),
                 "key",
+            ),
+            (
+                opts(&[
+                    ("type", "vxlan"),
+                    ("remote_ip", "1.2.3.4"),
+                    ("key", "16777216"),
+                ]),
+                "24 bits",
+            ),
+            (
+                opts(&[
+                    ("type", "vxlan"),
+                    ("remote_ip", "1.2.3.4"),
+                    ("csum", "true"),
+                ]),
+                "csum",
+            ),
+            (opts(&[("type", "vxlan")]), "remote_ip"),
+            (opts(&[("underlay", "eth1")]), "underlay"),
+            (
+                opts(&[
+                    ("type", "gre"),
+                    ("remote_ip", "1.2.3.4"),
+                    ("underlay", "a/b"),
+                ]),
+                "a/b",
             ),
         ] {
             let e = port_config("p", &bad).unwrap_err();

@@ -466,8 +466,8 @@ impl FastPath {
         let line = |s: &mut String, name: &str, st: &WorkerStatsSnapshot| {
             let _ = writeln!(
                 s,
-                "  {name}: lookups: hit:{} missed:{} lost:{}  flows: {}  malformed:{} bad-tunnel:{} unknown-tunnel:{}",
-                st.hits, st.misses, st.lost, st.entries, st.malformed, st.bad_tunnel, st.unknown_tunnel
+                "  {name}: lookups: hit:{} missed:{} lost:{}  flows: {}  malformed:{} bad-tunnel:{} unknown-tunnel:{} too-big:{}",
+                st.hits, st.misses, st.lost, st.entries, st.malformed, st.bad_tunnel, st.unknown_tunnel, st.too_big
             );
         };
         let _ = writeln!(s, "xvs@datapath:");
