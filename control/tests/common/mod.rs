@@ -4,6 +4,7 @@
 
 pub mod cached;
 pub mod daemon;
+pub mod nodes;
 pub mod threads;
 
 use std::net::Ipv4Addr;
