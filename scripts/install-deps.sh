@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 #   linux-libc-dev           : linux/bpf.h, linux/if_xdp.h and asm/types.h for the XDP program
 #   ethtool                  : turns GRO (NAPI) on for test veths (testnet.rs)
 #   iputils-ping             : the daemon tests ping between VM namespaces through xvs
-PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping)
+#   tcpdump                  : the demo shows a captured GRE packet on the underlay
+PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
