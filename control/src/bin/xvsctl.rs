@@ -14,8 +14,9 @@ usage: xvsctl [--socket PATH] [--json] COMMAND [ARG...]
 
 bridges and ports (as ovs-vsctl):
   add-br BR                      del-br BR
-  add-port BR PORT [tag=N] [trunks=A,B] [type=system|patch|gre] [peer=P]
-           [remote_ip=A] [local_ip=A] [key=flow|N] [ofport=N]
+  add-port BR PORT [tag=N] [trunks=A,B] [type=system|internal|patch|gre|vxlan]
+           [peer=P] [remote_ip=A] [local_ip=A] [key=flow|N] [csum=true]
+           [underlay=IF] [ofport=N]
   del-port BR PORT               show
 flows (as ovs-ofctl):
   add-flow BR FLOW               add-flows BR FILE|-

@@ -30,8 +30,8 @@ pub enum Command {
     DelBr {
         bridge: String,
     },
-    /// `options`: `tag`, `trunks`, `type` (system, internal, patch, gre), `peer`,
-    /// `remote_ip`, `local_ip`, `key`, `csum`, `ofport`, as strings.
+    /// `options`: `tag`, `trunks`, `type` (system, internal, patch, gre, vxlan), `peer`,
+    /// `remote_ip`, `local_ip`, `key`, `csum`, `underlay`, `ofport`, as strings.
     AddPort {
         bridge: String,
         port: String,
