@@ -178,6 +178,11 @@ impl Daemon {
             next_sync,
             ..
         } = cfg;
+        if !self.backend.lock().expect("backend lock").moves_packets() {
+            underlays.without_datapath();
+            *next_sync = None;
+            return;
+        }
         if rtnl.is_none() {
             match Rtnl::open() {
                 Ok(r) => *rtnl = Some(r),

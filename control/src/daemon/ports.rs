@@ -43,6 +43,11 @@ pub trait PortBackend: Send + 'static {
     /// Stops; the netdev is left as it was found.
     fn detach(&mut self, port: PortNo);
     fn counters(&self, port: PortNo) -> PortCounters;
+    /// Whether packets really move (false for [`NoDatapath`]): tunnels then need no
+    /// underlay, and nothing is asked of the kernel for them.
+    fn moves_packets(&self) -> bool {
+        true
+    }
 }
 
 /// A backend with no datapath: ports exist in the pipeline only. For tests of the
@@ -67,6 +72,9 @@ impl PortBackend for NoDatapath {
     fn detach(&mut self, _port: PortNo) {}
     fn counters(&self, _port: PortNo) -> PortCounters {
         PortCounters::default()
+    }
+    fn moves_packets(&self) -> bool {
+        false
     }
 }
 

@@ -188,6 +188,16 @@ impl Underlays {
         );
     }
 
+    /// Nothing moves packets (`xvsd --datapath none`): no underlay is looked for, and
+    /// `show` says so.
+    pub fn without_datapath(&mut self) {
+        for t in self.tunnels.values_mut() {
+            t.bound = None;
+            t.error =
+                Some("no datapath (xvsd --datapath none): the underlay is not looked for".into());
+        }
+    }
+
     pub fn remove_tunnel(&mut self, port: &str) {
         self.tunnels.remove(port);
     }
