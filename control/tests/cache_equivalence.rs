@@ -138,12 +138,15 @@ fn build(br_tun: u8) -> Switch {
     .unwrap();
     let ul = sw.add_underlay("eth1").unwrap();
     for (i, r) in REMOTES.iter().enumerate() {
+        // The first remote over GRE, the second over VXLAN (whose UDP source port the
+        // slow path derives from the packet: a hit must send the same one).
         let cfg = TunnelConfig::gre_key_flow(LOCAL.parse().unwrap(), r.parse().unwrap());
-        sw.add_port(
-            "br-tun",
-            PortConfig::new(&format!("gre-{}", i + 1), PortKind::Gre(cfg)).ofport(i as u32 + 2),
-        )
-        .unwrap();
+        let (name, kind) = match i {
+            0 => ("gre-1", PortKind::Gre(cfg)),
+            _ => ("vx-2", PortKind::Vxlan(cfg)),
+        };
+        sw.add_port("br-tun", PortConfig::new(name, kind).ofport(i as u32 + 2))
+            .unwrap();
         sw.set_underlay_route(
             r.parse().unwrap(),
             UnderlayRoute {
@@ -216,10 +219,19 @@ fn frame_for(op: &Op) -> Option<(String, Vec<u8>)> {
         } => {
             let key = [0x3e7, 0x1, 0x99][key as usize];
             let f = inner(kind.min(2), src, dst, vlan, 0);
-            Some((
-                "eth1".to_string(),
-                gre(UL_MAC, HOP_MAC, REMOTES[remote], LOCAL, key, &f),
-            ))
+            let outer = match remote {
+                0 => gre(UL_MAC, HOP_MAC, REMOTES[remote], LOCAL, key, &f),
+                _ => vxlan(
+                    UL_MAC,
+                    HOP_MAC,
+                    REMOTES[remote],
+                    LOCAL,
+                    50_000 + key as u16,
+                    key,
+                    &f,
+                ),
+            };
+            Some(("eth1".to_string(), outer))
         }
         _ => None,
     }

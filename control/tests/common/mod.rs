@@ -139,6 +139,36 @@ pub fn gre(
     f
 }
 
+/// A VXLAN packet (UDP 4789 from `src_port`, checksum 0, I flag, `vni`) carrying `inner`.
+pub fn vxlan(
+    outer_dst: &str,
+    outer_src: &str,
+    ip_src: &str,
+    ip_dst: &str,
+    src_port: u16,
+    vni: u32,
+    inner: &[u8],
+) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend_from_slice(&src_port.to_be_bytes());
+    u.extend_from_slice(&4789u16.to_be_bytes());
+    u.extend_from_slice(&((16 + inner.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0, 0x08, 0, 0, 0]);
+    u.extend_from_slice(&(vni << 8).to_be_bytes());
+    u.extend_from_slice(inner);
+    let mut f = eth(outer_dst, outer_src, None, 0x0800);
+    f.extend(ipv4_header(
+        ip_src.parse().unwrap(),
+        ip_dst.parse().unwrap(),
+        17,
+        u.len(),
+        true,
+        64,
+    ));
+    f.extend(u);
+    f
+}
+
 /// Inserts an 802.1Q tag (vid, pcp 0) after the MACs of an untagged frame.
 pub fn tagged(untagged: &[u8], vid: u16) -> Vec<u8> {
     let mut f = untagged[..12].to_vec();
