@@ -640,13 +640,13 @@ fn malformed_tunnel_packets_are_counted_and_dropped() {
     assert_eq!(counters(), after, "the good packet counted as bad");
 }
 
-/// "inner packets up to M bytes" from `show`, once it reports `mtu`.
+/// "inner frames up to M bytes" from `show`, once it reports `mtu`.
 fn wait_for_mtu(n: &Node, mtu: u32) -> usize {
     let start = Instant::now();
     loop {
         let show = n.ctl(&["show"]);
         if show.contains(&format!("mtu: {mtu} on the underlay")) {
-            let at = show.find("inner packets up to ").unwrap() + "inner packets up to ".len();
+            let at = show.find("inner frames up to ").unwrap() + "inner frames up to ".len();
             return show[at..]
                 .split_whitespace()
                 .next()
@@ -685,16 +685,12 @@ fn underlay_mtu_bounds_the_encapsulated_frames() {
 
     cmp.ns.ip(&["link", "set", &cmp.ul_if, "mtu", "1000"]);
     let inner_max = wait_for_mtu(cmp, 1000);
-    // show's "inner packets up to M bytes" is the inner IP packet: the underlay MTU less
-    // outer IPv4 (20), GRE with key (8) and the inner Ethernet header (14).
-    assert_eq!(inner_max, 1000 - 20 - 8 - 14, "{}", cmp.ctl(&["show"]));
-    // The datapath's limit is the outer IPv4 packet: 20 + 8 + the inner frame, which
-    // also carries the 802.1Q tag the Folsom flows leave on it (4 bytes), within the
-    // MTU. So the largest VM frame that fits is M + 14 - 4 bytes, i.e. a VM IP packet
-    // of M - 4 bytes. Reported, not asserted: show's "inner packets up to M bytes
-    // (larger ones dropped)" overstates by the tag with the Folsom flows, which keep it
-    // on the inner frame; inner IP packets of M - 3 ..= M bytes are dropped too.
-    let largest = inner_max + 14 - 4;
+    // show's "inner frames up to M bytes" is the inner frame as it goes into the tunnel,
+    // Ethernet header and 802.1Q tag included: the underlay MTU less the outer IPv4 (20)
+    // and GRE with key (8) headers, exactly the datapath's limit. The Folsom flows leave
+    // the tag on, so the largest frame a VM can send is M - 4 bytes.
+    assert_eq!(inner_max, 1000 - 20 - 8, "{}", cmp.ctl(&["show"]));
+    let largest = inner_max - 4;
 
     let wire = c.wire_socket(CMP);
     let too_big0 = dp_counter(cmp, "too_big");

@@ -594,10 +594,10 @@ fn tunnel_status_text(text: &mut String, ts: &TunnelStatus) {
         ts.next_hop_mac.as_deref().unwrap_or("unresolved"),
         ts.neighbour.as_deref().unwrap_or("no neighbour entry"),
     );
-    if let (Some(mtu), Some(inner)) = (ts.mtu, ts.inner_mtu) {
+    if let (Some(mtu), Some(inner)) = (ts.mtu, ts.inner_frame_max) {
         let _ = writeln!(
             text,
-            "                mtu: {mtu} on the underlay; inner packets up to {inner} bytes (larger ones dropped, counted as too_big)"
+            "                mtu: {mtu} on the underlay; inner frames up to {inner} bytes, Ethernet header and any 802.1Q tag included (larger ones dropped, counted as too-big)"
         );
     }
 }

@@ -122,10 +122,10 @@ pub struct TunnelStatus {
     pub neighbour: Option<String>,
     /// The underlay's MTU: the largest outer packet; bigger ones are dropped and counted.
     pub mtu: Option<u32>,
-    /// The largest inner IPv4 packet a VM can send through this tunnel (what Neutron
-    /// sets as the network MTU): the underlay MTU less the outer headers and the inner
-    /// Ethernet header.
-    pub inner_mtu: Option<u32>,
+    /// The largest inner frame this tunnel carries, Ethernet header and any 802.1Q tag
+    /// included: the underlay MTU less the outer IPv4 and GRE or UDP+VXLAN headers.
+    /// (An untagged VM's IP MTU is 14 less: what Neutron sets as the network MTU.)
+    pub inner_frame_max: Option<u32>,
     pub error: Option<String>,
 }
 
@@ -224,7 +224,7 @@ impl Underlays {
                 .and_then(|r| r.neighbour)
                 .map(|s| state_name(s).to_string()),
             mtu,
-            inner_mtu: mtu.map(|m| m.saturating_sub(overhead(&t.spec) + 14)),
+            inner_frame_max: mtu.map(|m| m.saturating_sub(overhead(&t.spec))),
             error: t.error.clone(),
         })
     }
@@ -702,8 +702,8 @@ mod tests {
         assert_eq!(st.error, None);
         assert_eq!(st.underlay.as_deref(), Some("eth1"));
         assert_eq!(st.neighbour.as_deref(), Some("reachable"));
-        // GRE with a key: 20 + 8 bytes of outer headers and the inner Ethernet header.
-        assert_eq!((st.mtu, st.inner_mtu), (Some(1500), Some(1458)));
+        // GRE with a key: 20 + 8 bytes of outer headers.
+        assert_eq!((st.mtu, st.inner_frame_max), (Some(1500), Some(1472)));
 
         // Nothing changed: the route is not set again (no cache flush every second).
         let sets = env.route_sets;
@@ -719,7 +719,7 @@ mod tests {
         u.add_tunnel("vxlan-1", spec(TunnelType::Vxlan, REMOTE, None));
         u.sync(&mut net, &mut env, t0);
         assert_eq!(env.routes[&REMOTE].dst_mac, PEER_MAC);
-        assert_eq!(u.status("vxlan-1").unwrap().inner_mtu, Some(1450));
+        assert_eq!(u.status("vxlan-1").unwrap().inner_frame_max, Some(1464));
 
         // The remote moved to another MAC (the kernel learnt it from ARP).
         let moved = MacAddr([2, 0, 0, 0, 9, 9]);

@@ -1,7 +1,7 @@
 //! Several hypervisor nodes in network namespaces, each running its own xvsd, joined by
 //! an underlay: a Linux bridge in a "wire" namespace, like the top-of-rack switch
 //! between real nodes. Tunnel packets cross the wire through the kernel, so a raw socket
-//! there sees them byte for byte (on the nodes' own underlay netdevs the XDP program
+//! there sees what a node sends byte for byte (on the nodes' own underlay netdevs the XDP program
 //! takes them before any packet tap).
 //!
 //! ```text
@@ -13,7 +13,9 @@
 
 use std::time::{Duration, Instant};
 
-use xvs_dataplane::testnet::{mac_of, require_root, unique_name, veth_pair, Netns, RawSocket, VethPair};
+use xvs_dataplane::testnet::{
+    mac_of, require_root, unique_name, veth_pair, Netns, RawSocket, VethPair,
+};
 
 use super::daemon::Xvsd;
 
@@ -149,7 +151,8 @@ impl Cluster {
         n.vms.last().unwrap()
     }
 
-    /// A raw socket on node `i`'s wire-side veth: every underlay frame to and from it.
+    /// A raw socket on node `i`'s wire-side veth: every underlay frame node `i` sends
+    /// (`RawSocket` drops what the veth transmits, i.e. the frames going to the node).
     pub fn wire_socket(&self, i: usize) -> RawSocket {
         RawSocket::open_in(&self.wire, &self.nodes[i].wire_if)
     }
