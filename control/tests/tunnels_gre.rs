@@ -60,26 +60,10 @@ fn configure(c: &mut Cluster, node: usize, remote: usize, gre: &str, ports: Port
         c.add_vm(node, tap, mac, Some(ip));
     }
     let n = &c.nodes[node];
-    n.ctl(&["add-br", "br-int"]);
-    n.ctl(&["add-br", "br-tun"]);
+    n.add_int_and_tun_bridges();
     for (tap, tag, _, _) in ports {
         n.ctl(&["add-port", "br-int", tap, &format!("tag={tag}")]);
     }
-    n.ctl(&[
-        "add-port",
-        "br-int",
-        "patch-tun",
-        "type=patch",
-        "peer=patch-int",
-    ]);
-    n.ctl(&[
-        "add-port",
-        "br-tun",
-        "patch-int",
-        "type=patch",
-        "peer=patch-tun",
-        "ofport=1",
-    ]);
     n.ctl(&[
         "add-port",
         "br-tun",

@@ -97,28 +97,12 @@ fn cluster(name: &str, ips: bool) -> Cluster {
         );
     }
     for (i, n) in c.nodes.iter().enumerate() {
-        n.ctl(&["add-br", "br-int"]);
-        n.ctl(&["add-br", "br-tun"]);
+        n.add_int_and_tun_bridges();
         n.ctl(&[
             "add-port",
             "br-int",
             &n.vms[0].tap,
             &format!("tag={}", lvid(i)),
-        ]);
-        n.ctl(&[
-            "add-port",
-            "br-int",
-            "patch-tun",
-            "type=patch",
-            "peer=patch-int",
-        ]);
-        n.ctl(&[
-            "add-port",
-            "br-tun",
-            "patch-int",
-            "type=patch",
-            "peer=patch-tun",
-            "ofport=1",
         ]);
         for (k, j) in remotes(i).into_iter().enumerate() {
             n.ctl(&[

@@ -62,6 +62,28 @@ impl Node {
         self.xvsd.ok(args)
     }
 
+    /// br-int and br-tun joined by patch ports as the OVS agent makes them: patch-tun on
+    /// br-int, patch-int on br-tun as OpenFlow port 1.
+    pub fn add_int_and_tun_bridges(&self) {
+        self.ctl(&["add-br", "br-int"]);
+        self.ctl(&["add-br", "br-tun"]);
+        self.ctl(&[
+            "add-port",
+            "br-int",
+            "patch-tun",
+            "type=patch",
+            "peer=patch-int",
+        ]);
+        self.ctl(&[
+            "add-port",
+            "br-tun",
+            "patch-int",
+            "type=patch",
+            "peer=patch-tun",
+            "ofport=1",
+        ]);
+    }
+
     /// Waits until `show` says every tunnel port has resolved its next hop.
     pub fn wait_tunnels_resolved(&self) {
         let start = Instant::now();
