@@ -7,6 +7,8 @@
 //! bytes by hand, independently of the dataplane's own builders, except for the outer
 //! headers of tunnel packets, which use [`xvs_dataplane::write_tunnel_header`].
 
+pub mod traffic;
+
 use std::net::Ipv4Addr;
 
 use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};

@@ -1,0 +1,437 @@
+//! The traffic generator: one thread, one AF_XDP socket (copy mode) on one queue of an
+//! interface, sending the frames of a [`FlowSet`] round robin over its flows, flat out
+//! or at a given rate.
+//!
+//! The UMEM is filled once with frames of the set; before each send only what differs
+//! between flows and the stamp are rewritten in place ([`FlowSet::restamp`]: a MAC or a
+//! key and 12 stamp bytes), so any number of flows costs the same. The loop (per batch,
+//! never per frame: no allocation, no syscall):
+//! 1. completed frames back to the free list;
+//! 2. reserve up to `batch` tx slots, restamp that many free frames, submit;
+//! 3. kick the kernel with `sendto`: in copy mode each call transmits at most 32 frames
+//!    (TX_BATCH_SIZE) and the transmit work runs inside the call, so a batch of 64
+//!    takes two or three kicks.
+//!
+//! With a rate, frames leave in whole batches once the schedule allows a batch, so the
+//! syscalls stay per batch; the average rate is the one asked, bursts are `batch` long.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use xvs_dataplane::afxdp::netdev::{netdev_info, NetdevError};
+use xvs_dataplane::afxdp::ring::ProdRing;
+use xvs_dataplane::afxdp::socket::{
+    new_socket, BindMode, RingSizes, SocketError, XdpDesc, XskRings, XskSocket,
+};
+use xvs_dataplane::afxdp::umem::{raise_memlock, UmemArea, UmemError};
+
+use super::frames::{FlowSet, FrameError};
+use super::{enter_thread, ThreadSetupError};
+
+/// UMEM frame size: holds the largest frame (1500 bytes) with room to spare.
+const FRAME_SIZE: u32 = 2048;
+/// Transmit ring slots.
+const TX_RING: u32 = 2048;
+/// Frames the kernel's copy-mode transmit sends per `sendto`.
+const COPY_TX_PER_KICK: u32 = 32;
+/// How long a stopping generator waits for the kernel to complete what it submitted.
+const DRAIN: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    #[error("bad generator configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Setup(#[from] ThreadSetupError),
+    #[error(transparent)]
+    Netdev(#[from] NetdevError),
+    #[error(transparent)]
+    Umem(#[from] UmemError),
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("spawning the generator thread: {0}")]
+    Spawn(io::Error),
+    #[error("the generator thread failed to set up (its error went to start())")]
+    SetupFailed,
+    #[error("the generator thread panicked")]
+    Panicked,
+}
+
+/// What to send, where and how fast.
+#[derive(Debug, Clone)]
+pub struct GenConfig {
+    /// Network namespace (`/run/netns/NAME`) holding `ifname`; `None`: the caller's.
+    pub netns: Option<String>,
+    pub ifname: String,
+    /// The tx queue the socket is bound to. On a veth, the peer receives on the rx
+    /// queue of the same number.
+    pub queue: u32,
+    /// Core to pin the thread to.
+    pub core: Option<usize>,
+    pub flows: FlowSet,
+    /// Frames per second; `None`: as fast as the kernel takes them.
+    pub rate_pps: Option<u64>,
+    /// Frames per ring submission (1..=1024).
+    pub batch: u32,
+    /// UMEM frames (in flight at most; at least 2 batches).
+    pub umem_frames: u32,
+    /// Stop by itself after this many frames.
+    pub limit: Option<u64>,
+}
+
+impl GenConfig {
+    /// Flat out on queue 0 of `ifname` in the caller's namespace, unpinned, batches of
+    /// 64, 4096 UMEM frames, no limit.
+    pub fn new(ifname: impl Into<String>, flows: FlowSet) -> GenConfig {
+        GenConfig {
+            netns: None,
+            ifname: ifname.into(),
+            queue: 0,
+            core: None,
+            flows,
+            rate_pps: None,
+            batch: 64,
+            umem_frames: 4096,
+            limit: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), GenError> {
+        if !(1..=1024).contains(&self.batch) {
+            return Err(GenError::Config(format!(
+                "batch {} not in 1..=1024",
+                self.batch
+            )));
+        }
+        if self.umem_frames < 2 * self.batch || self.umem_frames > 1 << 20 {
+            return Err(GenError::Config(format!(
+                "umem_frames {} not in {}..={} (two batches to 2^20)",
+                self.umem_frames,
+                2 * self.batch,
+                1 << 20
+            )));
+        }
+        if self.rate_pps == Some(0) {
+            return Err(GenError::Config("rate_pps 0 would send nothing".into()));
+        }
+        Ok(())
+    }
+}
+
+/// What a generator did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GenStats {
+    /// Frames the kernel transmitted (completed); the offered load.
+    pub sent: u64,
+    /// Frames put on the tx ring (`sent` plus any the kernel had not completed when the
+    /// generator stopped).
+    pub submitted: u64,
+    /// From the first submission to the last completion.
+    pub duration: Duration,
+    /// `sendto` calls; those answered EAGAIN, EBUSY or ENOBUFS (in copy mode EAGAIN
+    /// mostly means "sent my 32, more remain"; the others a busy device); and those that
+    /// failed otherwise.
+    pub kicks: u64,
+    pub kicks_again: u64,
+    pub kick_errors: u64,
+    /// Times the tx ring had less room than a batch.
+    pub tx_ring_full: u64,
+    /// Completions with an address outside the UMEM (never expected).
+    pub bad_completions: u64,
+    /// The kernel's count of tx descriptors it rejected (`XDP_STATISTICS`).
+    pub kernel_tx_invalid: u64,
+}
+
+impl GenStats {
+    /// Frames sent per second over `duration`.
+    pub fn rate_pps(&self) -> f64 {
+        let s = self.duration.as_secs_f64();
+        if s > 0.0 {
+            self.sent as f64 / s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A running generator. Stopped (and its thread joined) by [`stop`](Self::stop) or on
+/// drop.
+pub struct Generator {
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+    thread: Option<JoinHandle<Result<GenStats, GenError>>>,
+}
+
+impl Generator {
+    /// Spawns the generator thread and returns once its socket is bound (or with the
+    /// error that prevented it); sending starts right away.
+    pub fn start(cfg: GenConfig) -> Result<Generator, GenError> {
+        cfg.validate()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicU64::new(0));
+        let (ready_tx, ready_rx) = sync_channel::<Result<(), GenError>>(1);
+        let (stop2, sent2) = (stop.clone(), sent.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("xvs-gen-{}", cfg.ifname))
+            .spawn(move || {
+                let io = match GenIo::open(&cfg) {
+                    Ok(io) => io,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return Err(GenError::SetupFailed);
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                io.run(&cfg, &stop2, &sent2)
+            })
+            .map_err(GenError::Spawn)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Generator {
+                stop,
+                sent,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(GenError::Panicked)
+            }
+        }
+    }
+
+    /// Frames transmitted so far (updated every batch).
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Whether the thread has ended (its `limit` reached).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Stops sending, waits (briefly) for the kernel to complete what was submitted, and
+    /// returns the totals.
+    pub fn stop(mut self) -> Result<GenStats, GenError> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| GenError::Panicked)?,
+            None => Err(GenError::Panicked),
+        }
+    }
+}
+
+impl Drop for Generator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The generator thread's socket and memory. Field order is drop order: the socket
+/// (and its ring mappings) before the UMEM it uses.
+struct GenIo {
+    rings: XskRings,
+    socket: XskSocket,
+    umem: UmemArea,
+}
+
+impl GenIo {
+    /// Runs on the generator thread: namespace, core, UMEM filled with the flows'
+    /// frames, socket bound.
+    fn open(cfg: &GenConfig) -> Result<GenIo, GenError> {
+        enter_thread(cfg.netns.as_deref(), cfg.core)?;
+        raise_memlock();
+        let dev = netdev_info(&cfg.ifname)?;
+        let umem = UmemArea::new(cfg.umem_frames, FRAME_SIZE)?;
+        let flows = &cfg.flows;
+        for k in 0..cfg.umem_frames {
+            // SAFETY: a frame address of the area; no other reference exists (the socket
+            // is not even bound yet).
+            let f = unsafe { umem.frame_mut(u64::from(k) * u64::from(FRAME_SIZE)) };
+            flows.frame(k % flows.flows(), 0, f)?;
+        }
+        let sizes = RingSizes {
+            // Nothing is received on this socket (no XDP program points at it), but a
+            // bound socket has all four rings.
+            rx: 64,
+            fill: 64,
+            tx: TX_RING,
+            // Room for every UMEM frame: the kernel never waits for completion space.
+            comp: cfg.umem_frames.next_power_of_two(),
+        };
+        let (socket, rings) = XskSocket::bind(
+            new_socket()?,
+            None,
+            &umem,
+            None,
+            dev.ifindex,
+            cfg.queue,
+            sizes,
+            BindMode::Copy,
+        )?;
+        Ok(GenIo {
+            rings,
+            socket,
+            umem,
+        })
+    }
+
+    fn run(
+        mut self,
+        cfg: &GenConfig,
+        stop: &AtomicBool,
+        sent_live: &AtomicU64,
+    ) -> Result<GenStats, GenError> {
+        let flows = &cfg.flows;
+        let n_flows = flows.flows();
+        let frame_len = flows.frame_len() as u32;
+        let umem_len = self.umem.len() as u64;
+        let frame_mask = !(u64::from(FRAME_SIZE) - 1);
+        // Popped from the end: low addresses first.
+        let mut free: Vec<u64> = (0..u64::from(cfg.umem_frames))
+            .rev()
+            .map(|k| k * u64::from(FRAME_SIZE))
+            .collect();
+        let limit = cfg.limit.unwrap_or(u64::MAX);
+        let batch = cfg.batch;
+        let mut st = GenStats::default();
+        let mut flow = 0u32;
+        let mut seq = 0u64;
+        let t0 = Instant::now();
+        let mut last_completion = t0;
+        let mut drain_until: Option<Instant> = None;
+
+        loop {
+            // 1. Completions.
+            let (n, idx) = self.rings.comp.peek(self.rings.comp.size());
+            for i in 0..n {
+                let addr = self.rings.comp.read(idx.wrapping_add(i));
+                if addr < umem_len {
+                    free.push(addr & frame_mask);
+                } else {
+                    st.bad_completions += 1;
+                }
+            }
+            if n > 0 {
+                self.rings.comp.release(n);
+                st.sent += u64::from(n);
+                last_completion = Instant::now();
+                sent_live.store(st.sent, Ordering::Relaxed);
+            }
+
+            if drain_until.is_none() && (stop.load(Ordering::Relaxed) || st.submitted >= limit) {
+                drain_until = Some(Instant::now() + DRAIN);
+            }
+            if let Some(until) = drain_until {
+                let done = st.sent + st.bad_completions >= st.submitted;
+                if done || Instant::now() >= until {
+                    break;
+                }
+                kick(&self.socket, &mut self.rings.tx, &mut st);
+                std::hint::spin_loop();
+                continue;
+            }
+
+            // 2. A batch, if frames, the limit and the schedule allow.
+            let mut want = (batch as usize).min(free.len()) as u64;
+            want = want.min(limit - st.submitted);
+            if let Some(rate) = cfg.rate_pps {
+                let due = (u128::from(rate) * t0.elapsed().as_nanos() / 1_000_000_000) as u64;
+                let allowed = due.saturating_sub(st.submitted);
+                if allowed < want {
+                    want = 0;
+                    // Sleep through most of a long wait; spin through the last bit.
+                    let next = (st.submitted + u64::from(batch)) as f64 / rate as f64;
+                    let wait = next - t0.elapsed().as_secs_f64();
+                    if wait > 200e-6 && self.rings.tx.outstanding() == 0 {
+                        std::thread::sleep(Duration::from_secs_f64(wait - 100e-6));
+                    }
+                }
+            }
+            let want = want as u32;
+            if want > 0 {
+                let k = self.rings.tx.nb_free(want).min(want);
+                if k < want {
+                    st.tx_ring_full += 1;
+                }
+                if let Some(idx) = self.rings.tx.reserve(k).filter(|_| k > 0) {
+                    let base = free.len() - k as usize;
+                    for (j, &addr) in free[base..].iter().enumerate() {
+                        // SAFETY: a frame from the free list: neither in a ring nor
+                        // referenced anywhere else until it is submitted below.
+                        let f = unsafe { self.umem.frame_mut(addr) };
+                        flows.restamp(flow, seq, f)?;
+                        self.rings.tx.write(
+                            idx.wrapping_add(j as u32),
+                            XdpDesc {
+                                addr,
+                                len: frame_len,
+                                options: 0,
+                            },
+                        );
+                        flow += 1;
+                        if flow == n_flows {
+                            flow = 0;
+                        }
+                        seq += 1;
+                    }
+                    free.truncate(base);
+                    self.rings.tx.submit(k);
+                    st.submitted += u64::from(k);
+                }
+            }
+
+            // 3. Kick.
+            kick(&self.socket, &mut self.rings.tx, &mut st);
+            if n == 0 && want == 0 {
+                std::hint::spin_loop();
+            }
+        }
+        st.duration = last_completion.saturating_duration_since(t0);
+        if let Ok(k) = self.socket.statistics() {
+            st.kernel_tx_invalid = k.tx_invalid_descs;
+        }
+        sent_live.store(st.sent, Ordering::Relaxed);
+        Ok(st)
+    }
+}
+
+/// Lets the kernel transmit what the tx ring holds: one `sendto` per 32 frames, until
+/// the ring is empty or the kernel makes no progress (the device is busy: the next
+/// iteration tries again).
+#[inline]
+fn kick(socket: &XskSocket, tx: &mut ProdRing<XdpDesc>, st: &mut GenStats) {
+    let mut left = tx.outstanding();
+    if left == 0 || !tx.needs_wakeup() {
+        return;
+    }
+    let mut tries = left.div_ceil(COPY_TX_PER_KICK) + 1;
+    while left > 0 && tries > 0 {
+        tries -= 1;
+        st.kicks += 1;
+        match socket.kick_tx() {
+            Ok(()) => {}
+            Err(libc::EAGAIN) | Err(libc::EBUSY) | Err(libc::ENOBUFS) => st.kicks_again += 1,
+            Err(_) => {
+                st.kick_errors += 1;
+                return;
+            }
+        }
+        let now = tx.outstanding();
+        if now == left {
+            return;
+        }
+        left = now;
+    }
+}
