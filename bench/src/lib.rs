@@ -7,6 +7,7 @@
 //! bytes by hand, independently of the dataplane's own builders, except for the outer
 //! headers of tunnel packets, which use [`xvs_dataplane::write_tunnel_header`].
 
+pub mod harness;
 pub mod traffic;
 
 use std::net::Ipv4Addr;

@@ -1,0 +1,279 @@
+//! Switches under test: something that forwards from the topology's `sw_in` to `sw_out`
+//! for a scenario, pinned to the switch core. xvs here; the peers in `peers/`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::scenario::{
+    folsom_brtun_flows, Scenario, LOCAL_TUNNEL_IP, LOCAL_VLAN, REMOTE_TUNNEL_IP,
+};
+use super::topology::ip_in;
+use super::{HarnessError, Topology};
+use crate::traffic::FlowSet;
+
+/// What a switch reports about its own work, when it can (xvs's and OVS's dp-show).
+#[derive(Debug, Clone, Default)]
+pub struct SwitchStats {
+    /// Busy cycles of the forwarding thread per packet.
+    pub cycles_per_packet: Option<f64>,
+    /// The switch's own text (dp-show), kept with the results.
+    pub raw: String,
+}
+
+pub trait SwitchUnderTest {
+    /// Short name for tables and CSV ("xvs", "ovs-afxdp", "linux-bridge", ...).
+    fn name(&self) -> &str;
+    /// Whether it can run `scenario` (not every peer does GRE).
+    fn supports(&self, scenario: &Scenario) -> bool;
+    /// Starts forwarding `sw_in` -> `sw_out` in the switch namespace, on `core`.
+    fn start(
+        &mut self,
+        topo: &Topology,
+        scenario: &Scenario,
+        flows: &FlowSet,
+        core: usize,
+    ) -> Result<(), HarnessError>;
+    /// Called before each measured run, after the warm-up (e.g. to reset counters).
+    fn before_run(&mut self, _scenario: &Scenario) -> Result<(), HarnessError> {
+        Ok(())
+    }
+    fn stats(&mut self) -> SwitchStats {
+        SwitchStats::default()
+    }
+    /// Stops and leaves the namespace's interfaces as they were found.
+    fn stop(&mut self);
+}
+
+/// xvsd with one worker pinned to the switch core, programmed through xvsctl.
+pub struct Xvs {
+    bin: PathBuf,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Xvs {
+    /// `bin`: the folder holding `xvsd` and `xvsctl` (target/release).
+    pub fn new(bin: PathBuf) -> Xvs {
+        let dir = std::env::temp_dir().join(format!("xvs-bench-{}", std::process::id()));
+        Xvs {
+            bin,
+            dir,
+            child: None,
+        }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("xvsd.sock")
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> Result<String, HarnessError> {
+        let out = Command::new(self.bin.join("xvsctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .map_err(|e| self.err(format!("running xvsctl: {e}")))?;
+        if !out.status.success() {
+            return Err(self.err(format!(
+                "xvsctl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn err(&self, detail: String) -> HarnessError {
+        HarnessError::Switch {
+            switch: "xvs".into(),
+            detail,
+        }
+    }
+
+    fn add_flows(&self, bridge: &str, flows: &[String]) -> Result<(), HarnessError> {
+        let file = self.dir.join(format!("{bridge}.flows"));
+        std::fs::write(&file, flows.join("\n") + "\n").map_err(|e| self.err(e.to_string()))?;
+        self.ctl(&["replace-flows", bridge, &file.to_string_lossy()])?;
+        Ok(())
+    }
+}
+
+impl SwitchUnderTest for Xvs {
+    fn name(&self) -> &str {
+        "xvs"
+    }
+
+    fn supports(&self, _scenario: &Scenario) -> bool {
+        true
+    }
+
+    fn start(
+        &mut self,
+        topo: &Topology,
+        scenario: &Scenario,
+        flows: &FlowSet,
+        core: usize,
+    ) -> Result<(), HarnessError> {
+        for exe in ["xvsd", "xvsctl"] {
+            if !self.bin.join(exe).exists() {
+                return Err(HarnessError::Missing(
+                    self.bin.join(exe).display().to_string(),
+                    "build it with `cargo build --release -p xvs-control`".into(),
+                ));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.err(e.to_string()))?;
+        let log = std::fs::File::create(self.dir.join("xvsd.log"))
+            .map_err(|e| self.err(e.to_string()))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &topo.switch_ns])
+            .arg(self.bin.join("xvsd"))
+            .arg("--socket")
+            .arg(self.socket())
+            .arg("--state")
+            .arg(self.dir.join("state.json"))
+            .args([
+                "--workers",
+                "1",
+                "--cores",
+                &core.to_string(),
+                "--log",
+                "warn",
+            ])
+            .arg("--cache-size")
+            .arg("1000000")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| self.err(format!("starting xvsd: {e}")))?;
+        self.child = Some(child);
+        let start = Instant::now();
+        while !self.socket().exists() {
+            if start.elapsed() > Duration::from_secs(20) {
+                return Err(self.err("xvsd did not come up".into()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.ctl(&["add-br", "br-int"])?;
+        let tag = format!("tag={LOCAL_VLAN}");
+        self.ctl(&["add-port", "br-int", &topo.sw_in, &tag])?;
+        match scenario {
+            Scenario::L2 { flows: n } => {
+                self.ctl(&["add-port", "br-int", &topo.sw_out, &tag])?;
+                if *n > 1 {
+                    self.add_flows(
+                        "br-int",
+                        &scenario.l2_exact_flows(flows, &topo.sw_in, &topo.sw_out),
+                    )?;
+                }
+            }
+            Scenario::GreEncap { .. } => {
+                // The underlay: sw_out holds the local tunnel address; the remote's MAC
+                // is a permanent neighbour (the sink takes every frame, ARP included).
+                ip_in(
+                    &topo.switch_ns,
+                    &[
+                        "addr",
+                        "add",
+                        &format!("{LOCAL_TUNNEL_IP}/24"),
+                        "dev",
+                        &topo.sw_out,
+                    ],
+                )?;
+                let sink_mac = topo
+                    .sink_mac
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":");
+                ip_in(
+                    &topo.switch_ns,
+                    &[
+                        "neigh",
+                        "replace",
+                        &REMOTE_TUNNEL_IP.to_string(),
+                        "lladdr",
+                        &sink_mac,
+                        "dev",
+                        &topo.sw_out,
+                        "nud",
+                        "permanent",
+                    ],
+                )?;
+                self.ctl(&["add-br", "br-tun"])?;
+                self.ctl(&[
+                    "add-port",
+                    "br-int",
+                    "patch-tun",
+                    "type=patch",
+                    "peer=patch-int",
+                ])?;
+                self.ctl(&[
+                    "add-port",
+                    "br-tun",
+                    "patch-int",
+                    "type=patch",
+                    "peer=patch-tun",
+                    "ofport=1",
+                ])?;
+                self.ctl(&[
+                    "add-port",
+                    "br-tun",
+                    "gre-1",
+                    "type=gre",
+                    &format!("remote_ip={REMOTE_TUNNEL_IP}"),
+                    &format!("local_ip={LOCAL_TUNNEL_IP}"),
+                    "key=flow",
+                    "ofport=2",
+                ])?;
+                self.add_flows("br-tun", &folsom_brtun_flows("patch-int", "gre-1"))?;
+                let start = Instant::now();
+                while !self.ctl(&["show"])?.contains("(permanent)") {
+                    if start.elapsed() > Duration::from_secs(10) {
+                        return Err(self.err(format!(
+                            "the tunnel did not resolve: {}",
+                            self.ctl(&["show"])?
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&mut self) -> SwitchStats {
+        let raw = self.ctl(&["dp-show"]).unwrap_or_default();
+        let cycles_per_packet = raw
+            .lines()
+            .find(|l| l.trim_start().starts_with("total:"))
+            .and_then(|l| l.split("avg busy cycles/packet: ").nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok());
+        SwitchStats {
+            cycles_per_packet,
+            raw,
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) of our child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let start = Instant::now();
+            while matches!(c.try_wait(), Ok(None)) && start.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Xvs {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,102 @@
+//! The results: a table with ratios against each peer, and CSV.
+
+use std::fmt::Write as _;
+
+use super::run::Measurement;
+
+/// One line per run: scenario, switch, run, Mpps, disturbed; then the medians.
+pub fn csv(ms: &[Measurement]) -> String {
+    let mut s = String::from(
+        "scenario,switch,run,mpps,disturbed,median_mpps,offered_mpps,bad,cycles_per_packet\n",
+    );
+    for m in ms {
+        for (i, r) in m.runs.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "{},{},{},{:.4},{},{:.4},{:.4},{},{}",
+                m.scenario,
+                m.switch,
+                i + 1,
+                r.pps / 1e6,
+                r.disturbed,
+                m.median_pps() / 1e6,
+                m.offered_pps / 1e6,
+                m.bad,
+                m.cycles_per_packet
+                    .map(|c| format!("{c:.1}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    s
+}
+
+/// Medians per scenario and switch, and xvs's ratio against each peer.
+pub fn table(ms: &[Measurement]) -> String {
+    let mut switches: Vec<&str> = Vec::new();
+    let mut scenarios: Vec<&str> = Vec::new();
+    for m in ms {
+        if !switches.contains(&m.switch.as_str()) {
+            switches.push(&m.switch);
+        }
+        if !scenarios.contains(&m.scenario.as_str()) {
+            scenarios.push(&m.scenario);
+        }
+    }
+    let get = |sc: &str, sw: &str| ms.iter().find(|m| m.scenario == sc && m.switch == sw);
+    let mut s = String::from("| scenario |");
+    for sw in &switches {
+        let _ = write!(s, " {sw} Mpps |");
+    }
+    let peers: Vec<&&str> = switches.iter().filter(|s| **s != "xvs").collect();
+    for p in &peers {
+        let _ = write!(s, " xvs / {p} |");
+    }
+    s.push_str(" xvs cycles/pkt |\n|---|");
+    for _ in 0..switches.len() + peers.len() + 1 {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for sc in &scenarios {
+        let _ = write!(s, "| {sc} |");
+        for sw in &switches {
+            match get(sc, sw) {
+                Some(m) => {
+                    let marked = m.runs.iter().filter(|r| r.disturbed).count();
+                    let _ = write!(
+                        s,
+                        " {:.3}{}{} |",
+                        m.median_pps() / 1e6,
+                        if marked > 0 {
+                            format!(" ({marked} disturbed run(s) repeated)")
+                        } else {
+                            String::new()
+                        },
+                        if m.bad > 0 {
+                            format!(" ({} BAD frames)", m.bad)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                None => s.push_str(" - |"),
+            }
+        }
+        let xvs = get(sc, "xvs").map(|m| m.median_pps());
+        for p in &peers {
+            match (xvs, get(sc, p).map(|m| m.median_pps())) {
+                (Some(x), Some(y)) if y > 0.0 => {
+                    let _ = write!(s, " {:.2}x |", x / y);
+                }
+                _ => s.push_str(" - |"),
+            }
+        }
+        match get(sc, "xvs").and_then(|m| m.cycles_per_packet) {
+            Some(c) => {
+                let _ = writeln!(s, " {c:.0} |");
+            }
+            None => s.push_str(" - |\n"),
+        }
+    }
+    s
+}
