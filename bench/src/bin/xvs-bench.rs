@@ -1,11 +1,13 @@
 //! xvs-bench: packet rates of xvs and its peers on veth pairs, side by side in one run.
-//! As root. Writes a table (stdout and `--out/results.md`) and a CSV (`--out/results.csv`).
+//! As root. Writes a table (stdout and `--out/results.md`), a CSV (`--out/results.csv`)
+//! and a chart (`--out/results.png`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use xvs_bench::harness::chart::png;
 use xvs_bench::harness::report::{csv, table};
 use xvs_bench::harness::{measure, Cores, RunConfig, Scenario, SwitchUnderTest, Xvs};
 
@@ -123,6 +125,10 @@ fn main() -> ExitCode {
         .and_then(|_| std::fs::write(a.out.join("results.md"), &t))
     {
         eprintln!("writing results to {}: {e}", a.out.display());
+        failed = true;
+    }
+    if let Err(e) = png(&results, &a.out.join("results.png")) {
+        eprintln!("drawing {}: {e}", a.out.join("results.png").display());
         failed = true;
     }
     if failed {

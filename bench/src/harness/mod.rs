@@ -9,6 +9,7 @@
 //! counts and checks what reaches `sink0`. Cores: generator on `cores.generator`, the switch's
 //! forwarding thread on `cores.switch`.
 
+pub mod chart;
 pub mod dut;
 pub mod report;
 pub mod run;
