@@ -137,6 +137,21 @@ fn vms_on_one_vlan_talk_byte_for_byte_and_nobody_else_hears() {
         .parse()
         .unwrap();
     assert!(hits > 900, "the bursts went through the cache: {show}");
+
+    // The worker's busy cycles per packet, as pmd-stats-show's (no claim on speed).
+    eprintln!("{show}");
+    assert!(show.contains("avg busy cycles/packet:"), "{show}");
+    let v: serde_json::Value = serde_json::from_str(&s.d.ok(&["--json", "dp-show"])).unwrap();
+    let w = &v["workers"][0];
+    let (busy, packets) = (
+        w["busy_cycles"].as_u64().unwrap(),
+        w["packets"].as_u64().unwrap(),
+    );
+    assert!(packets >= 1000, "the two bursts were received: {v}");
+    assert!(busy > 0 && w["idle_cycles"].as_u64().is_some(), "{v}");
+    let cpp = w["cycles_per_packet"].as_f64().unwrap();
+    assert!(cpp.is_finite() && cpp > 0.0, "{v}");
+    assert!(v["cycles_per_second"].as_u64().unwrap() > 0, "{v}");
 }
 
 #[test]

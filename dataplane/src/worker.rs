@@ -140,6 +140,14 @@ pub struct WorkerStats {
     pub entries: AtomicU64,
     /// The last barrier generation the worker applied.
     pub acked: AtomicU64,
+    /// [`cycle_counter`] cycles of the worker loop's iterations that did work (received,
+    /// sent or completed a frame, or handled a command): OVS's "processing cycles".
+    /// Written by the AF_XDP loop.
+    pub busy_cycles: AtomicU64,
+    /// Cycles of the iterations that found nothing to do, their sleeps included.
+    pub idle_cycles: AtomicU64,
+    /// Received frames the AF_XDP loop handed to the pipeline.
+    pub polled_packets: AtomicU64,
 }
 
 /// Adds to a counter that only this thread writes: a plain load and store, which costs
@@ -163,6 +171,27 @@ pub struct WorkerStatsSnapshot {
     pub install_failed: u64,
     pub entries: u64,
     pub acked: u64,
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
+    pub polled_packets: u64,
+}
+
+impl WorkerStatsSnapshot {
+    /// Busy cycles per received packet (`pmd-stats-show`'s "avg processing cycles per
+    /// packet"); `None` before the first packet.
+    pub fn cycles_per_packet(&self) -> Option<f64> {
+        (self.polled_packets > 0).then(|| self.busy_cycles as f64 / self.polled_packets as f64)
+    }
+
+    /// Busy cycles as a percentage of all the loop's cycles (0 before any were counted).
+    pub fn busy_percent(&self) -> f64 {
+        let all = self.busy_cycles + self.idle_cycles;
+        if all == 0 {
+            0.0
+        } else {
+            100.0 * self.busy_cycles as f64 / all as f64
+        }
+    }
 }
 
 impl WorkerStats {
@@ -180,6 +209,9 @@ impl WorkerStats {
             install_failed: r(&self.install_failed),
             entries: r(&self.entries),
             acked: r(&self.acked),
+            busy_cycles: r(&self.busy_cycles),
+            idle_cycles: r(&self.idle_cycles),
+            polled_packets: r(&self.polled_packets),
         }
     }
 }
@@ -197,6 +229,49 @@ impl std::ops::AddAssign for WorkerStatsSnapshot {
         self.install_failed += o.install_failed;
         self.entries += o.entries;
         self.acked = self.acked.max(o.acked);
+        self.busy_cycles += o.busy_cycles;
+        self.idle_cycles += o.idle_cycles;
+        self.polled_packets += o.polled_packets;
+    }
+}
+
+/// A cheap cycle counter for the loop's busy/idle accounting: the TSC on x86_64 (one
+/// `rdtsc`, no syscall, no fence), elsewhere a monotonic clock in nanoseconds.
+/// [`cycle_counter_hz`] converts.
+#[inline]
+pub fn cycle_counter() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: rdtsc has no preconditions and is available on every x86_64 CPU.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        EPOCH
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_nanos() as u64
+    }
+}
+
+/// [`cycle_counter`] ticks per second. On x86_64 it is measured once per process, on the
+/// first call (the AF_XDP datapath's start): TSC ticks over about 50 ms of `Instant` time,
+/// which blocks that first caller for as long. Elsewhere 1e9 (the counter is in ns).
+pub fn cycle_counter_hz() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        *HZ.get_or_init(|| {
+            let (t0, c0) = (std::time::Instant::now(), cycle_counter());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let (c1, dt) = (cycle_counter(), t0.elapsed());
+            ((c1.saturating_sub(c0)) as f64 / dt.as_secs_f64()).round() as u64
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        1_000_000_000
     }
 }
 

@@ -171,6 +171,11 @@ fn forwards_exact_frames_both_ways() {
     let ws = rig.dp.worker_stats()[0];
     assert_eq!(ws.hits, 2 * N as u64);
     assert_eq!(ws.misses, 0);
+    // The loop's busy cycles per packet (no claim on speed).
+    eprintln!("{ws:?}, {:?} cycles/packet", ws.cycles_per_packet());
+    assert_eq!(ws.polled_packets, 2 * N as u64);
+    assert!(ws.busy_cycles > 0, "{ws:?}");
+    assert!(ws.cycles_per_packet().is_some_and(f64::is_finite), "{ws:?}");
     rig.dp.stop();
 }
 

@@ -264,18 +264,22 @@ impl Daemon {
             Command::DumpPorts { bridge } => self.dump_ports(&bridge),
             Command::FdbShow { bridge } => self.control.read(move |sw, _, now| fdb_show(sw, &bridge, now)),
             Command::DpShow => self.control.read(|_, fp, _| {
-                let workers: Vec<Value> = fp
-                    .worker_stats()
+                let stats = fp.worker_stats();
+                let workers: Vec<Value> = stats
                     .iter()
                     .map(|s| {
                         json!({"hits": s.hits, "misses": s.misses, "lost": s.lost, "flows": s.entries,
                                "malformed": s.malformed, "bad_tunnel": s.bad_tunnel, "unknown_tunnel": s.unknown_tunnel,
-                               "too_big": s.too_big})
+                               "too_big": s.too_big, "busy_cycles": s.busy_cycles, "idle_cycles": s.idle_cycles,
+                               "packets": s.polled_packets, "cycles_per_packet": s.cycles_per_packet()})
                     })
                     .collect();
                 let f = fp.stats;
+                let counted = stats.iter().any(|s| s.busy_cycles + s.idle_cycles > 0);
+                // The cycles' rate, measured when the datapath started (null without one).
+                let hz = counted.then(xvs_dataplane::worker::cycle_counter_hz);
                 let result = json!({"workers": workers, "upcalls": {"handled": f.upcalls, "installed": f.installed,
-                    "invalidated": f.invalidated, "evicted": f.evicted, "expired": f.expired}});
+                    "invalidated": f.invalidated, "evicted": f.evicted, "expired": f.expired}, "cycles_per_second": hz});
                 Ok((result, fp.dp_show()))
             }),
             Command::Trace { bridge, packet } => self.control.read(move |sw, _, now| {

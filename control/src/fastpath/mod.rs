@@ -464,16 +464,45 @@ impl FastPath {
             total += *st;
         }
         let line = |s: &mut String, name: &str, st: &WorkerStatsSnapshot| {
-            let _ = writeln!(
+            let _ = write!(
                 s,
                 "  {name}: lookups: hit:{} missed:{} lost:{}  flows: {}  malformed:{} bad-tunnel:{} unknown-tunnel:{} too-big:{}",
                 st.hits, st.misses, st.lost, st.entries, st.malformed, st.bad_tunnel, st.unknown_tunnel, st.too_big
+            );
+            // The worker loop's cycles, as pmd-stats-show's processing/idle cycles.
+            let idle_pct = if st.busy_cycles + st.idle_cycles == 0 {
+                0.0
+            } else {
+                100.0 - st.busy_percent()
+            };
+            let per_packet = st
+                .cycles_per_packet()
+                .map_or("n/a".to_string(), |c| format!("{c:.1}"));
+            let _ = writeln!(
+                s,
+                "  busy cycles: {} ({:.1}%)  idle cycles: {} ({idle_pct:.1}%)  avg busy cycles/packet: {per_packet} (packets {})",
+                st.busy_cycles,
+                st.busy_percent(),
+                st.idle_cycles,
+                st.polled_packets
             );
         };
         let _ = writeln!(s, "xvs@datapath:");
         line(&mut s, "total", &total);
         for (i, st) in per.iter().enumerate() {
             line(&mut s, &format!("worker {i}"), st);
+        }
+        if total.busy_cycles + total.idle_cycles > 0 {
+            // Counted cycles mean a datapath started, which measured the rate already.
+            let hz = xvs_dataplane::worker::cycle_counter_hz();
+            let ns = total
+                .cycles_per_packet()
+                .map_or("n/a".to_string(), |c| format!("{:.1}", c * 1e9 / hz as f64));
+            let _ = writeln!(
+                s,
+                "  cycles: {:.3} GHz  avg busy ns/packet: {ns}",
+                hz as f64 / 1e9
+            );
         }
         let f = &self.stats;
         let _ = writeln!(

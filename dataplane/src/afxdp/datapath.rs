@@ -27,6 +27,11 @@
 //! 5. tx rings submitted, and kicked (`sendto`) only when the kernel asks for it
 //!    (need_wakeup; always so in copy mode, which sends at most 32 frames per kick).
 //!
+//! Each iteration's cycles (one [`cycle_counter`] read, the TSC on x86_64) go to the
+//! worker's `busy_cycles` when it did any of the above, else to `idle_cycles` (sleep
+//! included), and the frames handed to the pipeline to `polled_packets`
+//! ([`WorkerStats`]): `dp-show`'s busy cycles per packet, as OVS's `pmd-stats-show`.
+//!
 //! No allocation, lock or syscall per packet: the kicks are per batch. When nothing
 //! happened for `idle_spins` iterations, the worker sleeps in `poll()` on its sockets for
 //! at most `idle_poll`: an idle daemon costs a wake-up per millisecond instead of a
@@ -60,7 +65,7 @@ use super::socket::{new_socket, BindMode, RingSizes, SocketError, XdpDesc, XskSo
 use super::umem::{raise_memlock, FramePool, UmemArea, UmemError, FREE};
 use crate::execute::Frame;
 use crate::flow_key::PortNo;
-use crate::worker::{Worker, WorkerStats, WorkerStatsSnapshot};
+use crate::worker::{cycle_counter, cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot};
 
 /// Upper bound of `batch`.
 pub const MAX_BATCH: u32 = 256;
@@ -322,6 +327,8 @@ impl AfXdpDatapath {
             )));
         }
         raise_memlock();
+        // Measured once per process (about 50 ms), before the workers count cycles.
+        cycle_counter_hz();
         let stop = Arc::new(AtomicBool::new(false));
         let mut dp = AfXdpDatapath {
             config: config.clone(),
@@ -535,9 +542,16 @@ impl AfXdpDatapath {
         Ok(self.collect_stats()?.0)
     }
 
-    /// The [`WorkerStats`] of each worker (hits, misses, malformed...).
+    /// The [`WorkerStats`] of each worker (hits, misses, malformed..., busy and idle
+    /// cycles).
     pub fn worker_stats(&self) -> Vec<WorkerStatsSnapshot> {
         self.workers.iter().map(|w| w.stats.snapshot()).collect()
+    }
+
+    /// The rate of the cycles in [`WorkerStats::busy_cycles`] and `idle_cycles`, per
+    /// second (the TSC's, estimated at start, on x86_64).
+    pub fn cycles_per_second(&self) -> u64 {
+        cycle_counter_hz()
     }
 
     /// The worker ids, in worker order.
@@ -1108,7 +1122,8 @@ fn top_up(r: &mut RxSide, pool: &mut FramePool, target: u32, reserve: usize) {
     r.owned += k;
 }
 
-/// Receives and processes up to `batch` frames of one socket. Returns how many.
+/// Receives and processes up to `batch` frames of one socket. Returns how many; adds
+/// those handed to the pipeline to `packets`.
 #[inline]
 fn service_rx<C: Fn() -> u64>(
     r: &mut RxSide,
@@ -1117,6 +1132,7 @@ fn service_rx<C: Fn() -> u64>(
     worker: &mut Worker,
     clock: &C,
     batch: u32,
+    packets: &mut u64,
 ) -> u32 {
     let (n, idx) = r.rx.peek(batch);
     if n == 0 {
@@ -1169,6 +1185,7 @@ fn service_rx<C: Fn() -> u64>(
         }
         addrs.push(frame);
     }
+    *packets += frames.len() as u64;
     // One batch: the worker overlaps the batch's cache misses (Worker::process_batch).
     worker.process_batch(r.port, &mut frames, now, &mut |p, b: &[u8]| tx.send(p, b));
     drop(frames);
@@ -1207,6 +1224,14 @@ fn run<C: Fn() -> u64>(
     let mut idle: u32 = 0;
     let mut last_housekeeping = Instant::now();
     let mut fill_short = false;
+    // Busy/idle cycles and packets (pmd-stats-show's): kept here, published with plain
+    // stores (this thread is the only writer). One cycle_counter() per iteration: its
+    // end is the next one's start, so the loop's time is split with nothing lost.
+    let stats = worker.stats().clone();
+    let mut busy_cycles = stats.busy_cycles.load(Ordering::Relaxed);
+    let mut idle_cycles = stats.idle_cycles.load(Ordering::Relaxed);
+    let mut packets = stats.polled_packets.load(Ordering::Relaxed);
+    let mut last = cycle_counter();
     while !stop.load(Ordering::Relaxed) {
         io.iterations += 1;
         let mut work = 0u32;
@@ -1219,7 +1244,7 @@ fn run<C: Fn() -> u64>(
         {
             let WorkerIo { rxs, tx, umem, .. } = &mut io;
             for r in rxs.iter_mut() {
-                work += service_rx(r, tx, umem, &mut worker, &clock, lc.batch);
+                work += service_rx(r, tx, umem, &mut worker, &clock, lc.batch, &mut packets);
             }
         }
         {
@@ -1253,12 +1278,23 @@ fn run<C: Fn() -> u64>(
         }
         if work > 0 {
             idle = 0;
-            continue;
+        } else {
+            idle += 1;
+            if idle >= lc.idle_spins {
+                io.idle_sleeps += 1;
+                sleep_until_rx(&mut io.pollfds, lc.idle_poll);
+            }
         }
-        idle += 1;
-        if idle >= lc.idle_spins {
-            io.idle_sleeps += 1;
-            sleep_until_rx(&mut io.pollfds, lc.idle_poll);
+        let now = cycle_counter();
+        let spent = now.saturating_sub(last);
+        last = now;
+        if work > 0 {
+            busy_cycles += spent;
+            stats.busy_cycles.store(busy_cycles, Ordering::Relaxed);
+            stats.polled_packets.store(packets, Ordering::Relaxed);
+        } else {
+            idle_cycles += spent;
+            stats.idle_cycles.store(idle_cycles, Ordering::Relaxed);
         }
     }
     tracing::debug!("worker {} stopping", io.index);
@@ -1282,5 +1318,51 @@ fn sleep_until_rx(fds: &mut [libc::pollfd], max: Duration) {
             &ts,
             std::ptr::null(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A datapath without ports (no root needed): its loop's cycles add up to the time it
+    /// ran, stats requests count as work, and no packet was counted.
+    #[test]
+    fn busy_and_idle_cycles_add_up_to_the_loop_time() {
+        let (_cmd_tx, cmd_rx) = bounded(16);
+        let (up_tx, _up_rx) = bounded(16);
+        let worker = Worker::new(0, 16, cmd_rx, up_tx);
+        let config = DatapathConfig {
+            idle_spins: 100,
+            ..Default::default()
+        };
+        let c0 = cycle_counter();
+        let dp = AfXdpDatapath::start(config, vec![worker], || 0).expect("start");
+        let hz = dp.cycles_per_second();
+        assert!((10_000_000..100_000_000_000).contains(&hz), "{hz} Hz");
+        let (c1, t1) = (cycle_counter(), Instant::now());
+        for _ in 0..20 {
+            dp.worker_io_stats().expect("stats");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let spent = t1.elapsed();
+        let mid = dp.worker_stats()[0];
+        let c2 = cycle_counter();
+        assert!(mid.busy_cycles + mid.idle_cycles <= c2 - c0, "{mid:?}");
+        let stats = dp.workers[0].stats.clone();
+        dp.stop();
+        let c3 = cycle_counter();
+        let s = stats.snapshot();
+        let total = s.busy_cycles + s.idle_cycles;
+        // The loop ran from after c0 to before c3, and (nearly) all the time from c1
+        // (the thread may take a moment to start; allow half of the window).
+        assert!(total <= c3 - c0, "{s:?}: {total} > {}", c3 - c0);
+        assert!(total >= (c2 - c1) / 2, "{s:?}: {total} for {spent:?}");
+        assert!(s.busy_cycles > 0, "the 20 stats requests were work: {s:?}");
+        assert!(s.idle_cycles > 0, "{s:?}");
+        assert!(s.busy_cycles >= mid.busy_cycles && s.idle_cycles >= mid.idle_cycles);
+        assert_eq!(s.polled_packets, 0);
+        assert_eq!(s.cycles_per_packet(), None);
+        assert!((0.0..=100.0).contains(&s.busy_percent()));
     }
 }
