@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::scenario::{
-    folsom_brtun_flows, Scenario, LOCAL_TUNNEL_IP, LOCAL_VLAN, REMOTE_TUNNEL_IP,
+    decap_brtun_flows, folsom_brtun_flows, Scenario, LOCAL_TUNNEL_IP, LOCAL_VLAN, REMOTE_TUNNEL_IP,
 };
 use super::topology::ip_in;
 use super::{HarnessError, Topology};
@@ -17,6 +17,8 @@ use crate::traffic::FlowSet;
 pub struct SwitchStats {
     /// Busy cycles of the forwarding thread per packet.
     pub cycles_per_packet: Option<f64>,
+    /// Misses handled by the slow path so far (upcalls), cumulative.
+    pub upcalls: Option<u64>,
     /// The switch's own text (dp-show), kept with the results.
     pub raw: String,
 }
@@ -91,10 +93,96 @@ impl Xvs {
         }
     }
 
+    /// Replaces `bridge`'s flows with `flows`, in chunks: one request line of a million
+    /// flows would exceed the control protocol's 64 MiB line limit.
     fn add_flows(&self, bridge: &str, flows: &[String]) -> Result<(), HarnessError> {
+        const CHUNK: usize = 100_000;
         let file = self.dir.join(format!("{bridge}.flows"));
-        std::fs::write(&file, flows.join("\n") + "\n").map_err(|e| self.err(e.to_string()))?;
-        self.ctl(&["replace-flows", bridge, &file.to_string_lossy()])?;
+        for (i, chunk) in flows.chunks(CHUNK).enumerate() {
+            std::fs::write(&file, chunk.join("\n") + "\n").map_err(|e| self.err(e.to_string()))?;
+            let verb = if i == 0 { "replace-flows" } else { "add-flows" };
+            self.ctl(&[verb, bridge, &file.to_string_lossy()])?;
+        }
+        Ok(())
+    }
+}
+
+impl Xvs {
+    /// br-tun joined to br-int, with gre-1 toward the remote over `underlay`, which gets
+    /// the local tunnel address (and the remote as a permanent neighbour when given).
+    fn tunnel_bridge(
+        &self,
+        topo: &Topology,
+        underlay: &str,
+        remote_mac: Option<[u8; 6]>,
+    ) -> Result<(), HarnessError> {
+        let ns = &topo.switch_ns;
+        ip_in(
+            ns,
+            &[
+                "addr",
+                "add",
+                &format!("{LOCAL_TUNNEL_IP}/24"),
+                "dev",
+                underlay,
+            ],
+        )?;
+        if let Some(mac) = remote_mac {
+            let mac = mac.map(|b| format!("{b:02x}")).join(":");
+            let remote = REMOTE_TUNNEL_IP.to_string();
+            ip_in(
+                ns,
+                &[
+                    "neigh",
+                    "replace",
+                    &remote,
+                    "lladdr",
+                    &mac,
+                    "dev",
+                    underlay,
+                    "nud",
+                    "permanent",
+                ],
+            )?;
+        }
+        self.ctl(&["add-br", "br-tun"])?;
+        self.ctl(&[
+            "add-port",
+            "br-int",
+            "patch-tun",
+            "type=patch",
+            "peer=patch-int",
+        ])?;
+        self.ctl(&[
+            "add-port",
+            "br-tun",
+            "patch-int",
+            "type=patch",
+            "peer=patch-tun",
+            "ofport=1",
+        ])?;
+        self.ctl(&[
+            "add-port",
+            "br-tun",
+            "gre-1",
+            "type=gre",
+            &format!("remote_ip={REMOTE_TUNNEL_IP}"),
+            &format!("local_ip={LOCAL_TUNNEL_IP}"),
+            "key=flow",
+            "ofport=2",
+        ])?;
+        Ok(())
+    }
+
+    fn wait_resolved(&self) -> Result<(), HarnessError> {
+        let start = Instant::now();
+        while !self.ctl(&["show"])?.contains("(permanent)") {
+            if start.elapsed() > Duration::from_secs(10) {
+                let show = self.ctl(&["show"])?;
+                return Err(self.err(format!("the tunnel did not resolve: {show}")));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         Ok(())
     }
 }
@@ -142,8 +230,12 @@ impl SwitchUnderTest for Xvs {
                 "--log",
                 "warn",
             ])
-            .arg("--cache-size")
-            .arg("1000000")
+            // A cache that holds every flow of the many-flow scenarios; the miss storm
+            // keeps the default (200,000, like OVS's flow limit).
+            .args(match scenario {
+                Scenario::Miss { .. } => vec![],
+                _ => vec!["--cache-size", "1000000"],
+            })
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -158,9 +250,9 @@ impl SwitchUnderTest for Xvs {
         }
         self.ctl(&["add-br", "br-int"])?;
         let tag = format!("tag={LOCAL_VLAN}");
-        self.ctl(&["add-port", "br-int", &topo.sw_in, &tag])?;
         match scenario {
-            Scenario::L2 { flows: n } => {
+            Scenario::L2 { flows: n } | Scenario::Miss { flows: n } => {
+                self.ctl(&["add-port", "br-int", &topo.sw_in, &tag])?;
                 self.ctl(&["add-port", "br-int", &topo.sw_out, &tag])?;
                 if *n > 1 {
                     self.add_flows(
@@ -170,75 +262,17 @@ impl SwitchUnderTest for Xvs {
                 }
             }
             Scenario::GreEncap { .. } => {
-                // The underlay: sw_out holds the local tunnel address; the remote's MAC
-                // is a permanent neighbour (the sink takes every frame, ARP included).
-                ip_in(
-                    &topo.switch_ns,
-                    &[
-                        "addr",
-                        "add",
-                        &format!("{LOCAL_TUNNEL_IP}/24"),
-                        "dev",
-                        &topo.sw_out,
-                    ],
-                )?;
-                let sink_mac = topo
-                    .sink_mac
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":");
-                ip_in(
-                    &topo.switch_ns,
-                    &[
-                        "neigh",
-                        "replace",
-                        &REMOTE_TUNNEL_IP.to_string(),
-                        "lladdr",
-                        &sink_mac,
-                        "dev",
-                        &topo.sw_out,
-                        "nud",
-                        "permanent",
-                    ],
-                )?;
-                self.ctl(&["add-br", "br-tun"])?;
-                self.ctl(&[
-                    "add-port",
-                    "br-int",
-                    "patch-tun",
-                    "type=patch",
-                    "peer=patch-int",
-                ])?;
-                self.ctl(&[
-                    "add-port",
-                    "br-tun",
-                    "patch-int",
-                    "type=patch",
-                    "peer=patch-tun",
-                    "ofport=1",
-                ])?;
-                self.ctl(&[
-                    "add-port",
-                    "br-tun",
-                    "gre-1",
-                    "type=gre",
-                    &format!("remote_ip={REMOTE_TUNNEL_IP}"),
-                    &format!("local_ip={LOCAL_TUNNEL_IP}"),
-                    "key=flow",
-                    "ofport=2",
-                ])?;
+                self.ctl(&["add-port", "br-int", &topo.sw_in, &tag])?;
+                // The remote's MAC is a permanent neighbour: the sink takes every frame,
+                // ARP included, so the kernel could not resolve it.
+                self.tunnel_bridge(topo, &topo.sw_out, Some(topo.sink_mac))?;
                 self.add_flows("br-tun", &folsom_brtun_flows("patch-int", "gre-1"))?;
-                let start = Instant::now();
-                while !self.ctl(&["show"])?.contains("(permanent)") {
-                    if start.elapsed() > Duration::from_secs(10) {
-                        return Err(self.err(format!(
-                            "the tunnel did not resolve: {}",
-                            self.ctl(&["show"])?
-                        )));
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+                self.wait_resolved()?;
+            }
+            Scenario::GreDecap { flows: n } => {
+                self.ctl(&["add-port", "br-int", &topo.sw_out, &tag])?;
+                self.tunnel_bridge(topo, &topo.sw_in, None)?;
+                self.add_flows("br-tun", &decap_brtun_flows(*n, "patch-int"))?;
             }
         }
         Ok(())
@@ -252,8 +286,14 @@ impl SwitchUnderTest for Xvs {
             .and_then(|l| l.split("avg busy cycles/packet: ").nth(1))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok());
+        let upcalls = raw
+            .split("upcalls: handled:")
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok());
         SwitchStats {
             cycles_per_packet,
+            upcalls,
             raw,
         }
     }

@@ -7,13 +7,13 @@ use super::run::Measurement;
 /// One line per run: scenario, switch, run, Mpps, disturbed; then the medians.
 pub fn csv(ms: &[Measurement]) -> String {
     let mut s = String::from(
-        "scenario,switch,run,mpps,disturbed,median_mpps,offered_mpps,bad,cycles_per_packet\n",
+        "scenario,switch,run,mpps,disturbed,median_mpps,offered_mpps,bad,cycles_per_packet,upcalls_per_s\n",
     );
     for m in ms {
         for (i, r) in m.runs.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "{},{},{},{:.4},{},{:.4},{:.4},{},{}",
+                "{},{},{},{:.4},{},{:.4},{:.4},{},{},{}",
                 m.scenario,
                 m.switch,
                 i + 1,
@@ -24,6 +24,9 @@ pub fn csv(ms: &[Measurement]) -> String {
                 m.bad,
                 m.cycles_per_packet
                     .map(|c| format!("{c:.1}"))
+                    .unwrap_or_default(),
+                m.upcalls_per_s
+                    .map(|u| format!("{u:.0}"))
                     .unwrap_or_default()
             );
         }
@@ -52,8 +55,8 @@ pub fn table(ms: &[Measurement]) -> String {
     for p in &peers {
         let _ = write!(s, " xvs / {p} |");
     }
-    s.push_str(" xvs cycles/pkt |\n|---|");
-    for _ in 0..switches.len() + peers.len() + 1 {
+    s.push_str(" xvs cycles/pkt | xvs upcalls/s |\n|---|");
+    for _ in 0..switches.len() + peers.len() + 2 {
         s.push_str("---|");
     }
     s.push('\n');
@@ -93,9 +96,15 @@ pub fn table(ms: &[Measurement]) -> String {
         }
         match get(sc, "xvs").and_then(|m| m.cycles_per_packet) {
             Some(c) => {
-                let _ = writeln!(s, " {c:.0} |");
+                let _ = write!(s, " {c:.0} |");
             }
-            None => s.push_str(" - |\n"),
+            None => s.push_str(" - |"),
+        }
+        match get(sc, "xvs").and_then(|m| m.upcalls_per_s) {
+            Some(u) if u >= 1.0 => {
+                let _ = writeln!(s, " {u:.0} |");
+            }
+            _ => s.push_str(" - |\n"),
         }
     }
     s

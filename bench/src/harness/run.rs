@@ -62,6 +62,8 @@ pub struct Measurement {
     /// Frames that arrived wrong (content, flow, length): must be 0.
     pub bad: u64,
     pub cycles_per_packet: Option<f64>,
+    /// Misses the switch's slow path handled per second while measuring.
+    pub upcalls_per_s: Option<f64>,
     pub switch_report: String,
 }
 
@@ -130,6 +132,8 @@ pub fn measure(
         progress(&format!("{label}: warming up"));
         std::thread::sleep(cfg.warmup);
         switch.before_run(scenario)?;
+        let upcalls0 = switch.stats().upcalls;
+        let measuring = std::time::Instant::now();
         let mut runs: Vec<Run> = Vec::new();
         let mut extra = 0;
         while runs.iter().filter(|r| !r.disturbed).count() < cfg.runs && extra <= cfg.runs {
@@ -162,13 +166,19 @@ pub fn measure(
             ));
         }
         let stats = switch.stats();
+        let upcalls_per_s = match (upcalls0, stats.upcalls) {
+            (Some(a), Some(b)) => {
+                Some(b.saturating_sub(a) as f64 / measuring.elapsed().as_secs_f64())
+            }
+            _ => None,
+        };
         let gen = generator.stop().map_err(traffic)?;
-        Ok::<_, HarnessError>((runs, gen.rate_pps(), stats))
+        Ok::<_, HarnessError>((runs, gen.rate_pps(), stats, upcalls_per_s))
     })();
     switch.stop();
     let sink_stats = sink.stop().map_err(traffic)?;
     drop(topo);
-    let (runs, offered_pps, stats) = result?;
+    let (runs, offered_pps, stats, upcalls_per_s) = result?;
     progress_done();
     Ok(Measurement {
         scenario: scenario.name(),
@@ -177,6 +187,7 @@ pub fn measure(
         offered_pps,
         bad: sink_stats.bad,
         cycles_per_packet: stats.cycles_per_packet,
+        upcalls_per_s,
         switch_report: stats.raw,
     })
 }

@@ -22,6 +22,14 @@ pub enum Scenario {
     /// VM port -> br-int (tag 1) -> patch -> br-tun (Folsom flows) -> GRE key 0x3e7 out
     /// of the underlay; the sink is the remote node.
     GreEncap { flows: u32 },
+    /// GRE from the remote (key 0x3e7 + flow) into the underlay -> br-tun (one
+    /// `tun_id -> mod_vlan_vid:1,output:patch-int` flow per key) -> br-int -> the VM port,
+    /// untagged.
+    GreDecap { flows: u32 },
+    /// A flow-setup storm: as `L2` with many exact flows, but the switch's flow cache
+    /// keeps its default size (200,000 entries, like OVS's flow limit), so with more
+    /// flows than that nearly every packet is a miss.
+    Miss { flows: u32 },
 }
 
 impl Scenario {
@@ -29,12 +37,17 @@ impl Scenario {
         match self {
             Scenario::L2 { flows } => format!("l2-{flows}"),
             Scenario::GreEncap { flows } => format!("gre-encap-{flows}"),
+            Scenario::GreDecap { flows } => format!("gre-decap-{flows}"),
+            Scenario::Miss { flows } => format!("miss-{flows}"),
         }
     }
 
     pub fn flows(&self) -> u32 {
         match *self {
-            Scenario::L2 { flows } | Scenario::GreEncap { flows } => flows,
+            Scenario::L2 { flows }
+            | Scenario::GreEncap { flows }
+            | Scenario::GreDecap { flows }
+            | Scenario::Miss { flows } => flows,
         }
     }
 
@@ -44,14 +57,37 @@ impl Scenario {
             src_mac: topo.gen_mac,
             ..Endpoints::default()
         };
-        FlowSet::with_endpoints(frame_len, self.flows(), Encap::Untagged, endpoints)
+        let encap = match self {
+            Scenario::GreDecap { .. } => Encap::Gre(self.decap_tunnel(topo)),
+            _ => Encap::Untagged,
+        };
+        // A GRE frame carries 42 bytes of outer headers around a minimum-size frame.
+        let frame_len = match self {
+            Scenario::GreDecap { .. } => frame_len.max(60 + 42),
+            _ => frame_len,
+        };
+        FlowSet::with_endpoints(frame_len, self.flows(), encap, endpoints)
             .map_err(|e| e.to_string())
+    }
+
+    /// The remote node's GRE toward the switch's underlay (`sw_in`) in `GreDecap`.
+    pub fn decap_tunnel(&self, topo: &Topology) -> GreTunnel {
+        GreTunnel {
+            src_mac: topo.gen_mac,
+            dst_mac: topo.sw_in_mac,
+            src_ip: REMOTE_TUNNEL_IP,
+            dst_ip: LOCAL_TUNNEL_IP,
+            key_base: TUNNEL_ID,
+        }
     }
 
     /// What must reach the sink.
     pub fn expectation(&self, topo: &Topology) -> Expectation {
         match self {
-            Scenario::L2 { .. } => Expectation::Same,
+            Scenario::L2 { .. } | Scenario::Miss { .. } => Expectation::Same,
+            Scenario::GreDecap { .. } => Expectation::GreDecap {
+                vlan: VlanEdit::Strip,
+            },
             // The Folsom br-tun flows leave the local VLAN tag on the inner frame.
             Scenario::GreEncap { .. } => Expectation::GreEncap {
                 tunnel: GreTunnel {
@@ -88,4 +124,19 @@ pub fn folsom_brtun_flows(patch: &str, gre: &str) -> Vec<String> {
         format!("priority=4,in_port={patch},dl_vlan={LOCAL_VLAN} actions=set_tunnel:{TUNNEL_ID:#x},output:{gre}"),
         "priority=1 actions=drop".to_string(),
     ]
+}
+
+/// br-tun flows on the receiving node of `GreDecap`: tunnel id `TUNNEL_ID + i` to the
+/// local VLAN, toward br-int.
+pub fn decap_brtun_flows(flows: u32, patch: &str) -> Vec<String> {
+    let mut v: Vec<String> = (0..flows)
+        .map(|i| {
+            format!(
+                "priority=3,tun_id={:#x} actions=mod_vlan_vid:{LOCAL_VLAN},output:{patch}",
+                TUNNEL_ID + i
+            )
+        })
+        .collect();
+    v.push("priority=1 actions=drop".to_string());
+    v
 }

@@ -16,6 +16,7 @@ pub struct Topology {
     pub gen_mac: [u8; 6],
     pub sink_mac: [u8; 6],
     pub sw_out_mac: [u8; 6],
+    pub sw_in_mac: [u8; 6],
 }
 
 /// `ip -n NS args...`
@@ -56,6 +57,7 @@ impl Topology {
             gen_mac: [0; 6],
             sink_mac: [0; 6],
             sw_out_mac: [0; 6],
+            sw_in_mac: [0; 6],
         };
         // From here on, Drop removes whatever was created.
         let mut t = t;
@@ -96,6 +98,7 @@ impl Topology {
         t.gen_mac = mac_of(&t.gen_ns, &t.gen_if)?;
         t.sink_mac = mac_of(&t.sink_ns, &t.sink_if)?;
         t.sw_out_mac = mac_of(&t.switch_ns, &t.sw_out)?;
+        t.sw_in_mac = mac_of(&t.switch_ns, &t.sw_in)?;
         Ok(t)
     }
 }
