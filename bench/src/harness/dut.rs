@@ -52,6 +52,8 @@ pub struct Xvs {
     bin: PathBuf,
     dir: PathBuf,
     child: Option<Child>,
+    /// dp-show's busy cycles and packets when the measured runs began.
+    base: Option<(u64, u64)>,
 }
 
 impl Xvs {
@@ -62,6 +64,7 @@ impl Xvs {
             bin,
             dir,
             child: None,
+            base: None,
         }
     }
 
@@ -278,14 +281,19 @@ impl SwitchUnderTest for Xvs {
         Ok(())
     }
 
+    fn before_run(&mut self, _scenario: &Scenario) -> Result<(), HarnessError> {
+        self.base = busy_totals(&self.ctl(&["dp-show"])?);
+        Ok(())
+    }
+
     fn stats(&mut self) -> SwitchStats {
         let raw = self.ctl(&["dp-show"]).unwrap_or_default();
-        let cycles_per_packet = raw
-            .lines()
-            .find(|l| l.trim_start().starts_with("total:"))
-            .and_then(|l| l.split("avg busy cycles/packet: ").nth(1))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok());
+        // Over the measured runs only: the totals now less those at `before_run`.
+        let cycles_per_packet = busy_totals(&raw).and_then(|(cycles, packets)| {
+            let (c0, p0) = self.base.unwrap_or((0, 0));
+            let packets = packets.saturating_sub(p0);
+            (packets > 0).then(|| cycles.saturating_sub(c0) as f64 / packets as f64)
+        });
         let upcalls = raw
             .split("upcalls: handled:")
             .nth(1)
@@ -310,6 +318,23 @@ impl SwitchUnderTest for Xvs {
             let _ = c.wait();
         }
     }
+}
+
+/// The busy cycles and packets of dp-show's `total:` line.
+fn busy_totals(dp_show: &str) -> Option<(u64, u64)> {
+    let total = dp_show
+        .lines()
+        .find(|l| l.trim_start().starts_with("total:"))?;
+    let number_after = |key: &str| -> Option<u64> {
+        total
+            .split(key)
+            .nth(1)?
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((number_after("busy cycles: ")?, number_after("(packets ")?))
 }
 
 impl Drop for Xvs {
