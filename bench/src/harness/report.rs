@@ -109,3 +109,56 @@ pub fn table(ms: &[Measurement]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::run::Run;
+
+    fn m(scenario: &str, switch: &str, mpps: &[(f64, bool)]) -> Measurement {
+        Measurement {
+            scenario: scenario.into(),
+            switch: switch.into(),
+            runs: mpps
+                .iter()
+                .map(|&(p, disturbed)| Run {
+                    pps: p * 1e6,
+                    disturbed,
+                })
+                .collect(),
+            offered_pps: 1e6,
+            bad: 0,
+            cycles_per_packet: (switch == "xvs").then_some(812.0),
+            upcalls_per_s: None,
+            switch_report: String::new(),
+        }
+    }
+
+    #[test]
+    fn medians_skip_disturbed_runs_and_ratios_are_per_peer() {
+        let ms = [
+            m(
+                "l2-1",
+                "xvs",
+                &[(0.70, false), (0.30, true), (0.72, false), (0.71, false)],
+            ),
+            m(
+                "l2-1",
+                "l2fwd",
+                &[(0.72, false), (0.74, false), (0.73, false)],
+            ),
+            m("l2-1", "linux-bridge", &[(0.60, false), (0.64, false)]),
+        ];
+        assert!((ms[0].median_pps() - 0.71e6).abs() < 1.0);
+        assert!((ms[2].median_pps() - 0.62e6).abs() < 1.0);
+        let t = table(&ms);
+        let row = t.lines().find(|l| l.starts_with("| l2-1")).unwrap();
+        assert!(row.contains("0.710 (1 disturbed run(s) repeated)"), "{row}");
+        assert!(row.contains(&format!("{:.2}x", 0.71 / 0.73)), "{row}");
+        assert!(row.contains(&format!("{:.2}x", 0.71 / 0.62)), "{row}");
+        assert!(row.contains("| 812 |"), "{row}");
+        let c = csv(&ms);
+        assert_eq!(c.lines().count(), 1 + 4 + 3 + 2);
+        assert!(c.contains("l2-1,xvs,2,0.3000,true,0.7100"), "{c}");
+    }
+}
