@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 use xvs_bench::harness::chart::png;
 use xvs_bench::harness::report::{csv, table};
-use xvs_bench::harness::{measure, Cores, RunConfig, Scenario, SwitchUnderTest, Xvs};
+use xvs_bench::harness::{measure, peers, Cores, RunConfig, Scenario, SwitchUnderTest, Xvs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,8 +24,10 @@ struct Args {
         default_value = "l2-1,l2-1000,l2-100000,gre-encap-1,gre-encap-1000"
     )]
     scenarios: Vec<String>,
-    /// Switches under test.
-    #[arg(long, value_delimiter = ',', default_value = "xvs")]
+    /// Switches under test: xvs; peers linux-bridge (kernel bridge, RPS to the switch
+    /// core), linux-bridge-norps (softirq on the generator's core).
+    /// The peers run the L2 scenarios only.
+    #[arg(long, value_delimiter = ',', default_value = "xvs,linux-bridge")]
     switches: Vec<String>,
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -83,8 +85,10 @@ fn main() -> ExitCode {
     for s in &a.switches {
         match s.as_str() {
             "xvs" => switches.push(Box::new(Xvs::new(a.xvs_bin.clone()))),
+            "linux-bridge" => switches.push(Box::new(peers::LinuxBridge::new())),
+            "linux-bridge-norps" => switches.push(Box::new(peers::LinuxBridge::without_rps())),
             other => {
-                eprintln!("switch {other:?}: unknown (xvs)");
+                eprintln!("switch {other:?}: unknown (xvs, linux-bridge, linux-bridge-norps)");
                 return ExitCode::FAILURE;
             }
         }

@@ -11,6 +11,7 @@
 
 pub mod chart;
 pub mod dut;
+pub mod peers;
 pub mod report;
 pub mod run;
 pub mod scenario;
