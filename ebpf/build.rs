@@ -1,5 +1,6 @@
-//! Compiles the XDP program (xdp/xvs_xdp.bpf.c) with the system clang into
-//! $OUT_DIR/xvs_xdp.bpf.o, which src/lib.rs embeds with include_bytes!.
+//! Compiles the XDP programs (xdp/xvs_xdp.bpf.c, and xdp/xvs_redirect.bpf.c, the
+//! benchmark's in-kernel redirect baseline) with the system clang into
+//! $OUT_DIR/<name>.bpf.o, which src/lib.rs embeds with include_bytes!.
 //!
 //! Needs clang (BPF target) and libbpf-dev (bpf/bpf_helpers.h, bpf/bpf_endian.h);
 //! scripts/install-deps.sh installs both on Debian 12. `CLANG=/path/to/clang`
@@ -11,9 +12,11 @@ use std::process::Command;
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let src = manifest.join("xdp").join("xvs_xdp.bpf.c");
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("xvs_xdp.bpf.o");
-    println!("cargo:rerun-if-changed={}", src.display());
+    const PROGRAMS: [&str; 2] = ["xvs_xdp", "xvs_redirect"];
+    for name in PROGRAMS {
+        let src = manifest.join("xdp").join(format!("{name}.bpf.c"));
+        println!("cargo:rerun-if-changed={}", src.display());
+    }
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CLANG");
 
@@ -56,21 +59,25 @@ fn main() {
             .to_string()
         });
 
-    let output = Command::new(&clang)
-        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
-        .arg(format!("-I/usr/include/{multiarch}"))
-        .arg("-c")
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap_or_else(|e| fail(&format!("running {clang}: {e}")));
-    if !output.status.success() {
-        fail(&format!(
-            "clang failed to compile {}:\n{}",
-            src.display(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
+    for name in PROGRAMS {
+        let src = manifest.join("xdp").join(format!("{name}.bpf.c"));
+        let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join(format!("{name}.bpf.o"));
+        let output = Command::new(&clang)
+            .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+            .arg(format!("-I/usr/include/{multiarch}"))
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap_or_else(|e| fail(&format!("running {clang}: {e}")));
+        if !output.status.success() {
+            fail(&format!(
+                "clang failed to compile {}:\n{}",
+                src.display(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
     }
 }
 

@@ -1,11 +1,12 @@
-//! The harness's peers against the real kernel (root): `measure()` for l2-1 on
-//! linux-bridge, in a short window. Frames must arrive and none may arrive wrong; rates are printed, never asserted (a shared 2-core machine). The
+//! The harness's peers against the real kernel (root): `measure()` for l2-1 on each of
+//! linux-bridge and xdp-redirect, in a short window. Frames must arrive and none
+//! may arrive wrong; rates are printed, never asserted (a shared 2-core machine). The
 //! tests run one at a time: they would compete for the same two cores.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use xvs_bench::harness::peers::LinuxBridge;
+use xvs_bench::harness::peers::{LinuxBridge, XdpRedirect};
 use xvs_bench::harness::{measure, Cores, RunConfig, Scenario, SwitchUnderTest};
 use xvs_dataplane::testnet::require_root;
 
@@ -65,4 +66,9 @@ fn check(switch: &mut dyn SwitchUnderTest) {
 #[test]
 fn linux_bridge_forwards_l2() {
     check(&mut LinuxBridge::new());
+}
+
+#[test]
+fn xdp_redirect_forwards_l2() {
+    check(&mut XdpRedirect::new());
 }

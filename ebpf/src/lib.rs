@@ -353,3 +353,169 @@ impl Drop for XdpProgram {
         tracing::info!("{} (ifindex {}): XDP detached", self.ifname, self.ifindex);
     }
 }
+
+/// The compiled redirect object (`xdp/xvs_redirect.bpf.c`).
+static REDIRECT_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_redirect.bpf.o"));
+
+const REDIRECT_PROGRAM_NAME: &str = "xvs_redirect";
+
+/// The benchmark's in-kernel baseline: an XDP program that redirects every frame arriving
+/// on one interface, untouched, to another (entry 0 of its devmap `tx_port`). Attached
+/// through a bpf_link like [`XdpProgram`], so it goes away with this value (or the
+/// process). Detaches on drop.
+///
+/// Redirecting into a veth needs NAPI on the target's peer (`ethtool -K PEER gro on`, or
+/// an XDP program there); without it the kernel drops the frames.
+pub struct RedirectProgram {
+    ifname: String,
+    ifindex: u32,
+    to_ifindex: u32,
+    mode: XdpMode,
+    /// The attachment: closing this fd detaches the program. Dropped first.
+    link: Option<FdLink>,
+    _tx_port: aya::maps::DevMap<MapData>,
+    _ebpf: aya::Ebpf,
+}
+
+impl std::fmt::Debug for RedirectProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedirectProgram")
+            .field("ifname", &self.ifname)
+            .field("ifindex", &self.ifindex)
+            .field("to_ifindex", &self.to_ifindex)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedirectProgram {
+    /// Loads a fresh instance, points it at `to_ifindex` and attaches it to `ifname` (both
+    /// in the calling thread's network namespace) through a bpf_link. `XdpMode::Auto`
+    /// tries native mode first and falls back to generic mode with a warning.
+    pub fn attach(
+        ifname: &str,
+        to_ifindex: u32,
+        mode: XdpMode,
+    ) -> Result<RedirectProgram, EbpfError> {
+        let ifindex = ifindex(ifname).ok_or_else(|| EbpfError::UnknownInterface(ifname.into()))?;
+        let mut ebpf = aya::Ebpf::load(REDIRECT_OBJECT).map_err(EbpfError::Load)?;
+        // The target first: from the moment it is attached, every frame is redirected.
+        let mut tx_port = aya::maps::DevMap::try_from(take_map(&mut ebpf, "tx_port")?)
+            .map_err(map_err("tx_port"))?;
+        tx_port.set(0, to_ifindex, None, 0).map_err(|e| match e {
+            aya::maps::xdp::XdpMapError::MapError(source) => EbpfError::Map {
+                map: "tx_port",
+                source,
+            },
+            other => EbpfError::Map {
+                map: "tx_port",
+                source: MapError::IoError(std::io::Error::other(other.to_string())),
+            },
+        })?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(REDIRECT_PROGRAM_NAME)
+            .ok_or(EbpfError::Missing {
+                what: "program",
+                name: REDIRECT_PROGRAM_NAME,
+            })?
+            .try_into()
+            .map_err(|source| EbpfError::Program {
+                what: "not an XDP program",
+                source,
+            })?;
+        prog.load().map_err(|source| EbpfError::Program {
+            what: "loading the XDP redirect program (verifier)",
+            source,
+        })?;
+        let try_attach = |prog: &mut Xdp, m: XdpMode| {
+            prog.attach_to_if_index(ifindex, m.aya())
+                .map_err(|source| EbpfError::Attach {
+                    ifname: ifname.into(),
+                    mode: m,
+                    source,
+                })
+        };
+        let (link_id, attached) = match mode {
+            XdpMode::Auto => match try_attach(prog, XdpMode::Native) {
+                Ok(id) => (id, XdpMode::Native),
+                Err(e) => {
+                    tracing::warn!(
+                        "{ifname}: native XDP refused ({e}); falling back to generic (SKB) mode"
+                    );
+                    (try_attach(prog, XdpMode::Generic)?, XdpMode::Generic)
+                }
+            },
+            m => (try_attach(prog, m)?, m),
+        };
+        // As in XdpProgram::attach: refuse a netlink attachment, which would outlive us.
+        let prog_id = prog
+            .info()
+            .map_err(|source| EbpfError::Program {
+                what: "reading the program's info",
+                source,
+            })?
+            .id();
+        let mut is_link = false;
+        for info in loaded_links() {
+            let info = info.map_err(EbpfError::Link)?;
+            if info.program_id() == prog_id {
+                is_link = true;
+                break;
+            }
+        }
+        if !is_link {
+            let _ = prog.detach(link_id);
+            return Err(EbpfError::NotABpfLink {
+                ifname: ifname.into(),
+            });
+        }
+        let link = prog
+            .take_link(link_id)
+            .map_err(|source| EbpfError::Program {
+                what: "taking the XDP link",
+                source,
+            })?;
+        let link = FdLink::try_from(link).map_err(EbpfError::Link)?;
+        tracing::info!(
+            "{ifname} (ifindex {ifindex}): XDP redirect to ifindex {to_ifindex} attached in {attached:?} mode"
+        );
+        Ok(RedirectProgram {
+            ifname: ifname.into(),
+            ifindex,
+            to_ifindex,
+            mode: attached,
+            link: Some(link),
+            _tx_port: tx_port,
+            _ebpf: ebpf,
+        })
+    }
+
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    pub fn to_ifindex(&self) -> u32 {
+        self.to_ifindex
+    }
+
+    /// Native or Generic: the mode the program is attached in.
+    pub fn attached_mode(&self) -> XdpMode {
+        self.mode
+    }
+}
+
+impl Drop for RedirectProgram {
+    fn drop(&mut self) {
+        drop(self.link.take());
+        tracing::info!(
+            "{} (ifindex {}): XDP redirect detached",
+            self.ifname,
+            self.ifindex
+        );
+    }
+}

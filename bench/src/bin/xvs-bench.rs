@@ -25,9 +25,14 @@ struct Args {
     )]
     scenarios: Vec<String>,
     /// Switches under test: xvs; peers linux-bridge (kernel bridge, RPS to the switch
-    /// core), linux-bridge-norps (softirq on the generator's core).
+    /// core), linux-bridge-norps (softirq on the generator's core), xdp-redirect (in-kernel
+    /// XDP devmap redirect, the ceiling).
     /// The peers run the L2 scenarios only.
-    #[arg(long, value_delimiter = ',', default_value = "xvs,linux-bridge")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "xvs,linux-bridge,xdp-redirect"
+    )]
     switches: Vec<String>,
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -87,8 +92,12 @@ fn main() -> ExitCode {
             "xvs" => switches.push(Box::new(Xvs::new(a.xvs_bin.clone()))),
             "linux-bridge" => switches.push(Box::new(peers::LinuxBridge::new())),
             "linux-bridge-norps" => switches.push(Box::new(peers::LinuxBridge::without_rps())),
+            "xdp-redirect" => switches.push(Box::new(peers::XdpRedirect::new())),
             other => {
-                eprintln!("switch {other:?}: unknown (xvs, linux-bridge, linux-bridge-norps)");
+                eprintln!(
+                    "switch {other:?}: unknown (xvs, linux-bridge, linux-bridge-norps, \
+                     xdp-redirect)"
+                );
                 return ExitCode::FAILURE;
             }
         }

@@ -3,14 +3,20 @@
 //!
 //! - [`LinuxBridge`] (`linux-bridge`): the kernel bridge, L2 only. Its work runs in
 //!   softirq; by default RPS steers it to the switch core (see the type).
+//! - [`XdpRedirect`] (`xdp-redirect`): an XDP program on `sw_in` redirecting every frame
+//!   to `sw_out` through a devmap: the in-kernel ceiling, L2 only. It runs in `sw_in`'s
+//!   NAPI, i.e. on the generator's core, not the switch core.
 //!
 //! Each `stop()` leaves nothing behind (processes, XDP programs, bridges, RPS masks).
 
 pub mod linux_bridge;
+pub mod xdp_redirect;
 
 pub use linux_bridge::LinuxBridge;
+pub use xdp_redirect::XdpRedirect;
 
 use super::HarnessError;
+use crate::traffic::enter_thread;
 
 /// An error of peer `switch`.
 fn peer_err(switch: &str, detail: impl Into<String>) -> HarnessError {
@@ -18,6 +24,23 @@ fn peer_err(switch: &str, detail: impl Into<String>) -> HarnessError {
         switch: switch.into(),
         detail: detail.into(),
     }
+}
+
+/// Runs `f` on a short-lived thread inside network namespace `netns` (setns affects only
+/// that thread, so the caller stays where it is) and returns its result.
+fn in_netns<T: Send>(
+    switch: &str,
+    netns: &str,
+    f: impl FnOnce() -> Result<T, HarnessError> + Send,
+) -> Result<T, HarnessError> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            enter_thread(Some(netns), None).map_err(|e| peer_err(switch, e.to_string()))?;
+            f()
+        })
+        .join()
+        .map_err(|_| peer_err(switch, format!("a thread in {netns} panicked")))?
+    })
 }
 
 /// The kernel's hex CPU mask with only `core` set (`rps_cpus` format).
