@@ -1,12 +1,12 @@
 //! The harness's peers against the real kernel (root): `measure()` for l2-1 on each of
-//! linux-bridge and xdp-redirect, in a short window. Frames must arrive and none
+//! linux-bridge, xdp-redirect and l2fwd, in a short window. Frames must arrive and none
 //! may arrive wrong; rates are printed, never asserted (a shared 2-core machine). The
 //! tests run one at a time: they would compete for the same two cores.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-use xvs_bench::harness::peers::{LinuxBridge, XdpRedirect};
+use xvs_bench::harness::peers::{L2Fwd, LinuxBridge, XdpRedirect};
 use xvs_bench::harness::{measure, Cores, RunConfig, Scenario, SwitchUnderTest};
 use xvs_dataplane::testnet::require_root;
 
@@ -71,4 +71,9 @@ fn linux_bridge_forwards_l2() {
 #[test]
 fn xdp_redirect_forwards_l2() {
     check(&mut XdpRedirect::new());
+}
+
+#[test]
+fn l2fwd_forwards_l2() {
+    check(&mut L2Fwd::new());
 }

@@ -26,12 +26,12 @@ struct Args {
     scenarios: Vec<String>,
     /// Switches under test: xvs; peers linux-bridge (kernel bridge, RPS to the switch
     /// core), linux-bridge-norps (softirq on the generator's core), xdp-redirect (in-kernel
-    /// XDP devmap redirect, the ceiling).
+    /// XDP devmap redirect, the ceiling), l2fwd (bare AF_XDP forwarder, the I/O limit).
     /// The peers run the L2 scenarios only.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "xvs,linux-bridge,xdp-redirect"
+        default_value = "xvs,linux-bridge,xdp-redirect,l2fwd"
     )]
     switches: Vec<String>,
     #[arg(long, default_value_t = 3)]
@@ -93,10 +93,11 @@ fn main() -> ExitCode {
             "linux-bridge" => switches.push(Box::new(peers::LinuxBridge::new())),
             "linux-bridge-norps" => switches.push(Box::new(peers::LinuxBridge::without_rps())),
             "xdp-redirect" => switches.push(Box::new(peers::XdpRedirect::new())),
+            "l2fwd" => switches.push(Box::new(peers::L2Fwd::new())),
             other => {
                 eprintln!(
                     "switch {other:?}: unknown (xvs, linux-bridge, linux-bridge-norps, \
-                     xdp-redirect)"
+                     xdp-redirect, l2fwd)"
                 );
                 return ExitCode::FAILURE;
             }

@@ -6,12 +6,16 @@
 //! - [`XdpRedirect`] (`xdp-redirect`): an XDP program on `sw_in` redirecting every frame
 //!   to `sw_out` through a devmap: the in-kernel ceiling, L2 only. It runs in `sw_in`'s
 //!   NAPI, i.e. on the generator's core, not the switch core.
+//! - [`L2Fwd`] (`l2fwd`): the bare AF_XDP forwarder (one shared UMEM, rx on `sw_in`, the
+//!   same frame sent on `sw_out`), the I/O limit of a userspace AF_XDP switch, L2 only.
 //!
 //! Each `stop()` leaves nothing behind (processes, XDP programs, bridges, RPS masks).
 
+pub mod l2fwd;
 pub mod linux_bridge;
 pub mod xdp_redirect;
 
+pub use l2fwd::L2Fwd;
 pub use linux_bridge::LinuxBridge;
 pub use xdp_redirect::XdpRedirect;
 
