@@ -26,12 +26,13 @@ struct Args {
     scenarios: Vec<String>,
     /// Switches under test: xvs; peers linux-bridge (kernel bridge, RPS to the switch
     /// core), linux-bridge-norps (softirq on the generator's core), xdp-redirect (in-kernel
-    /// XDP devmap redirect, the ceiling), l2fwd (bare AF_XDP forwarder, the I/O limit).
-    /// The peers run the L2 scenarios only.
+    /// XDP devmap redirect, the ceiling), l2fwd (bare AF_XDP forwarder, the I/O limit), all
+    /// three L2 scenarios only; ovs-afxdp (Open vSwitch 3.1, userspace datapath, AF_XDP
+    /// ports, the same flows; needs `apt-get install openvswitch-switch`), every scenario.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "xvs,linux-bridge,xdp-redirect,l2fwd"
+        default_value = "xvs,linux-bridge,xdp-redirect,l2fwd,ovs-afxdp"
     )]
     switches: Vec<String>,
     #[arg(long, default_value_t = 3)]
@@ -94,10 +95,11 @@ fn main() -> ExitCode {
             "linux-bridge-norps" => switches.push(Box::new(peers::LinuxBridge::without_rps())),
             "xdp-redirect" => switches.push(Box::new(peers::XdpRedirect::new())),
             "l2fwd" => switches.push(Box::new(peers::L2Fwd::new())),
+            "ovs-afxdp" => switches.push(Box::new(peers::OvsAfxdp::new())),
             other => {
                 eprintln!(
                     "switch {other:?}: unknown (xvs, linux-bridge, linux-bridge-norps, \
-                     xdp-redirect, l2fwd)"
+                     xdp-redirect, l2fwd, ovs-afxdp)"
                 );
                 return ExitCode::FAILURE;
             }

@@ -8,15 +8,19 @@
 //!   NAPI, i.e. on the generator's core, not the switch core.
 //! - [`L2Fwd`] (`l2fwd`): the bare AF_XDP forwarder (one shared UMEM, rx on `sw_in`, the
 //!   same frame sent on `sw_out`), the I/O limit of a userspace AF_XDP switch, L2 only.
+//! - [`OvsAfxdp`] (`ovs-afxdp`): Open vSwitch 3.1, userspace datapath, AF_XDP ports, the
+//!   same bridges and flows as xvs, every scenario; needs `openvswitch-switch` installed.
 //!
 //! Each `stop()` leaves nothing behind (processes, XDP programs, bridges, RPS masks).
 
 pub mod l2fwd;
 pub mod linux_bridge;
+pub mod ovs_afxdp;
 pub mod xdp_redirect;
 
 pub use l2fwd::L2Fwd;
 pub use linux_bridge::LinuxBridge;
+pub use ovs_afxdp::OvsAfxdp;
 pub use xdp_redirect::XdpRedirect;
 
 use super::HarnessError;
