@@ -17,11 +17,13 @@ use xvs_bench::harness::{measure, peers, Cores, RunConfig, Scenario, SwitchUnder
     about = "Packet rates of xvs and its peers on veth pairs"
 )]
 struct Args {
-    /// Scenarios: l2-N (br-int between two access ports, N flows), gre-encap-N.
+    /// Scenarios: l2-N (br-int between two access ports, N flows), gre-encap-N (VM ->
+    /// br-int -> patch -> br-tun -> GRE), gre-decap-N (GRE -> VM), miss-N (flow-setup
+    /// storm over N flows with the default cache size).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "l2-1,l2-1000,l2-100000,gre-encap-1,gre-encap-1000"
+        default_value = "l2-1,l2-1000,l2-100000,gre-encap-1,gre-encap-1000,gre-decap-1,miss-1000000"
     )]
     scenarios: Vec<String>,
     /// Switches under test: xvs; peers linux-bridge (kernel bridge, RPS to the switch
@@ -70,7 +72,11 @@ fn scenario(s: &str) -> Result<Scenario, String> {
     match kind {
         "l2" => Ok(Scenario::L2 { flows }),
         "gre-encap" => Ok(Scenario::GreEncap { flows }),
-        _ => Err(format!("scenario {s:?}: unknown (l2-N, gre-encap-N)")),
+        "gre-decap" => Ok(Scenario::GreDecap { flows }),
+        "miss" => Ok(Scenario::Miss { flows }),
+        _ => Err(format!(
+            "scenario {s:?}: unknown (l2-N, gre-encap-N, gre-decap-N, miss-N)"
+        )),
     }
 }
 
