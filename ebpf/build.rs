@@ -1,6 +1,8 @@
-//! Compiles the XDP programs (xdp/xvs_xdp.bpf.c, and xdp/xvs_redirect.bpf.c, the
-//! benchmark's in-kernel redirect baseline) with the system clang into
-//! $OUT_DIR/<name>.bpf.o, which src/lib.rs embeds with include_bytes!.
+//! Compiles the XDP programs (xdp/xvs_xdp.bpf.c; and for the packet-rate harness
+//! xdp/xvs_redirect.bpf.c, the in-kernel redirect baseline, xdp/xvs_bench_gen.bpf.c, the
+//! traffic generator, and xdp/xvs_bench_sink.bpf.c, the sink's check) with the system
+//! clang into $OUT_DIR/<name>.bpf.o, which src/lib.rs and src/bench.rs embed with
+//! include_bytes!.
 //!
 //! Needs clang (BPF target) and libbpf-dev (bpf/bpf_helpers.h, bpf/bpf_endian.h);
 //! scripts/install-deps.sh installs both on Debian 12. `CLANG=/path/to/clang`
@@ -12,7 +14,7 @@ use std::process::Command;
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    const PROGRAMS: [&str; 2] = ["xvs_xdp", "xvs_redirect"];
+    const PROGRAMS: [&str; 4] = ["xvs_xdp", "xvs_redirect", "xvs_bench_gen", "xvs_bench_sink"];
     for name in PROGRAMS {
         let src = manifest.join("xdp").join(format!("{name}.bpf.c"));
         println!("cargo:rerun-if-changed={}", src.display());

@@ -9,9 +9,12 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 source scripts/install-deps.sh
-# Only the benchmark needs these: the chart's font.
+# Only the benchmark needs these: the chart's font, and Open vSwitch 3.1 for the ovs-afxdp
+# peer (Debian's package; its service is not started: xvs-bench starts its own daemons).
 extra=()
-dpkg-query -W -f='${Status}' fonts-dejavu-core 2>/dev/null | grep -q "install ok installed" || extra+=(fonts-dejavu-core)
+for p in fonts-dejavu-core openvswitch-switch; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || extra+=("$p")
+done
 if ((${#extra[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${extra[@]}"

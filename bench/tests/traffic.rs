@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use xvs_bench::traffic::{
-    Encap, Expectation, FlowSet, GenConfig, GenStats, Generator, GreTunnel, Sink, SinkConfig,
-    SinkStats,
+    CheckIn, Encap, Engine, Expectation, FlowSet, GenConfig, GenStats, Generator, GreTunnel, Sink,
+    SinkConfig, SinkStats,
 };
 use xvs_dataplane::testnet::{require_root, unique_name, veth_pair, Netns, RawSocket, VethPair};
 
@@ -66,11 +66,28 @@ fn gen_config(net: &Net, flows: &FlowSet, core: Option<usize>) -> GenConfig {
 
 /// Flat out for about a second; returns both sides' totals after printing the rates.
 fn flat_out(label: &str, flows: FlowSet) -> (GenStats, SinkStats) {
+    flat_out_with(label, flows, Engine::AfXdp, CheckIn::Userspace)
+}
+
+fn flat_out_with(
+    label: &str,
+    flows: FlowSet,
+    engine: Engine,
+    check: CheckIn,
+) -> (GenStats, SinkStats) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let net = net();
     let (gen_core, sink_core) = cores();
-    let sink = Sink::start(sink_config(&net, &flows, sink_core)).expect("sink");
-    let gen = Generator::start(gen_config(&net, &flows, gen_core)).expect("generator");
+    let sink = Sink::start(SinkConfig {
+        check,
+        ..sink_config(&net, &flows, sink_core)
+    })
+    .expect("sink");
+    let gen = Generator::start(GenConfig {
+        engine,
+        ..gen_config(&net, &flows, gen_core)
+    })
+    .expect("generator");
     std::thread::sleep(Duration::from_millis(200));
     let (s1, g1, t1) = (sink.snapshot(), gen.sent(), Instant::now());
     std::thread::sleep(Duration::from_secs(1));
@@ -82,7 +99,8 @@ fn flat_out(label: &str, flows: FlowSet) -> (GenStats, SinkStats) {
     eprintln!(
         "{label}: generator {:.3} Mpps offered, sink {:.3} Mpps received ({:.3} Mpps ok) over \
          {window:.2} s; totals sent {} / received {} ok {} bad {} unknown {}; {:.2} kicks per \
-         batch of 64 ({} answered EAGAIN); kernel rx {:?}; xdp {:?}; per second {:?}",
+         batch of 64 ({} answered EAGAIN); kernel rx {:?}; xdp {:?}; xdp check {:?}; per \
+         second {:?}",
         (g2 - g1) as f64 / window / 1e6,
         s2.rate_since(&s1) / 1e6,
         s2.ok_rate_since(&s1) / 1e6,
@@ -95,6 +113,7 @@ fn flat_out(label: &str, flows: FlowSet) -> (GenStats, SinkStats) {
         g.kicks_again,
         s.kernel,
         s.xdp,
+        s.xdp_check,
         s.per_second,
     );
     (g, s)
@@ -116,6 +135,10 @@ fn assert_clean(g: &GenStats, s: &SinkStats) {
         g.sent
     );
     assert_eq!(s.bad_descs, 0);
+    assert_eq!(
+        s.xdp_check_missed, 0,
+        "the XDP check refused frames the Checker took"
+    );
     assert_eq!(
         (g.kick_errors, g.bad_completions, g.kernel_tx_invalid),
         (0, 0, 0)
@@ -157,6 +180,13 @@ fn vlan_64() {
 
 #[test]
 fn gre_106() {
+    let flows = gre_flows();
+    let (g, s) = flat_out("GRE 106 B (64 B inner), 100 keys", flows);
+    assert_clean(&g, &s);
+    assert_eq!(s.distinct_flows, 100);
+}
+
+fn gre_flows() -> FlowSet {
     let tunnel = GreTunnel {
         src_mac: [0x52, 0x54, 0, 0, 1, 0xfd],
         dst_mac: [0x52, 0x54, 0, 0, 1, 0xfe],
@@ -165,10 +195,81 @@ fn gre_106() {
         key_base: 0x3e7,
     };
     // A 64-byte inner frame.
-    let flows = FlowSet::new(106, 100, Encap::Gre(tunnel)).unwrap();
-    let (g, s) = flat_out("GRE 106 B (64 B inner), 100 keys", flows);
+    FlowSet::new(106, 100, Encap::Gre(tunnel)).unwrap()
+}
+
+#[test]
+fn in_kernel_generator_and_xdp_check_untagged_thousand_flows() {
+    let flows = FlowSet::new(64, 1000, Encap::Untagged).unwrap();
+    let (g, s) = flat_out_with(
+        "in-kernel generator, XDP check: untagged 64 B, 1000 flows",
+        flows,
+        Engine::XdpLoop,
+        CheckIn::Xdp,
+    );
     assert_clean(&g, &s);
-    assert_eq!(s.distinct_flows, 100);
+    assert_eq!(s.distinct_flows, 1000);
+    // Everything was checked in the kernel; nothing needed the thread.
+    assert_eq!(s.xdp_check.ok, s.ok);
+    assert_eq!(s.xdp_check.to_user, 0);
+}
+
+#[test]
+fn in_kernel_generator_and_xdp_check_vlan_and_gre() {
+    for (label, flows) in [
+        (
+            "VLAN 100, 64 B, 10 flows",
+            FlowSet::new(64, 10, Encap::Vlan(100)).unwrap(),
+        ),
+        ("GRE 106 B, 100 keys", gre_flows()),
+        (
+            "untagged 1500 B, 3 flows",
+            FlowSet::new(1500, 3, Encap::Untagged).unwrap(),
+        ),
+    ] {
+        let n = flows.flows();
+        let (g, s) = flat_out_with(label, flows, Engine::XdpLoop, CheckIn::Xdp);
+        assert_clean(&g, &s);
+        assert_eq!(s.distinct_flows, u64::from(n), "{label}");
+        assert_eq!(s.xdp_check.to_user, 0, "{label}");
+    }
+}
+
+#[test]
+fn in_kernel_generator_stops_at_its_limit_and_refuses_a_rate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let net = net();
+    let flows = FlowSet::new(64, 7, Encap::Untagged).unwrap();
+    let sink = Sink::start(SinkConfig {
+        check: CheckIn::Xdp,
+        ..sink_config(&net, &flows, None)
+    })
+    .expect("sink");
+    let limit = 50_000u64;
+    let gen = Generator::start(GenConfig {
+        engine: Engine::XdpLoop,
+        limit: Some(limit),
+        ..gen_config(&net, &flows, None)
+    })
+    .expect("generator");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gen.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gen.is_finished(), "the generator did not stop at its limit");
+    let g = gen.stop().expect("generator stop");
+    std::thread::sleep(Duration::from_millis(50));
+    let s = sink.stop().expect("sink stop");
+    assert_eq!(g.sent, limit);
+    assert_clean(&g, &s);
+    let err = Generator::start(GenConfig {
+        engine: Engine::XdpLoop,
+        rate_pps: Some(1000),
+        ..gen_config(&net, &flows, None)
+    })
+    .err()
+    .expect("a rate for the in-kernel generator");
+    assert!(err.to_string().contains("rate_pps"), "{err}");
 }
 
 #[test]
@@ -210,10 +311,23 @@ fn rate_limit_and_frame_limit() {
 
 #[test]
 fn damaged_frames_are_bad_and_noise_is_unknown() {
+    damaged_frames(CheckIn::Userspace);
+}
+
+#[test]
+fn damaged_frames_are_bad_and_noise_is_unknown_with_the_xdp_check() {
+    damaged_frames(CheckIn::Xdp);
+}
+
+fn damaged_frames(check: CheckIn) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let net = net();
     let flows = FlowSet::new(64, 10, Encap::Untagged).unwrap();
-    let sink = Sink::start(sink_config(&net, &flows, None)).expect("sink");
+    let sink = Sink::start(SinkConfig {
+        check,
+        ..sink_config(&net, &flows, None)
+    })
+    .expect("sink");
     let raw = RawSocket::open_in(&net.ns_gen, &net.gen_if);
     let frame = |flow: u32| {
         let mut b = vec![0u8; 64];
@@ -263,6 +377,11 @@ fn damaged_frames_are_bad_and_noise_is_unknown() {
     assert_eq!(s.bad_reasons.misplaced, 1);
     assert_eq!(s.bad_reasons.content, 2);
     assert_eq!(s.distinct_flows, 3);
+    if check == CheckIn::Xdp {
+        // The program took the three good frames and handed over the five others.
+        assert_eq!((s.xdp_check.ok, s.xdp_check.to_user), (3, 5));
+        assert_eq!(s.xdp_check_missed, 0);
+    }
 }
 
 #[test]

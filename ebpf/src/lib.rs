@@ -17,6 +17,8 @@
 //!   unfragmented IPv4 UDP to port 4789 (VXLAN); everything else (ARP, SSH, ICMP for the
 //!   host, other UDP...) goes to the kernel stack.
 
+pub mod bench;
+
 use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -110,9 +112,17 @@ pub enum EbpfError {
     },
     #[error("rx queue {queue} is beyond the XSKMAP's {max} entries")]
     QueueOutOfRange { queue: u32, max: u32 },
+    #[error("BPF_PROG_RUN, {what}: {source}")]
+    TestRun {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("harness frame template: {0}")]
+    Template(String),
 }
 
-fn map_err(map: &'static str) -> impl FnOnce(MapError) -> EbpfError {
+pub(crate) fn map_err(map: &'static str) -> impl FnOnce(MapError) -> EbpfError {
     move |source| EbpfError::Map { map, source }
 }
 
@@ -172,58 +182,7 @@ impl XdpProgram {
             source,
         })?;
 
-        let try_attach = |prog: &mut Xdp, m: XdpMode| {
-            prog.attach_to_if_index(ifindex, m.aya())
-                .map_err(|source| EbpfError::Attach {
-                    ifname: ifname.into(),
-                    mode: m,
-                    source,
-                })
-        };
-        let (link_id, attached) = match mode {
-            XdpMode::Auto => match try_attach(prog, XdpMode::Native) {
-                Ok(id) => (id, XdpMode::Native),
-                Err(e) => {
-                    tracing::warn!(
-                        "{ifname}: native XDP refused ({e}); falling back to generic (SKB) mode"
-                    );
-                    (try_attach(prog, XdpMode::Generic)?, XdpMode::Generic)
-                }
-            },
-            m => (try_attach(prog, m)?, m),
-        };
-
-        // aya quietly falls back to netlink when bpf_link_create says EINVAL; such an
-        // attachment would survive us. Make sure the kernel holds a link for this program.
-        let prog_id = prog
-            .info()
-            .map_err(|source| EbpfError::Program {
-                what: "reading the program's info",
-                source,
-            })?
-            .id();
-        let mut is_link = false;
-        for info in loaded_links() {
-            let info = info.map_err(EbpfError::Link)?;
-            if info.program_id() == prog_id {
-                is_link = true;
-                break;
-            }
-        }
-        if !is_link {
-            // Detach through the same (netlink) path it was attached with.
-            let _ = prog.detach(link_id);
-            return Err(EbpfError::NotABpfLink {
-                ifname: ifname.into(),
-            });
-        }
-        let link = prog
-            .take_link(link_id)
-            .map_err(|source| EbpfError::Program {
-                what: "taking the XDP link",
-                source,
-            })?;
-        let link = FdLink::try_from(link).map_err(EbpfError::Link)?;
+        let (link, attached) = attach_link(prog, ifname, ifindex, mode)?;
 
         let xsks = XskMap::try_from(take_map(&mut ebpf, "xsks")?).map_err(map_err("xsks"))?;
         let config = Array::try_from(take_map(&mut ebpf, "config")?).map_err(map_err("config"))?;
@@ -260,31 +219,13 @@ impl XdpProgram {
 
     /// Sends frames of rx queue `queue` to the AF_XDP socket `fd`.
     pub fn set_xsk(&mut self, queue: u32, fd: impl AsRawFd) -> Result<(), EbpfError> {
-        if queue >= MAX_QUEUES {
-            return Err(EbpfError::QueueOutOfRange {
-                queue,
-                max: MAX_QUEUES,
-            });
-        }
-        self.xsks.set(queue, fd, 0).map_err(map_err("xsks"))
+        xsk_set(&mut self.xsks, MAX_QUEUES, queue, fd)
     }
 
     /// Stops redirecting queue `queue` (its frames go to the kernel). Clearing a queue
     /// that has no socket is not an error.
     pub fn clear_xsk(&mut self, queue: u32) -> Result<(), EbpfError> {
-        if queue >= MAX_QUEUES {
-            return Err(EbpfError::QueueOutOfRange {
-                queue,
-                max: MAX_QUEUES,
-            });
-        }
-        match self.xsks.unset(queue) {
-            Ok(()) => Ok(()),
-            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
-                Ok(())
-            }
-            Err(e) => Err(map_err("xsks")(e)),
-        }
+        xsk_clear(&mut self.xsks, MAX_QUEUES, queue)
     }
 
     /// Every frame to the sockets.
@@ -341,7 +282,100 @@ impl XdpProgram {
     }
 }
 
-fn take_map(ebpf: &mut aya::Ebpf, name: &'static str) -> Result<aya::maps::Map, EbpfError> {
+/// Attaches a loaded XDP program to `ifindex` through a bpf_link and returns the link
+/// and the mode it got. `XdpMode::Auto` tries native mode first and falls back to
+/// generic mode with a warning.
+///
+/// aya quietly falls back to netlink when bpf_link_create says EINVAL; such an
+/// attachment would survive us, so this checks that the kernel holds a link for the
+/// program and refuses (detaching again) otherwise.
+pub(crate) fn attach_link(
+    prog: &mut Xdp,
+    ifname: &str,
+    ifindex: u32,
+    mode: XdpMode,
+) -> Result<(FdLink, XdpMode), EbpfError> {
+    let try_attach = |prog: &mut Xdp, m: XdpMode| {
+        prog.attach_to_if_index(ifindex, m.aya())
+            .map_err(|source| EbpfError::Attach {
+                ifname: ifname.into(),
+                mode: m,
+                source,
+            })
+    };
+    let (link_id, attached) = match mode {
+        XdpMode::Auto => match try_attach(prog, XdpMode::Native) {
+            Ok(id) => (id, XdpMode::Native),
+            Err(e) => {
+                tracing::warn!(
+                    "{ifname}: native XDP refused ({e}); falling back to generic (SKB) mode"
+                );
+                (try_attach(prog, XdpMode::Generic)?, XdpMode::Generic)
+            }
+        },
+        m => (try_attach(prog, m)?, m),
+    };
+    let prog_id = prog
+        .info()
+        .map_err(|source| EbpfError::Program {
+            what: "reading the program's info",
+            source,
+        })?
+        .id();
+    let mut is_link = false;
+    for info in loaded_links() {
+        let info = info.map_err(EbpfError::Link)?;
+        if info.program_id() == prog_id {
+            is_link = true;
+            break;
+        }
+    }
+    if !is_link {
+        // Detach through the same (netlink) path it was attached with.
+        let _ = prog.detach(link_id);
+        return Err(EbpfError::NotABpfLink {
+            ifname: ifname.into(),
+        });
+    }
+    let link = prog
+        .take_link(link_id)
+        .map_err(|source| EbpfError::Program {
+            what: "taking the XDP link",
+            source,
+        })?;
+    let link = FdLink::try_from(link).map_err(EbpfError::Link)?;
+    Ok((link, attached))
+}
+
+/// Registers socket `fd` for rx queue `queue` in an XSKMAP of `max` entries.
+pub(crate) fn xsk_set(
+    xsks: &mut XskMap<MapData>,
+    max: u32,
+    queue: u32,
+    fd: impl AsRawFd,
+) -> Result<(), EbpfError> {
+    if queue >= max {
+        return Err(EbpfError::QueueOutOfRange { queue, max });
+    }
+    xsks.set(queue, fd, 0).map_err(map_err("xsks"))
+}
+
+/// Removes queue `queue`'s socket from an XSKMAP of `max` entries; none is not an error.
+pub(crate) fn xsk_clear(xsks: &mut XskMap<MapData>, max: u32, queue: u32) -> Result<(), EbpfError> {
+    if queue >= max {
+        return Err(EbpfError::QueueOutOfRange { queue, max });
+    }
+    match xsks.unset(queue) {
+        Ok(()) => Ok(()),
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(map_err("xsks")(e)),
+    }
+}
+
+pub(crate) fn take_map(
+    ebpf: &mut aya::Ebpf,
+    name: &'static str,
+) -> Result<aya::maps::Map, EbpfError> {
     ebpf.take_map(name)
         .ok_or(EbpfError::Missing { what: "map", name })
 }
@@ -428,55 +462,7 @@ impl RedirectProgram {
             what: "loading the XDP redirect program (verifier)",
             source,
         })?;
-        let try_attach = |prog: &mut Xdp, m: XdpMode| {
-            prog.attach_to_if_index(ifindex, m.aya())
-                .map_err(|source| EbpfError::Attach {
-                    ifname: ifname.into(),
-                    mode: m,
-                    source,
-                })
-        };
-        let (link_id, attached) = match mode {
-            XdpMode::Auto => match try_attach(prog, XdpMode::Native) {
-                Ok(id) => (id, XdpMode::Native),
-                Err(e) => {
-                    tracing::warn!(
-                        "{ifname}: native XDP refused ({e}); falling back to generic (SKB) mode"
-                    );
-                    (try_attach(prog, XdpMode::Generic)?, XdpMode::Generic)
-                }
-            },
-            m => (try_attach(prog, m)?, m),
-        };
-        // As in XdpProgram::attach: refuse a netlink attachment, which would outlive us.
-        let prog_id = prog
-            .info()
-            .map_err(|source| EbpfError::Program {
-                what: "reading the program's info",
-                source,
-            })?
-            .id();
-        let mut is_link = false;
-        for info in loaded_links() {
-            let info = info.map_err(EbpfError::Link)?;
-            if info.program_id() == prog_id {
-                is_link = true;
-                break;
-            }
-        }
-        if !is_link {
-            let _ = prog.detach(link_id);
-            return Err(EbpfError::NotABpfLink {
-                ifname: ifname.into(),
-            });
-        }
-        let link = prog
-            .take_link(link_id)
-            .map_err(|source| EbpfError::Program {
-                what: "taking the XDP link",
-                source,
-            })?;
-        let link = FdLink::try_from(link).map_err(EbpfError::Link)?;
+        let (link, attached) = attach_link(prog, ifname, ifindex, mode)?;
         tracing::info!(
             "{ifname} (ifindex {ifindex}): XDP redirect to ifindex {to_ifindex} attached in {attached:?} mode"
         );

@@ -13,6 +13,7 @@
 //! builders, so that a bug there cannot hide itself in the harness.
 
 use std::net::Ipv4Addr;
+use xvs_ebpf::bench::{GenTemplate, SinkExpectation};
 
 /// First word of every stamp ("XVSB"): a frame that has it where the stamp belongs is
 /// one of ours.
@@ -408,6 +409,23 @@ impl FlowSet {
     pub fn expect(&self, expectation: Expectation) -> Result<Checker, FrameError> {
         Checker::new(self, expectation)
     }
+
+    /// The set as the in-kernel generator (`xvs_ebpf::bench::GenProgram`) makes it:
+    /// flow 0's frame and where the per-flow fields are.
+    pub fn gen_template(&self) -> GenTemplate {
+        let mut frame = vec![0u8; self.frame_len];
+        // The length is the set's own: writing cannot fail.
+        let _ = self.frame(0, 0, &mut frame);
+        GenTemplate {
+            frame,
+            flows: self.flows,
+            mac_at: self.mac_at.map(|a| a as u32),
+            mac_base: mac_to_u64(self.ends.dst_mac_base),
+            key_at: self.key_at.map(|a| a as u32),
+            key_base: self.tunnel_key(0).unwrap_or(0),
+            stamp_at: self.stamp_at as u32,
+        }
+    }
 }
 
 fn check_vid(vid: u16) -> Result<(), FrameError> {
@@ -615,6 +633,42 @@ impl Checker {
             outer_ipv4_at,
             dst_port: set.ends.dst_port,
         })
+    }
+
+    /// The same test for the sink's XDP program (`xvs_ebpf::bench::SinkProgram`): flow
+    /// 0's expected frame, a mask that leaves out what differs per flow (checked from
+    /// the stamp's flow id instead), the stamp's sequence number, and the outer IPv4
+    /// fields a switch may choose (whose checksum is verified instead).
+    pub fn sink_expectation(&self) -> SinkExpectation {
+        let mut c = self.clone();
+        c.patch(0, 0);
+        let mut mask = vec![1u8; c.expected.len()];
+        let mut skip = |from: usize, to: usize| mask[from..to].fill(0);
+        if let Some(at) = c.mac_at {
+            skip(at, at + 6);
+        }
+        if let Some(at) = c.key_at {
+            skip(at, at + 4);
+        }
+        // The magic stays compared; the flow id and sequence number do not.
+        skip(c.stamp_at + 4, c.stamp_at + STAMP_LEN);
+        if let Some(o) = c.outer_ipv4_at {
+            // As check(): TOS, identification, flags/fragment offset, TTL, checksum.
+            skip(o + 1, o + 2);
+            skip(o + 4, o + 9);
+            skip(o + 10, o + 12);
+        }
+        SinkExpectation {
+            frame: c.expected,
+            mask,
+            flows: c.flows,
+            stamp_at: c.stamp_at as u32,
+            mac_at: c.mac_at.map(|a| a as u32),
+            mac_base: c.mac_base,
+            key_at: c.key_at.map(|a| a as u32),
+            key_base: c.key_base,
+            csum_at: c.outer_ipv4_at.map(|a| a as u32),
+        }
     }
 
     /// Length of every frame that must arrive.

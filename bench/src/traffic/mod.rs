@@ -19,8 +19,8 @@ pub use frames::{
     BadReason, Checker, Encap, Endpoints, Expectation, FlowSet, FrameError, GreTunnel, Stamp,
     TunnelKeys, Verdict, VlanEdit,
 };
-pub use generator::{GenConfig, GenError, GenStats, Generator};
-pub use sink::{Queues, Sink, SinkConfig, SinkError, SinkSnapshot, SinkStats};
+pub use generator::{Engine, GenConfig, GenError, GenStats, Generator};
+pub use sink::{CheckIn, Queues, Sink, SinkConfig, SinkError, SinkSnapshot, SinkStats};
 
 use std::ffi::CString;
 use std::io;
