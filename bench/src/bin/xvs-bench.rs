@@ -10,6 +10,7 @@ use clap::Parser;
 use xvs_bench::harness::chart::png;
 use xvs_bench::harness::report::{csv, table};
 use xvs_bench::harness::{measure, peers, Cores, RunConfig, Scenario, SwitchUnderTest, Xvs};
+use xvs_bench::traffic::{CheckIn, Engine};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -52,6 +53,14 @@ struct Args {
     switch_core: usize,
     #[arg(long)]
     sink_core: Option<usize>,
+    /// The generator: xdp-loop (frames made in XDP on a veth loop, several Mpps) or
+    /// afxdp (an AF_XDP socket, about 0.66 Mpps here: below what the switches forward).
+    #[arg(long, default_value = "xdp-loop")]
+    generator: String,
+    /// Where the sink checks frames: xdp (in the kernel, the default) or userspace (every
+    /// frame through the sink thread, which then shares a core with someone).
+    #[arg(long, default_value = "xdp")]
+    check: String,
     /// Where xvsd and xvsctl are.
     #[arg(long, default_value = "target/release")]
     xvs_bin: PathBuf,
@@ -93,6 +102,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let engine = match a.generator.as_str() {
+        "xdp-loop" => Engine::XdpLoop,
+        "afxdp" => Engine::AfXdp,
+        other => {
+            eprintln!("generator {other:?}: unknown (xdp-loop, afxdp)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let check = match a.check.as_str() {
+        "xdp" => CheckIn::Xdp,
+        "userspace" => CheckIn::Userspace,
+        other => {
+            eprintln!("check {other:?}: unknown (xdp, userspace)");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut switches: Vec<Box<dyn SwitchUnderTest>> = Vec::new();
     for s in &a.switches {
         match s.as_str() {
@@ -121,6 +146,8 @@ fn main() -> ExitCode {
             switch: a.switch_core,
             sink: a.sink_core,
         },
+        engine,
+        check,
         ..RunConfig::default()
     };
     let prefix = format!("xb{}", std::process::id());

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use crate::traffic::{GenConfig, Generator, Queues, Sink, SinkConfig};
+use crate::traffic::{CheckIn, Engine, GenConfig, Generator, Queues, Sink, SinkConfig};
 
 use super::{HarnessError, Scenario, SwitchUnderTest, Topology};
 
@@ -26,6 +26,10 @@ pub struct RunConfig {
     /// A run below this share of the best run of the series is taken as disturbed by
     /// other load, repeated (up to `runs` extra times) and marked.
     pub disturbed_below: f64,
+    /// The generator: in XDP by default (several Mpps), so the switch is the bottleneck.
+    pub engine: Engine,
+    /// Where the sink checks frames: in XDP by default, so no core is shared with it.
+    pub check: CheckIn,
 }
 
 impl Default for RunConfig {
@@ -41,6 +45,8 @@ impl Default for RunConfig {
                 sink: None,
             },
             disturbed_below: 0.85,
+            engine: Engine::XdpLoop,
+            check: CheckIn::Xdp,
         }
     }
 }
@@ -113,6 +119,7 @@ pub fn measure(
         netns: Some(topo.sink_ns.clone()),
         queues: Queues::All,
         core: cfg.cores.sink,
+        check: cfg.check,
         ..SinkConfig::new(
             topo.sink_if.clone(),
             flows.clone(),
@@ -125,6 +132,7 @@ pub fn measure(
         let generator = Generator::start(GenConfig {
             netns: Some(topo.gen_ns.clone()),
             core: Some(cfg.cores.generator),
+            engine: cfg.engine,
             ..GenConfig::new(topo.gen_if.clone(), flows.clone())
         })
         .map_err(traffic)?;
