@@ -197,12 +197,10 @@ fn a_bad_expectation_is_refused_with_its_reason() {
     let flows = FlowSet::new(64, 10, Encap::Untagged).unwrap();
     let mut want = flows.expect(Expectation::Same).unwrap().sink_expectation();
     want.stamp_at = 60;
-    let err = SinkProgram::load(&want)
-        .err()
-        .expect("a stamp beyond the frame");
+    let err = SinkProgram::load(&want).expect_err("a stamp beyond the frame");
     assert!(err.to_string().contains("the stamp at 60..76"), "{err}");
     let mut want = flows.expect(Expectation::Same).unwrap().sink_expectation();
     want.mask.pop();
-    let err = SinkProgram::load(&want).err().expect("a short mask");
+    let err = SinkProgram::load(&want).expect_err("a short mask");
     assert!(err.to_string().contains("mask of 63 bytes"), "{err}");
 }

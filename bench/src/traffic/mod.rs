@@ -1,12 +1,17 @@
-//! The packet-rate harness's own traffic: a generator and a sink on AF_XDP, built on the
-//! dataplane's AF_XDP building blocks (`xvs_dataplane::afxdp`: rings, UMEM, sockets).
+//! The packet-rate harness's own traffic: a generator and a sink, built on the dataplane's
+//! AF_XDP building blocks (`xvs_dataplane::afxdp`: rings, UMEM, sockets) and the harness's
+//! XDP programs (`xvs_ebpf::bench`).
 //!
 //! - [`frames`]: the offered traffic ([`FlowSet`]: size, flows, encapsulation, a stamp in
 //!   every frame) and what must arrive after the switch ([`Expectation`], [`Checker`]).
-//! - [`generator`]: a pinned thread sending a [`FlowSet`] flat out or at a given rate
-//!   through an AF_XDP socket in copy mode.
-//! - [`sink`]: a pinned thread receiving on every rx queue of an interface through the
-//!   project's XDP program and AF_XDP sockets, checking every frame, counting per second.
+//! - [`generator`]: a pinned thread sending a [`FlowSet`], either flat out from XDP
+//!   ([`Engine::XdpLoop`]: frames made in the kernel by seeds circulating on a veth pair,
+//!   several Mpps from one core) or flat out or at a given rate through an AF_XDP socket
+//!   in copy mode ([`Engine::AfXdp`], about 0.66 Mpps here).
+//! - [`sink`]: a thread receiving on every rx queue of an interface, checking every frame
+//!   against the [`Checker`], counting per second: in XDP ([`CheckIn::Xdp`]: the frames
+//!   exactly as expected are counted in the kernel, the others reach the thread's
+//!   `Checker` through AF_XDP) or all in the thread ([`CheckIn::Userspace`]).
 //!
 //! Both take a network namespace by name (`/run/netns/NAME`): their thread enters it
 //! (setns affects only the calling thread), so the caller stays where it is.
