@@ -39,6 +39,8 @@ cleanup() {
     set +e
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+    # Nothing of ours may outlive the demo.
+    pkill -f -- "--socket $DIR/" 2>/dev/null
     for ns in $NET $CMP $DHCP $VM $WIRE; do ip netns del "$ns" 2>/dev/null; done
     rm -rf "$DIR"
 }
@@ -85,7 +87,9 @@ done
 echo "== starting one xvsd per node"
 for node in net cmp; do
     ns=$P-$node
-    in_ns "$ns" "$BIN/xvsd" --socket "$DIR/$node.sock" --state "$DIR/$node.json" \
+    # Not through in_ns: a backgrounded shell function is a subshell, and $! would be
+    # that subshell, not xvsd (ip netns exec execs the daemon in its own place).
+    ip netns exec "$ns" "$BIN/xvsd" --socket "$DIR/$node.sock" --state "$DIR/$node.json" \
         --workers 1 --log warn 2>"$DIR/$node.log" &
     PIDS+=($!)
 done
