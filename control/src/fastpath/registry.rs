@@ -225,15 +225,12 @@ impl Registry {
             .collect()
     }
 
-    pub fn values(&self) -> impl Iterator<Item = (EntryId, &Installed)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(s, e)| {
-            e.as_ref()
-                .map(|e| ((self.gens[s] as u64) << 32 | s as u64, e))
-        })
-    }
-
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Installed> + '_ {
-        self.slots.iter_mut().flatten()
+    pub fn entries_mut(&mut self) -> impl Iterator<Item = (EntryId, &mut Installed)> + '_ {
+        let gens = &self.gens;
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(move |(s, e)| e.as_mut().map(|e| ((gens[s] as u64) << 32 | s as u64, e)))
     }
 
     /// Drops stale ids from `worker`'s eviction queue once it is much longer than needed.
