@@ -430,6 +430,11 @@ impl Worker {
             }
             None => {
                 bump(&stats.misses, 1);
+                // A full queue loses the miss anyway: do not copy the frame for nothing.
+                if upcalls.is_full() {
+                    bump(&stats.lost, 1);
+                    return;
+                }
                 let up = Upcall {
                     worker: id,
                     key: *key,

@@ -242,6 +242,8 @@ pub struct WorkerIoStats {
     pub iterations: u64,
     /// Times it slept in poll() for lack of work.
     pub idle_sleeps: u64,
+    /// Times it yielded the core because the upcall queue was full.
+    pub yields: u64,
     /// Outputs to a port the datapath does not have.
     pub tx_unknown_port: u64,
     pub free_frames: u64,
@@ -876,6 +878,7 @@ struct WorkerIo {
     bind_mode: BindMode,
     iterations: u64,
     idle_sleeps: u64,
+    yields: u64,
     /// Last: unmapped after the sockets are closed.
     umem: UmemArea,
 }
@@ -907,6 +910,7 @@ impl WorkerIo {
             bind_mode: c.bind_mode,
             iterations: 0,
             idle_sleeps: 0,
+            yields: 0,
             umem,
         }
     }
@@ -1093,6 +1097,7 @@ impl WorkerIo {
             worker: self.index,
             iterations: self.iterations,
             idle_sleeps: self.idle_sleeps,
+            yields: self.yields,
             tx_unknown_port: self.tx.unknown_port,
             free_frames: self.tx.pool.n_free() as u64,
             sockets: self.sockets.iter().flatten().count() as u64,
@@ -1241,11 +1246,20 @@ fn run<C: Fn() -> u64>(
             fill_short = true;
         }
         work += io.tx.complete();
+        let lost_before = stats.lost.load(Ordering::Relaxed);
         {
             let WorkerIo { rxs, tx, umem, .. } = &mut io;
             for r in rxs.iter_mut() {
                 work += service_rx(r, tx, umem, &mut worker, &clock, lc.batch, &mut packets);
             }
+        }
+        if stats.lost.load(Ordering::Relaxed) != lost_before {
+            // The upcall queue is full: the control thread is behind. Where it shares
+            // this core (a small machine), let it run now rather than at the end of our
+            // time slice; alone on the core, this returns at once. Only in a miss storm,
+            // so never on the hit path.
+            io.yields += 1;
+            std::thread::yield_now();
         }
         {
             let tx = &mut io.tx;
