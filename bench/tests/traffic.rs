@@ -252,14 +252,7 @@ fn in_kernel_generator_stops_at_its_limit_and_refuses_a_rate() {
         ..gen_config(&net, &flows, None)
     })
     .expect("generator");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !gen.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(gen.is_finished(), "the generator did not stop at its limit");
-    let g = gen.stop().expect("generator stop");
-    std::thread::sleep(Duration::from_millis(50));
-    let s = sink.stop().expect("sink stop");
+    let (g, s) = stop_at_limit(gen, sink);
     assert_eq!(g.sent, limit);
     assert_clean(&g, &s);
     let err = Generator::start(GenConfig {
@@ -270,6 +263,18 @@ fn in_kernel_generator_stops_at_its_limit_and_refuses_a_rate() {
     .err()
     .expect("a rate for the in-kernel generator");
     assert!(err.to_string().contains("rate_pps"), "{err}");
+}
+
+/// Waits (5 s at most) for a generator with a limit to end, then stops both sides.
+fn stop_at_limit(gen: Generator, sink: Sink) -> (GenStats, SinkStats) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gen.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(gen.is_finished(), "the generator did not stop at its limit");
+    let g = gen.stop().expect("generator stop");
+    std::thread::sleep(Duration::from_millis(50));
+    (g, sink.stop().expect("sink stop"))
 }
 
 #[test]
@@ -286,14 +291,7 @@ fn rate_limit_and_frame_limit() {
         ..gen_config(&net, &flows, gen_core)
     })
     .expect("generator");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !gen.is_finished() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(gen.is_finished(), "the generator did not stop at its limit");
-    let g = gen.stop().expect("generator stop");
-    std::thread::sleep(Duration::from_millis(50));
-    let s = sink.stop().expect("sink stop");
+    let (g, s) = stop_at_limit(gen, sink);
     eprintln!(
         "rate-limited: asked {rate} pps, sent {} in {:?} ({:.0} pps), received {} ok {}",
         g.sent,

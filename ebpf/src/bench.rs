@@ -12,9 +12,11 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::{Array, MapData, PerCpuArray, XskMap};
 use aya::programs::links::FdLink;
-use aya::programs::Xdp;
 
-use crate::{attach_link, ifindex, map_err, take_map, xsk_clear, xsk_set, EbpfError, XdpMode};
+use crate::{
+    attach_link, devmap_err, ifindex, load_xdp, map_err, take_map, xdp_program, xsk_clear, xsk_set,
+    EbpfError, XdpMode,
+};
 
 static GEN_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_bench_gen.bpf.o"));
@@ -101,25 +103,6 @@ fn run_once(prog_fd: u32, frame: &[u8]) -> Result<(u32, Vec<u8>), EbpfError> {
     prog_test_run(&mut attr).map_err(test_run_err("running the program once"))?;
     out.truncate(attr.data_size_out as usize);
     Ok((attr.retval, out))
-}
-
-fn load_xdp<'a>(ebpf: &'a mut aya::Ebpf, name: &'static str) -> Result<&'a mut Xdp, EbpfError> {
-    let prog: &mut Xdp = ebpf
-        .program_mut(name)
-        .ok_or(EbpfError::Missing {
-            what: "program",
-            name,
-        })?
-        .try_into()
-        .map_err(|source| EbpfError::Program {
-            what: "not an XDP program",
-            source,
-        })?;
-    prog.load().map_err(|source| EbpfError::Program {
-        what: "loading a harness XDP program (verifier)",
-        source,
-    })?;
-    Ok(prog)
 }
 
 fn prog_fd(ebpf: &aya::Ebpf, name: &'static str) -> Result<u32, EbpfError> {
@@ -320,16 +303,6 @@ impl Drop for LoopGenerator {
     }
 }
 
-fn devmap_err(map: &'static str) -> impl Fn(aya::maps::xdp::XdpMapError) -> EbpfError {
-    move |e| match e {
-        aya::maps::xdp::XdpMapError::MapError(source) => EbpfError::Map { map, source },
-        other => EbpfError::Map {
-            map,
-            source: aya::maps::MapError::IoError(io::Error::other(other.to_string())),
-        },
-    }
-}
-
 /// What the sink program accepts: frames of `frame.len()` bytes equal to `frame` where
 /// `mask` is non-zero, with a stamp at `stamp_at` whose flow id `f` is below `flows`,
 /// destination MAC `mac_base + f` at `mac_at`, GRE key `key_base + f` at `key_at`, and a
@@ -478,18 +451,7 @@ impl SinkProgram {
     ) -> Result<SinkProgram, EbpfError> {
         let index = ifindex(ifname).ok_or_else(|| EbpfError::UnknownInterface(ifname.into()))?;
         let mut p = SinkProgram::load(exp)?;
-        let prog: &mut Xdp = p
-            ._ebpf
-            .program_mut("xvs_bench_sink")
-            .ok_or(EbpfError::Missing {
-                what: "program",
-                name: "xvs_bench_sink",
-            })?
-            .try_into()
-            .map_err(|source| EbpfError::Program {
-                what: "not an XDP program",
-                source,
-            })?;
+        let prog = xdp_program(&mut p._ebpf, "xvs_bench_sink")?;
         let (link, attached) = attach_link(prog, ifname, index, mode)?;
         p.link = Some(link);
         p.ifname = Some(ifname.into());

@@ -166,21 +166,7 @@ impl XdpProgram {
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, EbpfError> {
         let ifindex = ifindex(ifname).ok_or_else(|| EbpfError::UnknownInterface(ifname.into()))?;
         let mut ebpf = aya::Ebpf::load(XDP_OBJECT).map_err(EbpfError::Load)?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or(EbpfError::Missing {
-                what: "program",
-                name: PROGRAM_NAME,
-            })?
-            .try_into()
-            .map_err(|source| EbpfError::Program {
-                what: "not an XDP program",
-                source,
-            })?;
-        prog.load().map_err(|source| EbpfError::Program {
-            what: "loading the XDP program (verifier)",
-            source,
-        })?;
+        let prog = load_xdp(&mut ebpf, PROGRAM_NAME)?;
 
         let (link, attached) = attach_link(prog, ifname, ifindex, mode)?;
 
@@ -347,6 +333,47 @@ pub(crate) fn attach_link(
     Ok((link, attached))
 }
 
+/// The XDP program `name` of a loaded object.
+pub(crate) fn xdp_program<'a>(
+    ebpf: &'a mut aya::Ebpf,
+    name: &'static str,
+) -> Result<&'a mut Xdp, EbpfError> {
+    ebpf.program_mut(name)
+        .ok_or(EbpfError::Missing {
+            what: "program",
+            name,
+        })?
+        .try_into()
+        .map_err(|source| EbpfError::Program {
+            what: "not an XDP program",
+            source,
+        })
+}
+
+/// Loads (verifies) the XDP program `name` of an object.
+pub(crate) fn load_xdp<'a>(
+    ebpf: &'a mut aya::Ebpf,
+    name: &'static str,
+) -> Result<&'a mut Xdp, EbpfError> {
+    let prog = xdp_program(ebpf, name)?;
+    prog.load().map_err(|source| EbpfError::Program {
+        what: "loading an XDP program (verifier)",
+        source,
+    })?;
+    Ok(prog)
+}
+
+/// A devmap update's error as this module's.
+pub(crate) fn devmap_err(map: &'static str) -> impl Fn(aya::maps::xdp::XdpMapError) -> EbpfError {
+    move |e| match e {
+        aya::maps::xdp::XdpMapError::MapError(source) => EbpfError::Map { map, source },
+        other => EbpfError::Map {
+            map,
+            source: MapError::IoError(std::io::Error::other(other.to_string())),
+        },
+    }
+}
+
 /// Registers socket `fd` for rx queue `queue` in an XSKMAP of `max` entries.
 pub(crate) fn xsk_set(
     xsks: &mut XskMap<MapData>,
@@ -437,31 +464,10 @@ impl RedirectProgram {
         // The target first: from the moment it is attached, every frame is redirected.
         let mut tx_port = aya::maps::DevMap::try_from(take_map(&mut ebpf, "tx_port")?)
             .map_err(map_err("tx_port"))?;
-        tx_port.set(0, to_ifindex, None, 0).map_err(|e| match e {
-            aya::maps::xdp::XdpMapError::MapError(source) => EbpfError::Map {
-                map: "tx_port",
-                source,
-            },
-            other => EbpfError::Map {
-                map: "tx_port",
-                source: MapError::IoError(std::io::Error::other(other.to_string())),
-            },
-        })?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(REDIRECT_PROGRAM_NAME)
-            .ok_or(EbpfError::Missing {
-                what: "program",
-                name: REDIRECT_PROGRAM_NAME,
-            })?
-            .try_into()
-            .map_err(|source| EbpfError::Program {
-                what: "not an XDP program",
-                source,
-            })?;
-        prog.load().map_err(|source| EbpfError::Program {
-            what: "loading the XDP redirect program (verifier)",
-            source,
-        })?;
+        tx_port
+            .set(0, to_ifindex, None, 0)
+            .map_err(devmap_err("tx_port"))?;
+        let prog = load_xdp(&mut ebpf, REDIRECT_PROGRAM_NAME)?;
         let (link, attached) = attach_link(prog, ifname, ifindex, mode)?;
         tracing::info!(
             "{ifname} (ifindex {ifindex}): XDP redirect to ifindex {to_ifindex} attached in {attached:?} mode"

@@ -214,28 +214,13 @@ impl Generator {
         let thread = std::thread::Builder::new()
             .name(format!("xvs-gen-{}", cfg.ifname))
             .spawn(move || {
-                let setup_failed = |e| {
-                    let _ = ready_tx.send(Err(e));
-                    Err(GenError::SetupFailed)
+                let done = match cfg.engine {
+                    Engine::AfXdp => ready_then(GenIo::open(&cfg), &ready_tx)
+                        .map(|io| io.run(&cfg, &stop2, &sent2)),
+                    Engine::XdpLoop => ready_then(LoopGen::open(&cfg), &ready_tx)
+                        .map(|g| g.run(&cfg, &stop2, &sent2)),
                 };
-                match cfg.engine {
-                    Engine::AfXdp => {
-                        let io = match GenIo::open(&cfg) {
-                            Ok(io) => io,
-                            Err(e) => return setup_failed(e),
-                        };
-                        let _ = ready_tx.send(Ok(()));
-                        io.run(&cfg, &stop2, &sent2)
-                    }
-                    Engine::XdpLoop => {
-                        let live = match LoopGen::open(&cfg) {
-                            Ok(l) => l,
-                            Err(e) => return setup_failed(e),
-                        };
-                        let _ = ready_tx.send(Ok(()));
-                        live.run(&cfg, &stop2, &sent2)
-                    }
-                }
+                done.unwrap_or(Err(GenError::SetupFailed))
             })
             .map_err(GenError::Spawn)?;
         match ready_rx.recv() {
@@ -281,6 +266,23 @@ impl Drop for Generator {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Tells `start()` how the thread's set-up went; the resources when it went well.
+fn ready_then<T>(
+    opened: Result<T, GenError>,
+    ready: &std::sync::mpsc::SyncSender<Result<(), GenError>>,
+) -> Option<T> {
+    match opened {
+        Ok(t) => {
+            let _ = ready.send(Ok(()));
+            Some(t)
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            None
         }
     }
 }
