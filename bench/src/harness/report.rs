@@ -55,8 +55,32 @@ pub fn table(ms: &[Measurement]) -> String {
     for p in &peers {
         let _ = write!(s, " xvs / {p} |");
     }
-    s.push_str(" xvs cycles/pkt | xvs upcalls/s |\n|---|");
-    for _ in 0..switches.len() + peers.len() + 2 {
+    // The switches that report their own work (xvs, OVS): cycles per packet and, where
+    // any were handled, upcalls per second, side by side.
+    let with_cycles: Vec<&str> = switches
+        .iter()
+        .copied()
+        .filter(|sw| {
+            ms.iter()
+                .any(|m| m.switch == *sw && m.cycles_per_packet.is_some())
+        })
+        .collect();
+    let with_upcalls: Vec<&str> = switches
+        .iter()
+        .copied()
+        .filter(|sw| {
+            ms.iter()
+                .any(|m| m.switch == *sw && m.upcalls_per_s.is_some_and(|u| u >= 1.0))
+        })
+        .collect();
+    for sw in &with_cycles {
+        let _ = write!(s, " {sw} cycles/pkt |");
+    }
+    for sw in &with_upcalls {
+        let _ = write!(s, " {sw} upcalls/s |");
+    }
+    s.push_str("\n|---|");
+    for _ in 0..switches.len() + peers.len() + with_cycles.len() + with_upcalls.len() {
         s.push_str("---|");
     }
     s.push('\n');
@@ -94,18 +118,23 @@ pub fn table(ms: &[Measurement]) -> String {
                 _ => s.push_str(" - |"),
             }
         }
-        match get(sc, "xvs").and_then(|m| m.cycles_per_packet) {
-            Some(c) => {
-                let _ = write!(s, " {c:.0} |");
+        for sw in &with_cycles {
+            match get(sc, sw).and_then(|m| m.cycles_per_packet) {
+                Some(c) => {
+                    let _ = write!(s, " {c:.0} |");
+                }
+                None => s.push_str(" - |"),
             }
-            None => s.push_str(" - |"),
         }
-        match get(sc, "xvs").and_then(|m| m.upcalls_per_s) {
-            Some(u) if u >= 1.0 => {
-                let _ = writeln!(s, " {u:.0} |");
+        for sw in &with_upcalls {
+            match get(sc, sw).and_then(|m| m.upcalls_per_s) {
+                Some(u) if u >= 1.0 => {
+                    let _ = write!(s, " {u:.0} |");
+                }
+                _ => s.push_str(" - |"),
             }
-            _ => s.push_str(" - |\n"),
         }
+        s.push('\n');
     }
     s
 }
@@ -128,8 +157,12 @@ mod tests {
                 .collect(),
             offered_pps: 1e6,
             bad: 0,
-            cycles_per_packet: (switch == "xvs").then_some(812.0),
-            upcalls_per_s: None,
+            cycles_per_packet: match switch {
+                "xvs" => Some(812.0),
+                "ovs-afxdp" => Some(1999.0),
+                _ => None,
+            },
+            upcalls_per_s: (switch == "ovs-afxdp").then_some(93_000.0),
             switch_report: String::new(),
         }
     }
@@ -148,6 +181,7 @@ mod tests {
                 &[(0.72, false), (0.74, false), (0.73, false)],
             ),
             m("l2-1", "linux-bridge", &[(0.60, false), (0.64, false)]),
+            m("l2-1", "ovs-afxdp", &[(0.70, false)]),
         ];
         assert!((ms[0].median_pps() - 0.71e6).abs() < 1.0);
         assert!((ms[2].median_pps() - 0.62e6).abs() < 1.0);
@@ -156,9 +190,19 @@ mod tests {
         assert!(row.contains("0.710 (1 disturbed run(s) repeated)"), "{row}");
         assert!(row.contains(&format!("{:.2}x", 0.71 / 0.73)), "{row}");
         assert!(row.contains(&format!("{:.2}x", 0.71 / 0.62)), "{row}");
-        assert!(row.contains("| 812 |"), "{row}");
+        // Cycles of both switches that report them, then OVS's upcalls (xvs had none).
+        assert!(row.ends_with("| 812 | 1999 | 93000 |"), "{row}");
+        let header = t.lines().next().unwrap();
+        assert!(
+            header.ends_with("| xvs cycles/pkt | ovs-afxdp cycles/pkt | ovs-afxdp upcalls/s |"),
+            "{header}"
+        );
+        assert_eq!(
+            t.lines().nth(1).unwrap().matches("---").count(),
+            header.matches('|').count() - 1
+        );
         let c = csv(&ms);
-        assert_eq!(c.lines().count(), 1 + 4 + 3 + 2);
+        assert_eq!(c.lines().count(), 1 + 4 + 3 + 2 + 1);
         assert!(c.contains("l2-1,xvs,2,0.3000,true,0.7100"), "{c}");
     }
 }
