@@ -198,7 +198,7 @@ fn run(
                         // Credit what the caches forwarded under the old rules first.
                         fp.sync_stats(sw, now);
                         let answer = f(sw, now);
-                        let generation = fp.commit(sw, now);
+                        let generation = fp.commit(sw);
                         if !wait_for_barrier(fp, generation, config.barrier_timeout) {
                             fp.stats.barrier_timeouts += 1;
                         }

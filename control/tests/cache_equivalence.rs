@@ -300,7 +300,7 @@ fn run(br_tun: u8, capacity: usize, ops: &[Op]) -> (u64, u64) {
         if let Some(want) = apply_change(&mut reference, op, now) {
             let got = apply_change(&mut cached.sw, op, now).unwrap();
             assert_eq!(got, want, "{op:?}");
-            cached.fp.commit(&mut cached.sw, now);
+            cached.fp.commit(&mut cached.sw);
             cached.worker.poll_commands(&mut |_, _| {});
         }
     }

@@ -248,7 +248,7 @@ impl Sink {
         let thread = std::thread::Builder::new()
             .name(format!("xvs-sink-{}", cfg.ifname))
             .spawn(move || {
-                let io = match SinkIo::open(&cfg) {
+                let io = match SinkIo::open(&cfg, &checker) {
                     Ok(io) => io,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -362,7 +362,7 @@ struct SinkIo {
 }
 
 impl SinkIo {
-    fn open(cfg: &SinkConfig) -> Result<SinkIo, SinkError> {
+    fn open(cfg: &SinkConfig, checker: &Checker) -> Result<SinkIo, SinkError> {
         enter_thread(cfg.netns.as_deref(), cfg.core)?;
         raise_memlock();
         let dev = netdev_info(&cfg.ifname)?;
@@ -384,7 +384,7 @@ impl SinkIo {
                 SinkXdp::Steer(p)
             }
             CheckIn::Xdp => {
-                let exp = cfg.flows.expect(cfg.expectation)?.sink_expectation();
+                let exp = checker.sink_expectation();
                 SinkXdp::Check(SinkProgram::attach(&cfg.ifname, cfg.xdp_mode, &exp)?)
             }
         };
@@ -424,11 +424,10 @@ impl SinkIo {
                 umem,
             });
         }
-        let frame_len = cfg.flows.expect(cfg.expectation)?.expected_len() as u64;
         Ok(SinkIo {
             xdp,
             queues,
-            frame_len,
+            frame_len: checker.expected_len() as u64,
         })
     }
 

@@ -252,16 +252,11 @@ impl FastPath {
 
     /// Removes entries from the registry and from their workers' caches, crediting what
     /// they forwarded since the last sync first.
-    fn remove_entries(
-        &mut self,
-        sw: &mut Switch,
-        ids: impl IntoIterator<Item = EntryId>,
-        now: Time,
-    ) -> usize {
+    fn remove_entries(&mut self, sw: &mut Switch, ids: impl IntoIterator<Item = EntryId>) -> usize {
         let mut per_worker: Vec<Vec<EntryId>> = vec![Vec::new(); self.workers.len()];
         for id in ids {
-            if let Some(inst) = self.reg.remove(id) {
-                credit(sw, &inst, now);
+            if let Some(mut inst) = self.reg.remove(id) {
+                credit(sw, &mut inst);
                 per_worker[inst.worker].push(id);
             }
         }
@@ -308,13 +303,13 @@ impl FastPath {
     }
 
     /// Removes what `changes` made wrong. Returns how many entries went.
-    fn invalidate(&mut self, sw: &mut Switch, changes: &[Change], now: Time) -> usize {
+    fn invalidate(&mut self, sw: &mut Switch, changes: &[Change]) -> usize {
         if changes.is_empty() {
             return 0;
         }
         let cs = ChangeSet::new(changes);
         let victims = self.victims(&cs);
-        let n = self.remove_entries(sw, victims, now);
+        let n = self.remove_entries(sw, victims);
         self.stats.invalidated += n as u64;
         if cs.flush {
             self.stats.flushes += 1;
@@ -325,9 +320,9 @@ impl FastPath {
 
     /// Applies what changed in the switch to the caches and sends a barrier. The change
     /// is in force for every packet once [`FastPath::barrier_reached`] says so.
-    pub fn commit(&mut self, sw: &mut Switch, now: Time) -> u64 {
+    pub fn commit(&mut self, sw: &mut Switch) -> u64 {
         let changes = sw.take_changes();
-        self.invalidate(sw, &changes, now);
+        self.invalidate(sw, &changes);
         self.generation += 1;
         for w in 0..self.workers.len() {
             self.send(w, WorkerCmd::Barrier(self.generation));
@@ -352,7 +347,7 @@ impl FastPath {
         let cs = ChangeSet::new(&changes);
         if !cs.is_empty() {
             let victims = self.victims(&cs);
-            let n = self.remove_entries(sw, victims, now);
+            let n = self.remove_entries(sw, victims);
             self.stats.invalidated += n as u64;
             if cs.flush {
                 self.push_tunnels(sw);
@@ -367,7 +362,7 @@ impl FastPath {
             self.stats.duplicates += 1;
         } else {
             if self.reg.per_worker[worker] >= self.capacity {
-                self.evict_one(sw, worker, now);
+                self.evict_one(sw, worker);
             }
             let id = self.reg.next_id();
             let flow = Arc::new(CachedFlow::new(id, &up.key, tr.consulted, &tr.actions, now));
@@ -393,7 +388,7 @@ impl FastPath {
     /// Makes room in `worker`'s cache. Second chance (CLOCK): an entry that forwarded
     /// packets since eviction last looked at it goes to the back of the queue, so a miss
     /// storm of one-packet flows evicts its own entries, not the busy ones.
-    fn evict_one(&mut self, sw: &mut Switch, worker: usize, now: Time) {
+    fn evict_one(&mut self, sw: &mut Switch, worker: usize) {
         // Bounded, so one eviction never walks a whole busy cache.
         for _ in 0..64 {
             let Some(id) = self.reg.fifo[worker].pop_front() else {
@@ -404,7 +399,7 @@ impl FastPath {
             };
             let packets = e.flow.stats.read().0;
             if packets == e.seen_by_eviction {
-                self.remove_entries(sw, [id], now);
+                self.remove_entries(sw, [id]);
                 self.stats.evicted += 1;
                 return;
             }
@@ -414,7 +409,7 @@ impl FastPath {
         // Everything looked busy: the oldest goes anyway.
         while let Some(id) = self.reg.fifo[worker].pop_front() {
             if self.reg.is_live(id) {
-                self.remove_entries(sw, [id], now);
+                self.remove_entries(sw, [id]);
                 self.stats.evicted += 1;
                 break;
             }
@@ -427,7 +422,7 @@ impl FastPath {
     pub fn sync_stats(&mut self, sw: &mut Switch, now: Time) {
         self.credit_all(sw, None, now);
         let changes = sw.take_changes();
-        self.invalidate(sw, &changes, now);
+        self.invalidate(sw, &changes);
     }
 
     /// Credits every entry's new packets to its rules; with `idle_limit`, also returns
@@ -436,12 +431,7 @@ impl FastPath {
     fn credit_all(&mut self, sw: &mut Switch, idle_limit: Option<Time>, now: Time) -> Vec<EntryId> {
         let mut idle = Vec::new();
         for (id, inst) in self.reg.entries_mut() {
-            let (p, b, used) = inst.flow.stats.read();
-            let (dp, db) = (p - inst.credited.0, b - inst.credited.1);
-            if dp > 0 {
-                sw.apply_side_effects(&inst.tr, dp, db, used);
-            }
-            inst.credited = (p, b);
+            let used = credit(sw, inst);
             if idle_limit.is_some_and(|limit| now.saturating_sub(used) > limit) {
                 idle.push(id);
             }
@@ -452,7 +442,7 @@ impl FastPath {
     /// Removes entries idle for longer than `max_idle_ms` (their packets credited first).
     pub fn expire_idle(&mut self, sw: &mut Switch, now: Time) -> usize {
         let idle = self.credit_all(sw, Some(self.max_idle_ms), now);
-        let n = self.remove_entries(sw, idle, now);
+        let n = self.remove_entries(sw, idle);
         self.stats.expired += n as u64;
         n
     }
@@ -462,11 +452,11 @@ impl FastPath {
     pub fn tick(&mut self, sw: &mut Switch, now: Time) -> u64 {
         let idle = self.credit_all(sw, Some(self.max_idle_ms), now);
         let changes = sw.take_changes();
-        self.invalidate(sw, &changes, now);
+        self.invalidate(sw, &changes);
         sw.expire(now);
-        let n = self.remove_entries(sw, idle, now);
+        let n = self.remove_entries(sw, idle);
         self.stats.expired += n as u64;
-        self.commit(sw, now)
+        self.commit(sw)
     }
 
     /// `dp-show`: per worker and in total, as `ovs-dpctl show` and `pmd-stats-show`.
@@ -529,11 +519,14 @@ impl FastPath {
 }
 
 /// Credits what `inst` forwarded since `inst.credited`; returns the new mark.
-fn credit(sw: &mut Switch, inst: &Installed, _now: Time) -> (u64, u64) {
+/// Credits an entry's packets since it was last credited to its rules; returns when
+/// the entry was last used.
+fn credit(sw: &mut Switch, inst: &mut Installed) -> Time {
     let (p, b, used) = inst.flow.stats.read();
     let (dp, db) = (p - inst.credited.0, b - inst.credited.1);
     if dp > 0 {
         sw.apply_side_effects(&inst.tr, dp, db, used);
     }
-    (p, b)
+    inst.credited = (p, b);
+    used
 }
