@@ -310,7 +310,15 @@ pub(crate) fn attach_link(
         .id();
     let mut is_link = false;
     for info in loaded_links() {
-        let info = info.map_err(EbpfError::Link)?;
+        let info = match info {
+            Ok(info) => info,
+            // Another process's link went away between the listing and the look-up: not
+            // ours (we hold ours open), so not a reason to fail.
+            Err(LinkError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+                continue
+            }
+            Err(e) => return Err(EbpfError::Link(e)),
+        };
         if info.program_id() == prog_id {
             is_link = true;
             break;
