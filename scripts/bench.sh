@@ -20,7 +20,7 @@ if ((${#extra[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${extra[@]}"
 fi
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --quiet --locked --release -p xvs-control --bins -p xvs-bench
+cargo build --quiet --locked --release -p xvs-daemon --bins -p xvs-bench
 exec ./target/release/xvs-bench \
     --scenarios l2-1,l2-1000,l2-100000,gre-encap-1,gre-encap-1000,gre-decap-1,miss-1000000 \
     --runs 3 --out bench/results "$@"

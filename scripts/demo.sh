@@ -26,7 +26,7 @@ source scripts/install-deps.sh
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== building xvs (release)"
-cargo build --quiet --locked --release -p xvs-control --bin xvsd --bin xvsctl
+cargo build --quiet --locked --release -p xvs-daemon --bin xvsd --bin xvsctl
 BIN=$PWD/target/release
 start=$(date +%s)
 

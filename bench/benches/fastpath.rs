@@ -17,7 +17,7 @@
 //! - `xlate/seed_brint_to_brtun`: [`Switch::translate`] on the Folsom seed network node
 //!   of a frame from `tap-dhcp-a` (br-int, tag 1) to VM A, which br-int has learned
 //!   behind `patch-tun`: NORMAL, the patch, br-tun's priority-4 rule, out of `gre-1`.
-//! - `upcall/handle`: [`FastPath::handle_upcall`] for misses with distinct destination
+//! - `upcall/handle`: [`Revalidator::handle_upcall`] for misses with distinct destination
 //!   MACs (a miss storm: NORMAL floods each to br-tun, which tunnels it), timing only the
 //!   control thread's work: translation, side effects, the install and the `Execute`
 //!   command. The cache is first filled to its capacity (the default, 200,000 entries;
@@ -38,9 +38,9 @@ use xvs_bench::{
     gre_from_compute, mac_for, network_node, shuffled, udp_64, NetworkNode, DHCP_A_MAC, FRAME_LEN,
     TUN_ID_A, VM_A_MAC,
 };
-use xvs_control::fastpath::{FastPath, FastPathStats, WorkerHandle, DEFAULT_CACHE_CAPACITY};
-use xvs_control::xlate::base_consulted;
-use xvs_control::Switch;
+use xvs_pipeline::revalidator::{Revalidator, RevalidatorStats, WorkerHandle, DEFAULT_CACHE_CAPACITY};
+use xvs_pipeline::xlate::base_consulted;
+use xvs_pipeline::Switch;
 use xvs_dataplane::cache::CachedFlow;
 use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::worker::{Upcall, Worker, WorkerCmd};
@@ -268,13 +268,13 @@ fn xlate(c: &mut Criterion) {
 /// frames from `tap-dhcp-a` to ever new destination MACs.
 struct Storm {
     node: NetworkNode,
-    fp: FastPath,
+    fp: Revalidator,
     worker: Worker,
     upcalls: Receiver<Upcall>,
     template: [u8; FRAME_LEN],
     next: u64,
     /// The manager's counters once the cache was full.
-    filled: FastPathStats,
+    filled: RevalidatorStats,
 }
 
 /// Upcalls handled between two drains of the worker's command queue.
@@ -288,7 +288,7 @@ impl Storm {
         let (cmd_tx, cmd_rx) = bounded(1 << 16);
         let (up_tx, up_rx) = bounded(1 << 10);
         let mut worker = Worker::new(0, capacity, cmd_rx, up_tx);
-        let fp = FastPath::new(
+        let fp = Revalidator::new(
             vec![WorkerHandle {
                 cmds: cmd_tx,
                 stats: worker.stats().clone(),
@@ -304,7 +304,7 @@ impl Storm {
             upcalls: up_rx,
             template: udp_64(mac_for(0), DHCP_A_MAC, None),
             next: 0,
-            filled: FastPathStats::default(),
+            filled: RevalidatorStats::default(),
         };
         while s.fp.n_entries() < capacity {
             for _ in 0..BATCH {

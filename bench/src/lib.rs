@@ -12,7 +12,7 @@ pub mod traffic;
 
 use std::net::Ipv4Addr;
 
-use xvs_control::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
+use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::{
     tunnel_header_len, write_tunnel_header, MacAddr, PortNo, TunnelHeader, TunnelKind,
 };

@@ -210,7 +210,7 @@ impl SwitchUnderTest for Xvs {
             if !self.bin.join(exe).exists() {
                 return Err(HarnessError::Missing(
                     self.bin.join(exe).display().to_string(),
-                    "build it with `cargo build --release -p xvs-control`".into(),
+                    "build it with `cargo build --release -p xvs-daemon`".into(),
                 ));
             }
         }

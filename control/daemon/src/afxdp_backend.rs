@@ -1,0 +1,116 @@
+//! Ports backed by the AF_XDP datapath.
+
+use std::net::Ipv4Addr;
+
+use xvs_dataplane::afxdp::{AfXdpDatapath, PortMode, XdpMode};
+use xvs_dataplane::PortNo;
+
+use crate::ports::{PortBackend, PortCounters, PortStatus};
+
+pub struct AfXdpBackend {
+    dp: Option<AfXdpDatapath>,
+}
+
+impl AfXdpBackend {
+    pub fn new(dp: AfXdpDatapath) -> Self {
+        AfXdpBackend { dp: Some(dp) }
+    }
+
+    fn dp(&self) -> &AfXdpDatapath {
+        self.dp
+            .as_ref()
+            .expect("datapath runs until the backend is dropped")
+    }
+}
+
+impl AfXdpBackend {
+    fn attach_in(
+        &mut self,
+        port: PortNo,
+        ifname: &str,
+        mode: PortMode,
+    ) -> Result<PortStatus, String> {
+        let info = self
+            .dp()
+            .add_port(port, ifname, mode)
+            .map_err(|e| e.to_string())?;
+        if !info.workers_without_tx.is_empty() {
+            tracing::warn!(
+                port = ifname,
+                queues = info.queues,
+                workers = ?info.workers_without_tx,
+                "these workers own no queue of the port and cannot send to it: give it as many queues as there are workers"
+            );
+        }
+        tracing::info!(port = ifname, xdp = ?info.xdp_mode, zero_copy = info.zero_copy, queues = info.queues, "port attached");
+        Ok(PortStatus {
+            ifindex: info.ifindex,
+            xdp_mode: match info.xdp_mode {
+                XdpMode::Native => "native",
+                XdpMode::Generic => "generic",
+                XdpMode::Auto => "auto",
+            }
+            .to_string(),
+            zero_copy: info.zero_copy,
+            queues: info.queues,
+            mtu: info.mtu,
+        })
+    }
+}
+
+impl PortBackend for AfXdpBackend {
+    fn attach(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.attach_in(port, ifname, PortMode::All)
+    }
+
+    fn attach_underlay(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.attach_in(port, ifname, PortMode::Underlay)
+    }
+
+    fn add_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr) -> Result<(), String> {
+        self.dp()
+            .add_underlay_ip(port, ip)
+            .map_err(|e| e.to_string())
+    }
+
+    fn remove_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr) {
+        if let Err(e) = self.dp().remove_underlay_ip(port, ip) {
+            tracing::warn!(port, %ip, error = %e, "removing a local tunnel address");
+        }
+    }
+
+    fn detach(&mut self, port: PortNo) {
+        if let Err(e) = self.dp().remove_port(port) {
+            tracing::warn!(port, error = %e, "detaching a port");
+        }
+    }
+
+    fn counters(&self, port: PortNo) -> PortCounters {
+        let Ok(all) = self.dp().port_stats() else {
+            return PortCounters::default();
+        };
+        let Some(s) = all.get(&port) else {
+            return PortCounters::default();
+        };
+        PortCounters {
+            rx_packets: s.rx_packets,
+            rx_bytes: s.rx_bytes,
+            rx_dropped: s.rx_bad_desc
+                + s.kernel_rx_ring_full
+                + s.kernel_rx_fill_empty
+                + s.kernel_rx_dropped,
+            tx_packets: s.tx_packets,
+            tx_bytes: s.tx_bytes,
+            tx_dropped: s.tx_ring_full + s.tx_no_socket + s.tx_no_frame + s.tx_too_big,
+        }
+    }
+}
+
+impl Drop for AfXdpBackend {
+    fn drop(&mut self) {
+        // Detaches every XDP program and joins the workers.
+        if let Some(dp) = self.dp.take() {
+            dp.stop();
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! xvsd: the xvs daemon. Runs the workers and the control thread, serves the control
+//! socket, keeps bridges and ports in a state file and restores them on restart.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use crossbeam_channel::bounded;
+use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
+use xvs_daemon::afxdp_backend::AfXdpBackend;
+use xvs_daemon::ports::{NoDatapath, PortBackend};
+use xvs_daemon::state::State;
+use xvs_daemon::{server, Daemon};
+use xvs_pipeline::revalidator::{Revalidator, WorkerHandle, DEFAULT_CACHE_CAPACITY};
+use xvs_pipeline::Switch;
+use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
+use xvs_dataplane::worker::{Upcall, Worker};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "xvsd",
+    about = "xvs: a userspace AF_XDP switch for OVS-style bridges and flows"
+)]
+struct Args {
+    /// Control socket (owner-only).
+    #[arg(long, default_value = "/run/xvs/xvsd.sock")]
+    socket: PathBuf,
+    /// Where bridges and ports are kept across restarts.
+    #[arg(long, default_value = "/var/lib/xvs/state.json")]
+    state: PathBuf,
+    /// Worker threads (each polls its own sockets and owns its flow cache).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Cores to pin the workers to, in order (e.g. 1,2); unpinned when omitted.
+    #[arg(long, value_delimiter = ',')]
+    cores: Vec<usize>,
+    /// Flow cache entries per worker.
+    #[arg(long, default_value_t = DEFAULT_CACHE_CAPACITY)]
+    cache_size: usize,
+    /// Misses waiting for the control thread; beyond this they are dropped as `lost`.
+    #[arg(long, default_value_t = 4096)]
+    upcall_queue: usize,
+    /// `afxdp` moves packets through AF_XDP sockets; `none` runs the pipeline without
+    /// moving packets (for trying flows out).
+    #[arg(long, default_value = "afxdp", value_parser = ["afxdp", "none"])]
+    datapath: String,
+    /// XDP attach mode: native (driver) first with generic as a logged fallback, or one
+    /// of them only.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "native", "generic"])]
+    xdp_mode: String,
+    /// Ask for zero-copy AF_XDP (falls back to copy mode where the driver cannot).
+    #[arg(long)]
+    zero_copy: bool,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if args.workers == 0 {
+        return Err("--workers must be at least 1".into());
+    }
+    let saved = State::load(&args.state)?;
+    // Refuse early if a daemon already serves this socket (before touching any port);
+    // the socket itself appears only once the saved ports are back, so a client that
+    // can connect finds the daemon ready.
+    server::check_not_running(&args.socket).map_err(|e| e.to_string())?;
+
+    let clock = Clock::new();
+    let (up_tx, up_rx) = bounded::<Upcall>(args.upcall_queue.max(1));
+    let mut workers = Vec::new();
+    let mut handles = Vec::new();
+    for id in 0..args.workers {
+        let (cmd_tx, cmd_rx) = bounded(1 << 16);
+        let w = Worker::new(id, args.cache_size, cmd_rx, up_tx.clone());
+        handles.push(WorkerHandle {
+            cmds: cmd_tx,
+            stats: w.stats().clone(),
+        });
+        workers.push(w);
+    }
+    drop(up_tx);
+    let fp = Revalidator::new(handles, args.cache_size);
+    let control = ControlThread::spawn(Switch::new(), fp, up_rx, clock, ControlConfig::default());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (backend, worker_threads): (Box<dyn PortBackend>, Vec<std::thread::JoinHandle<()>>) =
+        match args.datapath.as_str() {
+            "afxdp" => {
+                let config = DatapathConfig {
+                    cores: (0..args.workers)
+                        .map(|i| args.cores.get(i).copied())
+                        .collect(),
+                    xdp_mode: match args.xdp_mode.as_str() {
+                        "native" => XdpMode::Native,
+                        "generic" => XdpMode::Generic,
+                        _ => XdpMode::Auto,
+                    },
+                    bind_mode: if args.zero_copy {
+                        BindMode::ZeroCopyThenCopy
+                    } else {
+                        BindMode::Copy
+                    },
+                    ..DatapathConfig::default()
+                };
+                let dp = AfXdpDatapath::start(config, workers, move || clock.now_ms())
+                    .map_err(|e| format!("starting the AF_XDP datapath: {e}"))?;
+                (Box::new(AfXdpBackend::new(dp)), Vec::new())
+            }
+            _ => {
+                // Without a datapath the workers only answer the control thread.
+                let threads = workers
+                    .into_iter()
+                    .map(|mut w| {
+                        let stop = stop.clone();
+                        std::thread::spawn(move || {
+                            while !stop.load(Ordering::Relaxed) {
+                                w.poll_commands(&mut |_, _| {});
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                        })
+                    })
+                    .collect();
+                (Box::new(NoDatapath), threads)
+            }
+        };
+
+    let daemon = Arc::new(Daemon::new(control, backend, Some(args.state.clone())));
+    for problem in daemon.restore(&saved) {
+        tracing::warn!("restoring {}: {problem}", args.state.display());
+    }
+    let listener = server::bind(&args.socket).map_err(|e| e.to_string())?;
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    tracing::info!(socket = %args.socket.display(), workers = args.workers, datapath = %args.datapath, "xvsd ready");
+    let server = {
+        let (daemon, stop) = (daemon.clone(), stop.clone());
+        std::thread::spawn(move || server::serve(daemon, listener, stop))
+    };
+    while !stop.load(Ordering::Relaxed) {
+        daemon.tick(std::time::Instant::now());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tracing::info!("stopping");
+    let _ = server.join();
+    let _ = std::fs::remove_file(&args.socket);
+    // Dropping the daemon detaches every port and stops the control thread.
+    drop(daemon);
+    for t in worker_threads {
+        let _ = t.join();
+    }
+    Ok(())
+}

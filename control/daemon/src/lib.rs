@@ -1,0 +1,493 @@
+//! xvsd, the daemon around the pipeline: requests from the control socket, routed to
+//! changes and reads on the control thread, ports opened through the datapath backend,
+//! tunnel underlays kept in line with the kernel, and the configuration kept on disk.
+//! What the answers look like is the pipeline's [`xvs_pipeline::present`].
+
+pub mod afxdp_backend;
+pub mod netlink;
+pub mod ports;
+pub mod protocol;
+pub mod server;
+pub mod state;
+pub mod underlay;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use xvs_dataplane::PortNo;
+use xvs_pipeline::control_thread::ControlThread;
+use xvs_pipeline::present;
+use xvs_pipeline::topology::PortKind;
+use xvs_pipeline::{Switch, SwitchError, Time, UnderlayRoute};
+
+use netlink::Rtnl;
+use ports::{port_config, PortBackend, PortStatus};
+use protocol::{parse_request, Command, Response};
+use state::State;
+use underlay::{TunnelSpec, TunnelStatus, UnderlayEnv, Underlays};
+
+/// A failed request: a stable code for programs, a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl RequestError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        RequestError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<SwitchError> for RequestError {
+    fn from(e: SwitchError) -> Self {
+        let code = match &e {
+            SwitchError::NoSuchBridge(_) => "no-such-bridge",
+            SwitchError::BridgeExists(_) => "bridge-exists",
+            SwitchError::BadBridgeName(_) => "bad-name",
+            SwitchError::NoSuchPort { .. } | SwitchError::NoSuchUnderlay(_) => "no-such-port",
+            SwitchError::PortExists(_) => "port-exists",
+            SwitchError::OfportInUse { .. } => "ofport-in-use",
+            SwitchError::BadPortOption(_) => "bad-port-option",
+            SwitchError::FlowLine { .. }
+            | SwitchError::Flow(_)
+            | SwitchError::MissingActions(_) => "bad-flow",
+        };
+        RequestError::new(code, e.to_string())
+    }
+}
+
+type Outcome = Result<(Value, String), RequestError>;
+
+struct Config {
+    state: State,
+    path: Option<PathBuf>,
+    /// How each netdev port's datapath side is doing, by port name.
+    status: BTreeMap<String, Result<PortStatus, String>>,
+    underlays: Underlays,
+    /// Opened at the first tunnel port; an error is retried at the next sync.
+    rtnl: Option<Rtnl>,
+    next_sync: Option<Instant>,
+}
+
+/// How often the tunnel underlays are checked against the kernel (next-hop MACs, MTUs,
+/// routes), and how often while something is still unresolved.
+const UNDERLAY_SYNC: Duration = Duration::from_secs(1);
+const UNDERLAY_SYNC_PENDING: Duration = Duration::from_millis(200);
+
+/// The daemon's side of [`UnderlayEnv`]: the switch through the control thread, the
+/// datapath through the port backend.
+struct DaemonEnv<'a> {
+    control: &'a ControlThread,
+    backend: &'a mut dyn PortBackend,
+}
+
+impl UnderlayEnv for DaemonEnv<'_> {
+    fn is_bridge_port(&mut self, name: &str) -> bool {
+        let n = name.to_string();
+        self.control.read(move |sw, _, _| {
+            sw.topology().port_by_name(&n).is_some_and(|(b, of)| {
+                b.port(of)
+                    .is_some_and(|p| matches!(p.config.kind, PortKind::Netdev))
+            })
+        })
+    }
+    fn add_underlay(&mut self, name: &str) -> Result<PortNo, String> {
+        let n = name.to_string();
+        self.control
+            .change(move |sw, _| sw.add_underlay(&n))
+            .map_err(|e| e.to_string())
+    }
+    fn remove_underlay(&mut self, name: &str) {
+        let n = name.to_string();
+        let _ = self.control.change(move |sw, _| sw.remove_underlay(&n));
+    }
+    fn attach(&mut self, dp: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.backend.attach_underlay(dp, ifname)
+    }
+    fn detach(&mut self, dp: PortNo) {
+        self.backend.detach(dp)
+    }
+    fn add_local_ip(&mut self, dp: PortNo, ip: Ipv4Addr) -> Result<(), String> {
+        self.backend.add_underlay_ip(dp, ip)
+    }
+    fn remove_local_ip(&mut self, dp: PortNo, ip: Ipv4Addr) {
+        self.backend.remove_underlay_ip(dp, ip)
+    }
+    fn set_route(&mut self, remote: Ipv4Addr, route: Option<UnderlayRoute>) {
+        self.control.change(move |sw, _| match route {
+            Some(r) => sw.set_underlay_route(remote, r),
+            None => sw.remove_underlay_route(remote),
+        })
+    }
+}
+
+pub struct Daemon {
+    control: ControlThread,
+    backend: Mutex<Box<dyn PortBackend>>,
+    /// Held for the whole of a configuration change, so the switch, the datapath and
+    /// the state file change together.
+    config: Mutex<Config>,
+}
+
+impl Daemon {
+    pub fn new(
+        control: ControlThread,
+        backend: Box<dyn PortBackend>,
+        state_path: Option<PathBuf>,
+    ) -> Self {
+        Daemon {
+            control,
+            backend: Mutex::new(backend),
+            config: Mutex::new(Config {
+                state: State::default(),
+                path: state_path,
+                status: BTreeMap::new(),
+                underlays: Underlays::default(),
+                rtnl: None,
+                next_sync: None,
+            }),
+        }
+    }
+
+    pub fn control(&self) -> &ControlThread {
+        &self.control
+    }
+
+    /// Keeps the tunnel underlays in line with the kernel; call it often (it decides
+    /// itself when a sync is due).
+    pub fn tick(&self, now: Instant) {
+        let mut cfg = self.config.lock().expect("config lock");
+        if cfg.next_sync.is_some_and(|t| now >= t) {
+            self.sync_underlays(&mut cfg, now);
+        }
+    }
+
+    fn sync_underlays(&self, cfg: &mut Config, now: Instant) {
+        let Config {
+            underlays,
+            rtnl,
+            next_sync,
+            ..
+        } = cfg;
+        if !self.backend.lock().expect("backend lock").moves_packets() {
+            underlays.without_datapath();
+            *next_sync = None;
+            return;
+        }
+        if rtnl.is_none() {
+            match Rtnl::open() {
+                Ok(r) => *rtnl = Some(r),
+                Err(e) => tracing::warn!(error = %e, "opening rtnetlink"),
+            }
+        }
+        if let Some(net) = rtnl.as_mut() {
+            let mut backend = self.backend.lock().expect("backend lock");
+            let mut env = DaemonEnv {
+                control: &self.control,
+                backend: &mut **backend,
+            };
+            underlays.sync(net, &mut env, now);
+        }
+        *next_sync = Some(
+            now + if underlays.pending() || rtnl.is_none() {
+                UNDERLAY_SYNC_PENDING
+            } else {
+                UNDERLAY_SYNC
+            },
+        );
+    }
+
+    /// Re-creates the bridges and ports of a saved configuration. A port whose netdev
+    /// cannot be opened stays configured, with its error shown by `show`.
+    pub fn restore(&self, saved: &State) -> Vec<String> {
+        let mut problems = Vec::new();
+        for b in &saved.bridges {
+            if let Err(e) = self.add_bridge(&b.name) {
+                problems.push(format!("bridge {}: {}", b.name, e.message));
+                continue;
+            }
+            for p in &b.ports {
+                if let Err(e) = self.add_port(&b.name, &p.name, p.options.clone(), true) {
+                    problems.push(format!("port {}: {}", p.name, e.message));
+                }
+            }
+        }
+        problems
+    }
+
+    /// Handles one request line; never panics on its content.
+    pub fn handle_line(&self, line: &str) -> Response {
+        let (id, cmd) = match parse_request(line) {
+            Ok(r) => r,
+            Err(resp) => return *resp,
+        };
+        match self.handle(cmd) {
+            Ok((result, text)) => Response::ok(id, result, text),
+            Err(e) => Response::err(id, e.code, e.message),
+        }
+    }
+
+    pub fn handle(&self, cmd: Command) -> Outcome {
+        match cmd {
+            Command::AddBr { bridge } => self.add_bridge(&bridge),
+            Command::DelBr { bridge } => self.del_bridge(&bridge),
+            Command::AddPort { bridge, port, options } => self.add_port(&bridge, &port, options, false),
+            Command::DelPort { bridge, port } => self.del_port(&bridge, &port),
+            Command::Show => self.show(),
+            Command::AddFlow { bridge, flow } => self.change(move |sw, now| sw.add_flow(&bridge, &flow, now)),
+            Command::AddFlows { bridge, flows } => self.change(move |sw, now| {
+                let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
+                sw.add_flows(&bridge, &lines, now)
+            }),
+            Command::ModFlows { bridge, flow, strict } => {
+                self.count_change(move |sw, now| sw.mod_flows(&bridge, &flow, strict, now))
+            }
+            Command::DelFlows { bridge, matcher, strict } => {
+                self.count_change(move |sw, _| sw.del_flows(&bridge, matcher.as_deref(), strict))
+            }
+            Command::ReplaceFlows { bridge, flows } => self.change(move |sw, now| {
+                let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
+                sw.replace_flows(&bridge, &lines, now)
+            }),
+            Command::DumpFlows { bridge, matcher, names } => self.control.read(move |sw, _, now| {
+                let rules = sw.dump_rules(&bridge, matcher.as_deref())?;
+                Ok(present::flows::dump_flows(&rules, sw.bridge(&bridge)?, names, now))
+            }),
+            Command::DumpPorts { bridge } => self.dump_ports(&bridge),
+            Command::FdbShow { bridge } => self.control.read(move |sw, _, now| {
+                Ok(present::flows::fdb_show(sw.bridge(&bridge)?, &sw.tables(&bridge)?.mac_table, now))
+            }),
+            Command::DpShow => self.control.read(|_, reval, _| {
+                let workers = reval.worker_stats();
+                Ok((
+                    present::datapath::dp_show_json(&workers, &reval.stats),
+                    present::datapath::dp_show_text(&workers, &reval.stats),
+                ))
+            }),
+            Command::Trace { bridge, packet } => self.control.read(move |sw, _, now| {
+                let text = sw.trace(&bridge, &packet, now)?;
+                Ok((Value::String(text.clone()), text))
+            }),
+        }
+    }
+
+    fn change(
+        &self,
+        f: impl FnOnce(&mut Switch, Time) -> Result<(), SwitchError> + Send + 'static,
+    ) -> Outcome {
+        self.control.change(f)?;
+        Ok((Value::Null, String::new()))
+    }
+
+    fn count_change(
+        &self,
+        f: impl FnOnce(&mut Switch, Time) -> Result<usize, SwitchError> + Send + 'static,
+    ) -> Outcome {
+        let n = self.control.change(f)?;
+        Ok((json!({ "flows": n }), String::new()))
+    }
+
+    fn save(&self, cfg: &Config) -> Result<(), RequestError> {
+        match &cfg.path {
+            Some(p) => cfg.state.save(p).map_err(|e| RequestError::new("state", e)),
+            None => Ok(()),
+        }
+    }
+
+    fn add_bridge(&self, bridge: &str) -> Outcome {
+        let mut cfg = self.config.lock().expect("config lock");
+        let b = bridge.to_string();
+        self.control.change(move |sw, _| sw.add_bridge(&b))?;
+        cfg.state.add_bridge(bridge);
+        self.save(&cfg)?;
+        Ok((Value::Null, String::new()))
+    }
+
+    fn del_bridge(&self, bridge: &str) -> Outcome {
+        let mut cfg = self.config.lock().expect("config lock");
+        let b = bridge.to_string();
+        let ports: Vec<(String, Option<PortNo>, bool)> = self.control.read(move |sw, _, _| {
+            sw.bridge(&b).map(|br| {
+                br.ports
+                    .values()
+                    .map(|p| {
+                        (
+                            p.name().to_string(),
+                            p.dp_port,
+                            p.config.kind == PortKind::Internal,
+                        )
+                    })
+                    .collect()
+            })
+        })?;
+        {
+            let mut backend = self.backend.lock().expect("backend lock");
+            for (name, dp, internal) in &ports {
+                if let Some(dp) = dp {
+                    backend.detach(*dp);
+                }
+                if *internal {
+                    ports::delete_internal(name);
+                }
+                cfg.status.remove(name);
+            }
+        }
+        let b = bridge.to_string();
+        self.control.change(move |sw, _| sw.del_bridge(&b))?;
+        let mut tunnels = false;
+        for (name, _, _) in &ports {
+            if cfg.underlays.status(name).is_some() {
+                cfg.underlays.remove_tunnel(name);
+                tunnels = true;
+            }
+        }
+        if tunnels {
+            self.sync_underlays(&mut cfg, Instant::now());
+        }
+        cfg.state.del_bridge(bridge);
+        self.save(&cfg)?;
+        Ok((Value::Null, String::new()))
+    }
+
+    fn add_port(
+        &self,
+        bridge: &str,
+        port: &str,
+        mut options: BTreeMap<String, String>,
+        restoring: bool,
+    ) -> Outcome {
+        let mut cfg = self.config.lock().expect("config lock");
+        let pc =
+            port_config(port, &options).map_err(|e| RequestError::new("bad-port-option", e))?;
+        let internal = pc.kind == PortKind::Internal;
+        let is_netdev = matches!(pc.kind, PortKind::Netdev | PortKind::Internal);
+        let tunnel = pc.kind.tunnel().map(|(kind, config)| TunnelSpec {
+            kind,
+            config: *config,
+            underlay: options.get("underlay").cloned(),
+        });
+        let b = bridge.to_string();
+        let (ofport, dp) = self.control.change(move |sw, _| {
+            let of = sw.add_port(&b, pc)?;
+            let dp = sw.bridge(&b)?.port(of).and_then(|p| p.dp_port);
+            Ok::<_, SwitchError>((of, dp))
+        })?;
+        if is_netdev {
+            let dp = dp.expect("netdev ports have datapath ports");
+            let ifname = if internal {
+                ports::create_internal(port)
+            } else {
+                Ok(port.to_string())
+            };
+            let attached = ifname.and_then(|ifname| {
+                self.backend
+                    .lock()
+                    .expect("backend lock")
+                    .attach(dp, &ifname)
+            });
+            match attached {
+                Ok(status) => {
+                    cfg.status.insert(port.to_string(), Ok(status));
+                }
+                Err(e) if restoring => {
+                    tracing::warn!(port, error = %e, "port restored without its netdev");
+                    cfg.status.insert(port.to_string(), Err(e));
+                }
+                Err(e) => {
+                    let (b, p) = (bridge.to_string(), port.to_string());
+                    self.control.change(move |sw, _| sw.del_port(&b, &p))?;
+                    if internal {
+                        ports::delete_internal(port);
+                    }
+                    return Err(RequestError::new(
+                        "datapath",
+                        format!("port \"{port}\": {e}"),
+                    ));
+                }
+            }
+        }
+        if let Some(spec) = tunnel {
+            cfg.underlays.add_tunnel(port, spec);
+            self.sync_underlays(&mut cfg, Instant::now());
+        }
+        options.insert("ofport".into(), ofport.to_string());
+        cfg.state.add_port(bridge, port, options);
+        self.save(&cfg)?;
+        Ok((json!({ "ofport": ofport }), String::new()))
+    }
+
+    fn del_port(&self, bridge: &str, port: &str) -> Outcome {
+        let mut cfg = self.config.lock().expect("config lock");
+        let (b, p) = (bridge.to_string(), port.to_string());
+        let (dp, internal) = self.control.read(move |sw, _, _| {
+            let br = sw.bridge(&b)?;
+            br.port_named(&p)
+                .map(|port| (port.dp_port, port.config.kind == PortKind::Internal))
+                .ok_or(SwitchError::NoSuchPort {
+                    bridge: b.clone(),
+                    port: p.clone(),
+                })
+        })?;
+        if let Some(dp) = dp {
+            self.backend.lock().expect("backend lock").detach(dp);
+        }
+        let (b, p) = (bridge.to_string(), port.to_string());
+        self.control.change(move |sw, _| sw.del_port(&b, &p))?;
+        if internal {
+            ports::delete_internal(port);
+        }
+        cfg.status.remove(port);
+        if cfg.underlays.status(port).is_some() {
+            cfg.underlays.remove_tunnel(port);
+            self.sync_underlays(&mut cfg, Instant::now());
+        }
+        cfg.state.del_port(bridge, port);
+        self.save(&cfg)?;
+        Ok((Value::Null, String::new()))
+    }
+
+    fn show(&self) -> Outcome {
+        let cfg = self.config.lock().expect("config lock");
+        let ports = cfg.status.clone();
+        let underlays = cfg.underlays.underlays();
+        let tunnels: BTreeMap<String, TunnelStatus> = cfg.underlays.statuses();
+        drop(cfg);
+        Ok(self.control.read(move |sw, _, _| {
+            let dp = present::show::DatapathState {
+                ports: &ports,
+                tunnels: &tunnels,
+                underlays: &underlays,
+            };
+            present::show::show(sw.topology(), &dp)
+        }))
+    }
+
+    fn dump_ports(&self, bridge: &str) -> Outcome {
+        let b = bridge.to_string();
+        let ports: Vec<(u32, String, Option<PortNo>)> = self.control.read(move |sw, _, _| {
+            sw.bridge(&b).map(|br| {
+                br.ports
+                    .values()
+                    .map(|p| (p.ofport, p.name().to_string(), p.dp_port))
+                    .collect()
+            })
+        })?;
+        let backend = self.backend.lock().expect("backend lock");
+        let counted: Vec<_> = ports
+            .into_iter()
+            .map(|(ofport, name, dp)| {
+                let c = dp.map(|dp| backend.counters(dp)).unwrap_or_default();
+                (ofport, name, c)
+            })
+            .collect();
+        Ok(present::show::dump_ports(bridge, &counted))
+    }
+}

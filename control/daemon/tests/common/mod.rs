@@ -1,0 +1,12 @@
+//! Helpers of the daemon's tests: the pipeline tests' frame builders (one copy, written
+//! independently of the dataplane's), xvsd and xvsctl run for real, and nodes in network
+//! namespaces.
+#![allow(dead_code)]
+
+#[path = "../../../pipeline/tests/common/frames.rs"]
+mod frames;
+pub mod daemon;
+pub mod nodes;
+
+#[allow(unused_imports)]
+pub use frames::*;

@@ -1,0 +1,318 @@
+//! Flow state, per bridge: the OpenFlow tables and the MAC table, and the flow-table
+//! commands of `ovs-ofctl` applied to them (add, modify, delete, replace, dump, expire,
+//! and the flows `learn` installs). What the switch looks like is [`crate::topology`]'s;
+//! the text of flows is parsed before it gets here.
+//!
+//! Every change is recorded in a [`ChangeLog`] for the revalidator: what it can affect
+//! is exactly what cached translations must be checked against.
+
+pub mod changes;
+pub mod mac_learning;
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
+
+use crate::ofp::{Action, FlowMod, Match, N_TABLES};
+use crate::topology::BridgeId;
+use changes::{Change, ChangeLog};
+use mac_learning::MacTable;
+use table::{FlowTable, Rule, RuleId, Time};
+
+/// A flow that a `learn` action asks to install.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnedFlow {
+    pub bridge: BridgeId,
+    pub table: u8,
+    pub priority: u16,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub cookie: u64,
+    pub matcher: Match,
+    pub actions: Vec<Action>,
+}
+
+/// One bridge's flow tables and MAC table.
+pub struct BridgeTables {
+    pub id: BridgeId,
+    pub tables: Vec<FlowTable>,
+    pub mac_table: MacTable,
+    next_rule_id: RuleId,
+}
+
+/// Every bridge's flow state, by bridge id.
+#[derive(Default)]
+pub struct Ofproto {
+    bridges: BTreeMap<BridgeId, BridgeTables>,
+}
+
+impl Ofproto {
+    pub fn get(&self, bridge: BridgeId) -> Option<&BridgeTables> {
+        self.bridges.get(&bridge)
+    }
+
+    pub fn get_mut(&mut self, bridge: BridgeId) -> Option<&mut BridgeTables> {
+        self.bridges.get_mut(&bridge)
+    }
+
+    pub fn insert(&mut self, tables: BridgeTables) {
+        self.bridges.insert(tables.id, tables);
+    }
+
+    pub fn remove(&mut self, bridge: BridgeId) -> Option<BridgeTables> {
+        self.bridges.remove(&bridge)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut BridgeTables> {
+        self.bridges.values_mut()
+    }
+}
+
+impl BridgeTables {
+    pub fn new(id: BridgeId) -> Self {
+        BridgeTables {
+            id,
+            tables: (0..N_TABLES).map(|_| FlowTable::default()).collect(),
+            mac_table: MacTable::default(),
+            next_rule_id: 1,
+        }
+    }
+
+    pub fn n_flows(&self) -> usize {
+        self.tables.iter().map(FlowTable::len).sum()
+    }
+
+    pub fn rule(&self, table: u8, id: RuleId) -> Option<&Rule> {
+        self.tables.get(table as usize)?.get(id)
+    }
+
+    /// Adds every flow, in order (a later one with the same match and priority wins).
+    pub fn add_flows(&mut self, flows: Vec<FlowMod>, now: Time, log: &mut ChangeLog) {
+        for fm in flows {
+            self.insert(fm, now, log);
+        }
+    }
+
+    /// `mod-flows [--strict]`: gives the selected flows `actions`. As in OpenFlow 1.0, if
+    /// nothing is selected (and no cookie mask was given) the flow is added. Returns how
+    /// many flows were selected.
+    pub fn mod_flows(
+        &mut self,
+        fm: FlowMod,
+        strict: bool,
+        now: Time,
+        log: &mut ChangeLog,
+    ) -> usize {
+        let actions = fm.actions.clone().unwrap_or_default();
+        let ids = self.select(&fm, strict);
+        if ids.is_empty() && fm.cookie_mask == 0 {
+            self.insert(fm, now, log);
+        } else {
+            for &(t, id) in &ids {
+                let r = self.tables[t as usize]
+                    .get_mut(id)
+                    .expect("selected rule exists");
+                r.actions = actions.clone();
+                r.modified = now;
+                if fm.cookie_mask == 0 && fm.cookie != 0 {
+                    r.cookie = fm.cookie;
+                }
+                log.push(Change::RuleModified {
+                    bridge: self.id,
+                    id,
+                });
+            }
+        }
+        ids.len()
+    }
+
+    /// `del-flows [--strict]`: returns how many flows went.
+    pub fn del_flows(&mut self, fm: &FlowMod, strict: bool, log: &mut ChangeLog) -> usize {
+        let ids = self.select(fm, strict);
+        for &(t, id) in &ids {
+            self.remove(t, id, log);
+        }
+        ids.len()
+    }
+
+    /// `replace-flows`: makes the bridge's flows exactly `flows`. Flows that stay the
+    /// same keep their counters.
+    pub fn replace_flows(&mut self, parsed: Vec<FlowMod>, now: Time, log: &mut ChangeLog) {
+        // New flows go in in file order (a later line with the same match and priority
+        // wins), so rule ids and dumps come out the same every time.
+        let mut flows: Vec<Option<FlowMod>> = Vec::new();
+        let mut wanted: HashMap<(u8, Match, u16), usize> = HashMap::new();
+        for fm in parsed {
+            let k = (fm.table.unwrap_or(0), fm.matcher, fm.priority);
+            if let Some(&i) = wanted.get(&k) {
+                flows[i] = None;
+            }
+            wanted.insert(k, flows.len());
+            flows.push(Some(fm));
+        }
+        let existing: Vec<(u8, Match, u16, u64)> = self
+            .tables
+            .iter()
+            .flat_map(|t| t.rules())
+            .map(|r| (r.table, r.matcher, r.priority, r.id))
+            .collect();
+        for (table, m, prio, id) in existing {
+            let same = wanted.get(&(table, m, prio)).copied().filter(|&i| {
+                let fm = flows[i].as_ref().expect("indexed flows are present");
+                let r = self.tables[table as usize]
+                    .get(id)
+                    .expect("listed rule exists");
+                Some(&r.actions) == fm.actions.as_ref()
+                    && r.cookie == fm.cookie
+                    && r.idle_timeout == fm.idle_timeout
+                    && r.hard_timeout == fm.hard_timeout
+            });
+            match same {
+                Some(i) => flows[i] = None,
+                None => self.remove(table, id, log),
+            }
+        }
+        for fm in flows.into_iter().flatten() {
+            self.insert(fm, now, log);
+        }
+    }
+
+    /// The rules `dump-flows` shows for `filter`, in its order: table, then priority
+    /// (high first).
+    pub fn dump_rules(&self, filter: &FlowMod) -> Vec<&Rule> {
+        let mut rules: Vec<&Rule> = self
+            .select(filter, false)
+            .into_iter()
+            .map(|(t, id)| self.tables[t as usize].get(id).expect("selected rule exists"))
+            .collect();
+        rules.sort_by_key(|r| (r.table, std::cmp::Reverse(r.priority), r.id));
+        rules
+    }
+
+    /// Removes flows whose idle or hard timeout has passed, and aged MAC entries.
+    /// Returns how many flows went.
+    pub fn expire(&mut self, now: Time, log: &mut ChangeLog) -> usize {
+        self.mac_table.age(now);
+        let gone: Vec<(u8, u64)> = self
+            .tables
+            .iter()
+            .flat_map(|t| t.rules())
+            .filter(|r| r.expired(now).is_some())
+            .map(|r| (r.table, r.id))
+            .collect();
+        for &(table, id) in &gone {
+            self.remove(table, id, log);
+        }
+        gone.len()
+    }
+
+    /// Credits a rule with what a translation that used it forwarded.
+    pub fn credit(&mut self, id: RuleId, packets: u64, bytes: u64, now: Time) {
+        if let Some(r) = self.tables.iter_mut().find_map(|t| t.get_mut(id)) {
+            r.n_packets += packets;
+            r.n_bytes += bytes;
+            r.last_used = now;
+        }
+    }
+
+    /// Installs a learned flow, or refreshes it (its hard timeout restarts) if it is
+    /// already there.
+    pub fn install_learned(&mut self, lf: &LearnedFlow, now: Time, log: &mut ChangeLog) {
+        let t = &mut self.tables[lf.table as usize];
+        if let Some(id) = t.find_exact(&lf.matcher, lf.priority) {
+            let r = t.get_mut(id).expect("found rule exists");
+            if r.actions == lf.actions {
+                r.modified = now;
+                return;
+            }
+        }
+        let fm = FlowMod {
+            table: Some(lf.table),
+            priority: lf.priority,
+            cookie: lf.cookie,
+            idle_timeout: lf.idle_timeout,
+            hard_timeout: lf.hard_timeout,
+            matcher: lf.matcher,
+            actions: Some(lf.actions.clone()),
+            ..FlowMod::default()
+        };
+        self.insert(fm, now, log);
+    }
+
+    fn remove(&mut self, table: u8, id: u64, log: &mut ChangeLog) {
+        if let Some(r) = self.tables[table as usize].remove(id) {
+            log.push(Change::RuleRemoved {
+                bridge: self.id,
+                table,
+                id,
+                matcher: r.matcher,
+                priority: r.priority,
+            });
+        }
+    }
+
+    /// Adds (or replaces, counters reset) the rule with this match and priority.
+    pub fn insert(&mut self, fm: FlowMod, now: Time, log: &mut ChangeLog) {
+        let table = fm.table.unwrap_or(0);
+        if let Some(old) = self.tables[table as usize].find_exact(&fm.matcher, fm.priority) {
+            self.remove(table, old, log);
+        }
+        log.push(Change::RuleAdded {
+            bridge: self.id,
+            table,
+            matcher: fm.matcher,
+            priority: fm.priority,
+        });
+        let id = self.next_rule_id;
+        self.next_rule_id += 1;
+        self.tables[table as usize].insert(Rule {
+            id,
+            table,
+            priority: fm.priority,
+            matcher: fm.matcher,
+            actions: fm.actions.unwrap_or_default(),
+            cookie: fm.cookie,
+            idle_timeout: fm.idle_timeout,
+            hard_timeout: fm.hard_timeout,
+            created: now,
+            modified: now,
+            last_used: now,
+            n_packets: 0,
+            n_bytes: 0,
+        });
+    }
+
+    /// The rules a mod/del/dump selects: in `fm.table` (or all tables), with a match
+    /// within `fm`'s (strict: equal to it, and the same priority), cookie under mask, and
+    /// `out_port`.
+    fn select(&self, fm: &FlowMod, strict: bool) -> Vec<(u8, u64)> {
+        let mut ids = Vec::new();
+        for (i, t) in self.tables.iter().enumerate() {
+            if fm.table.is_some_and(|want| want as usize != i) {
+                continue;
+            }
+            if strict {
+                if let Some(id) = t.find_exact(&fm.matcher, fm.priority) {
+                    ids.push((i as u8, id));
+                }
+                continue;
+            }
+            for r in t.rules() {
+                let cookie_ok = (r.cookie & fm.cookie_mask) == (fm.cookie & fm.cookie_mask);
+                let port_ok = fm.out_port.is_none_or(|p| r.outputs_to(p));
+                if cookie_ok && port_ok && r.matcher.is_within(&fm.matcher) {
+                    ids.push((i as u8, r.id));
+                }
+            }
+        }
+        if strict {
+            ids.retain(|&(t, id)| {
+                let r = self.tables[t as usize].get(id).expect("found rule exists");
+                (r.cookie & fm.cookie_mask) == (fm.cookie & fm.cookie_mask)
+                    && fm.out_port.is_none_or(|p| r.outputs_to(p))
+            });
+        }
+        ids
+    }
+}

@@ -1,0 +1,168 @@
+//! The datapath: its actions as `ovs-dpctl dump-flows` prints them, and `dp-show`
+//! (per worker and in total, as `ovs-dpctl show` and `dpif-netdev/pmd-stats-show`).
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+use xvs_dataplane::actions::TunnelKind;
+use xvs_dataplane::worker::{cycle_counter_hz, WorkerStatsSnapshot};
+use xvs_dataplane::{DpAction, PortNo, TunnelHeader};
+
+use crate::revalidator::RevalidatorStats;
+use crate::topology::Topology;
+
+/// Datapath actions with port names, comma-separated; `drop` for none.
+pub fn format_dp_actions(topo: &Topology, actions: &[DpAction]) -> String {
+    if actions.is_empty() {
+        return "drop".to_string();
+    }
+    let acts: Vec<String> = actions.iter().map(|a| format_dp_action(topo, a)).collect();
+    acts.join(",")
+}
+
+/// One datapath action, its ports shown as `number(name)`.
+pub fn format_dp_action(topo: &Topology, a: &DpAction) -> String {
+    let port = |p: &PortNo| match topo.dp_port_name(*p) {
+        Some(n) => format!("{p}({n})"),
+        None => p.to_string(),
+    };
+    match a {
+        DpAction::Output(p) => port(p),
+        DpAction::TunnelOutput { port: p, header } => {
+            format!("tnl_push({},out_port({}))", header_text(header), port(p))
+        }
+        other => dp_action_text(other),
+    }
+}
+
+/// One datapath action in the style of `ovs-dpctl dump-flows`, ports as numbers.
+pub fn dp_action_text(a: &DpAction) -> String {
+    use DpAction::*;
+    let vlan = |tci: &u16| format!("vid={},pcp={}", tci & 0x0fff, tci >> 13);
+    match a {
+        Output(p) => p.to_string(),
+        PushVlan(t) => format!("push_vlan({})", vlan(t)),
+        PopVlan => "pop_vlan".into(),
+        SetVlan(t) => format!("set(vlan({}))", vlan(t)),
+        SetEthSrc(m) => format!("set(eth(src={m}))"),
+        SetEthDst(m) => format!("set(eth(dst={m}))"),
+        SetArpOp(o) => format!("set(arp(op={o}))"),
+        SetArpSha(m) => format!("set(arp(sha={m}))"),
+        SetArpTha(m) => format!("set(arp(tha={m}))"),
+        SetArpSpa(a) => format!("set(arp(sip={a}))"),
+        SetArpTpa(a) => format!("set(arp(tip={a}))"),
+        SetIpv4Src(a) => format!("set(ipv4(src={a}))"),
+        SetIpv4Dst(a) => format!("set(ipv4(dst={a}))"),
+        TunnelOutput { port, header } => {
+            format!("tnl_push({},out_port({port}))", header_text(header))
+        }
+    }
+}
+
+fn header_text(h: &TunnelHeader) -> String {
+    let (proto, encap) = match h.kind {
+        TunnelKind::Gre { key, csum } => {
+            let mut flags = 0u16;
+            if csum {
+                flags |= 0x8000;
+            }
+            if key.is_some() {
+                flags |= 0x2000;
+            }
+            let key = key.map(|k| format!(",key={k:#x}")).unwrap_or_default();
+            (47, format!("gre((flags={flags:#x},proto=0x6558){key})"))
+        }
+        TunnelKind::Vxlan { vni, src_port } => (
+            17,
+            format!("udp(src={src_port},dst=4789,csum=0x0),vxlan(flags=0x8000000,vni={vni:#x})"),
+        ),
+    };
+    format!(
+        "header(eth(dst={},src={},dl_type=0x0800),ipv4(src={},dst={},proto={},tos={:#x},ttl={},frag={}),{})",
+        h.eth_dst,
+        h.eth_src,
+        h.ip_src,
+        h.ip_dst,
+        proto,
+        h.tos,
+        h.ttl,
+        if h.dont_fragment { "0x4000" } else { "0" },
+        encap
+    )
+}
+
+/// `dp-show` as text: per worker and in total, then the upcall handler's figures.
+pub fn dp_show_text(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats) -> String {
+    let mut total = WorkerStatsSnapshot::default();
+    let mut s = String::new();
+    for st in workers {
+        total += *st;
+    }
+    let line = |s: &mut String, name: &str, st: &WorkerStatsSnapshot| {
+        let _ = write!(
+            s,
+            "  {name}: lookups: hit:{} missed:{} lost:{}  flows: {}  malformed:{} bad-tunnel:{} unknown-tunnel:{} too-big:{}",
+            st.hits, st.misses, st.lost, st.entries, st.malformed, st.bad_tunnel, st.unknown_tunnel, st.too_big
+        );
+        // The worker loop's cycles, as pmd-stats-show's processing/idle cycles.
+        let idle_pct = if st.busy_cycles + st.idle_cycles == 0 {
+            0.0
+        } else {
+            100.0 - st.busy_percent()
+        };
+        let per_packet = st
+            .cycles_per_packet()
+            .map_or("n/a".to_string(), |c| format!("{c:.1}"));
+        let _ = writeln!(
+            s,
+            "  busy cycles: {} ({:.1}%)  idle cycles: {} ({idle_pct:.1}%)  avg busy cycles/packet: {per_packet} (packets {})",
+            st.busy_cycles,
+            st.busy_percent(),
+            st.idle_cycles,
+            st.polled_packets
+        );
+    };
+    let _ = writeln!(s, "xvs@datapath:");
+    line(&mut s, "total", &total);
+    for (i, st) in workers.iter().enumerate() {
+        line(&mut s, &format!("worker {i}"), st);
+    }
+    if total.busy_cycles + total.idle_cycles > 0 {
+        // Counted cycles mean a datapath started, which measured the rate already.
+        let hz = cycle_counter_hz();
+        let ns = total
+            .cycles_per_packet()
+            .map_or("n/a".to_string(), |c| format!("{:.1}", c * 1e9 / hz as f64));
+        let _ = writeln!(
+            s,
+            "  cycles: {:.3} GHz  avg busy ns/packet: {ns}",
+            hz as f64 / 1e9
+        );
+    }
+    let f = upcalls;
+    let _ = writeln!(
+        s,
+        "  upcalls: handled:{} installed:{} duplicate:{} uncacheable:{} invalidated:{} evicted:{} expired:{} barrier-timeouts:{}",
+        f.upcalls, f.installed, f.duplicates, f.uncacheable, f.invalidated, f.evicted, f.expired, f.barrier_timeouts
+    );
+    s
+}
+
+/// `dp-show --json`.
+pub fn dp_show_json(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats) -> Value {
+    let per: Vec<Value> = workers
+        .iter()
+        .map(|s| {
+            json!({"hits": s.hits, "misses": s.misses, "lost": s.lost, "flows": s.entries,
+                   "malformed": s.malformed, "bad_tunnel": s.bad_tunnel, "unknown_tunnel": s.unknown_tunnel,
+                   "too_big": s.too_big, "busy_cycles": s.busy_cycles, "idle_cycles": s.idle_cycles,
+                   "packets": s.polled_packets, "cycles_per_packet": s.cycles_per_packet()})
+        })
+        .collect();
+    let f = upcalls;
+    let counted = workers.iter().any(|s| s.busy_cycles + s.idle_cycles > 0);
+    // The cycles' rate, measured when the datapath started (null without one).
+    let hz = counted.then(cycle_counter_hz);
+    json!({"workers": per, "upcalls": {"handled": f.upcalls, "installed": f.installed,
+        "invalidated": f.invalidated, "evicted": f.evicted, "expired": f.expired}, "cycles_per_second": hz})
+}

@@ -1,0 +1,145 @@
+//! `ofproto/trace`: a traced translation as OVS prints it.
+
+use std::fmt::Write as _;
+
+use xvs_dataplane::flow_key::{ETH_TYPE_ARP, ETH_TYPE_IPV4};
+use xvs_dataplane::{FlowKey, MacAddr};
+
+use super::datapath::format_dp_actions;
+use crate::ofp::format::{format_actions, format_match};
+use crate::ofp::{Match, OfPort};
+use crate::topology::{Bridge, Topology};
+use crate::xlate::{DropReason, TraceEvent, TraceStep, Translation, MAX_DEPTH};
+
+/// The whole trace of `key` (whose `in_port` is a datapath port; `of_in` is its
+/// OpenFlow number on `bridge`): the flow, every step, the megaflow and the datapath
+/// actions.
+pub fn trace_text(
+    topo: &Topology,
+    bridge: &Bridge,
+    key: &FlowKey,
+    of_in: OfPort,
+    tr: &Translation,
+    steps: &[TraceStep],
+) -> String {
+    let mut s = String::new();
+    let mut shown = *key;
+    shown.in_port = of_in;
+    let flow = Match {
+        value: shown,
+        mask: relevant_fields(&shown),
+    };
+    let _ = writeln!(s, "Flow: {}", format_match(&flow, None, bridge, true));
+    s.push('\n');
+    for step in steps {
+        let br = topo.bridge_by_id(step.bridge).unwrap_or(bridge);
+        let _ = writeln!(s, "{}", step_text(step, br));
+    }
+    s.push('\n');
+    let mut mega = Match {
+        value: key.masked(&tr.consulted),
+        mask: tr.consulted,
+    };
+    mega.value.in_port = of_in;
+    mega.mask.in_port = u32::MAX;
+    let _ = writeln!(s, "Megaflow: {}", format_match(&mega, None, bridge, true));
+    let _ = writeln!(s, "Datapath actions: {}", format_dp_actions(topo, &tr.actions));
+    s
+}
+
+/// One step, indented by its resubmit/patch depth; port names are `bridge`'s.
+pub fn step_text(step: &TraceStep, bridge: &Bridge) -> String {
+    let indent = "    ".repeat(step.depth as usize);
+    let body = match &step.event {
+        TraceEvent::Bridge => {
+            let title = format!("bridge(\"{}\")", bridge.name);
+            let rule = "-".repeat(title.len());
+            return format!("{indent}{title}\n{indent}{rule}");
+        }
+        TraceEvent::Rule {
+            table,
+            matcher,
+            priority,
+            cookie,
+        } => {
+            let m = format_match(matcher, Some(*priority), bridge, true);
+            format!(" {table}. {m}, cookie {cookie:#x}")
+        }
+        TraceEvent::NoMatch { table } => format!(" {table}. No match.\n     drop"),
+        TraceEvent::NoActions => "    drop".to_string(),
+        TraceEvent::Action(a) => {
+            format!("    {}", format_actions(std::slice::from_ref(a), bridge, true))
+        }
+        TraceEvent::Learn(l) => {
+            let m = format_match(&l.matcher, Some(l.priority), bridge, true);
+            let a = format_actions(&l.actions, bridge, true);
+            format!("     -> table={} {m} actions={a}", l.table)
+        }
+        TraceEvent::MacLearned { mac, port, vlan } => {
+            format!("     learned {mac} on port {port} in VLAN {vlan}")
+        }
+        TraceEvent::MacForward { port } => format!("     forwarding to learned port {port}"),
+        TraceEvent::Flood { vlan } => format!("     flooding VLAN {vlan}"),
+        TraceEvent::Dropped(why) => drop_text(why),
+    };
+    format!("{indent}{body}")
+}
+
+fn drop_text(why: &DropReason) -> String {
+    match why {
+        DropReason::NoBridgeForDpPort(dp) => format!("No bridge port has datapath port {dp}: drop"),
+        DropReason::TooDeep => {
+            format!(">>>> over {MAX_DEPTH} resubmit/patch actions: dropping <<<<")
+        }
+        DropReason::SecondVlanTag => {
+            "     >> a second VLAN tag is not supported: push_vlan ignored".into()
+        }
+        DropReason::ReservedPort => "     >> this reserved port is not supported: nothing sent".into(),
+        DropReason::OutputToInputPort => "     >> skipping output to input port".into(),
+        DropReason::NoSuchPort(p) => format!("     >> no port {p} on this bridge: nothing sent"),
+        DropReason::NoUnderlayRoute(r) => format!("     >> no underlay route to {r}: nothing sent"),
+        DropReason::NoPatchPeer(peer) => {
+            format!("     >> patch peer \"{peer}\" does not exist: nothing sent")
+        }
+        DropReason::PatchLoop => "     >> patch loop: dropping".into(),
+        DropReason::NormalInPortNotOnBridge => {
+            "     >> NORMAL: input port is not on this bridge: drop".into()
+        }
+        DropReason::NormalTaggedOnAccessPort(vid) => {
+            format!("     >> NORMAL: VLAN {vid} tagged frame on an access port: drop")
+        }
+        DropReason::NormalVlanNotTrunked(vlan) => {
+            format!("     >> NORMAL: port does not trunk VLAN {vlan}: drop")
+        }
+        DropReason::NormalDestinationIsInPort => {
+            "     >> NORMAL: destination is on the input port: drop".into()
+        }
+    }
+}
+
+/// The fields that mean something for this packet, for showing it: L2 always, the
+/// tunnel id when it came from a tunnel, and the IPv4 or ARP fields of its type.
+fn relevant_fields(key: &FlowKey) -> FlowKey {
+    let mut m = FlowKey {
+        in_port: u32::MAX,
+        vlan_tci: u16::MAX,
+        dl_src: MacAddr::BROADCAST,
+        dl_dst: MacAddr::BROADCAST,
+        dl_type: u16::MAX,
+        ..FlowKey::default()
+    };
+    if key.tun_id != 0 {
+        m.tun_id = u64::MAX;
+    }
+    match key.dl_type {
+        ETH_TYPE_IPV4 => {
+            (m.nw_src, m.nw_dst, m.nw_proto) = (u32::MAX, u32::MAX, u8::MAX);
+        }
+        ETH_TYPE_ARP => {
+            (m.nw_src, m.nw_dst, m.nw_proto) = (u32::MAX, u32::MAX, u8::MAX);
+            (m.arp_sha, m.arp_tha) = (MacAddr::BROADCAST, MacAddr::BROADCAST);
+        }
+        _ => {}
+    }
+    m
+}

@@ -1,0 +1,332 @@
+//! The revalidator: manages the workers' caches from the control thread. It turns
+//! translations of missed packets into cache entries, keeps those entries true to the
+//! flow and MAC tables, and credits the traffic they forward to the OpenFlow rules
+//! behind them (OVS's upcall handlers and revalidators in one).
+//!
+//! - **Install**: an upcall is translated, its side effects applied (MAC learning,
+//!   `learn`, counters), the packet sent back through its worker, and the translation
+//!   installed in that worker's cache under the fields it consulted.
+//! - **Invalidate**: every change the switch reports names what it can affect (a rule
+//!   removed or modified: the entries that used it; a rule added: the entries whose
+//!   lookup in that table it matches; a MAC mapping: the entries that looked it up or
+//!   learned it; ports and routes: everything). Those entries are removed from their
+//!   workers, then a barrier generation is sent: once every worker acknowledges it, no
+//!   packet is forwarded by what the change replaced.
+//! - **Stats**: each entry's counters are read back and credited to its rules, its MAC
+//!   learning refreshed and its `learn` actions re-run, as if every packet it forwarded
+//!   had gone through the slow path.
+//!
+//! Workers are only ever sent commands through their bounded queues; this module does
+//! no I/O and reads no clock.
+
+mod change_set;
+mod registry;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use hashbrown::HashSet;
+use xvs_dataplane::cache::{CachedFlow, EntryId};
+use xvs_dataplane::worker::{Upcall, WorkerCmd, WorkerStats, WorkerStatsSnapshot};
+
+use crate::ofproto::table::Time;
+use crate::switch::Switch;
+use change_set::ChangeSet;
+use registry::{Installed, Registry, Tag};
+
+/// Entries per worker, as OVS's default flow limit.
+pub const DEFAULT_CACHE_CAPACITY: usize = 200_000;
+/// Entries idle this long are removed (OVS's `max-idle`).
+pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
+
+/// The control thread's end of one worker.
+pub struct WorkerHandle {
+    pub cmds: Sender<WorkerCmd>,
+    pub stats: Arc<WorkerStats>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RevalidatorStats {
+    pub upcalls: u64,
+    pub installed: u64,
+    /// Upcalls for an entry that was already installed (it was on its way).
+    pub duplicates: u64,
+    /// Upcalls whose translation changed the state it depended on (so it was not cached).
+    pub uncacheable: u64,
+    pub invalidated: u64,
+    pub evicted: u64,
+    pub expired: u64,
+    pub flushes: u64,
+    /// Changes answered without every worker's acknowledgement (a worker not polling).
+    pub barrier_timeouts: u64,
+}
+
+pub struct Revalidator {
+    workers: Vec<WorkerHandle>,
+    reg: Registry,
+    capacity: usize,
+    generation: u64,
+    pub max_idle_ms: u64,
+    pub stats: RevalidatorStats,
+}
+
+impl Revalidator {
+    /// `capacity` is per worker; the workers' caches must hold at least as many.
+    pub fn new(workers: Vec<WorkerHandle>, capacity: usize) -> Self {
+        let n = workers.len();
+        Revalidator {
+            workers,
+            reg: Registry::new(n),
+            capacity: capacity.max(1),
+            generation: 0,
+            max_idle_ms: DEFAULT_MAX_IDLE_MS,
+            stats: RevalidatorStats::default(),
+        }
+    }
+
+    pub fn n_entries(&self) -> usize {
+        self.reg.len()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn worker_stats(&self) -> Vec<WorkerStatsSnapshot> {
+        self.workers.iter().map(|w| w.stats.snapshot()).collect()
+    }
+
+    fn send(&self, worker: usize, cmd: WorkerCmd) {
+        // A worker that has stopped has no cache left to keep right.
+        let _ = self.workers[worker].cmds.send(cmd);
+    }
+
+    /// Sends every worker its tunnel ports (after a topology change).
+    pub fn push_tunnels(&self, sw: &Switch) {
+        let map = sw.tunnel_map();
+        for w in 0..self.workers.len() {
+            self.send(w, WorkerCmd::SetTunnels(map.clone()));
+        }
+    }
+
+    /// Removes entries from the registry and from their workers' caches, crediting what
+    /// they forwarded since the last sync first.
+    fn remove_entries(&mut self, sw: &mut Switch, ids: impl IntoIterator<Item = EntryId>) -> usize {
+        let mut per_worker: Vec<Vec<EntryId>> = vec![Vec::new(); self.workers.len()];
+        for id in ids {
+            if let Some(mut inst) = self.reg.remove(id) {
+                credit(sw, &mut inst);
+                per_worker[inst.worker].push(id);
+            }
+        }
+        let mut n = 0;
+        for (w, ids) in per_worker.into_iter().enumerate() {
+            if !ids.is_empty() {
+                n += ids.len();
+                self.send(w, WorkerCmd::Remove(ids));
+            }
+        }
+        n
+    }
+
+    /// The entries `cs` may have made wrong.
+    fn victims(&self, cs: &ChangeSet) -> Vec<EntryId> {
+        if cs.flush {
+            return self.reg.ids();
+        }
+        let mut v: HashSet<EntryId> = HashSet::new();
+        for &(b, r) in &cs.rules {
+            v.extend(self.reg.tagged(self.reg.tag(Tag::Rule(b, r))));
+        }
+        for (b, t, m, p) in &cs.learned {
+            v.extend(self.reg.tagged(self.reg.tag(Tag::Learned(*b, *t, m, *p))));
+        }
+        for &(b, vl, m) in &cs.macs {
+            v.extend(self.reg.tagged(self.reg.tag(Tag::Mac(b, vl, m))));
+        }
+        for &(b, t) in cs.added.keys() {
+            for id in self.reg.tagged(self.reg.tag(Tag::Table(b, t))) {
+                if v.contains(&id) {
+                    continue;
+                }
+                let tr = &self.reg.get(id).expect("tagged yields live entries").tr;
+                let hit = tr.lookups.iter().any(|(lb, lt, k)| {
+                    *lb == b && *lt == t && cs.added_matches(b, t, k, &tr.consulted)
+                });
+                if hit {
+                    v.insert(id);
+                }
+            }
+        }
+        v.into_iter().collect()
+    }
+
+    /// Takes what changed in the switch since the last call and removes the entries it
+    /// may have made wrong (their packets credited first); on a topology change, sends
+    /// the workers their new tunnel ports. The one place where changes turn into
+    /// removals; returns how many entries went.
+    pub fn revalidate(&mut self, sw: &mut Switch) -> usize {
+        self.revalidate_changes(sw).0
+    }
+
+    /// [`Revalidator::revalidate`], also returning what the changes were.
+    fn revalidate_changes(&mut self, sw: &mut Switch) -> (usize, ChangeSet) {
+        let changes = sw.take_changes();
+        if changes.is_empty() {
+            return (0, ChangeSet::default());
+        }
+        let cs = ChangeSet::new(&changes);
+        let victims = self.victims(&cs);
+        let n = self.remove_entries(sw, victims);
+        self.stats.invalidated += n as u64;
+        if cs.flush {
+            self.stats.flushes += 1;
+            self.push_tunnels(sw);
+        }
+        (n, cs)
+    }
+
+    /// Applies what changed in the switch to the caches and sends a barrier. The change
+    /// is in force for every packet once [`Revalidator::barrier_reached`] says so.
+    pub fn commit(&mut self, sw: &mut Switch) -> u64 {
+        self.revalidate(sw);
+        self.generation += 1;
+        for w in 0..self.workers.len() {
+            self.send(w, WorkerCmd::Barrier(self.generation));
+        }
+        self.generation
+    }
+
+    /// Whether every worker has applied everything sent before barrier `generation`.
+    pub fn barrier_reached(&self, generation: u64) -> bool {
+        self.workers
+            .iter()
+            .all(|w| w.stats.acked.load(Ordering::Acquire) >= generation)
+    }
+
+    /// Handles a miss: translate, apply side effects, send the packet, cache the result.
+    pub fn handle_upcall(&mut self, sw: &mut Switch, up: Upcall, now: Time) {
+        self.stats.upcalls += 1;
+        let worker = up.worker.min(self.workers.len().saturating_sub(1));
+        let tr = sw.translate(&up.key, now);
+        sw.apply_side_effects(&tr, 1, up.frame.len() as u64, now);
+        // What the packet taught (MACs, learned flows) may make other entries wrong;
+        // this translation saw its own lessons, and is cached unless others changed it.
+        let (_, cs) = self.revalidate_changes(sw);
+        let actions = tr.actions.iter().copied().collect();
+        let cacheable = cs.is_empty() || !cs.affects(&tr, true);
+        let masked = up.key.masked(&tr.consulted);
+        if !cacheable {
+            self.stats.uncacheable += 1;
+        } else if self.reg.find_key(worker, &tr.consulted, &masked).is_some() {
+            self.stats.duplicates += 1;
+        } else {
+            if self.reg.per_worker[worker] >= self.capacity {
+                self.evict_one(sw, worker);
+            }
+            let id = self.reg.next_id();
+            let flow = Arc::new(CachedFlow::new(id, &up.key, tr.consulted, &tr.actions, now));
+            self.send(worker, WorkerCmd::Install(flow.clone()));
+            self.reg.insert(Installed {
+                flow,
+                worker,
+                tr,
+                credited: (0, 0),
+                seen_by_eviction: 0,
+            });
+            self.stats.installed += 1;
+        }
+        self.send(
+            worker,
+            WorkerCmd::Execute {
+                frame: up.frame,
+                actions,
+            },
+        );
+    }
+
+    /// Makes room in `worker`'s cache. Second chance (CLOCK): an entry that forwarded
+    /// packets since eviction last looked at it goes to the back of the queue, so a miss
+    /// storm of one-packet flows evicts its own entries, not the busy ones.
+    fn evict_one(&mut self, sw: &mut Switch, worker: usize) {
+        // Bounded, so one eviction never walks a whole busy cache.
+        for _ in 0..64 {
+            let Some(id) = self.reg.fifo[worker].pop_front() else {
+                return;
+            };
+            let Some(e) = self.reg.get_mut(id) else {
+                continue;
+            };
+            let packets = e.flow.stats.read().0;
+            if packets == e.seen_by_eviction {
+                self.remove_entries(sw, [id]);
+                self.stats.evicted += 1;
+                return;
+            }
+            e.seen_by_eviction = packets;
+            self.reg.fifo[worker].push_back(id);
+        }
+        // Everything looked busy: the oldest goes anyway.
+        while let Some(id) = self.reg.fifo[worker].pop_front() {
+            if self.reg.is_live(id) {
+                self.remove_entries(sw, [id]);
+                self.stats.evicted += 1;
+                break;
+            }
+        }
+        self.reg.compact_fifo(worker, self.capacity);
+    }
+
+    /// Credits every entry's new traffic to its rules, MAC entries and learned flows,
+    /// then removes what that changed.
+    pub fn sync_stats(&mut self, sw: &mut Switch, now: Time) {
+        self.credit_all(sw, None, now);
+        self.revalidate(sw);
+    }
+
+    /// Credits every entry's new packets to its rules; with `idle_limit`, also returns
+    /// the entries idle for longer. One pass: with a full cache each entry's counters
+    /// are a cache miss, and this pass is the control thread's biggest fixed cost.
+    fn credit_all(&mut self, sw: &mut Switch, idle_limit: Option<Time>, now: Time) -> Vec<EntryId> {
+        let mut idle = Vec::new();
+        for (id, inst) in self.reg.entries_mut() {
+            let used = credit(sw, inst);
+            if idle_limit.is_some_and(|limit| now.saturating_sub(used) > limit) {
+                idle.push(id);
+            }
+        }
+        idle
+    }
+
+    /// Removes entries idle for longer than `max_idle_ms` (their packets credited first).
+    pub fn expire_idle(&mut self, sw: &mut Switch, now: Time) -> usize {
+        let idle = self.credit_all(sw, Some(self.max_idle_ms), now);
+        let n = self.remove_entries(sw, idle);
+        self.stats.expired += n as u64;
+        n
+    }
+
+    /// What the control thread does now and then: counters back to the rules, flow and
+    /// MAC timeouts, idle entries out. Returns the barrier generation of the changes.
+    pub fn tick(&mut self, sw: &mut Switch, now: Time) -> u64 {
+        let idle = self.credit_all(sw, Some(self.max_idle_ms), now);
+        self.revalidate(sw);
+        sw.expire(now);
+        let n = self.remove_entries(sw, idle);
+        self.stats.expired += n as u64;
+        self.commit(sw)
+    }
+}
+
+/// Credits an entry's packets since it was last credited to its rules; returns when
+/// the entry was last used.
+fn credit(sw: &mut Switch, inst: &mut Installed) -> Time {
+    let (p, b, used) = inst.flow.stats.read();
+    let (dp, db) = (p - inst.credited.0, b - inst.credited.1);
+    if dp > 0 {
+        sw.apply_side_effects(&inst.tr, dp, db, used);
+    }
+    inst.credited = (p, b);
+    used
+}

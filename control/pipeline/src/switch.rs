@@ -1,0 +1,459 @@
+//! The switch: its shape ([`Topology`]) and its flow state ([`Ofproto`]) together, and
+//! the commands an OVS user knows from `ovs-vsctl` and `ovs-ofctl`, applied to both. It
+//! also runs single packets through the whole pipeline, as the slow path does: the
+//! reference the fast path's caches must agree with.
+//!
+//! Nothing here does I/O or reads a clock: time comes in as an argument, packets come in
+//! as byte slices and go out as byte vectors, so every behaviour is testable as
+//! packets-in, packets-out.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use xvs_dataplane::execute::{execute, Frame, DEFAULT_HEADROOM};
+use xvs_dataplane::tunnel::decap_tunnel;
+use xvs_dataplane::worker::TunnelMap;
+use xvs_dataplane::{FlowKey, PortNo};
+
+pub use crate::error::SwitchError;
+use crate::ofp::{parse_flow, FlowMod, OfPort, ParseMode};
+use crate::ofproto::changes::{Change, ChangeLog};
+use crate::ofproto::table::{Rule, Time};
+use crate::ofproto::{BridgeTables, Ofproto};
+use crate::present;
+pub use crate::topology::UnderlayRoute;
+use crate::topology::{Bridge, PortConfig, PortKind, Topology};
+use crate::xlate::{translate, Translation};
+
+/// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropStats {
+    /// Frames that failed to parse (truncated, bad lengths): dropped before lookup.
+    pub malformed: u64,
+    /// Tunnel packets that failed the outer checks (checksums, flags, protocol).
+    pub bad_tunnel: u64,
+    /// Tunnel packets with no tunnel port for their addresses and key.
+    pub unknown_tunnel: u64,
+    /// Tunnel packets not sent because they would exceed the underlay MTU.
+    pub too_big: u64,
+}
+
+#[derive(Default)]
+pub struct Switch {
+    topology: Topology,
+    ofproto: Ofproto,
+    pub drops: DropStats,
+    log: ChangeLog,
+}
+
+impl Switch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn ofproto(&self) -> &Ofproto {
+        &self.ofproto
+    }
+
+    // ----- change tracking, for the revalidator -----
+
+    /// Starts (or stops) recording what changes, for [`Switch::take_changes`].
+    pub fn track_changes(&mut self, on: bool) {
+        self.log.enabled = on;
+        for br in self.ofproto.iter_mut() {
+            br.mac_table.track = on;
+        }
+    }
+
+    /// What changed since the last call (with tracking on).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut out = self.log.take();
+        for br in self.ofproto.iter_mut() {
+            for (vlan, mac) in br.mac_table.changed.drain(..) {
+                out.push(Change::Mac {
+                    bridge: br.id,
+                    vlan,
+                    mac,
+                });
+            }
+        }
+        out
+    }
+
+    fn topology_changed(&mut self) {
+        self.log.push(Change::Topology);
+    }
+
+    // ----- lookups -----
+
+    pub fn bridge(&self, name: &str) -> Result<&Bridge, SwitchError> {
+        self.topology.bridge(name)
+    }
+
+    /// A bridge's flow tables and MAC table, by bridge name.
+    pub fn tables(&self, name: &str) -> Result<&BridgeTables, SwitchError> {
+        let id = self.topology.bridge(name)?.id;
+        Ok(self.ofproto.get(id).expect("every bridge has tables"))
+    }
+
+    /// A bridge's tables to change, with the log the change goes in.
+    fn tables_mut(
+        &mut self,
+        name: &str,
+    ) -> Result<(&mut BridgeTables, &mut ChangeLog), SwitchError> {
+        let id = self.topology.bridge(name)?.id;
+        let tables = self.ofproto.get_mut(id).expect("every bridge has tables");
+        Ok((tables, &mut self.log))
+    }
+
+    pub fn dp_port_named(&self, name: &str) -> Option<PortNo> {
+        self.topology.dp_port_named(name)
+    }
+
+    pub fn dp_port_name(&self, dp: PortNo) -> Option<&str> {
+        self.topology.dp_port_name(dp)
+    }
+
+    /// The underlay ports and tunnel ports, as the workers need them to decapsulate.
+    pub fn tunnel_map(&self) -> Arc<TunnelMap> {
+        self.topology.tunnel_map().clone()
+    }
+
+    // ----- ovs-vsctl -----
+
+    pub fn add_bridge(&mut self, name: &str) -> Result<(), SwitchError> {
+        let id = self.topology.add_bridge(name)?;
+        let mut tables = BridgeTables::new(id);
+        // As in OVS, a new bridge is a learning switch until flows say otherwise.
+        let br = self.topology.bridge(name)?;
+        let normal = parse_flow("priority=0 actions=NORMAL", ParseMode::Add, br)?;
+        tables.insert(normal, 0, &mut ChangeLog::default());
+        tables.mac_table.track = self.log.enabled;
+        self.ofproto.insert(tables);
+        self.topology_changed();
+        Ok(())
+    }
+
+    pub fn del_bridge(&mut self, name: &str) -> Result<(), SwitchError> {
+        let br = self.topology.del_bridge(name)?;
+        self.ofproto.remove(br.id);
+        self.topology_changed();
+        Ok(())
+    }
+
+    /// Adds a port; returns its OpenFlow number.
+    pub fn add_port(&mut self, bridge: &str, config: PortConfig) -> Result<OfPort, SwitchError> {
+        let ofport = self.topology.add_port(bridge, config)?;
+        self.topology_changed();
+        Ok(ofport)
+    }
+
+    /// Joins two bridges with a pair of patch ports, as the OVS agent joins br-int and
+    /// br-tun: (bridge, port name, OpenFlow number wanted) for each end. Both or neither.
+    pub fn add_patch_pair(
+        &mut self,
+        a: (&str, &str, Option<OfPort>),
+        b: (&str, &str, Option<OfPort>),
+    ) -> Result<(), SwitchError> {
+        let end = |(_, name, of): (&str, &str, Option<OfPort>), peer: &str| {
+            let mut c = PortConfig::new(
+                name,
+                PortKind::Patch {
+                    peer: peer.to_string(),
+                },
+            );
+            c.ofport = of;
+            c
+        };
+        self.add_port(a.0, end(a, b.1))?;
+        if let Err(e) = self.add_port(b.0, end(b, a.1)) {
+            self.del_port(a.0, a.1).expect("just added");
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub fn del_port(&mut self, bridge: &str, name: &str) -> Result<(), SwitchError> {
+        let (id, port) = self.topology.del_port(bridge, name)?;
+        if let Some(tables) = self.ofproto.get_mut(id) {
+            tables.mac_table.flush_port(port.ofport);
+        }
+        self.topology_changed();
+        Ok(())
+    }
+
+    /// Declares a netdev that carries tunnel packets (the underlay); returns its
+    /// datapath port.
+    pub fn add_underlay(&mut self, name: &str) -> Result<PortNo, SwitchError> {
+        let dp = self.topology.add_underlay(name)?;
+        self.topology_changed();
+        Ok(dp)
+    }
+
+    /// Stops treating a netdev as an underlay (its tunnel ports are gone). Routes that
+    /// leave through it are removed with it.
+    pub fn remove_underlay(&mut self, name: &str) -> Result<PortNo, SwitchError> {
+        let dp = self.topology.remove_underlay(name)?;
+        self.topology_changed();
+        Ok(dp)
+    }
+
+    /// Sets how tunnel packets toward `remote` leave. Setting the route it already has
+    /// changes nothing (so a periodic refresh does not flush the caches).
+    pub fn set_underlay_route(&mut self, remote: Ipv4Addr, route: UnderlayRoute) {
+        if self.topology.set_underlay_route(remote, route) {
+            self.topology_changed();
+        }
+    }
+
+    /// Forgets the route toward `remote`: tunnel outputs to it send nothing until one is set.
+    pub fn remove_underlay_route(&mut self, remote: Ipv4Addr) {
+        if self.topology.remove_underlay_route(remote) {
+            self.topology_changed();
+        }
+    }
+
+    // ----- ovs-ofctl -----
+
+    pub fn add_flow(&mut self, bridge: &str, text: &str, now: Time) -> Result<(), SwitchError> {
+        self.add_flows(bridge, &[text], now)
+    }
+
+    /// Adds every flow, or none of them if any line is bad. Blank lines and `#`
+    /// comments are skipped, as in `ovs-ofctl add-flows`.
+    pub fn add_flows(
+        &mut self,
+        bridge: &str,
+        lines: &[&str],
+        now: Time,
+    ) -> Result<(), SwitchError> {
+        let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
+        let (tables, log) = self.tables_mut(bridge)?;
+        tables.add_flows(parsed, now, log);
+        Ok(())
+    }
+
+    fn parse_lines(
+        &self,
+        bridge: &str,
+        lines: &[&str],
+        mode: ParseMode,
+    ) -> Result<Vec<FlowMod>, SwitchError> {
+        let br = self.bridge(bridge)?;
+        let many = lines.len() > 1;
+        let mut out = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            match parse_flow(t, mode, br) {
+                Ok(fm) => out.push(fm),
+                Err(error) if many => return Err(SwitchError::FlowLine { line: i + 1, error }),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `mod-flows [--strict]`: replaces the actions of the selected flows. As in
+    /// OpenFlow 1.0, if nothing is selected (and no cookie mask was given) the flow is
+    /// added.
+    pub fn mod_flows(
+        &mut self,
+        bridge: &str,
+        text: &str,
+        strict: bool,
+        now: Time,
+    ) -> Result<usize, SwitchError> {
+        let fm = parse_flow(text, ParseMode::Modify, self.bridge(bridge)?)?;
+        if fm.actions.is_none() {
+            return Err(SwitchError::MissingActions(text.to_string()));
+        }
+        let (tables, log) = self.tables_mut(bridge)?;
+        Ok(tables.mod_flows(fm, strict, now, log))
+    }
+
+    /// `del-flows [--strict] [MATCH]`: without a match, every flow of every table.
+    pub fn del_flows(
+        &mut self,
+        bridge: &str,
+        text: Option<&str>,
+        strict: bool,
+    ) -> Result<usize, SwitchError> {
+        let fm = match text {
+            Some(t) => parse_flow(t, ParseMode::Delete, self.bridge(bridge)?)?,
+            None => FlowMod::default(),
+        };
+        let (tables, log) = self.tables_mut(bridge)?;
+        Ok(tables.del_flows(&fm, strict, log))
+    }
+
+    /// `replace-flows`: makes the bridge's flows exactly `lines`. Flows that stay the
+    /// same keep their counters; nothing changes if any line is bad.
+    pub fn replace_flows(
+        &mut self,
+        bridge: &str,
+        lines: &[&str],
+        now: Time,
+    ) -> Result<(), SwitchError> {
+        let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
+        let (tables, log) = self.tables_mut(bridge)?;
+        tables.replace_flows(parsed, now, log);
+        Ok(())
+    }
+
+    /// `dump-flows [MATCH]`, formatted as ovs-ofctl prints it.
+    pub fn dump_flows(
+        &self,
+        bridge: &str,
+        filter: Option<&str>,
+        names: bool,
+        now: Time,
+    ) -> Result<String, SwitchError> {
+        let br = self.bridge(bridge)?;
+        let rules = self.dump_rules(bridge, filter)?;
+        Ok(present::flows::dump_flows_text(&rules, br, names, now))
+    }
+
+    /// The rules `dump-flows` would show, in its order: table, then priority (high first).
+    pub fn dump_rules(
+        &self,
+        bridge: &str,
+        filter: Option<&str>,
+    ) -> Result<Vec<&Rule>, SwitchError> {
+        let fm = match filter {
+            Some(t) => parse_flow(t, ParseMode::Dump, self.bridge(bridge)?)?,
+            None => FlowMod::default(),
+        };
+        Ok(self.tables(bridge)?.dump_rules(&fm))
+    }
+
+    /// Removes flows whose idle or hard timeout has passed, and aged MAC entries.
+    /// Returns how many flows went.
+    pub fn expire(&mut self, now: Time) -> usize {
+        let log = &mut self.log;
+        self.ofproto.iter_mut().map(|t| t.expire(now, log)).sum()
+    }
+
+    // ----- the packet path -----
+
+    /// Translates a key without side effects (no learning, no counters).
+    pub fn translate(&self, key: &FlowKey, now: Time) -> Translation {
+        translate(&self.topology, &self.ofproto, key, now, false).0
+    }
+
+    /// `ofproto/trace`: every table, rule and action on the way, and the datapath actions.
+    pub fn trace(&self, bridge: &str, packet: &str, now: Time) -> Result<String, SwitchError> {
+        let br = self.bridge(bridge)?;
+        let fm = parse_flow(packet, ParseMode::Dump, br)?;
+        let mut key = fm.matcher.value;
+        let of_in = key.in_port;
+        let Some(port) = br.port(of_in) else {
+            return Err(SwitchError::NoSuchPort {
+                bridge: bridge.to_string(),
+                port: format!("in_port={of_in}"),
+            });
+        };
+        let Some(dp) = port.dp_port else {
+            return Err(SwitchError::BadPortOption(format!(
+                "cannot trace from patch port \"{}\": trace from the port where packets enter",
+                port.name()
+            )));
+        };
+        key.in_port = dp;
+        let (tr, steps) = translate(&self.topology, &self.ofproto, &key, now, true);
+        Ok(present::trace::trace_text(
+            &self.topology,
+            br,
+            &key,
+            of_in,
+            &tr,
+            &steps,
+        ))
+    }
+
+    /// Runs one frame through the pipeline as the slow path does for a miss: parse,
+    /// translate, learn, count, execute. Returns (datapath port, frame) per output.
+    pub fn process(&mut self, in_port: PortNo, frame: &[u8], now: Time) -> Vec<(PortNo, Vec<u8>)> {
+        if self.topology.is_underlay(in_port) {
+            return self.receive_underlay(frame, now);
+        }
+        match FlowKey::extract(in_port, frame) {
+            Ok(key) => self.process_key(key, frame, now),
+            Err(_) => {
+                self.drops.malformed += 1;
+                Vec::new()
+            }
+        }
+    }
+
+    fn receive_underlay(&mut self, frame: &[u8], now: Time) -> Vec<(PortNo, Vec<u8>)> {
+        let d = match decap_tunnel(frame) {
+            Ok(d) => d,
+            Err(_) => {
+                self.drops.bad_tunnel += 1;
+                return Vec::new();
+            }
+        };
+        let Some(tport) = self
+            .topology
+            .tunnel_map()
+            .lookup_type(d.kind, d.outer_src, d.outer_dst, d.key)
+        else {
+            self.drops.unknown_tunnel += 1;
+            return Vec::new();
+        };
+        let inner = &frame[d.inner_range()];
+        match FlowKey::extract(tport, inner) {
+            Ok(mut key) => {
+                key.tun_id = d.key.unwrap_or(0) as u64;
+                self.process_key(key, inner, now)
+            }
+            Err(_) => {
+                self.drops.malformed += 1;
+                Vec::new()
+            }
+        }
+    }
+
+    fn process_key(&mut self, key: FlowKey, frame: &[u8], now: Time) -> Vec<(PortNo, Vec<u8>)> {
+        let tr = self.translate(&key, now);
+        self.apply_side_effects(&tr, 1, frame.len() as u64, now);
+        let mut out = Vec::new();
+        let mut f = Frame::with_headroom(frame, DEFAULT_HEADROOM);
+        // The pipeline only emits actions the frame supports; an error here is a bug.
+        let r = execute(&tr.actions, &mut f, |p, bytes| {
+            out.push((p, bytes.to_vec()))
+        });
+        match r {
+            Ok(done) => self.drops.too_big += u64::from(done.too_big),
+            Err(e) => debug_assert!(false, "{e:?}"),
+        }
+        out
+    }
+
+    /// What a packet that followed `tr` leaves behind: rule counters, MAC learning and
+    /// learned flows. The revalidator calls this for the packets of a cached entry too.
+    pub fn apply_side_effects(&mut self, tr: &Translation, packets: u64, bytes: u64, now: Time) {
+        for &(b, id) in &tr.rules {
+            if let Some(tables) = self.ofproto.get_mut(b) {
+                tables.credit(id, packets, bytes, now);
+            }
+        }
+        for &(b, vlan, mac, port) in &tr.macs {
+            if let Some(tables) = self.ofproto.get_mut(b) {
+                tables.mac_table.learn(vlan, mac, port, now);
+            }
+        }
+        for lf in &tr.learned {
+            if let Some(tables) = self.ofproto.get_mut(lf.bridge) {
+                tables.install_learned(lf, now, &mut self.log);
+            }
+        }
+    }
+}

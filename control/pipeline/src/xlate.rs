@@ -1,0 +1,645 @@
+//! Translation: runs a packet's key through the OpenFlow pipeline of every bridge it
+//! crosses and compiles the outcome into datapath actions.
+//!
+//! Two copies of the packet's fields are kept, as in OVS's xlate: `flow`, what the
+//! pipeline currently believes (changed by every action), and `packet`, what the datapath
+//! frame will look like after the actions emitted so far. Field changes are emitted
+//! ("committed") only when the frame leaves through a port, so that `mod_vlan_vid` then
+//! `strip_vlan` costs nothing, and a flood to several ports with different tags emits one
+//! change per port.
+//!
+//! The result carries the fields of the original key the outcome depended on
+//! (`consulted`): the fast path may reuse the actions for every packet equal to this one
+//! on those fields.
+
+use std::net::Ipv4Addr;
+
+use smallvec::SmallVec;
+use xvs_dataplane::actions::TunnelKind;
+use xvs_dataplane::flow_key::{
+    ETH_TYPE_ARP, ETH_TYPE_IPV4, VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK,
+};
+use xvs_dataplane::{DpAction, FlowKey, MacAddr, TunnelHeader};
+
+use crate::ofp::{
+    Action, Field, FieldSlice, LearnItem, LearnSpec, LearnSrc, Match, OfPort, OFPP_ALL,
+    OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_NORMAL, OFPP_TABLE,
+};
+use crate::ofproto::table::{RuleId, Time};
+use crate::ofproto::{BridgeTables, LearnedFlow, Ofproto};
+use crate::topology::{Bridge, BridgeId, PortKind, Topology, TunnelKey};
+use xvs_dataplane::PortNo;
+
+/// Resubmits and patch crossings deeper than this are a loop (OVS uses 64 as well).
+pub const MAX_DEPTH: u32 = 64;
+
+/// One step of a traced translation, for `ofproto/trace`: what happened, in which
+/// bridge, at which resubmit/patch depth. [`crate::present`] turns steps into text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceStep {
+    pub depth: u32,
+    /// The bridge the step happened in (0 before any bridge was found).
+    pub bridge: BridgeId,
+    pub event: TraceEvent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceEvent {
+    /// The packet enters this bridge's pipeline.
+    Bridge,
+    /// A table lookup found this rule.
+    Rule {
+        table: u8,
+        matcher: Match,
+        priority: u16,
+        cookie: u64,
+    },
+    /// A table lookup found nothing: the packet is dropped there.
+    NoMatch { table: u8 },
+    /// The rule found has no actions.
+    NoActions,
+    Action(Action),
+    /// A `learn` action asks for this flow.
+    Learn(LearnedFlow),
+    /// NORMAL learned where a source MAC is.
+    MacLearned { mac: MacAddr, port: OfPort, vlan: u16 },
+    /// NORMAL knows where the destination is.
+    MacForward { port: OfPort },
+    /// NORMAL does not know the destination.
+    Flood { vlan: u16 },
+    /// Nothing sent, and why.
+    Dropped(DropReason),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    NoBridgeForDpPort(PortNo),
+    TooDeep,
+    SecondVlanTag,
+    ReservedPort,
+    OutputToInputPort,
+    NoSuchPort(OfPort),
+    NoUnderlayRoute(Ipv4Addr),
+    NoPatchPeer(String),
+    PatchLoop,
+    NormalInPortNotOnBridge,
+    NormalTaggedOnAccessPort(u16),
+    NormalVlanNotTrunked(u16),
+    NormalDestinationIsInPort,
+}
+
+/// The outcome of translating one packet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Translation {
+    /// What the datapath does to the frame; empty means drop.
+    pub actions: Vec<DpAction>,
+    /// The bits of the input key the actions depend on (always in_port, tun_id, the VLAN
+    /// TCI and dl_dst, plus whatever the tables, NORMAL, `move` and `learn` looked at).
+    pub consulted: FlowKey,
+    /// Every rule the packet hit, to be credited with its packets and bytes.
+    pub rules: Vec<(BridgeId, RuleId)>,
+    /// (bridge, vlan, mac, ofport) that NORMAL learned from the packet: to refresh on
+    /// every packet a cached entry forwards, as OVS's xlate cache does.
+    pub macs: Vec<(BridgeId, u16, MacAddr, OfPort)>,
+    /// Flows that `learn` actions install (again, for every packet).
+    pub learned: Vec<LearnedFlow>,
+    /// Tunnel remotes without a resolved underlay route: the packet was not sent there.
+    pub unresolved: Vec<Ipv4Addr>,
+    /// Every table lookup: (bridge, table, the fields as they were at that lookup). A
+    /// rule added later that matches one of these may change the outcome.
+    pub lookups: Vec<(BridgeId, u8, FlowKey)>,
+    /// Every MAC table lookup NORMAL made: (bridge, vlan, destination).
+    pub mac_lookups: Vec<(BridgeId, u16, MacAddr)>,
+}
+
+struct Ctx<'a> {
+    topo: &'a Topology,
+    ofproto: &'a Ofproto,
+    now: Time,
+    bridge: &'a Bridge,
+    tables: &'a BridgeTables,
+    table: u8,
+    flow: FlowKey,
+    packet: FlowKey,
+    /// Fields written by actions and not yet committed to the frame.
+    dirty: FlowKey,
+    /// Fields the frame has had written, ever.
+    committed: FlowKey,
+    depth: u32,
+    out: Translation,
+    trace: Option<Vec<TraceStep>>,
+    /// The UDP source port of VXLAN packets sent for this packet.
+    vxlan_src_port: u16,
+}
+
+/// A VXLAN source port in 49152..=65535 (RFC 7348) that spreads inner flows over the
+/// underlay's ECMP paths and RSS queues. It hashes only fields every cache key holds
+/// (`base_consulted`), so a cache hit sends exactly the port the slow path chose.
+fn vxlan_src_port(key: &FlowKey) -> u16 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |v: u64| {
+        h ^= v;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= h >> 29;
+    };
+    mix(u64::from(key.in_port));
+    mix(key.tun_id);
+    mix(u64::from(key.vlan_tci));
+    mix(key.dl_dst.to_u64());
+    49152 + (h % 16384) as u16
+}
+
+/// The always-consulted part of a key: what the fast path's cache is keyed by at least.
+pub fn base_consulted() -> FlowKey {
+    FlowKey {
+        in_port: u32::MAX,
+        tun_id: u64::MAX,
+        vlan_tci: u16::MAX,
+        dl_dst: MacAddr::BROADCAST,
+        ..Default::default()
+    }
+}
+
+/// Translates `key` (whose `in_port` is a datapath port) starting in table 0 of the
+/// bridge that owns that port. With `trace`, every step on the way is returned too.
+pub fn translate(
+    topo: &Topology,
+    ofproto: &Ofproto,
+    key: &FlowKey,
+    now: Time,
+    trace: bool,
+) -> (Translation, Vec<TraceStep>) {
+    let mut out = Translation {
+        consulted: base_consulted(),
+        ..Default::default()
+    };
+    let owner = topo
+        .dp_port_owner(key.in_port)
+        .and_then(|(b, of)| Some((b, ofproto.get(b.id)?, of)));
+    let Some((bridge, tables, ofport)) = owner else {
+        let steps = vec![TraceStep {
+            depth: 0,
+            bridge: 0,
+            event: TraceEvent::Dropped(DropReason::NoBridgeForDpPort(key.in_port)),
+        }];
+        return (out, if trace { steps } else { Vec::new() });
+    };
+    let mut flow = *key;
+    flow.in_port = ofport;
+    let mut ctx = Ctx {
+        topo,
+        ofproto,
+        now,
+        bridge,
+        tables,
+        table: 0,
+        flow,
+        packet: flow,
+        dirty: FlowKey::default(),
+        committed: FlowKey::default(),
+        depth: 0,
+        out: std::mem::take(&mut out),
+        trace: trace.then(Vec::new),
+        vxlan_src_port: vxlan_src_port(key),
+    };
+    ctx.trace_bridge_header();
+    ctx.lookup_and_run(0);
+    let lines = ctx.trace.take().unwrap_or_default();
+    (ctx.out, lines)
+}
+
+impl<'a> Ctx<'a> {
+    fn note(&mut self, event: impl FnOnce() -> TraceEvent) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(TraceStep {
+                depth: self.depth,
+                bridge: self.bridge.id,
+                event: event(),
+            });
+        }
+    }
+
+    fn dropped(&mut self, why: impl FnOnce() -> DropReason) {
+        self.note(|| TraceEvent::Dropped(why()));
+    }
+
+    fn trace_bridge_header(&mut self) {
+        self.note(|| TraceEvent::Bridge);
+    }
+
+    fn lookup_and_run(&mut self, table: u8) {
+        if self.depth >= MAX_DEPTH {
+            self.dropped(|| DropReason::TooDeep);
+            return;
+        }
+        let Some(ft) = self.tables.tables.get(table as usize) else {
+            return;
+        };
+        let saved_table = self.table;
+        self.table = table;
+        self.out.lookups.push((self.bridge.id, table, self.flow));
+        match ft.lookup(&self.flow, &mut self.out.consulted) {
+            Some(rule) => {
+                self.out.rules.push((self.bridge.id, rule.id));
+                self.note(|| TraceEvent::Rule {
+                    table,
+                    matcher: rule.matcher,
+                    priority: rule.priority,
+                    cookie: rule.cookie,
+                });
+                let actions: &'a [Action] = &rule.actions;
+                if actions.is_empty() {
+                    self.note(|| TraceEvent::NoActions);
+                }
+                self.run(actions);
+            }
+            None => self.note(|| TraceEvent::NoMatch { table }),
+        }
+        self.table = saved_table;
+    }
+
+    fn run(&mut self, actions: &'a [Action]) {
+        for a in actions {
+            self.note(|| TraceEvent::Action(a.clone()));
+            self.run_one(a);
+        }
+    }
+
+    fn run_one(&mut self, a: &'a Action) {
+        match a {
+            Action::Output(p) => self.output(*p),
+            Action::OutputField(slice) => {
+                slice.mark(&mut self.out.consulted);
+                let p = slice.read(&self.flow) as OfPort;
+                self.output(p);
+            }
+            Action::ModVlanVid(vid) => {
+                let tci = if self.flow.vlan_tci & VLAN_PRESENT != 0 {
+                    (self.flow.vlan_tci & !VLAN_VID_MASK) | vid
+                } else {
+                    VLAN_PRESENT | vid
+                };
+                self.flow.vlan_tci = tci;
+            }
+            Action::ModVlanPcp(pcp) => {
+                let tci = if self.flow.vlan_tci & VLAN_PRESENT != 0 {
+                    self.flow.vlan_tci & !VLAN_PCP_MASK
+                } else {
+                    VLAN_PRESENT
+                };
+                self.flow.vlan_tci = tci | ((*pcp as u16) << 13);
+            }
+            Action::StripVlan => self.flow.vlan_tci = 0,
+            Action::PushVlan(_) => {
+                if self.flow.vlan_tci & VLAN_PRESENT != 0 {
+                    self.dropped(|| DropReason::SecondVlanTag);
+                } else {
+                    self.flow.vlan_tci = VLAN_PRESENT;
+                }
+            }
+            Action::SetTunnel { id, .. } => self.flow.tun_id = *id,
+            Action::Resubmit { port, table } => {
+                let saved_in_port = self.flow.in_port;
+                if let Some(p) = port {
+                    self.flow.in_port = *p;
+                }
+                self.depth += 1;
+                self.lookup_and_run(table.unwrap_or(self.table));
+                self.depth -= 1;
+                self.flow.in_port = saved_in_port;
+            }
+            Action::ModDlSrc(m) => self.write(FieldSlice::whole(Field::DlSrc), m.to_u64()),
+            Action::ModDlDst(m) => self.write(FieldSlice::whole(Field::DlDst), m.to_u64()),
+            Action::Load { value, dst } => self.write(*dst, *value),
+            Action::Move { src, dst } => {
+                src.mark(&mut self.out.consulted);
+                let v = src.read(&self.flow);
+                self.write(*dst, v);
+            }
+            Action::Learn(spec) => self.learn(spec),
+        }
+    }
+
+    fn write(&mut self, dst: FieldSlice, v: u64) {
+        dst.write(&mut self.flow, v);
+        dst.mark(&mut self.dirty);
+    }
+
+    fn learn(&mut self, spec: &LearnSpec) {
+        let mut matcher = Match::default();
+        let mut actions = Vec::new();
+        let read = |src: &LearnSrc, ctx: &mut Ctx<'_>| match src {
+            LearnSrc::Field(s) => {
+                s.mark(&mut ctx.out.consulted);
+                s.read(&ctx.flow)
+            }
+            LearnSrc::Immediate(v) => *v,
+        };
+        for item in &spec.items {
+            match item {
+                LearnItem::Match { dst, src } => {
+                    let v = read(src, self);
+                    matcher.set_masked(dst.field, v << dst.ofs, dst.field_mask());
+                }
+                LearnItem::Load { src, dst } => {
+                    let value = read(src, self);
+                    actions.push(Action::Load { value, dst: *dst });
+                }
+                LearnItem::Output { src } => {
+                    let p = read(&LearnSrc::Field(*src), self);
+                    actions.push(Action::Output(p as OfPort));
+                }
+            }
+        }
+        let learned = LearnedFlow {
+            bridge: self.bridge.id,
+            table: spec.table,
+            priority: spec.priority,
+            idle_timeout: spec.idle_timeout,
+            hard_timeout: spec.hard_timeout,
+            cookie: spec.cookie,
+            matcher,
+            actions,
+        };
+        self.note(|| TraceEvent::Learn(learned.clone()));
+        self.out.learned.push(learned);
+    }
+
+    fn output(&mut self, p: OfPort) {
+        match p {
+            OFPP_IN_PORT => {
+                let in_port = self.flow.in_port;
+                self.output_to_port(in_port);
+            }
+            OFPP_NORMAL => self.normal(),
+            OFPP_FLOOD | OFPP_ALL => {
+                let in_port = self.flow.in_port;
+                let bridge = self.bridge;
+                for &q in bridge.ports.keys() {
+                    if q != in_port {
+                        self.output_to_port(q);
+                    }
+                }
+            }
+            OFPP_TABLE | OFPP_LOCAL | OFPP_CONTROLLER => {
+                self.dropped(|| DropReason::ReservedPort);
+            }
+            p if p == self.flow.in_port => {
+                self.dropped(|| DropReason::OutputToInputPort);
+            }
+            p => self.output_to_port(p),
+        }
+    }
+
+    fn output_to_port(&mut self, ofport: OfPort) {
+        let bridge = self.bridge;
+        let Some(port) = bridge.port(ofport) else {
+            self.dropped(|| DropReason::NoSuchPort(ofport));
+            return;
+        };
+        match &port.config.kind {
+            PortKind::Netdev | PortKind::Internal => {
+                self.commit();
+                let dp = port
+                    .dp_port
+                    .expect("netdev and internal ports have datapath ports");
+                self.out.actions.push(DpAction::Output(dp));
+            }
+            PortKind::Patch { peer } => self.cross_patch(peer),
+            PortKind::Gre(cfg) | PortKind::Vxlan(cfg) => {
+                let key = match cfg.key {
+                    TunnelKey::Flow => Some(self.flow.tun_id as u32),
+                    TunnelKey::Fixed(k) => Some(k),
+                    TunnelKey::None => None,
+                };
+                let kind = match port.config.kind {
+                    PortKind::Vxlan(_) => TunnelKind::Vxlan {
+                        vni: key.unwrap_or(0) & 0xff_ffff,
+                        src_port: self.vxlan_src_port,
+                    },
+                    _ => TunnelKind::Gre {
+                        key,
+                        csum: cfg.csum,
+                    },
+                };
+                let Some(route) = self.topo.underlay_route(cfg.remote_ip) else {
+                    let remote = cfg.remote_ip;
+                    self.dropped(|| DropReason::NoUnderlayRoute(remote));
+                    self.out.unresolved.push(cfg.remote_ip);
+                    return;
+                };
+                self.commit();
+                let header = TunnelHeader {
+                    kind,
+                    eth_src: route.src_mac,
+                    eth_dst: route.dst_mac,
+                    ip_src: cfg.local_ip.unwrap_or(route.src_ip),
+                    ip_dst: cfg.remote_ip,
+                    ttl: 64,
+                    tos: 0,
+                    dont_fragment: true,
+                    mtu: route.mtu,
+                };
+                self.out.actions.push(DpAction::TunnelOutput {
+                    port: route.port,
+                    header,
+                });
+            }
+        }
+    }
+
+    fn cross_patch(&mut self, peer: &str) {
+        let peer_end = self
+            .topo
+            .port_by_name(peer)
+            .and_then(|(b, of)| Some((b, self.ofproto.get(b.id)?, of)));
+        let Some((peer_bridge, peer_tables, peer_ofport)) = peer_end else {
+            self.dropped(|| DropReason::NoPatchPeer(peer.to_string()));
+            return;
+        };
+        if self.depth >= MAX_DEPTH {
+            self.dropped(|| DropReason::PatchLoop);
+            return;
+        }
+        let saved = (self.bridge, self.tables, self.table, self.flow);
+        self.bridge = peer_bridge;
+        self.tables = peer_tables;
+        self.flow.in_port = peer_ofport;
+        self.depth += 1;
+        self.trace_bridge_header();
+        self.lookup_and_run(0);
+        self.depth -= 1;
+        (self.bridge, self.tables, self.table, self.flow) = saved;
+        // The peer may have rewritten the frame: the frame must get this bridge's view of
+        // the fields back before it leaves here, and that view is (for all we know) the
+        // original packet's, so those fields become part of the key.
+        self.out.consulted.union_with(&self.committed);
+        self.dirty.union_with(&self.committed);
+    }
+
+    /// Emits the datapath actions that make the frame look like `flow`.
+    fn commit(&mut self) {
+        let (want, have) = (self.flow.vlan_tci, self.packet.vlan_tci);
+        if want != have {
+            let action = match (have & VLAN_PRESENT != 0, want & VLAN_PRESENT != 0) {
+                (true, true) => DpAction::SetVlan(want),
+                (false, true) => DpAction::PushVlan(want),
+                _ => DpAction::PopVlan,
+            };
+            self.out.actions.push(action);
+            self.packet.vlan_tci = want;
+        }
+        if self.dirty.is_zero() {
+            return;
+        }
+        let (d, f) = (self.dirty, self.flow);
+        let mut emit = SmallVec::<[DpAction; 4]>::new();
+        if !d.dl_src.is_zero() {
+            emit.push(DpAction::SetEthSrc(f.dl_src));
+        }
+        if !d.dl_dst.is_zero() {
+            emit.push(DpAction::SetEthDst(f.dl_dst));
+        }
+        let nw_dirty = d.nw_src | d.nw_dst != 0 || d.nw_proto != 0;
+        let arp_dirty = !d.arp_sha.is_zero() || !d.arp_tha.is_zero();
+        if nw_dirty || arp_dirty {
+            // Which header these fields live in depends on the packet's type.
+            self.out.consulted.dl_type = u16::MAX;
+            match f.dl_type {
+                ETH_TYPE_ARP => {
+                    if d.nw_proto != 0 {
+                        emit.push(DpAction::SetArpOp(f.nw_proto as u16));
+                    }
+                    if d.nw_src != 0 {
+                        emit.push(DpAction::SetArpSpa(Ipv4Addr::from(f.nw_src)));
+                    }
+                    if d.nw_dst != 0 {
+                        emit.push(DpAction::SetArpTpa(Ipv4Addr::from(f.nw_dst)));
+                    }
+                    if !d.arp_sha.is_zero() {
+                        emit.push(DpAction::SetArpSha(f.arp_sha));
+                    }
+                    if !d.arp_tha.is_zero() {
+                        emit.push(DpAction::SetArpTha(f.arp_tha));
+                    }
+                }
+                ETH_TYPE_IPV4 => {
+                    if d.nw_src != 0 {
+                        emit.push(DpAction::SetIpv4Src(Ipv4Addr::from(f.nw_src)));
+                    }
+                    if d.nw_dst != 0 {
+                        emit.push(DpAction::SetIpv4Dst(Ipv4Addr::from(f.nw_dst)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.out.actions.extend(emit);
+        self.committed.union_with(&d);
+        let masked_old = self.packet.masked(&invert(&d));
+        self.packet = masked_old;
+        self.packet.union_with(&f.masked(&d));
+        self.dirty = FlowKey::default();
+    }
+
+    /// The NORMAL action: a MAC-learning switch per VLAN, with access and trunk ports.
+    fn normal(&mut self) {
+        let bridge = self.bridge;
+        let in_ofport = self.flow.in_port;
+        let Some(in_port) = bridge.port(in_ofport) else {
+            self.dropped(|| DropReason::NormalInPortNotOnBridge);
+            return;
+        };
+        let tagged_vid =
+            (self.flow.vlan_tci & VLAN_PRESENT != 0).then_some(self.flow.vlan_tci & VLAN_VID_MASK);
+        let vlan = match (in_port.config.tag, tagged_vid) {
+            (Some(_), Some(vid)) if vid != 0 => {
+                self.dropped(|| DropReason::NormalTaggedOnAccessPort(vid));
+                return;
+            }
+            (Some(tag), _) => tag,
+            (None, vid) => vid.unwrap_or(0),
+        };
+        if !in_port.carries_vlan(vlan) {
+            self.dropped(|| DropReason::NormalVlanNotTrunked(vlan));
+            return;
+        }
+        let src = self.flow.dl_src;
+        if !src.is_multicast() {
+            self.out.consulted.dl_src = MacAddr::BROADCAST;
+            self.out.macs.push((bridge.id, vlan, src, in_ofport));
+            self.note(|| TraceEvent::MacLearned {
+                mac: src,
+                port: in_ofport,
+                vlan,
+            });
+        }
+        let dst = self.flow.dl_dst;
+        // What this same translation learned counts already, as in OVS, where NORMAL
+        // updates the MAC table while translating (an ARP responder's reply coming back
+        // through a patch port finds the requester).
+        let known = if dst.is_multicast() {
+            None
+        } else {
+            self.out.mac_lookups.push((bridge.id, vlan, dst));
+            let learned_now = self
+                .out
+                .macs
+                .iter()
+                .rev()
+                .find(|e| e.0 == bridge.id && e.1 == vlan && e.2 == dst);
+            learned_now
+                .map(|e| e.3)
+                .or_else(|| self.tables.mac_table.lookup(vlan, dst, self.now))
+        };
+        match known {
+            Some(p) if p == in_ofport => {
+                self.dropped(|| DropReason::NormalDestinationIsInPort);
+            }
+            Some(p) => {
+                self.note(|| TraceEvent::MacForward { port: p });
+                self.normal_output(p, vlan);
+            }
+            None => {
+                self.note(|| TraceEvent::Flood { vlan });
+                for (&p, port) in &bridge.ports {
+                    if p != in_ofport && port.carries_vlan(vlan) {
+                        self.normal_output(p, vlan);
+                    }
+                }
+            }
+        }
+    }
+
+    fn normal_output(&mut self, ofport: OfPort, vlan: u16) {
+        let Some(port) = self.bridge.port(ofport) else {
+            return;
+        };
+        let saved = self.flow.vlan_tci;
+        self.flow.vlan_tci = if port.config.tag.is_some() || vlan == 0 {
+            0
+        } else {
+            VLAN_PRESENT | (saved & VLAN_PCP_MASK) | vlan
+        };
+        self.output_to_port(ofport);
+        self.flow.vlan_tci = saved;
+    }
+}
+
+fn invert(m: &FlowKey) -> FlowKey {
+    let inv = |x: MacAddr| MacAddr(x.0.map(|b| !b));
+    FlowKey {
+        tun_id: !m.tun_id,
+        in_port: !m.in_port,
+        nw_src: !m.nw_src,
+        nw_dst: !m.nw_dst,
+        vlan_tci: !m.vlan_tci,
+        dl_type: !m.dl_type,
+        dl_src: inv(m.dl_src),
+        dl_dst: inv(m.dl_dst),
+        arp_sha: inv(m.arp_sha),
+        arp_tha: inv(m.arp_tha),
+        nw_proto: !m.nw_proto,
+        nw_tos: !m.nw_tos,
+    }
+}

@@ -1,0 +1,228 @@
+//! Today's Neutron br-tun pipeline (tables 0, 2, 3, 10, 20, 21, 22: learn, flooding to
+//! every tunnel, the ARP responder) on a node with two GRE tunnels, byte-exact.
+
+mod common;
+
+use common::*;
+use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
+use xvs_dataplane::MacAddr;
+
+const LOCAL_IP: &str = "192.168.1.254";
+const REMOTE_1: &str = "192.168.1.253";
+const REMOTE_2: &str = "192.168.1.252";
+const LOCAL_UL_MAC: &str = "52:54:00:00:01:fe";
+const NEXT_HOP_MAC: &str = "52:54:00:00:01:01";
+
+const VM_MAC: &str = "fa:16:3e:11:11:11";
+const REMOTE_VM_MAC: &str = "fa:16:3e:22:22:22";
+const ROUTER_MAC: &str = "fa:16:3e:f1:5e:7d";
+
+const BR_TUN: &str = "
+table=0,priority=1,in_port=1 actions=resubmit(,2)
+table=0,priority=1,in_port=2 actions=resubmit(,3)
+table=0,priority=1,in_port=3 actions=resubmit(,3)
+table=0,priority=0 actions=drop
+table=2,priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)
+table=2,priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)
+table=2,priority=1,arp,dl_dst=ff:ff:ff:ff:ff:ff actions=resubmit(,21)
+table=3,priority=1,tun_id=0x3e7 actions=mod_vlan_vid:1,resubmit(,10)
+table=3,priority=0 actions=drop
+table=10,priority=1 actions=learn(table=20,hard_timeout=300,priority=1,cookie=0x9d5b0e5c3b25ca44,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:1
+table=20,priority=0 actions=resubmit(,22)
+table=21,priority=0 actions=resubmit(,22)
+table=21,priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:fa:16:3e:f1:5e:7d,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0xfa163ef15e7d->NXM_NX_ARP_SHA[],load:0xa000001->NXM_OF_ARP_SPA[],IN_PORT
+table=22,priority=1,dl_vlan=1 actions=strip_vlan,set_tunnel:0x3e7,output:2,output:3
+table=22,priority=0 actions=drop
+";
+
+struct Node {
+    sw: Switch,
+}
+
+impl Node {
+    fn send(&mut self, port: &str, frame: &[u8], now: u64) -> Vec<(String, Vec<u8>)> {
+        send(&mut self.sw, port, frame, now)
+    }
+}
+
+fn node() -> Node {
+    let mut sw = Switch::new();
+    sw.add_bridge("br-int").unwrap();
+    sw.add_bridge("br-tun").unwrap();
+    sw.add_port("br-int", PortConfig::new("tap-vm", PortKind::Netdev).tag(1))
+        .unwrap();
+    sw.add_port(
+        "br-int",
+        PortConfig::new("tap-other", PortKind::Netdev).tag(1),
+    )
+    .unwrap();
+    sw.add_patch_pair(
+        ("br-int", "patch-tun", None),
+        ("br-tun", "patch-int", Some(1)),
+    )
+    .unwrap();
+    let underlay = sw.add_underlay("eth1").unwrap();
+    for (i, (name, remote)) in [("gre-1", REMOTE_1), ("gre-2", REMOTE_2)]
+        .into_iter()
+        .enumerate()
+    {
+        let cfg = TunnelConfig::gre_key_flow(LOCAL_IP.parse().unwrap(), remote.parse().unwrap());
+        sw.add_port(
+            "br-tun",
+            PortConfig::new(name, PortKind::Gre(cfg)).ofport(i as u32 + 2),
+        )
+        .unwrap();
+        sw.set_underlay_route(
+            remote.parse().unwrap(),
+            UnderlayRoute {
+                port: underlay,
+                src_mac: LOCAL_UL_MAC.parse::<MacAddr>().unwrap(),
+                dst_mac: NEXT_HOP_MAC.parse::<MacAddr>().unwrap(),
+                src_ip: LOCAL_IP.parse().unwrap(),
+                mtu: 1500,
+            },
+        );
+    }
+    let lines: Vec<&str> = BR_TUN.lines().collect();
+    sw.replace_flows("br-tun", &lines, 0).unwrap();
+    Node { sw }
+}
+
+fn to_remote(remote: &str, key: u32, inner: &[u8]) -> Vec<u8> {
+    gre(NEXT_HOP_MAC, LOCAL_UL_MAC, LOCAL_IP, remote, key, inner)
+}
+
+fn from_remote(remote: &str, key: u32, inner: &[u8]) -> Vec<u8> {
+    gre(LOCAL_UL_MAC, NEXT_HOP_MAC, remote, LOCAL_IP, key, inner)
+}
+
+#[test]
+fn broadcast_floods_to_both_tunnels_untagged_with_the_key() {
+    let mut n = node();
+    let bcast = ping("ff:ff:ff:ff:ff:ff", VM_MAC, None, "10.0.0.5", "10.0.0.255");
+    let out = n.send("tap-vm", &bcast, 1000);
+    assert_eq!(
+        out,
+        vec![
+            ("tap-other".to_string(), bcast.clone()),
+            ("eth1".to_string(), to_remote(REMOTE_1, 0x3e7, &bcast)),
+            ("eth1".to_string(), to_remote(REMOTE_2, 0x3e7, &bcast)),
+        ]
+    );
+}
+
+#[test]
+fn a_learned_reverse_entry_turns_unicast_into_one_tunnel() {
+    let mut n = node();
+    let to_vm = ping(VM_MAC, REMOTE_VM_MAC, None, "10.0.0.9", "10.0.0.5");
+    // Before anything is learned, unicast to the remote VM floods to both tunnels.
+    let from_vm = ping(REMOTE_VM_MAC, VM_MAC, None, "10.0.0.5", "10.0.0.9");
+    assert_eq!(
+        n.send("tap-vm", &from_vm, 500)
+            .iter()
+            .filter(|(p, _)| p == "eth1")
+            .count(),
+        2
+    );
+
+    // The remote VM speaks through gre-2: table 10 learns it and sends it to br-int.
+    let out = n.send("eth1", &from_remote(REMOTE_2, 0x3e7, &to_vm), 1000);
+    assert_eq!(out, vec![("tap-vm".to_string(), to_vm.clone())]);
+
+    let learned =
+        n.sw.dump_flows("br-tun", Some("table=20"), true, 2000)
+            .unwrap();
+    assert!(
+        learned.contains(
+            "cookie=0x9d5b0e5c3b25ca44, duration=1.000s, table=20, n_packets=0, n_bytes=0, hard_timeout=300, idle_age=1, priority=1,vlan_tci=0x0001/0x0fff,dl_dst=fa:16:3e:22:22:22 actions=load:0->NXM_OF_VLAN_TCI[],load:0x3e7->NXM_NX_TUN_ID[],output:gre-2"
+        ),
+        "{learned}"
+    );
+
+    // Now unicast to it leaves through gre-2 only.
+    let out = n.send("tap-vm", &from_vm, 3000);
+    assert_eq!(
+        out,
+        vec![("eth1".to_string(), to_remote(REMOTE_2, 0x3e7, &from_vm))]
+    );
+
+    // The learned flow has a hard timeout of 300 s: after it, flooding again.
+    n.sw.expire(1000 + 300_000);
+    let out = n.send("tap-vm", &from_vm, 301_500);
+    assert_eq!(out.iter().filter(|(p, _)| p == "eth1").count(), 2);
+}
+
+#[test]
+fn an_arp_request_is_answered_from_table_21() {
+    let mut n = node();
+    let req = arp(
+        "ff:ff:ff:ff:ff:ff",
+        VM_MAC,
+        None,
+        1,
+        VM_MAC,
+        "10.0.0.5",
+        "00:00:00:00:00:00",
+        "10.0.0.1",
+    );
+    let out = n.send("tap-vm", &req, 1000);
+    let reply = arp(
+        VM_MAC, ROUTER_MAC, None, 2, ROUTER_MAC, "10.0.0.1", VM_MAC, "10.0.0.5",
+    );
+    // br-int floods the request to its other port and to br-tun, where table 21 answers
+    // it back through patch-int; br-int delivers the answer to the asker. Nothing
+    // reaches the tunnels.
+    assert_eq!(
+        out,
+        vec![
+            ("tap-other".to_string(), req.clone()),
+            ("tap-vm".to_string(), reply)
+        ]
+    );
+    // The answer depends on the asker's addresses, so they are part of the cached key.
+    let key = xvs_dataplane::FlowKey::extract(n.sw.dp_port_named("tap-vm").unwrap(), &req).unwrap();
+    let tr = n.sw.translate(&key, 1000);
+    assert_eq!(tr.consulted.dl_src, MacAddr::BROADCAST);
+    assert_eq!(tr.consulted.arp_sha, MacAddr::BROADCAST);
+    assert_eq!(tr.consulted.nw_src, u32::MAX);
+    assert_eq!(tr.consulted.nw_dst, u32::MAX);
+
+    // An ARP request for an address without a responder entry floods to the tunnels.
+    let other = arp(
+        "ff:ff:ff:ff:ff:ff",
+        VM_MAC,
+        None,
+        1,
+        VM_MAC,
+        "10.0.0.5",
+        "00:00:00:00:00:00",
+        "10.0.0.77",
+    );
+    let out = n.send("tap-vm", &other, 2000);
+    assert_eq!(
+        out,
+        vec![
+            ("tap-other".to_string(), other.clone()),
+            ("eth1".to_string(), to_remote(REMOTE_1, 0x3e7, &other)),
+            ("eth1".to_string(), to_remote(REMOTE_2, 0x3e7, &other)),
+        ]
+    );
+}
+
+#[test]
+fn traffic_from_an_unknown_tunnel_id_is_dropped() {
+    let mut n = node();
+    let to_vm = ping(VM_MAC, REMOTE_VM_MAC, None, "10.0.0.9", "10.0.0.5");
+    assert_eq!(
+        n.send("eth1", &from_remote(REMOTE_1, 0x3e8, &to_vm), 1000),
+        vec![]
+    );
+    let table20 =
+        n.sw.dump_flows("br-tun", Some("table=20"), false, 1000)
+            .unwrap();
+    assert_eq!(
+        table20.lines().count(),
+        1,
+        "only the priority-0 resubmit, nothing learned: {table20}"
+    );
+}
