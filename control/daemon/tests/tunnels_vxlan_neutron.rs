@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
+use common::neutron::{ArpEntry, BrTun, Network};
 use common::nodes::{node_ip, Cluster};
 use common::{arp, csum, mac};
 use xvs_dataplane::testnet::{in_netns, RawSocket};
@@ -20,7 +21,7 @@ use xvs_dataplane::testnet::{in_netns, RawSocket};
 /// The network's tunnel id (VXLAN VNI).
 const VNI: u32 = 0x64;
 /// The learn cookie Neutron uses.
-const COOKIE: &str = "0x9d5b0e5c3b25ca44";
+const COOKIE: u64 = 0x9d5b0e5c3b25ca44;
 /// Node `i`'s local VLAN for the network: different on every node, as the agents pick them.
 fn lvid(i: usize) -> u16 {
     i as u16 + 1
@@ -58,29 +59,24 @@ fn remotes(i: usize) -> Vec<usize> {
 
 /// Node `i`'s br-tun tables: patch-int is ofport 1, the VXLAN ports 2 and 3.
 fn br_tun_flows(i: usize) -> String {
-    let v = lvid(i);
-    let router_hex = ROUTER_MAC.replace(':', "");
-    let router_ip = u32::from(ROUTER_IP.parse::<Ipv4Addr>().unwrap());
-    format!(
-        "\
-table=0,priority=1,in_port=1 actions=resubmit(,2)
-table=0,priority=1,in_port=2 actions=resubmit(,4)
-table=0,priority=1,in_port=3 actions=resubmit(,4)
-table=0,priority=0 actions=drop
-table=2,priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)
-table=2,priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)
-table=2,priority=1,arp,dl_dst=ff:ff:ff:ff:ff:ff actions=resubmit(,21)
-table=3,priority=0 actions=drop
-table=4,priority=1,tun_id={VNI:#x} actions=mod_vlan_vid:{v},resubmit(,10)
-table=4,priority=0 actions=drop
-table=10,priority=1 actions=learn(table=20,hard_timeout=300,priority=1,cookie={COOKIE},NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]),output:1
-table=20,priority=0 actions=resubmit(,22)
-table=21,priority=0 actions=resubmit(,22)
-table=21,priority=1,arp,dl_vlan={v},arp_tpa={ROUTER_IP} actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:{ROUTER_MAC},load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0x{router_hex}->NXM_NX_ARP_SHA[],load:{router_ip:#x}->NXM_OF_ARP_SPA[],IN_PORT
-table=22,priority=1,dl_vlan={v} actions=strip_vlan,set_tunnel:{VNI:#x},output:2,output:3
-table=22,priority=0 actions=drop
-"
-    )
+    BrTun {
+        tunnel_ports: vec![2, 3],
+        tunnel_table: 4,
+        networks: vec![Network {
+            tun_id: VNI.into(),
+            lvid: lvid(i),
+            flood: vec![2, 3],
+        }],
+        learn_hard_timeout: 300,
+        learn_cookie: Some(COOKIE),
+        learn_in_port: "NXM_OF_IN_PORT",
+        arp_responder: Some(ArpEntry {
+            lvid: lvid(i),
+            ip: ROUTER_IP,
+            mac: ROUTER_MAC,
+        }),
+    }
+    .flows()
 }
 
 /// Three nodes, one VM each (with 10.1.0.(i+1)/24 when `ips`), br-int and br-tun
@@ -450,7 +446,7 @@ fn a_learned_flow_sends_the_unicast_reply_through_one_tunnel() {
         assert_eq!(learned.len(), 1, "node {j} learned one flow: {table20}");
         let l = learned[0];
         for part in [
-            format!("cookie={COOKIE}, "),
+            format!("cookie={COOKIE:#x}, "),
             "table=20, ".to_string(),
             "hard_timeout=300, ".to_string(),
             format!(

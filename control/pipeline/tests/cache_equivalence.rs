@@ -7,10 +7,10 @@
 mod common;
 
 use common::cached::Cached;
+use common::neutron::{int_and_tun_bridges, ArpEntry, BrTun, Network, Underlay};
 use common::*;
 use proptest::prelude::*;
-use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
-use xvs_dataplane::MacAddr;
+use xvs_pipeline::{PortConfig, PortKind, Switch};
 
 const MACS: [&str; 5] = [
     "fa:16:3e:00:00:01",
@@ -33,24 +33,33 @@ priority=3,tun_id=0x3e7,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=mod_v
 priority=3,tun_id=0x1,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=mod_vlan_vid:2,output:1
 priority=1 actions=drop";
 
-const NEUTRON: &str = "
-table=0,priority=1,in_port=1 actions=resubmit(,2)
-table=0,priority=1,in_port=2 actions=resubmit(,3)
-table=0,priority=1,in_port=3 actions=resubmit(,3)
-table=0,priority=0 actions=drop
-table=2,priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)
-table=2,priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)
-table=2,priority=1,arp,dl_dst=ff:ff:ff:ff:ff:ff actions=resubmit(,21)
-table=3,priority=1,tun_id=0x3e7 actions=mod_vlan_vid:1,resubmit(,10)
-table=3,priority=1,tun_id=0x1 actions=mod_vlan_vid:2,resubmit(,10)
-table=3,priority=0 actions=drop
-table=10,priority=1 actions=learn(table=20,hard_timeout=30,priority=1,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:1
-table=20,priority=0 actions=resubmit(,22)
-table=21,priority=0 actions=resubmit(,22)
-table=21,priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:fa:16:3e:f1:5e:7d,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0xfa163ef15e7d->NXM_NX_ARP_SHA[],load:0xa000001->NXM_OF_ARP_SPA[],IN_PORT
-table=22,priority=1,dl_vlan=1 actions=strip_vlan,set_tunnel:0x3e7,output:2,output:3
-table=22,priority=1,dl_vlan=2 actions=strip_vlan,set_tunnel:0x1,output:2
-table=22,priority=0 actions=drop";
+/// Two networks: 0x3e7 (VLAN 1) floods to both tunnels, 0x1 (VLAN 2) to the first.
+fn neutron() -> BrTun {
+    BrTun {
+        tunnel_ports: vec![2, 3],
+        tunnel_table: 3,
+        networks: vec![
+            Network {
+                tun_id: 0x3e7,
+                lvid: 1,
+                flood: vec![2, 3],
+            },
+            Network {
+                tun_id: 0x1,
+                lvid: 2,
+                flood: vec![2],
+            },
+        ],
+        learn_hard_timeout: 30,
+        learn_cookie: None,
+        learn_in_port: "OXM_OF_IN_PORT",
+        arp_responder: Some(ArpEntry {
+            lvid: 1,
+            ip: "10.0.0.1",
+            mac: "fa:16:3e:f1:5e:7d",
+        }),
+    }
+}
 
 /// Extra br-int rules that flow changes add and remove.
 fn extra_rule(i: usize, mac: usize, port: usize) -> String {
@@ -121,46 +130,24 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn build(br_tun: u8) -> Switch {
     let mut sw = Switch::new();
-    sw.add_bridge("br-int").unwrap();
-    sw.add_bridge("br-tun").unwrap();
-    sw.add_port("br-int", PortConfig::new("vm1", PortKind::Netdev).tag(1))
-        .unwrap();
-    sw.add_port("br-int", PortConfig::new("vm2", PortKind::Netdev).tag(1))
-        .unwrap();
-    sw.add_port("br-int", PortConfig::new("vm3", PortKind::Netdev).tag(2))
-        .unwrap();
-    sw.add_port("br-int", PortConfig::new("trunk", PortKind::Netdev))
-        .unwrap();
-    sw.add_patch_pair(
-        ("br-int", "patch-tun", None),
-        ("br-tun", "patch-int", Some(1)),
-    )
-    .unwrap();
-    let ul = sw.add_underlay("eth1").unwrap();
-    for (i, r) in REMOTES.iter().enumerate() {
-        // The first remote over GRE, the second over VXLAN (whose UDP source port the
-        // slow path derives from the packet: a hit must send the same one).
-        let cfg = TunnelConfig::gre_key_flow(LOCAL.parse().unwrap(), r.parse().unwrap());
-        let (name, kind) = match i {
-            0 => ("gre-1", PortKind::Gre(cfg)),
-            _ => ("vx-2", PortKind::Vxlan(cfg)),
-        };
-        sw.add_port("br-tun", PortConfig::new(name, kind).ofport(i as u32 + 2))
-            .unwrap();
-        sw.set_underlay_route(
-            r.parse().unwrap(),
-            UnderlayRoute {
-                port: ul,
-                src_mac: UL_MAC.parse::<MacAddr>().unwrap(),
-                dst_mac: HOP_MAC.parse::<MacAddr>().unwrap(),
-                src_ip: LOCAL.parse().unwrap(),
-                mtu: 1500,
-            },
-        );
-    }
+    int_and_tun_bridges(
+        &mut sw,
+        vec![
+            PortConfig::new("vm1", PortKind::Netdev).tag(1),
+            PortConfig::new("vm2", PortKind::Netdev).tag(1),
+            PortConfig::new("vm3", PortKind::Netdev).tag(2),
+            PortConfig::new("trunk", PortKind::Netdev),
+        ],
+    );
+    let ul = Underlay::add(&mut sw, "eth1", LOCAL, UL_MAC, HOP_MAC);
+    // The first remote over GRE, the second over VXLAN (whose UDP source port the slow
+    // path derives from the packet: a hit must send the same one).
+    ul.add_tunnel(&mut sw, "gre-1", false, 2, REMOTES[0]);
+    ul.add_tunnel(&mut sw, "vx-2", true, 3, REMOTES[1]);
+    let neutron = neutron().flows();
     let flows = match br_tun {
         0 => FOLSOM,
-        1 => NEUTRON,
+        1 => &neutron,
         _ => "priority=0 actions=NORMAL",
     };
     let lines: Vec<&str> = flows.lines().collect();

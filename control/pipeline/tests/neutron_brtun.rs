@@ -3,9 +3,10 @@
 
 mod common;
 
+use common::neutron::{int_and_tun_bridges, ArpEntry, BrTun, Network, Underlay};
 use common::*;
-use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::MacAddr;
+use xvs_pipeline::{PortConfig, PortKind, Switch};
 
 const LOCAL_IP: &str = "192.168.1.254";
 const REMOTE_1: &str = "192.168.1.253";
@@ -17,23 +18,26 @@ const VM_MAC: &str = "fa:16:3e:11:11:11";
 const REMOTE_VM_MAC: &str = "fa:16:3e:22:22:22";
 const ROUTER_MAC: &str = "fa:16:3e:f1:5e:7d";
 
-const BR_TUN: &str = "
-table=0,priority=1,in_port=1 actions=resubmit(,2)
-table=0,priority=1,in_port=2 actions=resubmit(,3)
-table=0,priority=1,in_port=3 actions=resubmit(,3)
-table=0,priority=0 actions=drop
-table=2,priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)
-table=2,priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)
-table=2,priority=1,arp,dl_dst=ff:ff:ff:ff:ff:ff actions=resubmit(,21)
-table=3,priority=1,tun_id=0x3e7 actions=mod_vlan_vid:1,resubmit(,10)
-table=3,priority=0 actions=drop
-table=10,priority=1 actions=learn(table=20,hard_timeout=300,priority=1,cookie=0x9d5b0e5c3b25ca44,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:1
-table=20,priority=0 actions=resubmit(,22)
-table=21,priority=0 actions=resubmit(,22)
-table=21,priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],mod_dl_src:fa:16:3e:f1:5e:7d,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0xfa163ef15e7d->NXM_NX_ARP_SHA[],load:0xa000001->NXM_OF_ARP_SPA[],IN_PORT
-table=22,priority=1,dl_vlan=1 actions=strip_vlan,set_tunnel:0x3e7,output:2,output:3
-table=22,priority=0 actions=drop
-";
+/// One network (0x3e7, VLAN 1) flooding to both GRE tunnels, the router's ARP entry.
+fn br_tun() -> BrTun {
+    BrTun {
+        tunnel_ports: vec![2, 3],
+        tunnel_table: 3,
+        networks: vec![Network {
+            tun_id: 0x3e7,
+            lvid: 1,
+            flood: vec![2, 3],
+        }],
+        learn_hard_timeout: 300,
+        learn_cookie: Some(0x9d5b0e5c3b25ca44),
+        learn_in_port: "OXM_OF_IN_PORT",
+        arp_responder: Some(ArpEntry {
+            lvid: 1,
+            ip: "10.0.0.1",
+            mac: ROUTER_MAC,
+        }),
+    }
+}
 
 struct Node {
     sw: Switch,
@@ -47,44 +51,17 @@ impl Node {
 
 fn node() -> Node {
     let mut sw = Switch::new();
-    sw.add_bridge("br-int").unwrap();
-    sw.add_bridge("br-tun").unwrap();
-    sw.add_port("br-int", PortConfig::new("tap-vm", PortKind::Netdev).tag(1))
-        .unwrap();
-    sw.add_port(
-        "br-int",
-        PortConfig::new("tap-other", PortKind::Netdev).tag(1),
-    )
-    .unwrap();
-    sw.add_patch_pair(
-        ("br-int", "patch-tun", None),
-        ("br-tun", "patch-int", Some(1)),
-    )
-    .unwrap();
-    let underlay = sw.add_underlay("eth1").unwrap();
-    for (i, (name, remote)) in [("gre-1", REMOTE_1), ("gre-2", REMOTE_2)]
-        .into_iter()
-        .enumerate()
-    {
-        let cfg = TunnelConfig::gre_key_flow(LOCAL_IP.parse().unwrap(), remote.parse().unwrap());
-        sw.add_port(
-            "br-tun",
-            PortConfig::new(name, PortKind::Gre(cfg)).ofport(i as u32 + 2),
-        )
-        .unwrap();
-        sw.set_underlay_route(
-            remote.parse().unwrap(),
-            UnderlayRoute {
-                port: underlay,
-                src_mac: LOCAL_UL_MAC.parse::<MacAddr>().unwrap(),
-                dst_mac: NEXT_HOP_MAC.parse::<MacAddr>().unwrap(),
-                src_ip: LOCAL_IP.parse().unwrap(),
-                mtu: 1500,
-            },
-        );
-    }
-    let lines: Vec<&str> = BR_TUN.lines().collect();
-    sw.replace_flows("br-tun", &lines, 0).unwrap();
+    int_and_tun_bridges(
+        &mut sw,
+        vec![
+            PortConfig::new("tap-vm", PortKind::Netdev).tag(1),
+            PortConfig::new("tap-other", PortKind::Netdev).tag(1),
+        ],
+    );
+    let underlay = Underlay::add(&mut sw, "eth1", LOCAL_IP, LOCAL_UL_MAC, NEXT_HOP_MAC);
+    underlay.add_tunnel(&mut sw, "gre-1", false, 2, REMOTE_1);
+    underlay.add_tunnel(&mut sw, "gre-2", false, 3, REMOTE_2);
+    br_tun().program(&mut sw);
     Node { sw }
 }
 

@@ -6,6 +6,8 @@
 #[path = "../../../pipeline/tests/common/frames.rs"]
 mod frames;
 pub mod daemon;
+#[path = "../../../pipeline/tests/common/neutron.rs"]
+pub mod neutron;
 pub mod nodes;
 
 #[allow(unused_imports)]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cached;
+pub mod neutron;
 mod frames;
 pub mod threads;
 
