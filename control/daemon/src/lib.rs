@@ -239,31 +239,54 @@ impl Daemon {
         match cmd {
             Command::AddBr { bridge } => self.add_bridge(&bridge),
             Command::DelBr { bridge } => self.del_bridge(&bridge),
-            Command::AddPort { bridge, port, options } => self.add_port(&bridge, &port, options, false),
+            Command::AddPort {
+                bridge,
+                port,
+                options,
+            } => self.add_port(&bridge, &port, options, false),
             Command::DelPort { bridge, port } => self.del_port(&bridge, &port),
             Command::Show => self.show(),
-            Command::AddFlow { bridge, flow } => self.change(move |sw, now| sw.add_flow(&bridge, &flow, now)),
+            Command::AddFlow { bridge, flow } => {
+                self.change(move |sw, now| sw.add_flow(&bridge, &flow, now))
+            }
             Command::AddFlows { bridge, flows } => self.change(move |sw, now| {
                 let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
                 sw.add_flows(&bridge, &lines, now)
             }),
-            Command::ModFlows { bridge, flow, strict } => {
-                self.count_change(move |sw, now| sw.mod_flows(&bridge, &flow, strict, now))
-            }
-            Command::DelFlows { bridge, matcher, strict } => {
-                self.count_change(move |sw, _| sw.del_flows(&bridge, matcher.as_deref(), strict))
-            }
+            Command::ModFlows {
+                bridge,
+                flow,
+                strict,
+            } => self.count_change(move |sw, now| sw.mod_flows(&bridge, &flow, strict, now)),
+            Command::DelFlows {
+                bridge,
+                matcher,
+                strict,
+            } => self.count_change(move |sw, _| sw.del_flows(&bridge, matcher.as_deref(), strict)),
             Command::ReplaceFlows { bridge, flows } => self.change(move |sw, now| {
                 let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
                 sw.replace_flows(&bridge, &lines, now)
             }),
-            Command::DumpFlows { bridge, matcher, names } => self.control.read(move |sw, _, now| {
+            Command::DumpFlows {
+                bridge,
+                matcher,
+                names,
+            } => self.control.read(move |sw, _, now| {
                 let rules = sw.dump_rules(&bridge, matcher.as_deref())?;
-                Ok(present::flows::dump_flows(&rules, sw.bridge(&bridge)?, names, now))
+                Ok(present::flows::dump_flows(
+                    &rules,
+                    sw.bridge(&bridge)?,
+                    names,
+                    now,
+                ))
             }),
             Command::DumpPorts { bridge } => self.dump_ports(&bridge),
             Command::FdbShow { bridge } => self.control.read(move |sw, _, now| {
-                Ok(present::flows::fdb_show(sw.bridge(&bridge)?, &sw.tables(&bridge)?.mac_table, now))
+                Ok(present::flows::fdb_show(
+                    sw.bridge(&bridge)?,
+                    &sw.tables(&bridge)?.mac_table,
+                    now,
+                ))
             }),
             Command::DpShow => self.control.read(|_, reval, _| {
                 let workers = reval.worker_stats();

@@ -6,8 +6,8 @@
 
 use std::net::Ipv4Addr;
 
-use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::{FlowKey, MacAddr};
+use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 
 const FLOWS: &str = "\
 priority=4,in_port=patch-int,dl_vlan=1 actions=set_tunnel:0x3e7,output:gre-1

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use xvs_dataplane::worker::Upcall;
 
+use crate::ofproto::table::Time;
 use crate::revalidator::Revalidator;
 use crate::switch::{Switch, SwitchError};
-use crate::ofproto::table::Time;
 
 /// Milliseconds since the daemon started: the one clock of the control thread and the
 /// workers (cache entries' `used` times are on it).
@@ -101,7 +101,9 @@ impl ControlThread {
         let handle = std::thread::Builder::new()
             .name("xvs-control".into())
             .spawn(move || {
-                run(&mut sw, &mut reval, &upcalls, &req_rx, &stop2, clock, config);
+                run(
+                    &mut sw, &mut reval, &upcalls, &req_rx, &stop2, clock, config,
+                );
                 (sw, reval)
             })
             .expect("spawn the control thread");

@@ -400,10 +400,10 @@ impl Switch {
                 return Vec::new();
             }
         };
-        let Some(tport) = self
-            .topology
-            .tunnel_map()
-            .lookup_type(d.kind, d.outer_src, d.outer_dst, d.key)
+        let Some(tport) =
+            self.topology
+                .tunnel_map()
+                .lookup_type(d.kind, d.outer_src, d.outer_dst, d.key)
         else {
             self.drops.unknown_tunnel += 1;
             return Vec::new();

@@ -55,18 +55,28 @@ pub enum TraceEvent {
         cookie: u64,
     },
     /// A table lookup found nothing: the packet is dropped there.
-    NoMatch { table: u8 },
+    NoMatch {
+        table: u8,
+    },
     /// The rule found has no actions.
     NoActions,
     Action(Action),
     /// A `learn` action asks for this flow.
     Learn(LearnedFlow),
     /// NORMAL learned where a source MAC is.
-    MacLearned { mac: MacAddr, port: OfPort, vlan: u16 },
+    MacLearned {
+        mac: MacAddr,
+        port: OfPort,
+        vlan: u16,
+    },
     /// NORMAL knows where the destination is.
-    MacForward { port: OfPort },
+    MacForward {
+        port: OfPort,
+    },
     /// NORMAL does not know the destination.
-    Flood { vlan: u16 },
+    Flood {
+        vlan: u16,
+    },
     /// Nothing sent, and why.
     Dropped(DropReason),
 }

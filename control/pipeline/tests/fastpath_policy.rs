@@ -5,8 +5,8 @@ mod common;
 
 use common::cached::Cached;
 use common::*;
-use xvs_pipeline::{PortConfig, PortKind, Switch};
 use xvs_pipeline::present::datapath::dp_show_text;
+use xvs_pipeline::{PortConfig, PortKind, Switch};
 
 fn bridge() -> Switch {
     let mut sw = Switch::new();
@@ -69,7 +69,11 @@ fn a_full_cache_evicts_one_packet_flows_before_busy_ones() {
         "flow 1 missed once, every other flow once: {st:?}"
     );
     assert_eq!(st.hits, 38, "flow 1 always hit after its first packet");
-    assert!(c.fp.stats.evicted >= 34, "{}", dp_show_text(&c.fp.worker_stats(), &c.fp.stats));
+    assert!(
+        c.fp.stats.evicted >= 34,
+        "{}",
+        dp_show_text(&c.fp.worker_stats(), &c.fp.stats)
+    );
     let show = dp_show_text(&c.fp.worker_stats(), &c.fp.stats);
     assert!(
         show.contains("total: lookups: hit:38 missed:39 lost:0"),

@@ -10,8 +10,8 @@
 mod common;
 
 use common::*;
-use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::{MacAddr, PortNo};
+use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 
 const NET_UNDERLAY_MAC: &str = "52:54:00:00:01:fe";
 const CMP_UNDERLAY_MAC: &str = "52:54:00:00:01:fd";

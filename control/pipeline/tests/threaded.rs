@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::threads::{Batch, Harness};
 use common::*;
-use xvs_pipeline::{PortConfig, PortKind, Switch};
 use xvs_pipeline::present::datapath::dp_show_text;
+use xvs_pipeline::{PortConfig, PortKind, Switch};
 
 fn bridge() -> Switch {
     let mut sw = Switch::new();
@@ -248,7 +248,12 @@ fn a_miss_storm_stays_bounded_counts_lost_and_cached_flows_keep_forwarding() {
     eprintln!("{}", dp_show_text(&fp.worker_stats(), &fp.stats));
     // Every frame was either a hit or a miss; every miss was handled or counted lost.
     assert_eq!(st.hits + st.misses, sent);
-    assert_eq!(fp.stats.upcalls + st.lost, st.misses, "{}", dp_show_text(&fp.worker_stats(), &fp.stats));
+    assert_eq!(
+        fp.stats.upcalls + st.lost,
+        st.misses,
+        "{}",
+        dp_show_text(&fp.worker_stats(), &fp.stats)
+    );
     assert!(
         st.lost > 0,
         "a storm this size overflows a 1024-entry upcall queue: {}",

@@ -3,9 +3,9 @@
 //! namespaces.
 #![allow(dead_code)]
 
+pub mod daemon;
 #[path = "../../../pipeline/tests/common/frames.rs"]
 mod frames;
-pub mod daemon;
 #[path = "../../../pipeline/tests/common/neutron.rs"]
 pub mod neutron;
 pub mod nodes;

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use hashbrown::HashMap;
 use xvs_dataplane::MacAddr;
 
-use crate::ofp::OfPort;
 use super::table::Time;
+use crate::ofp::OfPort;
 
 /// OVS's defaults: `mac-aging-time` 300 s, `mac-table-size` 8192.
 pub const DEFAULT_AGING_SECS: u64 = 300;

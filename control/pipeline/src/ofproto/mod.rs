@@ -184,7 +184,11 @@ impl BridgeTables {
         let mut rules: Vec<&Rule> = self
             .select(filter, false)
             .into_iter()
-            .map(|(t, id)| self.tables[t as usize].get(id).expect("selected rule exists"))
+            .map(|(t, id)| {
+                self.tables[t as usize]
+                    .get(id)
+                    .expect("selected rule exists")
+            })
             .collect();
         rules.sort_by_key(|r| (r.table, std::cmp::Reverse(r.priority), r.id));
         rules

@@ -72,8 +72,18 @@ pub fn rule_json(r: &Rule, ports: &dyn PortNames, names: bool, now: Time) -> Val
 }
 
 /// `dump-flows` as (JSON, text).
-pub fn dump_flows(rules: &[&Rule], ports: &dyn PortNames, names: bool, now: Time) -> (Value, String) {
-    let json = Value::Array(rules.iter().map(|r| rule_json(r, ports, names, now)).collect());
+pub fn dump_flows(
+    rules: &[&Rule],
+    ports: &dyn PortNames,
+    names: bool,
+    now: Time,
+) -> (Value, String) {
+    let json = Value::Array(
+        rules
+            .iter()
+            .map(|r| rule_json(r, ports, names, now))
+            .collect(),
+    );
     (json, dump_flows_text(rules, ports, names, now))
 }
 

@@ -133,7 +133,11 @@ pub fn show(topo: &Topology, dp: &DatapathState<'_>) -> (Value, String) {
                             "                datapath: port {}, {} XDP, {}, {} queue(s)",
                             p.dp_port.unwrap_or(0),
                             s.xdp_mode,
-                            if s.zero_copy { "zero-copy" } else { "copy mode" },
+                            if s.zero_copy {
+                                "zero-copy"
+                            } else {
+                                "copy mode"
+                            },
                             s.queues
                         );
                         j["datapath"] = json!(s);

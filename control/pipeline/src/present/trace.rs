@@ -43,7 +43,11 @@ pub fn trace_text(
     mega.value.in_port = of_in;
     mega.mask.in_port = u32::MAX;
     let _ = writeln!(s, "Megaflow: {}", format_match(&mega, None, bridge, true));
-    let _ = writeln!(s, "Datapath actions: {}", format_dp_actions(topo, &tr.actions));
+    let _ = writeln!(
+        s,
+        "Datapath actions: {}",
+        format_dp_actions(topo, &tr.actions)
+    );
     s
 }
 
@@ -68,7 +72,10 @@ pub fn step_text(step: &TraceStep, bridge: &Bridge) -> String {
         TraceEvent::NoMatch { table } => format!(" {table}. No match.\n     drop"),
         TraceEvent::NoActions => "    drop".to_string(),
         TraceEvent::Action(a) => {
-            format!("    {}", format_actions(std::slice::from_ref(a), bridge, true))
+            format!(
+                "    {}",
+                format_actions(std::slice::from_ref(a), bridge, true)
+            )
         }
         TraceEvent::Learn(l) => {
             let m = format_match(&l.matcher, Some(l.priority), bridge, true);
@@ -94,7 +101,9 @@ fn drop_text(why: &DropReason) -> String {
         DropReason::SecondVlanTag => {
             "     >> a second VLAN tag is not supported: push_vlan ignored".into()
         }
-        DropReason::ReservedPort => "     >> this reserved port is not supported: nothing sent".into(),
+        DropReason::ReservedPort => {
+            "     >> this reserved port is not supported: nothing sent".into()
+        }
         DropReason::OutputToInputPort => "     >> skipping output to input port".into(),
         DropReason::NoSuchPort(p) => format!("     >> no port {p} on this bridge: nothing sent"),
         DropReason::NoUnderlayRoute(r) => format!("     >> no underlay route to {r}: nothing sent"),

@@ -114,7 +114,13 @@ impl ChangeSet {
 
     /// Whether a rule added to (bridge, table) may match a lookup made there with `key`
     /// by an entry that consulted `known`.
-    pub fn added_matches(&self, bridge: BridgeId, table: u8, key: &FlowKey, known: &FlowKey) -> bool {
+    pub fn added_matches(
+        &self,
+        bridge: BridgeId,
+        table: u8,
+        key: &FlowKey,
+        known: &FlowKey,
+    ) -> bool {
         self.added
             .get(&(bridge, table))
             .is_some_and(|a| a.may_match(key, known))
@@ -147,4 +153,3 @@ impl ChangeSet {
                 .any(|(b, t, k)| self.added_matches(*b, *t, k, &tr.consulted))
     }
 }
-

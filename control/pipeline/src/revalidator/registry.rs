@@ -17,9 +17,9 @@ use smallvec::SmallVec;
 use xvs_dataplane::cache::{CachedFlow, EntryId};
 use xvs_dataplane::{FlowKey, MacAddr};
 
-use crate::topology::BridgeId;
 use crate::ofp::Match;
 use crate::ofproto::table::RuleId;
+use crate::topology::BridgeId;
 use crate::xlate::Translation;
 
 pub(super) struct Installed {

@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use crossbeam_channel::{bounded, Receiver};
-use xvs_pipeline::revalidator::{Revalidator, WorkerHandle};
-use xvs_pipeline::Switch;
 use xvs_dataplane::worker::{Upcall, Worker};
 use xvs_dataplane::{Frame, PortNo, DEFAULT_HEADROOM};
+use xvs_pipeline::revalidator::{Revalidator, WorkerHandle};
+use xvs_pipeline::Switch;
 
 pub struct Cached {
     pub sw: Switch,

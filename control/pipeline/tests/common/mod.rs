@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 pub mod cached;
-pub mod neutron;
 mod frames;
+pub mod neutron;
 pub mod threads;
 
 pub use frames::*;

@@ -51,11 +51,19 @@ impl BrTun {
         let t = self.tunnel_table;
         line("table=0,priority=1,in_port=1 actions=resubmit(,2)".into());
         for p in &self.tunnel_ports {
-            line(format!("table=0,priority=1,in_port={p} actions=resubmit(,{t})"));
+            line(format!(
+                "table=0,priority=1,in_port={p} actions=resubmit(,{t})"
+            ));
         }
         line("table=0,priority=0 actions=drop".into());
-        line("table=2,priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)".into());
-        line("table=2,priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)".into());
+        line(
+            "table=2,priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)"
+                .into(),
+        );
+        line(
+            "table=2,priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)"
+                .into(),
+        );
         line("table=2,priority=1,arp,dl_dst=ff:ff:ff:ff:ff:ff actions=resubmit(,21)".into());
         if t != 3 {
             line("table=3,priority=0 actions=drop".into());
@@ -136,7 +144,13 @@ pub struct Underlay {
 
 impl Underlay {
     /// Adds the underlay netdev `name` to `sw`.
-    pub fn add(sw: &mut Switch, name: &str, local: &'static str, mac: &'static str, next_hop_mac: &'static str) -> Self {
+    pub fn add(
+        sw: &mut Switch,
+        name: &str,
+        local: &'static str,
+        mac: &'static str,
+        next_hop_mac: &'static str,
+    ) -> Self {
         let port = sw.add_underlay(name).unwrap();
         Underlay {
             port,

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use xvs_dataplane::worker::{Upcall, Worker, WorkerStats};
+use xvs_dataplane::{Frame, PortNo};
 use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
 use xvs_pipeline::revalidator::{Revalidator, WorkerHandle};
 use xvs_pipeline::Switch;
-use xvs_dataplane::worker::{Upcall, Worker, WorkerStats};
-use xvs_dataplane::{Frame, PortNo};
 
 pub type Batch = Vec<(PortNo, Vec<u8>)>;
 /// Called for every frame a worker sends: (worker, port, bytes).

@@ -1,6 +1,8 @@
 //! ovs-ofctl flow text: parsing, printing, and the round trip between them.
 
 use proptest::prelude::*;
+use xvs_dataplane::flow_key::VLAN_PRESENT;
+use xvs_dataplane::MacAddr;
 use xvs_pipeline::ofp::field::ALL_FIELDS;
 use xvs_pipeline::ofp::format::{format_actions, format_flow, format_match};
 use xvs_pipeline::ofp::{
@@ -8,8 +10,6 @@ use xvs_pipeline::ofp::{
     Match, OfPort, ParseMode, PortNames, DEFAULT_PRIORITY, OFPP_ALL, OFPP_CONTROLLER, OFPP_FLOOD,
     OFPP_IN_PORT, OFPP_LOCAL, OFPP_NORMAL, OFPP_TABLE,
 };
-use xvs_dataplane::flow_key::VLAN_PRESENT;
-use xvs_dataplane::MacAddr;
 
 /// br-tun of the Folsom and Neutron examples.
 struct TestPorts;

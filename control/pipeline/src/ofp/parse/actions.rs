@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 fn bad_arg(action: &str, argument: &str, reason: impl Into<String>) -> FlowParseError {
     FlowParseError::BadActionArgument {
         action: action.to_string(),

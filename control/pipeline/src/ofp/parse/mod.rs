@@ -729,4 +729,3 @@ impl MatchBuilder {
         Ok(self.m)
     }
 }
-
