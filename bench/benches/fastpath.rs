@@ -38,13 +38,15 @@ use xvs_bench::{
     gre_from_compute, mac_for, network_node, shuffled, udp_64, NetworkNode, DHCP_A_MAC, FRAME_LEN,
     TUN_ID_A, VM_A_MAC,
 };
-use xvs_pipeline::revalidator::{Revalidator, RevalidatorStats, WorkerHandle, DEFAULT_CACHE_CAPACITY};
-use xvs_pipeline::xlate::base_consulted;
-use xvs_pipeline::Switch;
 use xvs_dataplane::cache::CachedFlow;
 use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::worker::{Upcall, Worker, WorkerCmd};
 use xvs_dataplane::{decap_gre, DpAction, FlowKey, Frame, MacAddr, PortNo, DEFAULT_HEADROOM};
+use xvs_pipeline::revalidator::{
+    Revalidator, RevalidatorStats, WorkerHandle, DEFAULT_CACHE_CAPACITY,
+};
+use xvs_pipeline::xlate::base_consulted;
+use xvs_pipeline::Switch;
 
 /// The clock the benchmarks pretend it is (ms); nothing ages during a run.
 const NOW: u64 = 1_000;

@@ -12,10 +12,10 @@ pub mod traffic;
 
 use std::net::Ipv4Addr;
 
-use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 use xvs_dataplane::{
     tunnel_header_len, write_tunnel_header, MacAddr, PortNo, TunnelHeader, TunnelKind,
 };
+use xvs_pipeline::{PortConfig, PortKind, Switch, TunnelConfig, UnderlayRoute};
 
 pub const NET_UNDERLAY_MAC: MacAddr = MacAddr([0x52, 0x54, 0x00, 0x00, 0x01, 0xfe]);
 pub const CMP_UNDERLAY_MAC: MacAddr = MacAddr([0x52, 0x54, 0x00, 0x00, 0x01, 0xfd]);
