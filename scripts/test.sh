@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Runs every xvs test: unit, property and golden tests of the pure core.
+# Runs every xvs test: formatting and lints first, then unit, property and golden tests of
+# the pure core and the real-kernel tests (as root: namespaces, veth pairs, XDP, AF_XDP).
 # Installs the Debian packages it needs first. Run as root on a fresh Debian 12 machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/install-deps.sh
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+
+for tool in rustfmt cargo-clippy; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "error: $tool not found (rustup component add ${tool#cargo-})" >&2
+    exit 1
+  }
+done
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
