@@ -15,6 +15,7 @@ use xvs_bench::traffic::{CheckIn, Engine};
 #[derive(Parser, Debug)]
 #[command(
     name = "xvs-bench",
+    version,
     about = "Packet rates of xvs and its peers on veth pairs"
 )]
 struct Args {

@@ -5,30 +5,193 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use xvs_daemon::protocol::{request_line, Command, Response};
 
-const DEFAULT_SOCKET: &str = "/run/xvs/xvsd.sock";
+const ADD_PORT_OPTIONS: &str = "\
+Port options (KEY=VALUE, any number, in any order):
+  type=system|internal|patch|gre|vxlan
+                   system (the default): the netdev PORT; internal: a netdev PORT
+                   made for the host, on the bridge; patch: joined to another
+                   bridge's patch port; gre, vxlan: a tunnel
+  tag=N            access port of VLAN N for NORMAL (otherwise a trunk)
+  trunks=A,B       a trunk of these VLANs only
+  peer=P           patch: the patch port on the other bridge (required)
+  remote_ip=A      gre, vxlan: the far end, IPv4 (required)
+  local_ip=A       gre, vxlan: the outer source address
+  key=flow|N       gre, vxlan: the tunnel id from the flow (set_tunnel) or fixed
+                   (VXLAN: 24 bits); no key when omitted
+  csum=true        gre: checksummed GRE (false, the default)
+  underlay=IF      gre, vxlan: the underlay netdev (otherwise the one holding
+                   local_ip, or the one the route to remote_ip leaves by)
+  ofport=N         the OpenFlow port number (otherwise the next free one)
 
-const USAGE: &str = "\
-usage: xvsctl [--socket PATH] [--json] COMMAND [ARG...]
+Example:
+  xvsctl add-port br-tun gre-1 type=gre remote_ip=192.168.1.253 key=flow ofport=2";
 
-bridges and ports (as ovs-vsctl):
-  add-br BR                      del-br BR
-  add-port BR PORT [tag=N] [trunks=A,B] [type=system|internal|patch|gre|vxlan]
-           [peer=P] [remote_ip=A] [local_ip=A] [key=flow|N] [csum=true]
-           [underlay=IF] [ofport=N]
-  del-port BR PORT               show
-flows (as ovs-ofctl):
-  add-flow BR FLOW               add-flows BR FILE|-
-  mod-flows [--strict] BR FLOW   del-flows [--strict] BR [MATCH]
-  replace-flows BR FILE|-        dump-flows [--names] BR [MATCH]
-  dump-ports BR                  fdb-show BR
-  trace BR PACKET                dp-show
---json prints the daemon's structured answer instead of text.";
+#[derive(Parser, Debug)]
+#[command(
+    name = "xvsctl",
+    version,
+    about = "Configure and inspect a running xvsd, with the commands OVS users know",
+    after_help = "Bridges and ports as ovs-vsctl; flows as ovs-ofctl. \
+                  Errors go to stderr with a non-zero exit status."
+)]
+struct Cli {
+    /// xvsd's control socket.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "/run/xvs/xvsd.sock"
+    )]
+    socket: String,
+    /// Print the daemon's structured answer (JSON) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Accepted before the command as well, as xvsctl always did (`xvsctl --strict
+    /// del-flows ...`); see mod-flows and del-flows.
+    #[arg(long, hide = true)]
+    strict: bool,
+    /// Accepted before the command as well (`xvsctl --names dump-flows ...`); see
+    /// dump-flows.
+    #[arg(long, hide = true)]
+    names: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
 
-fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("xvsctl: {msg}\n\n{USAGE}");
-    ExitCode::from(2)
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Add a bridge.
+    AddBr {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+    },
+    /// Delete a bridge and its ports.
+    DelBr {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+    },
+    /// Add a port to a bridge: a netdev, an internal port, a patch port or a tunnel.
+    #[command(after_help = ADD_PORT_OPTIONS)]
+    AddPort {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// The port's name (type=system: the netdev's).
+        #[arg(value_name = "PORT")]
+        port: String,
+        /// Port options, see "Port options" below.
+        #[arg(value_name = "KEY=VALUE", value_parser = key_value)]
+        options: Vec<(String, String)>,
+    },
+    /// Delete a port from a bridge.
+    DelPort {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// The port.
+        #[arg(value_name = "PORT")]
+        port: String,
+    },
+    /// Bridges, ports and how the datapath runs them; tunnel underlays, next hops and MTUs.
+    Show,
+    /// Add one flow (ovs-ofctl syntax).
+    AddFlow {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// The flow in ovs-ofctl syntax, e.g. "priority=1,in_port=1 actions=NORMAL".
+        #[arg(value_name = "FLOW")]
+        flow: String,
+    },
+    /// Add flows from a file, one per line.
+    AddFlows {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// A file of flows, one per line, or - for standard input.
+        #[arg(value_name = "FILE|-")]
+        file: String,
+    },
+    /// Change the actions of the flows that FLOW's match covers.
+    ModFlows {
+        /// Only the flow with exactly this match and priority.
+        #[arg(long)]
+        strict: bool,
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// The flow in ovs-ofctl syntax, e.g. "priority=1,in_port=1 actions=NORMAL".
+        #[arg(value_name = "FLOW")]
+        flow: String,
+    },
+    /// Delete the flows that MATCH covers (all of the bridge's flows without it).
+    DelFlows {
+        /// Only the flow with exactly this match and priority.
+        #[arg(long)]
+        strict: bool,
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// A flow match in ovs-ofctl syntax, e.g. "table=20,dl_vlan=1".
+        #[arg(value_name = "MATCH")]
+        matcher: Option<String>,
+    },
+    /// Replace all of the bridge's flows with those of a file, one per line.
+    ReplaceFlows {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// A file of flows, one per line, or - for standard input.
+        #[arg(value_name = "FILE|-")]
+        file: String,
+    },
+    /// Flows with their counters, as ovs-ofctl prints them (those MATCH covers, if given).
+    DumpFlows {
+        /// Ports by name instead of by number.
+        #[arg(long)]
+        names: bool,
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// A flow match in ovs-ofctl syntax, e.g. "table=20,dl_vlan=1".
+        #[arg(value_name = "MATCH")]
+        matcher: Option<String>,
+    },
+    /// Port counters.
+    DumpPorts {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+    },
+    /// The MAC learning table.
+    FdbShow {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+    },
+    /// Datapath statistics per worker and in total.
+    DpShow,
+    /// Where a packet would go through the bridge's flows (as ofproto/trace).
+    Trace {
+        /// The bridge.
+        #[arg(value_name = "BR")]
+        bridge: String,
+        /// The packet's fields as a flow match, e.g. "in_port=1,dl_dst=ff:ff:ff:ff:ff:ff".
+        #[arg(value_name = "PACKET")]
+        packet: String,
+    },
+}
+
+/// An add-port option; not KEY=VALUE is a usage error.
+fn key_value(kv: &str) -> Result<(String, String), String> {
+    kv.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or(format!("option \"{kv}\" is not KEY=VALUE"))
 }
 
 fn read_flows(src: &str) -> Result<Vec<String>, String> {
@@ -43,160 +206,96 @@ fn read_flows(src: &str) -> Result<Vec<String>, String> {
     Ok(text.lines().map(str::to_string).collect())
 }
 
-fn main() -> ExitCode {
-    let mut socket = DEFAULT_SOCKET.to_string();
-    let (mut json, mut strict, mut names) = (false, false, false);
-    let mut args: Vec<String> = Vec::new();
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--socket" => match it.next() {
-                Some(s) => socket = s,
-                None => return usage_error("--socket needs a path"),
-            },
-            s if s.starts_with("--socket=") => socket = s["--socket=".len()..].to_string(),
-            "--json" => json = true,
-            "--strict" => strict = true,
-            "--names" => names = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            s if s.starts_with("--") => return usage_error(&format!("unknown option {s}")),
-            _ => args.push(a),
-        }
-    }
-    let Some((name, rest)) = args.split_first() else {
-        return usage_error("no command");
-    };
-    let arg = |i: usize, what: &str| {
-        rest.get(i)
-            .cloned()
-            .ok_or(format!("{name}: missing {what}"))
-    };
-    let built: Result<Command, String> = (|| {
-        let want = |n: usize| {
-            if rest.len() > n {
-                Err(format!("{name}: too many arguments"))
-            } else {
-                Ok(())
-            }
-        };
-        Ok(match name.as_str() {
-            "add-br" => {
-                want(1)?;
-                Command::AddBr {
-                    bridge: arg(0, "BR")?,
-                }
-            }
-            "del-br" => {
-                want(1)?;
-                Command::DelBr {
-                    bridge: arg(0, "BR")?,
-                }
-            }
-            "add-port" => {
-                let mut options = BTreeMap::new();
-                for kv in rest.iter().skip(2) {
-                    let (k, v) = kv
-                        .split_once('=')
-                        .ok_or(format!("add-port: option \"{kv}\" is not KEY=VALUE"))?;
-                    options.insert(k.to_string(), v.to_string());
-                }
-                Command::AddPort {
-                    bridge: arg(0, "BR")?,
-                    port: arg(1, "PORT")?,
-                    options,
-                }
-            }
-            "del-port" => {
-                want(2)?;
-                Command::DelPort {
-                    bridge: arg(0, "BR")?,
-                    port: arg(1, "PORT")?,
-                }
-            }
-            "show" => {
-                want(0)?;
-                Command::Show
-            }
-            "add-flow" => {
-                want(2)?;
-                Command::AddFlow {
-                    bridge: arg(0, "BR")?,
-                    flow: arg(1, "FLOW")?,
-                }
-            }
-            "add-flows" => {
-                want(2)?;
-                Command::AddFlows {
-                    bridge: arg(0, "BR")?,
-                    flows: read_flows(&arg(1, "FILE")?)?,
-                }
-            }
-            "mod-flows" => {
-                want(2)?;
-                Command::ModFlows {
-                    bridge: arg(0, "BR")?,
-                    flow: arg(1, "FLOW")?,
-                    strict,
-                }
-            }
-            "del-flows" => {
-                want(2)?;
-                Command::DelFlows {
-                    bridge: arg(0, "BR")?,
-                    matcher: rest.get(1).cloned(),
-                    strict,
-                }
-            }
-            "replace-flows" => {
-                want(2)?;
-                Command::ReplaceFlows {
-                    bridge: arg(0, "BR")?,
-                    flows: read_flows(&arg(1, "FILE")?)?,
-                }
-            }
-            "dump-flows" => {
-                want(2)?;
-                Command::DumpFlows {
-                    bridge: arg(0, "BR")?,
-                    matcher: rest.get(1).cloned(),
-                    names,
-                }
-            }
-            "dump-ports" => {
-                want(1)?;
-                Command::DumpPorts {
-                    bridge: arg(0, "BR")?,
-                }
-            }
-            "fdb-show" => {
-                want(1)?;
-                Command::FdbShow {
-                    bridge: arg(0, "BR")?,
-                }
-            }
-            "dp-show" => {
-                want(0)?;
-                Command::DpShow
-            }
-            "trace" => {
-                want(2)?;
-                Command::Trace {
-                    bridge: arg(0, "BR")?,
-                    packet: arg(1, "PACKET")?,
-                }
-            }
-            other => return Err(format!("unknown command \"{other}\"")),
-        })
-    })();
-    let cmd = match built {
-        Ok(c) => c,
-        Err(e) => return usage_error(&e),
-    };
+/// The request for a parsed command line; `Err` is an unreadable flow file.
+fn build(cli: &Cli) -> Result<Command, String> {
+    Ok(match &cli.cmd {
+        Cmd::AddBr { bridge } => Command::AddBr {
+            bridge: bridge.clone(),
+        },
+        Cmd::DelBr { bridge } => Command::DelBr {
+            bridge: bridge.clone(),
+        },
+        Cmd::AddPort {
+            bridge,
+            port,
+            options,
+        } => Command::AddPort {
+            bridge: bridge.clone(),
+            port: port.clone(),
+            options: options.iter().cloned().collect::<BTreeMap<_, _>>(),
+        },
+        Cmd::DelPort { bridge, port } => Command::DelPort {
+            bridge: bridge.clone(),
+            port: port.clone(),
+        },
+        Cmd::Show => Command::Show,
+        Cmd::AddFlow { bridge, flow } => Command::AddFlow {
+            bridge: bridge.clone(),
+            flow: flow.clone(),
+        },
+        Cmd::AddFlows { bridge, file } => Command::AddFlows {
+            bridge: bridge.clone(),
+            flows: read_flows(file)?,
+        },
+        Cmd::ModFlows {
+            strict,
+            bridge,
+            flow,
+        } => Command::ModFlows {
+            bridge: bridge.clone(),
+            flow: flow.clone(),
+            strict: *strict || cli.strict,
+        },
+        Cmd::DelFlows {
+            strict,
+            bridge,
+            matcher,
+        } => Command::DelFlows {
+            bridge: bridge.clone(),
+            matcher: matcher.clone(),
+            strict: *strict || cli.strict,
+        },
+        Cmd::ReplaceFlows { bridge, file } => Command::ReplaceFlows {
+            bridge: bridge.clone(),
+            flows: read_flows(file)?,
+        },
+        Cmd::DumpFlows {
+            names,
+            bridge,
+            matcher,
+        } => Command::DumpFlows {
+            bridge: bridge.clone(),
+            matcher: matcher.clone(),
+            names: *names || cli.names,
+        },
+        Cmd::DumpPorts { bridge } => Command::DumpPorts {
+            bridge: bridge.clone(),
+        },
+        Cmd::FdbShow { bridge } => Command::FdbShow {
+            bridge: bridge.clone(),
+        },
+        Cmd::DpShow => Command::DpShow,
+        Cmd::Trace { bridge, packet } => Command::Trace {
+            bridge: bridge.clone(),
+            packet: packet.clone(),
+        },
+    })
+}
 
-    let mut stream = match UnixStream::connect(&socket) {
+fn main() -> ExitCode {
+    // Usage errors exit 2 (clap's), --help and --version 0.
+    let cli = Cli::parse();
+    let cmd = match build(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            // A flow file that cannot be read: a usage error, as it always was.
+            eprintln!("xvsctl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let socket = &cli.socket;
+
+    let mut stream = match UnixStream::connect(socket) {
         Ok(s) => s,
         Err(e) => {
             eprintln!(
@@ -231,7 +330,7 @@ fn main() -> ExitCode {
         eprintln!("xvsctl: {}", e.message);
         return ExitCode::FAILURE;
     }
-    if json {
+    if cli.json {
         let v = resp.result.unwrap_or(serde_json::Value::Null);
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else if let Some(t) = resp.text {

@@ -8,19 +8,20 @@ use std::time::Duration;
 
 use clap::Parser;
 use crossbeam_channel::bounded;
-use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
 use xvs_daemon::afxdp_backend::AfXdpBackend;
 use xvs_daemon::ports::{NoDatapath, PortBackend};
 use xvs_daemon::state::State;
 use xvs_daemon::{server, Daemon};
-use xvs_pipeline::revalidator::{Revalidator, WorkerHandle, DEFAULT_CACHE_CAPACITY};
-use xvs_pipeline::Switch;
 use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
 use xvs_dataplane::worker::{Upcall, Worker};
+use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
+use xvs_pipeline::revalidator::{Revalidator, WorkerHandle, DEFAULT_CACHE_CAPACITY};
+use xvs_pipeline::Switch;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "xvsd",
+    version,
     about = "xvs: a userspace AF_XDP switch for OVS-style bridges and flows"
 )]
 struct Args {
