@@ -5,11 +5,11 @@
 //! headroom in front of the frame, so neither copies the payload or allocates.
 
 use crate::actions::DpAction;
-use crate::flow_key::{PortNo, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_VLAN};
+use crate::flow_key::PortNo;
 use crate::tunnel::{tunnel_header_len, write_tunnel_header};
 use crate::wire::{
-    checksum, ethernet, get_u16, ipv4, set_u16, vlan, ArpPacket, EthernetFrame, Ipv4Packet,
-    VlanTag, WireError,
+    checksum, ethernet, ethertype, get_u16, ipv4, set_u16, vlan, ArpPacket, EthernetFrame,
+    Ipv4Packet, VlanTag, WireError,
 };
 
 /// Headroom for a received frame: the largest outer header the datapath may put in front
@@ -264,7 +264,7 @@ pub struct Executed {
 }
 
 fn vlan_tag_present(d: &[u8]) -> bool {
-    d.len() >= ethernet::HEADER_LEN + vlan::HEADER_LEN && get_u16(d, TPID_OFFSET) == ETH_TYPE_VLAN
+    d.len() >= ethernet::HEADER_LEN + vlan::HEADER_LEN && get_u16(d, TPID_OFFSET) == ethertype::VLAN
 }
 
 fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
@@ -276,7 +276,7 @@ fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
     }
     frame.insert(TPID_OFFSET, vlan::HEADER_LEN)?;
     let d = frame.data_mut();
-    set_u16(d, TPID_OFFSET, ETH_TYPE_VLAN);
+    set_u16(d, TPID_OFFSET, ethertype::VLAN);
     // The present bit of a flow key TCI sits where the wire has DEI, which xvs sends as 0.
     set_u16(d, TPID_OFFSET + 2, tci & !vlan::DEI);
     Ok(())
@@ -286,7 +286,7 @@ fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
 /// whole Ethernet (and tag) headers.
 fn l3(d: &[u8]) -> Option<(u16, usize)> {
     let eth = EthernetFrame::new_checked(d).ok()?;
-    if eth.ethertype() == ETH_TYPE_VLAN {
+    if eth.ethertype() == ethertype::VLAN {
         let tag = VlanTag::new_checked(eth.payload()).ok()?;
         Some((tag.ethertype(), ethernet::HEADER_LEN + vlan::HEADER_LEN))
     } else {
@@ -295,7 +295,7 @@ fn l3(d: &[u8]) -> Option<(u16, usize)> {
 }
 
 fn with_arp(d: &mut [u8], f: impl FnOnce(&mut ArpPacket<&mut [u8]>)) {
-    if let Some((ETH_TYPE_ARP, off)) = l3(d) {
+    if let Some((ethertype::ARP, off)) = l3(d) {
         if let Some(Ok(mut arp)) = d.get_mut(off..).map(ArpPacket::new_checked) {
             f(&mut arp);
         }
@@ -313,7 +313,7 @@ enum Addr {
 /// payload is not read. Non-first fragments carry no L4 header; a zero UDP checksum means
 /// none and stays zero.
 fn set_ipv4_addr(d: &mut [u8], which: Addr, new: u32) {
-    let Some((ETH_TYPE_IPV4, off)) = l3(d) else {
+    let Some((ethertype::IPV4, off)) = l3(d) else {
         return;
     };
     let Some(Ok(mut ip)) = d.get_mut(off..).map(Ipv4Packet::new_checked) else {

@@ -10,10 +10,10 @@ use std::ops::Range;
 
 pub use crate::actions::TunnelType;
 use crate::actions::{TunnelHeader, TunnelKind};
-use crate::flow_key::{ETH_TYPE_IPV4, ETH_TYPE_TEB, ETH_TYPE_VLAN};
 use crate::wire::{
-    ethernet, ipv4, truncated, udp, vxlan, EthernetFrame, EthernetRepr, GrePacket, GreRepr,
-    Ipv4Packet, Ipv4Repr, Layer, UdpPacket, UdpRepr, VlanTag, VxlanPacket, VxlanRepr, WireError,
+    ethernet, ethertype, ipv4, truncated, udp, vxlan, EthernetFrame, EthernetRepr, GrePacket,
+    GreRepr, Ipv4Packet, Ipv4Repr, Layer, UdpPacket, UdpRepr, VlanTag, VxlanPacket, VxlanRepr,
+    WireError,
 };
 
 /// What [`decap_gre`] found in a GRE-TEB packet.
@@ -78,13 +78,13 @@ impl From<GreDecap> for TunnelDecap {
 /// IPv4 header starts in `frame`.
 fn outer_ipv4(frame: &[u8]) -> Result<(Ipv4Packet<&[u8]>, usize), WireError> {
     let eth = EthernetFrame::new_checked(frame)?;
-    let (ethertype, l3) = if eth.ethertype() == ETH_TYPE_VLAN {
+    let (ethertype, l3) = if eth.ethertype() == ethertype::VLAN {
         let tag = VlanTag::new_checked(eth.payload())?;
         (tag.ethertype(), tag.payload())
     } else {
         (eth.ethertype(), eth.payload())
     };
-    if ethertype != ETH_TYPE_IPV4 {
+    if ethertype != ethertype::IPV4 {
         return Err(WireError::NotIpv4(ethertype));
     }
     let ip = Ipv4Packet::new_checked(l3)?;
@@ -114,7 +114,7 @@ fn check_inner(inner: &[u8]) -> Result<(), WireError> {
 /// The GRE part of [`decap_gre`], after the outer IPv4 checks.
 fn gre_in(ip: &Ipv4Packet<&[u8]>, l3_offset: usize) -> Result<GreDecap, WireError> {
     let gre = GrePacket::new_checked(ip.payload())?;
-    if gre.protocol() != ETH_TYPE_TEB {
+    if gre.protocol() != ethertype::TEB {
         return Err(WireError::NotTeb(gre.protocol()));
     }
     if !gre.verify_checksum() {
@@ -200,7 +200,7 @@ fn encap_len(kind: &TunnelKind) -> usize {
 
 fn gre_repr(key: Option<u32>, csum: bool) -> GreRepr {
     GreRepr {
-        protocol: ETH_TYPE_TEB,
+        protocol: ethertype::TEB,
         checksum: csum,
         key,
         seq: None,
@@ -244,7 +244,7 @@ pub fn write_tunnel_header(
     EthernetRepr {
         src_addr: header.eth_src,
         dst_addr: header.eth_dst,
-        ethertype: ETH_TYPE_IPV4,
+        ethertype: ethertype::IPV4,
     }
     .emit(&mut EthernetFrame::new_unchecked(eth_bytes));
     let (ip_hdr, encap_bytes) = ip_bytes.split_at_mut(ipv4::HEADER_LEN);
