@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use hashbrown::HashMap;
-use xvs_dataplane::execute::{execute, Frame, DEFAULT_HEADROOM};
+use xvs_dataplane::execute::{execute, FrameBuf as Frame, DEFAULT_HEADROOM};
 use xvs_dataplane::tunnel::decap_tunnel;
 use xvs_dataplane::worker::{TunnelKeyMatch, TunnelMap, TunnelPort};
 use xvs_dataplane::{FlowKey, MacAddr, PortNo, TunnelType};

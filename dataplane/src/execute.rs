@@ -32,20 +32,21 @@ pub enum ExecError {
 }
 
 /// A frame inside a larger buffer: `buf[head..head + len]` is the frame, `buf[..head]` the
-/// headroom it can grow into at the front.
+/// headroom it can grow into at the front. (The buffer the executor owns or borrows; the
+/// header view over Ethernet bytes is [`wire::EthernetFrame`](crate::wire::EthernetFrame).)
 #[derive(Clone, Debug)]
-pub struct Frame<B> {
+pub struct FrameBuf<B> {
     buf: B,
     head: usize,
     len: usize,
 }
 
-impl Frame<Vec<u8>> {
+impl FrameBuf<Vec<u8>> {
     /// A copy of `bytes` behind `headroom` bytes of headroom.
     pub fn with_headroom(bytes: &[u8], headroom: usize) -> Self {
         let mut buf = vec![0u8; headroom + bytes.len()];
         buf[headroom..].copy_from_slice(bytes);
-        Frame {
+        FrameBuf {
             buf,
             head: headroom,
             len: bytes.len(),
@@ -53,13 +54,13 @@ impl Frame<Vec<u8>> {
     }
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>> Frame<B> {
+impl<B: AsRef<[u8]> + AsMut<[u8]>> FrameBuf<B> {
     /// The frame `buf[head..head + len]` (for instance a received packet in an AF_XDP UMEM
     /// chunk, `head` being the chunk's headroom).
     pub fn from_parts(buf: B, head: usize, len: usize) -> Result<Self, ExecError> {
         let have = buf.as_ref().len();
         match head.checked_add(len) {
-            Some(end) if end <= have => Ok(Frame { buf, head, len }),
+            Some(end) if end <= have => Ok(FrameBuf { buf, head, len }),
             _ => Err(ExecError::OutOfRange {
                 at: head,
                 n: len,
@@ -190,7 +191,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Frame<B> {
 /// tunnel packet over 64 KiB) stop execution; outputs before it have been emitted.
 pub fn execute<B, F>(
     actions: &[DpAction],
-    frame: &mut Frame<B>,
+    frame: &mut FrameBuf<B>,
     mut emit: F,
 ) -> Result<Executed, ExecError>
 where
@@ -268,7 +269,7 @@ fn vlan_tag_present(d: &[u8]) -> bool {
 }
 
 fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
-    frame: &mut Frame<B>,
+    frame: &mut FrameBuf<B>,
     tci: u16,
 ) -> Result<(), ExecError> {
     if frame.len() < ethernet::HEADER_LEN {
@@ -356,7 +357,7 @@ mod tests {
 
     #[test]
     fn insert_remove_move_the_front() {
-        let mut f = Frame::with_headroom(&[1, 2, 3, 4, 5], 4);
+        let mut f = FrameBuf::with_headroom(&[1, 2, 3, 4, 5], 4);
         f.insert(2, 3).unwrap();
         assert_eq!(f.headroom(), 1);
         f.data_mut()[2..5].copy_from_slice(&[7, 8, 9]);
@@ -409,7 +410,7 @@ mod tests {
         };
         let inner = [0x5au8; 100];
         for (mtu, sent) in [(128u16, true), (127, false), (u16::MAX, true)] {
-            let mut f = Frame::with_headroom(&inner, DEFAULT_HEADROOM);
+            let mut f = FrameBuf::with_headroom(&inner, DEFAULT_HEADROOM);
             let mut out = Vec::new();
             let done = execute(
                 &[DpAction::Output(1), tunnel(mtu), DpAction::Output(2)],

@@ -23,7 +23,7 @@ pub mod afxdp;
 pub mod testnet;
 
 pub use actions::{DpAction, TunnelHeader, TunnelKind, TunnelType};
-pub use execute::{execute, ExecError, Executed, Frame, DEFAULT_HEADROOM};
+pub use execute::{execute, ExecError, Executed, FrameBuf, DEFAULT_HEADROOM};
 pub use flow_key::{FlowKey, PackedKey, PortNo};
 pub use mac::MacAddr;
 pub use tunnel::{

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::mem::MaybeUninit;
 
 use crate::cache::{ActionProgram, CachedFlow, EntryId, FlowCache};
-use crate::execute::{execute, Frame, DEFAULT_HEADROOM};
+use crate::execute::{execute, FrameBuf, DEFAULT_HEADROOM};
 use crate::flow_key::{FlowKey, PackedKey, PortNo};
 
 /// Frames [`Worker::process_batch`] handles in one go: the AF_XDP loop's rx batch.
@@ -327,7 +327,7 @@ impl Worker {
                 }
                 WorkerCmd::Flush => self.cache.clear(),
                 WorkerCmd::Execute { frame, actions } => {
-                    let mut f = Frame::with_headroom(&frame, DEFAULT_HEADROOM);
+                    let mut f = FrameBuf::with_headroom(&frame, DEFAULT_HEADROOM);
                     // The control thread translated this very frame: actions fit it.
                     if let Ok(done) = execute(&actions, &mut f, &mut *tx) {
                         bump(&self.stats.too_big, u64::from(done.too_big));
@@ -363,7 +363,7 @@ impl Worker {
         &self,
         in_port: PortNo,
         underlay: bool,
-        frame: &mut Frame<B>,
+        frame: &mut FrameBuf<B>,
     ) -> Option<FlowKey> {
         let mut port = in_port;
         let mut tun_id = 0;
@@ -410,7 +410,7 @@ impl Worker {
         id: usize,
         hit: Option<&CachedFlow>,
         key: &FlowKey,
-        frame: &mut Frame<B>,
+        frame: &mut FrameBuf<B>,
         now: u64,
         tx: &mut F,
     ) where
@@ -452,7 +452,7 @@ impl Worker {
 
     /// Handles one received frame: forwards it by the cache, or queues an upcall.
     #[inline]
-    pub fn process<B, F>(&mut self, in_port: PortNo, frame: &mut Frame<B>, now: u64, tx: &mut F)
+    pub fn process<B, F>(&mut self, in_port: PortNo, frame: &mut FrameBuf<B>, now: u64, tx: &mut F)
     where
         B: AsRef<[u8]> + AsMut<[u8]>,
         F: FnMut(PortNo, &[u8]),
@@ -482,7 +482,7 @@ impl Worker {
     pub fn process_batch<B, F>(
         &mut self,
         in_port: PortNo,
-        frames: &mut [Frame<B>],
+        frames: &mut [FrameBuf<B>],
         now: u64,
         tx: &mut F,
     ) where
@@ -606,7 +606,7 @@ mod tests {
     }
 
     fn receive(w: &mut Worker, bytes: &[u8]) {
-        let mut f = Frame::with_headroom(bytes, DEFAULT_HEADROOM);
+        let mut f = FrameBuf::with_headroom(bytes, DEFAULT_HEADROOM);
         w.process(UNDERLAY, &mut f, 0, &mut |_, _| {
             panic!("nothing is installed")
         });
@@ -634,7 +634,7 @@ mod tests {
         });
 
         // The batch path agrees.
-        let mut frames = [Frame::with_headroom(&pkt, DEFAULT_HEADROOM)];
+        let mut frames = [FrameBuf::with_headroom(&pkt, DEFAULT_HEADROOM)];
         w.process_batch(UNDERLAY, &mut frames, 0, &mut |_, _| {});
         assert_eq!(up.try_recv().unwrap().key, u.key);
 

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::wire::{ethertype, Ipv4Packet, Ipv4Repr};
 use xvs_dataplane::{
-    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, Frame,
+    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, FrameBuf,
     MacAddr, TunnelHeader, TunnelKind, TunnelType, WireError, DEFAULT_HEADROOM,
 };
 
@@ -159,7 +159,7 @@ fn ep_check_ip_frame(bytes: &[u8]) -> (Option<VlanHeader>, Ipv4Header) {
 }
 
 fn outputs(actions: &[DpAction], bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    let mut frame = Frame::with_headroom(bytes, DEFAULT_HEADROOM);
+    let mut frame = FrameBuf::with_headroom(bytes, DEFAULT_HEADROOM);
     let mut out = Vec::new();
     execute(actions, &mut frame, |p, b| out.push((p, b.to_vec()))).unwrap();
     out

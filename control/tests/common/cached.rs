@@ -6,7 +6,7 @@ use crossbeam_channel::{bounded, Receiver};
 use xvs_control::fastpath::{FastPath, WorkerHandle};
 use xvs_control::Switch;
 use xvs_dataplane::worker::{Upcall, Worker};
-use xvs_dataplane::{Frame, PortNo, DEFAULT_HEADROOM};
+use xvs_dataplane::{FrameBuf as Frame, PortNo, DEFAULT_HEADROOM};
 
 pub struct Cached {
     pub sw: Switch,

@@ -11,7 +11,7 @@ use xvs_control::control_thread::{Clock, ControlConfig, ControlThread};
 use xvs_control::fastpath::{FastPath, WorkerHandle};
 use xvs_control::Switch;
 use xvs_dataplane::worker::{Upcall, Worker, WorkerStats};
-use xvs_dataplane::{Frame, PortNo};
+use xvs_dataplane::{FrameBuf as Frame, PortNo};
 
 pub type Batch = Vec<(PortNo, Vec<u8>)>;
 /// Called for every frame a worker sends: (worker, port, bytes).

@@ -63,7 +63,7 @@ use super::netdev::{netdev_info, NetdevError};
 use super::ring::{ConsRing, ProdRing};
 use super::socket::{new_socket, BindMode, RingSizes, SocketError, XdpDesc, XskSocket};
 use super::umem::{raise_memlock, FramePool, UmemArea, UmemError, FREE};
-use crate::execute::Frame;
+use crate::execute::FrameBuf;
 use crate::flow_key::PortNo;
 use crate::worker::{cycle_counter, cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot};
 
@@ -1163,7 +1163,7 @@ fn service_rx<C: Fn() -> u64>(
     let mut written = 0u32;
     let mut to_pool: u32 = 0;
     let mut addrs: SmallVec<[u64; MAX_BATCH as usize]> = SmallVec::new();
-    let mut frames: SmallVec<[Frame<&mut [u8]>; MAX_BATCH as usize]> = SmallVec::new();
+    let mut frames: SmallVec<[FrameBuf<&mut [u8]>; MAX_BATCH as usize]> = SmallVec::new();
     for i in 0..n {
         let d = r.rx.read(idx.wrapping_add(i));
         let Some((frame, off)) = umem.locate(d.addr, d.len) else {
@@ -1185,7 +1185,7 @@ fn service_rx<C: Fn() -> u64>(
         // owner is this socket's slot), so no other slice of it exists (module doc); the
         // frames of one batch are distinct frames, so their slices are disjoint.
         let chunk = unsafe { umem.frame_mut(frame) };
-        if let Ok(f) = Frame::from_parts(chunk, off, d.len as usize) {
+        if let Ok(f) = FrameBuf::from_parts(chunk, off, d.len as usize) {
             frames.push(f);
         }
         addrs.push(frame);
