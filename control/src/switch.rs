@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 use xvs_dataplane::execute::{execute, FrameBuf as Frame, DEFAULT_HEADROOM};
 use xvs_dataplane::tunnel::decap_tunnel;
-use xvs_dataplane::worker::{TunnelKeyMatch, TunnelMap, TunnelPort};
+use xvs_dataplane::tunnel::{TunnelKeyMatch, TunnelMap, TunnelPort};
 use xvs_dataplane::{FlowKey, MacAddr, PortNo, TunnelType};
 
 use crate::bridge::{Bridge, BridgeId, Port, PortConfig, PortKind, TunnelKey};

@@ -4,7 +4,7 @@
 //! - [`flow_key`]: the fields a frame is looked up by, extracted in one parse.
 //! - [`actions`]: the datapath action program a translation compiles to.
 //! - [`execute`](mod@execute): the executor of action lists over a frame buffer with headroom.
-//! - [`tunnel`]: GRE and VXLAN decapsulation and encapsulation.
+//! - [`tunnel`]: GRE and VXLAN decapsulation and encapsulation, and the map of tunnel ports.
 //! - [`cache`]: the per-worker flow cache of compiled action programs.
 //! - [`worker`]: a worker's handling of frames and of control-thread commands.
 

@@ -1,5 +1,6 @@
 //! Tunnel decapsulation and encapsulation: GRE carrying Ethernet (RFC 2784/2890,
-//! protocol 0x6558) and VXLAN (RFC 7348, UDP port 4789), both over IPv4.
+//! protocol 0x6558) and VXLAN (RFC 7348, UDP port 4789), both over IPv4; and the
+//! [`TunnelMap`], which tunnel port a decapsulated packet came in on.
 //!
 //! Encapsulation writes the outer headers in front of an inner frame that is already in
 //! the same buffer, so the payload is never copied and the optional GRE checksum can be
@@ -10,6 +11,7 @@ use std::ops::Range;
 
 pub use crate::actions::TunnelType;
 use crate::actions::{TunnelHeader, TunnelKind};
+use crate::flow_key::PortNo;
 use crate::wire::{
     ethernet, ethertype, ipv4, truncated, udp, vxlan, EthernetFrame, EthernetRepr, GrePacket,
     GreRepr, Ipv4Packet, Ipv4Repr, Layer, UdpPacket, UdpRepr, VlanTag, VxlanPacket, VxlanRepr,
@@ -70,6 +72,74 @@ impl From<GreDecap> for TunnelDecap {
             inner_offset: d.inner_offset,
             inner_len: d.inner_len,
         }
+    }
+}
+
+/// Which tunnel key a tunnel port accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelKeyMatch {
+    Any,
+    Exactly(u32),
+    NoKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelPort {
+    /// The encapsulation the port takes: a GRE port only receives GRE packets, a VXLAN
+    /// port only VXLAN ones.
+    pub kind: TunnelType,
+    pub remote: Ipv4Addr,
+    /// `None`: any of our addresses.
+    pub local: Option<Ipv4Addr>,
+    pub key: TunnelKeyMatch,
+    pub port: PortNo,
+}
+
+/// The underlay ports and the tunnel ports that decapsulated packets belong to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TunnelMap {
+    pub underlays: Vec<PortNo>,
+    pub tunnels: Vec<TunnelPort>,
+}
+
+impl TunnelMap {
+    pub fn is_underlay(&self, port: PortNo) -> bool {
+        self.underlays.contains(&port)
+    }
+
+    /// The GRE tunnel port for a GRE packet from `src` to `dst` with `key`: see
+    /// [`lookup_type`](Self::lookup_type).
+    pub fn lookup(&self, src: Ipv4Addr, dst: Ipv4Addr, key: Option<u32>) -> Option<PortNo> {
+        self.lookup_type(TunnelType::Gre, src, dst, key)
+    }
+
+    /// The tunnel port of type `kind` for a packet from `src` to `dst` with `key` (GRE key
+    /// or VXLAN VNI): a port with a matching local address wins over one that accepts
+    /// any. Ports of the other type are not considered.
+    pub fn lookup_type(
+        &self,
+        kind: TunnelType,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        key: Option<u32>,
+    ) -> Option<PortNo> {
+        let key_ok = |t: &TunnelPort| match t.key {
+            TunnelKeyMatch::Any => true,
+            TunnelKeyMatch::Exactly(k) => key == Some(k),
+            TunnelKeyMatch::NoKey => key.is_none(),
+        };
+        let mut wildcard = None;
+        for t in &self.tunnels {
+            if t.kind != kind || t.remote != src || !key_ok(t) {
+                continue;
+            }
+            match t.local {
+                Some(l) if l == dst => return Some(t.port),
+                None => wildcard = wildcard.or(Some(t.port)),
+                _ => {}
+            }
+        }
+        wildcard
     }
 }
 
@@ -308,6 +378,50 @@ mod tests {
         f.extend_from_slice(&[0xfa, 0x16, 0x3e, 0, 0, 9, 0x88, 0xb5]);
         f.extend((0..47).map(|i| i as u8));
         f
+    }
+
+    const UNDERLAY: PortNo = 1;
+    const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    fn port(kind: TunnelType, key: TunnelKeyMatch, port: PortNo) -> TunnelPort {
+        TunnelPort {
+            kind,
+            remote: REMOTE,
+            local: Some(LOCAL),
+            key,
+            port,
+        }
+    }
+
+    #[test]
+    fn lookup_prefers_exact_local_within_a_type() {
+        let map = TunnelMap {
+            underlays: vec![UNDERLAY],
+            tunnels: vec![
+                TunnelPort {
+                    local: None,
+                    ..port(TunnelType::Vxlan, TunnelKeyMatch::Any, 7)
+                },
+                port(TunnelType::Gre, TunnelKeyMatch::Any, 5),
+                port(TunnelType::Vxlan, TunnelKeyMatch::Any, 6),
+            ],
+        };
+        assert_eq!(
+            map.lookup_type(TunnelType::Vxlan, REMOTE, LOCAL, Some(1)),
+            Some(6)
+        );
+        assert_eq!(
+            map.lookup_type(
+                TunnelType::Vxlan,
+                REMOTE,
+                Ipv4Addr::new(1, 1, 1, 1),
+                Some(1)
+            ),
+            Some(7)
+        );
+        assert_eq!(map.lookup(REMOTE, LOCAL, None), Some(5));
+        assert_eq!(map.lookup(REMOTE, Ipv4Addr::new(1, 1, 1, 1), None), None);
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! `lost` when the queue is full. Nothing on this path allocates (but the miss's copy),
 //! locks or waits.
 
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -21,7 +20,7 @@ use crate::flow_key::{FlowKey, PackedKey, PortNo};
 
 /// Frames [`Worker::process_batch`] handles in one go: the AF_XDP loop's rx batch.
 pub const MAX_BATCH: usize = 64;
-use crate::tunnel::{decap_tunnel, TunnelType};
+use crate::tunnel::{decap_tunnel, TunnelMap};
 
 /// What the control thread asks of a worker. Applied in order, between batches.
 #[derive(Debug)]
@@ -46,74 +45,6 @@ pub struct Upcall {
     pub key: FlowKey,
     /// The frame as looked up (inner frame for tunnel packets).
     pub frame: Vec<u8>,
-}
-
-/// Which tunnel key a tunnel port accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TunnelKeyMatch {
-    Any,
-    Exactly(u32),
-    NoKey,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TunnelPort {
-    /// The encapsulation the port takes: a GRE port only receives GRE packets, a VXLAN
-    /// port only VXLAN ones.
-    pub kind: TunnelType,
-    pub remote: Ipv4Addr,
-    /// `None`: any of our addresses.
-    pub local: Option<Ipv4Addr>,
-    pub key: TunnelKeyMatch,
-    pub port: PortNo,
-}
-
-/// The underlay ports and the tunnel ports that decapsulated packets belong to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TunnelMap {
-    pub underlays: Vec<PortNo>,
-    pub tunnels: Vec<TunnelPort>,
-}
-
-impl TunnelMap {
-    pub fn is_underlay(&self, port: PortNo) -> bool {
-        self.underlays.contains(&port)
-    }
-
-    /// The GRE tunnel port for a GRE packet from `src` to `dst` with `key`: see
-    /// [`lookup_type`](Self::lookup_type).
-    pub fn lookup(&self, src: Ipv4Addr, dst: Ipv4Addr, key: Option<u32>) -> Option<PortNo> {
-        self.lookup_type(TunnelType::Gre, src, dst, key)
-    }
-
-    /// The tunnel port of type `kind` for a packet from `src` to `dst` with `key` (GRE key
-    /// or VXLAN VNI): a port with a matching local address wins over one that accepts
-    /// any. Ports of the other type are not considered.
-    pub fn lookup_type(
-        &self,
-        kind: TunnelType,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        key: Option<u32>,
-    ) -> Option<PortNo> {
-        let key_ok = |t: &TunnelPort| match t.key {
-            TunnelKeyMatch::Any => true,
-            TunnelKeyMatch::Exactly(k) => key == Some(k),
-            TunnelKeyMatch::NoKey => key.is_none(),
-        };
-        let mut wildcard = None;
-        for t in &self.tunnels {
-            if t.kind != kind || t.remote != src || !key_ok(t) {
-                continue;
-            }
-            match t.local {
-                Some(l) if l == dst => return Some(t.port),
-                None => wildcard = wildcard.or(Some(t.port)),
-                _ => {}
-            }
-        }
-        wildcard
-    }
 }
 
 /// A worker's counters, like `ovs-dpctl show` and `pmd-stats-show`. Written by the
@@ -539,10 +470,14 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
     use crate::actions::{TunnelHeader, TunnelKind};
     use crate::mac::MacAddr;
-    use crate::tunnel::{tunnel_header_len, write_tunnel_header};
+    use crate::tunnel::{
+        tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelPort, TunnelType,
+    };
 
     const UNDERLAY: PortNo = 1;
     const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -698,35 +633,5 @@ mod tests {
         bad[14 + 20 + 8] = 0; // I flag clear
         receive(&mut w, &bad);
         assert_eq!(w.stats().snapshot().bad_tunnel, 1);
-    }
-
-    #[test]
-    fn lookup_prefers_exact_local_within_a_type() {
-        let map = TunnelMap {
-            underlays: vec![UNDERLAY],
-            tunnels: vec![
-                TunnelPort {
-                    local: None,
-                    ..port(TunnelType::Vxlan, TunnelKeyMatch::Any, 7)
-                },
-                port(TunnelType::Gre, TunnelKeyMatch::Any, 5),
-                port(TunnelType::Vxlan, TunnelKeyMatch::Any, 6),
-            ],
-        };
-        assert_eq!(
-            map.lookup_type(TunnelType::Vxlan, REMOTE, LOCAL, Some(1)),
-            Some(6)
-        );
-        assert_eq!(
-            map.lookup_type(
-                TunnelType::Vxlan,
-                REMOTE,
-                Ipv4Addr::new(1, 1, 1, 1),
-                Some(1)
-            ),
-            Some(7)
-        );
-        assert_eq!(map.lookup(REMOTE, LOCAL, None), Some(5));
-        assert_eq!(map.lookup(REMOTE, Ipv4Addr::new(1, 1, 1, 1), None), None);
     }
 }
