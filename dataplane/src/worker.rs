@@ -1,11 +1,11 @@
 //! The worker's core: what happens to each received frame, and to each command from the
 //! control thread, with no I/O of its own (the AF_XDP loop and the tests wrap it).
 //!
-//! Per frame: decapsulate if it came in on an underlay, extract the key, look it up in
-//! the worker's own cache. A hit runs the entry's action program on the frame in place;
-//! a miss is copied into the bounded upcall queue for the control thread, or counted as
-//! `lost` when the queue is full. Nothing on this path allocates (but the miss's copy),
-//! locks or waits.
+//! Per frame: decapsulate if it came in on an underlay and extract the key
+//! ([`classify`](mod@crate::classify)), look it up in the worker's own cache. A hit runs
+//! the entry's action program on the frame in place; a miss is copied into the bounded
+//! upcall queue for the control thread, or counted as `lost` when the queue is full.
+//! Nothing on this path allocates (but the miss's copy), locks or waits.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,12 +15,13 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::mem::MaybeUninit;
 
 use crate::cache::{ActionProgram, CachedFlow, EntryId, FlowCache};
+use crate::classify::{classify_on, Classified, ClassifyDrop};
 use crate::execute::{execute, FrameBuf, DEFAULT_HEADROOM};
 use crate::flow_key::{FlowKey, PackedKey, PortNo};
 
 /// Frames [`Worker::process_batch`] handles in one go: the AF_XDP loop's rx batch.
 pub const MAX_BATCH: usize = 64;
-use crate::tunnel::{decap_tunnel, TunnelMap};
+use crate::tunnel::TunnelMap;
 
 /// What the control thread asks of a worker. Applied in order, between batches.
 #[derive(Debug)]
@@ -287,8 +288,9 @@ impl Worker {
         self.cache.reorder();
     }
 
-    /// Decapsulates a frame (GRE or VXLAN) from an underlay and extracts its key. `None`: dropped and
-    /// counted (malformed, or a tunnel packet that is not ours).
+    /// [`classify`](crate::classify::classify)s a frame and narrows it to the frame the key
+    /// describes (a tunnel packet's outer headers go to the headroom: no copy). `None`:
+    /// dropped and counted (malformed, or a tunnel packet that is not ours).
     #[inline]
     fn classify<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
@@ -296,36 +298,22 @@ impl Worker {
         underlay: bool,
         frame: &mut FrameBuf<B>,
     ) -> Option<FlowKey> {
-        let mut port = in_port;
-        let mut tun_id = 0;
-        if underlay {
-            let d = match decap_tunnel(frame.data()) {
-                Ok(d) => d,
-                Err(_) => {
-                    bump(&self.stats.bad_tunnel, 1);
-                    return None;
+        match classify_on(in_port, underlay, frame.data(), &self.tunnels) {
+            Ok(Classified { key, inner }) => {
+                if underlay {
+                    // classify checked both bounds against the frame.
+                    let _ = frame.pull_front(inner.start);
+                    frame.truncate(inner.len());
                 }
-            };
-            let Some(t) = self
-                .tunnels
-                .lookup_type(d.kind, d.outer_src, d.outer_dst, d.key)
-            else {
-                bump(&self.stats.unknown_tunnel, 1);
-                return None;
-            };
-            port = t;
-            tun_id = d.key.unwrap_or(0) as u64;
-            // decap_tunnel checked both bounds against the frame.
-            let _ = frame.pull_front(d.inner_offset);
-            frame.truncate(d.inner_len);
-        }
-        match FlowKey::extract(port, frame.data()) {
-            Ok(mut k) => {
-                k.tun_id = tun_id;
-                Some(k)
+                Some(key)
             }
-            Err(_) => {
-                bump(&self.stats.malformed, 1);
+            Err(drop) => {
+                let counter = match drop {
+                    ClassifyDrop::Malformed(_) => &self.stats.malformed,
+                    ClassifyDrop::BadTunnel(_) => &self.stats.bad_tunnel,
+                    ClassifyDrop::UnknownTunnel { .. } => &self.stats.unknown_tunnel,
+                };
+                bump(counter, 1);
                 None
             }
         }
