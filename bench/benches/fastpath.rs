@@ -187,7 +187,7 @@ fn hit(c: &mut Criterion) {
 fn hit_batch(c: &mut Criterion) {
     let node = network_node();
     let mut g = c.benchmark_group("hit_batch");
-    const BATCH: usize = 64;
+    const BATCH: usize = xvs_dataplane::BATCH;
     g.throughput(Throughput::Elements(BATCH as u64));
     let sizes: &[usize] = if benchmarking() {
         &[1, 1000, 1_000_000]

@@ -35,3 +35,4 @@ pub use tunnel::{
     TunnelDecap,
 };
 pub use wire::WireError;
+pub use worker::{BATCH, MAX_BATCH};

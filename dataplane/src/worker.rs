@@ -19,8 +19,18 @@ use crate::classify::{classify_on, Classified, ClassifyDrop};
 use crate::execute::{execute, FrameBuf, DEFAULT_HEADROOM};
 use crate::flow_key::{FlowKey, PackedKey, PortNo};
 
-/// Frames [`Worker::process_batch`] handles in one go: the AF_XDP loop's rx batch.
-pub const MAX_BATCH: usize = 64;
+/// Frames the hot path handles together (the design's batch): the AF_XDP loop's default
+/// rx batch per socket ([`DatapathConfig::batch`]), and the chunk whose cache misses
+/// [`Worker::process_batch`] overlaps (its per-chunk arrays are on the stack).
+///
+/// [`DatapathConfig::batch`]: crate::afxdp::DatapathConfig::batch
+pub const BATCH: usize = 64;
+/// The largest rx batch [`DatapathConfig::batch`] accepts: four times [`BATCH`]; a batch
+/// that large reaches [`Worker::process_batch`] whole and is worked through in chunks of
+/// [`BATCH`].
+///
+/// [`DatapathConfig::batch`]: crate::afxdp::DatapathConfig::batch
+pub const MAX_BATCH: usize = 4 * BATCH;
 use crate::tunnel::TunnelMap;
 
 /// What the control thread asks of a worker. Applied in order, between batches.
@@ -409,13 +419,13 @@ impl Worker {
         F: FnMut(PortNo, &[u8]),
     {
         let underlay = self.tunnels.is_underlay(in_port);
-        for chunk in frames.chunks_mut(MAX_BATCH) {
+        for chunk in frames.chunks_mut(BATCH) {
             let n = chunk.len();
             // Only the first n are written, and each is read only where `valid` says so;
             // left uninitialised because a memset of both arrays costs more than a lookup.
-            let mut keys = [const { MaybeUninit::<FlowKey>::uninit() }; MAX_BATCH];
-            let mut packed = [const { MaybeUninit::<PackedKey>::uninit() }; MAX_BATCH];
-            let mut valid = [false; MAX_BATCH];
+            let mut keys = [const { MaybeUninit::<FlowKey>::uninit() }; BATCH];
+            let mut packed = [const { MaybeUninit::<PackedKey>::uninit() }; BATCH];
+            let mut valid = [false; BATCH];
             for (i, f) in chunk.iter_mut().enumerate() {
                 if let Some(k) = self.classify(in_port, underlay, f) {
                     let p = k.pack();
@@ -425,7 +435,7 @@ impl Worker {
                     valid[i] = true;
                 }
             }
-            let mut hits: [Option<&CachedFlow>; MAX_BATCH] = [None; MAX_BATCH];
+            let mut hits: [Option<&CachedFlow>; BATCH] = [None; BATCH];
             for i in 0..n {
                 if valid[i] {
                     // SAFETY: written above when valid[i] was set.

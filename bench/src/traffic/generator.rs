@@ -115,7 +115,7 @@ pub enum Engine {
 
 impl GenConfig {
     /// Flat out on queue 0 of `ifname` in the caller's namespace, unpinned, batches of
-    /// 64, 4096 UMEM frames, no limit.
+    /// [`xvs_dataplane::BATCH`] (64, as xvs's workers), 4096 UMEM frames, no limit.
     pub fn new(ifname: impl Into<String>, flows: FlowSet) -> GenConfig {
         GenConfig {
             netns: None,
@@ -124,7 +124,7 @@ impl GenConfig {
             core: None,
             flows,
             rate_pps: None,
-            batch: 64,
+            batch: xvs_dataplane::BATCH as u32,
             umem_frames: 4096,
             limit: None,
             engine: Engine::AfXdp,

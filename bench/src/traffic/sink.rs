@@ -32,8 +32,8 @@ const FRAME_SIZE: u32 = 2048;
 /// UMEM frames per rx queue; the fill and rx rings hold them all, so the kernel never
 /// finds the fill ring empty while we keep up.
 const FRAMES_PER_QUEUE: u32 = 4096;
-/// Rx descriptors handled per socket per round.
-const BATCH: u32 = 64;
+/// Rx descriptors handled per socket per round: the batch of xvs's workers.
+const BATCH: u32 = xvs_dataplane::BATCH as u32;
 /// Empty rounds before the thread sleeps in `poll()` (at most [`IDLE_POLL`]).
 const IDLE_SPINS: u32 = 10_000;
 const IDLE_POLL: Duration = Duration::from_millis(1);

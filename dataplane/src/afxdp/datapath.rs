@@ -65,10 +65,10 @@ use super::socket::{new_socket, BindMode, RingSizes, SocketError, XdpDesc, XskSo
 use super::umem::{raise_memlock, FramePool, UmemArea, UmemError, FREE};
 use crate::execute::FrameBuf;
 use crate::flow_key::PortNo;
-use crate::worker::{cycle_counter, cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot};
+use crate::worker::{
+    cycle_counter, cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot, BATCH, MAX_BATCH,
+};
 
-/// Upper bound of `batch`.
-pub const MAX_BATCH: u32 = 256;
 /// Frames the kernel's copy-mode transmit sends per `sendto` (TX_BATCH_SIZE).
 const COPY_TX_PER_KICK: u32 = 32;
 
@@ -119,7 +119,8 @@ pub struct DatapathConfig {
     /// Frames kept in each socket's fill ring; at most half the fill ring (so that the
     /// frames of an rx batch always fit back).
     pub fill_frames: u32,
-    /// Rx descriptors taken per socket per iteration (at most [`MAX_BATCH`]).
+    /// Rx descriptors taken per socket per iteration: [`BATCH`] by default, at most
+    /// [`MAX_BATCH`].
     pub batch: u32,
     /// Copy or zero-copy for a worker's first socket. The others share its UMEM and
     /// inherit the mode (the kernel takes no mode flags on a shared bind): once a
@@ -144,7 +145,7 @@ impl Default for DatapathConfig {
             umem_frames: 8192,
             rings: RingSizes::default(),
             fill_frames: 1024,
-            batch: 64,
+            batch: BATCH as u32,
             bind_mode: BindMode::Copy,
             xdp_mode: XdpMode::Auto,
             idle_spins: 20_000,
@@ -315,7 +316,7 @@ impl AfXdpDatapath {
         if workers.is_empty() {
             return Err(AfXdpError::NoWorkers);
         }
-        if config.batch == 0 || config.batch > MAX_BATCH {
+        if config.batch == 0 || config.batch as usize > MAX_BATCH {
             return Err(AfXdpError::Config(format!(
                 "batch {} not in 1..={MAX_BATCH}",
                 config.batch
@@ -1162,8 +1163,8 @@ fn service_rx<C: Fn() -> u64>(
     let fidx = r.fill.reserve(n);
     let mut written = 0u32;
     let mut to_pool: u32 = 0;
-    let mut addrs: SmallVec<[u64; MAX_BATCH as usize]> = SmallVec::new();
-    let mut frames: SmallVec<[FrameBuf<&mut [u8]>; MAX_BATCH as usize]> = SmallVec::new();
+    let mut addrs: SmallVec<[u64; MAX_BATCH]> = SmallVec::new();
+    let mut frames: SmallVec<[FrameBuf<&mut [u8]>; MAX_BATCH]> = SmallVec::new();
     for i in 0..n {
         let d = r.rx.read(idx.wrapping_add(i));
         let Some((frame, off)) = umem.locate(d.addr, d.len) else {

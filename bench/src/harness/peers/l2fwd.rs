@@ -48,7 +48,8 @@ const NAME: &str = "l2fwd";
 const FRAME_SIZE: u32 = 2048;
 const FRAMES: u32 = 8192;
 const RING: u32 = 2048;
-const BATCH: u32 = 64;
+/// Rx descriptors per socket per round: the batch of xvs's workers.
+const BATCH: u32 = xvs_dataplane::BATCH as u32;
 /// Frames the kernel sends per `sendto` in copy mode.
 const PER_KICK: u32 = 32;
 const IDLE_SPINS: u32 = 10_000;
