@@ -6,7 +6,8 @@
 //! - [`umem`]: a worker's UMEM (frame memory) and its frame allocator.
 //! - [`socket`]: AF_XDP sockets by hand (setsockopt, mmap, bind, shared UMEM).
 //! - [`netdev`]: index, MAC, MTU and rx queue count of a netdev.
-//! - [`datapath`]: [`AfXdpDatapath`], the worker threads and their poll loop.
+//! - [`datapath`]: [`AfXdpDatapath`] and its ports, the worker threads and their poll
+//!   loop, the rx and the tx paths.
 
 pub mod datapath;
 pub mod netdev;
