@@ -27,7 +27,8 @@ use xvs_dataplane::afxdp::ring::ProdRing;
 use xvs_dataplane::afxdp::socket::{
     new_socket, BindMode, RingSizes, SocketError, XdpDesc, XskRings, XskSocket,
 };
-use xvs_dataplane::afxdp::umem::{raise_memlock, UmemArea, UmemError};
+use xvs_dataplane::afxdp::sys::{raise_memlock, KickError};
+use xvs_dataplane::afxdp::umem::{UmemArea, UmemError};
 
 use xvs_ebpf::bench::LoopGenerator;
 
@@ -663,8 +664,8 @@ fn kick(socket: &XskSocket, tx: &mut ProdRing<XdpDesc>, st: &mut GenStats) {
         st.kicks += 1;
         match socket.kick_tx() {
             Ok(()) => {}
-            Err(libc::EAGAIN) | Err(libc::EBUSY) | Err(libc::ENOBUFS) => st.kicks_again += 1,
-            Err(_) => {
+            Err(KickError::Again(_)) => st.kicks_again += 1,
+            Err(KickError::Failed(_)) => {
                 st.kick_errors += 1;
                 return;
             }

@@ -15,7 +15,8 @@ use xvs_ebpf::{EbpfError, XdpMode, XdpProgram};
 use super::worker_loop::{pin, run, DpCmd, LoopConfig, NewSocket, WorkerIo};
 use crate::afxdp::netdev::{netdev_info, NetdevError};
 use crate::afxdp::socket::{new_socket, BindMode, RingSizes, SocketError};
-use crate::afxdp::umem::{raise_memlock, UmemArea, UmemError};
+use crate::afxdp::sys::raise_memlock;
+use crate::afxdp::umem::{UmemArea, UmemError};
 use crate::flow_key::PortNo;
 use crate::worker::{cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot, BATCH, MAX_BATCH};
 

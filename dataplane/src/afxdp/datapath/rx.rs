@@ -9,6 +9,7 @@ use smallvec::SmallVec;
 use super::tx::TxPath;
 use crate::afxdp::ring::{ConsRing, ProdRing};
 use crate::afxdp::socket::XdpDesc;
+use crate::afxdp::sys;
 use crate::afxdp::umem::{FramePool, UmemArea};
 use crate::execute::FrameBuf;
 use crate::flow_key::PortNo;
@@ -69,17 +70,7 @@ pub(super) fn service_rx<C: Fn() -> u64>(
     let (n, idx) = r.rx.peek(batch);
     if n == 0 {
         if r.fill.needs_wakeup() {
-            // SAFETY: zero-length non-blocking recvfrom on our socket (af_xdp.rst).
-            unsafe {
-                libc::recvfrom(
-                    r.fd,
-                    std::ptr::null_mut(),
-                    0,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                );
-            }
+            sys::wake_rx(r.fd);
         }
         return 0;
     }

@@ -8,6 +8,7 @@ use std::os::fd::RawFd;
 
 use crate::afxdp::ring::{ConsRing, ProdRing};
 use crate::afxdp::socket::XdpDesc;
+use crate::afxdp::sys::{self, KickError};
 use crate::afxdp::umem::FramePool;
 use crate::flow_key::PortNo;
 
@@ -169,29 +170,14 @@ fn flush_one(t: &mut TxSide, c: &mut TxCounters) {
     while left > 0 && kicks > 0 {
         kicks -= 1;
         c.kicks += 1;
-        // SAFETY: plain non-blocking sendto on our socket's fd (see XskSocket::kick_tx).
-        let r = unsafe {
-            libc::sendto(
-                t.fd,
-                std::ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-                std::ptr::null(),
-                0,
-            )
-        };
-        if r < 0 {
-            match std::io::Error::last_os_error().raw_os_error() {
-                // More to send, or the device is busy: try again (now or next round).
-                Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS) => {}
-                _ => {
-                    c.kick_errors += 1;
-                    return;
-                }
-            }
+        let r = sys::kick_tx(t.fd);
+        if let Err(KickError::Failed(_)) = r {
+            c.kick_errors += 1;
+            return;
         }
+        // Ok, or Again (more to send, or the device is busy): try again, now or next round.
         let now_left = t.tx.outstanding();
-        if now_left == left && r < 0 {
+        if now_left == left && r.is_err() {
             return; // no progress: leave it to the next iteration
         }
         left = now_left;

@@ -36,6 +36,7 @@ use super::ports::{AfXdpError, DatapathConfig, PortStats, WorkerIoStats};
 use super::rx::{service_rx, top_up, RxCounters, RxSide};
 use super::tx::{PortTx, TxCounters, TxPath, TxSide};
 use crate::afxdp::socket::{BindMode, RingSizes, XskSocket};
+use crate::afxdp::sys;
 use crate::afxdp::umem::{FramePool, UmemArea, FREE};
 use crate::flow_key::PortNo;
 use crate::worker::{cycle_counter, Worker};
@@ -295,15 +296,7 @@ impl WorkerIo {
         for p in &mut self.tx.ports {
             p.tx = self.tx.txs.iter().position(|t| t.port == p.port);
         }
-        self.pollfds = self
-            .rxs
-            .iter()
-            .map(|r| libc::pollfd {
-                fd: r.fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        self.pollfds = self.rxs.iter().map(|r| sys::rx_pollfd(r.fd)).collect();
     }
 
     fn stats(&self) -> StatsReply {
@@ -427,7 +420,7 @@ pub(super) fn run<C: Fn() -> u64>(
             idle += 1;
             if idle >= lc.idle_spins {
                 io.idle_sleeps += 1;
-                sleep_until_rx(&mut io.pollfds, lc.idle_poll);
+                sys::poll_rx(&mut io.pollfds, lc.idle_poll);
             }
         }
         let now = cycle_counter();
@@ -443,25 +436,4 @@ pub(super) fn run<C: Fn() -> u64>(
         }
     }
     tracing::debug!("worker {} stopping", io.index);
-}
-
-/// Sleeps until one of the sockets has rx data or `max` passed.
-fn sleep_until_rx(fds: &mut [libc::pollfd], max: Duration) {
-    if fds.is_empty() {
-        std::thread::sleep(max);
-        return;
-    }
-    let ts = libc::timespec {
-        tv_sec: max.as_secs() as libc::time_t,
-        tv_nsec: max.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: fds is a valid array of pollfd; ts a valid timespec; no signal mask.
-    unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        );
-    }
 }
