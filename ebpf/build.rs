@@ -1,8 +1,9 @@
-//! Compiles the XDP programs (xdp/xvs_xdp.bpf.c; and for the packet-rate harness
-//! xdp/xvs_redirect.bpf.c, the in-kernel redirect baseline, xdp/xvs_bench_gen.bpf.c, the
-//! traffic generator, and xdp/xvs_bench_sink.bpf.c, the sink's check) with the system
-//! clang into $OUT_DIR/<name>.bpf.o, which src/lib.rs and src/bench.rs embed with
-//! include_bytes!.
+//! Compiles the XDP programs with the system clang into $OUT_DIR/<name>.bpf.o, which
+//! src/lib.rs and src/bench.rs embed with include_bytes!: always xdp/xvs_xdp.bpf.c, the
+//! steering program the daemon loads; with the `bench` feature (CARGO_FEATURE_BENCH) also
+//! the packet-rate harness's xdp/xvs_redirect.bpf.c (the in-kernel redirect baseline),
+//! xdp/xvs_bench_gen.bpf.c (the traffic generator) and xdp/xvs_bench_sink.bpf.c (the
+//! sink's check), which a build without the feature neither compiles nor embeds.
 //!
 //! Needs clang (BPF target) and libbpf-dev (bpf/bpf_helpers.h, bpf/bpf_endian.h);
 //! scripts/install-deps.sh installs both on Debian 12. `CLANG=/path/to/clang`
@@ -14,8 +15,14 @@ use std::process::Command;
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    const PROGRAMS: [&str; 4] = ["xvs_xdp", "xvs_redirect", "xvs_bench_gen", "xvs_bench_sink"];
-    for name in PROGRAMS {
+    const PRODUCTION: [&str; 1] = ["xvs_xdp"];
+    const BENCH: [&str; 3] = ["xvs_redirect", "xvs_bench_gen", "xvs_bench_sink"];
+    let bench = env::var_os("CARGO_FEATURE_BENCH").is_some();
+    let programs: Vec<&str> = PRODUCTION
+        .into_iter()
+        .chain(BENCH.into_iter().filter(|_| bench))
+        .collect();
+    for &name in &programs {
         let src = manifest.join("xdp").join(format!("{name}.bpf.c"));
         println!("cargo:rerun-if-changed={}", src.display());
     }
@@ -61,7 +68,7 @@ fn main() {
             .to_string()
         });
 
-    for name in PROGRAMS {
+    for &name in &programs {
         let src = manifest.join("xdp").join(format!("{name}.bpf.c"));
         let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join(format!("{name}.bpf.o"));
         let output = Command::new(&clang)

@@ -41,7 +41,7 @@ use xvs_bench::{
 use xvs_dataplane::cache::CachedFlow;
 use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::worker::{Upcall, Worker, WorkerCmd};
-use xvs_dataplane::{decap_gre, DpAction, FlowKey, Frame, MacAddr, PortNo, DEFAULT_HEADROOM};
+use xvs_dataplane::{decap_gre, DpAction, FlowKey, FrameBuf, MacAddr, PortNo, DEFAULT_HEADROOM};
 use xvs_pipeline::revalidator::{
     Revalidator, RevalidatorStats, WorkerHandle, DEFAULT_CACHE_CAPACITY,
 };
@@ -165,7 +165,8 @@ fn hit(c: &mut Criterion) {
                 if pos == s.order.len() {
                     pos = 0;
                 }
-                let mut f = Frame::from_parts(&mut buf[..], DEFAULT_HEADROOM, FRAME_LEN).unwrap();
+                let mut f =
+                    FrameBuf::from_parts(&mut buf[..], DEFAULT_HEADROOM, FRAME_LEN).unwrap();
                 s.worker
                     .process(black_box(s.in_port), &mut f, NOW, &mut |p, bytes: &[u8]| {
                         sent += bytes.len();
@@ -188,7 +189,7 @@ fn hit(c: &mut Criterion) {
 fn hit_batch(c: &mut Criterion) {
     let node = network_node();
     let mut g = c.benchmark_group("hit_batch");
-    const BATCH: usize = 64;
+    const BATCH: usize = xvs_dataplane::BATCH;
     g.throughput(Throughput::Elements(BATCH as u64));
     let sizes: &[usize] = if benchmarking() {
         &[1, 1000, 1_000_000]
@@ -203,7 +204,7 @@ fn hit_batch(c: &mut Criterion) {
         g.bench_function(BenchmarkId::from_parameter(n), |b| {
             let s = setup.get_or_insert_with(|| hit_setup(&node, n));
             b.iter(|| {
-                let mut frames: Vec<Frame<&mut [u8]>> = Vec::with_capacity(BATCH);
+                let mut frames: Vec<FrameBuf<&mut [u8]>> = Vec::with_capacity(BATCH);
                 for buf in bufs.chunks_mut(DEFAULT_HEADROOM + FRAME_LEN) {
                     let d = &mut buf[DEFAULT_HEADROOM..];
                     d.copy_from_slice(&s.template);
@@ -212,7 +213,7 @@ fn hit_batch(c: &mut Criterion) {
                     if pos == s.order.len() {
                         pos = 0;
                     }
-                    frames.push(Frame::from_parts(buf, DEFAULT_HEADROOM, FRAME_LEN).unwrap());
+                    frames.push(FrameBuf::from_parts(buf, DEFAULT_HEADROOM, FRAME_LEN).unwrap());
                 }
                 s.worker.process_batch(
                     black_box(s.in_port),
@@ -394,7 +395,8 @@ fn upcall(c: &mut Criterion) {
         b.iter(|| {
             let f = s.frame();
             buf[DEFAULT_HEADROOM..].copy_from_slice(&f);
-            let mut frame = Frame::from_parts(&mut buf[..], DEFAULT_HEADROOM, FRAME_LEN).unwrap();
+            let mut frame =
+                FrameBuf::from_parts(&mut buf[..], DEFAULT_HEADROOM, FRAME_LEN).unwrap();
             s.worker.process(s.node.tap_a, &mut frame, NOW, &mut noop);
             let up = s.upcalls.try_recv().expect("a miss");
             s.fp.handle_upcall(&mut s.node.sw, up, NOW);

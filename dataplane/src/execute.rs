@@ -5,11 +5,11 @@
 //! headroom in front of the frame, so neither copies the payload or allocates.
 
 use crate::actions::DpAction;
-use crate::flow_key::{PortNo, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_VLAN};
+use crate::flow_key::PortNo;
 use crate::tunnel::{tunnel_header_len, write_tunnel_header};
 use crate::wire::{
-    checksum, ethernet, get_u16, ipv4, set_u16, vlan, ArpPacket, EthernetFrame, Ipv4Packet,
-    VlanTag, WireError,
+    checksum, ethernet, ethertype, get_u16, ipv4, set_u16, vlan, ArpPacket, EthernetFrame,
+    Ipv4Packet, VlanTag, WireError,
 };
 
 /// Headroom for a received frame: the largest outer header the datapath may put in front
@@ -32,20 +32,21 @@ pub enum ExecError {
 }
 
 /// A frame inside a larger buffer: `buf[head..head + len]` is the frame, `buf[..head]` the
-/// headroom it can grow into at the front.
+/// headroom it can grow into at the front. (The buffer the executor owns or borrows; the
+/// header view over Ethernet bytes is [`wire::EthernetFrame`](crate::wire::EthernetFrame).)
 #[derive(Clone, Debug)]
-pub struct Frame<B> {
+pub struct FrameBuf<B> {
     buf: B,
     head: usize,
     len: usize,
 }
 
-impl Frame<Vec<u8>> {
+impl FrameBuf<Vec<u8>> {
     /// A copy of `bytes` behind `headroom` bytes of headroom.
     pub fn with_headroom(bytes: &[u8], headroom: usize) -> Self {
         let mut buf = vec![0u8; headroom + bytes.len()];
         buf[headroom..].copy_from_slice(bytes);
-        Frame {
+        FrameBuf {
             buf,
             head: headroom,
             len: bytes.len(),
@@ -53,13 +54,13 @@ impl Frame<Vec<u8>> {
     }
 }
 
-impl<B: AsRef<[u8]> + AsMut<[u8]>> Frame<B> {
+impl<B: AsRef<[u8]> + AsMut<[u8]>> FrameBuf<B> {
     /// The frame `buf[head..head + len]` (for instance a received packet in an AF_XDP UMEM
     /// chunk, `head` being the chunk's headroom).
     pub fn from_parts(buf: B, head: usize, len: usize) -> Result<Self, ExecError> {
         let have = buf.as_ref().len();
         match head.checked_add(len) {
-            Some(end) if end <= have => Ok(Frame { buf, head, len }),
+            Some(end) if end <= have => Ok(FrameBuf { buf, head, len }),
             _ => Err(ExecError::OutOfRange {
                 at: head,
                 n: len,
@@ -190,7 +191,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Frame<B> {
 /// tunnel packet over 64 KiB) stop execution; outputs before it have been emitted.
 pub fn execute<B, F>(
     actions: &[DpAction],
-    frame: &mut Frame<B>,
+    frame: &mut FrameBuf<B>,
     mut emit: F,
 ) -> Result<Executed, ExecError>
 where
@@ -264,11 +265,11 @@ pub struct Executed {
 }
 
 fn vlan_tag_present(d: &[u8]) -> bool {
-    d.len() >= ethernet::HEADER_LEN + vlan::HEADER_LEN && get_u16(d, TPID_OFFSET) == ETH_TYPE_VLAN
+    d.len() >= ethernet::HEADER_LEN + vlan::HEADER_LEN && get_u16(d, TPID_OFFSET) == ethertype::VLAN
 }
 
 fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
-    frame: &mut Frame<B>,
+    frame: &mut FrameBuf<B>,
     tci: u16,
 ) -> Result<(), ExecError> {
     if frame.len() < ethernet::HEADER_LEN {
@@ -276,7 +277,7 @@ fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
     }
     frame.insert(TPID_OFFSET, vlan::HEADER_LEN)?;
     let d = frame.data_mut();
-    set_u16(d, TPID_OFFSET, ETH_TYPE_VLAN);
+    set_u16(d, TPID_OFFSET, ethertype::VLAN);
     // The present bit of a flow key TCI sits where the wire has DEI, which xvs sends as 0.
     set_u16(d, TPID_OFFSET + 2, tci & !vlan::DEI);
     Ok(())
@@ -286,7 +287,7 @@ fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
 /// whole Ethernet (and tag) headers.
 fn l3(d: &[u8]) -> Option<(u16, usize)> {
     let eth = EthernetFrame::new_checked(d).ok()?;
-    if eth.ethertype() == ETH_TYPE_VLAN {
+    if eth.ethertype() == ethertype::VLAN {
         let tag = VlanTag::new_checked(eth.payload()).ok()?;
         Some((tag.ethertype(), ethernet::HEADER_LEN + vlan::HEADER_LEN))
     } else {
@@ -295,7 +296,7 @@ fn l3(d: &[u8]) -> Option<(u16, usize)> {
 }
 
 fn with_arp(d: &mut [u8], f: impl FnOnce(&mut ArpPacket<&mut [u8]>)) {
-    if let Some((ETH_TYPE_ARP, off)) = l3(d) {
+    if let Some((ethertype::ARP, off)) = l3(d) {
         if let Some(Ok(mut arp)) = d.get_mut(off..).map(ArpPacket::new_checked) {
             f(&mut arp);
         }
@@ -313,7 +314,7 @@ enum Addr {
 /// payload is not read. Non-first fragments carry no L4 header; a zero UDP checksum means
 /// none and stays zero.
 fn set_ipv4_addr(d: &mut [u8], which: Addr, new: u32) {
-    let Some((ETH_TYPE_IPV4, off)) = l3(d) else {
+    let Some((ethertype::IPV4, off)) = l3(d) else {
         return;
     };
     let Some(Ok(mut ip)) = d.get_mut(off..).map(Ipv4Packet::new_checked) else {
@@ -356,7 +357,7 @@ mod tests {
 
     #[test]
     fn insert_remove_move_the_front() {
-        let mut f = Frame::with_headroom(&[1, 2, 3, 4, 5], 4);
+        let mut f = FrameBuf::with_headroom(&[1, 2, 3, 4, 5], 4);
         f.insert(2, 3).unwrap();
         assert_eq!(f.headroom(), 1);
         f.data_mut()[2..5].copy_from_slice(&[7, 8, 9]);
@@ -409,7 +410,7 @@ mod tests {
         };
         let inner = [0x5au8; 100];
         for (mtu, sent) in [(128u16, true), (127, false), (u16::MAX, true)] {
-            let mut f = Frame::with_headroom(&inner, DEFAULT_HEADROOM);
+            let mut f = FrameBuf::with_headroom(&inner, DEFAULT_HEADROOM);
             let mut out = Vec::new();
             let done = execute(
                 &[DpAction::Output(1), tunnel(mtu), DpAction::Output(2)],

@@ -1,7 +1,7 @@
 //! Flow key extraction: one pass over a frame's headers into a [`FlowKey`].
 
-use crate::flow_key::{FlowKey, PortNo, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_VLAN, VLAN_PRESENT};
-use crate::wire::{vlan, ArpPacket, EthernetFrame, Ipv4Packet, VlanTag, WireError};
+use crate::flow_key::{FlowKey, PortNo, VLAN_PRESENT};
+use crate::wire::{ethertype, vlan, ArpPacket, EthernetFrame, Ipv4Packet, VlanTag, WireError};
 
 impl FlowKey {
     /// The key of `frame`, received on `in_port`.
@@ -26,7 +26,7 @@ impl FlowKey {
         };
         let mut dl_type = eth.ethertype();
         let mut l3 = eth.payload();
-        if dl_type == ETH_TYPE_VLAN {
+        if dl_type == ethertype::VLAN {
             let tag = VlanTag::new_checked(l3)?;
             key.vlan_tci = VLAN_PRESENT | (tag.tci() & !vlan::DEI);
             dl_type = tag.ethertype();
@@ -34,14 +34,14 @@ impl FlowKey {
         }
         key.dl_type = dl_type;
         match dl_type {
-            ETH_TYPE_IPV4 => {
+            ethertype::IPV4 => {
                 let ip = Ipv4Packet::new_checked(l3)?;
                 key.nw_src = u32::from(ip.src_addr());
                 key.nw_dst = u32::from(ip.dst_addr());
                 key.nw_proto = ip.protocol();
                 key.nw_tos = ip.tos();
             }
-            ETH_TYPE_ARP => {
+            ethertype::ARP => {
                 let arp = ArpPacket::new_checked(l3)?;
                 key.nw_src = u32::from(arp.spa());
                 key.nw_dst = u32::from(arp.tpa());
@@ -60,7 +60,6 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::flow_key::ETH_TYPE_QINQ;
     use crate::mac::MacAddr;
     use crate::wire::{arp, ipv4, ArpRepr, EthernetRepr, Ipv4Repr, Layer, VlanRepr};
 
@@ -90,7 +89,7 @@ mod tests {
         .emit(&mut VlanTag::new_unchecked(&mut t[..]));
         let mut p = t.to_vec();
         p.extend_from_slice(payload);
-        eth(ETH_TYPE_VLAN, &p)
+        eth(ethertype::VLAN, &p)
     }
 
     fn ipv4_packet() -> Vec<u8> {
@@ -126,14 +125,14 @@ mod tests {
 
     #[test]
     fn untagged_ipv4() {
-        let k = FlowKey::extract(3, &eth(ETH_TYPE_IPV4, &ipv4_packet())).unwrap();
+        let k = FlowKey::extract(3, &eth(ethertype::IPV4, &ipv4_packet())).unwrap();
         assert_eq!(
             k,
             FlowKey {
                 in_port: 3,
                 dl_src: SRC,
                 dl_dst: DST,
-                dl_type: ETH_TYPE_IPV4,
+                dl_type: ethertype::IPV4,
                 nw_src: 0x0a01_0203,
                 nw_dst: 0x0a04_0506,
                 nw_proto: 17,
@@ -145,12 +144,15 @@ mod tests {
 
     #[test]
     fn tagged_arp_drops_dei() {
-        let k =
-            FlowKey::extract(1, &tagged(0xb00a, ETH_TYPE_ARP, &arp_packet(arp::OP_REPLY))).unwrap();
+        let k = FlowKey::extract(
+            1,
+            &tagged(0xb00a, ethertype::ARP, &arp_packet(arp::OP_REPLY)),
+        )
+        .unwrap();
         assert_eq!(k.vlan_tci, VLAN_PRESENT | 5 << 13 | 10);
         assert_eq!(k.vlan_vid(), Some(10));
         assert_eq!(k.vlan_pcp(), 5);
-        assert_eq!(k.dl_type, ETH_TYPE_ARP);
+        assert_eq!(k.dl_type, ethertype::ARP);
         assert_eq!(k.nw_src, 0xc0a8_0101);
         assert_eq!(k.nw_dst, 0xc0a8_0102);
         assert_eq!(k.nw_proto, 2);
@@ -168,20 +170,20 @@ mod tests {
 
     #[test]
     fn second_tag_not_parsed() {
-        let inner = tagged(0x0064, ETH_TYPE_IPV4, &ipv4_packet());
+        let inner = tagged(0x0064, ethertype::IPV4, &ipv4_packet());
         // Take the inner tag (and what follows) as the payload of an outer tag.
-        let k = FlowKey::extract(1, &tagged(0x000a, ETH_TYPE_VLAN, &inner[14..])).unwrap();
+        let k = FlowKey::extract(1, &tagged(0x000a, ethertype::VLAN, &inner[14..])).unwrap();
         assert_eq!(k.vlan_tci, VLAN_PRESENT | 10);
-        assert_eq!(k.dl_type, ETH_TYPE_VLAN);
+        assert_eq!(k.dl_type, ethertype::VLAN);
         assert_eq!(k.nw_src, 0);
         assert_eq!(k.nw_proto, 0);
     }
 
     #[test]
     fn qinq_is_just_an_ethertype() {
-        let k = FlowKey::extract(1, &eth(ETH_TYPE_QINQ, &[0x00, 0x0a, 0x81, 0x00])).unwrap();
+        let k = FlowKey::extract(1, &eth(ethertype::QINQ, &[0x00, 0x0a, 0x81, 0x00])).unwrap();
         assert_eq!(k.vlan_tci, 0);
-        assert_eq!(k.dl_type, ETH_TYPE_QINQ);
+        assert_eq!(k.dl_type, ethertype::QINQ);
     }
 
     #[test]
@@ -203,7 +205,7 @@ mod tests {
     fn checksum_not_verified() {
         let mut p = ipv4_packet();
         p[10] ^= 0xff;
-        assert!(FlowKey::extract(1, &eth(ETH_TYPE_IPV4, &p)).is_ok());
+        assert!(FlowKey::extract(1, &eth(ethertype::IPV4, &p)).is_ok());
     }
 
     #[test]
@@ -217,7 +219,7 @@ mod tests {
             })
         );
         assert_eq!(
-            FlowKey::extract(1, &eth(ETH_TYPE_VLAN, &[0, 1, 8])),
+            FlowKey::extract(1, &eth(ethertype::VLAN, &[0, 1, 8])),
             Err(WireError::Truncated {
                 layer: Layer::Vlan,
                 need: 4,
@@ -225,7 +227,7 @@ mod tests {
             })
         );
         assert_eq!(
-            FlowKey::extract(1, &eth(ETH_TYPE_IPV4, &ipv4_packet()[..19])),
+            FlowKey::extract(1, &eth(ethertype::IPV4, &ipv4_packet()[..19])),
             Err(WireError::Truncated {
                 layer: Layer::Ipv4,
                 need: 20,
@@ -233,7 +235,7 @@ mod tests {
             })
         );
         assert_eq!(
-            FlowKey::extract(1, &tagged(5, ETH_TYPE_ARP, &arp_packet(1)[..27])),
+            FlowKey::extract(1, &tagged(5, ethertype::ARP, &arp_packet(1)[..27])),
             Err(WireError::Truncated {
                 layer: Layer::Arp,
                 need: 28,
@@ -243,7 +245,7 @@ mod tests {
         let mut a = arp_packet(1);
         a[4] = 8;
         assert!(matches!(
-            FlowKey::extract(1, &eth(ETH_TYPE_ARP, &a)),
+            FlowKey::extract(1, &eth(ethertype::ARP, &a)),
             Err(WireError::BadArpFormat { hlen: 8, .. })
         ));
     }

@@ -4,12 +4,15 @@
 //! - [`flow_key`]: the fields a frame is looked up by, extracted in one parse.
 //! - [`actions`]: the datapath action program a translation compiles to.
 //! - [`execute`](mod@execute): the executor of action lists over a frame buffer with headroom.
-//! - [`tunnel`]: GRE and VXLAN decapsulation and encapsulation.
+//! - [`tunnel`]: GRE and VXLAN decapsulation and encapsulation, and the map of tunnel ports.
+//! - [`classify`](mod@classify): what a received frame is looked up as (decapsulation,
+//!   tunnel port, flow key), for the worker and the slow path alike.
 //! - [`cache`]: the per-worker flow cache of compiled action programs.
 //! - [`worker`]: a worker's handling of frames and of control-thread commands.
 
 pub mod actions;
 pub mod cache;
+pub mod classify;
 pub mod execute;
 mod extract;
 pub mod flow_key;
@@ -23,7 +26,8 @@ pub mod afxdp;
 pub mod testnet;
 
 pub use actions::{DpAction, TunnelHeader, TunnelKind, TunnelType};
-pub use execute::{execute, ExecError, Executed, Frame, DEFAULT_HEADROOM};
+pub use classify::{classify, Classified, ClassifyDrop};
+pub use execute::{execute, ExecError, Executed, FrameBuf, DEFAULT_HEADROOM};
 pub use flow_key::{FlowKey, PackedKey, PortNo};
 pub use mac::MacAddr;
 pub use tunnel::{
@@ -31,3 +35,4 @@ pub use tunnel::{
     TunnelDecap,
 };
 pub use wire::WireError;
+pub use worker::{BATCH, MAX_BATCH};

@@ -470,7 +470,7 @@ impl RawSocket {
                             let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                                 aux.tp_vlan_tpid
                             } else {
-                                0x8100
+                                crate::wire::ethertype::VLAN
                             };
                             let mut tag = tpid.to_be_bytes().to_vec();
                             tag.extend_from_slice(&aux.tp_vlan_tci.to_be_bytes());

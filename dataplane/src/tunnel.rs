@@ -1,5 +1,6 @@
 //! Tunnel decapsulation and encapsulation: GRE carrying Ethernet (RFC 2784/2890,
-//! protocol 0x6558) and VXLAN (RFC 7348, UDP port 4789), both over IPv4.
+//! protocol 0x6558) and VXLAN (RFC 7348, UDP port 4789), both over IPv4; and the
+//! [`TunnelMap`], which tunnel port a decapsulated packet came in on.
 //!
 //! Encapsulation writes the outer headers in front of an inner frame that is already in
 //! the same buffer, so the payload is never copied and the optional GRE checksum can be
@@ -10,10 +11,11 @@ use std::ops::Range;
 
 pub use crate::actions::TunnelType;
 use crate::actions::{TunnelHeader, TunnelKind};
-use crate::flow_key::{ETH_TYPE_IPV4, ETH_TYPE_TEB, ETH_TYPE_VLAN};
+use crate::flow_key::PortNo;
 use crate::wire::{
-    ethernet, ipv4, truncated, udp, vxlan, EthernetFrame, EthernetRepr, GrePacket, GreRepr,
-    Ipv4Packet, Ipv4Repr, Layer, UdpPacket, UdpRepr, VlanTag, VxlanPacket, VxlanRepr, WireError,
+    ethernet, ethertype, ipv4, truncated, udp, vxlan, EthernetFrame, EthernetRepr, GrePacket,
+    GreRepr, Ipv4Packet, Ipv4Repr, Layer, UdpPacket, UdpRepr, VlanTag, VxlanPacket, VxlanRepr,
+    WireError,
 };
 
 /// What [`decap_gre`] found in a GRE-TEB packet.
@@ -73,18 +75,86 @@ impl From<GreDecap> for TunnelDecap {
     }
 }
 
+/// Which tunnel key a tunnel port accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelKeyMatch {
+    Any,
+    Exactly(u32),
+    NoKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelPort {
+    /// The encapsulation the port takes: a GRE port only receives GRE packets, a VXLAN
+    /// port only VXLAN ones.
+    pub kind: TunnelType,
+    pub remote: Ipv4Addr,
+    /// `None`: any of our addresses.
+    pub local: Option<Ipv4Addr>,
+    pub key: TunnelKeyMatch,
+    pub port: PortNo,
+}
+
+/// The underlay ports and the tunnel ports that decapsulated packets belong to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TunnelMap {
+    pub underlays: Vec<PortNo>,
+    pub tunnels: Vec<TunnelPort>,
+}
+
+impl TunnelMap {
+    pub fn is_underlay(&self, port: PortNo) -> bool {
+        self.underlays.contains(&port)
+    }
+
+    /// The GRE tunnel port for a GRE packet from `src` to `dst` with `key`: see
+    /// [`lookup_type`](Self::lookup_type).
+    pub fn lookup(&self, src: Ipv4Addr, dst: Ipv4Addr, key: Option<u32>) -> Option<PortNo> {
+        self.lookup_type(TunnelType::Gre, src, dst, key)
+    }
+
+    /// The tunnel port of type `kind` for a packet from `src` to `dst` with `key` (GRE key
+    /// or VXLAN VNI): a port with a matching local address wins over one that accepts
+    /// any. Ports of the other type are not considered.
+    pub fn lookup_type(
+        &self,
+        kind: TunnelType,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        key: Option<u32>,
+    ) -> Option<PortNo> {
+        let key_ok = |t: &TunnelPort| match t.key {
+            TunnelKeyMatch::Any => true,
+            TunnelKeyMatch::Exactly(k) => key == Some(k),
+            TunnelKeyMatch::NoKey => key.is_none(),
+        };
+        let mut wildcard = None;
+        for t in &self.tunnels {
+            if t.kind != kind || t.remote != src || !key_ok(t) {
+                continue;
+            }
+            match t.local {
+                Some(l) if l == dst => return Some(t.port),
+                None => wildcard = wildcard.or(Some(t.port)),
+                _ => {}
+            }
+        }
+        wildcard
+    }
+}
+
 /// The outer IPv4 packet of a tunnel frame, Ethernet / [one 802.1Q tag] / IPv4, with the
 /// checks both tunnel types need: header checksum, not a fragment. Also returns where the
 /// IPv4 header starts in `frame`.
 fn outer_ipv4(frame: &[u8]) -> Result<(Ipv4Packet<&[u8]>, usize), WireError> {
     let eth = EthernetFrame::new_checked(frame)?;
-    let (ethertype, l3) = if eth.ethertype() == ETH_TYPE_VLAN {
+    let (ethertype, l3) = if eth.ethertype() == ethertype::VLAN {
         let tag = VlanTag::new_checked(eth.payload())?;
         (tag.ethertype(), tag.payload())
     } else {
         (eth.ethertype(), eth.payload())
     };
-    if ethertype != ETH_TYPE_IPV4 {
+    if ethertype != ethertype::IPV4 {
         return Err(WireError::NotIpv4(ethertype));
     }
     let ip = Ipv4Packet::new_checked(l3)?;
@@ -114,7 +184,7 @@ fn check_inner(inner: &[u8]) -> Result<(), WireError> {
 /// The GRE part of [`decap_gre`], after the outer IPv4 checks.
 fn gre_in(ip: &Ipv4Packet<&[u8]>, l3_offset: usize) -> Result<GreDecap, WireError> {
     let gre = GrePacket::new_checked(ip.payload())?;
-    if gre.protocol() != ETH_TYPE_TEB {
+    if gre.protocol() != ethertype::TEB {
         return Err(WireError::NotTeb(gre.protocol()));
     }
     if !gre.verify_checksum() {
@@ -200,7 +270,7 @@ fn encap_len(kind: &TunnelKind) -> usize {
 
 fn gre_repr(key: Option<u32>, csum: bool) -> GreRepr {
     GreRepr {
-        protocol: ETH_TYPE_TEB,
+        protocol: ethertype::TEB,
         checksum: csum,
         key,
         seq: None,
@@ -244,7 +314,7 @@ pub fn write_tunnel_header(
     EthernetRepr {
         src_addr: header.eth_src,
         dst_addr: header.eth_dst,
-        ethertype: ETH_TYPE_IPV4,
+        ethertype: ethertype::IPV4,
     }
     .emit(&mut EthernetFrame::new_unchecked(eth_bytes));
     let (ip_hdr, encap_bytes) = ip_bytes.split_at_mut(ipv4::HEADER_LEN);
@@ -308,6 +378,50 @@ mod tests {
         f.extend_from_slice(&[0xfa, 0x16, 0x3e, 0, 0, 9, 0x88, 0xb5]);
         f.extend((0..47).map(|i| i as u8));
         f
+    }
+
+    const UNDERLAY: PortNo = 1;
+    const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    fn port(kind: TunnelType, key: TunnelKeyMatch, port: PortNo) -> TunnelPort {
+        TunnelPort {
+            kind,
+            remote: REMOTE,
+            local: Some(LOCAL),
+            key,
+            port,
+        }
+    }
+
+    #[test]
+    fn lookup_prefers_exact_local_within_a_type() {
+        let map = TunnelMap {
+            underlays: vec![UNDERLAY],
+            tunnels: vec![
+                TunnelPort {
+                    local: None,
+                    ..port(TunnelType::Vxlan, TunnelKeyMatch::Any, 7)
+                },
+                port(TunnelType::Gre, TunnelKeyMatch::Any, 5),
+                port(TunnelType::Vxlan, TunnelKeyMatch::Any, 6),
+            ],
+        };
+        assert_eq!(
+            map.lookup_type(TunnelType::Vxlan, REMOTE, LOCAL, Some(1)),
+            Some(6)
+        );
+        assert_eq!(
+            map.lookup_type(
+                TunnelType::Vxlan,
+                REMOTE,
+                Ipv4Addr::new(1, 1, 1, 1),
+                Some(1)
+            ),
+            Some(7)
+        );
+        assert_eq!(map.lookup(REMOTE, LOCAL, None), Some(5));
+        assert_eq!(map.lookup(REMOTE, Ipv4Addr::new(1, 1, 1, 1), None), None);
     }
 
     #[test]

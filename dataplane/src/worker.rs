@@ -1,13 +1,12 @@
 //! The worker's core: what happens to each received frame, and to each command from the
 //! control thread, with no I/O of its own (the AF_XDP loop and the tests wrap it).
 //!
-//! Per frame: decapsulate if it came in on an underlay, extract the key, look it up in
-//! the worker's own cache. A hit runs the entry's action program on the frame in place;
-//! a miss is copied into the bounded upcall queue for the control thread, or counted as
-//! `lost` when the queue is full. Nothing on this path allocates (but the miss's copy),
-//! locks or waits.
+//! Per frame: decapsulate if it came in on an underlay and extract the key
+//! ([`classify`](mod@crate::classify)), look it up in the worker's own cache. A hit runs
+//! the entry's action program on the frame in place; a miss is copied into the bounded
+//! upcall queue for the control thread, or counted as `lost` when the queue is full.
+//! Nothing on this path allocates (but the miss's copy), locks or waits.
 
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -16,12 +15,23 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::mem::MaybeUninit;
 
 use crate::cache::{ActionProgram, CachedFlow, EntryId, FlowCache};
-use crate::execute::{execute, Frame, DEFAULT_HEADROOM};
+use crate::classify::{classify_on, Classified, ClassifyDrop};
+use crate::execute::{execute, FrameBuf, DEFAULT_HEADROOM};
 use crate::flow_key::{FlowKey, PackedKey, PortNo};
 
-/// Frames [`Worker::process_batch`] handles in one go: the AF_XDP loop's rx batch.
-pub const MAX_BATCH: usize = 64;
-use crate::tunnel::{decap_tunnel, TunnelType};
+/// Frames the hot path handles together (the design's batch): the AF_XDP loop's default
+/// rx batch per socket ([`DatapathConfig::batch`]), and the chunk whose cache misses
+/// [`Worker::process_batch`] overlaps (its per-chunk arrays are on the stack).
+///
+/// [`DatapathConfig::batch`]: crate::afxdp::DatapathConfig::batch
+pub const BATCH: usize = 64;
+/// The largest rx batch [`DatapathConfig::batch`] accepts: four times [`BATCH`]; a batch
+/// that large reaches [`Worker::process_batch`] whole and is worked through in chunks of
+/// [`BATCH`].
+///
+/// [`DatapathConfig::batch`]: crate::afxdp::DatapathConfig::batch
+pub const MAX_BATCH: usize = 4 * BATCH;
+use crate::tunnel::TunnelMap;
 
 /// What the control thread asks of a worker. Applied in order, between batches.
 #[derive(Debug)]
@@ -46,74 +56,6 @@ pub struct Upcall {
     pub key: FlowKey,
     /// The frame as looked up (inner frame for tunnel packets).
     pub frame: Vec<u8>,
-}
-
-/// Which tunnel key a tunnel port accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TunnelKeyMatch {
-    Any,
-    Exactly(u32),
-    NoKey,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TunnelPort {
-    /// The encapsulation the port takes: a GRE port only receives GRE packets, a VXLAN
-    /// port only VXLAN ones.
-    pub kind: TunnelType,
-    pub remote: Ipv4Addr,
-    /// `None`: any of our addresses.
-    pub local: Option<Ipv4Addr>,
-    pub key: TunnelKeyMatch,
-    pub port: PortNo,
-}
-
-/// The underlay ports and the tunnel ports that decapsulated packets belong to.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TunnelMap {
-    pub underlays: Vec<PortNo>,
-    pub tunnels: Vec<TunnelPort>,
-}
-
-impl TunnelMap {
-    pub fn is_underlay(&self, port: PortNo) -> bool {
-        self.underlays.contains(&port)
-    }
-
-    /// The GRE tunnel port for a GRE packet from `src` to `dst` with `key`: see
-    /// [`lookup_type`](Self::lookup_type).
-    pub fn lookup(&self, src: Ipv4Addr, dst: Ipv4Addr, key: Option<u32>) -> Option<PortNo> {
-        self.lookup_type(TunnelType::Gre, src, dst, key)
-    }
-
-    /// The tunnel port of type `kind` for a packet from `src` to `dst` with `key` (GRE key
-    /// or VXLAN VNI): a port with a matching local address wins over one that accepts
-    /// any. Ports of the other type are not considered.
-    pub fn lookup_type(
-        &self,
-        kind: TunnelType,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        key: Option<u32>,
-    ) -> Option<PortNo> {
-        let key_ok = |t: &TunnelPort| match t.key {
-            TunnelKeyMatch::Any => true,
-            TunnelKeyMatch::Exactly(k) => key == Some(k),
-            TunnelKeyMatch::NoKey => key.is_none(),
-        };
-        let mut wildcard = None;
-        for t in &self.tunnels {
-            if t.kind != kind || t.remote != src || !key_ok(t) {
-                continue;
-            }
-            match t.local {
-                Some(l) if l == dst => return Some(t.port),
-                None => wildcard = wildcard.or(Some(t.port)),
-                _ => {}
-            }
-        }
-        wildcard
-    }
 }
 
 /// A worker's counters, like `ovs-dpctl show` and `pmd-stats-show`. Written by the
@@ -327,7 +269,7 @@ impl Worker {
                 }
                 WorkerCmd::Flush => self.cache.clear(),
                 WorkerCmd::Execute { frame, actions } => {
-                    let mut f = Frame::with_headroom(&frame, DEFAULT_HEADROOM);
+                    let mut f = FrameBuf::with_headroom(&frame, DEFAULT_HEADROOM);
                     // The control thread translated this very frame: actions fit it.
                     if let Ok(done) = execute(&actions, &mut f, &mut *tx) {
                         bump(&self.stats.too_big, u64::from(done.too_big));
@@ -356,45 +298,32 @@ impl Worker {
         self.cache.reorder();
     }
 
-    /// Decapsulates a frame (GRE or VXLAN) from an underlay and extracts its key. `None`: dropped and
-    /// counted (malformed, or a tunnel packet that is not ours).
+    /// [`classify`](crate::classify::classify)s a frame and narrows it to the frame the key
+    /// describes (a tunnel packet's outer headers go to the headroom: no copy). `None`:
+    /// dropped and counted (malformed, or a tunnel packet that is not ours).
     #[inline]
     fn classify<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         in_port: PortNo,
         underlay: bool,
-        frame: &mut Frame<B>,
+        frame: &mut FrameBuf<B>,
     ) -> Option<FlowKey> {
-        let mut port = in_port;
-        let mut tun_id = 0;
-        if underlay {
-            let d = match decap_tunnel(frame.data()) {
-                Ok(d) => d,
-                Err(_) => {
-                    bump(&self.stats.bad_tunnel, 1);
-                    return None;
+        match classify_on(in_port, underlay, frame.data(), &self.tunnels) {
+            Ok(Classified { key, inner }) => {
+                if underlay {
+                    // classify checked both bounds against the frame.
+                    let _ = frame.pull_front(inner.start);
+                    frame.truncate(inner.len());
                 }
-            };
-            let Some(t) = self
-                .tunnels
-                .lookup_type(d.kind, d.outer_src, d.outer_dst, d.key)
-            else {
-                bump(&self.stats.unknown_tunnel, 1);
-                return None;
-            };
-            port = t;
-            tun_id = d.key.unwrap_or(0) as u64;
-            // decap_tunnel checked both bounds against the frame.
-            let _ = frame.pull_front(d.inner_offset);
-            frame.truncate(d.inner_len);
-        }
-        match FlowKey::extract(port, frame.data()) {
-            Ok(mut k) => {
-                k.tun_id = tun_id;
-                Some(k)
+                Some(key)
             }
-            Err(_) => {
-                bump(&self.stats.malformed, 1);
+            Err(drop) => {
+                let counter = match drop {
+                    ClassifyDrop::Malformed(_) => &self.stats.malformed,
+                    ClassifyDrop::BadTunnel(_) => &self.stats.bad_tunnel,
+                    ClassifyDrop::UnknownTunnel { .. } => &self.stats.unknown_tunnel,
+                };
+                bump(counter, 1);
                 None
             }
         }
@@ -410,7 +339,7 @@ impl Worker {
         id: usize,
         hit: Option<&CachedFlow>,
         key: &FlowKey,
-        frame: &mut Frame<B>,
+        frame: &mut FrameBuf<B>,
         now: u64,
         tx: &mut F,
     ) where
@@ -452,7 +381,7 @@ impl Worker {
 
     /// Handles one received frame: forwards it by the cache, or queues an upcall.
     #[inline]
-    pub fn process<B, F>(&mut self, in_port: PortNo, frame: &mut Frame<B>, now: u64, tx: &mut F)
+    pub fn process<B, F>(&mut self, in_port: PortNo, frame: &mut FrameBuf<B>, now: u64, tx: &mut F)
     where
         B: AsRef<[u8]> + AsMut<[u8]>,
         F: FnMut(PortNo, &[u8]),
@@ -482,7 +411,7 @@ impl Worker {
     pub fn process_batch<B, F>(
         &mut self,
         in_port: PortNo,
-        frames: &mut [Frame<B>],
+        frames: &mut [FrameBuf<B>],
         now: u64,
         tx: &mut F,
     ) where
@@ -490,13 +419,13 @@ impl Worker {
         F: FnMut(PortNo, &[u8]),
     {
         let underlay = self.tunnels.is_underlay(in_port);
-        for chunk in frames.chunks_mut(MAX_BATCH) {
+        for chunk in frames.chunks_mut(BATCH) {
             let n = chunk.len();
             // Only the first n are written, and each is read only where `valid` says so;
             // left uninitialised because a memset of both arrays costs more than a lookup.
-            let mut keys = [const { MaybeUninit::<FlowKey>::uninit() }; MAX_BATCH];
-            let mut packed = [const { MaybeUninit::<PackedKey>::uninit() }; MAX_BATCH];
-            let mut valid = [false; MAX_BATCH];
+            let mut keys = [const { MaybeUninit::<FlowKey>::uninit() }; BATCH];
+            let mut packed = [const { MaybeUninit::<PackedKey>::uninit() }; BATCH];
+            let mut valid = [false; BATCH];
             for (i, f) in chunk.iter_mut().enumerate() {
                 if let Some(k) = self.classify(in_port, underlay, f) {
                     let p = k.pack();
@@ -506,7 +435,7 @@ impl Worker {
                     valid[i] = true;
                 }
             }
-            let mut hits: [Option<&CachedFlow>; MAX_BATCH] = [None; MAX_BATCH];
+            let mut hits: [Option<&CachedFlow>; BATCH] = [None; BATCH];
             for i in 0..n {
                 if valid[i] {
                     // SAFETY: written above when valid[i] was set.
@@ -539,10 +468,14 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
     use crate::actions::{TunnelHeader, TunnelKind};
     use crate::mac::MacAddr;
-    use crate::tunnel::{tunnel_header_len, write_tunnel_header};
+    use crate::tunnel::{
+        tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelPort, TunnelType,
+    };
 
     const UNDERLAY: PortNo = 1;
     const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -606,7 +539,7 @@ mod tests {
     }
 
     fn receive(w: &mut Worker, bytes: &[u8]) {
-        let mut f = Frame::with_headroom(bytes, DEFAULT_HEADROOM);
+        let mut f = FrameBuf::with_headroom(bytes, DEFAULT_HEADROOM);
         w.process(UNDERLAY, &mut f, 0, &mut |_, _| {
             panic!("nothing is installed")
         });
@@ -634,7 +567,7 @@ mod tests {
         });
 
         // The batch path agrees.
-        let mut frames = [Frame::with_headroom(&pkt, DEFAULT_HEADROOM)];
+        let mut frames = [FrameBuf::with_headroom(&pkt, DEFAULT_HEADROOM)];
         w.process_batch(UNDERLAY, &mut frames, 0, &mut |_, _| {});
         assert_eq!(up.try_recv().unwrap().key, u.key);
 
@@ -698,35 +631,5 @@ mod tests {
         bad[14 + 20 + 8] = 0; // I flag clear
         receive(&mut w, &bad);
         assert_eq!(w.stats().snapshot().bad_tunnel, 1);
-    }
-
-    #[test]
-    fn lookup_prefers_exact_local_within_a_type() {
-        let map = TunnelMap {
-            underlays: vec![UNDERLAY],
-            tunnels: vec![
-                TunnelPort {
-                    local: None,
-                    ..port(TunnelType::Vxlan, TunnelKeyMatch::Any, 7)
-                },
-                port(TunnelType::Gre, TunnelKeyMatch::Any, 5),
-                port(TunnelType::Vxlan, TunnelKeyMatch::Any, 6),
-            ],
-        };
-        assert_eq!(
-            map.lookup_type(TunnelType::Vxlan, REMOTE, LOCAL, Some(1)),
-            Some(6)
-        );
-        assert_eq!(
-            map.lookup_type(
-                TunnelType::Vxlan,
-                REMOTE,
-                Ipv4Addr::new(1, 1, 1, 1),
-                Some(1)
-            ),
-            Some(7)
-        );
-        assert_eq!(map.lookup(REMOTE, LOCAL, None), Some(5));
-        assert_eq!(map.lookup(REMOTE, Ipv4Addr::new(1, 1, 1, 1), None), None);
     }
 }

@@ -11,10 +11,10 @@ use etherparse::{
     VlanHeader, VlanPcp, VlanSlice,
 };
 use proptest::prelude::*;
-use xvs_dataplane::flow_key::{ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_QINQ, VLAN_PRESENT};
-use xvs_dataplane::wire::{Ipv4Packet, Ipv4Repr};
+use xvs_dataplane::flow_key::VLAN_PRESENT;
+use xvs_dataplane::wire::{ethertype, Ipv4Packet, Ipv4Repr};
 use xvs_dataplane::{
-    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, Frame,
+    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, FrameBuf,
     MacAddr, TunnelHeader, TunnelKind, TunnelType, WireError, DEFAULT_HEADROOM,
 };
 
@@ -159,7 +159,7 @@ fn ep_check_ip_frame(bytes: &[u8]) -> (Option<VlanHeader>, Ipv4Header) {
 }
 
 fn outputs(actions: &[DpAction], bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    let mut frame = Frame::with_headroom(bytes, DEFAULT_HEADROOM);
+    let mut frame = FrameBuf::with_headroom(bytes, DEFAULT_HEADROOM);
     let mut out = Vec::new();
     execute(actions, &mut frame, |p, b| out.push((p, b.to_vec()))).unwrap();
     out
@@ -187,7 +187,7 @@ proptest! {
             dl_src: MacAddr(src),
             dl_dst: MacAddr(dst),
             vlan_tci: expected_tci(vlan),
-            dl_type: ETH_TYPE_IPV4,
+            dl_type: ethertype::IPV4,
             nw_src: u32::from_be_bytes(ip.src),
             nw_dst: u32::from_be_bytes(ip.dst),
             nw_proto: if ip.tcp { 6 } else { 17 },
@@ -241,7 +241,7 @@ proptest! {
             dl_src: MacAddr(src),
             dl_dst: MacAddr::BROADCAST,
             vlan_tci: expected_tci(vlan),
-            dl_type: ETH_TYPE_ARP,
+            dl_type: ethertype::ARP,
             nw_src: u32::from_be_bytes(spa),
             nw_dst: u32::from_be_bytes(tpa),
             nw_proto: op as u8,
@@ -551,7 +551,7 @@ fn double_tag_from_etherparse_is_qinq_ethertype() {
         .write(&mut bytes, &[1, 2, 3])
         .unwrap();
     let k = FlowKey::extract(1, &bytes).unwrap();
-    assert_eq!(k.dl_type, ETH_TYPE_QINQ);
+    assert_eq!(k.dl_type, ethertype::QINQ);
     assert_eq!(k.vlan_tci, 0);
     assert_eq!(k.nw_src, 0);
 }

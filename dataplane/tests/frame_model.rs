@@ -1,9 +1,9 @@
-//! `Frame`'s insert/remove/push/pull against a model: a `Vec<u8>` of the frame's bytes and
+//! `FrameBuf`'s insert/remove/push/pull against a model: a `Vec<u8>` of the frame's bytes and
 //! a headroom count. After every operation the frame's bytes and headroom must equal the
 //! model's, and an operation the model says cannot happen must fail and change nothing.
 
 use proptest::prelude::*;
-use xvs_dataplane::{ExecError, Frame};
+use xvs_dataplane::{ExecError, FrameBuf};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -89,7 +89,7 @@ impl Model {
     }
 }
 
-fn apply<B: AsRef<[u8]> + AsMut<[u8]>>(f: &mut Frame<B>, op: &Op) -> Result<(), ExecError> {
+fn apply<B: AsRef<[u8]> + AsMut<[u8]>>(f: &mut FrameBuf<B>, op: &Op) -> Result<(), ExecError> {
     match *op {
         Op::Insert { at, n, fill } => {
             f.insert(at, n)?;
@@ -116,7 +116,7 @@ fn apply<B: AsRef<[u8]> + AsMut<[u8]>>(f: &mut Frame<B>, op: &Op) -> Result<(), 
 }
 
 fn check<B: AsRef<[u8]> + AsMut<[u8]>>(
-    mut frame: Frame<B>,
+    mut frame: FrameBuf<B>,
     mut model: Model,
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
@@ -144,7 +144,7 @@ proptest! {
         headroom in 0usize..40,
         ops in proptest::collection::vec(op(), 0..24),
     ) {
-        let frame = Frame::with_headroom(&bytes, headroom);
+        let frame = FrameBuf::with_headroom(&bytes, headroom);
         check(frame, Model { data: bytes, headroom }, &ops)?;
     }
 
@@ -159,7 +159,7 @@ proptest! {
         let mut chunk = [0xaau8; 128];
         let end = headroom + bytes.len();
         chunk[headroom..end].copy_from_slice(&bytes);
-        let frame = Frame::from_parts(&mut chunk[..end + tailroom], headroom, bytes.len()).unwrap();
+        let frame = FrameBuf::from_parts(&mut chunk[..end + tailroom], headroom, bytes.len()).unwrap();
         check(frame, Model { data: bytes, headroom }, &ops)?;
     }
 }
@@ -167,17 +167,17 @@ proptest! {
 #[test]
 fn from_parts_checks_bounds() {
     let mut chunk = [0u8; 16];
-    assert!(Frame::from_parts(&mut chunk[..], 4, 12).is_ok());
+    assert!(FrameBuf::from_parts(&mut chunk[..], 4, 12).is_ok());
     assert_eq!(
-        Frame::from_parts(&mut chunk[..], 4, 13).err(),
+        FrameBuf::from_parts(&mut chunk[..], 4, 13).err(),
         Some(ExecError::OutOfRange {
             at: 4,
             n: 13,
             len: 16
         })
     );
-    assert!(Frame::from_parts(&mut chunk[..], usize::MAX, 2).is_err());
-    let (buf, head, len) = Frame::from_parts(&mut chunk[..], 3, 5)
+    assert!(FrameBuf::from_parts(&mut chunk[..], usize::MAX, 2).is_err());
+    let (buf, head, len) = FrameBuf::from_parts(&mut chunk[..], 3, 5)
         .unwrap()
         .into_parts();
     assert_eq!((buf.len(), head, len), (16, 3, 5));

@@ -14,7 +14,7 @@ use xvs_dataplane::wire::{
 };
 use xvs_dataplane::{
     decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, write_tunnel_header,
-    DpAction, ExecError, FlowKey, Frame, MacAddr, TunnelDecap, TunnelHeader, TunnelKind,
+    DpAction, ExecError, FlowKey, FrameBuf, MacAddr, TunnelDecap, TunnelHeader, TunnelKind,
     TunnelType, WireError,
 };
 
@@ -257,7 +257,7 @@ fn exercise(bytes: &[u8], actions: &[DpAction], headroom: usize) {
         Err(_) => assert!(gre.is_err() && vxlan.is_err()),
     }
 
-    let mut frame = Frame::with_headroom(bytes, headroom);
+    let mut frame = FrameBuf::with_headroom(bytes, headroom);
     let mut outputs = 0usize;
     let r = execute(actions, &mut frame, |_, out| {
         outputs += 1;

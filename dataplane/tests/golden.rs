@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use xvs_dataplane::wire::Layer;
 use xvs_dataplane::{
-    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, Frame,
+    decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, FrameBuf,
     MacAddr, TunnelHeader, TunnelKind, WireError, DEFAULT_HEADROOM,
 };
 
@@ -173,7 +173,7 @@ fn encap_with_key_and_checksum_is_byte_exact() {
     assert_eq!(rfc1071(&want[14..34]), 0, "expected IPv4 header checksum");
     assert_eq!(rfc1071(&want[34..]), 0, "expected GRE checksum");
 
-    let mut frame = Frame::with_headroom(&hex(INNER), DEFAULT_HEADROOM);
+    let mut frame = FrameBuf::with_headroom(&hex(INNER), DEFAULT_HEADROOM);
     let mut sent = Vec::new();
     execute(
         &[DpAction::TunnelOutput { port: 4, header }],
@@ -208,7 +208,7 @@ fn encap_without_key_or_checksum_is_byte_exact() {
          {INNER}"
     ));
     assert_eq!(rfc1071(&want[14..34]), 0);
-    let mut frame = Frame::with_headroom(&hex(INNER), DEFAULT_HEADROOM);
+    let mut frame = FrameBuf::with_headroom(&hex(INNER), DEFAULT_HEADROOM);
     let mut sent = Vec::new();
     execute(
         &[DpAction::TunnelOutput { port: 4, header }],
@@ -222,7 +222,7 @@ fn encap_without_key_or_checksum_is_byte_exact() {
 #[test]
 fn encap_needs_headroom() {
     let header = tunnel(Some(1), true);
-    let mut frame = Frame::with_headroom(&hex(INNER), 45);
+    let mut frame = FrameBuf::with_headroom(&hex(INNER), 45);
     assert_eq!(
         execute(
             &[DpAction::TunnelOutput { port: 1, header }],
@@ -360,7 +360,7 @@ fn push_pop_set_vlan_bytes() {
         fa163e000002 fa163e000001 0800
         4500 001c 0001 0000 4001 66de 0a000001 0a000002
         0800 f7fd 0001 0001");
-    let mut frame = Frame::with_headroom(&untagged, DEFAULT_HEADROOM);
+    let mut frame = FrameBuf::with_headroom(&untagged, DEFAULT_HEADROOM);
     let mut sent = Vec::new();
     execute(
         &[
@@ -390,7 +390,7 @@ fn push_pop_set_vlan_bytes() {
 fn set_vlan_keeps_dei() {
     let mut tagged = hex(INNER);
     tagged[14] = 0x10; // DEI set, PCP 0, VID 10
-    let mut frame = Frame::with_headroom(&tagged, 0);
+    let mut frame = FrameBuf::with_headroom(&tagged, 0);
     execute(
         &[DpAction::SetVlan(0x1000 | 7 << 13 | 4095)],
         &mut frame,
@@ -405,7 +405,7 @@ fn rewrites_of_arp_and_ipv4_bytes() {
     let arp = hex("
         ffffffffffff fa163edcc523 8100 a064 0806
         0001 0800 06 04 0001 fa163edcc523 0a000001 000000000000 0a000002");
-    let mut frame = Frame::with_headroom(&arp, 16);
+    let mut frame = FrameBuf::with_headroom(&arp, 16);
     execute(
         &[
             DpAction::SetArpOp(2),
@@ -431,7 +431,7 @@ fn rewrites_of_arp_and_ipv4_bytes() {
 
     // 10.0.0.1 -> 10.0.0.2 becomes 10.0.0.5 -> 10.0.0.6; checksum 0x66de becomes 0x66d6
     // (each address word grew by 4, so the complement sum shrinks by 8).
-    let mut frame = Frame::with_headroom(&hex(INNER), 0);
+    let mut frame = FrameBuf::with_headroom(&hex(INNER), 0);
     execute(
         &[
             DpAction::SetIpv4Src(Ipv4Addr::new(10, 0, 0, 5)),
@@ -498,7 +498,7 @@ fn vxlan_encap_of_tagged_frame_is_byte_exact() {
     assert_eq!(want.len(), 96);
     assert_eq!(rfc1071(&want[14..34]), 0, "expected IPv4 header checksum");
 
-    let mut frame = Frame::with_headroom(&hex(INNER), DEFAULT_HEADROOM);
+    let mut frame = FrameBuf::with_headroom(&hex(INNER), DEFAULT_HEADROOM);
     let mut sent = Vec::new();
     execute(
         &[

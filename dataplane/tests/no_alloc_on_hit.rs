@@ -10,7 +10,7 @@ use xvs_dataplane::actions::TunnelKind;
 use xvs_dataplane::cache::CachedFlow;
 use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::worker::{Worker, WorkerCmd};
-use xvs_dataplane::{DpAction, FlowKey, Frame, MacAddr, TunnelHeader};
+use xvs_dataplane::{DpAction, FlowKey, FrameBuf, MacAddr, TunnelHeader};
 
 struct Counting;
 
@@ -92,7 +92,7 @@ fn a_hit_does_not_allocate() {
     let before = allocs();
     for i in 0..10_000u64 {
         buf[256..320].copy_from_slice(&frame);
-        let mut f = Frame::from_parts(&mut buf[..], 256, 64).unwrap();
+        let mut f = FrameBuf::from_parts(&mut buf[..], 256, 64).unwrap();
         w.process(1, &mut f, i, &mut |_p, b: &[u8]| sent += b.len());
     }
     let during = allocs() - before;

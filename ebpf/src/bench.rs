@@ -1,11 +1,13 @@
-//! The packet-rate harness's programs in the kernel: the traffic generator
+//! The packet-rate harness's programs in the kernel (feature `bench`, which xvs-bench
+//! turns on; the daemon builds without it): the traffic generator
 //! (`xdp/xvs_bench_gen.bpf.c`), frames circulating on a veth pair that make the offered
-//! frames, and the sink's check (`xdp/xvs_bench_sink.bpf.c`), attached to the sink's
-//! interface.
+//! frames, the sink's check (`xdp/xvs_bench_sink.bpf.c`), attached to the sink's
+//! interface, and the in-kernel redirect baseline ([`RedirectProgram`],
+//! `xdp/xvs_redirect.bpf.c`).
 //!
-//! Both describe the frames with offsets into one template frame (the layout of the
-//! harness's `FlowSet`): where the per-flow destination MAC, GRE key and stamp are.
-//! What the programs do with them is documented at the top of each C file.
+//! The generator and the sink describe the frames with offsets into one template frame
+//! (the layout of the harness's `FlowSet`): where the per-flow destination MAC, GRE key
+//! and stamp are. What the programs do with them is documented at the top of each C file.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -17,6 +19,10 @@ use crate::{
     attach_link, devmap_err, ifindex, load_xdp, map_err, take_map, xdp_program, xsk_clear, xsk_set,
     EbpfError, XdpMode,
 };
+
+mod redirect;
+
+pub use redirect::RedirectProgram;
 
 static GEN_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_bench_gen.bpf.o"));

@@ -16,7 +16,12 @@
 //!   addresses given with [`XdpProgram::add_local_ip`] go to the socket: IPv4 GRE, and
 //!   unfragmented IPv4 UDP to port 4789 (VXLAN); everything else (ARP, SSH, ICMP for the
 //!   host, other UDP...) goes to the kernel stack.
+//!
+//! The packet-rate harness's own programs (generator, sink check, redirect baseline) are
+//! in module `bench`, behind the `bench` feature: without it build.rs does not compile
+//! them and nothing embeds them, so the daemon carries only the steering program.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 
 use std::ffi::CString;
@@ -112,12 +117,14 @@ pub enum EbpfError {
     },
     #[error("rx queue {queue} is beyond the XSKMAP's {max} entries")]
     QueueOutOfRange { queue: u32, max: u32 },
+    #[cfg(feature = "bench")]
     #[error("BPF_PROG_RUN, {what}: {source}")]
     TestRun {
         what: &'static str,
         #[source]
         source: std::io::Error,
     },
+    #[cfg(feature = "bench")]
     #[error("harness frame template: {0}")]
     Template(String),
 }
@@ -372,6 +379,7 @@ pub(crate) fn load_xdp<'a>(
 }
 
 /// A devmap update's error as this module's.
+#[cfg(feature = "bench")]
 pub(crate) fn devmap_err(map: &'static str) -> impl Fn(aya::maps::xdp::XdpMapError) -> EbpfError {
     move |e| match e {
         aya::maps::xdp::XdpMapError::MapError(source) => EbpfError::Map { map, source },
@@ -420,102 +428,5 @@ impl Drop for XdpProgram {
         // Closing the link fd detaches the program from the netdev.
         drop(self.link.take());
         tracing::info!("{} (ifindex {}): XDP detached", self.ifname, self.ifindex);
-    }
-}
-
-/// The compiled redirect object (`xdp/xvs_redirect.bpf.c`).
-static REDIRECT_OBJECT: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_redirect.bpf.o"));
-
-const REDIRECT_PROGRAM_NAME: &str = "xvs_redirect";
-
-/// The benchmark's in-kernel baseline: an XDP program that redirects every frame arriving
-/// on one interface, untouched, to another (entry 0 of its devmap `tx_port`). Attached
-/// through a bpf_link like [`XdpProgram`], so it goes away with this value (or the
-/// process). Detaches on drop.
-///
-/// Redirecting into a veth needs NAPI on the target's peer (`ethtool -K PEER gro on`, or
-/// an XDP program there); without it the kernel drops the frames.
-pub struct RedirectProgram {
-    ifname: String,
-    ifindex: u32,
-    to_ifindex: u32,
-    mode: XdpMode,
-    /// The attachment: closing this fd detaches the program. Dropped first.
-    link: Option<FdLink>,
-    _tx_port: aya::maps::DevMap<MapData>,
-    _ebpf: aya::Ebpf,
-}
-
-impl std::fmt::Debug for RedirectProgram {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedirectProgram")
-            .field("ifname", &self.ifname)
-            .field("ifindex", &self.ifindex)
-            .field("to_ifindex", &self.to_ifindex)
-            .field("mode", &self.mode)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RedirectProgram {
-    /// Loads a fresh instance, points it at `to_ifindex` and attaches it to `ifname` (both
-    /// in the calling thread's network namespace) through a bpf_link. `XdpMode::Auto`
-    /// tries native mode first and falls back to generic mode with a warning.
-    pub fn attach(
-        ifname: &str,
-        to_ifindex: u32,
-        mode: XdpMode,
-    ) -> Result<RedirectProgram, EbpfError> {
-        let ifindex = ifindex(ifname).ok_or_else(|| EbpfError::UnknownInterface(ifname.into()))?;
-        let mut ebpf = aya::Ebpf::load(REDIRECT_OBJECT).map_err(EbpfError::Load)?;
-        // The target first: from the moment it is attached, every frame is redirected.
-        let mut tx_port = aya::maps::DevMap::try_from(take_map(&mut ebpf, "tx_port")?)
-            .map_err(map_err("tx_port"))?;
-        tx_port
-            .set(0, to_ifindex, None, 0)
-            .map_err(devmap_err("tx_port"))?;
-        let prog = load_xdp(&mut ebpf, REDIRECT_PROGRAM_NAME)?;
-        let (link, attached) = attach_link(prog, ifname, ifindex, mode)?;
-        tracing::info!(
-            "{ifname} (ifindex {ifindex}): XDP redirect to ifindex {to_ifindex} attached in {attached:?} mode"
-        );
-        Ok(RedirectProgram {
-            ifname: ifname.into(),
-            ifindex,
-            to_ifindex,
-            mode: attached,
-            link: Some(link),
-            _tx_port: tx_port,
-            _ebpf: ebpf,
-        })
-    }
-
-    pub fn ifname(&self) -> &str {
-        &self.ifname
-    }
-
-    pub fn ifindex(&self) -> u32 {
-        self.ifindex
-    }
-
-    pub fn to_ifindex(&self) -> u32 {
-        self.to_ifindex
-    }
-
-    /// Native or Generic: the mode the program is attached in.
-    pub fn attached_mode(&self) -> XdpMode {
-        self.mode
-    }
-}
-
-impl Drop for RedirectProgram {
-    fn drop(&mut self) {
-        drop(self.link.take());
-        tracing::info!(
-            "{} (ifindex {}): XDP redirect detached",
-            self.ifname,
-            self.ifindex
-        );
     }
 }

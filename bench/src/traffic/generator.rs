@@ -27,7 +27,8 @@ use xvs_dataplane::afxdp::ring::ProdRing;
 use xvs_dataplane::afxdp::socket::{
     new_socket, BindMode, RingSizes, SocketError, XdpDesc, XskRings, XskSocket,
 };
-use xvs_dataplane::afxdp::umem::{raise_memlock, UmemArea, UmemError};
+use xvs_dataplane::afxdp::sys::{raise_memlock, KickError};
+use xvs_dataplane::afxdp::umem::{UmemArea, UmemError};
 
 use xvs_ebpf::bench::LoopGenerator;
 
@@ -115,7 +116,7 @@ pub enum Engine {
 
 impl GenConfig {
     /// Flat out on queue 0 of `ifname` in the caller's namespace, unpinned, batches of
-    /// 64, 4096 UMEM frames, no limit.
+    /// [`xvs_dataplane::BATCH`] (64, as xvs's workers), 4096 UMEM frames, no limit.
     pub fn new(ifname: impl Into<String>, flows: FlowSet) -> GenConfig {
         GenConfig {
             netns: None,
@@ -124,7 +125,7 @@ impl GenConfig {
             core: None,
             flows,
             rate_pps: None,
-            batch: 64,
+            batch: xvs_dataplane::BATCH as u32,
             umem_frames: 4096,
             limit: None,
             engine: Engine::AfXdp,
@@ -663,8 +664,8 @@ fn kick(socket: &XskSocket, tx: &mut ProdRing<XdpDesc>, st: &mut GenStats) {
         st.kicks += 1;
         match socket.kick_tx() {
             Ok(()) => {}
-            Err(libc::EAGAIN) | Err(libc::EBUSY) | Err(libc::ENOBUFS) => st.kicks_again += 1,
-            Err(_) => {
+            Err(KickError::Again(_)) => st.kicks_again += 1,
+            Err(KickError::Failed(_)) => {
                 st.kick_errors += 1;
                 return;
             }

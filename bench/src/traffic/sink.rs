@@ -21,7 +21,8 @@ use xvs_dataplane::afxdp::netdev::{netdev_info, NetdevError};
 use xvs_dataplane::afxdp::socket::{
     new_socket, BindMode, RingSizes, SocketError, XskRings, XskSocket,
 };
-use xvs_dataplane::afxdp::umem::{raise_memlock, UmemArea, UmemError};
+use xvs_dataplane::afxdp::sys::{self, raise_memlock};
+use xvs_dataplane::afxdp::umem::{UmemArea, UmemError};
 use xvs_ebpf::bench::{SinkProgram, SinkXdpCounters};
 use xvs_ebpf::{EbpfError, XdpCounters, XdpMode, XdpProgram};
 
@@ -32,8 +33,8 @@ const FRAME_SIZE: u32 = 2048;
 /// UMEM frames per rx queue; the fill and rx rings hold them all, so the kernel never
 /// finds the fill ring empty while we keep up.
 const FRAMES_PER_QUEUE: u32 = 4096;
-/// Rx descriptors handled per socket per round.
-const BATCH: u32 = 64;
+/// Rx descriptors handled per socket per round: the batch of xvs's workers.
+const BATCH: u32 = xvs_dataplane::BATCH as u32;
 /// Empty rounds before the thread sleeps in `poll()` (at most [`IDLE_POLL`]).
 const IDLE_SPINS: u32 = 10_000;
 const IDLE_POLL: Duration = Duration::from_millis(1);
@@ -445,11 +446,7 @@ impl SinkIo {
         let mut pollfds: Vec<libc::pollfd> = self
             .queues
             .iter()
-            .map(|q| libc::pollfd {
-                fd: q.socket.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|q| sys::rx_pollfd(q.socket.fd()))
             .collect();
         let t0 = Instant::now();
         let mut next_second = t0 + Duration::from_secs(1);
@@ -475,7 +472,7 @@ impl SinkIo {
             if let SinkXdp::Check(p) = &self.xdp {
                 // The thread only sees what the program handed over: no spinning.
                 if work == 0 {
-                    sleep_until_rx(&mut pollfds, IDLE_POLL);
+                    sys::poll_rx(&mut pollfds, IDLE_POLL);
                 }
                 if let Ok(c) = p.counters() {
                     in_xdp = c;
@@ -487,7 +484,8 @@ impl SinkIo {
             } else {
                 idle += 1;
                 if idle >= IDLE_SPINS {
-                    sleep_until_rx(&mut pollfds, IDLE_POLL);
+                    // An idle sink costs a wake-up per millisecond, not a core.
+                    sys::poll_rx(&mut pollfds, IDLE_POLL);
                 }
             }
             let now = Instant::now();
@@ -599,22 +597,4 @@ fn service(q: &mut RxQueue, checker: &mut Checker, st: &mut SinkStats, seen: &mu
     q.rings.fill.submit(written);
     q.rings.fill.cancel(avail - written);
     n
-}
-
-/// Sleeps until a socket has rx data or `max` passed: an idle sink costs a wake-up per
-/// millisecond, not a core.
-fn sleep_until_rx(fds: &mut [libc::pollfd], max: Duration) {
-    let ts = libc::timespec {
-        tv_sec: max.as_secs() as libc::time_t,
-        tv_nsec: max.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: fds is a valid array of pollfd; ts a valid timespec; no signal mask.
-    unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        );
-    }
 }

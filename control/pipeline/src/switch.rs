@@ -10,9 +10,9 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use xvs_dataplane::execute::{execute, Frame, DEFAULT_HEADROOM};
-use xvs_dataplane::tunnel::decap_tunnel;
-use xvs_dataplane::worker::TunnelMap;
+use xvs_dataplane::classify::{classify, ClassifyDrop};
+use xvs_dataplane::execute::{execute, FrameBuf, DEFAULT_HEADROOM};
+use xvs_dataplane::tunnel::TunnelMap;
 use xvs_dataplane::{FlowKey, PortNo};
 
 pub use crate::error::SwitchError;
@@ -377,45 +377,18 @@ impl Switch {
         ))
     }
 
-    /// Runs one frame through the pipeline as the slow path does for a miss: parse,
-    /// translate, learn, count, execute. Returns (datapath port, frame) per output.
+    /// Runs one frame through the pipeline as the slow path does for a miss: classify
+    /// (as the workers do), translate, learn, count, execute. Returns (datapath port,
+    /// frame) per output.
     pub fn process(&mut self, in_port: PortNo, frame: &[u8], now: Time) -> Vec<(PortNo, Vec<u8>)> {
-        if self.topology.is_underlay(in_port) {
-            return self.receive_underlay(frame, now);
-        }
-        match FlowKey::extract(in_port, frame) {
-            Ok(key) => self.process_key(key, frame, now),
-            Err(_) => {
-                self.drops.malformed += 1;
-                Vec::new()
-            }
-        }
-    }
-
-    fn receive_underlay(&mut self, frame: &[u8], now: Time) -> Vec<(PortNo, Vec<u8>)> {
-        let d = match decap_tunnel(frame) {
-            Ok(d) => d,
-            Err(_) => {
-                self.drops.bad_tunnel += 1;
-                return Vec::new();
-            }
-        };
-        let Some(tport) =
-            self.topology
-                .tunnel_map()
-                .lookup_type(d.kind, d.outer_src, d.outer_dst, d.key)
-        else {
-            self.drops.unknown_tunnel += 1;
-            return Vec::new();
-        };
-        let inner = &frame[d.inner_range()];
-        match FlowKey::extract(tport, inner) {
-            Ok(mut key) => {
-                key.tun_id = d.key.unwrap_or(0) as u64;
-                self.process_key(key, inner, now)
-            }
-            Err(_) => {
-                self.drops.malformed += 1;
+        match classify(in_port, frame, self.topology.tunnel_map()) {
+            Ok(c) => self.process_key(c.key, &frame[c.inner], now),
+            Err(drop) => {
+                match drop {
+                    ClassifyDrop::Malformed(_) => self.drops.malformed += 1,
+                    ClassifyDrop::BadTunnel(_) => self.drops.bad_tunnel += 1,
+                    ClassifyDrop::UnknownTunnel { .. } => self.drops.unknown_tunnel += 1,
+                }
                 Vec::new()
             }
         }
@@ -425,7 +398,7 @@ impl Switch {
         let tr = self.translate(&key, now);
         self.apply_side_effects(&tr, 1, frame.len() as u64, now);
         let mut out = Vec::new();
-        let mut f = Frame::with_headroom(frame, DEFAULT_HEADROOM);
+        let mut f = FrameBuf::with_headroom(frame, DEFAULT_HEADROOM);
         // The pipeline only emits actions the frame supports; an error here is a bug.
         let r = execute(&tr.actions, &mut f, |p, bytes| {
             out.push((p, bytes.to_vec()))

@@ -4,14 +4,18 @@
 //!
 //! - [`ring`]: producer/consumer rings as the kernel shares them (xsk.h logic).
 //! - [`umem`]: a worker's UMEM (frame memory) and its frame allocator.
-//! - [`socket`]: AF_XDP sockets by hand (setsockopt, mmap, bind, shared UMEM).
+//! - [`socket`]: AF_XDP sockets by hand (ring sizes, ring mappings, bind, shared UMEM).
+//! - [`sys`]: every AF_XDP system call (socket, bind, options, mmap, the tx kick, the rx
+//!   wake-up, the idle poll), for the datapath and the bench's traffic engines alike.
 //! - [`netdev`]: index, MAC, MTU and rx queue count of a netdev.
-//! - [`datapath`]: [`AfXdpDatapath`], the worker threads and their poll loop.
+//! - [`datapath`]: [`AfXdpDatapath`] and its ports, the worker threads and their poll
+//!   loop, the rx and the tx paths.
 
 pub mod datapath;
 pub mod netdev;
 pub mod ring;
 pub mod socket;
+pub mod sys;
 pub mod umem;
 
 pub use datapath::{

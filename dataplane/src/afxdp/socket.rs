@@ -1,5 +1,6 @@
 //! AF_XDP sockets by hand: socket(AF_XDP), the ring sizes, the mmap of the four rings at
-//! the offsets `XDP_MMAP_OFFSETS` gives, and bind (Documentation/networking/af_xdp.rst).
+//! the offsets `XDP_MMAP_OFFSETS` gives, and bind (Documentation/networking/af_xdp.rst),
+//! each call made through [`sys`].
 //!
 //! A worker's first socket registers the worker's UMEM and binds with
 //! `XDP_USE_NEED_WAKEUP` and `XDP_COPY` or `XDP_ZEROCOPY`. Its later sockets bind with
@@ -9,9 +10,10 @@
 //! inherit copy/zero-copy and need-wakeup from the UMEM, i.e. from the first socket.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::ring::{ConsRing, ProdRing, RingLayout};
+use super::sys::{self, KickError, Mapping};
 use super::umem::{UmemArea, UmemError};
 
 pub type XdpDesc = libc::xdp_desc;
@@ -88,20 +90,6 @@ pub struct XskRings {
     pub comp: ConsRing<u64>,
 }
 
-struct Mapping {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: a mapping made by mmap in this module.
-        unsafe {
-            libc::munmap(self.ptr, self.len);
-        }
-    }
-}
-
 /// A bound AF_XDP socket: its fd and ring mappings, released on drop (munmap, close).
 pub struct XskSocket {
     // Field order: the mappings go before the fd is closed.
@@ -112,101 +100,36 @@ pub struct XskSocket {
     zero_copy: bool,
 }
 
-// SAFETY: the mappings are owned memory; the socket is used by one thread at a time.
-unsafe impl Send for XskSocket {}
-
 /// A new, unbound AF_XDP socket. It belongs to the calling thread's network namespace,
 /// where its ifindex will be looked up at bind time.
 pub fn new_socket() -> Result<OwnedFd, SocketError> {
-    // SAFETY: plain syscall; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(SocketError::Socket(io::Error::last_os_error()));
-    }
-    // SAFETY: fresh fd, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    sys::socket().map_err(SocketError::Socket)
 }
 
-/// The kernel's `SOL_XDP` option structs: plain integers, so all-zero bytes are a valid
-/// value for the kernel to fill in.
-trait XdpOptStruct {}
-impl XdpOptStruct for libc::xdp_mmap_offsets {}
-impl XdpOptStruct for libc::xdp_statistics {}
-impl XdpOptStruct for libc::xdp_options {}
-
-/// `getsockopt(SOL_XDP, opt)`: the value and the number of bytes the kernel wrote.
-fn getopt<T: XdpOptStruct>(
+/// `getsockopt(SOL_XDP, opt)`, its failure named `name`.
+fn getopt<T: sys::XdpOption>(
     fd: RawFd,
     opt: libc::c_int,
     name: &'static str,
 ) -> Result<(T, usize), SocketError> {
-    // SAFETY: T is one of the kernel's plain option structs (XdpOptStruct): zero is valid.
-    let mut v: T = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
-    // SAFETY: v is valid for len bytes; the kernel writes at most len.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_XDP,
-            opt,
-            &mut v as *mut T as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    if r != 0 {
-        return Err(SocketError::GetSockOpt {
-            opt: name,
-            err: io::Error::last_os_error(),
-        });
-    }
-    Ok((v, len as usize))
+    sys::get_option(fd, opt).map_err(|err| SocketError::GetSockOpt { opt: name, err })
 }
 
+/// `setsockopt(SOL_XDP, opt, value)`, its failure named `name`.
 fn setopt(fd: RawFd, opt: libc::c_int, name: &'static str, value: u32) -> Result<(), SocketError> {
-    // SAFETY: value is a u32 of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_XDP,
-            opt,
-            &value as *const u32 as *const libc::c_void,
-            4,
-        )
-    };
-    if r != 0 {
-        return Err(SocketError::SetSockOpt {
-            opt: name,
-            value,
-            err: io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+    sys::set_option_u32(fd, opt, value).map_err(|err| SocketError::SetSockOpt {
+        opt: name,
+        value,
+        err,
+    })
 }
 
 fn map_ring(fd: RawFd, ring: &'static str, pgoff: u64, len: usize) -> Result<Mapping, SocketError> {
-    // SAFETY: shared mapping of the socket's ring; the result is checked.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_POPULATE,
-            fd,
-            pgoff as libc::off_t,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(SocketError::Mmap {
-            ring,
-            len,
-            err: io::Error::last_os_error(),
-        });
-    }
-    Ok(Mapping { ptr, len })
+    Mapping::ring(fd, pgoff, len).map_err(|err| SocketError::Mmap { ring, len, err })
 }
 
 fn layout<T>(m: &Mapping, off: &libc::xdp_ring_offset, size: u32) -> RingLayout<T> {
-    let at = |o: u64| (m.ptr as *mut u8).wrapping_add(o as usize);
+    let at = |o: u64| m.as_ptr().wrapping_add(o as usize);
     RingLayout {
         producer: at(off.producer) as *mut u32,
         consumer: at(off.consumer) as *mut u32,
@@ -383,29 +306,12 @@ impl XskSocket {
             off.cr.desc as usize + sizes.comp as usize * 8,
         )?;
 
-        let sxdp = libc::sockaddr_xdp {
-            sxdp_family: libc::AF_XDP as u16,
-            sxdp_flags: flags,
-            sxdp_ifindex: ifindex,
-            sxdp_queue_id: queue,
-            sxdp_shared_umem_fd: share.unwrap_or(0) as u32,
-        };
-        // SAFETY: sxdp is a valid sockaddr_xdp of the given size.
-        let r = unsafe {
-            libc::bind(
-                raw,
-                &sxdp as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(SocketError::Bind {
-                ifindex,
-                queue,
-                flags: flags_text(flags),
-                err: io::Error::last_os_error(),
-            });
-        }
+        sys::bind(raw, ifindex, queue, flags, share).map_err(|err| SocketError::Bind {
+            ifindex,
+            queue,
+            flags: flags_text(flags),
+            err,
+        })?;
 
         // SAFETY: the layouts point into the mappings just made, which the returned
         // XskSocket keeps until it is dropped; one thread owns each ring.
@@ -449,47 +355,26 @@ impl XskSocket {
 
     /// The kernel's counters for this socket (`XDP_STATISTICS`).
     pub fn statistics(&self) -> Result<libc::xdp_statistics, SocketError> {
-        getopt(self.fd(), libc::XDP_STATISTICS, "XDP_STATISTICS").map(|(st, _)| st)
+        sys::statistics(self.fd()).map_err(|err| SocketError::GetSockOpt {
+            opt: "XDP_STATISTICS",
+            err,
+        })
     }
 
-    /// Lets the kernel transmit what the tx ring holds (`sendto`, non-blocking). In copy
-    /// mode the kernel sends at most 32 frames per call and answers EAGAIN when more
-    /// remain. Returns the errno of a failure.
+    /// Lets the kernel transmit what the tx ring holds ([`sys::kick_tx`]). In copy mode
+    /// the kernel sends at most 32 frames per call and answers EAGAIN
+    /// ([`KickError::Again`]) when more remain.
     #[inline]
-    pub fn kick_tx(&self) -> Result<(), i32> {
-        // SAFETY: a zero-length send with no address, as the AF_XDP doc prescribes.
-        let r = unsafe {
-            libc::sendto(
-                self.fd(),
-                std::ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-                std::ptr::null(),
-                0,
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
-        } else {
-            Ok(())
-        }
+    pub fn kick_tx(&self) -> Result<(), KickError> {
+        sys::kick_tx(self.fd())
     }
 
-    /// Wakes the kernel's rx side up when the fill ring says it sleeps (zero-copy
-    /// drivers set the flag when they ran out of fill entries).
+    /// Wakes the kernel's rx side up when the fill ring says it sleeps
+    /// ([`sys::wake_rx`]; zero-copy drivers set the flag when they ran out of fill
+    /// entries).
     #[inline]
     pub fn wake_rx(&self) {
-        // SAFETY: a zero-length non-blocking receive, as the AF_XDP doc prescribes.
-        unsafe {
-            libc::recvfrom(
-                self.fd(),
-                std::ptr::null_mut(),
-                0,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            );
-        }
+        sys::wake_rx(self.fd())
     }
 }
 

@@ -10,7 +10,8 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::ptr::NonNull;
+
+use super::sys::{self, Mapping};
 
 /// Frame owner value of a frame in the free list.
 pub const FREE: u16 = u16::MAX;
@@ -27,33 +28,14 @@ pub enum UmemError {
     Register(io::Error),
 }
 
-/// Raises RLIMIT_MEMLOCK to infinity: the kernel charges the UMEM (pinned pages) to it
-/// unless the process has CAP_IPC_LOCK. Failure is only logged: registration then tells.
-pub fn raise_memlock() {
-    let r = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: plain syscall with a valid struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) } != 0 {
-        tracing::warn!(
-            "setrlimit(RLIMIT_MEMLOCK, infinity): {}; UMEM registration may fail",
-            io::Error::last_os_error()
-        );
-    }
-}
-
-/// The memory of one UMEM (an anonymous mapping), unmapped on drop.
+/// The memory of one UMEM (an anonymous mapping), unmapped on drop. Sockets using the
+/// area must be closed before it goes (the datapath drops them first).
 pub struct UmemArea {
-    base: NonNull<u8>,
-    len: usize,
+    // Who may touch which frame is the frame protocol's business (see the datapath).
+    map: Mapping,
     frame_size: u32,
     frames: u32,
 }
-
-// SAFETY: the area is plain memory; who may touch which frame is the frame protocol's
-// business (see the datapath), not the thread's.
-unsafe impl Send for UmemArea {}
 
 impl UmemArea {
     /// Maps `frames` frames of `frame_size` bytes (populated, so no page faults later).
@@ -67,37 +49,20 @@ impl UmemArea {
             .checked_mul(frame_size as usize)
             .filter(|&l| l > 0 && frames <= 1 << 22)
             .ok_or(UmemError::BadSize { frames, frame_size })?;
-        // SAFETY: anonymous private mapping; the result is checked.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(UmemError::Mmap {
-                len,
-                err: io::Error::last_os_error(),
-            });
-        }
+        let map = Mapping::anonymous(len).map_err(|err| UmemError::Mmap { len, err })?;
         Ok(UmemArea {
-            base: NonNull::new(p as *mut u8).expect("mmap returned NULL"),
-            len,
+            map,
             frame_size,
             frames,
         })
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.map.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.map.is_empty()
     }
 
     pub fn frame_size(&self) -> u32 {
@@ -109,33 +74,15 @@ impl UmemArea {
     }
 
     pub fn base(&self) -> *mut u8 {
-        self.base.as_ptr()
+        self.map.as_ptr()
     }
 
     /// Registers the area as the UMEM of AF_XDP socket `fd` (`XDP_UMEM_REG`).
     pub fn register(&self, fd: RawFd) -> Result<(), UmemError> {
-        let reg = libc::xdp_umem_reg {
-            addr: self.base.as_ptr() as u64,
-            len: self.len as u64,
-            chunk_size: self.frame_size,
-            headroom: 0,
-            flags: 0,
-            tx_metadata_len: 0,
-        };
-        // SAFETY: reg is a valid xdp_umem_reg of the given size.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_XDP,
-                libc::XDP_UMEM_REG,
-                &reg as *const _ as *const libc::c_void,
-                std::mem::size_of::<libc::xdp_umem_reg>() as u32,
-            )
-        };
-        if r != 0 {
-            return Err(UmemError::Register(io::Error::last_os_error()));
-        }
-        Ok(())
+        // SAFETY: the area is our mapping, and it outlives the sockets that use it (the
+        // type's contract: they are closed before it is dropped).
+        unsafe { sys::register_umem(fd, self.base(), self.len(), self.frame_size) }
+            .map_err(UmemError::Register)
     }
 
     /// For a descriptor `(addr, len)` from the kernel: the address of its frame and the
@@ -143,7 +90,7 @@ impl UmemArea {
     /// Never trusts the kernel (or a bug) with a pointer outside the UMEM.
     #[inline]
     pub fn locate(&self, addr: u64, len: u32) -> Option<(u64, usize)> {
-        if addr >= self.len as u64 {
+        if addr >= self.len() as u64 {
             return None;
         }
         let frame = addr & !(self.frame_size as u64 - 1);
@@ -162,23 +109,13 @@ impl UmemArea {
     /// different frames disjoint.
     #[inline]
     pub unsafe fn frame_mut<'a>(&self, frame: u64) -> &'a mut [u8] {
-        debug_assert!(frame.is_multiple_of(self.frame_size as u64) && frame < self.len as u64);
+        debug_assert!(frame.is_multiple_of(self.frame_size as u64) && frame < self.len() as u64);
         // SAFETY: in bounds (contract and debug check); exclusivity is the caller's.
         unsafe {
             std::slice::from_raw_parts_mut(
-                self.base.as_ptr().add(frame as usize),
+                self.base().add(frame as usize),
                 self.frame_size as usize,
             )
-        }
-    }
-}
-
-impl Drop for UmemArea {
-    fn drop(&mut self) {
-        // SAFETY: base/len are the mapping made in new(). Sockets using the area are
-        // closed before (the datapath drops them first).
-        unsafe {
-            libc::munmap(self.base.as_ptr() as *mut libc::c_void, self.len);
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use std::net::Ipv4Addr;
 
+use super::ethernet::ethertype;
 use super::{get_ipv4, get_mac, get_u16, set_ipv4, set_mac, set_u16, truncated, Layer, WireError};
-use crate::flow_key::ETH_TYPE_IPV4;
 use crate::mac::MacAddr;
 
 mod field {
@@ -51,7 +51,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
         let (htype, ptype) = (get_u16(b, field::HTYPE), get_u16(b, field::PTYPE));
         let (hlen, plen) = (b[field::HLEN], b[field::PLEN]);
-        if htype != HTYPE_ETHERNET || ptype != ETH_TYPE_IPV4 || hlen != 6 || plen != 4 {
+        if htype != HTYPE_ETHERNET || ptype != ethertype::IPV4 || hlen != 6 || plen != 4 {
             return Err(WireError::BadArpFormat {
                 htype,
                 ptype,
@@ -123,7 +123,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_eth_ipv4_format(&mut self) {
         let b = self.b_mut();
         set_u16(b, field::HTYPE, HTYPE_ETHERNET);
-        set_u16(b, field::PTYPE, ETH_TYPE_IPV4);
+        set_u16(b, field::PTYPE, ethertype::IPV4);
         b[field::HLEN] = 6;
         b[field::PLEN] = 4;
     }

@@ -12,6 +12,21 @@ mod field {
 
 pub const HEADER_LEN: usize = field::PAYLOAD;
 
+/// The ethertypes xvs handles: the one place their numbers are written (the flow key,
+/// the parsers, the executor and the tunnels all name them from here).
+pub mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const ARP: u16 = 0x0806;
+    /// The 802.1Q tag's TPID: the only tag xvs parses.
+    pub const VLAN: u16 = 0x8100;
+    /// 802.1ad (QinQ) service tag: not a tag to xvs, only an ethertype to match on.
+    pub const QINQ: u16 = 0x88a8;
+    /// Transparent Ethernet bridging: GRE's protocol for an Ethernet payload.
+    pub const TEB: u16 = 0x6558;
+    /// Not parsed by xvs; an ethertype to match on (`ipv6`, `dl_type=0x86dd`).
+    pub const IPV6: u16 = 0x86dd;
+}
+
 /// A view of an Ethernet II frame: header and everything after it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Frame<T> {

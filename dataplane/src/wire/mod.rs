@@ -29,7 +29,7 @@ pub mod vlan;
 pub mod vxlan;
 
 pub use arp::{Packet as ArpPacket, Repr as ArpRepr};
-pub use ethernet::{Frame as EthernetFrame, Repr as EthernetRepr};
+pub use ethernet::{ethertype, Frame as EthernetFrame, Repr as EthernetRepr};
 pub use gre::{Packet as GrePacket, Repr as GreRepr};
 pub use ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
 pub use udp::{Packet as UdpPacket, Repr as UdpRepr};

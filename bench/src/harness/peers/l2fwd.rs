@@ -35,7 +35,8 @@ use std::time::Duration;
 use xvs_dataplane::afxdp::netdev::netdev_info;
 use xvs_dataplane::afxdp::ring::{ConsRing, ProdRing};
 use xvs_dataplane::afxdp::socket::{new_socket, BindMode, RingSizes, XdpDesc, XskSocket};
-use xvs_dataplane::afxdp::umem::{raise_memlock, UmemArea};
+use xvs_dataplane::afxdp::sys::{self, raise_memlock, KickError};
+use xvs_dataplane::afxdp::umem::UmemArea;
 use xvs_dataplane::worker::cycle_counter;
 use xvs_ebpf::{XdpMode, XdpProgram};
 
@@ -48,7 +49,8 @@ const NAME: &str = "l2fwd";
 const FRAME_SIZE: u32 = 2048;
 const FRAMES: u32 = 8192;
 const RING: u32 = 2048;
-const BATCH: u32 = 64;
+/// Rx descriptors per socket per round: the batch of xvs's workers.
+const BATCH: u32 = xvs_dataplane::BATCH as u32;
 /// Frames the kernel sends per `sendto` in copy mode.
 const PER_KICK: u32 = 32;
 const IDLE_SPINS: u32 = 10_000;
@@ -216,7 +218,7 @@ impl SwitchUnderTest for L2Fwd {
             busy + idle,
         );
         for (name, fd) in &r.sockets {
-            if let Some(k) = xdp_statistics(*fd) {
+            if let Ok(k) = sys::statistics(*fd) {
                 raw.push_str(&format!(
                     "{name} (since start): rx_dropped {} rx_ring_full {} \
                      rx_fill_ring_empty {} tx_invalid {} tx_ring_empty {}\n",
@@ -408,11 +410,9 @@ impl Io {
             tries -= 1;
             bump(&c.kicks, 1);
             let r = self.tx_socket.kick_tx();
-            if let Err(e) = r {
-                if !matches!(e, libc::EAGAIN | libc::EBUSY | libc::ENOBUFS) {
-                    bump(&c.kick_errors, 1);
-                    return;
-                }
+            if let Err(KickError::Failed(_)) = r {
+                bump(&c.kick_errors, 1);
+                return;
             }
             let now = self.tx.outstanding();
             if now == left && r.is_err() {
@@ -423,15 +423,8 @@ impl Io {
     }
 
     fn run(mut self, stop: &AtomicBool, c: &Counters) {
-        let mut pollfds: Vec<libc::pollfd> = self
-            .rxs
-            .iter()
-            .map(|r| libc::pollfd {
-                fd: r.fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        let mut pollfds: Vec<libc::pollfd> =
+            self.rxs.iter().map(|r| sys::rx_pollfd(r.fd)).collect();
         let mut idle = 0u32;
         let mut t0 = cycle_counter();
         while !stop.load(Ordering::Relaxed) {
@@ -445,17 +438,7 @@ impl Io {
                 let avail = r.rx.nb_avail(BATCH);
                 if avail == 0 {
                     if r.fill.needs_wakeup() {
-                        // SAFETY: a zero-length non-blocking receive on our socket.
-                        unsafe {
-                            libc::recvfrom(
-                                r.fd,
-                                std::ptr::null_mut(),
-                                0,
-                                libc::MSG_DONTWAIT,
-                                std::ptr::null_mut(),
-                                std::ptr::null_mut(),
-                            );
-                        }
+                        sys::wake_rx(r.fd);
                     }
                     continue;
                 }
@@ -496,7 +479,7 @@ impl Io {
             } else {
                 idle += 1;
                 if idle >= IDLE_SPINS {
-                    sleep_until_rx(&mut pollfds, IDLE_POLL);
+                    sys::poll_rx(&mut pollfds, IDLE_POLL);
                 }
                 bump(&c.idle_cycles, cycle_counter().wrapping_sub(t0));
             }
@@ -505,40 +488,5 @@ impl Io {
         for s in &self.sockets {
             let _ = self.xdp.clear_xsk(s.queue());
         }
-    }
-}
-
-/// The kernel's counters of AF_XDP socket `fd` (`XDP_STATISTICS`).
-fn xdp_statistics(fd: RawFd) -> Option<libc::xdp_statistics> {
-    // SAFETY: all-zero is a valid xdp_statistics (plain integers) for the kernel to fill.
-    let mut st: libc::xdp_statistics = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::xdp_statistics>() as libc::socklen_t;
-    // SAFETY: st and len are valid for writes of the given size; the result is checked.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_XDP,
-            libc::XDP_STATISTICS,
-            &mut st as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    (r == 0).then_some(st)
-}
-
-/// Sleeps until a socket has rx data or `max` passed.
-fn sleep_until_rx(fds: &mut [libc::pollfd], max: Duration) {
-    let ts = libc::timespec {
-        tv_sec: max.as_secs() as libc::time_t,
-        tv_nsec: max.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: fds is a valid array of pollfd; ts a valid timespec; no signal mask.
-    unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        );
     }
 }

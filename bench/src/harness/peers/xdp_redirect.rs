@@ -1,9 +1,10 @@
 //! `xdp-redirect`: the in-kernel XDP redirect ceiling (L2 scenarios only).
 //!
-//! [`xvs_ebpf::RedirectProgram`] (`ebpf/xdp/xvs_redirect.bpf.c`) is attached to `sw_in` in
-//! native mode through a bpf_link and redirects every frame, untouched and unparsed, to
-//! `sw_out` through a one-entry devmap. `sw_out`'s peer `sink0` has NAPI (GRO is on in
-//! the topology, and the sink attaches XDP), which a redirect into a veth needs.
+//! [`xvs_ebpf::bench::RedirectProgram`] (`ebpf/xdp/xvs_redirect.bpf.c`) is attached to
+//! `sw_in` in native mode through a bpf_link and redirects every frame, untouched and
+//! unparsed, to `sw_out` through a one-entry devmap. `sw_out`'s peer `sink0` has NAPI
+//! (GRO is on in the topology, and the sink attaches XDP), which a redirect into a veth
+//! needs.
 //!
 //! **Where it runs.** Not on the switch core: the program runs in `sw_in`'s NAPI, which
 //! the generator's transmit schedules on the generator's core, and the frames it
@@ -12,7 +13,8 @@
 //! generator (the OVS peer recipe measured 3.7 Mpps, all the generator sent). RPS does
 //! not apply to XDP. The number of flows changes nothing here: there is no lookup.
 
-use xvs_ebpf::{RedirectProgram, XdpMode};
+use xvs_ebpf::bench::RedirectProgram;
+use xvs_ebpf::XdpMode;
 
 use super::super::dut::{SwitchStats, SwitchUnderTest};
 use super::super::{HarnessError, Scenario, Topology};

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
-use xvs_dataplane::worker::{TunnelKeyMatch, TunnelMap, TunnelPort};
+use xvs_dataplane::tunnel::{TunnelKeyMatch, TunnelMap, TunnelPort};
 use xvs_dataplane::{MacAddr, PortNo, TunnelType};
 
 use crate::error::SwitchError;

@@ -4,7 +4,7 @@
 
 use crossbeam_channel::{bounded, Receiver};
 use xvs_dataplane::worker::{Upcall, Worker};
-use xvs_dataplane::{Frame, PortNo, DEFAULT_HEADROOM};
+use xvs_dataplane::{FrameBuf, PortNo, DEFAULT_HEADROOM};
 use xvs_pipeline::revalidator::{Revalidator, WorkerHandle};
 use xvs_pipeline::Switch;
 
@@ -41,7 +41,7 @@ impl Cached {
 
     pub fn send(&mut self, port: PortNo, frame: &[u8], now: u64) -> Vec<(PortNo, Vec<u8>)> {
         let mut out = Vec::new();
-        let mut f = Frame::with_headroom(frame, DEFAULT_HEADROOM);
+        let mut f = FrameBuf::with_headroom(frame, DEFAULT_HEADROOM);
         self.worker.process(port, &mut f, now, &mut |p, b: &[u8]| {
             out.push((p, b.to_vec()))
         });

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use xvs_dataplane::worker::{Upcall, Worker, WorkerStats};
-use xvs_dataplane::{Frame, PortNo};
+use xvs_dataplane::{FrameBuf, PortNo};
 use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
 use xvs_pipeline::revalidator::{Revalidator, WorkerHandle};
 use xvs_pipeline::Switch;
@@ -104,7 +104,7 @@ fn worker_loop(
                 for (port, bytes) in batch {
                     let len = bytes.len().min(buf.len() - HEAD);
                     buf[HEAD..HEAD + len].copy_from_slice(&bytes[..len]);
-                    let mut f = Frame::from_parts(&mut buf[..], HEAD, len).unwrap();
+                    let mut f = FrameBuf::from_parts(&mut buf[..], HEAD, len).unwrap();
                     worker.process(port, &mut f, now, &mut tx);
                 }
             }

@@ -1,0 +1,597 @@
+//! The datapath as its owner sees it: [`AfXdpDatapath`] starts the worker threads, adds
+//! and removes ports and gathers the counters; its configuration and its errors. How
+//! ports, queues and workers relate is documented on [`AfXdpDatapath`], for its users.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Sender};
+use xvs_ebpf::{EbpfError, XdpMode, XdpProgram};
+
+use super::worker_loop::{pin, run, DpCmd, LoopConfig, NewSocket, WorkerIo};
+use crate::afxdp::netdev::{netdev_info, NetdevError};
+use crate::afxdp::socket::{new_socket, BindMode, RingSizes, SocketError};
+use crate::afxdp::sys::raise_memlock;
+use crate::afxdp::umem::{UmemArea, UmemError};
+use crate::flow_key::PortNo;
+use crate::worker::{cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot, BATCH, MAX_BATCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AfXdpError {
+    #[error("no workers given")]
+    NoWorkers,
+    #[error("bad configuration: {0}")]
+    Config(String),
+    #[error("port {0} already exists")]
+    PortExists(PortNo),
+    #[error("no port {0}")]
+    NoSuchPort(PortNo),
+    #[error(transparent)]
+    Netdev(#[from] NetdevError),
+    #[error(transparent)]
+    Ebpf(#[from] EbpfError),
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+    #[error(transparent)]
+    Umem(#[from] UmemError),
+    #[error("worker {0} is gone (its thread ended) or did not answer in time")]
+    WorkerGone(usize),
+    #[error("spawning worker thread {0}: {1}")]
+    Spawn(usize, std::io::Error),
+    #[error("worker {worker}: no free UMEM frames for the fill ring of port {port} queue {queue}")]
+    OutOfFrames {
+        worker: usize,
+        port: PortNo,
+        queue: u32,
+    },
+    #[error("{0} slots in use: too many sockets for one worker")]
+    TooManySockets(usize),
+}
+
+/// How the datapath is run.
+#[derive(Debug, Clone)]
+pub struct DatapathConfig {
+    /// Core to pin worker `i` (in the order given to `start`) to; `None` or missing:
+    /// not pinned.
+    pub cores: Vec<Option<usize>>,
+    /// Bytes per UMEM frame: 2048 or 4096 (frames up to this minus 256 bytes of
+    /// headroom are received).
+    pub frame_size: u32,
+    /// Frames in each worker's UMEM (8192 frames of 4096 bytes: 32 MiB per worker).
+    pub umem_frames: u32,
+    pub rings: RingSizes,
+    /// Frames kept in each socket's fill ring; at most half the fill ring (so that the
+    /// frames of an rx batch always fit back).
+    pub fill_frames: u32,
+    /// Rx descriptors taken per socket per iteration: [`BATCH`] by default, at most
+    /// [`MAX_BATCH`].
+    pub batch: u32,
+    /// Copy or zero-copy for a worker's first socket. The others share its UMEM and
+    /// inherit the mode (the kernel takes no mode flags on a shared bind): once a
+    /// worker's UMEM is zero-copy, a port whose driver cannot do zero-copy fails to bind
+    /// on that worker. Keep `Copy` (the default) when ports mix drivers, e.g. a NIC and
+    /// veths or taps.
+    pub bind_mode: BindMode,
+    pub xdp_mode: XdpMode,
+    /// Empty iterations before a worker sleeps in poll().
+    pub idle_spins: u32,
+    /// Longest sleep of an idle worker.
+    pub idle_poll: Duration,
+    /// How long a control call waits for a worker's answer.
+    pub reply_timeout: Duration,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig {
+            cores: Vec::new(),
+            frame_size: 4096,
+            umem_frames: 8192,
+            rings: RingSizes::default(),
+            fill_frames: 1024,
+            batch: BATCH as u32,
+            bind_mode: BindMode::Copy,
+            xdp_mode: XdpMode::Auto,
+            idle_spins: 20_000,
+            idle_poll: Duration::from_millis(1),
+            reply_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the XDP program sends to the sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PortMode {
+    /// Every frame.
+    All,
+    /// Only GRE and VXLAN (UDP port 4789, unfragmented) for the addresses given with
+    /// [`AfXdpDatapath::add_underlay_ip`]; the kernel keeps the rest (ARP, SSH, other
+    /// UDP, ...).
+    Underlay,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    pub port: PortNo,
+    pub ifname: String,
+    pub ifindex: u32,
+    /// Rx queues, each with a socket.
+    pub queues: u32,
+    /// Native or Generic.
+    pub xdp_mode: XdpMode,
+    /// True when every socket of the port is in zero-copy mode.
+    pub zero_copy: bool,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+    /// Workers that own no queue of this port and so cannot transmit on it.
+    pub workers_without_tx: Vec<usize>,
+}
+
+/// Per-port counters, summed over workers. The `kernel_*` ones are the kernel's own
+/// (`XDP_STATISTICS`) for the port's sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Rx descriptors outside the UMEM or a frame (dropped).
+    pub rx_bad_desc: u64,
+    /// Frames dropped by the kernel: no room in the rx ring.
+    pub kernel_rx_ring_full: u64,
+    /// Frames dropped by the kernel: the fill ring was empty.
+    pub kernel_rx_fill_empty: u64,
+    /// Frames dropped by the kernel for other reasons (too large for a frame, ...).
+    pub kernel_rx_dropped: u64,
+    pub kernel_rx_invalid_descs: u64,
+    pub kernel_tx_invalid_descs: u64,
+    /// Outputs dropped: the tx ring was full even after a kick.
+    pub tx_ring_full: u64,
+    /// Outputs dropped: this worker has no socket on the port (see [`AfXdpDatapath`]).
+    pub tx_no_socket: u64,
+    /// Outputs dropped: no free UMEM frame.
+    pub tx_no_frame: u64,
+    /// Outputs dropped: larger than a UMEM frame.
+    pub tx_too_big: u64,
+    /// `sendto` kicks, and those that failed with an unexpected errno.
+    pub tx_kicks: u64,
+    pub tx_kick_errors: u64,
+}
+
+impl std::ops::AddAssign for PortStats {
+    fn add_assign(&mut self, o: PortStats) {
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        self.rx_bad_desc += o.rx_bad_desc;
+        self.kernel_rx_ring_full += o.kernel_rx_ring_full;
+        self.kernel_rx_fill_empty += o.kernel_rx_fill_empty;
+        self.kernel_rx_dropped += o.kernel_rx_dropped;
+        self.kernel_rx_invalid_descs += o.kernel_rx_invalid_descs;
+        self.kernel_tx_invalid_descs += o.kernel_tx_invalid_descs;
+        self.tx_ring_full += o.tx_ring_full;
+        self.tx_no_socket += o.tx_no_socket;
+        self.tx_no_frame += o.tx_no_frame;
+        self.tx_too_big += o.tx_too_big;
+        self.tx_kicks += o.tx_kicks;
+        self.tx_kick_errors += o.tx_kick_errors;
+    }
+}
+
+/// A worker thread's own counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerIoStats {
+    pub worker: usize,
+    /// Loop iterations.
+    pub iterations: u64,
+    /// Times it slept in poll() for lack of work.
+    pub idle_sleeps: u64,
+    /// Times it yielded the core because the upcall queue was full.
+    pub yields: u64,
+    /// Outputs to a port the datapath does not have.
+    pub tx_unknown_port: u64,
+    pub free_frames: u64,
+    pub sockets: u64,
+}
+
+struct WorkerHandle {
+    id: usize,
+    cmds: Sender<DpCmd>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<WorkerStats>,
+}
+
+struct PortEntry {
+    info: PortInfo,
+    program: XdpProgram,
+}
+
+/// The AF_XDP datapath: a pinned thread per worker (see the
+/// [module documentation](super)), and the ports they serve.
+///
+/// # Ports, queues and workers
+/// [`AfXdpDatapath::add_port`] attaches the XDP program to the netdev, opens one socket
+/// per rx queue and gives queue `q` to worker `q % n_workers`; the XSKMAP sends the
+/// frames of queue `q` to that socket. A worker transmits on a port through one of its
+/// own sockets on that port (AF_XDP tx needs a socket of the worker's UMEM bound to the
+/// netdev).
+///
+/// **Constraint: a port needs at least as many rx queues as there are workers** for every
+/// worker to be able to transmit on it. A second socket on a (netdev, queue) another
+/// worker already uses is impossible: the kernel allows one buffer pool per queue, and
+/// sharing that worker's pool would mean sharing its UMEM and completion ring across
+/// threads. So a worker that owns no queue of a port drops what it would send there and
+/// counts it as `tx_no_socket` (and `add_port` logs a warning). veth pairs get more
+/// queues with `ip link add ... numrxqueues N numtxqueues N`, NICs with `ethtool -L`.
+pub struct AfXdpDatapath {
+    config: DatapathConfig,
+    workers: Vec<WorkerHandle>,
+    ports: Mutex<BTreeMap<PortNo, PortEntry>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl AfXdpDatapath {
+    /// Starts one thread per worker (pinned as `config.cores` says), each with its own
+    /// UMEM. The threads run in the calling thread's network namespace; call `add_port`
+    /// from the same namespace. `clock` gives the `now` passed to [`Worker::process`].
+    pub fn start<C>(
+        config: DatapathConfig,
+        workers: Vec<Worker>,
+        clock: C,
+    ) -> Result<AfXdpDatapath, AfXdpError>
+    where
+        C: Fn() -> u64 + Send + Clone + 'static,
+    {
+        if workers.is_empty() {
+            return Err(AfXdpError::NoWorkers);
+        }
+        if config.batch == 0 || config.batch as usize > MAX_BATCH {
+            return Err(AfXdpError::Config(format!(
+                "batch {} not in 1..={MAX_BATCH}",
+                config.batch
+            )));
+        }
+        if config.fill_frames == 0 || config.fill_frames > config.rings.fill / 2 {
+            return Err(AfXdpError::Config(format!(
+                "fill_frames {} not in 1..={} (half the fill ring)",
+                config.fill_frames,
+                config.rings.fill / 2
+            )));
+        }
+        raise_memlock();
+        // Measured once per process (about 50 ms), before the workers count cycles.
+        cycle_counter_hz();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut dp = AfXdpDatapath {
+            config: config.clone(),
+            workers: Vec::new(),
+            ports: Mutex::new(BTreeMap::new()),
+            stop: stop.clone(),
+        };
+        for (i, worker) in workers.into_iter().enumerate() {
+            let umem = UmemArea::new(config.umem_frames, config.frame_size)?;
+            let (tx, rx) = bounded(64);
+            let stats = worker.stats().clone();
+            let id = worker.id;
+            let core = config.cores.get(i).copied().flatten();
+            let io = WorkerIo::new(i, umem, &config);
+            let stop = stop.clone();
+            let clock = clock.clone();
+            let lc = LoopConfig::from(&config);
+            let thread = std::thread::Builder::new()
+                .name(format!("xvs-worker-{i}"))
+                .spawn(move || {
+                    pin(i, id, core);
+                    run(io, worker, rx, stop, clock, lc)
+                })
+                .map_err(|e| AfXdpError::Spawn(i, e))?;
+            dp.workers.push(WorkerHandle {
+                id,
+                cmds: tx,
+                thread: Some(thread),
+                stats,
+            });
+        }
+        Ok(dp)
+    }
+
+    pub fn config(&self) -> &DatapathConfig {
+        &self.config
+    }
+
+    pub fn n_workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Makes `ifname` (in the calling thread's network namespace) port `port`: attaches
+    /// the XDP program, opens one socket per rx queue, gives queue `q` to worker
+    /// `q % n_workers`, and registers the sockets in the XSKMAP.
+    pub fn add_port(
+        &self,
+        port: PortNo,
+        ifname: &str,
+        mode: PortMode,
+    ) -> Result<PortInfo, AfXdpError> {
+        let mut ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        if ports.contains_key(&port) {
+            return Err(AfXdpError::PortExists(port));
+        }
+        let nd = netdev_info(ifname)?;
+        let mut program = XdpProgram::attach(ifname, self.config.xdp_mode)?;
+        match mode {
+            PortMode::All => program.set_mode_all()?,
+            PortMode::Underlay => program.set_mode_underlay()?,
+        }
+        let n = self.workers.len() as u32;
+        // Sockets are created here, in the caller's namespace (where ifindex means
+        // ifname); the workers set them up and bind them.
+        let mut per_worker: Vec<Vec<NewSocket>> = (0..n).map(|_| Vec::new()).collect();
+        for q in 0..nd.rx_queues {
+            let spare = match self.config.bind_mode {
+                BindMode::ZeroCopyThenCopy => Some(new_socket()?),
+                _ => None,
+            };
+            per_worker[(q % n) as usize].push(NewSocket {
+                queue: q,
+                fd: new_socket()?,
+                spare,
+            });
+        }
+        let workers_without_tx: Vec<usize> = (0..n as usize)
+            .filter(|&w| per_worker[w].is_empty())
+            .collect();
+        if !workers_without_tx.is_empty() {
+            tracing::warn!(
+                "port {port} ({ifname}) has {} rx queues for {n} workers: workers {workers_without_tx:?} \
+                 cannot transmit on it (counted as tx_no_socket); give it at least {n} queues",
+                nd.rx_queues
+            );
+        }
+
+        let mut replies = Vec::new();
+        for (w, sockets) in per_worker.into_iter().enumerate() {
+            let (tx, rx) = bounded(1);
+            let cmd = DpCmd::AddPort {
+                port,
+                ifindex: nd.ifindex,
+                sockets,
+                reply: tx,
+            };
+            if self.workers[w].cmds.send(cmd).is_err() {
+                replies.push((w, None));
+            } else {
+                replies.push((w, Some(rx)));
+            }
+        }
+        let mut bound = Vec::new();
+        let mut failure = None;
+        for (w, rx) in replies {
+            match rx.map(|rx| rx.recv_timeout(self.config.reply_timeout)) {
+                Some(Ok(Ok(b))) => bound.extend(b),
+                Some(Ok(Err(e))) => failure = failure.or(Some(e)),
+                _ => failure = failure.or(Some(AfXdpError::WorkerGone(w))),
+            }
+        }
+        if let Some(e) = failure {
+            drop(program);
+            self.remove_from_workers(port);
+            return Err(e);
+        }
+        for b in &bound {
+            if let Err(e) = program.set_xsk(b.queue, b.fd) {
+                drop(program);
+                self.remove_from_workers(port);
+                return Err(e.into());
+            }
+        }
+        let info = PortInfo {
+            port,
+            ifname: ifname.into(),
+            ifindex: nd.ifindex,
+            queues: nd.rx_queues,
+            xdp_mode: program.attached_mode(),
+            zero_copy: !bound.is_empty() && bound.iter().all(|b| b.zero_copy),
+            mac: nd.mac,
+            mtu: nd.mtu,
+            workers_without_tx,
+        };
+        tracing::info!(
+            "port {port}: {ifname} ifindex {} queues {} xdp {:?} {}",
+            info.ifindex,
+            info.queues,
+            info.xdp_mode,
+            if info.zero_copy { "zero-copy" } else { "copy" }
+        );
+        ports.insert(
+            port,
+            PortEntry {
+                info: info.clone(),
+                program,
+            },
+        );
+        Ok(info)
+    }
+
+    fn remove_from_workers(&self, port: PortNo) {
+        let mut waits = Vec::new();
+        for w in &self.workers {
+            let (tx, rx) = bounded(1);
+            if w.cmds.send(DpCmd::RemovePort { port, reply: tx }).is_ok() {
+                waits.push(rx);
+            }
+        }
+        for rx in waits {
+            let _ = rx.recv_timeout(self.config.reply_timeout);
+        }
+    }
+
+    /// Detaches the XDP program of `port` (its frames go to the kernel again), closes its
+    /// sockets and takes their frames back. Other ports keep running.
+    pub fn remove_port(&self, port: PortNo) -> Result<(), AfXdpError> {
+        let mut ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = ports.remove(&port).ok_or(AfXdpError::NoSuchPort(port))?;
+        // Detach first: no frame is steered to the sockets while they close.
+        drop(entry.program);
+        self.remove_from_workers(port);
+        tracing::info!("port {port} ({}) removed", entry.info.ifname);
+        Ok(())
+    }
+
+    /// The ports and what `add_port` reported for them.
+    pub fn ports(&self) -> Vec<PortInfo> {
+        let ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        ports.values().map(|e| e.info.clone()).collect()
+    }
+
+    /// Adds a local tunnel address to an underlay port's XDP program.
+    pub fn add_underlay_ip(&self, port: PortNo, ip: Ipv4Addr) -> Result<(), AfXdpError> {
+        let mut ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        let e = ports.get_mut(&port).ok_or(AfXdpError::NoSuchPort(port))?;
+        Ok(e.program.add_local_ip(ip)?)
+    }
+
+    pub fn remove_underlay_ip(&self, port: PortNo, ip: Ipv4Addr) -> Result<(), AfXdpError> {
+        let mut ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        let e = ports.get_mut(&port).ok_or(AfXdpError::NoSuchPort(port))?;
+        Ok(e.program.remove_local_ip(ip)?)
+    }
+
+    /// What the XDP program of `port` decided so far (to sockets / to the kernel).
+    pub fn xdp_counters(&self, port: PortNo) -> Result<xvs_ebpf::XdpCounters, AfXdpError> {
+        let ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        let e = ports.get(&port).ok_or(AfXdpError::NoSuchPort(port))?;
+        Ok(e.program.counters()?)
+    }
+
+    /// Per-port counters summed over workers, for the ports that exist now.
+    pub fn port_stats(&self) -> Result<BTreeMap<PortNo, PortStats>, AfXdpError> {
+        let (_, ports) = self.collect_stats()?;
+        Ok(ports)
+    }
+
+    /// Each worker thread's own counters.
+    pub fn worker_io_stats(&self) -> Result<Vec<WorkerIoStats>, AfXdpError> {
+        Ok(self.collect_stats()?.0)
+    }
+
+    /// The [`WorkerStats`] of each worker (hits, misses, malformed..., busy and idle
+    /// cycles).
+    pub fn worker_stats(&self) -> Vec<WorkerStatsSnapshot> {
+        self.workers.iter().map(|w| w.stats.snapshot()).collect()
+    }
+
+    /// The rate of the cycles in [`WorkerStats::busy_cycles`] and `idle_cycles`, per
+    /// second (the TSC's, estimated at start, on x86_64).
+    pub fn cycles_per_second(&self) -> u64 {
+        cycle_counter_hz()
+    }
+
+    /// The worker ids, in worker order.
+    pub fn worker_ids(&self) -> Vec<usize> {
+        self.workers.iter().map(|w| w.id).collect()
+    }
+
+    fn collect_stats(
+        &self,
+    ) -> Result<(Vec<WorkerIoStats>, BTreeMap<PortNo, PortStats>), AfXdpError> {
+        let mut out: BTreeMap<PortNo, PortStats> = {
+            let ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+            ports.keys().map(|&p| (p, PortStats::default())).collect()
+        };
+        let mut ws = Vec::new();
+        for (i, w) in self.workers.iter().enumerate() {
+            let (tx, rx) = bounded(1);
+            w.cmds
+                .send(DpCmd::Stats { reply: tx })
+                .map_err(|_| AfXdpError::WorkerGone(i))?;
+            let (wio, per_port) = rx
+                .recv_timeout(self.config.reply_timeout)
+                .map_err(|_| AfXdpError::WorkerGone(i))?;
+            ws.push(wio);
+            for (p, s) in per_port {
+                if let Some(t) = out.get_mut(&p) {
+                    *t += s;
+                }
+            }
+        }
+        Ok((ws, out))
+    }
+
+    /// Detaches every port and joins the worker threads.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let ports = std::mem::take(&mut *self.ports.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(ports); // detaches the XDP programs
+        self.stop.store(true, Ordering::Release);
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                if t.join().is_err() {
+                    tracing::error!("worker thread {} panicked", w.id);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for AfXdpDatapath {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::worker::cycle_counter;
+
+    /// A datapath without ports (no root needed): its loop's cycles add up to the time it
+    /// ran, stats requests count as work, and no packet was counted.
+    #[test]
+    fn busy_and_idle_cycles_add_up_to_the_loop_time() {
+        let (_cmd_tx, cmd_rx) = bounded(16);
+        let (up_tx, _up_rx) = bounded(16);
+        let worker = Worker::new(0, 16, cmd_rx, up_tx);
+        let config = DatapathConfig {
+            idle_spins: 100,
+            ..Default::default()
+        };
+        let c0 = cycle_counter();
+        let dp = AfXdpDatapath::start(config, vec![worker], || 0).expect("start");
+        let hz = dp.cycles_per_second();
+        assert!((10_000_000..100_000_000_000).contains(&hz), "{hz} Hz");
+        let (c1, t1) = (cycle_counter(), Instant::now());
+        for _ in 0..20 {
+            dp.worker_io_stats().expect("stats");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let spent = t1.elapsed();
+        let mid = dp.worker_stats()[0];
+        let c2 = cycle_counter();
+        assert!(mid.busy_cycles + mid.idle_cycles <= c2 - c0, "{mid:?}");
+        let stats = dp.workers[0].stats.clone();
+        dp.stop();
+        let c3 = cycle_counter();
+        let s = stats.snapshot();
+        let total = s.busy_cycles + s.idle_cycles;
+        // The loop ran from after c0 to before c3, and (nearly) all the time from c1
+        // (the thread may take a moment to start; allow half of the window).
+        assert!(total <= c3 - c0, "{s:?}: {total} > {}", c3 - c0);
+        assert!(total >= (c2 - c1) / 2, "{s:?}: {total} for {spent:?}");
+        assert!(s.busy_cycles > 0, "the 20 stats requests were work: {s:?}");
+        assert!(s.idle_cycles > 0, "{s:?}");
+        assert!(s.busy_cycles >= mid.busy_cycles && s.idle_cycles >= mid.idle_cycles);
+        assert_eq!(s.polled_packets, 0);
+        assert_eq!(s.cycles_per_packet(), None);
+        assert!((0.0..=100.0).contains(&s.busy_percent()));
+    }
+}

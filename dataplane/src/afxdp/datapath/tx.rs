@@ -1,0 +1,203 @@
+//! The transmit path of a worker: each output is copied into a free UMEM frame and queued
+//! on the tx ring of the worker's socket on the out port; the tx rings are submitted once
+//! per loop iteration and kicked (`sendto`) only when the kernel asks for it
+//! (need_wakeup; always so in copy mode, which sends at most 32 frames per kick); completed
+//! frames go back to the free list.
+
+use std::os::fd::RawFd;
+
+use crate::afxdp::ring::{ConsRing, ProdRing};
+use crate::afxdp::socket::XdpDesc;
+use crate::afxdp::sys::{self, KickError};
+use crate::afxdp::umem::FramePool;
+use crate::flow_key::PortNo;
+
+/// Frames the kernel's copy-mode transmit sends per `sendto` (TX_BATCH_SIZE).
+const COPY_TX_PER_KICK: u32 = 32;
+
+#[derive(Default, Clone, Copy)]
+pub(super) struct TxCounters {
+    pub(super) packets: u64,
+    pub(super) bytes: u64,
+    pub(super) ring_full: u64,
+    pub(super) no_socket: u64,
+    pub(super) no_frame: u64,
+    pub(super) too_big: u64,
+    pub(super) kicks: u64,
+    pub(super) kick_errors: u64,
+}
+
+/// The transmit half of a socket.
+pub(super) struct TxSide {
+    pub(super) slot: u16,
+    pub(super) port: PortNo,
+    pub(super) fd: RawFd,
+    pub(super) tx: ProdRing<XdpDesc>,
+    pub(super) comp: ConsRing<u64>,
+    /// Descriptors written, not yet submitted.
+    pub(super) unsubmitted: u32,
+    /// Frames submitted and not yet completed.
+    pub(super) in_flight: u32,
+}
+
+/// A port as the tx path sees it.
+pub(super) struct PortTx {
+    pub(super) port: PortNo,
+    /// Index in `TxPath::txs` of the socket this worker transmits on.
+    pub(super) tx: Option<usize>,
+    pub(super) counters: TxCounters,
+}
+
+/// Everything `tx(out_port, bytes)` needs, apart from the rx side.
+pub(super) struct TxPath {
+    pub(super) base: *mut u8,
+    pub(super) frame_size: u32,
+    pub(super) umem_len: u64,
+    pub(super) pool: FramePool,
+    pub(super) txs: Vec<TxSide>,
+    pub(super) ports: Vec<PortTx>,
+    pub(super) unknown_port: u64,
+}
+
+impl TxPath {
+    /// Copies `bytes` into a free frame and queues it on this worker's socket of `port`.
+    #[inline]
+    pub(super) fn send(&mut self, port: PortNo, bytes: &[u8]) {
+        // A handful of ports: a scan is cheaper than hashing.
+        let Some(p) = self.ports.iter_mut().find(|p| p.port == port) else {
+            self.unknown_port += 1;
+            return;
+        };
+        let Some(ti) = p.tx else {
+            p.counters.no_socket += 1;
+            return;
+        };
+        if bytes.len() > self.frame_size as usize {
+            p.counters.too_big += 1;
+            return;
+        }
+        let t = &mut self.txs[ti];
+        let idx = match t.tx.reserve(1) {
+            Some(i) => i,
+            None => {
+                // Full: hand what is there to the kernel and let it drain, once.
+                flush_one(t, &mut p.counters);
+                match t.tx.reserve(1) {
+                    Some(i) => i,
+                    None => {
+                        p.counters.ring_full += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        let frame = match self.pool.alloc(t.slot) {
+            Some(f) => f,
+            None => {
+                complete_one(t, &mut self.pool, self.frame_size, self.umem_len);
+                match self.pool.alloc(t.slot) {
+                    Some(f) => f,
+                    None => {
+                        t.tx.cancel(1);
+                        p.counters.no_frame += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        // SAFETY: `frame` came off the free list: no ring and no other slice holds it
+        // (datapath module doc), and it is frame_size >= bytes.len() bytes long inside the UMEM.
+        // `bytes` may be the rx frame being processed: another frame, so no overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.base.add(frame as usize),
+                bytes.len(),
+            );
+        }
+        t.tx.write(
+            idx,
+            XdpDesc {
+                addr: frame,
+                len: bytes.len() as u32,
+                options: 0,
+            },
+        );
+        t.unsubmitted += 1;
+        p.counters.packets += 1;
+        p.counters.bytes += bytes.len() as u64;
+    }
+
+    /// Takes completed tx frames back. Returns how many.
+    pub(super) fn complete(&mut self) -> u32 {
+        let mut n = 0;
+        for t in &mut self.txs {
+            if t.in_flight > 0 {
+                n += complete_one(t, &mut self.pool, self.frame_size, self.umem_len);
+            }
+        }
+        n
+    }
+
+    /// Submits what was queued and kicks where the kernel asks for it.
+    pub(super) fn flush(&mut self) {
+        for t in &mut self.txs {
+            if t.unsubmitted == 0 && t.in_flight == 0 {
+                continue;
+            }
+            let Some(p) = self.ports.iter_mut().find(|p| p.port == t.port) else {
+                continue;
+            };
+            flush_one(t, &mut p.counters);
+        }
+    }
+}
+
+/// Submits the queued descriptors of one socket; kicks while the kernel wants it and
+/// descriptors are left (copy mode sends 32 per kick).
+#[inline]
+fn flush_one(t: &mut TxSide, c: &mut TxCounters) {
+    if t.unsubmitted > 0 {
+        t.tx.submit(t.unsubmitted);
+        t.in_flight += t.unsubmitted;
+        t.unsubmitted = 0;
+    }
+    let mut left = t.tx.outstanding();
+    if left == 0 || !t.tx.needs_wakeup() {
+        return;
+    }
+    let mut kicks = left.div_ceil(COPY_TX_PER_KICK) + 1;
+    while left > 0 && kicks > 0 {
+        kicks -= 1;
+        c.kicks += 1;
+        let r = sys::kick_tx(t.fd);
+        if let Err(KickError::Failed(_)) = r {
+            c.kick_errors += 1;
+            return;
+        }
+        // Ok, or Again (more to send, or the device is busy): try again, now or next round.
+        let now_left = t.tx.outstanding();
+        if now_left == left && r.is_err() {
+            return; // no progress: leave it to the next iteration
+        }
+        left = now_left;
+    }
+}
+
+/// Takes the completed frames of one socket back to the free list.
+#[inline]
+fn complete_one(t: &mut TxSide, pool: &mut FramePool, frame_size: u32, umem_len: u64) -> u32 {
+    let (n, idx) = t.comp.peek(t.comp.size());
+    for i in 0..n {
+        let addr = t.comp.read(idx.wrapping_add(i));
+        if addr < umem_len {
+            let f = addr & !(frame_size as u64 - 1);
+            if pool.owner(f) == t.slot {
+                pool.free(f);
+            }
+        }
+    }
+    t.comp.release(n);
+    t.in_flight = t.in_flight.saturating_sub(n);
+    n
+}

@@ -1,0 +1,439 @@
+//! A worker thread: its sockets, UMEM and tx path ([`WorkerIo`]), the commands the
+//! datapath sends it ([`DpCmd`]), and its poll loop ([`run`]).
+//!
+//! # The loop (xdpsock's l2fwd shape), per iteration
+//! 1. commands of the datapath (ports added or removed, stats), rarely;
+//! 2. completions of every tx ring back to the free list;
+//! 3. per socket: up to `batch` rx descriptors; each frame goes through
+//!    [`Worker::process`] in place in its UMEM frame; outputs are copied into free frames
+//!    and queued on the tx ring of the out port's socket; the rx frames go straight back
+//!    to the fill ring, topped up from the free list when short;
+//! 4. [`Worker::poll_commands`] (installs, removals, barriers, packet-outs);
+//! 5. tx rings submitted, and kicked (`sendto`) only when the kernel asks for it
+//!    (need_wakeup; always so in copy mode, which sends at most 32 frames per kick).
+//!
+//! Each iteration's cycles (one [`cycle_counter`] read, the TSC on x86_64) go to the
+//! worker's `busy_cycles` when it did any of the above, else to `idle_cycles` (sleep
+//! included), and the frames handed to the pipeline to `polled_packets`
+//! ([`WorkerStats`](crate::worker::WorkerStats)): `dp-show`'s busy cycles per packet, as
+//! OVS's `pmd-stats-show`.
+//!
+//! No allocation, lock or syscall per packet: the kicks are per batch. When nothing
+//! happened for `idle_spins` iterations, the worker sleeps in `poll()` on its sockets for
+//! at most `idle_poll`: an idle daemon costs a wake-up per millisecond instead of a
+//! core, at the price of up to `idle_poll` of latency for the first command after a quiet
+//! spell (a frame wakes the poll at once) and a slower first packet (the wake-up).
+
+use std::collections::BTreeMap;
+use std::os::fd::{OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::ports::{AfXdpError, DatapathConfig, PortStats, WorkerIoStats};
+use super::rx::{service_rx, top_up, RxCounters, RxSide};
+use super::tx::{PortTx, TxCounters, TxPath, TxSide};
+use crate::afxdp::socket::{BindMode, RingSizes, XskSocket};
+use crate::afxdp::sys;
+use crate::afxdp::umem::{FramePool, UmemArea, FREE};
+use crate::flow_key::PortNo;
+use crate::worker::{cycle_counter, Worker};
+
+/// A socket made for a worker by [`AfXdpDatapath::add_port`](super::AfXdpDatapath::add_port)
+/// in the caller's namespace, for the worker to set up and bind on `queue`.
+pub(super) struct NewSocket {
+    pub(super) queue: u32,
+    pub(super) fd: OwnedFd,
+    pub(super) spare: Option<OwnedFd>,
+}
+
+/// A socket a worker bound: what the port's XSKMAP and [`PortInfo`](super::PortInfo) need.
+pub(super) struct Bound {
+    pub(super) queue: u32,
+    pub(super) fd: RawFd,
+    pub(super) zero_copy: bool,
+}
+
+pub(super) type StatsReply = (WorkerIoStats, Vec<(PortNo, PortStats)>);
+
+/// What the datapath asks of a worker thread, each with a channel for the answer.
+pub(super) enum DpCmd {
+    AddPort {
+        port: PortNo,
+        ifindex: u32,
+        sockets: Vec<NewSocket>,
+        reply: Sender<Result<Vec<Bound>, AfXdpError>>,
+    },
+    RemovePort {
+        port: PortNo,
+        reply: Sender<()>,
+    },
+    Stats {
+        reply: Sender<StatsReply>,
+    },
+}
+
+/// Pins the calling worker thread to `core` (when given), and says so in the log.
+pub(super) fn pin(index: usize, id: usize, core: Option<usize>) {
+    match core {
+        Some(c) => {
+            if core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                tracing::info!("worker {index} (id {id}) pinned to core {c}");
+            } else {
+                tracing::warn!("worker {index} (id {id}): pinning to core {c} failed; not pinned");
+            }
+        }
+        None => tracing::info!("worker {index} (id {id}) not pinned"),
+    }
+}
+
+/// What the loop reads of the [`DatapathConfig`] on every iteration.
+#[derive(Clone, Copy)]
+pub(super) struct LoopConfig {
+    batch: u32,
+    idle_spins: u32,
+    idle_poll: Duration,
+}
+
+impl From<&DatapathConfig> for LoopConfig {
+    fn from(c: &DatapathConfig) -> Self {
+        LoopConfig {
+            batch: c.batch,
+            idle_spins: c.idle_spins,
+            idle_poll: c.idle_poll,
+        }
+    }
+}
+
+/// A worker thread's sockets, UMEM and tx path.
+pub(super) struct WorkerIo {
+    index: usize,
+    /// Sockets by slot (the frame owner id). Dropped before the UMEM.
+    sockets: Vec<Option<(PortNo, XskSocket)>>,
+    rxs: Vec<RxSide>,
+    tx: TxPath,
+    pollfds: Vec<libc::pollfd>,
+    fill_frames: u32,
+    /// Frames kept out of fill rings for transmission.
+    tx_reserve: usize,
+    rings: RingSizes,
+    bind_mode: BindMode,
+    iterations: u64,
+    idle_sleeps: u64,
+    yields: u64,
+    /// Last: unmapped after the sockets are closed.
+    umem: UmemArea,
+}
+
+// SAFETY: the raw pointers (UMEM base, ring mappings) point into memory owned by this
+// struct, which moves to its worker thread as a whole.
+unsafe impl Send for WorkerIo {}
+
+impl WorkerIo {
+    pub(super) fn new(index: usize, umem: UmemArea, c: &DatapathConfig) -> WorkerIo {
+        let pool = FramePool::new(umem.frames(), umem.frame_size());
+        WorkerIo {
+            index,
+            sockets: Vec::new(),
+            rxs: Vec::new(),
+            tx: TxPath {
+                base: umem.base(),
+                frame_size: umem.frame_size(),
+                umem_len: umem.len() as u64,
+                pool,
+                txs: Vec::new(),
+                ports: Vec::new(),
+                unknown_port: 0,
+            },
+            pollfds: Vec::new(),
+            fill_frames: c.fill_frames,
+            tx_reserve: (umem.frames() as usize / 4).max(2 * c.batch as usize),
+            rings: c.rings,
+            bind_mode: c.bind_mode,
+            iterations: 0,
+            idle_sleeps: 0,
+            yields: 0,
+            umem,
+        }
+    }
+
+    fn handle(&mut self, cmd: DpCmd) {
+        match cmd {
+            DpCmd::AddPort {
+                port,
+                ifindex,
+                sockets,
+                reply,
+            } => {
+                let r = self.add_port(port, ifindex, sockets);
+                if r.is_err() {
+                    self.remove_port(port);
+                }
+                let _ = reply.send(r);
+            }
+            DpCmd::RemovePort { port, reply } => {
+                self.remove_port(port);
+                let _ = reply.send(());
+            }
+            DpCmd::Stats { reply } => {
+                let _ = reply.send(self.stats());
+            }
+        }
+    }
+
+    fn add_port(
+        &mut self,
+        port: PortNo,
+        ifindex: u32,
+        sockets: Vec<NewSocket>,
+    ) -> Result<Vec<Bound>, AfXdpError> {
+        if !self.tx.ports.iter().any(|p| p.port == port) {
+            self.tx.ports.push(PortTx {
+                port,
+                tx: None,
+                counters: TxCounters::default(),
+            });
+        }
+        let mut bound = Vec::new();
+        for ns in sockets {
+            let slot = match self.sockets.iter().position(|s| s.is_none()) {
+                Some(i) => i,
+                None => {
+                    self.sockets.push(None);
+                    self.sockets.len() - 1
+                }
+            };
+            if slot >= FREE as usize {
+                return Err(AfXdpError::TooManySockets(slot));
+            }
+            let slot = slot as u16;
+            // Share the UMEM through any socket that already has it; the first socket
+            // (or the first after all were closed) registers it.
+            let share = self.sockets.iter().flatten().map(|(_, s)| s.fd()).next();
+            let (sock, rings) = XskSocket::bind(
+                ns.fd,
+                ns.spare,
+                &self.umem,
+                share,
+                ifindex,
+                ns.queue,
+                self.rings,
+                self.bind_mode,
+            )?;
+            let fd = sock.fd();
+            tracing::debug!(
+                "worker {}: port {port} queue {} socket fd {fd} slot {slot}{}",
+                self.index,
+                ns.queue,
+                if share.is_some() {
+                    " (shared UMEM)"
+                } else {
+                    " (UMEM owner)"
+                }
+            );
+            bound.push(Bound {
+                queue: ns.queue,
+                fd,
+                zero_copy: sock.zero_copy(),
+            });
+            self.sockets[slot as usize] = Some((port, sock));
+            self.rxs.push(RxSide {
+                slot,
+                port,
+                fd,
+                rx: rings.rx,
+                fill: rings.fill,
+                owned: 0,
+                counters: RxCounters::default(),
+            });
+            self.tx.txs.push(TxSide {
+                slot,
+                port,
+                fd,
+                tx: rings.tx,
+                comp: rings.comp,
+                unsubmitted: 0,
+                in_flight: 0,
+            });
+            let r = self.rxs.last_mut().unwrap();
+            top_up(r, &mut self.tx.pool, self.fill_frames, self.tx_reserve);
+            if r.owned == 0 {
+                return Err(AfXdpError::OutOfFrames {
+                    worker: self.index,
+                    port,
+                    queue: ns.queue,
+                });
+            }
+        }
+        self.rebuild();
+        Ok(bound)
+    }
+
+    fn remove_port(&mut self, port: PortNo) {
+        // Anything queued for the port is dropped with its socket.
+        self.rxs.retain(|r| r.port != port);
+        self.tx.txs.retain(|t| t.port != port);
+        for slot in 0..self.sockets.len() {
+            if matches!(&self.sockets[slot], Some((p, _)) if *p == port) {
+                // Closing the socket (munmap, close) unbinds it; after that the kernel
+                // touches none of its frames, and they can go back to the free list.
+                self.sockets[slot] = None;
+                let n = self.tx.pool.reclaim(slot as u16);
+                tracing::debug!(
+                    "worker {}: port {port} slot {slot} closed, {n} frames back",
+                    self.index
+                );
+            }
+        }
+        self.tx.ports.retain(|p| p.port != port);
+        self.rebuild();
+    }
+
+    /// Recomputes which socket each port transmits on, and the poll set.
+    fn rebuild(&mut self) {
+        for p in &mut self.tx.ports {
+            p.tx = self.tx.txs.iter().position(|t| t.port == p.port);
+        }
+        self.pollfds = self.rxs.iter().map(|r| sys::rx_pollfd(r.fd)).collect();
+    }
+
+    fn stats(&self) -> StatsReply {
+        let mut per: BTreeMap<PortNo, PortStats> = BTreeMap::new();
+        for p in &self.tx.ports {
+            let s = per.entry(p.port).or_default();
+            let c = p.counters;
+            s.tx_packets += c.packets;
+            s.tx_bytes += c.bytes;
+            s.tx_ring_full += c.ring_full;
+            s.tx_no_socket += c.no_socket;
+            s.tx_no_frame += c.no_frame;
+            s.tx_too_big += c.too_big;
+            s.tx_kicks += c.kicks;
+            s.tx_kick_errors += c.kick_errors;
+        }
+        for r in &self.rxs {
+            let s = per.entry(r.port).or_default();
+            s.rx_packets += r.counters.packets;
+            s.rx_bytes += r.counters.bytes;
+            s.rx_bad_desc += r.counters.bad_desc;
+        }
+        for (port, sock) in self.sockets.iter().flatten() {
+            if let Ok(k) = sock.statistics() {
+                let s = per.entry(*port).or_default();
+                s.kernel_rx_dropped += k.rx_dropped;
+                s.kernel_rx_ring_full += k.rx_ring_full;
+                s.kernel_rx_fill_empty += k.rx_fill_ring_empty_descs;
+                s.kernel_rx_invalid_descs += k.rx_invalid_descs;
+                s.kernel_tx_invalid_descs += k.tx_invalid_descs;
+            }
+        }
+        let wio = WorkerIoStats {
+            worker: self.index,
+            iterations: self.iterations,
+            idle_sleeps: self.idle_sleeps,
+            yields: self.yields,
+            tx_unknown_port: self.tx.unknown_port,
+            free_frames: self.tx.pool.n_free() as u64,
+            sockets: self.sockets.iter().flatten().count() as u64,
+        };
+        (wio, per.into_iter().collect())
+    }
+}
+
+pub(super) fn run<C: Fn() -> u64>(
+    mut io: WorkerIo,
+    mut worker: Worker,
+    cmds: Receiver<DpCmd>,
+    stop: Arc<AtomicBool>,
+    clock: C,
+    lc: LoopConfig,
+) {
+    let mut idle: u32 = 0;
+    let mut last_housekeeping = Instant::now();
+    let mut fill_short = false;
+    // Busy/idle cycles and packets (pmd-stats-show's): kept here, published with plain
+    // stores (this thread is the only writer). One cycle_counter() per iteration: its
+    // end is the next one's start, so the loop's time is split with nothing lost.
+    let stats = worker.stats().clone();
+    let mut busy_cycles = stats.busy_cycles.load(Ordering::Relaxed);
+    let mut idle_cycles = stats.idle_cycles.load(Ordering::Relaxed);
+    let mut packets = stats.polled_packets.load(Ordering::Relaxed);
+    let mut last = cycle_counter();
+    while !stop.load(Ordering::Relaxed) {
+        io.iterations += 1;
+        let mut work = 0u32;
+        while let Ok(cmd) = cmds.try_recv() {
+            io.handle(cmd);
+            work += 1;
+            fill_short = true;
+        }
+        work += io.tx.complete();
+        let lost_before = stats.lost.load(Ordering::Relaxed);
+        {
+            let WorkerIo { rxs, tx, umem, .. } = &mut io;
+            for r in rxs.iter_mut() {
+                work += service_rx(r, tx, umem, &mut worker, &clock, lc.batch, &mut packets);
+            }
+        }
+        if stats.lost.load(Ordering::Relaxed) != lost_before {
+            // The upcall queue is full: the control thread is behind. Where it shares
+            // this core (a small machine), let it run now rather than at the end of our
+            // time slice; alone on the core, this returns at once. Only in a miss storm,
+            // so never on the hit path.
+            io.yields += 1;
+            std::thread::yield_now();
+        }
+        {
+            let tx = &mut io.tx;
+            work += worker.poll_commands(&mut |p, b: &[u8]| tx.send(p, b)) as u32;
+        }
+        io.tx.flush();
+        if fill_short || work > 0 {
+            // Frames may have gone to the free list (completions, a bad batch, a
+            // removed port): give short fill rings their share back.
+            fill_short = false;
+            let WorkerIo {
+                rxs,
+                tx,
+                fill_frames,
+                tx_reserve,
+                ..
+            } = &mut io;
+            for r in rxs.iter_mut() {
+                if r.owned < *fill_frames {
+                    top_up(r, &mut tx.pool, *fill_frames, *tx_reserve);
+                    fill_short |= r.owned < *fill_frames;
+                }
+            }
+        }
+        if io.iterations.is_multiple_of(4096)
+            && last_housekeeping.elapsed() >= Duration::from_millis(100)
+        {
+            worker.housekeeping();
+            last_housekeeping = Instant::now();
+        }
+        if work > 0 {
+            idle = 0;
+        } else {
+            idle += 1;
+            if idle >= lc.idle_spins {
+                io.idle_sleeps += 1;
+                sys::poll_rx(&mut io.pollfds, lc.idle_poll);
+            }
+        }
+        let now = cycle_counter();
+        let spent = now.saturating_sub(last);
+        last = now;
+        if work > 0 {
+            busy_cycles += spent;
+            stats.busy_cycles.store(busy_cycles, Ordering::Relaxed);
+            stats.polled_packets.store(packets, Ordering::Relaxed);
+        } else {
+            idle_cycles += spent;
+            stats.idle_cycles.store(idle_cycles, Ordering::Relaxed);
+        }
+    }
+    tracing::debug!("worker {} stopping", io.index);
+}
