@@ -20,11 +20,11 @@
 //! bytes) keeps the rx frame usable for several outputs (flooding, tunnel copies) and is
 //! not an allocation.
 
+mod config;
 mod ports;
 mod rx;
 mod tx;
 mod worker_loop;
 
-pub use ports::{
-    AfXdpDatapath, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
-};
+pub use config::{AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats};
+pub use ports::AfXdpDatapath;

@@ -7,197 +7,18 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crossbeam_channel::{bounded, Sender};
-use xvs_ebpf::{EbpfError, XdpMode, XdpProgram};
+use xvs_ebpf::XdpProgram;
 
+use super::config::{AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats};
 use super::worker_loop::{pin, run, DpCmd, LoopConfig, NewSocket, WorkerIo};
-use crate::afxdp::netdev::{netdev_info, NetdevError};
-use crate::afxdp::socket::{new_socket, BindMode, RingSizes, SocketError};
+use crate::afxdp::netdev::netdev_info;
+use crate::afxdp::socket::{new_socket, BindMode};
 use crate::afxdp::sys::raise_memlock;
-use crate::afxdp::umem::{UmemArea, UmemError};
+use crate::afxdp::umem::UmemArea;
 use crate::flow_key::PortNo;
-use crate::worker::{cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot, BATCH, MAX_BATCH};
-
-#[derive(Debug, thiserror::Error)]
-pub enum AfXdpError {
-    #[error("no workers given")]
-    NoWorkers,
-    #[error("bad configuration: {0}")]
-    Config(String),
-    #[error("port {0} already exists")]
-    PortExists(PortNo),
-    #[error("no port {0}")]
-    NoSuchPort(PortNo),
-    #[error(transparent)]
-    Netdev(#[from] NetdevError),
-    #[error(transparent)]
-    Ebpf(#[from] EbpfError),
-    #[error(transparent)]
-    Socket(#[from] SocketError),
-    #[error(transparent)]
-    Umem(#[from] UmemError),
-    #[error("worker {0} is gone (its thread ended) or did not answer in time")]
-    WorkerGone(usize),
-    #[error("spawning worker thread {0}: {1}")]
-    Spawn(usize, std::io::Error),
-    #[error("worker {worker}: no free UMEM frames for the fill ring of port {port} queue {queue}")]
-    OutOfFrames {
-        worker: usize,
-        port: PortNo,
-        queue: u32,
-    },
-    #[error("{0} slots in use: too many sockets for one worker")]
-    TooManySockets(usize),
-}
-
-/// How the datapath is run.
-#[derive(Debug, Clone)]
-pub struct DatapathConfig {
-    /// Core to pin worker `i` (in the order given to `start`) to; `None` or missing:
-    /// not pinned.
-    pub cores: Vec<Option<usize>>,
-    /// Bytes per UMEM frame: 2048 or 4096 (frames up to this minus 256 bytes of
-    /// headroom are received).
-    pub frame_size: u32,
-    /// Frames in each worker's UMEM (8192 frames of 4096 bytes: 32 MiB per worker).
-    pub umem_frames: u32,
-    pub rings: RingSizes,
-    /// Frames kept in each socket's fill ring; at most half the fill ring (so that the
-    /// frames of an rx batch always fit back).
-    pub fill_frames: u32,
-    /// Rx descriptors taken per socket per iteration: [`BATCH`] by default, at most
-    /// [`MAX_BATCH`].
-    pub batch: u32,
-    /// Copy or zero-copy for a worker's first socket. The others share its UMEM and
-    /// inherit the mode (the kernel takes no mode flags on a shared bind): once a
-    /// worker's UMEM is zero-copy, a port whose driver cannot do zero-copy fails to bind
-    /// on that worker. Keep `Copy` (the default) when ports mix drivers, e.g. a NIC and
-    /// veths or taps.
-    pub bind_mode: BindMode,
-    pub xdp_mode: XdpMode,
-    /// Empty iterations before a worker sleeps in poll().
-    pub idle_spins: u32,
-    /// Longest sleep of an idle worker.
-    pub idle_poll: Duration,
-    /// How long a control call waits for a worker's answer.
-    pub reply_timeout: Duration,
-}
-
-impl Default for DatapathConfig {
-    fn default() -> Self {
-        DatapathConfig {
-            cores: Vec::new(),
-            frame_size: 4096,
-            umem_frames: 8192,
-            rings: RingSizes::default(),
-            fill_frames: 1024,
-            batch: BATCH as u32,
-            bind_mode: BindMode::Copy,
-            xdp_mode: XdpMode::Auto,
-            idle_spins: 20_000,
-            idle_poll: Duration::from_millis(1),
-            reply_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// What the XDP program sends to the sockets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PortMode {
-    /// Every frame.
-    All,
-    /// Only GRE and VXLAN (UDP port 4789, unfragmented) for the addresses given with
-    /// [`AfXdpDatapath::add_underlay_ip`]; the kernel keeps the rest (ARP, SSH, other
-    /// UDP, ...).
-    Underlay,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortInfo {
-    pub port: PortNo,
-    pub ifname: String,
-    pub ifindex: u32,
-    /// Rx queues, each with a socket.
-    pub queues: u32,
-    /// Native or Generic.
-    pub xdp_mode: XdpMode,
-    /// True when every socket of the port is in zero-copy mode.
-    pub zero_copy: bool,
-    pub mac: [u8; 6],
-    pub mtu: u32,
-    /// Workers that own no queue of this port and so cannot transmit on it.
-    pub workers_without_tx: Vec<usize>,
-}
-
-/// Per-port counters, summed over workers. The `kernel_*` ones are the kernel's own
-/// (`XDP_STATISTICS`) for the port's sockets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PortStats {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    /// Rx descriptors outside the UMEM or a frame (dropped).
-    pub rx_bad_desc: u64,
-    /// Frames dropped by the kernel: no room in the rx ring.
-    pub kernel_rx_ring_full: u64,
-    /// Frames dropped by the kernel: the fill ring was empty.
-    pub kernel_rx_fill_empty: u64,
-    /// Frames dropped by the kernel for other reasons (too large for a frame, ...).
-    pub kernel_rx_dropped: u64,
-    pub kernel_rx_invalid_descs: u64,
-    pub kernel_tx_invalid_descs: u64,
-    /// Outputs dropped: the tx ring was full even after a kick.
-    pub tx_ring_full: u64,
-    /// Outputs dropped: this worker has no socket on the port (see [`AfXdpDatapath`]).
-    pub tx_no_socket: u64,
-    /// Outputs dropped: no free UMEM frame.
-    pub tx_no_frame: u64,
-    /// Outputs dropped: larger than a UMEM frame.
-    pub tx_too_big: u64,
-    /// `sendto` kicks, and those that failed with an unexpected errno.
-    pub tx_kicks: u64,
-    pub tx_kick_errors: u64,
-}
-
-impl std::ops::AddAssign for PortStats {
-    fn add_assign(&mut self, o: PortStats) {
-        self.rx_packets += o.rx_packets;
-        self.rx_bytes += o.rx_bytes;
-        self.tx_packets += o.tx_packets;
-        self.tx_bytes += o.tx_bytes;
-        self.rx_bad_desc += o.rx_bad_desc;
-        self.kernel_rx_ring_full += o.kernel_rx_ring_full;
-        self.kernel_rx_fill_empty += o.kernel_rx_fill_empty;
-        self.kernel_rx_dropped += o.kernel_rx_dropped;
-        self.kernel_rx_invalid_descs += o.kernel_rx_invalid_descs;
-        self.kernel_tx_invalid_descs += o.kernel_tx_invalid_descs;
-        self.tx_ring_full += o.tx_ring_full;
-        self.tx_no_socket += o.tx_no_socket;
-        self.tx_no_frame += o.tx_no_frame;
-        self.tx_too_big += o.tx_too_big;
-        self.tx_kicks += o.tx_kicks;
-        self.tx_kick_errors += o.tx_kick_errors;
-    }
-}
-
-/// A worker thread's own counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkerIoStats {
-    pub worker: usize,
-    /// Loop iterations.
-    pub iterations: u64,
-    /// Times it slept in poll() for lack of work.
-    pub idle_sleeps: u64,
-    /// Times it yielded the core because the upcall queue was full.
-    pub yields: u64,
-    /// Outputs to a port the datapath does not have.
-    pub tx_unknown_port: u64,
-    pub free_frames: u64,
-    pub sockets: u64,
-}
+use crate::worker::{cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot, MAX_BATCH};
 
 struct WorkerHandle {
     id: usize,
@@ -572,7 +393,7 @@ mod tests {
         let (c1, t1) = (cycle_counter(), Instant::now());
         for _ in 0..20 {
             dp.worker_io_stats().expect("stats");
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let spent = t1.elapsed();
         let mid = dp.worker_stats()[0];

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::ports::{AfXdpError, DatapathConfig, PortStats, WorkerIoStats};
+use super::config::{AfXdpError, DatapathConfig, PortStats, WorkerIoStats};
 use super::rx::{service_rx, top_up, RxCounters, RxSide};
 use super::tx::{PortTx, TxCounters, TxPath, TxSide};
 use crate::afxdp::socket::{BindMode, RingSizes, XskSocket};
