@@ -300,8 +300,10 @@ impl Worker {
 
     /// [`classify`](crate::classify::classify)s a frame and narrows it to the frame the key
     /// describes (a tunnel packet's outer headers go to the headroom: no copy). `None`:
-    /// dropped and counted (malformed, or a tunnel packet that is not ours).
-    #[inline]
+    /// dropped and counted (malformed, or a tunnel packet that is not ours). Always
+    /// inlined, with `classify_on`, into `process` and `process_batch` (`classify_on`
+    /// says why).
+    #[inline(always)]
     fn classify<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         in_port: PortNo,
