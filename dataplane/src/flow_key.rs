@@ -19,12 +19,6 @@ pub const VLAN_VID_MASK: u16 = 0x0fff;
 pub const VLAN_PCP_SHIFT: u16 = 13;
 pub const VLAN_PCP_MASK: u16 = 0xe000;
 
-// The ethertypes a `dl_type` is compared with, under the names the control plane
-// imports them by; they are defined once, in `wire::ethertype`.
-pub use crate::wire::ethertype::{
-    ARP as ETH_TYPE_ARP, IPV4 as ETH_TYPE_IPV4, QINQ as ETH_TYPE_QINQ, VLAN as ETH_TYPE_VLAN,
-};
-
 /// Lookup fields of one frame. Fields that do not apply to the frame are zero (no tag:
 /// `vlan_tci == 0`; not IPv4 or ARP: the network fields are zero), so that equal frames
 /// give equal keys.

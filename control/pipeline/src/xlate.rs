@@ -16,9 +16,8 @@ use std::net::Ipv4Addr;
 
 use smallvec::SmallVec;
 use xvs_dataplane::actions::TunnelKind;
-use xvs_dataplane::flow_key::{
-    ETH_TYPE_ARP, ETH_TYPE_IPV4, VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK,
-};
+use xvs_dataplane::flow_key::{VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK};
+use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::{DpAction, FlowKey, MacAddr, TunnelHeader};
 
 use crate::ofp::{
@@ -516,7 +515,7 @@ impl<'a> Ctx<'a> {
             // Which header these fields live in depends on the packet's type.
             self.out.consulted.dl_type = u16::MAX;
             match f.dl_type {
-                ETH_TYPE_ARP => {
+                ethertype::ARP => {
                     if d.nw_proto != 0 {
                         emit.push(DpAction::SetArpOp(f.nw_proto as u16));
                     }
@@ -533,7 +532,7 @@ impl<'a> Ctx<'a> {
                         emit.push(DpAction::SetArpTha(f.arp_tha));
                     }
                 }
-                ETH_TYPE_IPV4 => {
+                ethertype::IPV4 => {
                     if d.nw_src != 0 {
                         emit.push(DpAction::SetIpv4Src(Ipv4Addr::from(f.nw_src)));
                     }

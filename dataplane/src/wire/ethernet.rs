@@ -17,6 +17,8 @@ pub const HEADER_LEN: usize = field::PAYLOAD;
 pub mod ethertype {
     pub const IPV4: u16 = 0x0800;
     pub const ARP: u16 = 0x0806;
+    /// Reverse ARP: only named in flow syntax (`rarp`).
+    pub const RARP: u16 = 0x8035;
     /// The 802.1Q tag's TPID: the only tag xvs parses.
     pub const VLAN: u16 = 0x8100;
     /// 802.1ad (QinQ) service tag: not a tag to xvs, only an ethertype to match on.

@@ -1,7 +1,7 @@
 //! OpenFlow fields: their names (ovs-ofctl, NXM and OXM spellings), widths, where they
 //! live in a [`FlowKey`], and what a rule must match before it may use them.
 
-use xvs_dataplane::flow_key::{ETH_TYPE_ARP, ETH_TYPE_IPV4};
+use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::{FlowKey, MacAddr};
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
@@ -37,9 +37,9 @@ impl Prerequisite {
         let exact_type = (m.mask.dl_type == 0xffff).then_some(m.value.dl_type);
         match self {
             Prerequisite::None => true,
-            Prerequisite::Ipv4 => exact_type == Some(ETH_TYPE_IPV4),
-            Prerequisite::Arp => exact_type == Some(ETH_TYPE_ARP),
-            Prerequisite::Ipv4OrArp => matches!(exact_type, Some(ETH_TYPE_IPV4 | ETH_TYPE_ARP)),
+            Prerequisite::Ipv4 => exact_type == Some(ethertype::IPV4),
+            Prerequisite::Arp => exact_type == Some(ethertype::ARP),
+            Prerequisite::Ipv4OrArp => matches!(exact_type, Some(ethertype::IPV4 | ethertype::ARP)),
         }
     }
 

@@ -4,9 +4,8 @@
 
 use std::fmt::Write as _;
 
-use xvs_dataplane::flow_key::{
-    ETH_TYPE_ARP, ETH_TYPE_IPV4, VLAN_PCP_MASK, VLAN_PCP_SHIFT, VLAN_PRESENT, VLAN_VID_MASK,
-};
+use xvs_dataplane::flow_key::{VLAN_PCP_MASK, VLAN_PCP_SHIFT, VLAN_PRESENT, VLAN_VID_MASK};
+use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::MacAddr;
 
 use super::field::{Field, FieldSlice};
@@ -138,13 +137,13 @@ pub fn format_match(
     }
 
     let exact_type = k.dl_type == 0xffff;
-    let is_arp = exact_type && v.dl_type == ETH_TYPE_ARP;
+    let is_arp = exact_type && v.dl_type == ethertype::ARP;
     let mut skip_type = false;
     let mut skip_proto = false;
     if exact_type {
         skip_type = true;
         match v.dl_type {
-            ETH_TYPE_IPV4 => {
+            ethertype::IPV4 => {
                 let proto = (k.nw_proto == 0xff)
                     .then_some(v.nw_proto)
                     .and_then(|p| match p {
@@ -158,9 +157,9 @@ pub fn format_match(
                 skip_proto = proto.is_some();
                 out.push(proto.unwrap_or("ip").to_string());
             }
-            ETH_TYPE_ARP => out.push("arp".to_string()),
-            0x8035 => out.push("rarp".to_string()),
-            0x86dd => out.push("ipv6".to_string()),
+            ethertype::ARP => out.push("arp".to_string()),
+            ethertype::RARP => out.push("rarp".to_string()),
+            ethertype::IPV6 => out.push("ipv6".to_string()),
             _ => skip_type = false,
         }
     }

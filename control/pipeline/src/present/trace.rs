@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use xvs_dataplane::flow_key::{ETH_TYPE_ARP, ETH_TYPE_IPV4};
+use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::{FlowKey, MacAddr};
 
 use super::datapath::format_dp_actions;
@@ -141,10 +141,10 @@ fn relevant_fields(key: &FlowKey) -> FlowKey {
         m.tun_id = u64::MAX;
     }
     match key.dl_type {
-        ETH_TYPE_IPV4 => {
+        ethertype::IPV4 => {
             (m.nw_src, m.nw_dst, m.nw_proto) = (u32::MAX, u32::MAX, u8::MAX);
         }
-        ETH_TYPE_ARP => {
+        ethertype::ARP => {
             (m.nw_src, m.nw_dst, m.nw_proto) = (u32::MAX, u32::MAX, u8::MAX);
             (m.arp_sha, m.arp_tha) = (MacAddr::BROADCAST, MacAddr::BROADCAST);
         }

@@ -105,7 +105,7 @@ pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
         "push_vlan" => {
             let a = need_arg()?;
             match parse_u64(a) {
-                Some(t) if t == u64::from(ETH_TYPE_VLAN) || t == u64::from(ETH_TYPE_QINQ) => {
+                Some(t) if t == u64::from(ethertype::VLAN) || t == u64::from(ethertype::QINQ) => {
                     Ok(Action::PushVlan(t as u16))
                 }
                 _ => Err(bad_arg(action, a, "the tag type must be 0x8100 or 0x88a8")),

@@ -20,9 +20,8 @@ use std::fmt;
 
 use actions::parse_action;
 
-use xvs_dataplane::flow_key::{
-    ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_QINQ, ETH_TYPE_VLAN, VLAN_PCP_SHIFT, VLAN_PRESENT,
-};
+use xvs_dataplane::flow_key::{VLAN_PCP_SHIFT, VLAN_PRESENT};
+use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::MacAddr;
 
 use super::field::{Field, FieldSlice};
@@ -631,15 +630,15 @@ impl MatchBuilder {
         ports: &dyn PortNames,
     ) -> Result<()> {
         let shorthand = match key {
-            "ip" => Some((ETH_TYPE_IPV4, None)),
-            "arp" => Some((ETH_TYPE_ARP, None)),
-            "rarp" => Some((0x8035, None)),
-            "ipv6" => Some((0x86dd, None)),
-            "icmp" => Some((ETH_TYPE_IPV4, Some(1))),
-            "igmp" => Some((ETH_TYPE_IPV4, Some(2))),
-            "tcp" => Some((ETH_TYPE_IPV4, Some(6))),
-            "udp" => Some((ETH_TYPE_IPV4, Some(17))),
-            "sctp" => Some((ETH_TYPE_IPV4, Some(132))),
+            "ip" => Some((ethertype::IPV4, None)),
+            "arp" => Some((ethertype::ARP, None)),
+            "rarp" => Some((ethertype::RARP, None)),
+            "ipv6" => Some((ethertype::IPV6, None)),
+            "icmp" => Some((ethertype::IPV4, Some(1))),
+            "igmp" => Some((ethertype::IPV4, Some(2))),
+            "tcp" => Some((ethertype::IPV4, Some(6))),
+            "udp" => Some((ethertype::IPV4, Some(17))),
+            "sctp" => Some((ethertype::IPV4, Some(132))),
             _ => None,
         };
         if let Some((dl_type, proto)) = shorthand {
