@@ -13,7 +13,11 @@ cd "$(dirname "$0")/.."
 #   ethtool                  : turns GRO (NAPI) on for test veths (testnet.rs)
 #   iputils-ping             : the daemon tests ping between VM namespaces through xvs
 #   tcpdump                  : the demo shows a captured GRE packet on the underlay
-PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump)
+#   openvswitch-switch       : the real ovsdb-server (xvsd is its client, in ovs-vswitchd's
+#                              place), ovs-vsctl, ovsdb-tool and OVS's schema, for the
+#                              tests and the demo; its services are never started here
+#                              (see below): xvsd replaces ovs-vswitchd.
+PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump openvswitch-switch)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,7 +31,17 @@ if ((${#missing[@]})); then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # No service may start during the install: openvswitch-switch's would start
+  # ovs-vswitchd (and load the kernel module). policy-rc.d is how Debian says so.
+  policy=/usr/sbin/policy-rc.d
+  had_policy=false
+  [ -e "$policy" ] && had_policy=true
+  if ! $had_policy; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  $had_policy || rm -f "$policy"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -5,8 +5,10 @@
 
 pub mod afxdp_backend;
 pub mod netlink;
+pub mod ovsdb;
 pub mod ports;
 pub mod protocol;
+pub mod reconcile;
 pub mod server;
 pub mod state;
 pub mod underlay;
@@ -20,8 +22,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use xvs_dataplane::PortNo;
 use xvs_pipeline::control_thread::ControlThread;
+use xvs_pipeline::ofp::OfPort;
 use xvs_pipeline::present;
-use xvs_pipeline::topology::PortKind;
+use xvs_pipeline::topology::{PortConfig, PortKind};
 use xvs_pipeline::{Switch, SwitchError, Time, UnderlayRoute};
 
 use netlink::Rtnl;
@@ -131,6 +134,8 @@ impl UnderlayEnv for DaemonEnv<'_> {
 
 pub struct Daemon {
     control: ControlThread,
+    /// Bridges and ports come from OVSDB (xvsctl may not change them).
+    follows_database: std::sync::atomic::AtomicBool,
     backend: Mutex<Box<dyn PortBackend>>,
     /// Held for the whole of a configuration change, so the switch, the datapath and
     /// the state file change together.
@@ -145,6 +150,7 @@ impl Daemon {
     ) -> Self {
         Daemon {
             control,
+            follows_database: std::sync::atomic::AtomicBool::new(false),
             backend: Mutex::new(backend),
             config: Mutex::new(Config {
                 state: State::default(),
@@ -155,6 +161,25 @@ impl Daemon {
                 next_sync: None,
             }),
         }
+    }
+
+    /// Bridges and ports are the database's from now on (see [`reconcile`]).
+    pub fn set_follows_database(&self, on: bool) {
+        self.follows_database
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn refuse_if_database(&self) -> Result<(), RequestError> {
+        if self
+            .follows_database
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(RequestError::new(
+                "database",
+                "xvsd follows the OVSDB database: configure bridges and ports with ovs-vsctl",
+            ));
+        }
+        Ok(())
     }
 
     pub fn control(&self) -> &ControlThread {
@@ -237,14 +262,26 @@ impl Daemon {
 
     pub fn handle(&self, cmd: Command) -> Outcome {
         match cmd {
-            Command::AddBr { bridge } => self.add_bridge(&bridge),
-            Command::DelBr { bridge } => self.del_bridge(&bridge),
+            Command::AddBr { bridge } => {
+                self.refuse_if_database()?;
+                self.add_bridge(&bridge)
+            }
+            Command::DelBr { bridge } => {
+                self.refuse_if_database()?;
+                self.del_bridge(&bridge)
+            }
             Command::AddPort {
                 bridge,
                 port,
                 options,
-            } => self.add_port(&bridge, &port, options, false),
-            Command::DelPort { bridge, port } => self.del_port(&bridge, &port),
+            } => {
+                self.refuse_if_database()?;
+                self.add_port(&bridge, &port, options, false)
+            }
+            Command::DelPort { bridge, port } => {
+                self.refuse_if_database()?;
+                self.del_port(&bridge, &port)
+            }
             Command::Show => self.show(),
             Command::AddFlow { bridge, flow } => {
                 self.change(move |sw, now| sw.add_flow(&bridge, &flow, now))
@@ -325,6 +362,48 @@ impl Daemon {
         }
     }
 
+    /// Every bridge's ports as the switch has them: (configuration, OpenFlow number) by
+    /// port name, by bridge name.
+    pub fn bridge_ports(&self) -> BTreeMap<String, BTreeMap<String, (PortConfig, OfPort)>> {
+        self.control.read(|sw, _, _| {
+            sw.topology()
+                .bridges()
+                .map(|b| {
+                    let ports = b
+                        .ports
+                        .values()
+                        .map(|p| (p.name().to_string(), (p.config.clone(), p.ofport)))
+                        .collect();
+                    (b.name.clone(), ports)
+                })
+                .collect()
+        })
+    }
+
+    /// A bridge the database asks for; `normal`: with OVS's `priority=0 actions=NORMAL`
+    /// (fail_mode standalone), else empty (secure).
+    pub fn add_bridge_from_db(&self, bridge: &str, normal: bool) -> Result<(), RequestError> {
+        let _cfg = self.config.lock().expect("config lock");
+        let b = bridge.to_string();
+        self.control
+            .change(move |sw, _| sw.add_bridge_with(&b, normal))?;
+        Ok(())
+    }
+
+    /// A port the database asks for: its OpenFlow number, or the error for
+    /// `Interface.error`.
+    pub fn add_port_from_db(
+        &self,
+        bridge: &str,
+        port: &str,
+        options: BTreeMap<String, String>,
+    ) -> Result<OfPort, String> {
+        let (v, _) = self
+            .add_port(bridge, port, options, false)
+            .map_err(|e| e.message)?;
+        Ok(v["ofport"].as_u64().unwrap_or(0) as OfPort)
+    }
+
     fn add_bridge(&self, bridge: &str) -> Outcome {
         let mut cfg = self.config.lock().expect("config lock");
         let b = bridge.to_string();
@@ -334,7 +413,7 @@ impl Daemon {
         Ok((Value::Null, String::new()))
     }
 
-    fn del_bridge(&self, bridge: &str) -> Outcome {
+    pub fn del_bridge(&self, bridge: &str) -> Outcome {
         let mut cfg = self.config.lock().expect("config lock");
         let b = bridge.to_string();
         let ports: Vec<(String, Option<PortNo>, bool)> = self.control.read(move |sw, _, _| {
@@ -447,7 +526,7 @@ impl Daemon {
         Ok((json!({ "ofport": ofport }), String::new()))
     }
 
-    fn del_port(&self, bridge: &str, port: &str) -> Outcome {
+    pub fn del_port(&self, bridge: &str, port: &str) -> Outcome {
         let mut cfg = self.config.lock().expect("config lock");
         let (b, p) = (bridge.to_string(), port.to_string());
         let (dp, internal) = self.control.read(move |sw, _, _| {

@@ -125,13 +125,21 @@ impl Switch {
 
     // ----- ovs-vsctl -----
 
+    /// Adds a bridge that is, as in OVS, a learning switch until flows say otherwise.
     pub fn add_bridge(&mut self, name: &str) -> Result<(), SwitchError> {
+        self.add_bridge_with(name, true)
+    }
+
+    /// Adds a bridge; `normal`: with `priority=0 actions=NORMAL` (OVS's fail_mode
+    /// standalone), else with no flow at all (secure).
+    pub fn add_bridge_with(&mut self, name: &str, normal: bool) -> Result<(), SwitchError> {
         let id = self.topology.add_bridge(name)?;
         let mut tables = BridgeTables::new(id);
-        // As in OVS, a new bridge is a learning switch until flows say otherwise.
-        let br = self.topology.bridge(name)?;
-        let normal = parse_flow("priority=0 actions=NORMAL", ParseMode::Add, br)?;
-        tables.insert(normal, 0, &mut ChangeLog::default());
+        if normal {
+            let br = self.topology.bridge(name)?;
+            let flow = parse_flow("priority=0 actions=NORMAL", ParseMode::Add, br)?;
+            tables.insert(flow, 0, &mut ChangeLog::default());
+        }
         tables.mac_table.track = self.log.enabled;
         self.ofproto.insert(tables);
         self.topology_changed();

@@ -22,7 +22,7 @@ use xvs_dataplane::{DpAction, FlowKey, MacAddr, TunnelHeader};
 
 use crate::ofp::{
     Action, Field, FieldSlice, LearnItem, LearnSpec, LearnSrc, Match, OfPort, OFPP_ALL,
-    OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_NORMAL, OFPP_TABLE,
+    OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_NORMAL, OFPP_TABLE,
 };
 use crate::ofproto::table::{RuleId, Time};
 use crate::ofproto::{BridgeTables, LearnedFlow, Ofproto};
@@ -390,9 +390,10 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
-            OFPP_TABLE | OFPP_LOCAL | OFPP_CONTROLLER => {
+            OFPP_TABLE | OFPP_CONTROLLER => {
                 self.dropped(|| DropReason::ReservedPort);
             }
+            // LOCAL is the bridge's own interface, a port like the others when it exists.
             p if p == self.flow.in_port => {
                 self.dropped(|| DropReason::OutputToInputPort);
             }

@@ -1,5 +1,8 @@
-//! xvsd: the xvs daemon. Runs the workers and the control thread, serves the control
-//! socket, keeps bridges and ports in a state file and restores them on restart.
+//! xvsd: the xvs daemon. Runs the workers and the control thread and serves the control
+//! socket. Given a DATABASE, it takes ovs-vswitchd's place as the real ovsdb-server's
+//! client: bridges and ports come from there, and what ovs-vswitchd writes back is
+//! written back. Without one, it keeps bridges and ports in a state file (the former
+//! way, on its way out).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +12,8 @@ use std::time::Duration;
 use clap::Parser;
 use crossbeam_channel::bounded;
 use xvs_daemon::afxdp_backend::AfXdpBackend;
+use xvs_daemon::ovsdb::client;
+use xvs_daemon::ovsdb::connection::Remote;
 use xvs_daemon::ports::{NoDatapath, PortBackend};
 use xvs_daemon::state::State;
 use xvs_daemon::{server, Daemon};
@@ -25,6 +30,10 @@ use xvs_pipeline::Switch;
     about = "xvs: a userspace AF_XDP switch for OVS-style bridges and flows"
 )]
 struct Args {
+    /// The OVSDB database to follow, as ovs-vswitchd's: unix:PATH or tcp:IP:PORT
+    /// (`unix:$OVS_RUNDIR/db.sock` is where ovsdb-server usually listens). Without it,
+    /// bridges and ports are xvsctl's and live in --state.
+    database: Option<String>,
     /// Control socket (owner-only).
     #[arg(long, default_value = "/run/xvs/xvsd.sock")]
     socket: PathBuf,
@@ -79,7 +88,11 @@ fn run(args: Args) -> Result<(), String> {
     if args.workers == 0 {
         return Err("--workers must be at least 1".into());
     }
-    let saved = State::load(&args.state)?;
+    let database: Option<Remote> = args.database.as_deref().map(str::parse).transpose()?;
+    let saved = match database {
+        Some(_) => State::default(),
+        None => State::load(&args.state)?,
+    };
     // Refuse early if a daemon already serves this socket (before touching any port);
     // the socket itself appears only once the saved ports are back, so a client that
     // can connect finds the daemon ready.
@@ -144,7 +157,9 @@ fn run(args: Args) -> Result<(), String> {
             }
         };
 
-    let daemon = Arc::new(Daemon::new(control, backend, Some(args.state.clone())));
+    let state_path = database.is_none().then(|| args.state.clone());
+    let daemon = Arc::new(Daemon::new(control, backend, state_path));
+    daemon.set_follows_database(database.is_some());
     for problem in daemon.restore(&saved) {
         tracing::warn!("restoring {}: {problem}", args.state.display());
     }
@@ -158,17 +173,35 @@ fn run(args: Args) -> Result<(), String> {
         let (daemon, stop) = (daemon.clone(), stop.clone());
         std::thread::spawn(move || server::serve(daemon, listener, stop))
     };
+    let ovsdb = database.map(|remote| {
+        let (daemon, stop) = (daemon.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let r = client::run(remote, daemon, stop.clone());
+            // Whatever ended the client ends the daemon.
+            stop.store(true, Ordering::Relaxed);
+            r
+        })
+    });
     while !stop.load(Ordering::Relaxed) {
         daemon.tick(std::time::Instant::now());
         std::thread::sleep(Duration::from_millis(50));
     }
     tracing::info!("stopping");
     let _ = server.join();
+    let mut failed = None;
+    if let Some(t) = ovsdb {
+        if let Ok(Err(e)) = t.join() {
+            failed = Some(e.to_string());
+        }
+    }
     let _ = std::fs::remove_file(&args.socket);
     // Dropping the daemon detaches every port and stops the control thread.
     drop(daemon);
     for t in worker_threads {
         let _ = t.join();
     }
-    Ok(())
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

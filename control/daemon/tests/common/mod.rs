@@ -9,6 +9,7 @@ mod frames;
 #[path = "../../../pipeline/tests/common/neutron.rs"]
 pub mod neutron;
 pub mod nodes;
+pub mod ovsdb;
 
 #[allow(unused_imports)]
 pub use frames::*;

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 use xvs_dataplane::{PortNo, TunnelType};
 
-use crate::ofp::{OfPort, PortNames};
+use crate::ofp::{OfPort, PortNames, OFPP_MAX};
 
 /// A switch-wide bridge handle (bridge names can be reused after `del-br`; ids are not).
 pub type BridgeId = u32;
@@ -148,6 +148,9 @@ pub struct Bridge {
     pub name: String,
     pub ports: BTreeMap<OfPort, Port>,
     pub port_by_name: HashMap<String, OfPort>,
+    /// The highest OpenFlow number handed out: new ports get the next one, so a number
+    /// a flow may still name is not given to another port soon (as OVS does).
+    pub last_ofport: OfPort,
 }
 
 impl Bridge {
@@ -157,6 +160,7 @@ impl Bridge {
             name: name.to_string(),
             ports: BTreeMap::new(),
             port_by_name: HashMap::new(),
+            last_ofport: 0,
         }
     }
 
@@ -168,11 +172,13 @@ impl Bridge {
         self.port_by_name.get(name).and_then(|n| self.ports.get(n))
     }
 
-    /// The lowest free OpenFlow number, as OVS assigns them.
+    /// The OpenFlow number for a new port: the one after the highest handed out, or,
+    /// once numbers run out, the lowest free one.
     pub fn free_ofport(&self) -> OfPort {
-        (1..)
+        (self.last_ofport + 1..OFPP_MAX)
+            .chain(1..OFPP_MAX)
             .find(|n| !self.ports.contains_key(n))
-            .expect("fewer than 2^32 ports")
+            .expect("fewer ports than OpenFlow numbers")
     }
 }
 

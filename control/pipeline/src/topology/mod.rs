@@ -16,7 +16,7 @@ use xvs_dataplane::tunnel::{TunnelKeyMatch, TunnelMap, TunnelPort};
 use xvs_dataplane::{MacAddr, PortNo, TunnelType};
 
 use crate::error::SwitchError;
-use crate::ofp::{OfPort, OFPP_MAX};
+use crate::ofp::{OfPort, OFPP_LOCAL, OFPP_MAX};
 
 /// How tunnel packets toward one remote leave: the underlay port and its addresses.
 /// Resolved by the daemon (routes and neighbours); set by hand in tests.
@@ -226,6 +226,17 @@ impl Topology {
         }
         let br = self.bridge(bridge)?;
         let ofport = match config.ofport {
+            // The bridge's own internal port is its LOCAL port, as in OVS.
+            Some(OFPP_LOCAL) if config.kind == PortKind::Internal => {
+                if let Some(p) = br.port(OFPP_LOCAL) {
+                    return Err(SwitchError::OfportInUse {
+                        bridge: bridge.to_string(),
+                        ofport: OFPP_LOCAL,
+                        by: p.name().to_string(),
+                    });
+                }
+                OFPP_LOCAL
+            }
             Some(n) if n == 0 || n >= OFPP_MAX => {
                 return Err(SwitchError::BadPortOption(format!(
                     "ofport={n}: must be 1..{}",
@@ -261,6 +272,9 @@ impl Topology {
         self.port_index
             .insert(config.name.clone(), (bridge_id, ofport));
         let br = self.bridges.get_mut(&bridge_id).expect("just found");
+        if ofport < OFPP_MAX {
+            br.last_ofport = br.last_ofport.max(ofport);
+        }
         br.port_by_name.insert(config.name.clone(), ofport);
         br.ports.insert(
             ofport,

@@ -1,0 +1,271 @@
+//! xvsd in ovs-vswitchd's place under the real ovsdb-server, configured with the
+//! unmodified ovs-vsctl (without --no-wait: it waits for xvsd's cur_cfg), with real
+//! traffic through AF_XDP after each change. Needs root and the openvswitch packages;
+//! fails loudly without them.
+
+mod common;
+
+use std::process::Command;
+
+use common::daemon::Xvsd;
+use common::ovsdb::Ovsdb;
+use xvs_dataplane::testnet::{require_root, SwitchNet};
+
+struct Node {
+    net: SwitchNet,
+    db: Ovsdb,
+    d: Xvsd,
+}
+
+fn node(name: &str, hosts: usize) -> Node {
+    require_root();
+    let dir = Xvsd::dir(name);
+    let db = Ovsdb::start(&dir);
+    let net = SwitchNet::new(hosts);
+    let d = Xvsd::start_in(Some(net.ns_switch.name()), &dir, &[&db.remote()]);
+    for (i, h) in net.hosts.iter().enumerate() {
+        h.ns.ip(&[
+            "addr",
+            "add",
+            &format!("10.0.0.{}/24", i + 1),
+            "dev",
+            &h.host_if,
+        ]);
+    }
+    Node { net, db, d }
+}
+
+impl Node {
+    fn port(&self, i: usize) -> &str {
+        &self.net.hosts[i].switch_if
+    }
+
+    /// Whether host `from` reaches 10.0.0.(to+1).
+    fn pings(&self, from: usize, to: usize) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", self.net.hosts[from].ns.name()])
+            .args(["ping", "-c", "2", "-i", "0.2", "-W", "1"])
+            .arg(format!("10.0.0.{}", to + 1))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    fn ofport(&self, iface: &str) -> i64 {
+        self.db
+            .vsctl_ok(&["get", "Interface", iface, "ofport"])
+            .parse()
+            .unwrap()
+    }
+}
+
+#[test]
+fn ovs_vsctl_configures_xvs_and_traffic_follows() {
+    let n = node("vsctl", 3);
+    n.db.vsctl_ok(&["add-br", "br-int"]);
+    // The bridge's own interface is LOCAL, as in OVS.
+    assert_eq!(n.ofport("br-int"), 65534);
+    let dpid = n.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]);
+    assert_eq!(dpid.trim_matches('"').len(), 16, "{dpid}");
+    for (i, tag) in [(0, "1"), (1, "1"), (2, "2")] {
+        n.db.vsctl_ok(&[
+            "--may-exist",
+            "add-port",
+            "br-int",
+            n.port(i),
+            &format!("tag={tag}"),
+        ]);
+    }
+    // Again: --may-exist changes nothing.
+    n.db.vsctl_ok(&["--may-exist", "add-port", "br-int", n.port(0), "tag=1"]);
+    let ports = n.db.vsctl_ok(&["list-ports", "br-int"]);
+    for i in 0..3 {
+        assert!(ports.contains(n.port(i)), "{ports}");
+    }
+    let ofports: Vec<i64> = (0..3).map(|i| n.ofport(n.port(i))).collect();
+    assert!(ofports.iter().all(|&p| p >= 1), "{ofports:?}");
+    assert!(n.pings(0, 1), "same tag");
+    assert!(!n.pings(0, 2), "another tag");
+
+    // Neutron binds a port by changing its tag in place: same ofport, new VLAN.
+    n.db.vsctl_ok(&["set", "Port", n.port(2), "tag=1"]);
+    assert_eq!(n.ofport(n.port(2)), ofports[2]);
+    assert!(n.pings(0, 2), "now on the same tag");
+    // ... and kills one with tag 4095, trunk 4095 only.
+    n.db.vsctl_ok(&[
+        "set",
+        "Port",
+        n.port(1),
+        "tag=4095",
+        "vlan_mode=trunk",
+        "trunks=4095",
+    ]);
+    assert_eq!(n.ofport(n.port(1)), ofports[1]);
+    assert!(!n.pings(0, 1), "a dead port carries nothing");
+
+    // Removed, and added again: a new number (a flow may still name the old one).
+    n.db.vsctl_ok(&["del-port", "br-int", n.port(1)]);
+    assert!(!n.db.vsctl_ok(&["list-ports", "br-int"]).contains(n.port(1)));
+    n.db.vsctl_ok(&["add-port", "br-int", n.port(1), "tag=1"]);
+    assert_ne!(n.ofport(n.port(1)), ofports[1]);
+    assert!(n.pings(0, 1));
+
+    let show = n.db.vsctl_ok(&["show"]);
+    assert!(show.contains("Bridge br-int"), "{show}");
+    // xvsctl no longer configures bridges: one source of truth.
+    let e = n.d.fails(&["add-br", "br-x"]);
+    assert!(e.contains("ovs-vsctl"), "{e}");
+    assert!(n.d.ok(&["show"]).contains(n.port(0)));
+}
+
+#[test]
+fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
+    let n = node("vsctl-bad", 2);
+    n.db.vsctl_ok(&["add-br", "br-int"]);
+    for i in 0..2 {
+        n.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
+    }
+    // A missing netdev: ovs-vsctl exits 0 and prints the error, as with OVS.
+    let o = n.db.vsctl(&["add-port", "br-int", "tap-missing"]);
+    assert!(o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("could not open network device tap-missing (No such device)"),
+        "{stderr}"
+    );
+    assert_eq!(n.ofport("tap-missing"), -1);
+    // A tunnel without remote_ip, an unknown type, a bad option value.
+    n.db.vsctl(&[
+        "add-port",
+        "br-int",
+        "gre-2",
+        "--",
+        "set",
+        "Interface",
+        "gre-2",
+        "type=gre",
+    ]);
+    assert_eq!(
+        n.db.vsctl_ok(&["get", "Interface", "gre-2", "error"]),
+        "\"gre-2: gre type requires valid 'remote_ip' argument\""
+    );
+    n.db.vsctl(&[
+        "add-port",
+        "br-int",
+        "gn0",
+        "--",
+        "set",
+        "Interface",
+        "gn0",
+        "type=geneve",
+    ]);
+    assert!(n
+        .db
+        .vsctl_ok(&["get", "Interface", "gn0", "error"])
+        .contains("geneve"));
+    n.db.vsctl(&[
+        "add-port",
+        "br-int",
+        "vx0",
+        "--",
+        "set",
+        "Interface",
+        "vx0",
+        "type=vxlan",
+        "options:remote_ip=not-an-ip",
+    ]);
+    assert!(n
+        .db
+        .vsctl_ok(&["get", "Interface", "vx0", "error"])
+        .contains("remote_ip"));
+    // A patch port whose peer does not exist yet: a number at once, and an error until
+    // the peer appears (the number stays).
+    n.db.vsctl_ok(&["add-br", "br-tun"]);
+    n.db.vsctl(&[
+        "add-port",
+        "br-int",
+        "patch-tun",
+        "--",
+        "set",
+        "Interface",
+        "patch-tun",
+        "type=patch",
+        "options:peer=patch-int",
+    ]);
+    let patch_ofport = n.ofport("patch-tun");
+    assert!(patch_ofport >= 1);
+    assert!(n
+        .db
+        .vsctl_ok(&["get", "Interface", "patch-tun", "error"])
+        .contains("patch-int"));
+    n.db.vsctl_ok(&[
+        "add-port",
+        "br-tun",
+        "patch-int",
+        "--",
+        "set",
+        "Interface",
+        "patch-int",
+        "type=patch",
+        "options:peer=patch-tun",
+    ]);
+    assert_eq!(
+        n.db.vsctl_ok(&["get", "Interface", "patch-tun", "error"]),
+        "[]"
+    );
+    assert_eq!(n.ofport("patch-tun"), patch_ofport);
+    // xvsd is still there, and the good ports forward.
+    assert!(n.d.ok(&["show"]).contains("br-tun"));
+    assert!(n.pings(0, 1));
+}
+
+#[test]
+fn restarts_keep_ofports_and_datapath_ids() {
+    let mut n = node("vsctl-restart", 2);
+    n.db.vsctl_ok(&["add-br", "br-int"]);
+    for i in 0..2 {
+        n.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
+    }
+    let before: Vec<i64> = (0..2).map(|i| n.ofport(n.port(i))).collect();
+    let dpid = n.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]);
+    assert!(n.pings(0, 1));
+
+    n.d.restart();
+    // The database applies again (ovs-vsctl's write waits for it).
+    n.db.vsctl_ok(&["set", "Bridge", "br-int", "external_ids:restarted=1"]);
+    let after: Vec<i64> = (0..2).map(|i| n.ofport(n.port(i))).collect();
+    assert_eq!(before, after);
+    assert_eq!(
+        n.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]),
+        dpid
+    );
+    assert!(n.pings(0, 1), "traffic is back after an xvsd restart");
+
+    // ovsdb-server goes away and comes back: forwarding never stops meanwhile.
+    n.db.stop();
+    assert!(n.pings(0, 1), "forwarding without the database");
+    n.db.restart();
+    n.db.vsctl_ok(&["set", "Port", n.port(1), "tag=2"]);
+    assert!(!n.pings(0, 1), "the change after the reconnect applies");
+    assert!(n.d.is_running());
+}
+
+#[test]
+fn a_second_vswitchd_on_the_same_database_is_refused() {
+    let mut n = node("vsctl-lock", 1);
+    n.db.vsctl_ok(&["add-br", "br-int"]);
+    let dir2 = Xvsd::dir("vsctl-lock-2");
+    let out = Command::new(env!("CARGO_BIN_EXE_xvsd"))
+        .arg("--socket")
+        .arg(dir2.join("xvsd.sock"))
+        .args(["--datapath", "none"])
+        .arg(n.db.remote())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ovs_vswitchd"), "{err}");
+    assert!(n.d.is_running());
+    let _ = std::fs::remove_dir_all(dir2);
+}
