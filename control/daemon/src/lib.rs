@@ -28,6 +28,7 @@ use xvs_pipeline::topology::{PortConfig, PortKind};
 use xvs_pipeline::{Switch, SwitchError, Time, UnderlayRoute};
 
 use netlink::Rtnl;
+use ovsdb::vsctl::ConfigCmd;
 use ports::{port_config, PortBackend, PortStatus};
 use protocol::{parse_request, Command, Response};
 use state::State;
@@ -41,7 +42,7 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         RequestError {
             code,
             message: message.into(),
@@ -134,8 +135,9 @@ impl UnderlayEnv for DaemonEnv<'_> {
 
 pub struct Daemon {
     control: ControlThread,
-    /// Bridges and ports come from OVSDB (xvsctl may not change them).
-    follows_database: std::sync::atomic::AtomicBool,
+    /// With a database, xvsctl's configuration commands become its transactions, sent
+    /// here (see [`ovsdb::client`]).
+    database: Mutex<Option<crossbeam_channel::Sender<ovsdb::client::ConfigRequest>>>,
     backend: Mutex<Box<dyn PortBackend>>,
     /// Held for the whole of a configuration change, so the switch, the datapath and
     /// the state file change together.
@@ -150,7 +152,7 @@ impl Daemon {
     ) -> Self {
         Daemon {
             control,
-            follows_database: std::sync::atomic::AtomicBool::new(false),
+            database: Mutex::new(None),
             backend: Mutex::new(backend),
             config: Mutex::new(Config {
                 state: State::default(),
@@ -163,23 +165,53 @@ impl Daemon {
         }
     }
 
-    /// Bridges and ports are the database's from now on (see [`reconcile`]).
-    pub fn set_follows_database(&self, on: bool) {
-        self.follows_database
-            .store(on, std::sync::atomic::Ordering::Relaxed);
+    /// Bridges and ports are the database's from now on (see [`reconcile`]): xvsctl's
+    /// configuration commands go to it through `requests`.
+    pub fn set_database(&self, requests: crossbeam_channel::Sender<ovsdb::client::ConfigRequest>) {
+        *self.database.lock().expect("database lock") = Some(requests);
     }
 
-    fn refuse_if_database(&self) -> Result<(), RequestError> {
-        if self
-            .follows_database
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            return Err(RequestError::new(
-                "database",
-                "xvsd follows the OVSDB database: configure bridges and ports with ovs-vsctl",
-            ));
+    /// A configuration command: through the database when there is one, else on the
+    /// switch directly (and in the state file).
+    fn configure(&self, cmd: ConfigCmd) -> Outcome {
+        if let Some(outcome) = self.through_database(&cmd) {
+            return outcome;
         }
-        Ok(())
+        match cmd {
+            ConfigCmd::AddBr { bridge } => self.add_bridge(&bridge),
+            ConfigCmd::DelBr { bridge } => self.del_bridge(&bridge),
+            ConfigCmd::AddPort {
+                bridge,
+                port,
+                options,
+            } => self.add_port(&bridge, &port, options, false),
+            ConfigCmd::DelPort { bridge, port } => self.del_port(&bridge, &port),
+        }
+    }
+
+    /// Runs a configuration command as a database transaction, if there is a database;
+    /// answers once the switch has applied it (or undone it, when it failed there).
+    fn through_database(&self, cmd: &ConfigCmd) -> Option<Outcome> {
+        let tx = self.database.lock().expect("database lock").clone()?;
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let req = ovsdb::client::ConfigRequest {
+            cmd: cmd.clone(),
+            reply,
+        };
+        if tx.send(req).is_err() {
+            return Some(Err(RequestError::new(
+                "database",
+                "the database client has stopped",
+            )));
+        }
+        Some(match answer.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(v)) => Ok((v, String::new())),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(RequestError::new(
+                "database",
+                "the database did not take the change within 30 s",
+            )),
+        })
     }
 
     pub fn control(&self) -> &ControlThread {
@@ -262,25 +294,19 @@ impl Daemon {
 
     pub fn handle(&self, cmd: Command) -> Outcome {
         match cmd {
-            Command::AddBr { bridge } => {
-                self.refuse_if_database()?;
-                self.add_bridge(&bridge)
-            }
-            Command::DelBr { bridge } => {
-                self.refuse_if_database()?;
-                self.del_bridge(&bridge)
-            }
+            Command::AddBr { bridge } => self.configure(ConfigCmd::AddBr { bridge }),
+            Command::DelBr { bridge } => self.configure(ConfigCmd::DelBr { bridge }),
             Command::AddPort {
                 bridge,
                 port,
                 options,
-            } => {
-                self.refuse_if_database()?;
-                self.add_port(&bridge, &port, options, false)
-            }
+            } => self.configure(ConfigCmd::AddPort {
+                bridge,
+                port,
+                options,
+            }),
             Command::DelPort { bridge, port } => {
-                self.refuse_if_database()?;
-                self.del_port(&bridge, &port)
+                self.configure(ConfigCmd::DelPort { bridge, port })
             }
             Command::Show => self.show(),
             Command::AddFlow { bridge, flow } => {

@@ -359,21 +359,33 @@ struct IfaceResult {
     error: Option<String>,
 }
 
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct Pass {
+    /// The write-back transaction's operations (none: the database says it all).
+    pub ops: Vec<Value>,
+    /// The `next_cfg` this pass applied: once `ops` are written, `cur_cfg` is this.
+    pub next_cfg: i64,
+}
+
 /// The bridge layer's memory between passes.
 #[derive(Debug, Default)]
 pub struct BridgeLayer {
     /// Datapath ids handed out, by bridge name (kept for the OpenFlow side).
     pub datapath_ids: BTreeMap<String, String>,
+    /// Every interface's outcome in the last pass: (ofport, error), by name.
+    pub results: BTreeMap<String, (i64, Option<String>)>,
 }
 
 impl BridgeLayer {
     /// One pass: the switch made like the database; returns the write-back operations
     /// (empty when the database already says everything).
-    pub fn reconcile(&mut self, daemon: &Daemon, db: &Replica) -> Vec<Value> {
+    pub fn reconcile(&mut self, daemon: &Daemon, db: &Replica) -> Pass {
         let w = wanted(db);
         let Some(ovs_uuid) = w.ovs_uuid.clone() else {
-            return Vec::new();
+            return Pass::default();
         };
+        self.results.clear();
         let current = daemon.bridge_ports();
         let wanted_names: BTreeSet<&str> = w.bridges.iter().map(|b| b.name.as_str()).collect();
         for name in current.keys() {
@@ -404,6 +416,8 @@ impl BridgeLayer {
             let results = self.sync_ports(daemon, br, &have, &all_ports);
             for iface in &br.ifaces {
                 let r = &results[&iface.name];
+                self.results
+                    .insert(iface.name.clone(), (r.ofport, r.error.clone()));
                 if iface.ofport_column != Some(r.ofport) || iface.error_column != r.error {
                     ops.push(json!({
                         "op": "update", "table": "Interface",
@@ -450,7 +464,10 @@ impl BridgeLayer {
                 "row": row,
             }));
         }
-        ops
+        Pass {
+            ops,
+            next_cfg: w.next_cfg,
+        }
     }
 
     /// Brings one bridge's ports in line; returns every wanted interface's outcome.

@@ -113,9 +113,27 @@ fn ovs_vsctl_configures_xvs_and_traffic_follows() {
 
     let show = n.db.vsctl_ok(&["show"]);
     assert!(show.contains("Bridge br-int"), "{show}");
-    // xvsctl no longer configures bridges: one source of truth.
+    // xvsctl's configuration commands are database transactions: one source of truth.
+    n.d.ok(&["add-br", "br-x"]);
+    assert!(n.db.vsctl_ok(&["list-br"]).contains("br-x"));
+    let ofport =
+        n.d.ok(&["--json", "add-port", "br-x", "px", "type=internal", "tag=5"]);
+    assert!(ofport.contains("\"ofport\""), "{ofport}");
+    assert_eq!(n.db.vsctl_ok(&["get", "Port", "px", "tag"]), "5");
+    // A port the switch cannot open is refused, and leaves nothing behind.
+    let e = n.d.fails(&["add-port", "br-x", "tap-nowhere"]);
+    assert!(
+        e.contains("could not open network device tap-nowhere"),
+        "{e}"
+    );
+    assert!(!n
+        .db
+        .vsctl_ok(&["list-ports", "br-x"])
+        .contains("tap-nowhere"));
     let e = n.d.fails(&["add-br", "br-x"]);
-    assert!(e.contains("ovs-vsctl"), "{e}");
+    assert!(e.contains("already exists"), "{e}");
+    n.d.ok(&["del-br", "br-x"]);
+    assert!(!n.db.vsctl_ok(&["list-br"]).contains("br-x"));
     assert!(n.d.ok(&["show"]).contains(n.port(0)));
 }
 

@@ -159,7 +159,10 @@ fn run(args: Args) -> Result<(), String> {
 
     let state_path = database.is_none().then(|| args.state.clone());
     let daemon = Arc::new(Daemon::new(control, backend, state_path));
-    daemon.set_follows_database(database.is_some());
+    let (db_tx, db_rx) = bounded(64);
+    if database.is_some() {
+        daemon.set_database(db_tx);
+    }
     for problem in daemon.restore(&saved) {
         tracing::warn!("restoring {}: {problem}", args.state.display());
     }
@@ -176,7 +179,7 @@ fn run(args: Args) -> Result<(), String> {
     let ovsdb = database.map(|remote| {
         let (daemon, stop) = (daemon.clone(), stop.clone());
         std::thread::spawn(move || {
-            let r = client::run(remote, daemon, stop.clone());
+            let r = client::run(remote, daemon, db_rx, stop.clone());
             // Whatever ended the client ends the daemon.
             stop.store(true, Ordering::Relaxed);
             r

@@ -8,10 +8,44 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
+use serde_json::{json, Value};
+
 use super::connection::{ConnError, Connection, Remote};
 use super::session::{Event, Session};
+use super::vsctl::{bump_next_cfg, ops_for, selected_next_cfg, ConfigCmd};
 use crate::reconcile::{monitor_spec, BridgeLayer};
-use crate::Daemon;
+use crate::{Daemon, RequestError};
+
+/// A configuration command from the control socket, to be written to the database and
+/// answered once the switch has applied it.
+pub struct ConfigRequest {
+    pub cmd: ConfigCmd,
+    pub reply: Sender<Result<Value, RequestError>>,
+}
+
+/// Where the one configuration request being served is.
+enum Job {
+    Idle,
+    /// Its transaction is on its way.
+    Submitted {
+        txn: u64,
+        req: ConfigRequest,
+    },
+    /// Written; waiting for `cur_cfg` to reach `cfg`.
+    Applying {
+        cfg: i64,
+        req: ConfigRequest,
+    },
+    /// It failed in the switch (`error`): its rows are being removed again, so that a
+    /// failed request changes nothing.
+    RollingBack {
+        txn: Option<u64>,
+        cfg: i64,
+        req: ConfigRequest,
+        error: String,
+    },
+}
 
 /// Backoff between connection attempts: doubling from the first to the last.
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -31,7 +65,12 @@ pub enum ClientError {
 }
 
 /// Runs until `stop` is set (Ok) or the lock is somebody else's (Err: xvsd must exit).
-pub fn run(remote: Remote, daemon: Arc<Daemon>, stop: Arc<AtomicBool>) -> Result<(), ClientError> {
+pub fn run(
+    remote: Remote,
+    daemon: Arc<Daemon>,
+    requests: Receiver<ConfigRequest>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ClientError> {
     let mut session = Session::new("Open_vSwitch", monitor_spec());
     let mut layer = BridgeLayer::default();
     let mut backoff = BACKOFF_MIN;
@@ -44,6 +83,7 @@ pub fn run(remote: Remote, daemon: Arc<Daemon>, stop: Arc<AtomicBool>) -> Result
                     tracing::warn!(database = %remote, error = %e, "cannot reach the database; retrying");
                     warned = true;
                 }
+                refuse_requests(&requests, "the database is not reachable");
                 sleep_unless_stopped(backoff, &stop);
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;
@@ -52,7 +92,15 @@ pub fn run(remote: Remote, daemon: Arc<Daemon>, stop: Arc<AtomicBool>) -> Result
         tracing::info!(database = %remote, "connected to the database");
         warned = false;
         backoff = BACKOFF_MIN;
-        match serve(&mut conn, &mut session, &mut layer, &daemon, &stop, &remote) {
+        match serve(
+            &mut conn,
+            &mut session,
+            &mut layer,
+            &daemon,
+            &requests,
+            &stop,
+            &remote,
+        ) {
             Ok(()) => return Ok(()),
             Err(Lost::Fatal(e)) => return Err(e),
             Err(Lost::Connection(e)) => {
@@ -80,14 +128,43 @@ fn serve(
     session: &mut Session,
     layer: &mut BridgeLayer,
     daemon: &Daemon,
+    requests: &Receiver<ConfigRequest>,
     stop: &AtomicBool,
     remote: &Remote,
+) -> Result<(), Lost> {
+    let mut job = Job::Idle;
+    let result = serve_jobs(
+        conn, session, layer, daemon, requests, stop, remote, &mut job,
+    );
+    if let Job::Submitted { req, .. } | Job::Applying { req, .. } | Job::RollingBack { req, .. } =
+        job
+    {
+        let _ = req.reply.send(Err(RequestError::new(
+            "database",
+            "the connection to the database was lost before the change was applied",
+        )));
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve_jobs(
+    conn: &mut Connection,
+    session: &mut Session,
+    layer: &mut BridgeLayer,
+    daemon: &Daemon,
+    requests: &Receiver<ConfigRequest>,
+    stop: &AtomicBool,
+    remote: &Remote,
+    job: &mut Job,
 ) -> Result<(), Lost> {
     for m in session.connected() {
         conn.send(&m)?;
     }
     let mut dirty = false;
-    let mut in_flight: Option<u64> = None;
+    // The write-back in flight, and the configuration it makes current.
+    let mut in_flight: Option<(u64, i64)> = None;
+    let mut applied_cfg = i64::MIN;
     let mut next_pass = Instant::now() + RESYNC;
     while !stop.load(Ordering::Relaxed) {
         if let Some(msg) = conn.recv()? {
@@ -105,13 +182,20 @@ fn serve(
                         return Err(Lost::Fatal(ClientError::LockStolen(remote.to_string())))
                     }
                     Event::Transacted { id, result } => {
-                        if in_flight == Some(id) {
-                            in_flight = None;
+                        if let Some((txn, cfg)) = in_flight {
+                            if txn == id {
+                                in_flight = None;
+                                match &result {
+                                    Ok(_) => applied_cfg = applied_cfg.max(cfg),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "writing back to the database failed; will retry")
+                                    }
+                                }
+                            }
                         }
-                        if let Err(e) = result {
-                            tracing::warn!(error = %e, "writing back to the database failed; will retry");
-                            dirty = true;
-                        }
+                        let taken = std::mem::replace(job, Job::Idle);
+                        *job = job_transacted(taken, id, &result);
+                        dirty = true;
                     }
                     Event::ProtocolError(e) => return Err(Lost::Connection(e)),
                 }
@@ -123,17 +207,160 @@ fn serve(
             dirty = true;
             next_pass = now + RESYNC;
         }
-        if dirty && in_flight.is_none() && session.synced() && session.has_lock() {
+        if !(session.synced() && session.has_lock()) {
+            continue;
+        }
+        if dirty && in_flight.is_none() {
             dirty = false;
-            let ops = layer.reconcile(daemon, session.replica());
-            if !ops.is_empty() {
-                let (id, msg) = session.transact(ops);
+            let pass = layer.reconcile(daemon, session.replica());
+            if pass.ops.is_empty() {
+                applied_cfg = applied_cfg.max(pass.next_cfg);
+            } else {
+                let (id, msg) = session.transact(pass.ops);
                 conn.send(&msg)?;
-                in_flight = Some(id);
+                in_flight = Some((id, pass.next_cfg));
             }
         }
+        let taken = std::mem::replace(job, Job::Idle);
+        *job = advance_job(taken, applied_cfg, layer, session, conn, requests)?;
     }
     Ok(())
+}
+
+/// A transaction's outcome for the request being served.
+fn job_transacted(job: Job, id: u64, result: &Result<Vec<Value>, String>) -> Job {
+    match job {
+        Job::Submitted { txn, req } if txn == id => match result {
+            Ok(results) => match selected_next_cfg(results) {
+                Some(cfg) => Job::Applying { cfg, req },
+                None => {
+                    let _ = req.reply.send(Ok(Value::Null));
+                    Job::Idle
+                }
+            },
+            Err(e) => {
+                let _ = req.reply.send(Err(RequestError::new(
+                    "database",
+                    format!("the database refused the change: {e}"),
+                )));
+                Job::Idle
+            }
+        },
+        Job::RollingBack {
+            txn: Some(t),
+            req,
+            error,
+            ..
+        } if t == id => {
+            let cfg = result
+                .as_ref()
+                .ok()
+                .and_then(|r| selected_next_cfg(r))
+                .unwrap_or(i64::MIN);
+            Job::RollingBack {
+                txn: None,
+                cfg,
+                req,
+                error,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Takes a new request when idle, and answers the one being served once applied.
+fn advance_job(
+    job: Job,
+    applied_cfg: i64,
+    layer: &BridgeLayer,
+    session: &mut Session,
+    conn: &mut Connection,
+    requests: &Receiver<ConfigRequest>,
+) -> Result<Job, Lost> {
+    Ok(match job {
+        Job::Idle => match requests.try_recv() {
+            Ok(req) => match ops_for(session.replica(), &req.cmd) {
+                Ok(mut ops) => {
+                    ops.extend(bump_next_cfg());
+                    let (txn, msg) = session.transact(ops);
+                    conn.send(&msg)?;
+                    Job::Submitted { txn, req }
+                }
+                Err(e) => {
+                    let _ = req.reply.send(Err(e));
+                    Job::Idle
+                }
+            },
+            Err(_) => Job::Idle,
+        },
+        Job::Applying { cfg, req } if applied_cfg >= cfg => {
+            let failed = match &req.cmd {
+                ConfigCmd::AddPort { port, .. } => layer
+                    .results
+                    .get(port)
+                    .and_then(|(ofport, e)| (*ofport < 0).then(|| e.clone().unwrap_or_default())),
+                _ => None,
+            };
+            match (failed, &req.cmd) {
+                (Some(error), ConfigCmd::AddPort { bridge, port, .. }) => {
+                    let undo = ConfigCmd::DelPort {
+                        bridge: bridge.clone(),
+                        port: port.clone(),
+                    };
+                    match ops_for(session.replica(), &undo) {
+                        Ok(mut ops) => {
+                            ops.extend(bump_next_cfg());
+                            let (txn, msg) = session.transact(ops);
+                            conn.send(&msg)?;
+                            Job::RollingBack {
+                                txn: Some(txn),
+                                cfg: i64::MAX,
+                                req,
+                                error,
+                            }
+                        }
+                        Err(_) => {
+                            let _ = req.reply.send(Err(datapath_error(port, &error)));
+                            Job::Idle
+                        }
+                    }
+                }
+                _ => {
+                    let result = match &req.cmd {
+                        ConfigCmd::AddPort { port, .. } => {
+                            json!({"ofport": layer.results.get(port).map_or(0, |r| r.0)})
+                        }
+                        _ => Value::Null,
+                    };
+                    let _ = req.reply.send(Ok(result));
+                    Job::Idle
+                }
+            }
+        }
+        Job::RollingBack {
+            txn: None,
+            cfg,
+            req,
+            error,
+        } if applied_cfg >= cfg => {
+            if let ConfigCmd::AddPort { port, .. } = &req.cmd {
+                let _ = req.reply.send(Err(datapath_error(port, &error)));
+            }
+            Job::Idle
+        }
+        other => other,
+    })
+}
+
+fn datapath_error(port: &str, error: &str) -> RequestError {
+    RequestError::new("datapath", format!("port \"{port}\": {error}"))
+}
+
+/// Answers waiting requests with `why` (nothing can be written now).
+fn refuse_requests(requests: &Receiver<ConfigRequest>, why: &str) {
+    while let Ok(req) = requests.try_recv() {
+        let _ = req.reply.send(Err(RequestError::new("database", why)));
+    }
 }
 
 fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {

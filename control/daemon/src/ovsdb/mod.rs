@@ -10,3 +10,4 @@ pub mod datum;
 pub mod framing;
 pub mod replica;
 pub mod session;
+pub mod vsctl;
