@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: the seed's two-node Folsom topology in network namespaces, one xvsd per
-# node, a ping from the network node's DHCP-like port to a VM on the compute node across
+# node following its own ovsdb-server (configured with the real ovs-vsctl, as on an
+# OpenStack node), a ping from the network node's DHCP-like port to a VM on the compute node across
 # a GRE tunnel, a capture of a GRE packet on the underlay, and the counters that show
 # where the packets went. Everything it creates is removed on exit, even on failure.
 #
@@ -48,6 +49,7 @@ trap cleanup EXIT
 
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctl() { local node=$1; shift; "$BIN/xvsctl" --socket "$DIR/$node.sock" "$@"; }
+vsctl() { local node=$1; shift; ovs-vsctl --db="unix:$DIR/$node-db.sock" --timeout=10 "$@"; }
 
 echo "== topology: namespaces $NET $CMP $DHCP $VM $WIRE"
 for ns in $NET $CMP $DHCP $VM $WIRE; do
@@ -84,13 +86,22 @@ for ns_if in "$DHCP eth0" "$VM eth0"; do
     in_ns "$1" ethtool -K "$2" gro on >/dev/null
 done
 
-echo "== starting one xvsd per node"
+echo "== starting one ovsdb-server (Debian's, OVS's schema) and one xvsd per node"
+for node in net cmp; do
+    ovsdb-tool create "$DIR/$node.db" /usr/share/openvswitch/vswitch.ovsschema
+    ovsdb-server "$DIR/$node.db" --remote="punix:$DIR/$node-db.sock" \
+        --unixctl="$DIR/$node-db.ctl" --log-file="$DIR/$node-db.log" --no-chdir \
+        2>/dev/null &
+    PIDS+=($!)
+    for _ in $(seq 100); do [ -S "$DIR/$node-db.sock" ] && break; sleep 0.1; done
+    vsctl $node --no-wait init
+done
 for node in net cmp; do
     ns=$P-$node
     # Not through in_ns: a backgrounded shell function is a subshell, and $! would be
     # that subshell, not xvsd (ip netns exec execs the daemon in its own place).
-    ip netns exec "$ns" "$BIN/xvsd" --socket "$DIR/$node.sock" --state "$DIR/$node.json" \
-        --workers 1 --log warn 2>"$DIR/$node.log" &
+    ip netns exec "$ns" "$BIN/xvsd" --socket "$DIR/$node.sock" --workers 1 --log warn \
+        "unix:$DIR/$node-db.sock" 2>"$DIR/$node.log" &
     PIDS+=($!)
 done
 for node in net cmp; do
@@ -109,16 +120,20 @@ EOF
 }
 configure() { # NODE TAP VLAN LOCAL REMOTE MAC
     local node=$1 tap=$2 vlan=$3 local_ip=$4 remote_ip=$5 mac=$6
-    ctl $node add-br br-int
-    ctl $node add-br br-tun
-    ctl $node add-port br-int "$tap" tag="$vlan"
-    ctl $node add-port br-int patch-tun type=patch peer=patch-int
-    ctl $node add-port br-tun patch-int type=patch peer=patch-tun ofport=1
-    ctl $node add-port br-tun gre-1 type=gre remote_ip="$remote_ip" local_ip="$local_ip" key=flow ofport=2
+    # Bridges and ports as the OVS agent makes them, through the database (each
+    # ovs-vsctl waits until xvsd has applied it).
+    echo "\$ ovs-vsctl add-br br-int -- add-br br-tun -- add-port br-int $tap tag=$vlan ... ($node)"
+    vsctl $node add-br br-int -- add-br br-tun
+    vsctl $node add-port br-int "$tap" tag="$vlan"
+    vsctl $node add-port br-int patch-tun -- set Interface patch-tun type=patch options:peer=patch-int
+    vsctl $node add-port br-tun patch-int -- set Interface patch-int type=patch \
+        options:peer=patch-tun ofport_request=1
+    vsctl $node add-port br-tun gre-1 -- set Interface gre-1 type=gre \
+        options:remote_ip="$remote_ip" options:local_ip="$local_ip" options:key=flow ofport_request=2
     brtun_flows "$vlan" "$mac" >"$DIR/$node.flows"
     ctl $node replace-flows br-tun "$DIR/$node.flows"
 }
-echo "== programming both nodes through xvsctl (network node: tag 1, compute node: tag 7, tunnel id 0x3e7)"
+echo "== configuring both nodes with ovs-vsctl, flows through xvsctl (network node: tag 1, compute node: tag 7, tunnel id 0x3e7)"
 configure net tap-dhcp 1 192.168.1.254 192.168.1.253 fa:16:3e:dc:c5:23
 configure cmp tap-vm 7 192.168.1.253 192.168.1.254 fa:16:3e:7a:7a:07
 
@@ -147,6 +162,8 @@ cat "$DIR/capture"
 grep -q "key=0x3e7" "$DIR/capture" || { echo "no GRE packet with key 0x3e7 was captured" >&2; exit 1; }
 
 echo
+echo "== compute node: ovs-vsctl show (what xvsd wrote back: ofports, no errors)"
+vsctl cmp show
 echo "== compute node: xvsctl show"
 ctl cmp show
 echo "== compute node: xvsctl dump-flows br-tun"

@@ -47,11 +47,13 @@ pub trait SwitchUnderTest {
     fn stop(&mut self);
 }
 
-/// xvsd with one worker pinned to the switch core, programmed through xvsctl.
+/// xvsd with one worker pinned to the switch core, following a private ovsdb-server
+/// (as it runs on a node), programmed through xvsctl.
 pub struct Xvs {
     bin: PathBuf,
     dir: PathBuf,
     child: Option<Child>,
+    db: Option<Child>,
     /// dp-show's busy cycles and packets when the measured runs began.
     base: Option<(u64, u64)>,
 }
@@ -64,8 +66,63 @@ impl Xvs {
             bin,
             dir,
             child: None,
+            db: None,
             base: None,
         }
+    }
+
+    /// A private ovsdb-server with OVS's schema in `dir`, the database xvsd follows.
+    fn start_database(&mut self) -> Result<(), HarnessError> {
+        let db = self.dir.join("conf.db");
+        let schema = "/usr/share/openvswitch/vswitch.ovsschema";
+        let created = Command::new("ovsdb-tool")
+            .arg("create")
+            .arg(&db)
+            .arg(schema)
+            .status()
+            .map_err(|e| {
+                HarnessError::Missing(
+                    "ovsdb-tool".into(),
+                    format!("{e}: install openvswitch-switch (scripts/install-deps.sh does)"),
+                )
+            })?;
+        if !created.success() {
+            return Err(self.err(format!("ovsdb-tool create {}", db.display())));
+        }
+        let sock = self.dir.join("db.sock");
+        let child = Command::new("ovsdb-server")
+            .arg(&db)
+            .arg(format!("--remote=punix:{}", sock.display()))
+            .arg(format!(
+                "--unixctl={}",
+                self.dir.join("ovsdb-server.ctl").display()
+            ))
+            .arg(format!(
+                "--log-file={}",
+                self.dir.join("ovsdb-server.log").display()
+            ))
+            .arg("--no-chdir")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| self.err(format!("starting ovsdb-server: {e}")))?;
+        self.db = Some(child);
+        let start = Instant::now();
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            if start.elapsed() > Duration::from_secs(10) {
+                return Err(self.err("ovsdb-server did not come up".into()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let init = Command::new("ovs-vsctl")
+            .arg(format!("--db=unix:{}", sock.display()))
+            .args(["--no-wait", "init"])
+            .status()
+            .map_err(|e| self.err(format!("ovs-vsctl: {e}")))?;
+        if !init.success() {
+            return Err(self.err("ovs-vsctl init".into()));
+        }
+        Ok(())
     }
 
     fn socket(&self) -> PathBuf {
@@ -216,6 +273,7 @@ impl SwitchUnderTest for Xvs {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         std::fs::create_dir_all(&self.dir).map_err(|e| self.err(e.to_string()))?;
+        self.start_database()?;
         let log = std::fs::File::create(self.dir.join("xvsd.log"))
             .map_err(|e| self.err(e.to_string()))?;
         let child = Command::new("ip")
@@ -223,8 +281,7 @@ impl SwitchUnderTest for Xvs {
             .arg(self.bin.join("xvsd"))
             .arg("--socket")
             .arg(self.socket())
-            .arg("--state")
-            .arg(self.dir.join("state.json"))
+            .arg(format!("unix:{}", self.dir.join("db.sock").display()))
             .args([
                 "--workers",
                 "1",
@@ -316,6 +373,10 @@ impl SwitchUnderTest for Xvs {
             }
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if let Some(mut db) = self.db.take() {
+            let _ = db.kill();
+            let _ = db.wait();
         }
     }
 }

@@ -1,6 +1,7 @@
 //! xvsd, the daemon around the pipeline: requests from the control socket, routed to
-//! changes and reads on the control thread, ports opened through the datapath backend,
-//! tunnel underlays kept in line with the kernel, and the configuration kept on disk.
+//! changes and reads on the control thread, the OVSDB database followed (bridges and
+//! ports come from there, [`reconcile`]), ports opened through the datapath backend, and
+//! tunnel underlays kept in line with the kernel.
 //! What the answers look like is the pipeline's [`xvs_pipeline::present`].
 
 pub mod afxdp_backend;
@@ -10,12 +11,10 @@ pub mod ports;
 pub mod protocol;
 pub mod reconcile;
 pub mod server;
-pub mod state;
 pub mod underlay;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,6 @@ use netlink::Rtnl;
 use ovsdb::vsctl::ConfigCmd;
 use ports::{port_config, PortBackend, PortStatus};
 use protocol::{parse_request, Command, Response};
-use state::State;
 use underlay::{TunnelSpec, TunnelStatus, UnderlayEnv, Underlays};
 
 /// A failed request: a stable code for programs, a message for people.
@@ -71,8 +69,6 @@ impl From<SwitchError> for RequestError {
 type Outcome = Result<(Value, String), RequestError>;
 
 struct Config {
-    state: State,
-    path: Option<PathBuf>,
     /// How each netdev port's datapath side is doing, by port name.
     status: BTreeMap<String, Result<PortStatus, String>>,
     underlays: Underlays,
@@ -138,25 +134,22 @@ pub struct Daemon {
     /// With a database, xvsctl's configuration commands become its transactions, sent
     /// here (see [`ovsdb::client`]).
     database: Mutex<Option<crossbeam_channel::Sender<ovsdb::client::ConfigRequest>>>,
+    /// The database's configuration has been applied once since the start.
+    database_applied: std::sync::atomic::AtomicBool,
     backend: Mutex<Box<dyn PortBackend>>,
-    /// Held for the whole of a configuration change, so the switch, the datapath and
-    /// the state file change together.
+    /// Held for the whole of a configuration change, so the switch and the datapath
+    /// change together.
     config: Mutex<Config>,
 }
 
 impl Daemon {
-    pub fn new(
-        control: ControlThread,
-        backend: Box<dyn PortBackend>,
-        state_path: Option<PathBuf>,
-    ) -> Self {
+    pub fn new(control: ControlThread, backend: Box<dyn PortBackend>) -> Self {
         Daemon {
             control,
             database: Mutex::new(None),
+            database_applied: std::sync::atomic::AtomicBool::new(false),
             backend: Mutex::new(backend),
             config: Mutex::new(Config {
-                state: State::default(),
-                path: state_path,
                 status: BTreeMap::new(),
                 underlays: Underlays::default(),
                 rtnl: None,
@@ -171,8 +164,20 @@ impl Daemon {
         *self.database.lock().expect("database lock") = Some(requests);
     }
 
-    /// A configuration command: through the database when there is one, else on the
-    /// switch directly (and in the state file).
+    /// Whether the database's bridges and ports have been applied since the start.
+    pub fn database_applied(&self) -> bool {
+        self.database_applied
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Called by the database client after a full pass.
+    pub fn set_database_applied(&self) {
+        self.database_applied
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// A configuration command: through the database (xvsd always has one), else, for a
+    /// daemon driven without one (tests of the socket layer), on the switch directly.
     fn configure(&self, cmd: ConfigCmd) -> Outcome {
         if let Some(outcome) = self.through_database(&cmd) {
             return outcome;
@@ -260,24 +265,6 @@ impl Daemon {
                 UNDERLAY_SYNC
             },
         );
-    }
-
-    /// Re-creates the bridges and ports of a saved configuration. A port whose netdev
-    /// cannot be opened stays configured, with its error shown by `show`.
-    pub fn restore(&self, saved: &State) -> Vec<String> {
-        let mut problems = Vec::new();
-        for b in &saved.bridges {
-            if let Err(e) = self.add_bridge(&b.name) {
-                problems.push(format!("bridge {}: {}", b.name, e.message));
-                continue;
-            }
-            for p in &b.ports {
-                if let Err(e) = self.add_port(&b.name, &p.name, p.options.clone(), true) {
-                    problems.push(format!("port {}: {}", p.name, e.message));
-                }
-            }
-        }
-        problems
     }
 
     /// Handles one request line; never panics on its content.
@@ -381,11 +368,9 @@ impl Daemon {
         Ok((json!({ "flows": n }), String::new()))
     }
 
-    fn save(&self, cfg: &Config) -> Result<(), RequestError> {
-        match &cfg.path {
-            Some(p) => cfg.state.save(p).map_err(|e| RequestError::new("state", e)),
-            None => Ok(()),
-        }
+    /// Whether packets really move (not `--datapath none`).
+    pub fn moves_packets(&self) -> bool {
+        self.backend.lock().expect("backend lock").moves_packets()
     }
 
     /// Every bridge's ports as the switch has them: (configuration, OpenFlow number) by
@@ -431,11 +416,9 @@ impl Daemon {
     }
 
     fn add_bridge(&self, bridge: &str) -> Outcome {
-        let mut cfg = self.config.lock().expect("config lock");
+        let _cfg = self.config.lock().expect("config lock");
         let b = bridge.to_string();
         self.control.change(move |sw, _| sw.add_bridge(&b))?;
-        cfg.state.add_bridge(bridge);
-        self.save(&cfg)?;
         Ok((Value::Null, String::new()))
     }
 
@@ -458,11 +441,12 @@ impl Daemon {
         })?;
         {
             let mut backend = self.backend.lock().expect("backend lock");
+            let moves = backend.moves_packets();
             for (name, dp, internal) in &ports {
                 if let Some(dp) = dp {
                     backend.detach(*dp);
                 }
-                if *internal {
+                if *internal && moves {
                     ports::delete_internal(name);
                 }
                 cfg.status.remove(name);
@@ -480,8 +464,6 @@ impl Daemon {
         if tunnels {
             self.sync_underlays(&mut cfg, Instant::now());
         }
-        cfg.state.del_bridge(bridge);
-        self.save(&cfg)?;
         Ok((Value::Null, String::new()))
     }
 
@@ -489,7 +471,7 @@ impl Daemon {
         &self,
         bridge: &str,
         port: &str,
-        mut options: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
         restoring: bool,
     ) -> Outcome {
         let mut cfg = self.config.lock().expect("config lock");
@@ -510,8 +492,13 @@ impl Daemon {
         })?;
         if is_netdev {
             let dp = dp.expect("netdev ports have datapath ports");
-            let ifname = if internal {
-                ports::create_internal(port)
+            // Without a datapath, nothing is made on the host: the port is the pipeline's.
+            let moves = self.moves_packets();
+            let ifname = if internal && moves {
+                // The bridge's own interface starts down, as in OVS (nothing of the
+                // host's reaches the bridge until someone configures it); other
+                // internal ports start up.
+                ports::create_internal(port, port != bridge)
             } else {
                 Ok(port.to_string())
             };
@@ -532,7 +519,7 @@ impl Daemon {
                 Err(e) => {
                     let (b, p) = (bridge.to_string(), port.to_string());
                     self.control.change(move |sw, _| sw.del_port(&b, &p))?;
-                    if internal {
+                    if internal && moves {
                         ports::delete_internal(port);
                     }
                     return Err(RequestError::new(
@@ -546,9 +533,6 @@ impl Daemon {
             cfg.underlays.add_tunnel(port, spec);
             self.sync_underlays(&mut cfg, Instant::now());
         }
-        options.insert("ofport".into(), ofport.to_string());
-        cfg.state.add_port(bridge, port, options);
-        self.save(&cfg)?;
         Ok((json!({ "ofport": ofport }), String::new()))
     }
 
@@ -569,7 +553,7 @@ impl Daemon {
         }
         let (b, p) = (bridge.to_string(), port.to_string());
         self.control.change(move |sw, _| sw.del_port(&b, &p))?;
-        if internal {
+        if internal && self.moves_packets() {
             ports::delete_internal(port);
         }
         cfg.status.remove(port);
@@ -577,8 +561,6 @@ impl Daemon {
             cfg.underlays.remove_tunnel(port);
             self.sync_underlays(&mut cfg, Instant::now());
         }
-        cfg.state.del_port(bridge, port);
-        self.save(&cfg)?;
         Ok((Value::Null, String::new()))
     }
 

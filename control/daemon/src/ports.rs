@@ -220,7 +220,7 @@ fn link_exists(name: &str) -> bool {
 /// (addresses, routes), and whose other end the datapath attaches to. A pair left by an
 /// earlier run is reused, so the host's configuration of its end survives a restart.
 /// Returns the datapath's end.
-pub fn create_internal(name: &str) -> Result<String, String> {
+pub fn create_internal(name: &str, up: bool) -> Result<String, String> {
     let peer = internal_peer(name);
     match (link_exists(name), link_exists(&peer)) {
         (true, true) => {}
@@ -236,7 +236,9 @@ pub fn create_internal(name: &str) -> Result<String, String> {
         (false, false) => run_ip(&["link", "add", name, "type", "veth", "peer", "name", &peer])?,
     }
     run_ip(&["link", "set", &peer, "up"])?;
-    run_ip(&["link", "set", name, "up"])?;
+    if up {
+        run_ip(&["link", "set", name, "up"])?;
+    }
     Ok(peer)
 }
 

@@ -488,7 +488,17 @@ impl BridgeLayer {
             }
         }
         let mut out = BTreeMap::new();
-        for iface in &br.ifaces {
+        // A stable order, so that datapath port numbers come out the same after a
+        // restart: the bridge's own interface first, then by OpenFlow number.
+        let mut ifaces: Vec<&WantedIface> = br.ifaces.iter().collect();
+        ifaces.sort_by_key(|i| {
+            let number = i
+                .ofport_request
+                .or(i.ofport_column.filter(|&n| n > 0))
+                .unwrap_or(i64::MAX);
+            (i.name != br.name, number, i.name.clone())
+        });
+        for iface in ifaces {
             let result = self.sync_port(daemon, br, iface, have.get(&iface.name), all_ports);
             out.insert(iface.name.clone(), result);
         }
@@ -561,7 +571,10 @@ impl BridgeLayer {
                 options.insert("ofport".into(), n.to_string());
             }
         }
-        if matches!(wanted_cfg.kind, PortKind::Netdev) && !netdev_exists(&iface.name) {
+        if matches!(wanted_cfg.kind, PortKind::Netdev)
+            && daemon.moves_packets()
+            && !netdev_exists(&iface.name)
+        {
             return failed(format!(
                 "could not open network device {} (No such device)",
                 iface.name

@@ -51,9 +51,10 @@ fn snapshot(d: &Xvsd) -> String {
         })
         .collect();
     format!(
-        "{}{flows}{}",
+        "{}{flows}{}{}",
         d.ok(&["show"]),
-        std::fs::read_to_string(&d.state).unwrap()
+        d.db.vsctl_ok(&["show"]),
+        d.db.vsctl_ok(&["--columns=name,ofport,error", "list", "Interface"])
     )
 }
 

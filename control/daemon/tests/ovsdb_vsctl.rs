@@ -8,21 +8,18 @@ mod common;
 use std::process::Command;
 
 use common::daemon::Xvsd;
-use common::ovsdb::Ovsdb;
 use xvs_dataplane::testnet::{require_root, SwitchNet};
 
 struct Node {
     net: SwitchNet,
-    db: Ovsdb,
     d: Xvsd,
 }
 
 fn node(name: &str, hosts: usize) -> Node {
     require_root();
     let dir = Xvsd::dir(name);
-    let db = Ovsdb::start(&dir);
     let net = SwitchNet::new(hosts);
-    let d = Xvsd::start_in(Some(net.ns_switch.name()), &dir, &[&db.remote()]);
+    let d = Xvsd::start_in(Some(net.ns_switch.name()), &dir, &[]);
     for (i, h) in net.hosts.iter().enumerate() {
         h.ns.ip(&[
             "addr",
@@ -32,7 +29,7 @@ fn node(name: &str, hosts: usize) -> Node {
             &h.host_if,
         ]);
     }
-    Node { net, db, d }
+    Node { net, d }
 }
 
 impl Node {
@@ -53,7 +50,8 @@ impl Node {
     }
 
     fn ofport(&self, iface: &str) -> i64 {
-        self.db
+        self.d
+            .db
             .vsctl_ok(&["get", "Interface", iface, "ofport"])
             .parse()
             .unwrap()
@@ -63,13 +61,13 @@ impl Node {
 #[test]
 fn ovs_vsctl_configures_xvs_and_traffic_follows() {
     let n = node("vsctl", 3);
-    n.db.vsctl_ok(&["add-br", "br-int"]);
+    n.d.db.vsctl_ok(&["add-br", "br-int"]);
     // The bridge's own interface is LOCAL, as in OVS.
     assert_eq!(n.ofport("br-int"), 65534);
-    let dpid = n.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]);
+    let dpid = n.d.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]);
     assert_eq!(dpid.trim_matches('"').len(), 16, "{dpid}");
     for (i, tag) in [(0, "1"), (1, "1"), (2, "2")] {
-        n.db.vsctl_ok(&[
+        n.d.db.vsctl_ok(&[
             "--may-exist",
             "add-port",
             "br-int",
@@ -78,8 +76,9 @@ fn ovs_vsctl_configures_xvs_and_traffic_follows() {
         ]);
     }
     // Again: --may-exist changes nothing.
-    n.db.vsctl_ok(&["--may-exist", "add-port", "br-int", n.port(0), "tag=1"]);
-    let ports = n.db.vsctl_ok(&["list-ports", "br-int"]);
+    n.d.db
+        .vsctl_ok(&["--may-exist", "add-port", "br-int", n.port(0), "tag=1"]);
+    let ports = n.d.db.vsctl_ok(&["list-ports", "br-int"]);
     for i in 0..3 {
         assert!(ports.contains(n.port(i)), "{ports}");
     }
@@ -89,11 +88,11 @@ fn ovs_vsctl_configures_xvs_and_traffic_follows() {
     assert!(!n.pings(0, 2), "another tag");
 
     // Neutron binds a port by changing its tag in place: same ofport, new VLAN.
-    n.db.vsctl_ok(&["set", "Port", n.port(2), "tag=1"]);
+    n.d.db.vsctl_ok(&["set", "Port", n.port(2), "tag=1"]);
     assert_eq!(n.ofport(n.port(2)), ofports[2]);
     assert!(n.pings(0, 2), "now on the same tag");
     // ... and kills one with tag 4095, trunk 4095 only.
-    n.db.vsctl_ok(&[
+    n.d.db.vsctl_ok(&[
         "set",
         "Port",
         n.port(1),
@@ -105,21 +104,25 @@ fn ovs_vsctl_configures_xvs_and_traffic_follows() {
     assert!(!n.pings(0, 1), "a dead port carries nothing");
 
     // Removed, and added again: a new number (a flow may still name the old one).
-    n.db.vsctl_ok(&["del-port", "br-int", n.port(1)]);
-    assert!(!n.db.vsctl_ok(&["list-ports", "br-int"]).contains(n.port(1)));
-    n.db.vsctl_ok(&["add-port", "br-int", n.port(1), "tag=1"]);
+    n.d.db.vsctl_ok(&["del-port", "br-int", n.port(1)]);
+    assert!(!n
+        .d
+        .db
+        .vsctl_ok(&["list-ports", "br-int"])
+        .contains(n.port(1)));
+    n.d.db.vsctl_ok(&["add-port", "br-int", n.port(1), "tag=1"]);
     assert_ne!(n.ofport(n.port(1)), ofports[1]);
     assert!(n.pings(0, 1));
 
-    let show = n.db.vsctl_ok(&["show"]);
+    let show = n.d.db.vsctl_ok(&["show"]);
     assert!(show.contains("Bridge br-int"), "{show}");
     // xvsctl's configuration commands are database transactions: one source of truth.
     n.d.ok(&["add-br", "br-x"]);
-    assert!(n.db.vsctl_ok(&["list-br"]).contains("br-x"));
+    assert!(n.d.db.vsctl_ok(&["list-br"]).contains("br-x"));
     let ofport =
         n.d.ok(&["--json", "add-port", "br-x", "px", "type=internal", "tag=5"]);
     assert!(ofport.contains("\"ofport\""), "{ofport}");
-    assert_eq!(n.db.vsctl_ok(&["get", "Port", "px", "tag"]), "5");
+    assert_eq!(n.d.db.vsctl_ok(&["get", "Port", "px", "tag"]), "5");
     // A port the switch cannot open is refused, and leaves nothing behind.
     let e = n.d.fails(&["add-port", "br-x", "tap-nowhere"]);
     assert!(
@@ -127,25 +130,26 @@ fn ovs_vsctl_configures_xvs_and_traffic_follows() {
         "{e}"
     );
     assert!(!n
+        .d
         .db
         .vsctl_ok(&["list-ports", "br-x"])
         .contains("tap-nowhere"));
     let e = n.d.fails(&["add-br", "br-x"]);
     assert!(e.contains("already exists"), "{e}");
     n.d.ok(&["del-br", "br-x"]);
-    assert!(!n.db.vsctl_ok(&["list-br"]).contains("br-x"));
+    assert!(!n.d.db.vsctl_ok(&["list-br"]).contains("br-x"));
     assert!(n.d.ok(&["show"]).contains(n.port(0)));
 }
 
 #[test]
 fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
     let n = node("vsctl-bad", 2);
-    n.db.vsctl_ok(&["add-br", "br-int"]);
+    n.d.db.vsctl_ok(&["add-br", "br-int"]);
     for i in 0..2 {
-        n.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
+        n.d.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
     }
     // A missing netdev: ovs-vsctl exits 0 and prints the error, as with OVS.
-    let o = n.db.vsctl(&["add-port", "br-int", "tap-missing"]);
+    let o = n.d.db.vsctl(&["add-port", "br-int", "tap-missing"]);
     assert!(o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -154,7 +158,7 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
     );
     assert_eq!(n.ofport("tap-missing"), -1);
     // A tunnel without remote_ip, an unknown type, a bad option value.
-    n.db.vsctl(&[
+    n.d.db.vsctl(&[
         "add-port",
         "br-int",
         "gre-2",
@@ -165,10 +169,10 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
         "type=gre",
     ]);
     assert_eq!(
-        n.db.vsctl_ok(&["get", "Interface", "gre-2", "error"]),
+        n.d.db.vsctl_ok(&["get", "Interface", "gre-2", "error"]),
         "\"gre-2: gre type requires valid 'remote_ip' argument\""
     );
-    n.db.vsctl(&[
+    n.d.db.vsctl(&[
         "add-port",
         "br-int",
         "gn0",
@@ -179,10 +183,11 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
         "type=geneve",
     ]);
     assert!(n
+        .d
         .db
         .vsctl_ok(&["get", "Interface", "gn0", "error"])
         .contains("geneve"));
-    n.db.vsctl(&[
+    n.d.db.vsctl(&[
         "add-port",
         "br-int",
         "vx0",
@@ -194,13 +199,14 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
         "options:remote_ip=not-an-ip",
     ]);
     assert!(n
+        .d
         .db
         .vsctl_ok(&["get", "Interface", "vx0", "error"])
         .contains("remote_ip"));
     // A patch port whose peer does not exist yet: a number at once, and an error until
     // the peer appears (the number stays).
-    n.db.vsctl_ok(&["add-br", "br-tun"]);
-    n.db.vsctl(&[
+    n.d.db.vsctl_ok(&["add-br", "br-tun"]);
+    n.d.db.vsctl(&[
         "add-port",
         "br-int",
         "patch-tun",
@@ -214,10 +220,11 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
     let patch_ofport = n.ofport("patch-tun");
     assert!(patch_ofport >= 1);
     assert!(n
+        .d
         .db
         .vsctl_ok(&["get", "Interface", "patch-tun", "error"])
         .contains("patch-int"));
-    n.db.vsctl_ok(&[
+    n.d.db.vsctl_ok(&[
         "add-port",
         "br-tun",
         "patch-int",
@@ -229,7 +236,7 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
         "options:peer=patch-tun",
     ]);
     assert_eq!(
-        n.db.vsctl_ok(&["get", "Interface", "patch-tun", "error"]),
+        n.d.db.vsctl_ok(&["get", "Interface", "patch-tun", "error"]),
         "[]"
     );
     assert_eq!(n.ofport("patch-tun"), patch_ofport);
@@ -241,30 +248,31 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
 #[test]
 fn restarts_keep_ofports_and_datapath_ids() {
     let mut n = node("vsctl-restart", 2);
-    n.db.vsctl_ok(&["add-br", "br-int"]);
+    n.d.db.vsctl_ok(&["add-br", "br-int"]);
     for i in 0..2 {
-        n.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
+        n.d.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
     }
     let before: Vec<i64> = (0..2).map(|i| n.ofport(n.port(i))).collect();
-    let dpid = n.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]);
+    let dpid = n.d.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]);
     assert!(n.pings(0, 1));
 
     n.d.restart();
     // The database applies again (ovs-vsctl's write waits for it).
-    n.db.vsctl_ok(&["set", "Bridge", "br-int", "external_ids:restarted=1"]);
+    n.d.db
+        .vsctl_ok(&["set", "Bridge", "br-int", "external_ids:restarted=1"]);
     let after: Vec<i64> = (0..2).map(|i| n.ofport(n.port(i))).collect();
     assert_eq!(before, after);
     assert_eq!(
-        n.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]),
+        n.d.db.vsctl_ok(&["get", "Bridge", "br-int", "datapath_id"]),
         dpid
     );
     assert!(n.pings(0, 1), "traffic is back after an xvsd restart");
 
     // ovsdb-server goes away and comes back: forwarding never stops meanwhile.
-    n.db.stop();
+    n.d.db.stop();
     assert!(n.pings(0, 1), "forwarding without the database");
-    n.db.restart();
-    n.db.vsctl_ok(&["set", "Port", n.port(1), "tag=2"]);
+    n.d.db.restart();
+    n.d.db.vsctl_ok(&["set", "Port", n.port(1), "tag=2"]);
     assert!(!n.pings(0, 1), "the change after the reconnect applies");
     assert!(n.d.is_running());
 }
@@ -272,13 +280,13 @@ fn restarts_keep_ofports_and_datapath_ids() {
 #[test]
 fn a_second_vswitchd_on_the_same_database_is_refused() {
     let mut n = node("vsctl-lock", 1);
-    n.db.vsctl_ok(&["add-br", "br-int"]);
+    n.d.db.vsctl_ok(&["add-br", "br-int"]);
     let dir2 = Xvsd::dir("vsctl-lock-2");
     let out = Command::new(env!("CARGO_BIN_EXE_xvsd"))
         .arg("--socket")
         .arg(dir2.join("xvsd.sock"))
         .args(["--datapath", "none"])
-        .arg(n.db.remote())
+        .arg(n.d.db.remote())
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -1,8 +1,7 @@
-//! xvsd: the xvs daemon. Runs the workers and the control thread and serves the control
-//! socket. Given a DATABASE, it takes ovs-vswitchd's place as the real ovsdb-server's
-//! client: bridges and ports come from there, and what ovs-vswitchd writes back is
-//! written back. Without one, it keeps bridges and ports in a state file (the former
-//! way, on its way out).
+//! xvsd: the xvs daemon, in ovs-vswitchd's place. Runs the workers and the control
+//! thread, serves the control socket, and follows the real ovsdb-server as its client:
+//! bridges and ports come from the database, and what ovs-vswitchd writes back is
+//! written back.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +14,6 @@ use xvs_daemon::afxdp_backend::AfXdpBackend;
 use xvs_daemon::ovsdb::client;
 use xvs_daemon::ovsdb::connection::Remote;
 use xvs_daemon::ports::{NoDatapath, PortBackend};
-use xvs_daemon::state::State;
 use xvs_daemon::{server, Daemon};
 use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
 use xvs_dataplane::worker::{Upcall, Worker};
@@ -31,15 +29,12 @@ use xvs_pipeline::Switch;
 )]
 struct Args {
     /// The OVSDB database to follow, as ovs-vswitchd's: unix:PATH or tcp:IP:PORT
-    /// (`unix:$OVS_RUNDIR/db.sock` is where ovsdb-server usually listens). Without it,
-    /// bridges and ports are xvsctl's and live in --state.
+    /// [default: unix:$OVS_RUNDIR/db.sock, OVS_RUNDIR being /var/run/openvswitch unless
+    /// set]
     database: Option<String>,
     /// Control socket (owner-only).
     #[arg(long, default_value = "/run/xvs/xvsd.sock")]
     socket: PathBuf,
-    /// Where bridges and ports are kept across restarts.
-    #[arg(long, default_value = "/var/lib/xvs/state.json")]
-    state: PathBuf,
     /// Worker threads (each polls its own sockets and owns its flow cache).
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -88,10 +83,9 @@ fn run(args: Args) -> Result<(), String> {
     if args.workers == 0 {
         return Err("--workers must be at least 1".into());
     }
-    let database: Option<Remote> = args.database.as_deref().map(str::parse).transpose()?;
-    let saved = match database {
-        Some(_) => State::default(),
-        None => State::load(&args.state)?,
+    let database: Remote = match args.database.as_deref() {
+        Some(d) => d.parse()?,
+        None => Remote::default_from_env(),
     };
     // Refuse early if a daemon already serves this socket (before touching any port);
     // the socket itself appears only once the saved ports are back, so a client that
@@ -157,46 +151,51 @@ fn run(args: Args) -> Result<(), String> {
             }
         };
 
-    let state_path = database.is_none().then(|| args.state.clone());
-    let daemon = Arc::new(Daemon::new(control, backend, state_path));
+    let daemon = Arc::new(Daemon::new(control, backend));
     let (db_tx, db_rx) = bounded(64);
-    if database.is_some() {
-        daemon.set_database(db_tx);
-    }
-    for problem in daemon.restore(&saved) {
-        tracing::warn!("restoring {}: {problem}", args.state.display());
-    }
-    let listener = server::bind(&args.socket).map_err(|e| e.to_string())?;
+    daemon.set_database(db_tx);
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| format!("signal handler: {e}"))?;
     }
+    let ovsdb = {
+        let (daemon, stop) = (daemon.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let r = client::run(database, daemon, db_rx, stop.clone());
+            // Whatever ended the client ends the daemon.
+            stop.store(true, Ordering::Relaxed);
+            r
+        })
+    };
+    // The control socket appears once the database's bridges and ports are in place,
+    // so a client that can connect finds the daemon ready; a database that does not
+    // answer does not keep the daemon from serving (it is followed when it comes).
+    let waiting = std::time::Instant::now();
+    while !daemon.database_applied()
+        && !stop.load(Ordering::Relaxed)
+        && waiting.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !daemon.database_applied() && !stop.load(Ordering::Relaxed) {
+        tracing::warn!("the database is not applied yet; serving the control socket anyway");
+    }
+    let listener = server::bind(&args.socket).map_err(|e| e.to_string())?;
     tracing::info!(socket = %args.socket.display(), workers = args.workers, datapath = %args.datapath, "xvsd ready");
     let server = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
         std::thread::spawn(move || server::serve(daemon, listener, stop))
     };
-    let ovsdb = database.map(|remote| {
-        let (daemon, stop) = (daemon.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let r = client::run(remote, daemon, db_rx, stop.clone());
-            // Whatever ended the client ends the daemon.
-            stop.store(true, Ordering::Relaxed);
-            r
-        })
-    });
     while !stop.load(Ordering::Relaxed) {
         daemon.tick(std::time::Instant::now());
         std::thread::sleep(Duration::from_millis(50));
     }
     tracing::info!("stopping");
     let _ = server.join();
-    let mut failed = None;
-    if let Some(t) = ovsdb {
-        if let Ok(Err(e)) = t.join() {
-            failed = Some(e.to_string());
-        }
-    }
+    let failed = match ovsdb.join() {
+        Ok(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
     let _ = std::fs::remove_file(&args.socket);
     // Dropping the daemon detaches every port and stops the control thread.
     drop(daemon);

@@ -213,6 +213,7 @@ fn serve_jobs(
         if dirty && in_flight.is_none() {
             dirty = false;
             let pass = layer.reconcile(daemon, session.replica());
+            daemon.set_database_applied();
             if pass.ops.is_empty() {
                 applied_cfg = applied_cfg.max(pass.next_cfg);
             } else {

@@ -1,4 +1,5 @@
-//! Runs the real xvsd binary in a temporary directory, and xvsctl against it.
+//! Runs the real xvsd binary in a temporary directory, following a private
+//! ovsdb-server there (as ovs-vswitchd follows the system's), and xvsctl against it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -7,10 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use super::ovsdb::Ovsdb;
+
 pub struct Xvsd {
     pub dir: PathBuf,
     pub socket: PathBuf,
-    pub state: PathBuf,
+    /// The database it follows (lives across xvsd restarts).
+    pub db: Ovsdb,
     child: Option<Child>,
     extra: Vec<String>,
     /// The network namespace it runs in (`ip netns exec`, which execs in place, so
@@ -35,7 +39,7 @@ impl Xvsd {
         let mut d = Xvsd {
             dir: dir.to_path_buf(),
             socket: dir.join("xvsd.sock"),
-            state: dir.join("state.json"),
+            db: Ovsdb::start(dir),
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             netns: netns.map(str::to_string),
@@ -61,9 +65,8 @@ impl Xvsd {
         let child = cmd
             .arg("--socket")
             .arg(&self.socket)
-            .arg("--state")
-            .arg(&self.state)
             .args(&self.extra)
+            .arg(self.db.remote())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
