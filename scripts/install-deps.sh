@@ -13,11 +13,13 @@ cd "$(dirname "$0")/.."
 #   ethtool                  : turns GRO (NAPI) on for test veths (testnet.rs)
 #   iputils-ping             : the daemon tests ping between VM namespaces through xvs
 #   tcpdump                  : the demo shows a captured GRE packet on the underlay
+#   python3-venv             : a virtualenv for ovsdbapp (the Neutron agent's OVSDB library),
+#                              which a test drives xvsd with
 #   openvswitch-switch       : the real ovsdb-server (xvsd is its client, in ovs-vswitchd's
 #                              place), ovs-vsctl, ovsdb-tool and OVS's schema, for the
 #                              tests and the demo; its services are never started here
 #                              (see below): xvsd replaces ovs-vswitchd.
-PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump openvswitch-switch)
+PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump python3-venv openvswitch-switch)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -13,6 +13,13 @@ for tool in rustfmt cargo-clippy; do
     exit 1
   }
 done
+# ovsdbapp, the Neutron agent's OVSDB library (from PyPI), for the Python client test.
+if ! target/pyvenv/bin/python -c 'import ovsdbapp' 2>/dev/null; then
+  mkdir -p target
+  python3 -m venv target/pyvenv
+  target/pyvenv/bin/pip install -q ovsdbapp==3.0.0
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
