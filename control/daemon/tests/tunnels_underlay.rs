@@ -179,7 +179,7 @@ fn a_tunnel_waits_for_its_route_and_a_restart_brings_it_back() {
     n.vms[0].socket().send(&frame(5)).unwrap();
     assert_eq!(gre_only(wire.recv_all(Duration::from_millis(300))).len(), 1);
 
-    // Restart: the tunnel port comes back from the state file and resolves again.
+    // Restart: the tunnel port comes back from the database and resolves again.
     let mut c = c;
     c.nodes[0].xvsd.restart();
     let n = &c.nodes[0];
