@@ -24,7 +24,7 @@ use xvs_pipeline::control_thread::ControlThread;
 use xvs_pipeline::ofp::OfPort;
 use xvs_pipeline::present;
 use xvs_pipeline::topology::{PortConfig, PortKind};
-use xvs_pipeline::{Switch, SwitchError, Time, UnderlayRoute};
+use xvs_pipeline::{BridgeOptions, Switch, SwitchError, Time, UnderlayRoute};
 
 use netlink::Rtnl;
 use ovsdb::vsctl::ConfigCmd;
@@ -398,6 +398,19 @@ impl Daemon {
         let b = bridge.to_string();
         self.control
             .change(move |sw, _| sw.add_bridge_with(&b, normal))?;
+        Ok(())
+    }
+
+    /// A bridge's NORMAL options from the database's `other_config`. Setting the
+    /// options the bridge already has changes nothing (no cache invalidation).
+    pub fn set_bridge_options(
+        &self,
+        bridge: &str,
+        opts: BridgeOptions,
+    ) -> Result<(), RequestError> {
+        let b = bridge.to_string();
+        self.control
+            .change(move |sw, _| sw.set_bridge_options(&b, opts))?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 use xvs_pipeline::ofp::{OfPort, OFPP_LOCAL, OFPP_MAX};
 use xvs_pipeline::topology::{PortConfig, PortKind};
+use xvs_pipeline::BridgeOptions;
 
 use crate::ovsdb::datum::{self, Uuid};
 use crate::ovsdb::replica::{Replica, Row};
@@ -103,6 +104,8 @@ struct WantedBridge {
     name: String,
     datapath_id_column: Option<String>,
     datapath_id_request: Option<String>,
+    /// `other_config:mac-table-size`, `mac-aging-time`, `forward-bpdu`.
+    options: BridgeOptions,
     secure: bool,
     ifaces: Vec<WantedIface>,
 }
@@ -195,6 +198,7 @@ fn wanted(db: &Replica) -> Wanted {
         }
         w.bridges.push(WantedBridge {
             uuid: br_uuid.clone(),
+            options: bridge_options(&name, &other),
             name,
             datapath_id_column: br.get("datapath_id").and_then(datum::opt_string),
             datapath_id_request: other.get("datapath-id").cloned(),
@@ -203,6 +207,40 @@ fn wanted(db: &Replica) -> Wanted {
         });
     }
     w
+}
+
+/// A bridge's NORMAL options from its `other_config`, as OVS's bridge.c reads them: an
+/// absent key or 0 is the default, and the pipeline forces numbers into OVS's ranges. A
+/// value that is not a non-negative number (or `true`/`false`) is logged and the
+/// default kept (OVS silently takes any forward-bpdu but "true" as false, and wraps a
+/// negative number to the top of the range).
+fn bridge_options(bridge: &str, other: &BTreeMap<String, String>) -> BridgeOptions {
+    let mut opts = BridgeOptions::default();
+    let number = |key: &str| -> Option<u64> {
+        let v = other.get(key)?;
+        match v.trim().parse::<u64>() {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(_) => {
+                tracing::warn!(bridge, key, value = %v, "not a number: the default is kept");
+                None
+            }
+        }
+    };
+    if let Some(n) = number("mac-table-size") {
+        opts.mac_table_size = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(secs) = number("mac-aging-time") {
+        opts.mac_aging_ms = secs.saturating_mul(1000);
+    }
+    if let Some(v) = other.get("forward-bpdu") {
+        if v.eq_ignore_ascii_case("true") {
+            opts.forward_bpdu = true;
+        } else if !v.eq_ignore_ascii_case("false") {
+            tracing::warn!(bridge, key = "forward-bpdu", value = %v, "not true or false: the default (false) is kept");
+        }
+    }
+    opts
 }
 
 /// An interface (with its port's VLAN settings) in xvsctl's option spelling; OVS's
@@ -411,6 +449,9 @@ impl BridgeLayer {
                     tracing::warn!(bridge = %br.name, error = %e.message, "adding bridge");
                     continue;
                 }
+            }
+            if let Err(e) = daemon.set_bridge_options(&br.name, br.options) {
+                tracing::warn!(bridge = %br.name, error = %e.message, "setting bridge options");
             }
             let have = current.get(&br.name).cloned().unwrap_or_default();
             let results = self.sync_ports(daemon, br, &have, &all_ports);
@@ -688,6 +729,119 @@ mod tests {
         assert_eq!(
             iface_options("br-int", &port, &iface).0.unwrap()["ofport"],
             OFPP_LOCAL.to_string()
+        );
+    }
+
+    #[test]
+    fn bridge_options_from_other_config() {
+        let opts = |pairs: &[(&str, &str)]| {
+            let m = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            bridge_options("br0", &m)
+        };
+        assert_eq!(opts(&[]), BridgeOptions::default());
+        assert_eq!(
+            opts(&[
+                ("mac-table-size", "50000"),
+                ("mac-aging-time", "60"),
+                ("forward-bpdu", "true"),
+                ("datapath-id", "0000000000000001"),
+            ]),
+            BridgeOptions {
+                mac_table_size: 50_000,
+                mac_aging_ms: 60_000,
+                forward_bpdu: true,
+            }
+        );
+        assert!(opts(&[("forward-bpdu", "TRUE")]).forward_bpdu);
+        assert!(!opts(&[("forward-bpdu", "false")]).forward_bpdu);
+        // 0 is the default, as in OVS; bad values keep the default.
+        assert_eq!(
+            opts(&[("mac-table-size", "0"), ("mac-aging-time", "0")]),
+            BridgeOptions::default()
+        );
+        assert_eq!(
+            opts(&[
+                ("mac-table-size", "lots"),
+                ("mac-aging-time", "-5"),
+                ("forward-bpdu", "yes"),
+            ]),
+            BridgeOptions::default()
+        );
+        // Out of range: left to the pipeline, which forces it into OVS's range.
+        assert_eq!(opts(&[("mac-aging-time", "1")]).mac_aging_ms, 1000);
+    }
+
+    /// A pass sets the options on the switch, a pass with the same options changes
+    /// nothing, and a bad value stops nothing.
+    #[test]
+    fn reconcile_sets_bridge_options() {
+        use crate::ovsdb::replica::Replica;
+        use crate::ports::NoDatapath;
+        use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
+        use xvs_pipeline::revalidator::Revalidator;
+        use xvs_pipeline::Switch;
+
+        let (_up_tx, up_rx) = crossbeam_channel::bounded(1);
+        let control = ControlThread::spawn(
+            Switch::new(),
+            Revalidator::new(Vec::new(), 16),
+            up_rx,
+            Clock::new(),
+            ControlConfig::default(),
+        );
+        let daemon = Daemon::new(control, Box::new(NoDatapath), None);
+        let mut db = Replica::default();
+        let bridge = |other: Value| {
+            json!({
+                "Open_vSwitch": {"o1": {"new": {"bridges": ["uuid", "b1"], "next_cfg": 1, "cur_cfg": 0}}},
+                "Bridge": {"b1": {"new": {"name": "br0", "ports": ["set", []], "other_config": other}}},
+            })
+        };
+        let options = |d: &Daemon| {
+            d.control()
+                .read(|sw, _, _| sw.tables("br0").map(|t| t.options()))
+                .unwrap()
+        };
+        let mut layer = BridgeLayer::default();
+
+        db.apply_update(&bridge(json!([
+            "map",
+            [
+                ["mac-table-size", "100"],
+                ["mac-aging-time", "30"],
+                ["forward-bpdu", "true"]
+            ]
+        ])))
+        .unwrap();
+        layer.reconcile(&daemon, &db);
+        let want = BridgeOptions {
+            mac_table_size: 100,
+            mac_aging_ms: 30_000,
+            forward_bpdu: true,
+        };
+        assert_eq!(options(&daemon), want);
+        let flushes = |d: &Daemon| d.control().read(|_, reval, _| reval.stats.flushes);
+        let before = flushes(&daemon);
+        layer.reconcile(&daemon, &db);
+        assert_eq!(options(&daemon), want);
+        assert_eq!(flushes(&daemon), before, "the same options flush nothing");
+
+        db.apply_update(&bridge(json!([
+            "map",
+            [["mac-table-size", "many"], ["mac-aging-time", "5"]]
+        ])))
+        .unwrap();
+        layer.reconcile(&daemon, &db);
+        assert_eq!(
+            options(&daemon),
+            BridgeOptions {
+                mac_aging_ms: 15_000,
+                ..BridgeOptions::default()
+            },
+            "a bad size keeps the default; 5 s is forced up to OVS's 15 s"
         );
     }
 

@@ -16,5 +16,6 @@ pub mod xlate;
 
 pub use error::SwitchError;
 pub use ofproto::table::Time;
+pub use ofproto::BridgeOptions;
 pub use switch::Switch;
 pub use topology::{PortConfig, PortKind, TunnelConfig, TunnelKey, UnderlayRoute};

@@ -19,6 +19,7 @@ pub use crate::error::SwitchError;
 use crate::ofp::{parse_flow, FlowMod, OfPort, ParseMode};
 use crate::ofproto::changes::{Change, ChangeLog};
 use crate::ofproto::table::{Rule, Time};
+pub use crate::ofproto::BridgeOptions;
 use crate::ofproto::{BridgeTables, Ofproto};
 use crate::present;
 pub use crate::topology::UnderlayRoute;
@@ -150,6 +151,21 @@ impl Switch {
         let br = self.topology.del_bridge(name)?;
         self.ofproto.remove(br.id);
         self.topology_changed();
+        Ok(())
+    }
+
+    /// Sets a bridge's NORMAL options (`other_config:mac-table-size`, `mac-aging-time`,
+    /// `forward-bpdu`), forced into OVS's ranges. The MAC table is resized (the least
+    /// recently seen entries go) and its entries live by the new aging time at once;
+    /// cached translations that depended on the old options are invalidated. Setting
+    /// the options a bridge already has changes nothing and invalidates nothing.
+    pub fn set_bridge_options(
+        &mut self,
+        name: &str,
+        opts: BridgeOptions,
+    ) -> Result<(), SwitchError> {
+        let (tables, log) = self.tables_mut(name)?;
+        tables.set_options(opts, log);
         Ok(())
     }
 

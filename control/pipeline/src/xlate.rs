@@ -95,6 +95,27 @@ pub enum DropReason {
     NormalTaggedOnAccessPort(u16),
     NormalVlanNotTrunked(u16),
     NormalDestinationIsInPort,
+    /// A reserved destination ([`is_reserved_mac`]) on a bridge without `forward-bpdu`.
+    NormalReservedDestination(MacAddr),
+}
+
+/// Whether `mac` is one of the addresses a bridge must never forward unless told to
+/// (`other_config:forward-bpdu`), as OVS's `eth_addr_is_reserved` (lib/packets.c):
+/// IEEE 802.1 01:80:c2:00:00:00 to :0f (STP, pause, LACP, 802.1X, LLDP, ...), Extreme's
+/// EDP and EAPS, and Cisco's ISL, CDP/VTP/DTP/PAgP/UDLD, PVST+, UplinkFast and CFM.
+pub fn is_reserved_mac(mac: MacAddr) -> bool {
+    matches!(
+        mac.to_u64(),
+        0x0180_c200_0000..=0x0180_c200_000f
+            | 0x00e0_2b00_0000
+            | 0x00e0_2b00_0004
+            | 0x00e0_2b00_0006
+            | 0x0100_0c00_0000
+            | 0x0100_0ccc_cccc
+            | 0x0100_0ccc_cccd
+            | 0x0100_0ccd_cdcd
+            | 0x0100_0ccc_ccc0..=0x0100_0ccc_ccc7
+    )
 }
 
 /// The outcome of translating one packet.
@@ -574,6 +595,13 @@ impl<'a> Ctx<'a> {
             self.dropped(|| DropReason::NormalVlanNotTrunked(vlan));
             return;
         }
+        // As OVS's is_admissible: before learning, so such a frame teaches nothing. The
+        // destination is part of every cache key.
+        let dst = self.flow.dl_dst;
+        if !self.tables.forward_bpdu && is_reserved_mac(dst) {
+            self.dropped(|| DropReason::NormalReservedDestination(dst));
+            return;
+        }
         let src = self.flow.dl_src;
         if !src.is_multicast() {
             self.out.consulted.dl_src = MacAddr::BROADCAST;
@@ -584,7 +612,6 @@ impl<'a> Ctx<'a> {
                 vlan,
             });
         }
-        let dst = self.flow.dl_dst;
         // What this same translation learned counts already, as in OVS, where NORMAL
         // updates the MAC table while translating (an ARP responder's reply coming back
         // through a patch port finds the requester).

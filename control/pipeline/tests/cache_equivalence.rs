@@ -1,6 +1,7 @@
 //! The cache is transparent: random flow tables (Folsom and Neutron-style br-tun, NORMAL
 //! with learning, `learn`, extra rules) and random packet sequences (MAC moves, VLANs,
-//! tunnels, ARP, malformed frames, flow changes and time jumps between packets) give the
+//! tunnels, ARP, malformed frames, BPDUs and other reserved destinations, flow changes,
+//! bridge option changes and time jumps between packets) give the
 //! same output frames and the same counters whether every packet goes through the slow
 //! path or through a worker's cache with misses upcalled to the fast-path manager.
 
@@ -10,14 +11,17 @@ use common::cached::Cached;
 use common::neutron::{int_and_tun_bridges, ArpEntry, BrTun, Network, Underlay};
 use common::*;
 use proptest::prelude::*;
-use xvs_pipeline::{PortConfig, PortKind, Switch};
+use xvs_pipeline::{BridgeOptions, PortConfig, PortKind, Switch};
 
-const MACS: [&str; 5] = [
+const MACS: [&str; 7] = [
     "fa:16:3e:00:00:01",
     "fa:16:3e:00:00:02",
     "fa:16:3e:00:00:03",
     "fa:16:3e:00:00:04",
     "ff:ff:ff:ff:ff:ff",
+    // Reserved (NORMAL forwards it only with forward-bpdu), and the next, which is not.
+    "01:80:c2:00:00:00",
+    "01:80:c2:00:00:10",
 ];
 const IPS: [&str; 3] = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
 const LOCAL: &str = "192.168.1.254";
@@ -113,18 +117,33 @@ enum Op {
     Wait {
         ms: u32,
     },
+    /// A bridge's `other_config`: forward-bpdu, mac-table-size 10, mac-aging-time 15 s.
+    SetOptions {
+        bridge: usize,
+        forward_bpdu: bool,
+        small_table: bool,
+        short_aging: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        8 => (0..5usize, 0..4u8, 0..4usize, 0..5usize, 0..3u8, 0..3usize)
+        8 => (0..5usize, 0..4u8, 0..4usize, 0..7usize, 0..3u8, 0..3usize)
             .prop_map(|(port, kind, src, dst, vlan, ip)| Op::Packet { port, kind, src, dst, vlan, ip }),
-        3 => (0..2usize, 0..3u8, 0..4usize, 0..5usize, 0..3u8, 0..3u8)
+        3 => (0..2usize, 0..3u8, 0..4usize, 0..7usize, 0..3u8, 0..3u8)
             .prop_map(|(remote, key, src, dst, vlan, kind)| Op::Tunnel { remote, key, src, dst, vlan, kind }),
         1 => (0..8usize, 0..5usize, 0..4usize).prop_map(|(rule, mac, port)| Op::AddFlow { rule, mac, port }),
         1 => (0..4u8, 0..5usize).prop_map(|(which, mac)| Op::DelFlows { which, mac }),
         1 => (0..5usize).prop_map(|mac| Op::ModFlow { mac }),
         2 => prop_oneof![0..3000u32, Just(21_000u32), Just(301_000u32)].prop_map(|ms| Op::Wait { ms }),
+        1 => (0..2usize, any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(bridge, forward_bpdu, small_table, short_aging)| Op::SetOptions {
+                bridge,
+                forward_bpdu,
+                small_table,
+                short_aging,
+            }
+        ),
     ]
 }
 
@@ -254,6 +273,25 @@ fn apply_change(sw: &mut Switch, op: &Op, now: u64) -> Option<String> {
                 now,
             )
             .map(|n| n.to_string()),
+        Op::SetOptions {
+            bridge,
+            forward_bpdu,
+            small_table,
+            short_aging,
+        } => {
+            let mut opts = BridgeOptions {
+                forward_bpdu,
+                ..BridgeOptions::default()
+            };
+            if small_table {
+                opts.mac_table_size = 10;
+            }
+            if short_aging {
+                opts.mac_aging_ms = 15_000;
+            }
+            sw.set_bridge_options(["br-int", "br-tun"][bridge], opts)
+                .map(|_| String::new())
+        }
         _ => return None,
     };
     Some(format!("{r:?}"))
@@ -291,6 +329,7 @@ fn run(br_tun: u8, capacity: usize, ops: &[Op]) -> (u64, u64) {
             cached.worker.poll_commands(&mut |_, _| {});
         }
     }
+    reference.expire(now);
     cached.housekeeping(now);
     assert_eq!(
         snapshot(&cached.sw, now),
@@ -352,5 +391,56 @@ fn repeated_traffic_hits_the_cache() {
             hits >= 50,
             "br-tun variant {br_tun}: {hits} hits, {misses} misses"
         );
+    }
+}
+
+/// Option changes between repeats of the same packets, so that cached entries exist for
+/// them to make wrong: forward-bpdu toggled under cached BPDU drops and floods, the MAC
+/// table shrunk under learned entries and the aging time shortened under them.
+#[test]
+fn option_changes_reach_cached_entries() {
+    let packet = |port, src, dst, vlan| Op::Packet {
+        port,
+        kind: 0,
+        src,
+        dst,
+        vlan,
+        ip: 0,
+    };
+    let set = |bridge, forward_bpdu, small_table, short_aging| Op::SetOptions {
+        bridge,
+        forward_bpdu,
+        small_table,
+        short_aging,
+    };
+    let round = |ops: &mut Vec<Op>| {
+        for _ in 0..2 {
+            ops.push(packet(0, 0, 5, 0));
+            ops.push(packet(3, 1, 5, 1));
+            ops.push(packet(3, 2, 6, 2));
+            ops.push(packet(1, 1, 0, 0));
+            ops.push(packet(0, 0, 1, 0));
+            ops.push(Op::Tunnel {
+                remote: 0,
+                key: 0,
+                src: 3,
+                dst: 5,
+                vlan: 0,
+                kind: 0,
+            });
+        }
+    };
+    let mut ops = Vec::new();
+    for (i, bridge) in [0, 1, 0, 1, 0].into_iter().enumerate() {
+        round(&mut ops);
+        ops.push(set(bridge, i % 2 == 0, i >= 2, i >= 3));
+        round(&mut ops);
+        ops.push(Op::Wait { ms: 9_000 });
+        round(&mut ops);
+        ops.push(set(bridge, false, false, false));
+    }
+    for br_tun in 0..3 {
+        let (hits, _) = run(br_tun, 10_000, &ops);
+        assert!(hits >= 50, "br-tun variant {br_tun}: {hits} hits");
     }
 }

@@ -142,6 +142,29 @@ impl MacTable {
         n
     }
 
+    /// Changes the size limit. Entries beyond it go at once, least recently seen first
+    /// (OVS's `mac_learning_run` expires them on its next run), each a change.
+    pub fn set_max_entries(&mut self, max_entries: usize) {
+        self.max_entries = max_entries.max(1);
+        while self.entries.len() > self.max_entries {
+            self.evict_oldest();
+        }
+    }
+
+    /// Changes the aging time. An entry lives `aging_ms` from when it was last seen, so
+    /// every entry gains or loses the difference at once (as OVS shifts every entry's
+    /// expiry), and any of them may have appeared or gone for a lookup: each counts as
+    /// changed. Entries now too old go at the next [`MacTable::age`].
+    pub fn set_aging_ms(&mut self, aging_ms: u64) {
+        if aging_ms == self.aging_ms {
+            return;
+        }
+        self.aging_ms = aging_ms;
+        if self.track {
+            self.changed.extend(self.entries.keys().copied());
+        }
+    }
+
     /// Forgets everything learned on `port` (the port was removed or reconfigured).
     pub fn flush_port(&mut self, port: OfPort) {
         let gone: Vec<_> = self
@@ -208,5 +231,36 @@ mod tests {
             vec![(1, mac(3))],
             "a flush is a change the fast path hears of"
         );
+    }
+
+    #[test]
+    fn resize_and_reage() {
+        let mut t = MacTable::new(300_000, 10);
+        t.track = true;
+        for i in 0..4 {
+            t.learn(1, mac(i), 5, u64::from(i) * 1000);
+        }
+        t.changed.clear();
+        // Shrinking evicts the least recently seen; growing evicts nothing.
+        t.set_max_entries(2);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.changed, vec![(1, mac(0)), (1, mac(1))]);
+        assert_eq!(t.n_evicted, 2);
+        t.changed.clear();
+        t.set_max_entries(100);
+        assert_eq!(t.len(), 2);
+        assert!(t.changed.is_empty());
+
+        // A shorter aging time applies to entries already there, a longer one too.
+        t.set_aging_ms(300_000);
+        assert!(t.changed.is_empty(), "the same aging time is no change");
+        t.set_aging_ms(15_000);
+        assert_eq!(t.changed.len(), 2, "every entry counts as changed");
+        assert_eq!(t.lookup(1, mac(3), 3000 + 14_999), Some(5));
+        assert_eq!(t.lookup(1, mac(3), 3000 + 15_000), None);
+        t.set_aging_ms(60_000);
+        assert_eq!(t.lookup(1, mac(3), 3000 + 15_000), Some(5));
+        assert_eq!(t.age(2000 + 60_000), 1);
+        assert_eq!(t.len(), 1);
     }
 }

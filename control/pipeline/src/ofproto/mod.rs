@@ -33,11 +33,57 @@ pub struct LearnedFlow {
     pub actions: Vec<Action>,
 }
 
+/// A bridge's settings of NORMAL, from its `other_config` in the OVS database
+/// (`mac-table-size`, `mac-aging-time`, `forward-bpdu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BridgeOptions {
+    /// The most MAC addresses the bridge learns (OVS: 8192; 10 to 1,000,000).
+    pub mac_table_size: usize,
+    /// How long a MAC address not seen stays learned (OVS: 300 s; 15 s to 3600 s).
+    pub mac_aging_ms: u64,
+    /// Whether NORMAL forwards frames to reserved addresses (STP BPDUs, pause frames,
+    /// LACP, LLDP, ...), which a bridge otherwise never forwards (OVS: false).
+    pub forward_bpdu: bool,
+}
+
+impl Default for BridgeOptions {
+    fn default() -> Self {
+        BridgeOptions {
+            mac_table_size: mac_learning::DEFAULT_MAX_ENTRIES,
+            mac_aging_ms: mac_learning::DEFAULT_AGING_SECS * 1000,
+            forward_bpdu: false,
+        }
+    }
+}
+
+impl BridgeOptions {
+    pub const MIN_MAC_TABLE_SIZE: usize = 10;
+    pub const MAX_MAC_TABLE_SIZE: usize = 1_000_000;
+    pub const MIN_MAC_AGING_MS: u64 = 15_000;
+    pub const MAX_MAC_AGING_MS: u64 = 3_600_000;
+
+    /// The options forced into OVS's ranges (lib/mac-learning.c).
+    pub fn normalized(self) -> Self {
+        BridgeOptions {
+            mac_table_size: self
+                .mac_table_size
+                .clamp(Self::MIN_MAC_TABLE_SIZE, Self::MAX_MAC_TABLE_SIZE),
+            mac_aging_ms: self
+                .mac_aging_ms
+                .clamp(Self::MIN_MAC_AGING_MS, Self::MAX_MAC_AGING_MS),
+            forward_bpdu: self.forward_bpdu,
+        }
+    }
+}
+
 /// One bridge's flow tables and MAC table.
 pub struct BridgeTables {
     pub id: BridgeId,
     pub tables: Vec<FlowTable>,
+    /// Its size limit and aging time are the bridge's `mac_table_size` and `mac_aging_ms`.
     pub mac_table: MacTable,
+    /// See [`BridgeOptions::forward_bpdu`].
+    pub forward_bpdu: bool,
     next_rule_id: RuleId,
 }
 
@@ -75,8 +121,36 @@ impl BridgeTables {
             id,
             tables: (0..N_TABLES).map(|_| FlowTable::default()).collect(),
             mac_table: MacTable::default(),
+            forward_bpdu: false,
             next_rule_id: 1,
         }
+    }
+
+    pub fn options(&self) -> BridgeOptions {
+        BridgeOptions {
+            mac_table_size: self.mac_table.max_entries,
+            mac_aging_ms: self.mac_table.aging_ms,
+            forward_bpdu: self.forward_bpdu,
+        }
+    }
+
+    /// Applies `opts` (forced into OVS's ranges); returns whether anything changed. What
+    /// cached translations may have depended on is logged: MAC entries evicted by a
+    /// smaller table, every MAC entry when the aging time changes (each may have come
+    /// back or gone for a lookup), and everything when `forward_bpdu` changes (which
+    /// translations ran NORMAL on a reserved address is not recorded).
+    pub fn set_options(&mut self, opts: BridgeOptions, log: &mut ChangeLog) -> bool {
+        let opts = opts.normalized();
+        if opts == self.options() {
+            return false;
+        }
+        if opts.forward_bpdu != self.forward_bpdu {
+            self.forward_bpdu = opts.forward_bpdu;
+            log.push(Change::Topology);
+        }
+        self.mac_table.set_max_entries(opts.mac_table_size);
+        self.mac_table.set_aging_ms(opts.mac_aging_ms);
+        true
     }
 
     pub fn n_flows(&self) -> usize {

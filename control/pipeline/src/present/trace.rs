@@ -123,6 +123,9 @@ fn drop_text(why: &DropReason) -> String {
         DropReason::NormalDestinationIsInPort => {
             "     >> NORMAL: destination is on the input port: drop".into()
         }
+        DropReason::NormalReservedDestination(mac) => format!(
+            "     >> NORMAL: reserved destination {mac} (BPDU or other control frame) not forwarded without forward-bpdu: drop"
+        ),
     }
 }
 
