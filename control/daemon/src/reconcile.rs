@@ -792,7 +792,7 @@ mod tests {
             Clock::new(),
             ControlConfig::default(),
         );
-        let daemon = Daemon::new(control, Box::new(NoDatapath), None);
+        let daemon = Daemon::new(control, Box::new(NoDatapath));
         let mut db = Replica::default();
         let bridge = |other: Value| {
             json!({
