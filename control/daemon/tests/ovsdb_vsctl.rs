@@ -203,6 +203,36 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
         .db
         .vsctl_ok(&["get", "Interface", "vx0", "error"])
         .contains("remote_ip"));
+    // Two interfaces asking for one OpenFlow number: the second is refused.
+    n.d.db.vsctl_ok(&[
+        "add-port",
+        "br-int",
+        "pa",
+        "--",
+        "set",
+        "Interface",
+        "pa",
+        "type=internal",
+        "ofport_request=7",
+    ]);
+    n.d.db.vsctl(&[
+        "add-port",
+        "br-int",
+        "pb",
+        "--",
+        "set",
+        "Interface",
+        "pb",
+        "type=internal",
+        "ofport_request=7",
+    ]);
+    assert_eq!(n.ofport("pa"), 7);
+    assert_eq!(n.ofport("pb"), -1);
+    assert!(n
+        .d
+        .db
+        .vsctl_ok(&["get", "Interface", "pb", "error"])
+        .contains("7"));
     // A patch port whose peer does not exist yet: a number at once, and an error until
     // the peer appears (the number stays).
     n.d.db.vsctl_ok(&["add-br", "br-tun"]);
