@@ -16,7 +16,7 @@ use xvs_daemon::ovsdb::client;
 use xvs_daemon::ovsdb::connection::Remote;
 use xvs_daemon::ports::{NoDatapath, PortBackend};
 use xvs_daemon::state::State;
-use xvs_daemon::{server, Daemon};
+use xvs_daemon::{links, server, Daemon};
 use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
 use xvs_dataplane::worker::{Upcall, Worker};
 use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
@@ -168,6 +168,14 @@ fn run(args: Args) -> Result<(), String> {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| format!("signal handler: {e}"))?;
     }
+    // Ports follow their netdevs from now on (the first dump attaches a restored port
+    // whose netdev appeared meanwhile).
+    let links = {
+        let d = daemon.clone();
+        links::spawn(stop.clone(), move |ev| d.link_event(ev))
+            .map_err(|e| tracing::warn!(error = %e, "no link notifications: ports will not follow their netdevs"))
+            .ok()
+    };
     tracing::info!(socket = %args.socket.display(), workers = args.workers, datapath = %args.datapath, "xvsd ready");
     let server = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
@@ -195,6 +203,9 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
     let _ = std::fs::remove_file(&args.socket);
+    if let Some(t) = links {
+        let _ = t.join();
+    }
     // Dropping the daemon detaches every port and stops the control thread.
     drop(daemon);
     for t in worker_threads {

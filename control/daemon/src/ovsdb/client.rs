@@ -119,6 +119,11 @@ fn serve(
             continue;
         }
         let now = Instant::now();
+        // A netdev appeared, changed or went: write back (and add a port that waited
+        // for it) now rather than at the next second.
+        if daemon.take_netdev_wake() {
+            dirty = true;
+        }
         if now >= next_pass {
             dirty = true;
             next_pass = now + RESYNC;
