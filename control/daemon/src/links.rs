@@ -239,6 +239,29 @@ const RECV_BUF: usize = 64 * 1024;
 /// repaired by a re-read anyway.
 const SOCKET_BUF: usize = 4 << 20;
 
+/// Asks for `bytes` of receive buffer: beyond rmem_max as root (SO_RCVBUFFORCE), else
+/// up to it.
+fn set_receive_buffer(socket: &Socket, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: the option value is an int of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                &v as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+    tracing::debug!("link notifications: the default socket buffer is kept");
+}
+
 /// The rtnetlink socket subscribed to link notifications, and the table behind it.
 pub struct LinkWatcher {
     socket: Socket,
@@ -259,9 +282,7 @@ impl LinkWatcher {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
         socket.bind_auto()?;
         socket.add_membership(libc::RTNLGRP_LINK)?;
-        if socket.set_rx_buf_sz(SOCKET_BUF).is_err() {
-            tracing::debug!("link notifications: the default socket buffer is kept");
-        }
+        set_receive_buffer(&socket, SOCKET_BUF);
         crate::netlink::set_recv_timeout(&socket, POLL)?;
         let mut w = LinkWatcher {
             socket,
