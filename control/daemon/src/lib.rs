@@ -5,6 +5,8 @@
 //! What the answers look like is the pipeline's [`xvs_pipeline::present`].
 
 pub mod afxdp_backend;
+pub mod links;
+pub mod netdevs;
 pub mod netlink;
 pub mod ovsdb;
 pub mod ports;
@@ -140,6 +142,8 @@ pub struct Daemon {
     /// Held for the whole of a configuration change, so the switch and the datapath
     /// change together.
     config: Mutex<Config>,
+    /// The kernel's netdevs as link notifications describe them ([`netdevs`]).
+    netdevs: netdevs::Netdevs,
 }
 
 impl Daemon {
@@ -155,6 +159,7 @@ impl Daemon {
                 rtnl: None,
                 next_sync: None,
             }),
+            netdevs: netdevs::Netdevs::default(),
         }
     }
 

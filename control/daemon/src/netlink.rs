@@ -562,7 +562,7 @@ pub fn resolve_by_udp(ifname: &str, ip: Ipv4Addr) -> io::Result<()> {
     Ok(())
 }
 
-fn set_recv_timeout(socket: &Socket, t: Duration) -> io::Result<()> {
+pub(crate) fn set_recv_timeout(socket: &Socket, t: Duration) -> io::Result<()> {
     let tv = libc::timeval {
         tv_sec: t.as_secs() as libc::time_t,
         tv_usec: t.subsec_micros() as libc::suseconds_t,

@@ -23,6 +23,9 @@ use crate::ovsdb::session::MonitorSpec;
 use crate::ports::port_config;
 use crate::Daemon;
 
+mod link_status;
+use link_status::LinkColumns;
+
 /// What xvsd reads: the columns ovs-vswitchd's bridge layer needs for what xvs does.
 pub fn monitor_spec() -> MonitorSpec {
     MonitorSpec::from([
@@ -62,14 +65,17 @@ pub fn monitor_spec() -> MonitorSpec {
         ),
         (
             "Interface",
-            vec![
+            [
                 "name",
                 "type",
                 "options",
                 "ofport_request",
                 "ofport",
                 "error",
-            ],
+            ]
+            .into_iter()
+            .chain(link_status::COLUMNS)
+            .collect(),
         ),
         (
             "Controller",
@@ -96,6 +102,8 @@ struct WantedIface {
     /// What the database says now (xvsd's own earlier writes).
     ofport_column: Option<i64>,
     error_column: Option<String>,
+    /// `link_state`, `mac_in_use`, `ifindex`, `mtu` as the database has them.
+    link_columns: LinkColumns,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +201,7 @@ fn wanted(db: &Replica) -> Wanted {
                     ofport_request: iface.get("ofport_request").and_then(datum::opt_integer),
                     ofport_column: iface.get("ofport").and_then(datum::opt_integer),
                     error_column: iface.get("error").and_then(datum::opt_string),
+                    link_columns: LinkColumns::from_row(iface),
                 });
             }
         }
@@ -395,6 +404,8 @@ fn derived_dpid(name: &str) -> String {
 struct IfaceResult {
     ofport: i64,
     error: Option<String>,
+    /// The netdev's columns to write, when it is known.
+    link: Option<LinkColumns>,
 }
 
 /// What one pass did.
@@ -459,11 +470,19 @@ impl BridgeLayer {
                 let r = &results[&iface.name];
                 self.results
                     .insert(iface.name.clone(), (r.ofport, r.error.clone()));
+                let mut row = serde_json::Map::new();
                 if iface.ofport_column != Some(r.ofport) || iface.error_column != r.error {
+                    row.insert("ofport".into(), json!(r.ofport));
+                    row.insert("error".into(), datum::opt_string_value(r.error.as_deref()));
+                }
+                if let Some(link) = &r.link {
+                    row.extend(link.changes(&iface.link_columns));
+                }
+                if !row.is_empty() {
                     ops.push(json!({
                         "op": "update", "table": "Interface",
                         "where": [["_uuid", "==", datum::uuid_atom(&iface.uuid)]],
-                        "row": {"ofport": r.ofport, "error": datum::opt_string_value(r.error.as_deref())},
+                        "row": row,
                     }));
                 }
             }
@@ -557,6 +576,7 @@ impl BridgeLayer {
         let failed = |error: String| IfaceResult {
             ofport: -1,
             error: Some(error),
+            link: None,
         };
         let mut options = match &iface.options {
             Ok(o) => o.clone(),
@@ -589,10 +609,8 @@ impl BridgeLayer {
                 && cfg.trunks == wanted_cfg.trunks;
             let moved = requested.is_some_and(|r| r != i64::from(*ofport));
             if same && !moved {
-                return IfaceResult {
-                    ofport: i64::from(*ofport),
-                    error: self.port_warning(daemon, iface, &options, all_ports),
-                };
+                let warning = self.port_warning(daemon, iface, &options, all_ports);
+                return link_status::in_pipeline(daemon, &iface.name, i64::from(*ofport), warning);
             }
             // Changed in place: the same OpenFlow number, as OVS keeps it.
             if !options.contains_key("ofport") {
@@ -631,10 +649,8 @@ impl BridgeLayer {
         match added {
             Ok(ofport) => {
                 tracing::info!(bridge = %br.name, port = %iface.name, ofport, "port added");
-                IfaceResult {
-                    ofport: i64::from(ofport),
-                    error: self.port_warning(daemon, iface, &options, all_ports),
-                }
+                let warning = self.port_warning(daemon, iface, &options, all_ports);
+                link_status::in_pipeline(daemon, &iface.name, i64::from(ofport), warning)
             }
             Err(e) => failed(e),
         }

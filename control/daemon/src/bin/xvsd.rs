@@ -14,7 +14,7 @@ use xvs_daemon::afxdp_backend::AfXdpBackend;
 use xvs_daemon::ovsdb::client;
 use xvs_daemon::ovsdb::connection::Remote;
 use xvs_daemon::ports::{NoDatapath, PortBackend};
-use xvs_daemon::{server, Daemon};
+use xvs_daemon::{links, server, Daemon};
 use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
 use xvs_dataplane::worker::{Upcall, Worker};
 use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
@@ -158,6 +158,14 @@ fn run(args: Args) -> Result<(), String> {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| format!("signal handler: {e}"))?;
     }
+    // Ports follow their netdevs from now on (the first dump attaches a restored port
+    // whose netdev appeared meanwhile).
+    let links = {
+        let d = daemon.clone();
+        links::spawn(stop.clone(), move |ev| d.link_event(ev))
+            .map_err(|e| tracing::warn!(error = %e, "no link notifications: ports will not follow their netdevs"))
+            .ok()
+    };
     let ovsdb = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -197,6 +205,9 @@ fn run(args: Args) -> Result<(), String> {
         _ => None,
     };
     let _ = std::fs::remove_file(&args.socket);
+    if let Some(t) = links {
+        let _ = t.join();
+    }
     // Dropping the daemon detaches every port and stops the control thread.
     drop(daemon);
     for t in worker_threads {

@@ -203,6 +203,11 @@ fn serve_jobs(
             continue;
         }
         let now = Instant::now();
+        // A netdev appeared, changed or went: write back (and add a port that waited
+        // for it) now rather than at the next second.
+        if daemon.take_netdev_wake() {
+            dirty = true;
+        }
         if now >= next_pass {
             dirty = true;
             next_pass = now + RESYNC;

@@ -1,0 +1,188 @@
+//! Ports following their netdevs. A port of the default type names a netdev; the
+//! kernel's link notifications ([`crate::links`]) say when one of that name appears,
+//! changes or goes, and the datapath follows at once:
+//!
+//! - gone (deleted, renamed, moved to another namespace): its AF_XDP sockets are dead,
+//!   so the datapath detaches the port; the port stays in the pipeline with its OpenFlow
+//!   number and its flows, and its status says `could not open network device NAME (No
+//!   such device)` (`show`; `Interface.ofport` -1 and that `error` under OVSDB, as
+//!   ovs-vswitchd writes).
+//! - present (created, or created again): the port is attached again, under the same
+//!   numbers, and its error clears.
+//!
+//! The configuration does not change (the port is still in the database and the
+//! pipeline). A port whose netdev never existed is not in the pipeline
+//! (ovs-vswitchd gives it no number either); the bridge layer adds it on the pass that
+//! every link event wakes ([`Daemon::take_netdev_wake`]), which also writes back the
+//! new `ofport`/`error` and the netdevs' `link_state`, `mac_in_use`, `ifindex` and `mtu`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use xvs_dataplane::PortNo;
+use xvs_pipeline::topology::PortKind;
+
+use crate::links::{Link, LinkEvent};
+use crate::Daemon;
+
+/// The daemon's view of the kernel's netdevs, and the wake-up of the OVSDB client.
+#[derive(Debug, Default)]
+pub struct Netdevs {
+    /// The latest state of every netdev in xvsd's namespace, by name.
+    links: Mutex<BTreeMap<String, Link>>,
+    /// A link event happened since the OVSDB client last looked.
+    wake: AtomicBool,
+}
+
+/// What OVS says of a netdev that cannot be opened (netdev-linux: ENODEV).
+pub fn no_such_device(name: &str) -> String {
+    format!("could not open network device {name} (No such device)")
+}
+
+impl Daemon {
+    /// One event from the link watcher: the table of netdevs updated, the ports named
+    /// after the netdev attached or detached, and the OVSDB client woken.
+    pub fn link_event(&self, ev: LinkEvent) {
+        match ev {
+            LinkEvent::Present(link) => {
+                let (name, index) = (link.name.clone(), link.index);
+                self.netdevs
+                    .links
+                    .lock()
+                    .expect("links lock")
+                    .insert(name.clone(), link);
+                self.netdev_appeared(&name, index);
+            }
+            LinkEvent::Gone(link) => {
+                {
+                    let mut links = self.netdevs.links.lock().expect("links lock");
+                    if links.get(&link.name).is_some_and(|l| l.index == link.index) {
+                        links.remove(&link.name);
+                    }
+                }
+                self.netdev_gone(&link.name, link.index);
+            }
+        }
+        self.netdevs.wake.store(true, Ordering::Release);
+        // Tunnel underlays follow their netdevs at the next tick rather than the next
+        // second.
+        let mut cfg = self.config.lock().expect("config lock");
+        if cfg.next_sync.is_some() {
+            cfg.next_sync = Some(Instant::now());
+        }
+    }
+
+    /// Whether a link event happened since the last call (the OVSDB client then runs a
+    /// pass at once, rather than at the next second).
+    pub fn take_netdev_wake(&self) -> bool {
+        self.netdevs.wake.swap(false, Ordering::AcqRel)
+    }
+
+    /// The datapath port of netdev port `name` (a port of the default type: internal
+    /// ports are xvsd's own veth pairs, patch and tunnel ports have no netdev).
+    fn netdev_dp_port(&self, name: &str) -> Option<PortNo> {
+        let n = name.to_string();
+        self.control.read(move |sw, _, _| {
+            let (b, of) = sw.topology().port_by_name(&n)?;
+            let p = b.port(of)?;
+            match p.config.kind {
+                PortKind::Netdev => p.dp_port,
+                _ => None,
+            }
+        })
+    }
+
+    /// A netdev named `name` (kernel index `ifindex`) exists now: a port of that name
+    /// that is detached, or attached to an earlier netdev of that name, is attached to
+    /// it. Returns whether it was.
+    pub fn netdev_appeared(&self, name: &str, ifindex: u32) -> bool {
+        let mut cfg = self.config.lock().expect("config lock");
+        let attached = match cfg.status.get(name) {
+            None => return false,
+            Some(Ok(s)) if s.ifindex == ifindex => return false,
+            Some(s) => s.is_ok(),
+        };
+        let Some(dp) = self.netdev_dp_port(name) else {
+            return false;
+        };
+        let mut backend = self.backend.lock().expect("backend lock");
+        if !backend.moves_packets() {
+            return false;
+        }
+        if attached {
+            // Its sockets belong to a netdev that went unnoticed.
+            backend.detach(dp);
+        }
+        let start = Instant::now();
+        match backend.attach(dp, name) {
+            Ok(status) => {
+                tracing::info!(
+                    port = name,
+                    ifindex,
+                    took_us = start.elapsed().as_micros() as u64,
+                    "netdev appeared: port attached"
+                );
+                cfg.status.insert(name.to_string(), Ok(status));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(port = name, error = %e, "netdev appeared but the port could not be attached");
+                cfg.status.insert(name.to_string(), Err(e));
+                false
+            }
+        }
+    }
+
+    /// The netdev named `name` (index `ifindex`) is gone: the port of that name, if it
+    /// was attached to it, is detached and keeps its numbers, with the error OVS gives.
+    /// Returns whether a port was affected.
+    pub fn netdev_gone(&self, name: &str, ifindex: u32) -> bool {
+        let mut cfg = self.config.lock().expect("config lock");
+        let attached = match cfg.status.get(name) {
+            None => return false,
+            // Another netdev of that name is attached already (an old event).
+            Some(Ok(s)) if s.ifindex != ifindex => return false,
+            Some(s) => s.is_ok(),
+        };
+        let Some(dp) = self.netdev_dp_port(name) else {
+            return false;
+        };
+        let mut backend = self.backend.lock().expect("backend lock");
+        if !backend.moves_packets() {
+            return false;
+        }
+        if attached {
+            backend.detach(dp);
+            tracing::warn!(
+                port = name,
+                ifindex,
+                "netdev gone: port detached (kept, with its number, until a netdev of that name appears)"
+            );
+        }
+        cfg.status
+            .insert(name.to_string(), Err(no_such_device(name)));
+        true
+    }
+
+    /// How port `name`'s netdev is doing: None when it is no netdev port the daemon
+    /// attached or tried to; the error when it is detached; else the kernel's latest
+    /// word on the netdev, when there is one.
+    pub fn netdev_status(&self, name: &str) -> Option<Result<Option<Link>, String>> {
+        let status = {
+            let cfg = self.config.lock().expect("config lock");
+            cfg.status.get(name).cloned()?
+        };
+        Some(match status {
+            Err(e) => Err(e),
+            Ok(_) => Ok(self
+                .netdevs
+                .links
+                .lock()
+                .expect("links lock")
+                .get(name)
+                .cloned()),
+        })
+    }
+}
