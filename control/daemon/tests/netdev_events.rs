@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::daemon::Xvsd;
+use common::db_node::DbNode;
 use xvs_dataplane::testnet::{
     mac_of, require_root, run, test_frame, test_frame_tag, unique_name, Netns, SwitchNet,
 };
@@ -125,40 +126,10 @@ fn ifindex_in(ns: &Netns, ifname: &str) -> i64 {
     out.split(':').next().unwrap().trim().parse().unwrap()
 }
 
-struct DbNode {
-    net: SwitchNet,
-    d: Xvsd,
-}
-
 /// xvsd under a private ovsdb-server in the switch namespace of `hosts` hosts, each
 /// already a port of br-int on VLAN 1 with 10.0.0.(i+1).
 fn db_node(name: &str, hosts: usize) -> DbNode {
-    require_root();
-    let dir = Xvsd::dir(name);
-    let net = SwitchNet::new(hosts);
-    let d = Xvsd::start_in(Some(net.ns_switch.name()), &dir, &[]);
-    d.db.vsctl_ok(&["add-br", "br-int"]);
-    for (i, h) in net.hosts.iter().enumerate() {
-        d.db.vsctl_ok(&["add-port", "br-int", &h.switch_if, "tag=1"]);
-        h.ns.ip(&[
-            "addr",
-            "add",
-            &format!("10.0.0.{}/24", i + 1),
-            "dev",
-            &h.host_if,
-        ]);
-    }
-    DbNode { net, d }
-}
-
-impl DbNode {
-    fn get(&self, iface: &str, col: &str) -> String {
-        self.d.db.vsctl_ok(&["get", "Interface", iface, col])
-    }
-
-    fn ofport(&self, iface: &str) -> i64 {
-        self.get(iface, "ofport").parse().unwrap()
-    }
+    DbNode::with_br_int(name, hosts)
 }
 
 #[test]

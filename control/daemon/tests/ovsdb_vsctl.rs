@@ -8,54 +8,10 @@ mod common;
 use std::process::Command;
 
 use common::daemon::Xvsd;
-use xvs_dataplane::testnet::{require_root, SwitchNet};
+use common::db_node::DbNode;
 
-struct Node {
-    net: SwitchNet,
-    d: Xvsd,
-}
-
-fn node(name: &str, hosts: usize) -> Node {
-    require_root();
-    let dir = Xvsd::dir(name);
-    let net = SwitchNet::new(hosts);
-    let d = Xvsd::start_in(Some(net.ns_switch.name()), &dir, &[]);
-    for (i, h) in net.hosts.iter().enumerate() {
-        h.ns.ip(&[
-            "addr",
-            "add",
-            &format!("10.0.0.{}/24", i + 1),
-            "dev",
-            &h.host_if,
-        ]);
-    }
-    Node { net, d }
-}
-
-impl Node {
-    fn port(&self, i: usize) -> &str {
-        &self.net.hosts[i].switch_if
-    }
-
-    /// Whether host `from` reaches 10.0.0.(to+1).
-    fn pings(&self, from: usize, to: usize) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", self.net.hosts[from].ns.name()])
-            .args(["ping", "-c", "2", "-i", "0.2", "-W", "1"])
-            .arg(format!("10.0.0.{}", to + 1))
-            .output()
-            .unwrap()
-            .status
-            .success()
-    }
-
-    fn ofport(&self, iface: &str) -> i64 {
-        self.d
-            .db
-            .vsctl_ok(&["get", "Interface", iface, "ofport"])
-            .parse()
-            .unwrap()
-    }
+fn node(name: &str, hosts: usize) -> DbNode {
+    DbNode::new(name, hosts)
 }
 
 #[test]

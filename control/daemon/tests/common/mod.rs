@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod db_node;
 #[path = "../../../pipeline/tests/common/frames.rs"]
 mod frames;
 #[path = "../../../pipeline/tests/common/neutron.rs"]
