@@ -72,6 +72,7 @@ pub fn monitor_spec() -> MonitorSpec {
                 "ofport_request",
                 "ofport",
                 "error",
+                "status",
             ]
             .into_iter()
             .chain(link_status::COLUMNS)
@@ -102,6 +103,7 @@ struct WantedIface {
     /// What the database says now (xvsd's own earlier writes).
     ofport_column: Option<i64>,
     error_column: Option<String>,
+    status_column: BTreeMap<String, String>,
     /// `link_state`, `mac_in_use`, `ifindex`, `mtu` as the database has them.
     link_columns: LinkColumns,
 }
@@ -201,6 +203,10 @@ fn wanted(db: &Replica) -> Wanted {
                     ofport_request: iface.get("ofport_request").and_then(datum::opt_integer),
                     ofport_column: iface.get("ofport").and_then(datum::opt_integer),
                     error_column: iface.get("error").and_then(datum::opt_string),
+                    status_column: iface
+                        .get("status")
+                        .map(datum::string_map)
+                        .unwrap_or_default(),
                     link_columns: LinkColumns::from_row(iface),
                 });
             }
@@ -384,6 +390,15 @@ fn iface_options(
     (r, ignored)
 }
 
+/// `Interface.status` for options xvs ignores: `{xvs_ignored_options: "a,b"}`, or empty.
+fn ignored_note(ignored: &[String]) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if !ignored.is_empty() {
+        m.insert("xvs_ignored_options".to_string(), ignored.join(","));
+    }
+    m
+}
+
 /// A datapath id: 16 hex digits.
 fn valid_dpid(s: &str) -> bool {
     s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -477,6 +492,14 @@ impl BridgeLayer {
                 }
                 if let Some(link) = &r.link {
                     row.extend(link.changes(&iface.link_columns));
+                }
+                // Options xvs does not implement are not errors: a note in `status`.
+                let status = ignored_note(&iface.ignored);
+                if status != iface.status_column {
+                    row.insert(
+                        "status".into(),
+                        datum::map_of(status.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                    );
                 }
                 if !row.is_empty() {
                     ops.push(json!({

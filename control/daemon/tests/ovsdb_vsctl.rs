@@ -159,6 +159,27 @@ fn bad_configuration_lands_in_interface_error_and_others_keep_forwarding() {
         .db
         .vsctl_ok(&["get", "Interface", "vx0", "error"])
         .contains("remote_ip"));
+    // Options xvs does not implement: ignored, with a note in status, not an error.
+    n.d.db.vsctl_ok(&[
+        "add-port",
+        "br-int",
+        "vx1",
+        "--",
+        "set",
+        "Interface",
+        "vx1",
+        "type=vxlan",
+        "options:remote_ip=192.0.2.7",
+        "options:key=flow",
+        "options:df_default=true",
+        "options:tos=inherit",
+    ]);
+    assert!(n.ofport("vx1") >= 1);
+    assert_eq!(n.get("vx1", "error"), "[]");
+    assert_eq!(
+        n.get("vx1", "status"),
+        "{xvs_ignored_options=\"df_default,tos\"}"
+    );
     // Two interfaces asking for one OpenFlow number: the second is refused.
     n.d.db.vsctl_ok(&[
         "add-port",
