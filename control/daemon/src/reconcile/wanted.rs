@@ -1,0 +1,434 @@
+//! What the database asks for, read from the replica: bridges, their options, and each
+//! interface in xvsctl's option spelling (OVS's names mapped onto xvs's), or the error
+//! that interface gets. Pure: the replica in, plain values out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use xvs_pipeline::ofp::OFPP_LOCAL;
+use xvs_pipeline::BridgeOptions;
+
+use super::link_status::LinkColumns;
+use super::{DATAPATH_TYPES, IFACE_TYPES};
+use crate::ovsdb::datum::{self, Uuid};
+use crate::ovsdb::replica::{Replica, Row};
+
+/// One interface as the database describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct WantedIface {
+    pub(super) uuid: Uuid,
+    pub(super) name: String,
+    /// The port configuration in xvsctl's option spelling, or why there is none.
+    pub(super) options: Result<BTreeMap<String, String>, String>,
+    /// Options xvs ignores, for the log.
+    pub(super) ignored: Vec<String>,
+    pub(super) ofport_request: Option<i64>,
+    /// What the database says now (xvsd's own earlier writes).
+    pub(super) ofport_column: Option<i64>,
+    pub(super) error_column: Option<String>,
+    pub(super) status_column: BTreeMap<String, String>,
+    /// `link_state`, `mac_in_use`, `ifindex`, `mtu` as the database has them.
+    pub(super) link_columns: LinkColumns,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct WantedBridge {
+    pub(super) uuid: Uuid,
+    pub(super) name: String,
+    pub(super) datapath_id_column: Option<String>,
+    pub(super) datapath_id_request: Option<String>,
+    /// `other_config:mac-table-size`, `mac-aging-time`, `forward-bpdu`.
+    pub(super) options: BridgeOptions,
+    pub(super) secure: bool,
+    pub(super) ifaces: Vec<WantedIface>,
+}
+
+/// What the database asks for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) struct Wanted {
+    pub(super) ovs_uuid: Option<Uuid>,
+    pub(super) next_cfg: i64,
+    pub(super) cur_cfg: i64,
+    pub(super) types_written: bool,
+    pub(super) bridges: Vec<WantedBridge>,
+}
+
+pub(super) fn string_col(row: &Row, col: &str) -> Option<String> {
+    row.get(col).and_then(Value::as_str).map(str::to_string)
+}
+
+pub(super) fn wanted(db: &Replica) -> Wanted {
+    let mut w = Wanted::default();
+    let Some((ovs_uuid, ovs)) = db.rows("Open_vSwitch").next() else {
+        return w;
+    };
+    w.ovs_uuid = Some(ovs_uuid.clone());
+    let int = |v: Option<&Value>| v.and_then(Value::as_i64).unwrap_or(0);
+    w.next_cfg = int(ovs.get("next_cfg"));
+    w.cur_cfg = int(ovs.get("cur_cfg"));
+    let set = |col: &str| -> BTreeSet<String> {
+        ovs.get(col)
+            .map(datum::string_set)
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
+    };
+    w.types_written = set("datapath_types")
+        == DATAPATH_TYPES.iter().map(|s| s.to_string()).collect()
+        && set("iface_types") == IFACE_TYPES.iter().map(|s| s.to_string()).collect();
+    let mut names = BTreeSet::new();
+    for br_uuid in ovs.get("bridges").map(datum::uuid_set).unwrap_or_default() {
+        let Some(br) = db.row("Bridge", &br_uuid) else {
+            continue;
+        };
+        let Some(name) = string_col(br, "name") else {
+            continue;
+        };
+        if !names.insert(name.clone()) {
+            continue;
+        }
+        let other = br
+            .get("other_config")
+            .map(datum::string_map)
+            .unwrap_or_default();
+        let mut ifaces = Vec::new();
+        for port_uuid in br.get("ports").map(datum::uuid_set).unwrap_or_default() {
+            let Some(port) = db.row("Port", &port_uuid) else {
+                continue;
+            };
+            let iface_uuids = port
+                .get("interfaces")
+                .map(datum::uuid_set)
+                .unwrap_or_default();
+            for iface_uuid in &iface_uuids {
+                let Some(iface) = db.row("Interface", iface_uuid) else {
+                    continue;
+                };
+                let Some(iface_name) = string_col(iface, "name") else {
+                    continue;
+                };
+                let (options, ignored) = if iface_uuids.len() != 1 {
+                    (
+                        Err(format!(
+                            "port {}: bonds (several interfaces) are not supported by xvs",
+                            string_col(port, "name").unwrap_or_default()
+                        )),
+                        Vec::new(),
+                    )
+                } else {
+                    iface_options(&name, port, iface)
+                };
+                ifaces.push(WantedIface {
+                    uuid: iface_uuid.clone(),
+                    name: iface_name,
+                    options,
+                    ignored,
+                    ofport_request: iface.get("ofport_request").and_then(datum::opt_integer),
+                    ofport_column: iface.get("ofport").and_then(datum::opt_integer),
+                    error_column: iface.get("error").and_then(datum::opt_string),
+                    status_column: iface
+                        .get("status")
+                        .map(datum::string_map)
+                        .unwrap_or_default(),
+                    link_columns: LinkColumns::from_row(iface),
+                });
+            }
+        }
+        w.bridges.push(WantedBridge {
+            uuid: br_uuid.clone(),
+            options: bridge_options(&name, &other),
+            name,
+            datapath_id_column: br.get("datapath_id").and_then(datum::opt_string),
+            datapath_id_request: other.get("datapath-id").cloned(),
+            secure: br.get("fail_mode").and_then(datum::opt_string).as_deref() == Some("secure"),
+            ifaces,
+        });
+    }
+    w
+}
+
+/// A bridge's NORMAL options from its `other_config`, as OVS's bridge.c reads them: an
+/// absent key or 0 is the default, and the pipeline forces numbers into OVS's ranges. A
+/// value that is not a non-negative number (or `true`/`false`) is logged and the
+/// default kept (OVS silently takes any forward-bpdu but "true" as false, and wraps a
+/// negative number to the top of the range).
+pub(super) fn bridge_options(bridge: &str, other: &BTreeMap<String, String>) -> BridgeOptions {
+    let mut opts = BridgeOptions::default();
+    let number = |key: &str| -> Option<u64> {
+        let v = other.get(key)?;
+        match v.trim().parse::<u64>() {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(_) => {
+                tracing::warn!(bridge, key, value = %v, "not a number: the default is kept");
+                None
+            }
+        }
+    };
+    if let Some(n) = number("mac-table-size") {
+        opts.mac_table_size = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(secs) = number("mac-aging-time") {
+        opts.mac_aging_ms = secs.saturating_mul(1000);
+    }
+    if let Some(v) = other.get("forward-bpdu") {
+        if v.eq_ignore_ascii_case("true") {
+            opts.forward_bpdu = true;
+        } else if !v.eq_ignore_ascii_case("false") {
+            tracing::warn!(bridge, key = "forward-bpdu", value = %v, "not true or false: the default (false) is kept");
+        }
+    }
+    opts
+}
+
+/// An interface (with its port's VLAN settings) in xvsctl's option spelling; OVS's
+/// option names map onto xvs's (`in_key`/`out_key` onto `key`). Returns the options and
+/// the ones xvs ignores.
+pub(super) fn iface_options(
+    bridge: &str,
+    port: &Row,
+    iface: &Row,
+) -> (Result<BTreeMap<String, String>, String>, Vec<String>) {
+    let mut ignored = Vec::new();
+    let r = (|| {
+        let mut o = BTreeMap::new();
+        let kind = string_col(iface, "type").unwrap_or_default();
+        let name = string_col(iface, "name").unwrap_or_default();
+        let opts = iface
+            .get("options")
+            .map(datum::string_map)
+            .unwrap_or_default();
+        let xvs_type = match kind.as_str() {
+            "" | "system" => "system",
+            "internal" => "internal",
+            "patch" => "patch",
+            "gre" => "gre",
+            "vxlan" => "vxlan",
+            other => {
+                return Err(format!(
+                    "{name}: {other} type is not supported by xvs (system, internal, patch, gre, vxlan)"
+                ))
+            }
+        };
+        o.insert("type".to_string(), xvs_type.to_string());
+        match xvs_type {
+            "patch" => {
+                let peer = opts
+                    .get("peer")
+                    .ok_or_else(|| format!("{name}: patch type requires valid 'peer' argument"))?;
+                o.insert("peer".into(), peer.clone());
+                ignored.extend(opts.keys().filter(|k| *k != "peer").cloned());
+            }
+            "gre" | "vxlan" => {
+                let remote = opts.get("remote_ip").ok_or_else(|| {
+                    format!("{name}: {xvs_type} type requires valid 'remote_ip' argument")
+                })?;
+                o.insert("remote_ip".into(), remote.clone());
+                if let Some(l) = opts.get("local_ip") {
+                    o.insert("local_ip".into(), l.clone());
+                }
+                let key = opts.get("key");
+                let (ik, ok) = (opts.get("in_key").or(key), opts.get("out_key").or(key));
+                match (ik, ok) {
+                    (None, None) => {}
+                    (Some(i), Some(out)) if i == out => {
+                        o.insert("key".into(), i.clone());
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{name}: xvs needs in_key and out_key to be the same (or key=)"
+                        ))
+                    }
+                }
+                if let Some(c) = opts.get("csum") {
+                    o.insert("csum".into(), c.clone());
+                }
+                if let Some(p) = opts.get("dst_port") {
+                    if xvs_type != "vxlan" || p != "4789" {
+                        return Err(format!(
+                            "{name}: dst_port={p}: xvs sends VXLAN to UDP port 4789 only"
+                        ));
+                    }
+                }
+                const KNOWN: [&str; 8] = [
+                    "remote_ip",
+                    "local_ip",
+                    "key",
+                    "in_key",
+                    "out_key",
+                    "csum",
+                    "dst_port",
+                    "underlay",
+                ];
+                if let Some(u) = opts.get("underlay") {
+                    o.insert("underlay".into(), u.clone());
+                }
+                ignored.extend(
+                    opts.keys()
+                        .filter(|k| !KNOWN.contains(&k.as_str()))
+                        .cloned(),
+                );
+            }
+            _ => ignored.extend(opts.keys().cloned()),
+        }
+        // VLANs: OVS's rules (vswitchd/bridge.c port_configure): an empty vlan_mode is
+        // access with a tag, trunk without one.
+        let tag = port
+            .get("tag")
+            .and_then(datum::opt_integer)
+            .filter(|t| (0..=4095).contains(t));
+        let trunks: Vec<i64> = port
+            .get("trunks")
+            .map(datum::integer_set)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| (0..=4095).contains(t))
+            .collect();
+        let mode = port.get("vlan_mode").and_then(datum::opt_string);
+        match (mode.as_deref(), tag) {
+            (None | Some("access"), Some(t)) => {
+                o.insert("tag".into(), t.to_string());
+            }
+            (Some("access"), None) => {
+                o.insert("tag".into(), "0".into());
+            }
+            (None | Some("trunk"), _) => {
+                if !trunks.is_empty() {
+                    let list: Vec<String> = trunks.iter().map(i64::to_string).collect();
+                    o.insert("trunks".into(), list.join(","));
+                }
+            }
+            (Some(other), _) => {
+                return Err(format!(
+                    "{name}: vlan_mode={other} is not supported by xvs (access, trunk)"
+                ))
+            }
+        }
+        // The bridge's own interface is its LOCAL port, as in OVS.
+        if name == bridge && xvs_type == "internal" {
+            o.insert("ofport".into(), OFPP_LOCAL.to_string());
+        }
+        Ok(o)
+    })();
+    (r, ignored)
+}
+
+/// `Interface.status` for options xvs ignores: `{xvs_ignored_options: "a,b"}`, or empty.
+pub(super) fn ignored_note(ignored: &[String]) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if !ignored.is_empty() {
+        m.insert("xvs_ignored_options".to_string(), ignored.join(","));
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(v: Value) -> Row {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn ovs_spellings_map_onto_xvs_options() {
+        let port = row(
+            json!({"name": "gre-1", "tag": ["set", []], "vlan_mode": ["set", []], "trunks": ["set", []]}),
+        );
+        let iface = row(json!({"name": "gre-1", "type": "gre", "options": ["map", [
+            ["remote_ip", "192.168.1.253"], ["local_ip", "192.168.1.254"],
+            ["in_key", "flow"], ["out_key", "flow"], ["df_default", "true"], ["egress_pkt_mark", "0"]]]}));
+        let (o, ignored) = iface_options("br-tun", &port, &iface);
+        let o = o.unwrap();
+        assert_eq!(o["type"], "gre");
+        assert_eq!(o["key"], "flow");
+        assert_eq!(o["remote_ip"], "192.168.1.253");
+        assert_eq!(
+            ignored,
+            vec!["df_default".to_string(), "egress_pkt_mark".to_string()]
+        );
+    }
+
+    #[test]
+    fn vlan_modes_as_ovs() {
+        let iface = row(json!({"name": "tap1", "type": ""}));
+        let opts = |port: Value| iface_options("br-int", &row(port), &iface).0;
+        assert_eq!(opts(json!({"tag": 5})).unwrap()["tag"], "5");
+        assert!(!opts(json!({"tag": ["set", []]}))
+            .unwrap()
+            .contains_key("tag"));
+        // Neutron's dead port: trunk of VLAN 4095 only.
+        let dead = opts(json!({"tag": 4095, "vlan_mode": "trunk", "trunks": 4095})).unwrap();
+        assert_eq!(dead.get("tag"), None);
+        assert_eq!(dead["trunks"], "4095");
+        assert!(opts(json!({"vlan_mode": "native-untagged"})).is_err());
+    }
+
+    #[test]
+    fn bad_values_become_errors_naming_the_interface() {
+        let port = row(json!({}));
+        let gre = row(json!({"name": "gre-2", "type": "gre", "options": ["map", []]}));
+        assert_eq!(
+            iface_options("br", &port, &gre).0,
+            Err("gre-2: gre type requires valid 'remote_ip' argument".into())
+        );
+        let geneve = row(json!({"name": "g", "type": "geneve"}));
+        assert!(iface_options("br", &port, &geneve)
+            .0
+            .unwrap_err()
+            .contains("geneve"));
+    }
+
+    #[test]
+    fn the_bridge_interface_is_local() {
+        let port = row(json!({}));
+        let iface = row(json!({"name": "br-int", "type": "internal"}));
+        assert_eq!(
+            iface_options("br-int", &port, &iface).0.unwrap()["ofport"],
+            OFPP_LOCAL.to_string()
+        );
+    }
+
+    #[test]
+    fn bridge_options_from_other_config() {
+        let opts = |pairs: &[(&str, &str)]| {
+            let m = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            bridge_options("br0", &m)
+        };
+        assert_eq!(opts(&[]), BridgeOptions::default());
+        assert_eq!(
+            opts(&[
+                ("mac-table-size", "50000"),
+                ("mac-aging-time", "60"),
+                ("forward-bpdu", "true"),
+                ("datapath-id", "0000000000000001"),
+            ]),
+            BridgeOptions {
+                mac_table_size: 50_000,
+                mac_aging_ms: 60_000,
+                forward_bpdu: true,
+            }
+        );
+        assert!(opts(&[("forward-bpdu", "TRUE")]).forward_bpdu);
+        assert!(!opts(&[("forward-bpdu", "false")]).forward_bpdu);
+        // 0 is the default, as in OVS; bad values keep the default.
+        assert_eq!(
+            opts(&[("mac-table-size", "0"), ("mac-aging-time", "0")]),
+            BridgeOptions::default()
+        );
+        assert_eq!(
+            opts(&[
+                ("mac-table-size", "lots"),
+                ("mac-aging-time", "-5"),
+                ("forward-bpdu", "yes"),
+            ]),
+            BridgeOptions::default()
+        );
+        // Out of range: left to the pipeline, which forces it into OVS's range.
+        assert_eq!(opts(&[("mac-aging-time", "1")]).mac_aging_ms, 1000);
+    }
+}
