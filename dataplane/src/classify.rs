@@ -90,22 +90,22 @@ pub(crate) fn classify_on(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::actions::{TunnelHeader, TunnelKind};
     use crate::mac::MacAddr;
     use crate::tunnel::{tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelPort};
     use crate::wire::Layer;
 
-    const UNDERLAY: PortNo = 1;
+    pub(crate) const UNDERLAY: PortNo = 1;
     const VM_PORT: PortNo = 2;
     const GRE_PORT: PortNo = 5;
     const VXLAN_PORT: PortNo = 6;
-    const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-    const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    pub(crate) const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    pub(crate) const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 
     /// fa:16:3e:00:00:01 -> fa:16:3e:00:00:02, IPv4 10.0.0.1 -> 10.0.0.2 ICMP echo.
-    fn inner() -> Vec<u8> {
+    pub(crate) fn inner() -> Vec<u8> {
         let mut f = vec![
             0xfa, 0x16, 0x3e, 0, 0, 2, 0xfa, 0x16, 0x3e, 0, 0, 1, 0x08, 0x00,
         ];
@@ -118,7 +118,7 @@ mod tests {
 
     /// A tunnel packet from REMOTE to LOCAL around `inner`, followed by `padding` bytes
     /// (as Ethernet padding of a short outer frame would be).
-    fn encap(kind: TunnelKind, inner: &[u8], padding: usize) -> Vec<u8> {
+    pub(crate) fn encap(kind: TunnelKind, inner: &[u8], padding: usize) -> Vec<u8> {
         let h = TunnelHeader {
             kind,
             eth_src: MacAddr([2, 0, 0, 0, 0, 2]),

@@ -470,50 +470,17 @@ impl Worker {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::actions::{TunnelHeader, TunnelKind};
-    use crate::mac::MacAddr;
-    use crate::tunnel::{
-        tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelPort, TunnelType,
-    };
+    use crate::actions::TunnelKind;
+    use crate::tunnel::{TunnelKeyMatch, TunnelPort, TunnelType};
 
-    const UNDERLAY: PortNo = 1;
-    const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-    const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-
-    fn inner() -> Vec<u8> {
-        // fa:16:3e:00:00:01 -> fa:16:3e:00:00:02, IPv4 10.0.0.1 -> 10.0.0.2 ICMP.
-        let mut f = vec![
-            0xfa, 0x16, 0x3e, 0, 0, 2, 0xfa, 0x16, 0x3e, 0, 0, 1, 0x08, 0x00,
-        ];
-        f.extend([
-            0x45, 0x00, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00, 0x40, 0x01, 0x66, 0xde, 10, 0, 0, 1,
-            10, 0, 0, 2, 0x08, 0x00, 0xf7, 0xfd, 0x00, 0x01, 0x00, 0x01,
-        ]);
-        f
-    }
+    // The tunnel packets of the classify tests, the same frames the worker meets.
+    use crate::classify::tests::{inner, LOCAL, REMOTE, UNDERLAY};
 
     /// A tunnel packet from REMOTE to LOCAL around `inner()`.
     fn encap(kind: TunnelKind) -> Vec<u8> {
-        let h = TunnelHeader {
-            kind,
-            eth_src: MacAddr([2, 0, 0, 0, 0, 2]),
-            eth_dst: MacAddr([2, 0, 0, 0, 0, 1]),
-            ip_src: REMOTE,
-            ip_dst: LOCAL,
-            ttl: 64,
-            tos: 0,
-            dont_fragment: true,
-            mtu: u16::MAX,
-        };
-        let inner = inner();
-        let hl = tunnel_header_len(&h);
-        let mut buf = vec![0u8; hl + inner.len()];
-        buf[hl..].copy_from_slice(&inner);
-        write_tunnel_header(&h, inner.len(), &mut buf).unwrap();
-        buf
+        crate::classify::tests::encap(kind, &inner(), 0)
     }
 
     fn worker(tunnels: Vec<TunnelPort>) -> (Worker, Receiver<Upcall>) {
