@@ -181,47 +181,35 @@ impl Daemon {
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
-    /// A configuration command: through the database (xvsd always has one), else, for a
-    /// daemon driven without one (tests of the socket layer), on the switch directly.
+    /// Runs a configuration command as a database transaction (bridges and ports live
+    /// in the database only); answers once the switch has applied it (or undone it, when
+    /// it failed there).
     fn configure(&self, cmd: ConfigCmd) -> Outcome {
-        if let Some(outcome) = self.through_database(&cmd) {
-            return outcome;
-        }
-        match cmd {
-            ConfigCmd::AddBr { bridge } => self.add_bridge(&bridge),
-            ConfigCmd::DelBr { bridge } => self.del_bridge(&bridge),
-            ConfigCmd::AddPort {
-                bridge,
-                port,
-                options,
-            } => self.add_port(&bridge, &port, options, false),
-            ConfigCmd::DelPort { bridge, port } => self.del_port(&bridge, &port),
-        }
-    }
-
-    /// Runs a configuration command as a database transaction, if there is a database;
-    /// answers once the switch has applied it (or undone it, when it failed there).
-    fn through_database(&self, cmd: &ConfigCmd) -> Option<Outcome> {
-        let tx = self.database.lock().expect("database lock").clone()?;
+        let Some(tx) = self.database.lock().expect("database lock").clone() else {
+            return Err(RequestError::new(
+                "database",
+                "xvsd has no database to write the change to",
+            ));
+        };
         let (reply, answer) = crossbeam_channel::bounded(1);
         let req = ovsdb::client::ConfigRequest {
             cmd: cmd.clone(),
             reply,
         };
         if tx.send(req).is_err() {
-            return Some(Err(RequestError::new(
+            return Err(RequestError::new(
                 "database",
                 "the database client has stopped",
-            )));
+            ));
         }
-        Some(match answer.recv_timeout(Duration::from_secs(30)) {
+        match answer.recv_timeout(Duration::from_secs(30)) {
             Ok(Ok(v)) => Ok((v, String::new())),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(RequestError::new(
                 "database",
                 "the database did not take the change within 30 s",
             )),
-        })
+        }
     }
 
     pub fn control(&self) -> &ControlThread {
@@ -427,17 +415,7 @@ impl Daemon {
         port: &str,
         options: BTreeMap<String, String>,
     ) -> Result<OfPort, String> {
-        let (v, _) = self
-            .add_port(bridge, port, options, false)
-            .map_err(|e| e.message)?;
-        Ok(v["ofport"].as_u64().unwrap_or(0) as OfPort)
-    }
-
-    fn add_bridge(&self, bridge: &str) -> Outcome {
-        let _cfg = self.config.lock().expect("config lock");
-        let b = bridge.to_string();
-        self.control.change(move |sw, _| sw.add_bridge(&b))?;
-        Ok((Value::Null, String::new()))
+        self.add_port(bridge, port, options).map_err(|e| e.message)
     }
 
     pub fn del_bridge(&self, bridge: &str) -> Outcome {
@@ -490,8 +468,7 @@ impl Daemon {
         bridge: &str,
         port: &str,
         options: BTreeMap<String, String>,
-        restoring: bool,
-    ) -> Outcome {
+    ) -> Result<OfPort, RequestError> {
         let mut cfg = self.config.lock().expect("config lock");
         let pc =
             port_config(port, &options).map_err(|e| RequestError::new("bad-port-option", e))?;
@@ -530,10 +507,6 @@ impl Daemon {
                 Ok(status) => {
                     cfg.status.insert(port.to_string(), Ok(status));
                 }
-                Err(e) if restoring => {
-                    tracing::warn!(port, error = %e, "port restored without its netdev");
-                    cfg.status.insert(port.to_string(), Err(e));
-                }
                 Err(e) => {
                     let (b, p) = (bridge.to_string(), port.to_string());
                     self.control.change(move |sw, _| sw.del_port(&b, &p))?;
@@ -551,7 +524,7 @@ impl Daemon {
             cfg.underlays.add_tunnel(port, spec);
             self.sync_underlays(&mut cfg, Instant::now());
         }
-        Ok((json!({ "ofport": ofport }), String::new()))
+        Ok(ofport)
     }
 
     pub fn del_port(&self, bridge: &str, port: &str) -> Outcome {

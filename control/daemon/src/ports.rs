@@ -189,11 +189,15 @@ pub fn port_config(name: &str, options: &BTreeMap<String, String>) -> Result<Por
 /// The name of the datapath's end of internal port `name`'s veth pair (at most 15
 /// characters, derived from the port name so a restart finds it again).
 pub fn internal_peer(name: &str) -> String {
-    // FNV-1a: stable across runs and builds.
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    format!("xvi{:08x}", fnv1a(name) as u32)
+}
+
+/// FNV-1a of a name: stable across runs and builds, for names and ids derived from
+/// names (internal ports' datapath ends, bridges' datapath ids).
+pub(crate) fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    format!("xvi{:08x}", h as u32)
+    })
 }
 
 fn run_ip(args: &[&str]) -> Result<(), String> {
@@ -212,8 +216,13 @@ fn run_ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn link_exists(name: &str) -> bool {
-    std::path::Path::new("/sys/class/net").join(name).exists()
+/// Whether a netdev of that name exists in this network namespace.
+pub(crate) fn link_exists(name: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated string; if_nametoindex only reads it.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
 }
 
 /// Creates internal port `name`: a veth pair whose end `name` is the host's interface

@@ -15,11 +15,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Value};
 use xvs_pipeline::ofp::{OfPort, OFPP_MAX};
 use xvs_pipeline::topology::{PortConfig, PortKind};
+use xvs_pipeline::BridgeOptions;
 
+use crate::netdevs::no_such_device;
 use crate::ovsdb::datum;
 use crate::ovsdb::replica::Replica;
 use crate::ovsdb::session::MonitorSpec;
-use crate::ports::port_config;
+use crate::ports::{fnv1a, link_exists, port_config};
 use crate::Daemon;
 
 mod link_status;
@@ -100,9 +102,7 @@ fn valid_dpid(s: &str) -> bool {
 /// A bridge's datapath id when the database names none: stable (from the name) and
 /// shaped like OVS's (a locally administered MAC in the low 48 bits).
 fn derived_dpid(name: &str) -> String {
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
+    let h = fnv1a(name);
     let mac = (h & 0x0000_feff_ffff_ffff) | 0x0000_0200_0000_0000;
     format!("{mac:016x}")
 }
@@ -132,6 +132,9 @@ pub struct BridgeLayer {
     pub datapath_ids: BTreeMap<String, String>,
     /// Every interface's outcome in the last pass: (ofport, error), by name.
     pub results: BTreeMap<String, (i64, Option<String>)>,
+    /// The NORMAL options last given to each bridge: a change reaches the control thread
+    /// (a barrier, and the caches' counters credited) only when they differ.
+    bridge_options: BTreeMap<String, BridgeOptions>,
 }
 
 impl BridgeLayer {
@@ -164,13 +167,21 @@ impl BridgeLayer {
         for br in &w.bridges {
             if !current.contains_key(&br.name) {
                 tracing::info!(bridge = %br.name, secure = br.secure, "bridge added");
+                self.bridge_options.remove(&br.name);
                 if let Err(e) = daemon.add_bridge_from_db(&br.name, !br.secure) {
                     tracing::warn!(bridge = %br.name, error = %e.message, "adding bridge");
                     continue;
                 }
             }
-            if let Err(e) = daemon.set_bridge_options(&br.name, br.options) {
-                tracing::warn!(bridge = %br.name, error = %e.message, "setting bridge options");
+            if self.bridge_options.get(&br.name) != Some(&br.options) {
+                match daemon.set_bridge_options(&br.name, br.options) {
+                    Ok(()) => {
+                        self.bridge_options.insert(br.name.clone(), br.options);
+                    }
+                    Err(e) => {
+                        tracing::warn!(bridge = %br.name, error = %e.message, "setting bridge options")
+                    }
+                }
             }
             let have = current.get(&br.name).cloned().unwrap_or_default();
             let results = self.sync_ports(daemon, br, &have, &all_ports);
@@ -223,6 +234,8 @@ impl BridgeLayer {
             self.datapath_ids.insert(br.name.clone(), dpid);
         }
         self.datapath_ids
+            .retain(|name, _| wanted_names.contains(name.as_str()));
+        self.bridge_options
             .retain(|name, _| wanted_names.contains(name.as_str()));
         let mut row = serde_json::Map::new();
         if w.cur_cfg != w.next_cfg {
@@ -325,7 +338,7 @@ impl BridgeLayer {
                 && cfg.trunks == wanted_cfg.trunks;
             let moved = requested.is_some_and(|r| r != i64::from(*ofport));
             if same && !moved {
-                let warning = self.port_warning(daemon, iface, &options, all_ports);
+                let warning = patch_peer_warning(&options, all_ports);
                 return link_status::in_pipeline(daemon, &iface.name, i64::from(*ofport), warning);
             }
             // Changed in place: the same OpenFlow number, as OVS keeps it.
@@ -348,12 +361,9 @@ impl BridgeLayer {
         }
         if matches!(wanted_cfg.kind, PortKind::Netdev)
             && daemon.moves_packets()
-            && !netdev_exists(&iface.name)
+            && !link_exists(&iface.name)
         {
-            return failed(format!(
-                "could not open network device {} (No such device)",
-                iface.name
-            ));
+            return failed(no_such_device(&iface.name));
         }
         let mut added = daemon.add_port_from_db(&br.name, &iface.name, options.clone());
         if added.is_err() && requested.is_none() && options.contains_key("ofport") && have.is_none()
@@ -365,42 +375,31 @@ impl BridgeLayer {
         match added {
             Ok(ofport) => {
                 tracing::info!(bridge = %br.name, port = %iface.name, ofport, "port added");
-                let warning = self.port_warning(daemon, iface, &options, all_ports);
+                let warning = patch_peer_warning(&options, all_ports);
                 link_status::in_pipeline(daemon, &iface.name, i64::from(ofport), warning)
             }
             Err(e) => failed(e),
         }
     }
-
-    /// A problem that leaves the port in place (with its number) but not working yet.
-    fn port_warning(
-        &self,
-        _daemon: &Daemon,
-        _iface: &WantedIface,
-        options: &BTreeMap<String, String>,
-        all_ports: &BTreeSet<&str>,
-    ) -> Option<String> {
-        match (options.get("type").map(String::as_str), options.get("peer")) {
-            (Some("patch"), Some(peer)) if !all_ports.contains(peer.as_str()) => Some(format!(
-                "No usable peer '{peer}' exists in 'system' datapath."
-            )),
-            _ => None,
-        }
-    }
 }
 
-fn netdev_exists(name: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    // SAFETY: a valid NUL-terminated string; if_nametoindex only reads it.
-    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+/// A problem that leaves the port in place (with its number) but not working yet: a
+/// patch port whose peer is not in the database (yet).
+fn patch_peer_warning(
+    options: &BTreeMap<String, String>,
+    all_ports: &BTreeSet<&str>,
+) -> Option<String> {
+    match (options.get("type").map(String::as_str), options.get("peer")) {
+        (Some("patch"), Some(peer)) if !all_ports.contains(peer.as_str()) => Some(format!(
+            "No usable peer '{peer}' exists in 'system' datapath."
+        )),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xvs_pipeline::BridgeOptions;
 
     /// A pass sets the options on the switch, a pass with the same options changes
     /// nothing, and a bad value stops nothing.

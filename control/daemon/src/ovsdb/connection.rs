@@ -119,7 +119,8 @@ impl Connection {
                 Stream::Unix(s)
             }
             Remote::Tcp(a) => {
-                let s = TcpStream::connect(a.trim_start_matches('[').replace("]:", ":"))?;
+                // "IP:PORT", or "[IPv6]:PORT", as std parses them.
+                let s = TcpStream::connect(a.as_str())?;
                 s.set_read_timeout(Some(poll))?;
                 s.set_write_timeout(Some(Duration::from_secs(10)))?;
                 s.set_nodelay(true)?;
