@@ -144,6 +144,9 @@ pub(super) fn wanted(db: &Replica) -> Wanted {
             ifaces,
         });
     }
+    // A stable order (the database's is its UUIDs'): bridges are created, and numbered
+    // in the switch, alike after every restart.
+    w.bridges.sort_by(|a, b| a.name.cmp(&b.name));
     w
 }
 
