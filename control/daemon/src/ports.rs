@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use xvs_dataplane::PortNo;
 
 pub use xvs_pipeline::present::show::{PortCounters, PortStatus};
-use xvs_pipeline::topology::{valid_name, PortConfig, PortKind, TunnelConfig, TunnelKey};
+use xvs_pipeline::topology::{
+    valid_name, PortConfig, PortKind, PriorityTags, TunnelConfig, TunnelKey, VlanMode,
+};
 
 /// Opens and closes the netdevs of ports: AF_XDP in the daemon, something else in tests.
 pub trait PortBackend: Send + 'static {
@@ -75,10 +77,12 @@ fn ip(key: &str, v: &str) -> Result<Ipv4Addr, String> {
 pub fn port_config(name: &str, options: &BTreeMap<String, String>) -> Result<PortConfig, String> {
     let get = |k: &str| options.get(k).map(String::as_str);
     let kind_name = get("type").unwrap_or("system");
-    const ALLOWED: [&str; 10] = [
+    const ALLOWED: [&str; 12] = [
         "type",
         "tag",
         "trunks",
+        "vlan_mode",
+        "priority_tags",
         "ofport",
         "peer",
         "remote_ip",
@@ -171,15 +175,44 @@ pub fn port_config(name: &str, options: &BTreeMap<String, String>) -> Result<Por
         }
     };
     let mut cfg = PortConfig::new(name, kind);
+    let vlan = &mut cfg.vlan;
     if let Some(t) = get("tag") {
-        cfg.tag = Some(num("tag", t, "a VLAN id is 0..4095")?);
+        vlan.tag = Some(num("tag", t, "a VLAN id is 0..4095")?);
     }
     if let Some(t) = get("trunks") {
-        cfg.trunks = t
+        vlan.trunks = t
             .split(',')
             .map(|v| num("trunks", v.trim(), "a comma-separated list of VLAN ids"))
             .collect::<Result<_, _>>()?;
     }
+    // OVS's default: access with a tag (its trunks ignored), else trunk.
+    vlan.mode = match get("vlan_mode") {
+        None if vlan.tag.is_some() => VlanMode::Access,
+        None | Some("trunk") => VlanMode::Trunk,
+        Some("access") => VlanMode::Access,
+        Some("native-tagged") => VlanMode::NativeTagged,
+        Some("native-untagged") => VlanMode::NativeUntagged,
+        Some(other) => {
+            return Err(format!(
+                "vlan_mode={other}: one of access, trunk, native-tagged, native-untagged"
+            ))
+        }
+    };
+    match vlan.mode {
+        VlanMode::Access => vlan.trunks.clear(),
+        VlanMode::Trunk => vlan.tag = None,
+        _ => {}
+    }
+    vlan.priority_tags = match get("priority_tags") {
+        None | Some("never" | "false") => PriorityTags::Never,
+        Some("if-nonzero" | "true") => PriorityTags::IfNonzero,
+        Some("always") => PriorityTags::Always,
+        Some(other) => {
+            return Err(format!(
+                "priority_tags={other}: one of never, if-nonzero, always"
+            ))
+        }
+    };
     if let Some(n) = get("ofport") {
         cfg.ofport = Some(num("ofport", n, "an OpenFlow port number")?);
     }
@@ -309,8 +342,37 @@ mod tests {
         );
         let c = port_config("tap1", &opts(&[("tag", "1"), ("ofport", "5")])).unwrap();
         assert_eq!(
-            (c.tag, c.ofport, c.kind),
-            (Some(1), Some(5), PortKind::Netdev)
+            (c.vlan.tag, c.vlan.mode, c.ofport, c.kind),
+            (Some(1), VlanMode::Access, Some(5), PortKind::Netdev)
+        );
+        // OVS's rules: a trunk has no tag, an access port no trunks.
+        let c = port_config("t", &opts(&[("tag", "1"), ("vlan_mode", "trunk")])).unwrap();
+        assert_eq!((c.vlan.tag, c.vlan.mode), (None, VlanMode::Trunk));
+        let c = port_config("t", &opts(&[("tag", "1"), ("trunks", "2,3")])).unwrap();
+        assert!(c.vlan.trunks.is_empty());
+        let c = port_config(
+            "t",
+            &opts(&[
+                ("tag", "1"),
+                ("trunks", "2,3"),
+                ("vlan_mode", "native-untagged"),
+                ("priority_tags", "always"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.vlan.tag,
+                &c.vlan.trunks[..],
+                c.vlan.mode,
+                c.vlan.priority_tags
+            ),
+            (
+                Some(1),
+                &[2, 3][..],
+                VlanMode::NativeUntagged,
+                PriorityTags::Always
+            )
         );
         let c = port_config("p", &opts(&[("type", "patch"), ("peer", "q")])).unwrap();
         assert_eq!(c.kind, PortKind::Patch { peer: "q".into() });
@@ -319,6 +381,14 @@ mod tests {
             (opts(&[("type", "gre")]), "remote_ip"),
             (opts(&[("type", "patch")]), "peer"),
             (opts(&[("tag", "x")]), "tag=x"),
+            (
+                opts(&[("vlan_mode", "dot1q-tunnel")]),
+                "vlan_mode=dot1q-tunnel",
+            ),
+            (
+                opts(&[("priority_tags", "sometimes")]),
+                "priority_tags=sometimes",
+            ),
             (opts(&[("type", "vxlan2")]), "vxlan2"),
             (opts(&[("peer", "q")]), "peer"),
             (opts(&[("type", "gre"), ("remote_ip", "1.2.3")]), "1.2.3"),

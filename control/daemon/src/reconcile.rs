@@ -333,9 +333,7 @@ impl BridgeLayer {
         };
         // Same configuration: nothing to do, unless a new ofport_request moves it.
         if let Some((cfg, ofport)) = have {
-            let same = cfg.kind == wanted_cfg.kind
-                && cfg.tag == wanted_cfg.tag
-                && cfg.trunks == wanted_cfg.trunks;
+            let same = cfg.kind == wanted_cfg.kind && cfg.vlan == wanted_cfg.vlan;
             let moved = requested.is_some_and(|r| r != i64::from(*ofport));
             if same && !moved {
                 let warning = patch_peer_warning(&options, all_ports);

@@ -47,6 +47,17 @@ fn ovs_vsctl_configures_xvs_and_traffic_follows() {
     n.d.db.vsctl_ok(&["set", "Port", n.port(2), "tag=1"]);
     assert_eq!(n.ofport(n.port(2)), ofports[2]);
     assert!(n.pings(0, 2), "now on the same tag");
+    // A native-untagged trunk: its untagged frames are in VLAN `tag`, which leaves it
+    // untagged; native-tagged sends VLAN 1 tagged, which host 2's plain interface drops.
+    n.d.db
+        .vsctl_ok(&["set", "Port", n.port(2), "vlan_mode=native-untagged"]);
+    assert_eq!(n.ofport(n.port(2)), ofports[2]);
+    assert!(n.pings(0, 2), "native-untagged");
+    n.d.db
+        .vsctl_ok(&["set", "Port", n.port(2), "vlan_mode=native-tagged"]);
+    assert!(!n.pings(0, 2), "native-tagged");
+    n.d.db.vsctl_ok(&["clear", "Port", n.port(2), "vlan_mode"]);
+    assert!(n.pings(0, 2), "access again");
     // ... and kills one with tag 4095, trunk 4095 only.
     n.d.db.vsctl_ok(&[
         "set",

@@ -18,4 +18,6 @@ pub use error::SwitchError;
 pub use ofproto::table::Time;
 pub use ofproto::BridgeOptions;
 pub use switch::Switch;
-pub use topology::{PortConfig, PortKind, TunnelConfig, TunnelKey, UnderlayRoute};
+pub use topology::{
+    PortConfig, PortKind, PortVlan, PriorityTags, TunnelConfig, TunnelKey, UnderlayRoute, VlanMode,
+};

@@ -26,7 +26,7 @@ use crate::ofp::{
 };
 use crate::ofproto::table::{RuleId, Time};
 use crate::ofproto::{BridgeTables, LearnedFlow, Ofproto};
-use crate::topology::{Bridge, BridgeId, PortKind, Topology, TunnelKey};
+use crate::topology::{Bridge, BridgeId, PortKind, Topology, TunnelKey, VlanMode};
 use xvs_dataplane::PortNo;
 
 /// Resubmits and patch crossings deeper than this are a loop (OVS uses 64 as well).
@@ -581,20 +581,22 @@ impl<'a> Ctx<'a> {
             self.dropped(|| DropReason::NormalInPortNotOnBridge);
             return;
         };
-        let tagged_vid =
-            (self.flow.vlan_tci & VLAN_PRESENT != 0).then_some(self.flow.vlan_tci & VLAN_VID_MASK);
-        let vlan = match (in_port.config.tag, tagged_vid) {
-            (Some(_), Some(vid)) if vid != 0 => {
-                self.dropped(|| DropReason::NormalTaggedOnAccessPort(vid));
+        // The frame's VLAN inside the bridge, as a TCI (OVS's xvlan): what NORMAL learns
+        // and looks up by, and what each output port turns into its own tag.
+        let flow_tci = self.flow.vlan_tci;
+        let xvlan = match in_port.config.vlan.input(flow_tci) {
+            Ok(x) => x,
+            Err(vid) => {
+                let why = if in_port.config.vlan.mode == VlanMode::Access {
+                    DropReason::NormalTaggedOnAccessPort(vid)
+                } else {
+                    DropReason::NormalVlanNotTrunked(vid)
+                };
+                self.dropped(|| why);
                 return;
             }
-            (Some(tag), _) => tag,
-            (None, vid) => vid.unwrap_or(0),
         };
-        if !in_port.carries_vlan(vlan) {
-            self.dropped(|| DropReason::NormalVlanNotTrunked(vlan));
-            return;
-        }
+        let vlan = xvlan & VLAN_VID_MASK;
         // As OVS's is_admissible: before learning, so such a frame teaches nothing. The
         // destination is part of every cache key.
         let dst = self.flow.dl_dst;
@@ -635,29 +637,25 @@ impl<'a> Ctx<'a> {
             }
             Some(p) => {
                 self.note(|| TraceEvent::MacForward { port: p });
-                self.normal_output(p, vlan);
+                self.normal_output(p, xvlan, flow_tci);
             }
             None => {
                 self.note(|| TraceEvent::Flood { vlan });
                 for (&p, port) in &bridge.ports {
-                    if p != in_ofport && port.carries_vlan(vlan) {
-                        self.normal_output(p, vlan);
+                    if p != in_ofport && port.config.vlan.includes_vlan(vlan) {
+                        self.normal_output(p, xvlan, flow_tci);
                     }
                 }
             }
         }
     }
 
-    fn normal_output(&mut self, ofport: OfPort, vlan: u16) {
+    fn normal_output(&mut self, ofport: OfPort, xvlan: u16, flow_tci: u16) {
         let Some(port) = self.bridge.port(ofport) else {
             return;
         };
         let saved = self.flow.vlan_tci;
-        self.flow.vlan_tci = if port.config.tag.is_some() || vlan == 0 {
-            0
-        } else {
-            VLAN_PRESENT | (saved & VLAN_PCP_MASK) | vlan
-        };
+        self.flow.vlan_tci = port.config.vlan.output(xvlan, flow_tci);
         self.output_to_port(ofport);
         self.flow.vlan_tci = saved;
     }

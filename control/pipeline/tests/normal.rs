@@ -21,7 +21,7 @@ fn sw() -> Switch {
     sw.add_port("br-int", PortConfig::new("trunk", PortKind::Netdev))
         .unwrap();
     let mut limited = PortConfig::new("trunk12", PortKind::Netdev);
-    limited.trunks = vec![2];
+    limited.vlan.trunks = vec![2];
     sw.add_port("br-int", limited).unwrap();
     sw
 }

@@ -16,6 +16,10 @@ Port options (KEY=VALUE, any number, in any order):
                    bridge's patch port; gre, vxlan: a tunnel
   tag=N            access port of VLAN N for NORMAL (otherwise a trunk)
   trunks=A,B       a trunk of these VLANs only
+  vlan_mode=M      access, trunk, native-tagged or native-untagged (a trunk whose
+                   untagged frames are in VLAN tag=N, leaving tagged or not)
+  priority_tags=P  never, if-nonzero or always: keep a frame's priority in a VID 0
+                   tag where it leaves untagged
   peer=P           patch: the patch port on the other bridge (required)
   remote_ip=A      gre, vxlan: the far end, IPv4 (required)
   local_ip=A       gre, vxlan: the outer source address

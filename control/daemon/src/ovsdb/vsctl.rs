@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use xvs_pipeline::topology::valid_name;
+use xvs_pipeline::topology::{valid_name, PriorityTags};
 
 use super::datum::{self, Uuid};
 use super::replica::Replica;
@@ -161,12 +161,24 @@ pub fn ops_for(db: &Replica, cmd: &ConfigCmd) -> Result<Vec<Value>, RequestError
             let mut port_row = serde_json::Map::new();
             port_row.insert("name".into(), json!(port));
             port_row.insert("interfaces".into(), json!(["named-uuid", "iface"]));
-            if let Some(t) = cfg.tag {
+            let vlan = &cfg.vlan;
+            if let Some(t) = vlan.tag {
                 port_row.insert("tag".into(), json!(t));
             }
-            if !cfg.trunks.is_empty() {
-                let trunks = cfg.trunks.iter().map(|t| json!(t)).collect();
+            if !vlan.trunks.is_empty() {
+                let trunks = vlan.trunks.iter().map(|t| json!(t)).collect();
                 port_row.insert("trunks".into(), datum::set_of(trunks));
+            }
+            if options.contains_key("vlan_mode") {
+                port_row.insert("vlan_mode".into(), json!(vlan.mode.name()));
+            }
+            let priority_tags = match vlan.priority_tags {
+                PriorityTags::Never => None,
+                PriorityTags::IfNonzero => Some("if-nonzero"),
+                PriorityTags::Always => Some("always"),
+            };
+            if let Some(p) = priority_tags {
+                port_row.insert("other_config".into(), datum::map_of([("priority-tags", p)]));
             }
             Ok(vec![
                 json!({"op": "insert", "table": "Interface", "uuid-name": "iface", "row": iface}),

@@ -275,7 +275,8 @@ pub(super) fn iface_options(
             _ => ignored.extend(opts.keys().cloned()),
         }
         // VLANs: OVS's rules (vswitchd/bridge.c port_configure): an empty vlan_mode is
-        // access with a tag, trunk without one.
+        // access with a tag (trunks ignored), trunk without one; a trunk has no tag and an
+        // access port no trunks. Out-of-range values are dropped, as OVS does.
         let tag = port
             .get("tag")
             .and_then(datum::opt_integer)
@@ -287,25 +288,38 @@ pub(super) fn iface_options(
             .into_iter()
             .filter(|t| (0..=4095).contains(t))
             .collect();
-        let mode = port.get("vlan_mode").and_then(datum::opt_string);
-        match (mode.as_deref(), tag) {
-            (None | Some("access"), Some(t)) => {
+        let mode = match port.get("vlan_mode").and_then(datum::opt_string) {
+            Some(m) => m,
+            None if tag.is_some() => "access".to_string(),
+            None => "trunk".to_string(),
+        };
+        if !["access", "trunk", "native-tagged", "native-untagged"].contains(&mode.as_str()) {
+            return Err(format!(
+                "{name}: vlan_mode={mode} is not supported by xvs (access, trunk, native-tagged, native-untagged)"
+            ));
+        }
+        if mode != "trunk" {
+            if let Some(t) = tag {
                 o.insert("tag".into(), t.to_string());
             }
-            (Some("access"), None) => {
-                o.insert("tag".into(), "0".into());
+        }
+        if mode != "access" && !trunks.is_empty() {
+            let list: Vec<String> = trunks.iter().map(i64::to_string).collect();
+            o.insert("trunks".into(), list.join(","));
+        }
+        o.insert("vlan_mode".into(), mode);
+        let port_other = port
+            .get("other_config")
+            .map(datum::string_map)
+            .unwrap_or_default();
+        match port_other.get("priority-tags").map(String::as_str) {
+            Some("true" | "if-nonzero") => {
+                o.insert("priority_tags".into(), "if-nonzero".into());
             }
-            (None | Some("trunk"), _) => {
-                if !trunks.is_empty() {
-                    let list: Vec<String> = trunks.iter().map(i64::to_string).collect();
-                    o.insert("trunks".into(), list.join(","));
-                }
+            Some("always") => {
+                o.insert("priority_tags".into(), "always".into());
             }
-            (Some(other), _) => {
-                return Err(format!(
-                    "{name}: vlan_mode={other} is not supported by xvs (access, trunk)"
-                ))
-            }
+            _ => {}
         }
         // The bridge's own interface is its LOCAL port, as in OVS.
         if name == bridge && xvs_type == "internal" {
@@ -365,7 +379,24 @@ mod tests {
         let dead = opts(json!({"tag": 4095, "vlan_mode": "trunk", "trunks": 4095})).unwrap();
         assert_eq!(dead.get("tag"), None);
         assert_eq!(dead["trunks"], "4095");
-        assert!(opts(json!({"vlan_mode": "native-untagged"})).is_err());
+        assert_eq!(dead["vlan_mode"], "trunk");
+        // An implicit access port ignores its trunks.
+        let access = opts(json!({"tag": 5, "trunks": ["set", [6, 7]]})).unwrap();
+        assert_eq!(
+            (access["vlan_mode"].as_str(), access.get("trunks")),
+            ("access", None)
+        );
+        let native = opts(
+            json!({"tag": 5, "vlan_mode": "native-untagged", "trunks": ["set", [6, 7]],
+                                 "other_config": ["map", [["priority-tags", "true"]]]}),
+        )
+        .unwrap();
+        assert_eq!(native["tag"], "5");
+        assert_eq!(native["trunks"], "6,7");
+        assert_eq!(native["vlan_mode"], "native-untagged");
+        assert_eq!(native["priority_tags"], "if-nonzero");
+        let err = opts(json!({"tag": 5, "vlan_mode": "dot1q-tunnel"})).unwrap_err();
+        assert!(err.contains("vlan_mode=dot1q-tunnel"), "{err}");
     }
 
     #[test]

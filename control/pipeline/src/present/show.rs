@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use xvs_dataplane::PortNo;
 
 use crate::ofp::OfPort;
-use crate::topology::{PortKind, Topology, TunnelKey};
+use crate::topology::{PortKind, Topology, TunnelKey, VlanMode};
 
 /// How the datapath runs a netdev port.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -83,15 +83,21 @@ pub fn show(topo: &Topology, dp: &DatapathState<'_>) -> (Value, String) {
         for p in br.ports.values() {
             let c = &p.config;
             let _ = writeln!(text, "        Port {} (ofport {})", p.name(), p.ofport);
-            if let Some(t) = c.tag {
+            let v = &c.vlan;
+            if let Some(t) = v.tag {
                 let _ = writeln!(text, "            tag: {t}");
             }
-            if !c.trunks.is_empty() {
-                let _ = writeln!(text, "            trunks: {:?}", c.trunks);
+            if !v.trunks.is_empty() {
+                let _ = writeln!(text, "            trunks: {:?}", v.trunks);
+            }
+            // Only what differs from OVS's default (access with a tag, else trunk).
+            if v.mode != VlanMode::Trunk && (v.mode != VlanMode::Access || v.tag.is_none()) {
+                let _ = writeln!(text, "            vlan_mode: {}", v.mode.name());
             }
             let _ = writeln!(text, "            Interface {}", p.name());
             let mut j = json!({"name": p.name(), "ofport": p.ofport, "type": c.kind.type_name(),
-                               "tag": c.tag, "trunks": c.trunks, "datapath_port": p.dp_port});
+                               "tag": c.vlan.tag, "trunks": c.vlan.trunks,
+                               "vlan_mode": c.vlan.mode.name(), "datapath_port": p.dp_port});
             match &c.kind {
                 PortKind::Patch { peer } => {
                     let _ = writeln!(

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 use xvs_dataplane::{PortNo, TunnelType};
 
+use super::vlan::PortVlan;
 use crate::ofp::{OfPort, PortNames, OFPP_MAX};
 
 /// A switch-wide bridge handle (bridge names can be reused after `del-br`; ids are not).
@@ -91,10 +92,8 @@ impl PortKind {
 pub struct PortConfig {
     pub name: String,
     pub kind: PortKind,
-    /// `tag=N`: an access port in VLAN N (for NORMAL); otherwise a trunk.
-    pub tag: Option<u16>,
-    /// `trunks=A,B`: the VLANs a trunk carries (empty: all).
-    pub trunks: Vec<u16>,
+    /// What NORMAL does with VLANs here (`tag`, `trunks`, `vlan_mode`, `priority-tags`).
+    pub vlan: PortVlan,
     /// `ofport=N` (`ofport_request` in OVS): the OpenFlow number to use.
     pub ofport: Option<OfPort>,
 }
@@ -104,14 +103,14 @@ impl PortConfig {
         PortConfig {
             name: name.to_string(),
             kind,
-            tag: None,
-            trunks: Vec::new(),
+            vlan: PortVlan::default(),
             ofport: None,
         }
     }
 
+    /// An access port in `vlan`.
     pub fn tag(mut self, vlan: u16) -> Self {
-        self.tag = Some(vlan);
+        self.vlan = PortVlan::access(vlan);
         self
     }
 
@@ -132,14 +131,6 @@ pub struct Port {
 impl Port {
     pub fn name(&self) -> &str {
         &self.config.name
-    }
-
-    /// Whether NORMAL may send frames of `vlan` here.
-    pub fn carries_vlan(&self, vlan: u16) -> bool {
-        match self.config.tag {
-            Some(t) => t == vlan,
-            None => self.config.trunks.is_empty() || self.config.trunks.contains(&vlan),
-        }
     }
 }
 

@@ -4,8 +4,10 @@
 //! `xport`s) next to the flow state in [`crate::ofproto`]; nothing here knows of flows.
 
 mod bridge;
+mod vlan;
 
 pub use bridge::{Bridge, BridgeId, Port, PortConfig, PortKind, TunnelConfig, TunnelKey};
+pub use vlan::{PortVlan, PriorityTags, VlanMode};
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -205,14 +207,14 @@ impl Topology {
         {
             return Err(SwitchError::PortExists(config.name));
         }
-        if let Some(t) = config.tag {
+        if let Some(t) = config.vlan.tag {
             if t > 4095 {
                 return Err(SwitchError::BadPortOption(format!(
                     "tag={t}: a VLAN id is 0..4095"
                 )));
             }
         }
-        if let Some(&bad) = config.trunks.iter().find(|&&v| v > 4095) {
+        if let Some(&bad) = config.vlan.trunks.iter().find(|&&v| v > 4095) {
             return Err(SwitchError::BadPortOption(format!(
                 "trunks: {bad} is not a VLAN id (0..4095)"
             )));
