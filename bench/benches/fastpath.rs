@@ -250,7 +250,7 @@ fn xlate(c: &mut Criterion) {
     assert!(
         matches!(
             tr.actions[..],
-            [DpAction::PushVlan(_), DpAction::TunnelOutput { header, .. }]
+            [DpAction::PushVlan { .. }, DpAction::TunnelOutput { header, .. }]
                 if header.kind == xvs_dataplane::TunnelKind::Gre { key: Some(TUN_ID_A), csum: false }
         ),
         "{:?}",

@@ -14,13 +14,17 @@ use crate::mac::MacAddr;
 pub enum DpAction {
     /// Send the frame as it is now out of a port.
     Output(PortNo),
-    /// Insert an 802.1Q tag right after the MAC addresses. The value is a
+    /// Insert a VLAN tag right after the MAC addresses. `tci` is a
     /// [`FlowKey::vlan_tci`](crate::FlowKey::vlan_tci): PCP and VID; the present bit is
     /// not written (the wire's DEI bit is 0).
-    PushVlan(u16),
-    /// Remove the outer 802.1Q tag.
+    PushVlan {
+        tpid: Tpid,
+        tci: u16,
+    },
+    /// Remove the outer VLAN tag, whatever its TPID (0x8100 or 0x88a8).
     PopVlan,
-    /// Rewrite PCP and VID of the tag the frame already has (cheaper than pop + push).
+    /// Rewrite PCP and VID of the tag the frame already has, in place: the tag keeps its
+    /// TPID (cheaper than pop + push, and the TPID need not be known).
     SetVlan(u16),
     SetEthSrc(MacAddr),
     SetEthDst(MacAddr),
@@ -39,6 +43,19 @@ pub enum DpAction {
         port: PortNo,
         header: TunnelHeader,
     },
+}
+
+/// The TPID of a tag [`DpAction::PushVlan`] inserts.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Tpid {
+    /// This TPID: 0x8100 (802.1Q) or 0x88a8 (802.1ad).
+    Is(u16),
+    /// The TPID of the outer tag the frame was received with, which an earlier
+    /// [`DpAction::PopVlan`] of the same list removed: the frame leaves again as it came
+    /// (NORMAL flooding a tagged frame to an access port, popped, then to a trunk). The
+    /// flow key does not hold the TPID, so only the executor knows it; 0x8100 if no pop
+    /// came first.
+    Received,
 }
 
 /// Everything needed to write the outer headers of a tunnel packet, resolved by the

@@ -3,8 +3,12 @@
 //! Headers grow at the front: a pushed VLAN tag moves the 12 MAC bytes down into the
 //! headroom instead of moving the payload up, and tunnel headers are written into the
 //! headroom in front of the frame, so neither copies the payload or allocates.
+//!
+//! A VLAN tag is one with TPID 0x8100 or 0x88a8 ([`vlan::is_tpid`]), as for the flow key:
+//! `SetVlan` and `PopVlan` act on the outer tag whichever it is, and the L3 rewrites find
+//! their header behind one tag of either kind.
 
-use crate::actions::DpAction;
+use crate::actions::{DpAction, Tpid};
 use crate::flow_key::PortNo;
 use crate::tunnel::{tunnel_header_len, write_tunnel_header};
 use crate::wire::{
@@ -18,7 +22,7 @@ use crate::wire::{
 /// lines so the frame start keeps the buffer's alignment.
 pub const DEFAULT_HEADROOM: usize = 256;
 
-/// Offset of the TPID of an 802.1Q tag (and of the ethertype of an untagged frame).
+/// Offset of the TPID of a VLAN tag (and of the ethertype of an untagged frame).
 const TPID_OFFSET: usize = 12;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, thiserror::Error)]
@@ -177,6 +181,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> FrameBuf<B> {
 /// Applies `actions` in order to `frame`, calling `emit` for every output with the port and
 /// the bytes to send.
 ///
+/// `SetVlan` keeps the tag's TPID; `PushVlan` with [`Tpid::Received`] writes the TPID of
+/// the tag the list's first `PopVlan` removed (the frame's own outer tag).
+///
 /// An action that does not apply to the frame (`PopVlan` or `SetVlan` without a tag,
 /// `SetArp*` on a non-ARP frame, `SetIpv4*` on a non-IPv4 or malformed one, any action on
 /// something shorter than an Ethernet header) is skipped. The control plane only emits
@@ -199,18 +206,27 @@ where
     F: FnMut(PortNo, &[u8]),
 {
     let mut done = Executed::default();
+    // The TPID of the frame's outer tag, once the first pop has taken it off.
+    let mut received_tpid = None;
     for action in actions {
         match *action {
             DpAction::Output(port) => emit(port, frame.data()),
-            DpAction::PushVlan(tci) => push_vlan(frame, tci)?,
+            DpAction::PushVlan { tpid, tci } => {
+                let tpid = match tpid {
+                    Tpid::Is(t) => t,
+                    Tpid::Received => received_tpid.unwrap_or(ethertype::VLAN),
+                };
+                push_vlan(frame, tpid, tci)?
+            }
             DpAction::PopVlan => {
-                if vlan_tag_present(frame.data()) {
+                if let Some(tpid) = vlan_tag(frame.data()) {
+                    received_tpid.get_or_insert(tpid);
                     frame.remove(TPID_OFFSET, vlan::HEADER_LEN)?;
                 }
             }
             DpAction::SetVlan(tci) => {
                 let d = frame.data_mut();
-                if vlan_tag_present(d) {
+                if vlan_tag(d).is_some() {
                     let tci_at = TPID_OFFSET + 2;
                     let old = get_u16(d, tci_at);
                     set_u16(d, tci_at, (old & vlan::DEI) | (tci & !vlan::DEI));
@@ -264,12 +280,18 @@ pub struct Executed {
     pub too_big: u32,
 }
 
-fn vlan_tag_present(d: &[u8]) -> bool {
-    d.len() >= ethernet::HEADER_LEN + vlan::HEADER_LEN && get_u16(d, TPID_OFFSET) == ethertype::VLAN
+/// The TPID of the frame's outer VLAN tag, if it has a whole one.
+fn vlan_tag(d: &[u8]) -> Option<u16> {
+    if d.len() < ethernet::HEADER_LEN + vlan::HEADER_LEN {
+        return None;
+    }
+    let tpid = get_u16(d, TPID_OFFSET);
+    vlan::is_tpid(tpid).then_some(tpid)
 }
 
 fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
     frame: &mut FrameBuf<B>,
+    tpid: u16,
     tci: u16,
 ) -> Result<(), ExecError> {
     if frame.len() < ethernet::HEADER_LEN {
@@ -277,17 +299,17 @@ fn push_vlan<B: AsRef<[u8]> + AsMut<[u8]>>(
     }
     frame.insert(TPID_OFFSET, vlan::HEADER_LEN)?;
     let d = frame.data_mut();
-    set_u16(d, TPID_OFFSET, ethertype::VLAN);
+    set_u16(d, TPID_OFFSET, tpid);
     // The present bit of a flow key TCI sits where the wire has DEI, which xvs sends as 0.
     set_u16(d, TPID_OFFSET + 2, tci & !vlan::DEI);
     Ok(())
 }
 
-/// The ethertype after the optional tag and the offset of the L3 header, if the frame has
-/// whole Ethernet (and tag) headers.
+/// The ethertype after the optional tag (of either TPID, as the flow key has it) and the
+/// offset of the L3 header, if the frame has whole Ethernet (and tag) headers.
 fn l3(d: &[u8]) -> Option<(u16, usize)> {
     let eth = EthernetFrame::new_checked(d).ok()?;
-    if eth.ethertype() == ethertype::VLAN {
+    if vlan::is_tpid(eth.ethertype()) {
         let tag = VlanTag::new_checked(eth.payload()).ok()?;
         Some((tag.ethertype(), ethernet::HEADER_LEN + vlan::HEADER_LEN))
     } else {
@@ -381,6 +403,156 @@ mod tests {
         f.push_front(1).unwrap();
         assert_eq!(f.data(), &[1, 3, 4, 5]);
         assert_eq!(f.headroom(), 5);
+    }
+
+    /// An Ethernet frame from 02:..:01 to 02:..:02 with `tags` ((TPID, TCI) outer first)
+    /// in front of an IPv4/UDP packet (10.1.2.3 -> 10.4.5.6, checksums right).
+    fn frame(tags: &[(u16, u16)]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        for (tpid, tci) in tags {
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&tci.to_be_bytes());
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        let mut ip = vec![
+            0x45, 0, 0, 28, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 1, 2, 3, 10, 4, 5, 6,
+        ];
+        let c = checksum::checksum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0, 1, 0, 2, 0, 8, 0, 0]);
+        f
+    }
+
+    fn run(actions: &[DpAction], bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut f = FrameBuf::with_headroom(bytes, DEFAULT_HEADROOM);
+        let mut out = Vec::new();
+        execute(actions, &mut f, |_, b| out.push(b.to_vec())).unwrap();
+        out
+    }
+
+    const Q: u16 = ethertype::VLAN;
+    const AD: u16 = ethertype::QINQ;
+    const PRESENT: u16 = crate::flow_key::VLAN_PRESENT;
+
+    #[test]
+    fn set_vlan_rewrites_the_tci_and_keeps_the_tpid() {
+        for tpid in [Q, AD] {
+            // DEI set on the wire stays set: only PCP and VID are the flow's.
+            let out = run(
+                &[
+                    DpAction::SetVlan(PRESENT | 3 << 13 | 20),
+                    DpAction::Output(1),
+                ],
+                &frame(&[(tpid, 0x100a)]),
+            );
+            assert_eq!(out, [frame(&[(tpid, 0x7014)])], "tpid {tpid:#x}");
+        }
+        // On a QinQ frame only the outer (service) tag changes.
+        let out = run(
+            &[DpAction::SetVlan(PRESENT | 20), DpAction::Output(1)],
+            &frame(&[(AD, 10), (Q, 100)]),
+        );
+        assert_eq!(out, [frame(&[(AD, 20), (Q, 100)])]);
+    }
+
+    #[test]
+    fn pop_vlan_removes_the_outer_tag_whatever_its_tpid() {
+        for tpid in [Q, AD] {
+            let out = run(
+                &[DpAction::PopVlan, DpAction::Output(1)],
+                &frame(&[(tpid, 10)]),
+            );
+            assert_eq!(out, [frame(&[])], "tpid {tpid:#x}");
+        }
+        let out = run(
+            &[DpAction::PopVlan, DpAction::Output(1)],
+            &frame(&[(AD, 10), (Q, 100)]),
+        );
+        assert_eq!(out, [frame(&[(Q, 100)])], "the C-tag is left");
+    }
+
+    #[test]
+    fn push_vlan_writes_the_tpid_asked_for() {
+        let push = |tpid| DpAction::PushVlan {
+            tpid,
+            tci: PRESENT | 5 << 13 | 7,
+        };
+        let out = run(&[push(Tpid::Is(Q)), DpAction::Output(1)], &frame(&[]));
+        assert_eq!(out, [frame(&[(Q, 0xa007)])]);
+        let out = run(&[push(Tpid::Is(AD)), DpAction::Output(1)], &frame(&[]));
+        assert_eq!(out, [frame(&[(AD, 0xa007)])]);
+        // Received, with no tag popped before: an 802.1Q tag.
+        let out = run(&[push(Tpid::Received), DpAction::Output(1)], &frame(&[]));
+        assert_eq!(out, [frame(&[(Q, 0xa007)])]);
+    }
+
+    /// The frame leaves untagged through one port and with its own tag through another
+    /// (NORMAL from a trunk to an access port and a trunk), even after a tag of another
+    /// TPID was pushed and popped between (a patch peer that re-tagged it).
+    #[test]
+    fn received_tpid_is_the_first_popped_one() {
+        for tpid in [Q, AD] {
+            let out = run(
+                &[
+                    DpAction::PopVlan,
+                    DpAction::Output(1),
+                    DpAction::PushVlan {
+                        tpid: Tpid::Is(if tpid == Q { AD } else { Q }),
+                        tci: PRESENT | 20,
+                    },
+                    DpAction::Output(2),
+                    DpAction::PopVlan,
+                    DpAction::PushVlan {
+                        tpid: Tpid::Received,
+                        tci: PRESENT | 10,
+                    },
+                    DpAction::Output(3),
+                ],
+                &frame(&[(tpid, 10)]),
+            );
+            let other = if tpid == Q { AD } else { Q };
+            assert_eq!(
+                out,
+                [frame(&[]), frame(&[(other, 20)]), frame(&[(tpid, 10)])],
+                "tpid {tpid:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv4_rewrite_looks_behind_one_tag_of_either_tpid() {
+        let set = [
+            DpAction::SetIpv4Src(std::net::Ipv4Addr::new(192, 0, 2, 1)),
+            DpAction::Output(1),
+        ];
+        for tpid in [Q, AD] {
+            let f = frame(&[(tpid, 10)]);
+            let out = run(&set, &f);
+            let ip = 18;
+            assert_eq!(&out[0][ip + 12..ip + 16], &[192, 0, 2, 1], "tpid {tpid:#x}");
+            assert_eq!(checksum::checksum(&out[0][ip..ip + 20]), 0);
+        }
+        // Behind two tags the ethertype is 0x8100, not IPv4: nothing is rewritten.
+        let f = frame(&[(AD, 10), (Q, 100)]);
+        assert_eq!(run(&set, &f), [f]);
+    }
+
+    #[test]
+    fn truncated_service_tag_is_skipped_not_parsed() {
+        for cut in 14..18 {
+            let f = &frame(&[(AD, 10)])[..cut];
+            let out = run(
+                &[
+                    DpAction::SetVlan(PRESENT | 5),
+                    DpAction::PopVlan,
+                    DpAction::SetIpv4Dst(std::net::Ipv4Addr::new(192, 0, 2, 9)),
+                    DpAction::Output(1),
+                ],
+                f,
+            );
+            assert_eq!(out, [f.to_vec()], "{cut} bytes");
+        }
     }
 
     /// A 100-byte inner frame over GRE with a key is a 20 + 8 + 100 = 128-byte outer

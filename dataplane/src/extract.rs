@@ -7,10 +7,13 @@ impl FlowKey {
     /// The key of `frame`, received on `in_port`.
     ///
     /// - An Ethernet header is required.
-    /// - One 802.1Q (TPID 0x8100) tag is parsed: `vlan_tci` becomes `VLAN_PRESENT | PCP |
-    ///   VID` (the wire's DEI bit is dropped, its position being the present bit) and
-    ///   `dl_type` the ethertype after it. A second tag is not parsed, so such frames get
-    ///   `dl_type == 0x8100` and only L2 fields. 0x88a8 is not a tag here.
+    /// - One VLAN tag is parsed, the outer one, whether its TPID is 0x8100 (802.1Q) or
+    ///   0x88a8 (802.1ad), as OVS does with its default `vlan-limit=1`: `vlan_tci` becomes
+    ///   `VLAN_PRESENT | PCP | VID` (the wire's DEI bit is dropped, its position being the
+    ///   present bit) and `dl_type` the ethertype after it. The TPID itself is not kept
+    ///   (see [`FlowKey::vlan_tci`]). A second tag is not parsed, so a QinQ frame (0x88a8
+    ///   then 0x8100) gets `dl_type == 0x8100` and only L2 fields. A frame whose
+    ///   ethertype is a TPID but too short for the tag is an error, whichever TPID.
     /// - IPv4 and Ethernet/IPv4 ARP fill the network fields; a truncated or malformed
     ///   header of either is an error, for the caller to drop and count the frame. The
     ///   IPv4 checksum is not verified: forwarding does not need it.
@@ -26,7 +29,7 @@ impl FlowKey {
         };
         let mut dl_type = eth.ethertype();
         let mut l3 = eth.payload();
-        if dl_type == ethertype::VLAN {
+        if vlan::is_tpid(dl_type) {
             let tag = VlanTag::new_checked(l3)?;
             key.vlan_tci = VLAN_PRESENT | (tag.tci() & !vlan::DEI);
             dl_type = tag.ethertype();
@@ -79,6 +82,10 @@ mod tests {
     }
 
     fn tagged(tci: u16, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        tagged_with(ethertype::VLAN, tci, ethertype, payload)
+    }
+
+    fn tagged_with(tpid: u16, tci: u16, ethertype: u16, payload: &[u8]) -> Vec<u8> {
         let mut t = [0u8; 4];
         VlanRepr {
             pcp: (tci >> 13) as u8,
@@ -89,7 +96,7 @@ mod tests {
         .emit(&mut VlanTag::new_unchecked(&mut t[..]));
         let mut p = t.to_vec();
         p.extend_from_slice(payload);
-        eth(ethertype::VLAN, &p)
+        eth(tpid, &p)
     }
 
     fn ipv4_packet() -> Vec<u8> {
@@ -180,10 +187,63 @@ mod tests {
     }
 
     #[test]
-    fn qinq_is_just_an_ethertype() {
-        let k = FlowKey::extract(1, &eth(ethertype::QINQ, &[0x00, 0x0a, 0x81, 0x00])).unwrap();
-        assert_eq!(k.vlan_tci, 0);
-        assert_eq!(k.dl_type, ethertype::QINQ);
+    fn service_tag_is_a_vlan_tag() {
+        let ip = FlowKey::extract(
+            1,
+            &tagged_with(ethertype::QINQ, 0xb00a, ethertype::IPV4, &ipv4_packet()),
+        )
+        .unwrap();
+        // The same key as under an 802.1Q tag: the TPID is not part of it.
+        let dot1q = FlowKey::extract(1, &tagged(0xb00a, ethertype::IPV4, &ipv4_packet())).unwrap();
+        assert_eq!(ip, dot1q);
+        assert_eq!(ip.vlan_tci, VLAN_PRESENT | 5 << 13 | 10);
+        assert_eq!(ip.dl_type, ethertype::IPV4);
+        assert_eq!((ip.nw_src, ip.nw_proto, ip.nw_tos), (0x0a01_0203, 17, 0x2e));
+
+        let a = FlowKey::extract(
+            1,
+            &tagged_with(
+                ethertype::QINQ,
+                7,
+                ethertype::ARP,
+                &arp_packet(arp::OP_REQUEST),
+            ),
+        )
+        .unwrap();
+        assert_eq!(a.vlan_tci, VLAN_PRESENT | 7);
+        assert_eq!(
+            (a.dl_type, a.nw_proto, a.nw_dst),
+            (ethertype::ARP, 1, 0xc0a8_0102)
+        );
+        assert_eq!(a.arp_sha, SRC);
+    }
+
+    #[test]
+    fn qinq_outer_tag_is_the_vlan_and_inner_tag_the_ethertype() {
+        // 802.1ad S-tag 10, then an 802.1Q C-tag 100, then IPv4: one tag is parsed (OVS's
+        // default vlan-limit=1), so the C-tag's TPID is the dl_type and L3 is not read.
+        let c_tagged = tagged(0x0064, ethertype::IPV4, &ipv4_packet());
+        let frame = tagged_with(ethertype::QINQ, 0x000a, ethertype::VLAN, &c_tagged[14..]);
+        assert_eq!(&frame[12..20], &[0x88, 0xa8, 0, 10, 0x81, 0, 0, 100]);
+        let k = FlowKey::extract(1, &frame).unwrap();
+        assert_eq!(
+            k,
+            FlowKey {
+                in_port: 1,
+                dl_src: SRC,
+                dl_dst: DST,
+                vlan_tci: VLAN_PRESENT | 10,
+                dl_type: ethertype::VLAN,
+                ..FlowKey::default()
+            }
+        );
+        // Two S-tags: the same, dl_type 0x88a8.
+        let k = FlowKey::extract(
+            1,
+            &tagged_with(ethertype::QINQ, 3, ethertype::QINQ, &[0, 4, 8, 0]),
+        )
+        .unwrap();
+        assert_eq!((k.vlan_tci, k.dl_type), (VLAN_PRESENT | 3, ethertype::QINQ));
     }
 
     #[test]
@@ -224,6 +284,29 @@ mod tests {
                 layer: Layer::Vlan,
                 need: 4,
                 have: 3
+            })
+        );
+        // A truncated S-tag is the same error as a truncated 802.1Q tag.
+        for cut in 0..4 {
+            assert_eq!(
+                FlowKey::extract(1, &eth(ethertype::QINQ, &[0, 1, 8, 0][..cut])),
+                Err(WireError::Truncated {
+                    layer: Layer::Vlan,
+                    need: 4,
+                    have: cut
+                })
+            );
+        }
+        // And what follows a whole S-tag is checked as after an 802.1Q tag.
+        assert_eq!(
+            FlowKey::extract(
+                1,
+                &tagged_with(ethertype::QINQ, 5, ethertype::IPV4, &ipv4_packet()[..19])
+            ),
+            Err(WireError::Truncated {
+                layer: Layer::Ipv4,
+                need: 20,
+                have: 19
             })
         );
         assert_eq!(

@@ -35,6 +35,14 @@ pub struct FlowKey {
     /// IPv4 destination, or ARP target protocol address, host byte order.
     pub nw_dst: u32,
     /// `VLAN_PRESENT | pcp << 13 | vid` for a tagged frame, 0 for an untagged one.
+    ///
+    /// The outer tag's TPID (0x8100 or 0x88a8) is deliberately not in the key, although
+    /// OVS keeps it in its flow: nothing the pipeline decides depends on it, and no
+    /// cached action writes a TPID it would have to know. Rewrites change the TCI bytes
+    /// in place (`SetVlan`), so the frame keeps its own TPID; a tag popped and given back
+    /// is pushed with `Tpid::Received`, the TPID the executor saw when it popped it. One
+    /// cache entry then serves both TPIDs, and the key, hashed and compared for every
+    /// packet, does not grow for a field that never changes the outcome.
     pub vlan_tci: u16,
     /// The Ethernet type after the (first) VLAN tag.
     pub dl_type: u16,

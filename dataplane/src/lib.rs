@@ -25,7 +25,7 @@ pub mod afxdp;
 #[cfg(feature = "testnet")]
 pub mod testnet;
 
-pub use actions::{DpAction, TunnelHeader, TunnelKind, TunnelType};
+pub use actions::{DpAction, Tpid, TunnelHeader, TunnelKind, TunnelType};
 pub use classify::{classify, Classified, ClassifyDrop};
 pub use execute::{execute, ExecError, Executed, FrameBuf, DEFAULT_HEADROOM};
 pub use flow_key::{FlowKey, PackedKey, PortNo};

@@ -15,7 +15,7 @@ use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::wire::{ethertype, Ipv4Packet, Ipv4Repr};
 use xvs_dataplane::{
     decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, FrameBuf,
-    MacAddr, TunnelHeader, TunnelKind, TunnelType, WireError, DEFAULT_HEADROOM,
+    MacAddr, Tpid, TunnelHeader, TunnelKind, TunnelType, WireError, DEFAULT_HEADROOM,
 };
 
 #[derive(Clone, Debug)]
@@ -356,7 +356,7 @@ proptest! {
         let tci = VLAN_PRESENT | pcp << 13 | vid;
         let out = outputs(
             &[
-                DpAction::PushVlan(tci),
+                DpAction::PushVlan { tpid: Tpid::Is(ethertype::VLAN), tci },
                 DpAction::Output(1),
                 DpAction::SetIpv4Src(new_src.into()),
                 DpAction::SetIpv4Dst(new_dst.into()),
@@ -529,9 +529,10 @@ proptest! {
     }
 }
 
-/// etherparse's double tagging uses 0x88a8 outside: not a tag for the key.
+/// etherparse's double tagging uses 0x88a8 outside: the outer tag is the key's VLAN and
+/// the inner tag's TPID its dl_type (one tag parsed, as OVS's default vlan-limit=1).
 #[test]
-fn double_tag_from_etherparse_is_qinq_ethertype() {
+fn double_tag_from_etherparse_is_outer_vlan_and_inner_tpid() {
     let ip = IpSpec {
         src: [10, 0, 0, 1],
         dst: [10, 0, 0, 2],
@@ -550,8 +551,9 @@ fn double_tag_from_etherparse_is_qinq_ethertype() {
         .udp(1, 2)
         .write(&mut bytes, &[1, 2, 3])
         .unwrap();
+    assert_eq!(&bytes[12..14], &ethertype::QINQ.to_be_bytes());
     let k = FlowKey::extract(1, &bytes).unwrap();
-    assert_eq!(k.dl_type, ethertype::QINQ);
-    assert_eq!(k.vlan_tci, 0);
+    assert_eq!(k.dl_type, ethertype::VLAN);
+    assert_eq!(k.vlan_tci, VLAN_PRESENT | 10);
     assert_eq!(k.nw_src, 0);
 }

@@ -14,7 +14,7 @@ use xvs_dataplane::wire::{
 };
 use xvs_dataplane::{
     decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, write_tunnel_header,
-    DpAction, ExecError, FlowKey, FrameBuf, MacAddr, TunnelDecap, TunnelHeader, TunnelKind,
+    DpAction, ExecError, FlowKey, FrameBuf, MacAddr, Tpid, TunnelDecap, TunnelHeader, TunnelKind,
     TunnelType, WireError,
 };
 
@@ -139,6 +139,13 @@ fn seeds() -> Vec<Vec<u8>> {
         encap(&vxlan_header(0x3e7), &inner),
         encap(&vxlan_header(0xff_ffff), &l2(None, 0x0806, &arp())),
         vxlan_with_udp_checksum(&inner),
+        // 802.1ad S-tagged IPv4 and ARP (after the tunnel seeds, which are found by index).
+        l2(
+            None,
+            0x88a8,
+            &[[0xa0, 6, 8, 0].as_slice(), &ipv4(17, &udp)].concat(),
+        ),
+        l2(None, 0x88a8, &[[0, 6, 8, 6].as_slice(), &arp()].concat()),
     ]
 }
 
@@ -184,7 +191,14 @@ fn tunnel_header() -> impl Strategy<Value = TunnelHeader> {
 fn action() -> impl Strategy<Value = DpAction> {
     prop_oneof![
         any::<u32>().prop_map(DpAction::Output),
-        any::<u16>().prop_map(DpAction::PushVlan),
+        (
+            prop_oneof![
+                Just(Tpid::Received),
+                prop_oneof![Just(0x8100u16), Just(0x88a8), any::<u16>()].prop_map(Tpid::Is)
+            ],
+            any::<u16>()
+        )
+            .prop_map(|(tpid, tci)| DpAction::PushVlan { tpid, tci }),
         Just(DpAction::PopVlan),
         any::<u16>().prop_map(DpAction::SetVlan),
         mac().prop_map(DpAction::SetEthSrc),
@@ -302,7 +316,14 @@ fn every_cut_and_every_byte() {
         DpAction::SetArpTpa(Ipv4Addr::new(5, 6, 7, 8)),
         DpAction::SetVlan(0x1fff),
         DpAction::PopVlan,
-        DpAction::PushVlan(0xffff),
+        DpAction::PushVlan {
+            tpid: Tpid::Received,
+            tci: 0xffff,
+        },
+        DpAction::PushVlan {
+            tpid: Tpid::Is(0x88a8),
+            tci: 0xffff,
+        },
         DpAction::Output(1),
         DpAction::TunnelOutput {
             port: 2,
@@ -337,7 +358,7 @@ fn seeds_are_valid() {
     for gre in &s[7..10] {
         decap_gre(gre).unwrap();
     }
-    for vx in &s[10..] {
+    for vx in &s[10..13] {
         assert_eq!(decap_tunnel(vx).unwrap().kind, TunnelType::Vxlan);
     }
     assert_ne!(&s[12][40..42], &[0, 0], "the last seed has a UDP checksum");

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use xvs_dataplane::wire::Layer;
 use xvs_dataplane::{
     decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, DpAction, FlowKey, FrameBuf,
-    MacAddr, TunnelHeader, TunnelKind, WireError, DEFAULT_HEADROOM,
+    MacAddr, Tpid, TunnelHeader, TunnelKind, WireError, DEFAULT_HEADROOM,
 };
 
 fn hex(s: &str) -> Vec<u8> {
@@ -365,7 +365,10 @@ fn push_pop_set_vlan_bytes() {
     execute(
         &[
             // Key-style TCI: present bit | PCP 0 | VID 10; the present bit is not written.
-            DpAction::PushVlan(0x1000 | 10),
+            DpAction::PushVlan {
+                tpid: Tpid::Is(0x8100),
+                tci: 0x1000 | 10,
+            },
             DpAction::Output(1),
             DpAction::SetVlan(0x1000 | 3 << 13 | 20),
             DpAction::Output(2),
@@ -384,6 +387,57 @@ fn push_pop_set_vlan_bytes() {
     assert_eq!(sent[1], (2, retagged));
     assert_eq!(sent[2], (3, untagged.clone()));
     assert_eq!(sent[3], (4, untagged), "PopVlan without a tag is a no-op");
+}
+
+/// An 802.1ad S-tagged frame: its key is that of the 802.1Q-tagged one, `SetVlan` keeps
+/// 0x88a8, `PopVlan` removes it, and a later push of the received TPID gives it back.
+#[test]
+fn service_tag_bytes() {
+    let s_tagged = hex("
+        fa163e000002 fa163e000001 88a8 000a 0800
+        4500 001c 0001 0000 4001 66de 0a000001 0a000002
+        0800 f7fd 0001 0001");
+    let k = FlowKey::extract(1, &s_tagged).unwrap();
+    assert_eq!(k, FlowKey::extract(1, &hex(INNER)).unwrap());
+    let mut frame = FrameBuf::with_headroom(&s_tagged, DEFAULT_HEADROOM);
+    let mut sent = Vec::new();
+    execute(
+        &[
+            DpAction::SetVlan(0x1000 | 3 << 13 | 20),
+            DpAction::Output(1),
+            DpAction::PopVlan,
+            DpAction::Output(2),
+            DpAction::PushVlan {
+                tpid: Tpid::Received,
+                tci: 0x1000 | 10,
+            },
+            DpAction::Output(3),
+            DpAction::SetIpv4Dst(Ipv4Addr::new(10, 0, 0, 3)),
+            DpAction::Output(4),
+        ],
+        &mut frame,
+        |p, b| sent.push((p, b.to_vec())),
+    )
+    .unwrap();
+    let mut rewritten = s_tagged.clone();
+    rewritten[14..16].copy_from_slice(&[0x60, 0x14]);
+    assert_eq!(sent[0], (1, rewritten));
+    assert_eq!(
+        sent[1].1,
+        hex("
+        fa163e000002 fa163e000001 0800
+        4500 001c 0001 0000 4001 66de 0a000001 0a000002
+        0800 f7fd 0001 0001")
+    );
+    assert_eq!(sent[2].1, s_tagged);
+    // The IPv4 destination behind the S-tag, header checksum updated (66de - 1).
+    assert_eq!(
+        sent[3].1,
+        hex("
+        fa163e000002 fa163e000001 88a8 000a 0800
+        4500 001c 0001 0000 4001 66dd 0a000001 0a000003
+        0800 f7fd 0001 0001")
+    );
 }
 
 #[test]

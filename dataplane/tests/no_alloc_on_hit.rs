@@ -9,8 +9,9 @@ use crossbeam_channel::bounded;
 use xvs_dataplane::actions::TunnelKind;
 use xvs_dataplane::cache::CachedFlow;
 use xvs_dataplane::flow_key::VLAN_PRESENT;
+use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::worker::{Worker, WorkerCmd};
-use xvs_dataplane::{DpAction, FlowKey, FrameBuf, MacAddr, TunnelHeader};
+use xvs_dataplane::{DpAction, FlowKey, FrameBuf, MacAddr, Tpid, TunnelHeader};
 
 struct Counting;
 
@@ -77,7 +78,10 @@ fn a_hit_does_not_allocate() {
         DpAction::TunnelOutput { port: 9, header },
         DpAction::PopVlan,
         DpAction::Output(2),
-        DpAction::PushVlan(VLAN_PRESENT | 7),
+        DpAction::PushVlan {
+            tpid: Tpid::Is(ethertype::VLAN),
+            tci: VLAN_PRESENT | 7,
+        },
         DpAction::Output(3),
     ];
     cmd_tx

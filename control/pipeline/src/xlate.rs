@@ -18,7 +18,7 @@ use smallvec::SmallVec;
 use xvs_dataplane::actions::TunnelKind;
 use xvs_dataplane::flow_key::{VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK};
 use xvs_dataplane::wire::ethertype;
-use xvs_dataplane::{DpAction, FlowKey, MacAddr, TunnelHeader};
+use xvs_dataplane::{DpAction, FlowKey, MacAddr, Tpid, TunnelHeader};
 
 use crate::ofp::{
     Action, Field, FieldSlice, LearnItem, LearnSpec, LearnSrc, Match, OfPort, OFPP_ALL,
@@ -151,6 +151,12 @@ struct Ctx<'a> {
     table: u8,
     flow: FlowKey,
     packet: FlowKey,
+    /// The TPID of `flow`'s tag, which the key does not hold: `Received` while it is the
+    /// tag the frame came with, `None` when no TPID was chosen (OVS's 0: untagged, or
+    /// stripped), so that a tag pushed by `mod_vlan_vid`, NORMAL or a load gets 0x8100.
+    flow_tpid: Option<Tpid>,
+    /// The TPID of the frame's tag after the actions emitted so far.
+    packet_tpid: Tpid,
     /// Fields written by actions and not yet committed to the frame.
     dirty: FlowKey,
     /// Fields the frame has had written, ever.
@@ -225,6 +231,8 @@ pub fn translate(
         table: 0,
         flow,
         packet: flow,
+        flow_tpid: (key.vlan_tci & VLAN_PRESENT != 0).then_some(Tpid::Received),
+        packet_tpid: Tpid::Received,
         dirty: FlowKey::default(),
         committed: FlowKey::default(),
         depth: 0,
@@ -319,12 +327,16 @@ impl<'a> Ctx<'a> {
                 };
                 self.flow.vlan_tci = tci | ((*pcp as u16) << 13);
             }
-            Action::StripVlan => self.flow.vlan_tci = 0,
-            Action::PushVlan(_) => {
+            Action::StripVlan => {
+                self.flow.vlan_tci = 0;
+                self.flow_tpid = None;
+            }
+            Action::PushVlan(tpid) => {
                 if self.flow.vlan_tci & VLAN_PRESENT != 0 {
                     self.dropped(|| DropReason::SecondVlanTag);
                 } else {
                     self.flow.vlan_tci = VLAN_PRESENT;
+                    self.flow_tpid = Some(Tpid::Is(*tpid));
                 }
             }
             Action::SetTunnel { id, .. } => self.flow.tun_id = *id,
@@ -492,7 +504,13 @@ impl<'a> Ctx<'a> {
             self.dropped(|| DropReason::PatchLoop);
             return;
         }
-        let saved = (self.bridge, self.tables, self.table, self.flow);
+        let saved = (
+            self.bridge,
+            self.tables,
+            self.table,
+            self.flow,
+            self.flow_tpid,
+        );
         self.bridge = peer_bridge;
         self.tables = peer_tables;
         self.flow.in_port = peer_ofport;
@@ -500,7 +518,13 @@ impl<'a> Ctx<'a> {
         self.trace_bridge_header();
         self.lookup_and_run(0);
         self.depth -= 1;
-        (self.bridge, self.tables, self.table, self.flow) = saved;
+        (
+            self.bridge,
+            self.tables,
+            self.table,
+            self.flow,
+            self.flow_tpid,
+        ) = saved;
         // The peer may have rewritten the frame: the frame must get this bridge's view of
         // the fields back before it leaves here, and that view is (for all we know) the
         // original packet's, so those fields become part of the key.
@@ -510,16 +534,7 @@ impl<'a> Ctx<'a> {
 
     /// Emits the datapath actions that make the frame look like `flow`.
     fn commit(&mut self) {
-        let (want, have) = (self.flow.vlan_tci, self.packet.vlan_tci);
-        if want != have {
-            let action = match (have & VLAN_PRESENT != 0, want & VLAN_PRESENT != 0) {
-                (true, true) => DpAction::SetVlan(want),
-                (false, true) => DpAction::PushVlan(want),
-                _ => DpAction::PopVlan,
-            };
-            self.out.actions.push(action);
-            self.packet.vlan_tci = want;
-        }
+        self.commit_vlan();
         if self.dirty.is_zero() {
             return;
         }
@@ -571,6 +586,37 @@ impl<'a> Ctx<'a> {
         self.packet = masked_old;
         self.packet.union_with(&f.masked(&d));
         self.dirty = FlowKey::default();
+    }
+
+    /// The tag part of [`Self::commit`]. A tag with the TPID the frame already has is
+    /// rewritten in place, so a frame received with an 802.1ad tag keeps it (as OVS keeps
+    /// `flow->vlans[0].tpid`) without the key telling which TPID it was; a tag whose TPID
+    /// the actions chose (`push_vlan`, or 0x8100 for a tag pushed after `strip_vlan`) is
+    /// popped and pushed, as OVS does.
+    fn commit_vlan(&mut self) {
+        let (want, have) = (self.flow.vlan_tci, self.packet.vlan_tci);
+        let want_tpid = self.flow_tpid.unwrap_or(Tpid::Is(ethertype::VLAN));
+        let tagged = |tci: u16| tci & VLAN_PRESENT != 0;
+        let push = DpAction::PushVlan {
+            tpid: want_tpid,
+            tci: want,
+        };
+        match (tagged(have), tagged(want)) {
+            (true, true) if want_tpid == self.packet_tpid => {
+                if want != have {
+                    self.out.actions.push(DpAction::SetVlan(want));
+                }
+            }
+            (true, true) => self.out.actions.extend([DpAction::PopVlan, push]),
+            (false, true) => self.out.actions.push(push),
+            (true, false) => self.out.actions.push(DpAction::PopVlan),
+            // Bits without the present bit are no tag: nothing to do to the frame.
+            (false, false) => {}
+        }
+        self.packet.vlan_tci = want;
+        if tagged(want) {
+            self.packet_tpid = want_tpid;
+        }
     }
 
     /// The NORMAL action: a MAC-learning switch per VLAN, with access and trunk ports.

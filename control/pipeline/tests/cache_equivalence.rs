@@ -79,7 +79,7 @@ fn extra_rule(i: usize, mac: usize, port: usize) -> String {
         ),
         5 => "table=5,priority=0 actions=NORMAL".to_string(),
         6 => format!("priority=8,idle_timeout=5,in_port={p},ip actions=mod_vlan_vid:2,output:trunk,strip_vlan,output:vm3"),
-        _ => format!("priority=11,dl_vlan=1,dl_dst={m} actions=strip_vlan,output:vm1"),
+        _ => format!("priority=11,dl_vlan=1,dl_dst={m} actions=strip_vlan,output:vm1,push_vlan:0x88a8,mod_vlan_vid:3,output:trunk"),
     }
 }
 
@@ -128,9 +128,9 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        8 => (0..5usize, 0..4u8, 0..4usize, 0..7usize, 0..3u8, 0..3usize)
+        8 => (0..5usize, 0..4u8, 0..4usize, 0..7usize, 0..5u8, 0..3usize)
             .prop_map(|(port, kind, src, dst, vlan, ip)| Op::Packet { port, kind, src, dst, vlan, ip }),
-        3 => (0..2usize, 0..3u8, 0..4usize, 0..7usize, 0..3u8, 0..3u8)
+        3 => (0..2usize, 0..3u8, 0..4usize, 0..7usize, 0..5u8, 0..3u8)
             .prop_map(|(remote, key, src, dst, vlan, kind)| Op::Tunnel { remote, key, src, dst, vlan, kind }),
         1 => (0..8usize, 0..5usize, 0..4usize).prop_map(|(rule, mac, port)| Op::AddFlow { rule, mac, port }),
         1 => (0..4u8, 0..5usize).prop_map(|(which, mac)| Op::DelFlows { which, mac }),
@@ -176,13 +176,15 @@ fn build(br_tun: u8) -> Switch {
 
 fn frame_for(op: &Op) -> Option<(String, Vec<u8>)> {
     let inner = |kind: u8, src: usize, dst: usize, vlan: u8, ip: usize| -> Vec<u8> {
+        // 0 untagged, 1 and 2 802.1Q; 3 an 802.1ad S-tag (VLAN 1), 4 QinQ (S-tag 1 over
+        // C-tag 2): the TPID is not in the key, so 802.1Q and 802.1ad frames share entries.
         let tag = match vlan {
-            0 => None,
             1 => Some((1, 0)),
-            _ => Some((2, 3)),
+            2 => Some((2, 3)),
+            _ => None,
         };
         let (s, d) = (MACS[src], MACS[dst]);
-        match kind {
+        let f = match kind {
             0 => ping(d, s, tag, IPS[ip], IPS[(ip + 1) % 3]),
             1 => arp(
                 "ff:ff:ff:ff:ff:ff",
@@ -201,6 +203,11 @@ fn frame_for(op: &Op) -> Option<(String, Vec<u8>)> {
             }
             // Truncated IPv4: malformed.
             _ => ping(d, s, tag, IPS[ip], IPS[0])[..20].to_vec(),
+        };
+        match vlan {
+            3 => s_tagged(&f, 1),
+            4 => s_tagged(&tagged(&f, 2), 1),
+            _ => f,
         }
     };
     match *op {

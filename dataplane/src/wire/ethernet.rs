@@ -19,9 +19,10 @@ pub mod ethertype {
     pub const ARP: u16 = 0x0806;
     /// Reverse ARP: only named in flow syntax (`rarp`).
     pub const RARP: u16 = 0x8035;
-    /// The 802.1Q tag's TPID: the only tag xvs parses.
+    /// The 802.1Q (customer) tag's TPID.
     pub const VLAN: u16 = 0x8100;
-    /// 802.1ad (QinQ) service tag: not a tag to xvs, only an ethertype to match on.
+    /// The 802.1ad (QinQ) service tag's TPID. As the outer tag it is a VLAN tag like
+    /// 0x8100 (see [`vlan::is_tpid`](crate::wire::vlan::is_tpid)).
     pub const QINQ: u16 = 0x88a8;
     /// Transparent Ethernet bridging: GRE's protocol for an Ethernet payload.
     pub const TEB: u16 = 0x6558;

@@ -54,7 +54,7 @@ impl fmt::Display for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Layer::Ethernet => "Ethernet header",
-            Layer::Vlan => "802.1Q tag",
+            Layer::Vlan => "VLAN tag",
             Layer::Ipv4 => "IPv4 header",
             Layer::Gre => "GRE header",
             Layer::Udp => "UDP header",

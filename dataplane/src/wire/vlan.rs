@@ -1,10 +1,12 @@
-//! One 802.1Q tag, as it follows an Ethernet header whose ethertype is the TPID 0x8100:
-//! the tag control information (PCP, DEI, VID) and the ethertype of what follows.
+//! One VLAN tag, as it follows an Ethernet header whose ethertype is a TPID (0x8100 for
+//! 802.1Q, 0x88a8 for an 802.1ad service tag): the tag control information (PCP, DEI,
+//! VID) and the ethertype of what follows.
 //!
-//! Only 0x8100 counts as a tag in xvs; an 802.1ad (0x88a8) frame is just a frame of that
-//! ethertype, and a second 0x8100 tag behind the first is left unparsed as payload.
+//! As OVS with its default `vlan-limit=1`, xvs parses one tag, the outer one, whichever
+//! of the two TPIDs it has; a second tag behind it (QinQ: 0x88a8 then 0x8100) is left
+//! unparsed as payload, its TPID being the ethertype after the first tag.
 
-use super::{get_u16, set_u16, truncated, Layer, WireError};
+use super::{ethertype, get_u16, set_u16, truncated, Layer, WireError};
 
 mod field {
     pub const TCI: usize = 0;
@@ -19,7 +21,13 @@ pub const DEI: u16 = 0x1000;
 pub const PCP_SHIFT: u16 = 13;
 pub const VID_MASK: u16 = 0x0fff;
 
-/// A view of an 802.1Q tag's TCI and inner ethertype, followed by the payload.
+/// Whether `ethertype`, found where an ethertype goes, is a VLAN tag's TPID instead.
+#[inline]
+pub const fn is_tpid(ethertype: u16) -> bool {
+    matches!(ethertype, ethertype::VLAN | ethertype::QINQ)
+}
+
+/// A view of a VLAN tag's TCI and inner ethertype, followed by the payload.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Tag<T> {
     buffer: T,
@@ -87,7 +95,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Tag<T> {
     }
 }
 
-/// The values of an 802.1Q tag.
+/// The values of a VLAN tag (its TPID is the ethertype in front of it).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Repr {
     /// Priority code point, 0..=7.
@@ -157,6 +165,14 @@ mod tests {
             let mut buf = [0u8; 4];
             repr.emit(&mut Tag::new_unchecked(&mut buf[..]));
             assert_eq!(Repr::parse(&Tag::new_checked(&buf[..]).unwrap()), Ok(repr));
+        }
+    }
+
+    #[test]
+    fn tpids() {
+        assert!(is_tpid(0x8100) && is_tpid(0x88a8));
+        for other in [0x0800, 0x0806, 0x86dd, 0x9100, 0x88a9, 0x8101] {
+            assert!(!is_tpid(other), "{other:#x}");
         }
     }
 

@@ -118,7 +118,7 @@ pub enum Action {
     ModVlanPcp(u8),
     /// `strip_vlan` (printed as such) or `pop_vlan`.
     StripVlan,
-    /// `push_vlan:0x8100`.
+    /// `push_vlan:0x8100` or `push_vlan:0x88a8`: a tag (VID 0, PCP 0) with that TPID.
     PushVlan(u16),
     /// `set_tunnel:ID` (`wide` false) or `set_tunnel64:ID`.
     SetTunnel {

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 use xvs_dataplane::actions::TunnelKind;
+use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::worker::{cycle_counter_hz, WorkerStatsSnapshot};
-use xvs_dataplane::{DpAction, PortNo, TunnelHeader};
+use xvs_dataplane::{DpAction, PortNo, Tpid, TunnelHeader};
 
 use crate::revalidator::RevalidatorStats;
 use crate::topology::Topology;
@@ -41,7 +42,12 @@ pub fn dp_action_text(a: &DpAction) -> String {
     let vlan = |tci: &u16| format!("vid={},pcp={}", tci & 0x0fff, tci >> 13);
     match a {
         Output(p) => p.to_string(),
-        PushVlan(t) => format!("push_vlan({})", vlan(t)),
+        // As OVS: the TPID only when it is not 802.1Q's.
+        PushVlan { tpid, tci } => match tpid {
+            Tpid::Is(ethertype::VLAN) => format!("push_vlan({})", vlan(tci)),
+            Tpid::Is(t) => format!("push_vlan(tpid={t:#06x},{})", vlan(tci)),
+            Tpid::Received => format!("push_vlan(tpid=received,{})", vlan(tci)),
+        },
         PopVlan => "pop_vlan".into(),
         SetVlan(t) => format!("set(vlan({}))", vlan(t)),
         SetEthSrc(m) => format!("set(eth(src={m}))"),

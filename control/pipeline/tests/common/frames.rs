@@ -165,15 +165,31 @@ pub fn vxlan(
 
 /// Inserts an 802.1Q tag (vid, pcp 0) after the MACs of an untagged frame.
 pub fn tagged(untagged: &[u8], vid: u16) -> Vec<u8> {
-    let mut f = untagged[..12].to_vec();
-    f.extend_from_slice(&[0x81, 0x00]);
-    f.extend_from_slice(&vid.to_be_bytes());
-    f.extend_from_slice(&untagged[12..]);
+    tag_with(untagged, 0x8100, vid)
+}
+
+/// Inserts an 802.1ad service tag (TPID 0x88a8; vid, pcp 0) after the MACs of a frame
+/// (in front of any tag it has: QinQ).
+pub fn s_tagged(frame: &[u8], vid: u16) -> Vec<u8> {
+    tag_with(frame, 0x88a8, vid)
+}
+
+/// Inserts a tag with this TPID and TCI after the MACs of a frame.
+pub fn tag_with(frame: &[u8], tpid: u16, tci: u16) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&tpid.to_be_bytes());
+    f.extend_from_slice(&tci.to_be_bytes());
+    f.extend_from_slice(&frame[12..]);
     f
 }
 
+/// Removes the outer tag, 802.1Q (0x8100) or 802.1ad (0x88a8).
 pub fn untag(tagged: &[u8]) -> Vec<u8> {
-    assert_eq!(&tagged[12..14], &[0x81, 0x00]);
+    assert!(
+        tagged[12..14] == [0x81, 0x00] || tagged[12..14] == [0x88, 0xa8],
+        "not tagged: {:02x?}",
+        &tagged[12..14]
+    );
     let mut f = tagged[..12].to_vec();
     f.extend_from_slice(&tagged[16..]);
     f
