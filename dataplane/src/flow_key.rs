@@ -24,7 +24,14 @@ pub const VLAN_PCP_MASK: u16 = 0xe000;
 /// give equal keys.
 ///
 /// ARP shares the network fields as in OpenFlow: `nw_src`/`nw_dst` hold the sender and
-/// target protocol addresses, `nw_proto` the low byte of the opcode.
+/// target protocol addresses, `nw_proto` the low byte of the opcode. As in OVS's
+/// `struct flow`, ICMP type and code live in `tp_src`/`tp_dst`, and an IPv6 Neighbour
+/// Discovery message's link-layer address options in `arp_sha` (source) / `arp_tha`
+/// (target).
+///
+/// `metadata` and `regs` are the OpenFlow pipeline's own state, not the packet's: zero in
+/// every key the datapath extracts, changed only by actions during a translation, so
+/// they are never part of a cache key ([`FlowKey::pack`] leaves them out).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
 pub struct FlowKey {
     /// Tunnel id (GRE key, VXLAN VNI) the frame came in with; 0 when not from a tunnel.
@@ -50,15 +57,34 @@ pub struct FlowKey {
     pub dl_dst: MacAddr,
     pub arp_sha: MacAddr,
     pub arp_tha: MacAddr,
-    /// IPv4 protocol, or the low byte of the ARP opcode.
+    /// IPv4 protocol, IPv6 next header (after extension headers), or the low byte of
+    /// the ARP opcode.
     pub nw_proto: u8,
-    /// IPv4 DSCP and ECN byte.
+    /// IPv4 DSCP and ECN byte, or the IPv6 traffic class.
     pub nw_tos: u8,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub nw_ttl: u8,
+    /// TCP/UDP source port, or the ICMP/ICMPv6 type.
+    pub tp_src: u16,
+    /// TCP/UDP destination port, or the ICMP/ICMPv6 code.
+    pub tp_dst: u16,
+    /// IPv6 source and destination addresses, as numbers (the first byte on the wire is
+    /// the most significant).
+    pub ipv6_src: u128,
+    pub ipv6_dst: u128,
+    /// The target address of an ICMPv6 Neighbour Solicitation or Advertisement.
+    pub nd_target: u128,
+    /// OpenFlow `metadata`: pipeline state (see above).
+    pub metadata: u64,
+    /// OpenFlow registers `reg0`..`reg15`: pipeline state (see above).
+    pub regs: [u32; 16],
 }
 
 macro_rules! for_each_field {
     ($m:ident) => {
-        $m!(tun_id, in_port, nw_src, nw_dst, vlan_tci, dl_type, nw_proto, nw_tos; dl_src, dl_dst, arp_sha, arp_tha)
+        $m!(tun_id, in_port, nw_src, nw_dst, vlan_tci, dl_type, nw_proto, nw_tos, nw_ttl,
+            tp_src, tp_dst, ipv6_src, ipv6_dst, nd_target, metadata;
+            dl_src, dl_dst, arp_sha, arp_tha; regs)
     };
 }
 
@@ -85,13 +111,25 @@ impl FlowKey {
         arp_tha: MacAddr::BROADCAST,
         nw_proto: u8::MAX,
         nw_tos: u8::MAX,
+        nw_ttl: u8::MAX,
+        tp_src: u16::MAX,
+        tp_dst: u16::MAX,
+        ipv6_src: u128::MAX,
+        ipv6_dst: u128::MAX,
+        nd_target: u128::MAX,
+        metadata: u64::MAX,
+        regs: [u32::MAX; 16],
     };
 
     /// The bits of `self` selected by `mask`.
     pub fn masked(&self, mask: &FlowKey) -> FlowKey {
         macro_rules! and {
-            ($($i:ident),*; $($m:ident),*) => {
-                FlowKey { $($i: self.$i & mask.$i,)* $($m: mac_and(self.$m, mask.$m),)* }
+            ($($i:ident),*; $($m:ident),*; $($a:ident),*) => {
+                FlowKey {
+                    $($i: self.$i & mask.$i,)*
+                    $($m: mac_and(self.$m, mask.$m),)*
+                    $($a: std::array::from_fn(|n| self.$a[n] & mask.$a[n]),)*
+                }
             };
         }
         for_each_field!(and)
@@ -100,12 +138,30 @@ impl FlowKey {
     /// Adds the bits of `other` to this mask.
     pub fn union_with(&mut self, other: &FlowKey) {
         macro_rules! or {
-            ($($i:ident),*; $($m:ident),*) => {
+            ($($i:ident),*; $($m:ident),*; $($a:ident),*) => {
                 $(self.$i |= other.$i;)*
                 $(self.$m = mac_or(self.$m, other.$m);)*
+                $(for n in 0..self.$a.len() {
+                    self.$a[n] |= other.$a[n];
+                })*
             };
         }
         for_each_field!(or);
+    }
+
+    /// Every bit not set in this mask.
+    pub fn complement(&self) -> FlowKey {
+        let inv = |m: MacAddr| MacAddr(m.0.map(|b| !b));
+        macro_rules! not {
+            ($($i:ident),*; $($m:ident),*; $($a:ident),*) => {
+                FlowKey {
+                    $($i: !self.$i,)*
+                    $($m: inv(self.$m),)*
+                    $($a: self.$a.map(|w| !w),)*
+                }
+            };
+        }
+        for_each_field!(not)
     }
 
     /// True when every bit set in `self` (as a mask) is also set in `other`.
@@ -162,6 +218,17 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 }
 
 impl FlowKey {
+    /// Whether every packet field set in this key (or mask) is one [`FlowKey::pack`]
+    /// keeps. `metadata` and `regs` do not count: they are zero in every packet's key.
+    pub fn fits_packed(&self) -> bool {
+        self.nw_ttl == 0
+            && self.tp_src == 0
+            && self.tp_dst == 0
+            && self.ipv6_src == 0
+            && self.ipv6_dst == 0
+            && self.nd_target == 0
+    }
+
     #[inline]
     pub fn pack(&self) -> PackedKey {
         PackedKey([
@@ -223,6 +290,7 @@ mod tests {
             arp_tha: MacAddr([19, 20, 21, 22, 23, 24]),
             nw_proto: 0xab,
             nw_tos: 0xcd,
+            ..FlowKey::default()
         };
         // Each field lands in its own bits: changing any field changes the packing.
         let base = k.pack();
@@ -291,6 +359,29 @@ mod tests {
         });
         assert_eq!(k.masked(&m).dl_dst, MacAddr::ZERO);
         assert!(m.is_subset_of(&FlowKey::EXACT));
+        assert_eq!(FlowKey::default().complement(), FlowKey::EXACT);
+        assert_eq!(FlowKey::EXACT.complement(), FlowKey::default());
+        let c = m.complement();
+        assert_eq!(m.masked(&c), FlowKey::default());
+        let mut all = m;
+        all.union_with(&c);
+        assert_eq!(all, FlowKey::EXACT);
+        assert!(!FlowKey {
+            regs: [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ..FlowKey::default()
+        }
+        .is_zero());
+        assert!(FlowKey::EXACT
+            .masked(&FlowKey {
+                metadata: 0xff,
+                ..FlowKey::default()
+            })
+            .fits_packed());
+        assert!(!FlowKey {
+            tp_dst: 1,
+            ..FlowKey::default()
+        }
+        .fits_packed());
         assert!(!FlowKey::EXACT.is_subset_of(&m));
         assert_eq!(k.masked(&FlowKey::EXACT), k);
         assert_eq!(k.vlan_vid(), Some(5));

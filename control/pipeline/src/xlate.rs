@@ -582,7 +582,7 @@ impl<'a> Ctx<'a> {
         }
         self.out.actions.extend(emit);
         self.committed.union_with(&d);
-        let masked_old = self.packet.masked(&invert(&d));
+        let masked_old = self.packet.masked(&FlowKey::complement(&d));
         self.packet = masked_old;
         self.packet.union_with(&f.masked(&d));
         self.dirty = FlowKey::default();
@@ -704,23 +704,5 @@ impl<'a> Ctx<'a> {
         self.flow.vlan_tci = port.config.vlan.output(xvlan, flow_tci);
         self.output_to_port(ofport);
         self.flow.vlan_tci = saved;
-    }
-}
-
-fn invert(m: &FlowKey) -> FlowKey {
-    let inv = |x: MacAddr| MacAddr(x.0.map(|b| !b));
-    FlowKey {
-        tun_id: !m.tun_id,
-        in_port: !m.in_port,
-        nw_src: !m.nw_src,
-        nw_dst: !m.nw_dst,
-        vlan_tci: !m.vlan_tci,
-        dl_type: !m.dl_type,
-        dl_src: inv(m.dl_src),
-        dl_dst: inv(m.dl_dst),
-        arp_sha: inv(m.arp_sha),
-        arp_tha: inv(m.arp_tha),
-        nw_proto: !m.nw_proto,
-        nw_tos: !m.nw_tos,
     }
 }

@@ -196,6 +196,11 @@ impl FlowCache {
             flow.key.masked(&flow.mask),
             "keys are stored masked"
         );
+        debug_assert!(
+            flow.mask.fits_packed(),
+            "a mask over fields the packed key does not hold would alias keys: {:?}",
+            flow.mask
+        );
         let seed = self.seed;
         let hash_of = move |k: &PackedKey| k.hash(seed);
         let idx = match self.subtables.iter().position(|st| st.mask == flow.mask) {
