@@ -74,7 +74,8 @@ struct Config {
     /// How each netdev port's datapath side is doing, by port name.
     status: BTreeMap<String, Result<PortStatus, String>>,
     underlays: Underlays,
-    /// Opened at the first tunnel port; an error is retried at the next sync.
+    /// Opened at the first tunnel port (or bridge `hwaddr`); an error is retried at the
+    /// next sync.
     rtnl: Option<Rtnl>,
     next_sync: Option<Instant>,
 }

@@ -21,10 +21,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use xvs_dataplane::PortNo;
+use xvs_dataplane::{MacAddr, PortNo};
 use xvs_pipeline::topology::PortKind;
 
 use crate::links::{Link, LinkEvent};
+use crate::netlink::Rtnl;
 use crate::Daemon;
 
 /// The daemon's view of the kernel's netdevs, and the wake-up of the OVSDB client.
@@ -184,5 +185,32 @@ impl Daemon {
                 .get(name)
                 .cloned()),
         })
+    }
+
+    /// Gives netdev `name` Ethernet address `mac`, unless it has it already (a bridge's
+    /// `other_config:hwaddr` on its own interface). Ok(true) when it was changed.
+    pub fn set_netdev_mac(&self, name: &str, mac: MacAddr) -> Result<bool, String> {
+        let mut cfg = self.config.lock().expect("config lock");
+        if cfg.rtnl.is_none() {
+            cfg.rtnl = Some(Rtnl::open().map_err(|e| e.to_string())?);
+        }
+        let net = cfg.rtnl.as_mut().expect("opened above");
+        let link = net
+            .link_by_name(name)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| no_such_device(name))?;
+        if link.mac == mac {
+            return Ok(false);
+        }
+        net.set_link_address(link.index, mac)
+            .map_err(|e| e.to_string())?;
+        // The write-back reads the table: it has the address at once (the kernel's
+        // notification says the same a moment later).
+        if let Some(l) = self.netdevs.links.lock().expect("links lock").get_mut(name) {
+            if l.index == link.index {
+                l.mac = Some(mac);
+            }
+        }
+        Ok(true)
     }
 }

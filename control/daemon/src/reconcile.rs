@@ -7,6 +7,9 @@
 //! `Open_vSwitch.cur_cfg := next_cfg` (which is what `ovs-vsctl` and the Neutron agent
 //! wait for).
 //!
+//! Also, as bridge.c: a bridge's `other_config:hwaddr` on its own interface
+//! ([`bridge_id`]).
+//!
 //! Nothing the database holds is fatal: a value xvs cannot use becomes that interface's
 //! `error`, and the other ports go on.
 
@@ -21,12 +24,14 @@ use crate::netdevs::no_such_device;
 use crate::ovsdb::datum;
 use crate::ovsdb::replica::Replica;
 use crate::ovsdb::session::MonitorSpec;
-use crate::ports::{fnv1a, link_exists, port_config};
+use crate::ports::{link_exists, port_config};
 use crate::Daemon;
 
+mod bridge_id;
 mod link_status;
 mod wanted;
 
+use bridge_id::BridgeMacs;
 use link_status::LinkColumns;
 use wanted::{ignored_note, wanted, WantedBridge, WantedIface};
 
@@ -94,19 +99,6 @@ pub const DATAPATH_TYPES: [&str; 2] = ["netdev", "system"];
 /// The interface types xvs implements.
 pub const IFACE_TYPES: [&str; 6] = ["", "gre", "internal", "patch", "system", "vxlan"];
 
-/// A datapath id: 16 hex digits.
-fn valid_dpid(s: &str) -> bool {
-    s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// A bridge's datapath id when the database names none: stable (from the name) and
-/// shaped like OVS's (a locally administered MAC in the low 48 bits).
-fn derived_dpid(name: &str) -> String {
-    let h = fnv1a(name);
-    let mac = (h & 0x0000_feff_ffff_ffff) | 0x0000_0200_0000_0000;
-    format!("{mac:016x}")
-}
-
 /// The state of one interface after a pass, as written back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct IfaceResult {
@@ -135,6 +127,8 @@ pub struct BridgeLayer {
     /// The NORMAL options last given to each bridge: a change reaches the control thread
     /// (a barrier, and the caches' counters credited) only when they differ.
     bridge_options: BTreeMap<String, BridgeOptions>,
+    /// The bridges' `other_config:hwaddr` made real.
+    macs: BridgeMacs,
 }
 
 impl BridgeLayer {
@@ -184,7 +178,13 @@ impl BridgeLayer {
                 }
             }
             let have = current.get(&br.name).cloned().unwrap_or_default();
-            let results = self.sync_ports(daemon, br, &have, &all_ports);
+            let mut results = self.sync_ports(daemon, br, &have, &all_ports);
+            if let Some(mac) = self.macs.apply(daemon, br, results.get(&br.name)) {
+                if let Some(r) = results.get_mut(&br.name) {
+                    r.link.get_or_insert_with(LinkColumns::default).mac_in_use =
+                        Some(mac.to_string());
+                }
+            }
             for iface in &br.ifaces {
                 let r = &results[&iface.name];
                 self.results
@@ -213,17 +213,7 @@ impl BridgeLayer {
                     }));
                 }
             }
-            let mut dpid = br
-                .datapath_id_request
-                .clone()
-                .filter(|d| valid_dpid(d))
-                .or_else(|| br.datapath_id_column.clone().filter(|d| valid_dpid(d)))
-                .unwrap_or_else(|| derived_dpid(&br.name))
-                .to_ascii_lowercase();
-            while !dpids_taken.insert(dpid.clone()) {
-                // Two bridges may not share one: the next name-derived id.
-                dpid = derived_dpid(&format!("{}{dpid}", br.name));
-            }
+            let dpid = bridge_id::datapath_id(br, &mut dpids_taken);
             if br.datapath_id_column.as_deref() != Some(dpid.as_str()) {
                 ops.push(json!({
                     "op": "update", "table": "Bridge",
@@ -237,6 +227,7 @@ impl BridgeLayer {
             .retain(|name, _| wanted_names.contains(name.as_str()));
         self.bridge_options
             .retain(|name, _| wanted_names.contains(name.as_str()));
+        self.macs.retain(&wanted_names);
         let mut row = serde_json::Map::new();
         if w.cur_cfg != w.next_cfg {
             row.insert("cur_cfg".into(), json!(w.next_cfg));
@@ -470,15 +461,5 @@ mod tests {
             },
             "a bad size keeps the default; 5 s is forced up to OVS's 15 s"
         );
-    }
-
-    #[test]
-    fn datapath_ids() {
-        let a = derived_dpid("br-int");
-        assert!(valid_dpid(&a));
-        assert_eq!(a, derived_dpid("br-int"));
-        assert_ne!(a, derived_dpid("br-tun"));
-        assert!(!valid_dpid("00001"));
-        assert!(!valid_dpid("000000000000000g"));
     }
 }
