@@ -362,6 +362,14 @@ impl Daemon {
         Ok((json!({ "flows": n }), String::new()))
     }
 
+    /// Starts or ends the wait for flows to be restored (the database's
+    /// `Open_vSwitch.other_config:flow-restore-wait`): while it lasts, every upcall is
+    /// dropped (counted in dp-show), so no packet moves before the flows are back.
+    pub fn set_flow_restore_wait(&self, wait: bool) {
+        self.control
+            .revalidator(move |reval| reval.set_flow_restore_wait(wait));
+    }
+
     /// Whether packets really move (not `--datapath none`).
     pub fn moves_packets(&self) -> bool {
         self.backend.lock().expect("backend lock").moves_packets()

@@ -8,7 +8,10 @@
 //! wait for).
 //!
 //! Also, as bridge.c: a bridge's `other_config:hwaddr` on its own interface
-//! ([`bridge_id`]).
+//! ([`bridge_id`]), and `Open_vSwitch.other_config:flow-restore-wait`: when xvsd starts
+//! with it true, the bridges and ports are configured and written back but no packet
+//! moves until it is false or removed (then it is not looked at again, as OVS only
+//! waits at its start).
 //!
 //! Nothing the database holds is fatal: a value xvs cannot use becomes that interface's
 //! `error`, and the other ports go on.
@@ -42,6 +45,7 @@ pub fn monitor_spec() -> MonitorSpec {
             "Open_vSwitch",
             vec![
                 "bridges",
+                "other_config",
                 "next_cfg",
                 "cur_cfg",
                 "datapath_types",
@@ -129,6 +133,10 @@ pub struct BridgeLayer {
     bridge_options: BTreeMap<String, BridgeOptions>,
     /// The bridges' `other_config:hwaddr` made real.
     macs: BridgeMacs,
+    /// Upcalls are being dropped: xvsd started with `flow-restore-wait` true.
+    flow_restore_waiting: bool,
+    /// `flow-restore-wait` has been false (or absent) once: it is not looked at again.
+    flow_restore_over: bool,
 }
 
 impl BridgeLayer {
@@ -139,6 +147,8 @@ impl BridgeLayer {
         let Some(ovs_uuid) = w.ovs_uuid.clone() else {
             return Pass::default();
         };
+        // Before any port is attached, so that not one packet moves while waiting.
+        self.flow_restore_wait(daemon, w.flow_restore_wait.as_deref());
         self.results.clear();
         let current = daemon.bridge_ports();
         let wanted_names: BTreeSet<&str> = w.bridges.iter().map(|b| b.name.as_str()).collect();
@@ -248,6 +258,37 @@ impl BridgeLayer {
             ops,
             next_cfg: w.next_cfg,
         }
+    }
+
+    /// `Open_vSwitch.other_config:flow-restore-wait` (bridge.c, ofproto-dpif.c
+    /// `type_run`): true when xvsd starts, upcalls are dropped until it is false or
+    /// removed; from then on it is not looked at again, so setting it true later has no
+    /// effect. As OVS's `smap_get_bool`, anything but "true" is false (logged when it is
+    /// not "false" either).
+    fn flow_restore_wait(&mut self, daemon: &Daemon, value: Option<&str>) {
+        if self.flow_restore_over {
+            return;
+        }
+        let wait = match value {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) => {
+                if !v.eq_ignore_ascii_case("false") {
+                    tracing::warn!(value = %v, "other_config:flow-restore-wait is not true or false: taken as false, as OVS does");
+                }
+                false
+            }
+        };
+        if wait != self.flow_restore_waiting {
+            daemon.set_flow_restore_wait(wait);
+            self.flow_restore_waiting = wait;
+            if wait {
+                tracing::info!("flow-restore-wait: bridges and ports are configured, but no packet moves until it is false");
+            } else {
+                tracing::info!("flow-restore-wait is over: packets move");
+            }
+        }
+        self.flow_restore_over = !wait;
     }
 
     /// Brings one bridge's ports in line; returns every wanted interface's outcome.
@@ -461,5 +502,65 @@ mod tests {
             },
             "a bad size keeps the default; 5 s is forced up to OVS's 15 s"
         );
+    }
+
+    /// flow-restore-wait true at the start holds upcalls back while the configuration
+    /// is applied and written back; false ends it for good.
+    #[test]
+    fn flow_restore_wait_only_at_the_start() {
+        use crate::ovsdb::replica::Replica;
+        use crate::ports::NoDatapath;
+        use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
+        use xvs_pipeline::revalidator::Revalidator;
+        use xvs_pipeline::Switch;
+
+        let (_up_tx, up_rx) = crossbeam_channel::bounded(1);
+        let control = ControlThread::spawn(
+            Switch::new(),
+            Revalidator::new(Vec::new(), 16),
+            up_rx,
+            Clock::new(),
+            ControlConfig::default(),
+        );
+        let daemon = Daemon::new(control, Box::new(NoDatapath));
+        let waiting = |d: &Daemon| d.control().read(|_, r, _| r.stats.flow_restore_wait);
+        let mut db = Replica::default();
+        let mut set = |value: Option<&str>, cfg: i64| {
+            let other: Vec<Value> = value
+                .map(|v| json!(["flow-restore-wait", v]))
+                .into_iter()
+                .collect();
+            db.apply_update(&json!({
+                "Open_vSwitch": {"o1": {"new": {"bridges": ["uuid", "b1"], "next_cfg": cfg,
+                    "cur_cfg": 0, "other_config": ["map", other]}}},
+                "Bridge": {"b1": {"new": {"name": "br0", "ports": ["set", []]}}},
+            }))
+            .unwrap();
+            db.clone()
+        };
+        let mut layer = BridgeLayer::default();
+        let pass = layer.reconcile(&daemon, &set(Some("true"), 1));
+        assert!(waiting(&daemon));
+        // Configured and written back all the same: the bridge, its id, cur_cfg.
+        assert!(daemon.bridge_ports().contains_key("br0"));
+        let text = serde_json::to_string(&pass.ops).unwrap();
+        assert!(
+            text.contains("datapath_id") && text.contains("cur_cfg"),
+            "{text}"
+        );
+        layer.reconcile(&daemon, &set(Some("TRUE"), 2));
+        assert!(waiting(&daemon));
+        layer.reconcile(&daemon, &set(None, 3));
+        assert!(!waiting(&daemon), "removed: the wait is over");
+        layer.reconcile(&daemon, &set(Some("true"), 4));
+        assert!(!waiting(&daemon), "true again has no effect");
+
+        // A value that is neither: false, as OVS's smap_get_bool.
+        let mut layer = BridgeLayer::default();
+        daemon.set_flow_restore_wait(false);
+        layer.reconcile(&daemon, &set(Some("yes"), 5));
+        assert!(!waiting(&daemon));
+        layer.reconcile(&daemon, &set(Some("true"), 6));
+        assert!(!waiting(&daemon));
     }
 }

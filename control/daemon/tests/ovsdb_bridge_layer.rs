@@ -1,7 +1,8 @@
 //! What ovs-vswitchd's bridge layer does beyond ports, under the real ovsdb-server with
 //! the unmodified ovs-vsctl and real traffic: a bridge's `other_config:hwaddr` (its
-//! interface's MAC and its datapath id). Needs root and the openvswitch packages;
-//! fails loudly without them.
+//! interface's MAC and its datapath id), and `Open_vSwitch.other_config:flow-restore-wait`
+//! (configured at the start, but no packet moves until it is false). Needs root and the
+//! openvswitch packages; fails loudly without them.
 
 mod common;
 
@@ -152,4 +153,72 @@ fn hwaddr_is_the_bridge_interfaces_mac_and_makes_its_datapath_id() {
     ]);
     assert_eq!(dpid(&n), "\"0000000000000042\"");
     assert_eq!(kernel_mac(sw, "br-int"), "02:aa:bb:cc:dd:03");
+}
+
+#[test]
+fn flow_restore_wait_at_the_start_configures_everything_but_moves_no_packet() {
+    let mut n = DbNode::new("restore-wait", 3);
+    // Set while xvsd runs (it started without it): only the start waits, so nothing.
+    n.d.db.vsctl_ok(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:flow-restore-wait=true",
+    ]);
+    n.d.db.vsctl_ok(&["add-br", "br-int"]);
+    for i in 0..2 {
+        n.d.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
+    }
+    assert!(n.pings(0, 1), "true set after the start changes nothing");
+    let before: Vec<i64> = (0..2).map(|i| n.ofport(n.port(i))).collect();
+
+    // Started with it true: configured and written back (a port added now gets its
+    // number, and ovs-vsctl's wait for cur_cfg returns), but no packet moves.
+    n.d.restart();
+    n.d.db.vsctl_ok(&["add-port", "br-int", n.port(2), "tag=1"]);
+    assert!(n.ofport(n.port(2)) >= 1);
+    assert_eq!(
+        (0..2).map(|i| n.ofport(n.port(i))).collect::<Vec<_>>(),
+        before
+    );
+    let next_cfg = n.d.db.vsctl_ok(&["get", "Open_vSwitch", ".", "next_cfg"]);
+    assert_eq!(
+        n.d.db.vsctl_ok(&["get", "Open_vSwitch", ".", "cur_cfg"]),
+        next_cfg
+    );
+    assert!(!n.pings(0, 1));
+    assert!(!n.pings(2, 0));
+    let show = n.d.ok(&["dp-show"]);
+    let dropped: u64 = show
+        .split("flow-restore-wait: waiting (upcalls are dropped) dropped:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{show}"));
+    assert!(dropped > 0, "{show}");
+    assert!(show.contains("upcalls: handled:0 "), "{show}");
+
+    // Removed: packets move.
+    n.d.db.vsctl_ok(&[
+        "remove",
+        "Open_vSwitch",
+        ".",
+        "other_config",
+        "flow-restore-wait",
+    ]);
+    assert!(
+        reaches(&n.net.hosts[0].ns, "10.0.0.2"),
+        "{}",
+        n.d.ok(&["dp-show"])
+    );
+    assert!(reaches(&n.net.hosts[2].ns, "10.0.0.1"));
+    // True again: no effect, the wait was at the start only.
+    n.d.db.vsctl_ok(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:flow-restore-wait=true",
+    ]);
+    assert!(n.pings(1, 2));
+    assert!(n.d.ok(&["dp-show"]).contains("flow-restore-wait: over"));
 }

@@ -54,6 +54,8 @@ pub(super) struct Wanted {
     pub(super) next_cfg: i64,
     pub(super) cur_cfg: i64,
     pub(super) types_written: bool,
+    /// `Open_vSwitch.other_config:flow-restore-wait` as written (None: absent).
+    pub(super) flow_restore_wait: Option<String>,
     pub(super) bridges: Vec<WantedBridge>,
 }
 
@@ -77,6 +79,11 @@ pub(super) fn wanted(db: &Replica) -> Wanted {
             .into_iter()
             .collect()
     };
+    w.flow_restore_wait = ovs
+        .get("other_config")
+        .map(datum::string_map)
+        .unwrap_or_default()
+        .remove("flow-restore-wait");
     w.types_written = set("datapath_types")
         == DATAPATH_TYPES.iter().map(|s| s.to_string()).collect()
         && set("iface_types") == IFACE_TYPES.iter().map(|s| s.to_string()).collect();
@@ -437,7 +444,8 @@ mod tests {
         let db = |other: Value| {
             let mut r = Replica::default();
             r.apply_update(&serde_json::json!({
-                "Open_vSwitch": {"o1": {"new": {"bridges": ["uuid", "b1"]}}},
+                "Open_vSwitch": {"o1": {"new": {"bridges": ["uuid", "b1"],
+                    "other_config": ["map", [["flow-restore-wait", "true"]]]}}},
                 "Bridge": {"b1": {"new": {"name": "br0", "ports": ["set", []], "other_config": other}}},
             }))
             .unwrap();
@@ -445,6 +453,7 @@ mod tests {
         };
         let w = db(serde_json::json!(["map", [["hwaddr", ""]]]));
         assert_eq!(w.bridges[0].hwaddr, None);
+        assert_eq!(w.flow_restore_wait.as_deref(), Some("true"));
         let w = db(serde_json::json!([
             "map",
             [["hwaddr", "fa:16:3e:00:00:01"]]
