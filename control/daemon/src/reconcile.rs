@@ -8,10 +8,10 @@
 //! wait for).
 //!
 //! Also, as bridge.c: a bridge's `other_config:hwaddr` on its own interface
-//! ([`bridge_id`]), and `Open_vSwitch.other_config:flow-restore-wait`: when xvsd starts
-//! with it true, the bridges and ports are configured and written back but no packet
-//! moves until it is false or removed (then it is not looked at again, as OVS only
-//! waits at its start).
+//! ([`bridge_id`]), internal ports' netdevs made again when they went, and
+//! `Open_vSwitch.other_config:flow-restore-wait`: when xvsd starts with it true, the
+//! bridges and ports are configured and written back but no packet moves until it is
+//! false or removed (then it is not looked at again, as OVS only waits at its start).
 //!
 //! Nothing the database holds is fatal: a value xvs cannot use becomes that interface's
 //! `error`, and the other ports go on.
@@ -370,6 +370,10 @@ impl BridgeLayer {
                 && cfg.trunks == wanted_cfg.trunks;
             let moved = requested.is_some_and(|r| r != i64::from(*ofport));
             if same && !moved {
+                if wanted_cfg.kind == PortKind::Internal {
+                    // Its netdev made again if it went; a failure is its status.
+                    let _ = daemon.ensure_internal(&iface.name);
+                }
                 let warning = patch_peer_warning(&options, all_ports);
                 return link_status::in_pipeline(daemon, &iface.name, i64::from(*ofport), warning);
             }

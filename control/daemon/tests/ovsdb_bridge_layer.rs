@@ -1,8 +1,9 @@
 //! What ovs-vswitchd's bridge layer does beyond ports, under the real ovsdb-server with
 //! the unmodified ovs-vsctl and real traffic: a bridge's `other_config:hwaddr` (its
-//! interface's MAC and its datapath id), and `Open_vSwitch.other_config:flow-restore-wait`
-//! (configured at the start, but no packet moves until it is false). Needs root and the
-//! openvswitch packages; fails loudly without them.
+//! interface's MAC and its datapath id), `Open_vSwitch.other_config:flow-restore-wait`
+//! (configured at the start, but no packet moves until it is false), and internal
+//! ports' netdevs made again after `ip link del`. Needs root and the openvswitch
+//! packages; fails loudly without them.
 
 mod common;
 
@@ -11,6 +12,15 @@ use std::time::{Duration, Instant};
 
 use common::db_node::DbNode;
 use xvs_dataplane::testnet::{mac_of, Netns};
+
+/// Polls `cond` every 20 ms until it holds (panics after `limit`).
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// Whether `ns` reaches `ip` (two pings, a second each at most).
 fn ping(ns: &Netns, ip: &str) -> bool {
@@ -44,6 +54,15 @@ fn kernel_mac(ns: &Netns, ifname: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+fn link_exists(ns: &Netns, ifname: &str) -> bool {
+    Command::new("ip")
+        .args(["-n", ns.name(), "link", "show", ifname])
+        .output()
+        .unwrap()
+        .status
+        .success()
 }
 
 /// An address on `dev` in the switch namespace, and `dev` up.
@@ -221,4 +240,70 @@ fn flow_restore_wait_at_the_start_configures_everything_but_moves_no_packet() {
     ]);
     assert!(n.pings(1, 2));
     assert!(n.d.ok(&["dp-show"]).contains("flow-restore-wait: over"));
+}
+
+#[test]
+fn internal_netdevs_deleted_are_made_again_with_their_ofports() {
+    let mut n = DbNode::new("internal-again", 1);
+    let sw = &n.net.ns_switch;
+    let h0 = &n.net.hosts[0].ns;
+    n.d.db.vsctl_ok(&[
+        "add-br",
+        "br-int",
+        "--",
+        "set",
+        "Bridge",
+        "br-int",
+        "other_config:hwaddr=02:aa:bb:cc:dd:07",
+    ]);
+    n.d.db.vsctl_ok(&["add-port", "br-int", n.port(0)]);
+    n.d.db.vsctl_ok(&[
+        "add-port",
+        "br-int",
+        "vi0",
+        "--",
+        "set",
+        "Interface",
+        "vi0",
+        "type=internal",
+    ]);
+    // The host on two subnets: the bridge's interface on one, vi0 on the other.
+    h0.ip(&["addr", "add", "10.0.1.1/24", "dev", &n.net.hosts[0].host_if]);
+    configure(sw, "br-int", "10.0.0.8/24");
+    configure(sw, "vi0", "10.0.1.9/24");
+    assert!(ping(h0, "10.0.0.8"), "{}", n.d.log());
+    assert!(ping(h0, "10.0.1.9"));
+    let vi0 = n.ofport("vi0");
+    assert_eq!(n.ofport("br-int"), 65534);
+
+    for (dev, ofport, cidr, ip) in [
+        ("br-int", 65534, "10.0.0.8/24", "10.0.0.8"),
+        ("vi0", vi0, "10.0.1.9/24", "10.0.1.9"),
+    ] {
+        sw.ip(&["link", "del", dev]);
+        wait_for(&format!("{dev} made again"), Duration::from_secs(3), || {
+            link_exists(sw, dev)
+        });
+        // The same number, no error, and (the bridge's) the hwaddr again.
+        wait_for(
+            &format!("{dev} written back"),
+            Duration::from_secs(3),
+            || n.ofport(dev) == ofport && n.get(dev, "error") == "[]",
+        );
+        if dev == "br-int" {
+            wait_for("the hwaddr again", Duration::from_secs(3), || {
+                kernel_mac(sw, dev) == "02:aa:bb:cc:dd:07"
+            });
+        }
+        // Attached to the datapath again: what the host configures on it works.
+        configure(sw, dev, cidr);
+        assert!(reaches(h0, ip), "{dev}: {}", n.d.ok(&["show"]));
+    }
+    let log = n.d.log();
+    assert_eq!(
+        log.matches("created again and attached").count(),
+        2,
+        "{log}"
+    );
+    assert!(n.d.is_running());
 }
