@@ -74,7 +74,8 @@ struct Config {
     /// How each netdev port's datapath side is doing, by port name.
     status: BTreeMap<String, Result<PortStatus, String>>,
     underlays: Underlays,
-    /// Opened at the first tunnel port; an error is retried at the next sync.
+    /// Opened at the first tunnel port (or bridge `hwaddr`); an error is retried at the
+    /// next sync.
     rtnl: Option<Rtnl>,
     next_sync: Option<Instant>,
 }
@@ -359,6 +360,14 @@ impl Daemon {
     ) -> Outcome {
         let n = self.control.change(f)?;
         Ok((json!({ "flows": n }), String::new()))
+    }
+
+    /// Starts or ends the wait for flows to be restored (the database's
+    /// `Open_vSwitch.other_config:flow-restore-wait`): while it lasts, every upcall is
+    /// dropped (counted in dp-show), so no packet moves before the flows are back.
+    pub fn set_flow_restore_wait(&self, wait: bool) {
+        self.control
+            .revalidator(move |reval| reval.set_flow_restore_wait(wait));
     }
 
     /// Whether packets really move (not `--datapath none`).

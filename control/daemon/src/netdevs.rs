@@ -10,6 +10,10 @@
 //! - present (created, or created again): the port is attached again, under the same
 //!   numbers, and its error clears.
 //!
+//! Internal ports' netdevs are xvsd's own veth pairs: one that went (`ip link del
+//! br-int`) is made again by the bridge layer's next pass, as OVS re-creates an internal
+//! device, and attached under the same numbers ([`Daemon::ensure_internal`]).
+//!
 //! The configuration does not change (the port is still in the database and the
 //! pipeline). A port whose netdev never existed is not in the pipeline
 //! (ovs-vswitchd gives it no number either); the bridge layer adds it on the pass that
@@ -21,10 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use xvs_dataplane::PortNo;
+use xvs_dataplane::{MacAddr, PortNo};
 use xvs_pipeline::topology::PortKind;
 
 use crate::links::{Link, LinkEvent};
+use crate::netlink::Rtnl;
+use crate::ports::{create_internal, internal_peer, link_exists};
 use crate::Daemon;
 
 /// The daemon's view of the kernel's netdevs, and the wake-up of the OVSDB client.
@@ -184,5 +190,84 @@ impl Daemon {
                 .get(name)
                 .cloned()),
         })
+    }
+
+    /// Internal port `name` made whole: when its veth pair went (`ip link del`) or could
+    /// not be made last time, it is created again and the port attached to it under the
+    /// same datapath port (the OpenFlow number never changed: the port stayed in the
+    /// pipeline). OVS re-creates an internal device at its next reconfiguration; the
+    /// bridge layer calls this on every pass (each database change, each second, each
+    /// link event). Ok(true) when it was re-created; the error, which is also the port's
+    /// status (`Interface.error`), when it could not be. Nothing without a datapath.
+    pub fn ensure_internal(&self, name: &str) -> Result<bool, String> {
+        if !self.moves_packets() {
+            return Ok(false);
+        }
+        let mut cfg = self.config.lock().expect("config lock");
+        let before = cfg.status.get(name).cloned();
+        let attached = matches!(before, Some(Ok(_)));
+        if attached && link_exists(name) && link_exists(&internal_peer(name)) {
+            return Ok(false);
+        }
+        let n = name.to_string();
+        let port = self.control.read(move |sw, _, _| {
+            let (b, of) = sw.topology().port_by_name(&n)?;
+            let p = b.port(of)?;
+            if p.config.kind != PortKind::Internal {
+                return None;
+            }
+            Some((b.name.clone(), p.dp_port?))
+        });
+        let Some((bridge, dp)) = port else {
+            return Ok(false);
+        };
+        let mut backend = self.backend.lock().expect("backend lock");
+        if attached {
+            // Its sockets belong to the veth that went.
+            backend.detach(dp);
+        }
+        // The bridge's own interface starts down again, as when it was first made.
+        let made = create_internal(name, name != bridge).and_then(|peer| backend.attach(dp, &peer));
+        match made {
+            Ok(status) => {
+                tracing::info!(port = name, bridge = %bridge, "internal port's netdev was gone: created again and attached");
+                cfg.status.insert(name.to_string(), Ok(status));
+                Ok(true)
+            }
+            Err(e) => {
+                if before.as_ref().and_then(|b| b.as_ref().err()) != Some(&e) {
+                    tracing::warn!(port = name, error = %e, "internal port's netdev is gone and could not be created again");
+                }
+                cfg.status.insert(name.to_string(), Err(e.clone()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives netdev `name` Ethernet address `mac`, unless it has it already (a bridge's
+    /// `other_config:hwaddr` on its own interface). Ok(true) when it was changed.
+    pub fn set_netdev_mac(&self, name: &str, mac: MacAddr) -> Result<bool, String> {
+        let mut cfg = self.config.lock().expect("config lock");
+        if cfg.rtnl.is_none() {
+            cfg.rtnl = Some(Rtnl::open().map_err(|e| e.to_string())?);
+        }
+        let net = cfg.rtnl.as_mut().expect("opened above");
+        let link = net
+            .link_by_name(name)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| no_such_device(name))?;
+        if link.mac == mac {
+            return Ok(false);
+        }
+        net.set_link_address(link.index, mac)
+            .map_err(|e| e.to_string())?;
+        // The write-back reads the table: it has the address at once (the kernel's
+        // notification says the same a moment later).
+        if let Some(l) = self.netdevs.links.lock().expect("links lock").get_mut(name) {
+            if l.index == link.index {
+                l.mac = Some(mac);
+            }
+        }
+        Ok(true)
     }
 }

@@ -7,6 +7,12 @@
 //! `Open_vSwitch.cur_cfg := next_cfg` (which is what `ovs-vsctl` and the Neutron agent
 //! wait for).
 //!
+//! Also, as bridge.c: a bridge's `other_config:hwaddr` on its own interface
+//! ([`bridge_id`]), internal ports' netdevs made again when they went, and
+//! `Open_vSwitch.other_config:flow-restore-wait`: when xvsd starts with it true, the
+//! bridges and ports are configured and written back but no packet moves until it is
+//! false or removed (then it is not looked at again, as OVS only waits at its start).
+//!
 //! Nothing the database holds is fatal: a value xvs cannot use becomes that interface's
 //! `error`, and the other ports go on.
 
@@ -21,12 +27,14 @@ use crate::netdevs::no_such_device;
 use crate::ovsdb::datum;
 use crate::ovsdb::replica::Replica;
 use crate::ovsdb::session::MonitorSpec;
-use crate::ports::{fnv1a, link_exists, port_config};
+use crate::ports::{link_exists, port_config};
 use crate::Daemon;
 
+mod bridge_id;
 mod link_status;
 mod wanted;
 
+use bridge_id::BridgeMacs;
 use link_status::LinkColumns;
 use wanted::{ignored_note, wanted, WantedBridge, WantedIface};
 
@@ -37,6 +45,7 @@ pub fn monitor_spec() -> MonitorSpec {
             "Open_vSwitch",
             vec![
                 "bridges",
+                "other_config",
                 "next_cfg",
                 "cur_cfg",
                 "datapath_types",
@@ -94,19 +103,6 @@ pub const DATAPATH_TYPES: [&str; 2] = ["netdev", "system"];
 /// The interface types xvs implements.
 pub const IFACE_TYPES: [&str; 6] = ["", "gre", "internal", "patch", "system", "vxlan"];
 
-/// A datapath id: 16 hex digits.
-fn valid_dpid(s: &str) -> bool {
-    s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// A bridge's datapath id when the database names none: stable (from the name) and
-/// shaped like OVS's (a locally administered MAC in the low 48 bits).
-fn derived_dpid(name: &str) -> String {
-    let h = fnv1a(name);
-    let mac = (h & 0x0000_feff_ffff_ffff) | 0x0000_0200_0000_0000;
-    format!("{mac:016x}")
-}
-
 /// The state of one interface after a pass, as written back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct IfaceResult {
@@ -135,6 +131,12 @@ pub struct BridgeLayer {
     /// The NORMAL options last given to each bridge: a change reaches the control thread
     /// (a barrier, and the caches' counters credited) only when they differ.
     bridge_options: BTreeMap<String, BridgeOptions>,
+    /// The bridges' `other_config:hwaddr` made real.
+    macs: BridgeMacs,
+    /// Upcalls are being dropped: xvsd started with `flow-restore-wait` true.
+    flow_restore_waiting: bool,
+    /// `flow-restore-wait` has been false (or absent) once: it is not looked at again.
+    flow_restore_over: bool,
 }
 
 impl BridgeLayer {
@@ -145,6 +147,8 @@ impl BridgeLayer {
         let Some(ovs_uuid) = w.ovs_uuid.clone() else {
             return Pass::default();
         };
+        // Before any port is attached, so that not one packet moves while waiting.
+        self.flow_restore_wait(daemon, w.flow_restore_wait.as_deref());
         self.results.clear();
         let current = daemon.bridge_ports();
         let wanted_names: BTreeSet<&str> = w.bridges.iter().map(|b| b.name.as_str()).collect();
@@ -184,7 +188,13 @@ impl BridgeLayer {
                 }
             }
             let have = current.get(&br.name).cloned().unwrap_or_default();
-            let results = self.sync_ports(daemon, br, &have, &all_ports);
+            let mut results = self.sync_ports(daemon, br, &have, &all_ports);
+            if let Some(mac) = self.macs.apply(daemon, br, results.get(&br.name)) {
+                if let Some(r) = results.get_mut(&br.name) {
+                    r.link.get_or_insert_with(LinkColumns::default).mac_in_use =
+                        Some(mac.to_string());
+                }
+            }
             for iface in &br.ifaces {
                 let r = &results[&iface.name];
                 self.results
@@ -213,17 +223,7 @@ impl BridgeLayer {
                     }));
                 }
             }
-            let mut dpid = br
-                .datapath_id_request
-                .clone()
-                .filter(|d| valid_dpid(d))
-                .or_else(|| br.datapath_id_column.clone().filter(|d| valid_dpid(d)))
-                .unwrap_or_else(|| derived_dpid(&br.name))
-                .to_ascii_lowercase();
-            while !dpids_taken.insert(dpid.clone()) {
-                // Two bridges may not share one: the next name-derived id.
-                dpid = derived_dpid(&format!("{}{dpid}", br.name));
-            }
+            let dpid = bridge_id::datapath_id(br, &mut dpids_taken);
             if br.datapath_id_column.as_deref() != Some(dpid.as_str()) {
                 ops.push(json!({
                     "op": "update", "table": "Bridge",
@@ -237,6 +237,7 @@ impl BridgeLayer {
             .retain(|name, _| wanted_names.contains(name.as_str()));
         self.bridge_options
             .retain(|name, _| wanted_names.contains(name.as_str()));
+        self.macs.retain(&wanted_names);
         let mut row = serde_json::Map::new();
         if w.cur_cfg != w.next_cfg {
             row.insert("cur_cfg".into(), json!(w.next_cfg));
@@ -257,6 +258,37 @@ impl BridgeLayer {
             ops,
             next_cfg: w.next_cfg,
         }
+    }
+
+    /// `Open_vSwitch.other_config:flow-restore-wait` (bridge.c, ofproto-dpif.c
+    /// `type_run`): true when xvsd starts, upcalls are dropped until it is false or
+    /// removed; from then on it is not looked at again, so setting it true later has no
+    /// effect. As OVS's `smap_get_bool`, anything but "true" is false (logged when it is
+    /// not "false" either).
+    fn flow_restore_wait(&mut self, daemon: &Daemon, value: Option<&str>) {
+        if self.flow_restore_over {
+            return;
+        }
+        let wait = match value {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) => {
+                if !v.eq_ignore_ascii_case("false") {
+                    tracing::warn!(value = %v, "other_config:flow-restore-wait is not true or false: taken as false, as OVS does");
+                }
+                false
+            }
+        };
+        if wait != self.flow_restore_waiting {
+            daemon.set_flow_restore_wait(wait);
+            self.flow_restore_waiting = wait;
+            if wait {
+                tracing::info!("flow-restore-wait: bridges and ports are configured, but no packet moves until it is false");
+            } else {
+                tracing::info!("flow-restore-wait is over: packets move");
+            }
+        }
+        self.flow_restore_over = !wait;
     }
 
     /// Brings one bridge's ports in line; returns every wanted interface's outcome.
@@ -336,6 +368,10 @@ impl BridgeLayer {
             let same = cfg.kind == wanted_cfg.kind && cfg.vlan == wanted_cfg.vlan;
             let moved = requested.is_some_and(|r| r != i64::from(*ofport));
             if same && !moved {
+                if wanted_cfg.kind == PortKind::Internal {
+                    // Its netdev made again if it went; a failure is its status.
+                    let _ = daemon.ensure_internal(&iface.name);
+                }
                 let warning = patch_peer_warning(&options, all_ports);
                 return link_status::in_pipeline(daemon, &iface.name, i64::from(*ofport), warning);
             }
@@ -470,13 +506,63 @@ mod tests {
         );
     }
 
+    /// flow-restore-wait true at the start holds upcalls back while the configuration
+    /// is applied and written back; false ends it for good.
     #[test]
-    fn datapath_ids() {
-        let a = derived_dpid("br-int");
-        assert!(valid_dpid(&a));
-        assert_eq!(a, derived_dpid("br-int"));
-        assert_ne!(a, derived_dpid("br-tun"));
-        assert!(!valid_dpid("00001"));
-        assert!(!valid_dpid("000000000000000g"));
+    fn flow_restore_wait_only_at_the_start() {
+        use crate::ovsdb::replica::Replica;
+        use crate::ports::NoDatapath;
+        use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
+        use xvs_pipeline::revalidator::Revalidator;
+        use xvs_pipeline::Switch;
+
+        let (_up_tx, up_rx) = crossbeam_channel::bounded(1);
+        let control = ControlThread::spawn(
+            Switch::new(),
+            Revalidator::new(Vec::new(), 16),
+            up_rx,
+            Clock::new(),
+            ControlConfig::default(),
+        );
+        let daemon = Daemon::new(control, Box::new(NoDatapath));
+        let waiting = |d: &Daemon| d.control().read(|_, r, _| r.stats.flow_restore_wait);
+        let mut db = Replica::default();
+        let mut set = |value: Option<&str>, cfg: i64| {
+            let other: Vec<Value> = value
+                .map(|v| json!(["flow-restore-wait", v]))
+                .into_iter()
+                .collect();
+            db.apply_update(&json!({
+                "Open_vSwitch": {"o1": {"new": {"bridges": ["uuid", "b1"], "next_cfg": cfg,
+                    "cur_cfg": 0, "other_config": ["map", other]}}},
+                "Bridge": {"b1": {"new": {"name": "br0", "ports": ["set", []]}}},
+            }))
+            .unwrap();
+            db.clone()
+        };
+        let mut layer = BridgeLayer::default();
+        let pass = layer.reconcile(&daemon, &set(Some("true"), 1));
+        assert!(waiting(&daemon));
+        // Configured and written back all the same: the bridge, its id, cur_cfg.
+        assert!(daemon.bridge_ports().contains_key("br0"));
+        let text = serde_json::to_string(&pass.ops).unwrap();
+        assert!(
+            text.contains("datapath_id") && text.contains("cur_cfg"),
+            "{text}"
+        );
+        layer.reconcile(&daemon, &set(Some("TRUE"), 2));
+        assert!(waiting(&daemon));
+        layer.reconcile(&daemon, &set(None, 3));
+        assert!(!waiting(&daemon), "removed: the wait is over");
+        layer.reconcile(&daemon, &set(Some("true"), 4));
+        assert!(!waiting(&daemon), "true again has no effect");
+
+        // A value that is neither: false, as OVS's smap_get_bool.
+        let mut layer = BridgeLayer::default();
+        daemon.set_flow_restore_wait(false);
+        layer.reconcile(&daemon, &set(Some("yes"), 5));
+        assert!(!waiting(&daemon));
+        layer.reconcile(&daemon, &set(Some("true"), 6));
+        assert!(!waiting(&daemon));
     }
 }

@@ -48,10 +48,12 @@ pub type Reply = Result<String, SwitchError>;
 type Answer = Box<dyn FnOnce() + Send>;
 type ChangeFn = Box<dyn FnOnce(&mut Switch, Time) -> Answer + Send>;
 type ReadFn = Box<dyn FnOnce(&Switch, &Revalidator, Time) + Send>;
+type RevalidatorFn = Box<dyn FnOnce(&mut Revalidator) + Send>;
 
 enum Request {
     Change(ChangeFn),
     Read(ReadFn),
+    Revalidator(RevalidatorFn),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -148,6 +150,22 @@ impl ControlThread {
         rx.recv().expect("control thread answers")
     }
 
+    /// Runs `f` on the revalidator (its settings, such as the wait for flows to be
+    /// restored); the switch and the caches are not touched.
+    pub fn revalidator<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Revalidator) -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = bounded(1);
+        let job: RevalidatorFn = Box::new(move |reval| {
+            let _ = tx.send(f(reval));
+        });
+        self.requests
+            .send(Request::Revalidator(job))
+            .expect("control thread is running");
+        rx.recv().expect("control thread answers")
+    }
+
     /// Stops the thread and hands back its state.
     pub fn stop(mut self) -> (Switch, Revalidator) {
         self.stop.store(true, Ordering::Relaxed);
@@ -211,6 +229,7 @@ fn run(
                         reval.sync_stats(sw, now);
                         f(sw, reval, now);
                     }
+                    Ok(Request::Revalidator(f)) => f(reval),
                     Err(_) => return,
                 }
             }

@@ -80,3 +80,31 @@ fn a_full_cache_evicts_one_packet_flows_before_busy_ones() {
         "{show}"
     );
 }
+
+#[test]
+fn while_waiting_for_flow_restore_misses_are_dropped_and_counted() {
+    let mut c = Cached::new(bridge(), 100);
+    let p1 = c.sw.dp_port_named("p1").unwrap();
+    c.fp.set_flow_restore_wait(true);
+    for t in 0..3 {
+        assert!(c.send(p1, &to(1), 1000 + t).is_empty(), "nothing moves");
+    }
+    assert_eq!(c.worker.cache().len(), 0, "nothing is installed");
+    assert_eq!(
+        (c.fp.stats.upcalls, c.fp.stats.flow_restore_wait_drops),
+        (0, 3)
+    );
+    let show = dp_show_text(&c.fp.worker_stats(), &c.fp.stats);
+    assert!(
+        show.contains("flow-restore-wait: waiting (upcalls are dropped) dropped:3"),
+        "{show}"
+    );
+    // The wait over, the same packet is switched and cached.
+    c.fp.set_flow_restore_wait(false);
+    let p2 = c.sw.dp_port_named("p2").unwrap();
+    let out = c.send(p1, &to(1), 2000);
+    assert_eq!(out.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![p2]);
+    assert_eq!(c.worker.cache().len(), 1);
+    let show = dp_show_text(&c.fp.worker_stats(), &c.fp.stats);
+    assert!(show.contains("flow-restore-wait: over dropped:3"), "{show}");
+}

@@ -19,7 +19,7 @@ pub(super) const COLUMNS: [&str; 4] = ["link_state", "mac_in_use", "ifindex", "m
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct LinkColumns {
     link_state: Option<String>,
-    mac_in_use: Option<String>,
+    pub(super) mac_in_use: Option<String>,
     ifindex: Option<i64>,
     mtu: Option<i64>,
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+use xvs_dataplane::MacAddr;
 use xvs_pipeline::ofp::OFPP_LOCAL;
 use xvs_pipeline::BridgeOptions;
 
@@ -39,6 +40,9 @@ pub(super) struct WantedBridge {
     pub(super) datapath_id_request: Option<String>,
     /// `other_config:mac-table-size`, `mac-aging-time`, `forward-bpdu`.
     pub(super) options: BridgeOptions,
+    /// `other_config:hwaddr`: the address, or why it cannot be one; None when absent
+    /// or empty.
+    pub(super) hwaddr: Option<Result<MacAddr, String>>,
     pub(super) secure: bool,
     pub(super) ifaces: Vec<WantedIface>,
 }
@@ -50,6 +54,8 @@ pub(super) struct Wanted {
     pub(super) next_cfg: i64,
     pub(super) cur_cfg: i64,
     pub(super) types_written: bool,
+    /// `Open_vSwitch.other_config:flow-restore-wait` as written (None: absent).
+    pub(super) flow_restore_wait: Option<String>,
     pub(super) bridges: Vec<WantedBridge>,
 }
 
@@ -73,6 +79,11 @@ pub(super) fn wanted(db: &Replica) -> Wanted {
             .into_iter()
             .collect()
     };
+    w.flow_restore_wait = ovs
+        .get("other_config")
+        .map(datum::string_map)
+        .unwrap_or_default()
+        .remove("flow-restore-wait");
     w.types_written = set("datapath_types")
         == DATAPATH_TYPES.iter().map(|s| s.to_string()).collect()
         && set("iface_types") == IFACE_TYPES.iter().map(|s| s.to_string()).collect();
@@ -137,6 +148,10 @@ pub(super) fn wanted(db: &Replica) -> Wanted {
         w.bridges.push(WantedBridge {
             uuid: br_uuid.clone(),
             options: bridge_options(&name, &other),
+            hwaddr: other
+                .get("hwaddr")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| bridge_hwaddr(v)),
             name,
             datapath_id_column: br.get("datapath_id").and_then(datum::opt_string),
             datapath_id_request: other.get("datapath-id").cloned(),
@@ -182,6 +197,23 @@ pub(super) fn bridge_options(bridge: &str, other: &BTreeMap<String, String>) -> 
         }
     }
     opts
+}
+
+/// A bridge's `other_config:hwaddr`, as bridge.c's `bridge_pick_local_hw_addr` takes
+/// it: an Ethernet address that is neither multicast nor zero (the errors in OVS's
+/// words), else the reason it is ignored.
+pub(super) fn bridge_hwaddr(value: &str) -> Result<MacAddr, String> {
+    let mac: MacAddr = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("hwaddr={value:?} is not an Ethernet address"))?;
+    if mac.is_multicast() {
+        Err(format!("cannot set MAC address to multicast address {mac}"))
+    } else if mac.is_zero() {
+        Err("cannot set MAC address to zero".to_string())
+    } else {
+        Ok(mac)
+    }
 }
 
 /// An interface (with its port's VLAN settings) in xvsctl's option spelling; OVS's
@@ -421,6 +453,45 @@ mod tests {
         assert_eq!(
             iface_options("br-int", &port, &iface).0.unwrap()["ofport"],
             OFPP_LOCAL.to_string()
+        );
+    }
+
+    #[test]
+    fn hwaddr_as_bridge_c_takes_it() {
+        assert_eq!(
+            bridge_hwaddr("02:AA:bb:0c:d:01"),
+            Ok(MacAddr([2, 0xaa, 0xbb, 0x0c, 0x0d, 1]))
+        );
+        assert_eq!(
+            bridge_hwaddr("01:00:5e:00:00:01"),
+            Err("cannot set MAC address to multicast address 01:00:5e:00:00:01".into())
+        );
+        assert_eq!(
+            bridge_hwaddr("00:00:00:00:00:00"),
+            Err("cannot set MAC address to zero".into())
+        );
+        assert!(bridge_hwaddr("bogus").unwrap_err().contains("bogus"));
+        // Absent and empty are the same: nothing asked.
+        let db = |other: Value| {
+            let mut r = Replica::default();
+            r.apply_update(&serde_json::json!({
+                "Open_vSwitch": {"o1": {"new": {"bridges": ["uuid", "b1"],
+                    "other_config": ["map", [["flow-restore-wait", "true"]]]}}},
+                "Bridge": {"b1": {"new": {"name": "br0", "ports": ["set", []], "other_config": other}}},
+            }))
+            .unwrap();
+            wanted(&r)
+        };
+        let w = db(serde_json::json!(["map", [["hwaddr", ""]]]));
+        assert_eq!(w.bridges[0].hwaddr, None);
+        assert_eq!(w.flow_restore_wait.as_deref(), Some("true"));
+        let w = db(serde_json::json!([
+            "map",
+            [["hwaddr", "fa:16:3e:00:00:01"]]
+        ]));
+        assert_eq!(
+            w.bridges[0].hwaddr,
+            Some(Ok(MacAddr([0xfa, 0x16, 0x3e, 0, 0, 1])))
         );
     }
 

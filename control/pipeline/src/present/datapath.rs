@@ -151,6 +151,18 @@ pub fn dp_show_text(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats)
         "  upcalls: handled:{} installed:{} duplicate:{} uncacheable:{} invalidated:{} evicted:{} expired:{} barrier-timeouts:{}",
         f.upcalls, f.installed, f.duplicates, f.uncacheable, f.invalidated, f.evicted, f.expired, f.barrier_timeouts
     );
+    if f.flow_restore_wait || f.flow_restore_wait_drops > 0 {
+        let _ = writeln!(
+            s,
+            "  flow-restore-wait: {} dropped:{}",
+            if f.flow_restore_wait {
+                "waiting (upcalls are dropped)"
+            } else {
+                "over"
+            },
+            f.flow_restore_wait_drops
+        );
+    }
     s
 }
 
@@ -170,5 +182,7 @@ pub fn dp_show_json(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats)
     // The cycles' rate, measured when the datapath started (null without one).
     let hz = counted.then(cycle_counter_hz);
     json!({"workers": per, "upcalls": {"handled": f.upcalls, "installed": f.installed,
-        "invalidated": f.invalidated, "evicted": f.evicted, "expired": f.expired}, "cycles_per_second": hz})
+        "invalidated": f.invalidated, "evicted": f.evicted, "expired": f.expired,
+        "flow_restore_wait": f.flow_restore_wait, "flow_restore_wait_drops": f.flow_restore_wait_drops},
+        "cycles_per_second": hz})
 }

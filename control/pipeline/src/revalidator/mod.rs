@@ -60,6 +60,12 @@ pub struct RevalidatorStats {
     pub flushes: u64,
     /// Changes answered without every worker's acknowledgement (a worker not polling).
     pub barrier_timeouts: u64,
+    /// Upcalls are dropped, not handled: the daemon started with the database's
+    /// `flow-restore-wait` true, and it has not been false since (OVS's
+    /// `recv_set_enable` off: no packet moves until the flows are restored).
+    pub flow_restore_wait: bool,
+    /// Upcalls dropped while `flow_restore_wait` held.
+    pub flow_restore_wait_drops: u64,
 }
 
 pub struct Revalidator {
@@ -205,8 +211,20 @@ impl Revalidator {
             .all(|w| w.stats.acked.load(Ordering::Acquire) >= generation)
     }
 
-    /// Handles a miss: translate, apply side effects, send the packet, cache the result.
+    /// Starts or ends the wait for flows to be restored (see
+    /// [`RevalidatorStats::flow_restore_wait`]). The caches are empty while it lasts
+    /// (nothing is installed), so its end needs no flush.
+    pub fn set_flow_restore_wait(&mut self, wait: bool) {
+        self.stats.flow_restore_wait = wait;
+    }
+
+    /// Handles a miss: translate, apply side effects, send the packet, cache the result;
+    /// while waiting for flows to be restored, drops it (counted).
     pub fn handle_upcall(&mut self, sw: &mut Switch, up: Upcall, now: Time) {
+        if self.stats.flow_restore_wait {
+            self.stats.flow_restore_wait_drops += 1;
+            return;
+        }
         self.stats.upcalls += 1;
         let worker = up.worker.min(self.workers.len().saturating_sub(1));
         let tr = sw.translate(&up.key, now);
