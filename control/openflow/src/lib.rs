@@ -1,0 +1,7 @@
+//! xvs-openflow (doc written at the end)
+
+mod bytes;
+pub mod errors;
+pub mod framing;
+mod generated;
+pub mod version;
