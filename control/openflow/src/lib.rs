@@ -5,3 +5,5 @@ pub mod errors;
 pub mod framing;
 mod generated;
 pub mod version;
+pub mod hello;
+pub mod oxm;

@@ -4,4 +4,4 @@
 
 // pub(crate) mod actions;
 pub(crate) mod errors;
-// pub(crate) mod fields;
+pub(crate) mod fields;
