@@ -7,3 +7,5 @@ mod generated;
 pub mod version;
 pub mod hello;
 pub mod oxm;
+pub mod actions;
+pub mod of10_match;

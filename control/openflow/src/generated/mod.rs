@@ -2,6 +2,6 @@
 //! (errors, actions, fields) and from a capture of its TABLE_FEATURES reply by
 //! `tools/gen_table_features.py`.
 
-// pub(crate) mod actions;
+pub(crate) mod actions;
 pub(crate) mod errors;
 pub(crate) mod fields;
