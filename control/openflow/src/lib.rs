@@ -9,3 +9,5 @@ pub mod hello;
 pub mod oxm;
 pub mod actions;
 pub mod of10_match;
+pub mod port;
+pub mod flow_mod;
