@@ -11,3 +11,4 @@ pub mod actions;
 pub mod of10_match;
 pub mod port;
 pub mod flow_mod;
+pub mod stats;
