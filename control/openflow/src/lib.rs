@@ -12,3 +12,7 @@ pub mod of10_match;
 pub mod port;
 pub mod flow_mod;
 pub mod stats;
+pub mod config;
+pub mod features;
+pub mod nicira;
+pub mod table_features;

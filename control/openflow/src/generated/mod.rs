@@ -5,3 +5,4 @@
 pub(crate) mod actions;
 pub(crate) mod errors;
 pub(crate) mod fields;
+pub(crate) mod table_features;
