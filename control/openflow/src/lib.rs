@@ -16,3 +16,5 @@ pub mod config;
 pub mod features;
 pub mod nicira;
 pub mod table_features;
+pub mod bundle;
+pub mod request;
