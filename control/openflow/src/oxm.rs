@@ -16,9 +16,11 @@
 //! `meta-flow.h`), value bits outside the mask (OFPBMC_BAD_WILDCARDS), masks on
 //! fields that cannot be masked (OFPBMC_BAD_MASK) and fields given twice
 //! (OFPBMC_DUP_FIELD, per OVS field, so `NXM_OF_IN_PORT` + `OXM_OF_IN_PORT`
-//! counts, as do the overlapping VLAN TCI and IP TOS fields). Prerequisites
-//! (OFPBMC_BAD_PREREQ) and field values (OFPBMC_BAD_VALUE) need the fields'
-//! meaning: they are left to the caller that maps TLVs onto its flow model.
+//! counts, as do the overlapping VLAN TCI and IP TOS fields) and prerequisites
+//! not met by the TLVs before (OFPBMC_BAD_PREREQ: `ip_src` needs `eth_type=0x0800`
+//! first, `nd_target` an ICMPv6 type 135/136; OVS's rules, generated from
+//! `meta-flow.h`, checked as `mf_are_match_prereqs_ok` does). Field values
+//! (OFPBMC_BAD_VALUE) are left to the caller that maps TLVs onto its flow model.
 
 use crate::bytes::{be16, be32, be64, round_up8, Put};
 use crate::errors::OfError;
@@ -50,6 +52,38 @@ pub struct FieldInfo {
     pub maskable: bool,
     /// True for the variable-length tunnel metadata fields.
     pub variable: bool,
+    /// What earlier TLVs of the match must say for this field to be allowed.
+    pub prereq: Prereq,
+}
+
+/// OVS's `enum mf_prereqs`: what a match must already hold for a field to be
+/// matched (e.g. `ip_src` needs `eth_type=0x0800` before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prereq {
+    None,
+    /// Packet type Ethernet (the default).
+    Ethernet,
+    /// eth_type ARP or RARP.
+    Arp,
+    /// A VLAN header (the CFI bit of vlan_tci set).
+    VlanVid,
+    Ipv4,
+    Ipv6,
+    /// IPv4 or IPv6.
+    IpAny,
+    Nsh,
+    /// A ct_state that implies a valid connection-tracking entry.
+    CtValid,
+    Mpls,
+    Tcp,
+    Udp,
+    Sctp,
+    Icmpv4,
+    Icmpv6,
+    /// ICMPv6 neighbor solicitation or advertisement (type 135/136, code 0).
+    Nd,
+    NdSolicit,
+    NdAdvert,
 }
 
 /// An NXM/OXM header OVS knows, and its field.
@@ -268,6 +302,8 @@ pub enum MatchError {
     BadMask { header: u32 },
     #[error("field of NXM/OXM entry {header:08x} given twice")]
     DuplicateField { header: u32 },
+    #[error("prerequisites of NXM/OXM entry {header:08x} not met by the entries before it")]
+    BadPrereq { header: u32 },
     #[error("ofp_match type {match_type} is not OXM")]
     BadMatchType { match_type: u16 },
     #[error("match length {length} does not fit in the message")]
@@ -285,6 +321,7 @@ impl MatchError {
             MatchError::InconsistentMask { .. } => OfError::OFPBMC_BAD_WILDCARDS,
             MatchError::BadMask { .. } => OfError::OFPBMC_BAD_MASK,
             MatchError::DuplicateField { .. } => OfError::OFPBMC_DUP_FIELD,
+            MatchError::BadPrereq { .. } => OfError::OFPBMC_BAD_PREREQ,
             MatchError::BadMatchType { .. } => OfError::OFPBMC_BAD_TYPE,
         }
     }
@@ -324,6 +361,117 @@ fn storage(k: &KnownHeader, mask: Option<&[u8]>) -> (Storage, u16, u16) {
     }
 }
 
+/// What the prerequisite checks need of the match decoded so far (the fields of
+/// OVS's `struct flow` that `mf_are_prereqs_ok` reads), values masked.
+#[derive(Default)]
+struct PrereqState {
+    packet_type: u32,
+    dl_type: u16,
+    tci: u16,
+    nw_proto: u8,
+    nw_frag: u8,
+    tp_src: u16,
+    tp_dst: u16,
+    ct_state: u32,
+    ct_state_mask: u32,
+}
+
+fn masked_be(value: &[u8], mask: Option<&[u8]>) -> u64 {
+    value.iter().enumerate().fold(0u64, |acc, (i, v)| {
+        let m = mask.and_then(|m| m.get(i)).copied().unwrap_or(0xff);
+        (acc << 8) | u64::from(v & m)
+    })
+}
+
+impl PrereqState {
+    /// OVS's `get_dl_type`.
+    fn dl_type(&self) -> u16 {
+        if self.packet_type == 0 {
+            self.dl_type
+        } else if self.packet_type >> 16 == 1 {
+            self.packet_type as u16
+        } else {
+            0
+        }
+    }
+
+    fn is_ip_any(&self) -> bool {
+        matches!(self.dl_type(), 0x0800 | 0x86dd)
+    }
+
+    fn is_ip_proto(&self, proto: u8) -> bool {
+        self.is_ip_any() && self.nw_proto == proto
+    }
+
+    fn is_icmpv6(&self) -> bool {
+        self.dl_type() == 0x86dd && self.nw_proto == 58
+    }
+
+    fn is_nd(&self) -> bool {
+        self.is_icmpv6() && self.tp_dst == 0 && matches!(self.tp_src, 135 | 136)
+    }
+
+    /// OVS's `mf_are_prereqs_ok__` for a match.
+    fn ok(&self, p: Prereq) -> bool {
+        const CS_VALID: u32 = 0x01 | 0x02 | 0x04 | 0x08 | 0x40 | 0x80;
+        const CS_INVALID: u32 = 0x10;
+        const CS_TRACKED: u32 = 0x20;
+        const FRAG_LATER: u8 = 2;
+        let not_later = self.nw_frag & FRAG_LATER == 0;
+        match p {
+            Prereq::None => true,
+            Prereq::Ethernet => self.packet_type == 0,
+            Prereq::Arp => matches!(self.dl_type(), 0x0806 | 0x8035),
+            Prereq::VlanVid => self.packet_type == 0 && self.tci & 0x1000 != 0,
+            Prereq::Ipv4 => self.dl_type() == 0x0800,
+            Prereq::Ipv6 => self.dl_type() == 0x86dd,
+            Prereq::IpAny => self.is_ip_any(),
+            Prereq::Nsh => self.dl_type() == 0x894f,
+            Prereq::CtValid => {
+                self.ct_state & CS_VALID != 0
+                    || (self.ct_state & CS_TRACKED != 0
+                        && self.ct_state_mask & CS_INVALID != 0
+                        && self.ct_state & CS_INVALID == 0)
+            }
+            Prereq::Mpls => matches!(self.dl_type(), 0x8847 | 0x8848),
+            Prereq::Tcp => self.is_ip_proto(6) && not_later,
+            Prereq::Udp => self.is_ip_proto(17) && not_later,
+            Prereq::Sctp => self.is_ip_proto(132) && not_later,
+            Prereq::Icmpv4 => self.dl_type() == 0x0800 && self.nw_proto == 1,
+            Prereq::Icmpv6 => self.is_icmpv6(),
+            Prereq::Nd => self.is_nd(),
+            Prereq::NdSolicit => self.is_nd() && self.tp_src == 135,
+            Prereq::NdAdvert => self.is_nd() && self.tp_src == 136,
+        }
+    }
+
+    /// Records what a matched field says (OVS's `mf_set` on the few fields the
+    /// checks read).
+    fn set(&mut self, name: &str, value: &[u8], mask: Option<&[u8]>) {
+        let v = masked_be(value, mask);
+        let m = mask.map_or(u64::MAX, |m| masked_be(m, None));
+        match name {
+            "packet_type" => self.packet_type = v as u32,
+            "eth_type" => self.dl_type = v as u16,
+            "vlan_tci" => self.tci = v as u16,
+            "dl_vlan" => {
+                self.tci = if v as u16 == 0xffff { 0 } else { (self.tci & !0x0fff) | 0x1000 | (v as u16 & 0x0fff) }
+            }
+            "vlan_vid" => self.tci = (self.tci & !0x1fff) | (v as u16 & 0x1fff),
+            "dl_vlan_pcp" | "vlan_pcp" => self.tci = (self.tci & 0x0fff) | 0x1000 | ((v as u16 & 7) << 13),
+            "nw_proto" => self.nw_proto = v as u8,
+            "ip_frag" => self.nw_frag = v as u8,
+            "icmp_type" | "icmpv6_type" | "tcp_src" | "udp_src" | "sctp_src" => self.tp_src = v as u16,
+            "icmp_code" | "icmpv6_code" | "tcp_dst" | "udp_dst" | "sctp_dst" => self.tp_dst = v as u16,
+            "ct_state" => {
+                self.ct_state = v as u32;
+                self.ct_state_mask = m as u32;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Decodes a sequence of NXM/OXM TLVs (an `nx_match`, or the inside of an OXM
 /// `ofp_match`) as OVS's `nx_pull_raw` does, in order, stopping at the first error.
 /// With `allow_cookie` (NXT_FLOW_MOD, NXST_FLOW, NXST_AGGREGATE) NXM_NX_COOKIE(_W)
@@ -331,6 +479,7 @@ fn storage(k: &KnownHeader, mask: Option<&[u8]>) -> (Storage, u16, u16) {
 pub fn parse_tlvs(b: &[u8], allow_cookie: bool) -> Result<TlvMatch, MatchError> {
     let mut out = TlvMatch::default();
     let mut set: Vec<(Storage, u16)> = Vec::new();
+    let mut state = PrereqState::default();
     let mut ofs = 0;
     while ofs < b.len() {
         let rest = &b[ofs..];
@@ -377,10 +526,14 @@ pub fn parse_tlvs(b: &[u8], allow_cookie: bool) -> Result<TlvMatch, MatchError> 
                 return Err(MatchError::BadMask { header: hword });
             }
         }
+        if !state.ok(info.prereq) {
+            return Err(MatchError::BadPrereq { header: hword });
+        }
         let (st, check, bits) = storage(k, mask);
         if set.iter().any(|(s, b)| *s == st && b & check != 0) {
             return Err(MatchError::DuplicateField { header: hword });
         }
+        state.set(info.name, value, mask);
         // A zero mask leaves the field wildcarded (OVS's mf_set_wild).
         let zero_mask = mask.is_some_and(|m| m.iter().all(|&x| x == 0));
         if !zero_mask && bits != 0 {
@@ -522,8 +675,8 @@ mod tests {
 
     #[test]
     fn vlan_and_tos_overlap_as_in_ovs() {
-        // vlan_tci (mask 0x0fff) then vlan_pcp: different bits, fine.
-        assert!(parse_tlvs(&hex("00000904 0005 0fff 80000e01 03"), false).is_ok());
+        // vlan_tci (CFI and VID, mask 0x1fff) then vlan_pcp: different bits, fine.
+        assert!(parse_tlvs(&hex("00000904 1005 1fff 80000e01 03"), false).is_ok());
         // vlan_tci then vlan_vid: the VID bits are taken.
         assert_eq!(
             parse_tlvs(&hex("000009040005ffff 80000c021005"), false)
@@ -531,6 +684,29 @@ mod tests {
                 .of_error(),
             OfError::OFPBMC_DUP_FIELD
         );
+    }
+
+    #[test]
+    fn prerequisites_as_ovs() {
+        let err = |h: &str| parse_tlvs(&hex(h), false).map(|_| ()).map_err(|e| e.of_error());
+        // ofsend.py: ip_proto without eth_type -> OFPBMC_BAD_PREREQ.
+        assert_eq!(err("8000140106"), Err(OfError::OFPBMC_BAD_PREREQ));
+        assert_eq!(err("80000a020800 8000140106"), Ok(()));
+        // ipv4_src needs IPv4, not IPv6; arp fields need ARP.
+        assert_eq!(err("80000a0286dd 800016040a000001"), Err(OfError::OFPBMC_BAD_PREREQ));
+        assert_eq!(err("80000a020806 80002c040a000001"), Ok(()));
+        // tcp_src needs ip_proto 6 and is refused for later fragments.
+        assert_eq!(err("80000a020800 8000140106 80001a020050"), Ok(()));
+        assert_eq!(err("80000a020800 8000140111 80001a020050"), Err(OfError::OFPBMC_BAD_PREREQ));
+        assert_eq!(err("80000a020800 8000140106 000135020202 80001a020050"), Err(OfError::OFPBMC_BAD_PREREQ));
+        // nd_target needs ICMPv6 type 135/136 (os-ken's ND spoofing flows).
+        assert_eq!(err("80000a0286dd 800014013a 80003a0187 80003e10fe800000000000000000000000000001"), Ok(()));
+        assert_eq!(err("80000a0286dd 800014013a 80003a0180 80003e10fe800000000000000000000000000001"), Err(OfError::OFPBMC_BAD_PREREQ));
+        // vlan_pcp needs a VLAN: OXM vlan_vid with OFPVID_PRESENT.
+        assert_eq!(err("80000c021005 80000e0103"), Ok(()));
+        assert_eq!(err("80000c020000 80000e0103"), Err(OfError::OFPBMC_BAD_PREREQ));
+        // Order counts: eth_type after the field is too late.
+        assert_eq!(err("8000140106 80000a020800"), Err(OfError::OFPBMC_BAD_PREREQ));
     }
 
     #[test]

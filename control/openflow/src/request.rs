@@ -162,7 +162,7 @@ pub fn encode_barrier_reply(version: Version, xid: u32) -> Vec<u8> {
 
 /// How a message type's body must be sized (OVS's `raw_info` min_body and
 /// extra_multiple): exactly `min`, or `min` plus any multiple of `multiple`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Body {
     min: usize,
     multiple: usize,
@@ -209,15 +209,16 @@ enum Raw {
     PortRequest,
     PortDescRequest,
     TableFeaturesRequest,
-    /// A message OVS knows that a switch does not answer (replies, async).
-    SwitchToController(&'static str),
-    /// A request OVS handles and xvs does not.
-    Unhandled(&'static str, OfError),
+    /// A message OVS knows that a switch does not answer (replies, async), and
+    /// the body OVS checks it has.
+    SwitchToController(&'static str, Body),
+    /// A request OVS handles and xvs does not, the error xvs answers, the body.
+    Unhandled(&'static str, OfError, Body),
 }
 
-fn body_rule(raw: Raw, version: Version) -> Option<Body> {
+fn body_rule(raw: Raw, version: Version) -> Body {
     use Raw::*;
-    Some(match raw {
+    match raw {
         Hello | EchoRequest | EchoReply => at_least(0),
         Error => at_least(4),
         FeaturesRequest | GetConfigRequest | BarrierRequest | FlowAge | DescRequest | TableRequest
@@ -237,62 +238,76 @@ fn body_rule(raw: Raw, version: Version) -> Option<Body> {
         NxFlowRequest { .. } => array8(8),
         PortRequest => exact(8),
         TableFeaturesRequest => array8(0),
-        SwitchToController(_) | Unhandled(..) => {
+        SwitchToController(_, b) | Unhandled(_, _, b) => {
             let _ = version;
-            return None;
+            b
         }
-    })
+    }
 }
 
-const fn unhandled(name: &'static str) -> Raw {
-    Raw::Unhandled(name, OfError::OFPBRC_BAD_TYPE)
+const fn unhandled(name: &'static str, b: Body) -> Raw {
+    Raw::Unhandled(name, OfError::OFPBRC_BAD_TYPE, b)
 }
-const fn unhandled_stat(name: &'static str) -> Raw {
-    Raw::Unhandled(name, OfError::OFPBRC_BAD_STAT)
+const fn unhandled_stat(name: &'static str, b: Body) -> Raw {
+    Raw::Unhandled(name, OfError::OFPBRC_BAD_STAT, b)
 }
-const fn unhandled_vendor(name: &'static str) -> Raw {
-    Raw::Unhandled(name, OfError::OFPBRC_BAD_SUBTYPE)
+const fn unhandled_vendor(name: &'static str, b: Body) -> Raw {
+    Raw::Unhandled(name, OfError::OFPBRC_BAD_SUBTYPE, b)
+}
+const fn s2c(name: &'static str, b: Body) -> Raw {
+    Raw::SwitchToController(name, b)
 }
 
-/// The message types a version has (besides the immutable 0..3 and vendor 4).
+/// The message types a version has (besides the immutable 0..3 and vendor 4),
+/// with the bodies OVS's `ofp-msgs.h` gives them.
 fn plain_raw(v: Version, t: u8) -> Option<Raw> {
     use Raw::*;
     let of10 = v == Version::Of10;
     let of14 = v >= Version::Of14;
     Some(match t {
         ofpt::FEATURES_REQUEST => FeaturesRequest,
-        ofpt::FEATURES_REPLY => SwitchToController("OFPT_FEATURES_REPLY"),
+        ofpt::FEATURES_REPLY if of10 => s2c("OFPT_FEATURES_REPLY", Body { min: 24, multiple: 48 }),
+        ofpt::FEATURES_REPLY => s2c("OFPT_FEATURES_REPLY", exact(24)),
         ofpt::GET_CONFIG_REQUEST => GetConfigRequest,
-        ofpt::GET_CONFIG_REPLY => SwitchToController("OFPT_GET_CONFIG_REPLY"),
+        ofpt::GET_CONFIG_REPLY => s2c("OFPT_GET_CONFIG_REPLY", exact(4)),
         ofpt::SET_CONFIG => SetConfig,
-        ofpt::PACKET_IN => SwitchToController("OFPT_PACKET_IN"),
-        ofpt::FLOW_REMOVED => SwitchToController("OFPT_FLOW_REMOVED"),
-        ofpt::PORT_STATUS => SwitchToController("OFPT_PORT_STATUS"),
-        ofpt::PACKET_OUT => unhandled("OFPT_PACKET_OUT"),
+        ofpt::PACKET_IN if of10 => s2c("OFPT_PACKET_IN", at_least(10)),
+        ofpt::PACKET_IN => s2c("OFPT_PACKET_IN", at_least(16)),
+        ofpt::FLOW_REMOVED if of10 => s2c("OFPT_FLOW_REMOVED", exact(80)),
+        ofpt::FLOW_REMOVED => s2c("OFPT_FLOW_REMOVED", array8(40)),
+        ofpt::PORT_STATUS if of10 => s2c("OFPT_PORT_STATUS", exact(56)),
+        ofpt::PORT_STATUS if of14 => s2c("OFPT_PORT_STATUS", array8(48)),
+        ofpt::PORT_STATUS => s2c("OFPT_PORT_STATUS", exact(72)),
+        ofpt::PACKET_OUT if of10 => unhandled("OFPT_PACKET_OUT", at_least(8)),
+        ofpt::PACKET_OUT => unhandled("OFPT_PACKET_OUT", at_least(16)),
         ofpt::FLOW_MOD if of10 => Of10FlowMod,
         ofpt::FLOW_MOD => Of11FlowMod,
-        15 if of10 => unhandled("OFPT_PORT_MOD"),
-        15 => unhandled("OFPT_GROUP_MOD"),
+        15 if of10 => unhandled("OFPT_PORT_MOD", exact(24)),
+        15 => unhandled("OFPT_GROUP_MOD", array8(8)),
         ofpt::OF10_BARRIER_REQUEST if of10 => BarrierRequest,
-        ofpt::OF10_BARRIER_REPLY if of10 => SwitchToController("OFPT_BARRIER_REPLY"),
-        ofpt::OF10_QUEUE_GET_CONFIG_REQUEST if of10 => unhandled("OFPT_QUEUE_GET_CONFIG_REQUEST"),
-        ofpt::OF10_QUEUE_GET_CONFIG_REPLY if of10 => SwitchToController("OFPT_QUEUE_GET_CONFIG_REPLY"),
+        ofpt::OF10_BARRIER_REPLY if of10 => s2c("OFPT_BARRIER_REPLY", VOID),
+        ofpt::OF10_QUEUE_GET_CONFIG_REQUEST if of10 => unhandled("OFPT_QUEUE_GET_CONFIG_REQUEST", exact(4)),
+        ofpt::OF10_QUEUE_GET_CONFIG_REPLY if of10 => s2c("OFPT_QUEUE_GET_CONFIG_REPLY", array8(8)),
         _ if of10 => return None,
-        ofpt::OF11_PORT_MOD => unhandled("OFPT_PORT_MOD"),
-        ofpt::OF11_TABLE_MOD => unhandled("OFPT_TABLE_MOD"),
+        ofpt::OF11_PORT_MOD if of14 => unhandled("OFPT_PORT_MOD", array8(24)),
+        ofpt::OF11_PORT_MOD => unhandled("OFPT_PORT_MOD", exact(32)),
+        ofpt::OF11_TABLE_MOD if of14 => unhandled("OFPT_TABLE_MOD", array8(8)),
+        ofpt::OF11_TABLE_MOD => unhandled("OFPT_TABLE_MOD", exact(8)),
         ofpt::OF11_BARRIER_REQUEST => BarrierRequest,
-        ofpt::OF11_BARRIER_REPLY => SwitchToController("OFPT_BARRIER_REPLY"),
-        ofpt::OF11_QUEUE_GET_CONFIG_REQUEST if !of14 => unhandled("OFPT_QUEUE_GET_CONFIG_REQUEST"),
-        ofpt::OF11_QUEUE_GET_CONFIG_REPLY if !of14 => SwitchToController("OFPT_QUEUE_GET_CONFIG_REPLY"),
+        ofpt::OF11_BARRIER_REPLY => s2c("OFPT_BARRIER_REPLY", VOID),
+        ofpt::OF11_QUEUE_GET_CONFIG_REQUEST if !of14 => unhandled("OFPT_QUEUE_GET_CONFIG_REQUEST", exact(8)),
+        ofpt::OF11_QUEUE_GET_CONFIG_REPLY if !of14 => s2c("OFPT_QUEUE_GET_CONFIG_REPLY", array8(8)),
         ofpt::OF12_ROLE_REQUEST => Of12RoleRequest,
-        ofpt::OF12_ROLE_REPLY => SwitchToController("OFPT_ROLE_REPLY"),
-        ofpt::OF13_GET_ASYNC_REQUEST => unhandled("OFPT_GET_ASYNC_REQUEST"),
-        ofpt::OF13_GET_ASYNC_REPLY => SwitchToController("OFPT_GET_ASYNC_REPLY"),
-        ofpt::OF13_SET_ASYNC => unhandled("OFPT_SET_ASYNC"),
-        ofpt::OF13_METER_MOD => unhandled("OFPT_METER_MOD"),
-        ofpt::OF14_ROLE_STATUS if of14 => SwitchToController("OFPT_ROLE_STATUS"),
-        ofpt::OF14_TABLE_STATUS if of14 => SwitchToController("OFPT_TABLE_STATUS"),
-        ofpt::OF14_REQUESTFORWARD if of14 => SwitchToController("OFPT_REQUESTFORWARD"),
+        ofpt::OF12_ROLE_REPLY => s2c("OFPT_ROLE_REPLY", exact(16)),
+        ofpt::OF13_GET_ASYNC_REQUEST => unhandled("OFPT_GET_ASYNC_REQUEST", VOID),
+        ofpt::OF13_GET_ASYNC_REPLY if of14 => s2c("OFPT_GET_ASYNC_REPLY", array8(0)),
+        ofpt::OF13_GET_ASYNC_REPLY => s2c("OFPT_GET_ASYNC_REPLY", exact(24)),
+        ofpt::OF13_SET_ASYNC if of14 => unhandled("OFPT_SET_ASYNC", array8(0)),
+        ofpt::OF13_SET_ASYNC => unhandled("OFPT_SET_ASYNC", exact(24)),
+        ofpt::OF13_METER_MOD => unhandled("OFPT_METER_MOD", array8(8)),
+        ofpt::OF14_ROLE_STATUS if of14 => s2c("OFPT_ROLE_STATUS", array8(16)),
+        ofpt::OF14_TABLE_STATUS if of14 => s2c("OFPT_TABLE_STATUS", array8(8)),
+        ofpt::OF14_REQUESTFORWARD if of14 => s2c("OFPT_REQUESTFORWARD", array8(8)),
         ofpt::OF14_BUNDLE_CONTROL if of14 => BundleControl { onf: false },
         ofpt::OF14_BUNDLE_ADD_MESSAGE if of14 => BundleAdd { onf: false },
         _ => return None,
@@ -306,29 +321,29 @@ fn vendor_raw(v: Version, vendor: u32, subtype: u32) -> Option<Raw> {
     if vendor == NX_VENDOR_ID {
         return Some(match subtype {
             nxt::ROLE_REQUEST => NxRoleRequest,
-            nxt::ROLE_REPLY => SwitchToController("NXT_ROLE_REPLY"),
+            nxt::ROLE_REPLY => s2c("NXT_ROLE_REPLY", exact(4)),
             nxt::SET_FLOW_FORMAT if of10 => SetFlowFormat,
             nxt::FLOW_MOD => NxFlowMod,
-            nxt::FLOW_REMOVED => SwitchToController("NXT_FLOW_REMOVED"),
+            nxt::FLOW_REMOVED => s2c("NXT_FLOW_REMOVED", array8(40)),
             nxt::FLOW_MOD_TABLE_ID => FlowModTableId,
             nxt::SET_PACKET_IN_FORMAT => SetPacketInFormat,
-            nxt::PACKET_IN => SwitchToController("NXT_PACKET_IN"),
+            nxt::PACKET_IN => s2c("NXT_PACKET_IN", at_least(24)),
             nxt::FLOW_AGE => FlowAge,
-            nxt::SET_ASYNC_CONFIG => unhandled_vendor("NXT_SET_ASYNC_CONFIG"),
+            nxt::SET_ASYNC_CONFIG => unhandled_vendor("NXT_SET_ASYNC_CONFIG", exact(24)),
             nxt::SET_CONTROLLER_ID => SetControllerId,
-            nxt::FLOW_MONITOR_CANCEL if of10 => unhandled_vendor("NXT_FLOW_MONITOR_CANCEL"),
-            nxt::FLOW_MONITOR_PAUSED if of10 => SwitchToController("NXT_FLOW_MONITOR_PAUSED"),
-            nxt::FLOW_MONITOR_RESUMED if of10 => SwitchToController("NXT_FLOW_MONITOR_RESUMED"),
-            nxt::TLV_TABLE_MOD => unhandled_vendor("NXT_TLV_TABLE_MOD"),
-            nxt::TLV_TABLE_REQUEST => unhandled_vendor("NXT_TLV_TABLE_REQUEST"),
-            nxt::TLV_TABLE_REPLY => SwitchToController("NXT_TLV_TABLE_REPLY"),
-            nxt::SET_ASYNC_CONFIG2 if v <= Version::Of13 => unhandled_vendor("NXT_SET_ASYNC_CONFIG2"),
-            nxt::RESUME => unhandled_vendor("NXT_RESUME"),
-            nxt::CT_FLUSH_ZONE => unhandled_vendor("NXT_CT_FLUSH_ZONE"),
-            nxt::PACKET_IN2 => SwitchToController("NXT_PACKET_IN2"),
-            nxt::GROUP_MOD if of10 => unhandled_vendor("NXT_GROUP_MOD"),
-            nxt::CT_FLUSH => unhandled_vendor("NXT_CT_FLUSH"),
-            nxt::REQUESTFORWARD if of10 => SwitchToController("NXT_REQUESTFORWARD"),
+            nxt::FLOW_MONITOR_CANCEL if of10 => unhandled_vendor("NXT_FLOW_MONITOR_CANCEL", exact(4)),
+            nxt::FLOW_MONITOR_PAUSED if of10 => s2c("NXT_FLOW_MONITOR_PAUSED", VOID),
+            nxt::FLOW_MONITOR_RESUMED if of10 => s2c("NXT_FLOW_MONITOR_RESUMED", VOID),
+            nxt::TLV_TABLE_MOD => unhandled_vendor("NXT_TLV_TABLE_MOD", array8(8)),
+            nxt::TLV_TABLE_REQUEST => unhandled_vendor("NXT_TLV_TABLE_REQUEST", VOID),
+            nxt::TLV_TABLE_REPLY => s2c("NXT_TLV_TABLE_REPLY", array8(16)),
+            nxt::SET_ASYNC_CONFIG2 if v <= Version::Of13 => unhandled_vendor("NXT_SET_ASYNC_CONFIG2", array8(0)),
+            nxt::RESUME => unhandled_vendor("NXT_RESUME", array8(0)),
+            nxt::CT_FLUSH_ZONE => unhandled_vendor("NXT_CT_FLUSH_ZONE", exact(8)),
+            nxt::PACKET_IN2 => s2c("NXT_PACKET_IN2", array8(0)),
+            nxt::GROUP_MOD if of10 => unhandled_vendor("NXT_GROUP_MOD", array8(16)),
+            nxt::CT_FLUSH => unhandled_vendor("NXT_CT_FLUSH", array8(8)),
+            nxt::REQUESTFORWARD if of10 => s2c("NXT_REQUESTFORWARD", array8(8)),
             _ => return None,
         });
     }
@@ -336,28 +351,20 @@ fn vendor_raw(v: Version, vendor: u32, subtype: u32) -> Option<Raw> {
         return Some(match subtype {
             crate::bundle::onft::BUNDLE_CONTROL => BundleControl { onf: true },
             crate::bundle::onft::BUNDLE_ADD_MESSAGE => BundleAdd { onf: true },
-            1870 => unhandled_vendor("ONFT_FLOW_MONITOR_CANCEL"),
-            1871 => SwitchToController("ONFT_FLOW_MONITOR_PAUSED"),
-            1872 => SwitchToController("ONFT_FLOW_MONITOR_RESUMED"),
-            1911 => SwitchToController("ONFT_ROLE_STATUS"),
-            2350 => SwitchToController("ONFT_REQUESTFORWARD"),
+            1870 => unhandled_vendor("ONFT_FLOW_MONITOR_CANCEL", exact(4)),
+            1871 => s2c("ONFT_FLOW_MONITOR_PAUSED", VOID),
+            1872 => s2c("ONFT_FLOW_MONITOR_RESUMED", VOID),
+            1911 => s2c("ONFT_ROLE_STATUS", array8(16)),
+            2350 => s2c("ONFT_REQUESTFORWARD", array8(8)),
             _ => return None,
         });
     }
     None
 }
 
-/// Statistics requests (and replies) a version has.
-fn stats_raw(v: Version, request: bool, st: u16) -> Option<Raw> {
+/// Statistics requests a version has.
+fn stats_request_raw(v: Version, st: u16) -> Option<Raw> {
     use Raw::*;
-    if !request {
-        let known = match v {
-            Version::Of10 => matches!(st, 0..=5 | 13),
-            Version::Of13 => st <= 13,
-            Version::Of14 => st <= 16,
-        };
-        return known.then_some(SwitchToController("OFPST reply"));
-    }
     let of10 = v == Version::Of10;
     Some(match st {
         ofpst::DESC => DescRequest,
@@ -367,44 +374,78 @@ fn stats_raw(v: Version, request: bool, st: u16) -> Option<Raw> {
         ofpst::AGGREGATE => Of11FlowRequest { aggregate: true },
         ofpst::TABLE => TableRequest,
         ofpst::PORT => PortRequest,
-        ofpst::QUEUE => unhandled_stat("OFPST_QUEUE request"),
+        ofpst::QUEUE => unhandled_stat("OFPST_QUEUE request", exact(8)),
         ofpst::PORT_DESC => PortDescRequest,
         _ if of10 => return None,
-        ofpst::GROUP => unhandled_stat("OFPST_GROUP request"),
-        ofpst::GROUP_DESC => unhandled_stat("OFPST_GROUP_DESC request"),
-        ofpst::GROUP_FEATURES => unhandled_stat("OFPST_GROUP_FEATURES request"),
-        ofpst::METER => unhandled_stat("OFPST_METER request"),
-        ofpst::METER_CONFIG => unhandled_stat("OFPST_METER_CONFIG request"),
-        ofpst::METER_FEATURES => unhandled_stat("OFPST_METER_FEATURES request"),
+        ofpst::GROUP => unhandled_stat("OFPST_GROUP request", exact(8)),
+        ofpst::GROUP_DESC => unhandled_stat("OFPST_GROUP_DESC request", VOID),
+        ofpst::GROUP_FEATURES => unhandled_stat("OFPST_GROUP_FEATURES request", VOID),
+        ofpst::METER => unhandled_stat("OFPST_METER request", exact(8)),
+        ofpst::METER_CONFIG => unhandled_stat("OFPST_METER_CONFIG request", exact(8)),
+        ofpst::METER_FEATURES => unhandled_stat("OFPST_METER_FEATURES request", VOID),
         ofpst::TABLE_FEATURES => TableFeaturesRequest,
         _ if v < Version::Of14 => return None,
-        ofpst::TABLE_DESC => unhandled_stat("OFPST_TABLE_DESC request"),
-        ofpst::QUEUE_DESC => unhandled_stat("OFPST_QUEUE_DESC request"),
-        ofpst::FLOW_MONITOR => unhandled_stat("OFPST_FLOW_MONITOR request"),
+        ofpst::TABLE_DESC => unhandled_stat("OFPST_TABLE_DESC request", VOID),
+        ofpst::QUEUE_DESC => unhandled_stat("OFPST_QUEUE_DESC request", exact(8)),
+        ofpst::FLOW_MONITOR => unhandled_stat("OFPST_FLOW_MONITOR request", array8(0)),
         _ => return None,
     })
 }
 
+/// Statistics replies a version has (a switch only receives them by mistake).
+fn stats_reply_raw(v: Version, st: u16) -> Option<Raw> {
+    let (of10, of13) = (v == Version::Of10, v == Version::Of13);
+    let body = match st {
+        ofpst::DESC => exact(1056),
+        ofpst::FLOW => at_least(0),
+        ofpst::AGGREGATE => exact(24),
+        ofpst::TABLE if of10 => Body { min: 0, multiple: 64 },
+        ofpst::TABLE => Body { min: 0, multiple: 24 },
+        ofpst::PORT if of10 => Body { min: 0, multiple: 104 },
+        ofpst::PORT if of13 => Body { min: 0, multiple: 112 },
+        ofpst::PORT => array8(0),
+        ofpst::QUEUE if of10 => Body { min: 0, multiple: 32 },
+        ofpst::QUEUE if of13 => Body { min: 0, multiple: 40 },
+        ofpst::QUEUE => array8(0),
+        ofpst::PORT_DESC if of10 => Body { min: 0, multiple: 48 },
+        ofpst::PORT_DESC if of13 => Body { min: 0, multiple: 64 },
+        ofpst::PORT_DESC => array8(0),
+        _ if of10 => return None,
+        ofpst::GROUP | ofpst::GROUP_DESC | ofpst::METER | ofpst::METER_CONFIG => array8(0),
+        ofpst::GROUP_FEATURES => exact(40),
+        ofpst::METER_FEATURES => exact(16),
+        ofpst::TABLE_FEATURES => array8(64),
+        _ if of13 => return None,
+        ofpst::TABLE_DESC => array8(8),
+        ofpst::QUEUE_DESC | ofpst::FLOW_MONITOR => array8(0),
+        _ => return None,
+    };
+    Some(s2c("OFPST reply", body))
+}
+
+/// Vendor statistics (NXST, ONFST) a version has.
 fn vendor_stats_raw(v: Version, request: bool, vendor: u32, subtype: u32) -> Option<Raw> {
     use Raw::*;
     let of10 = v == Version::Of10;
     if vendor == NX_VENDOR_ID {
-        let r = match subtype {
-            nxst::FLOW if of10 => NxFlowRequest { aggregate: false },
-            nxst::AGGREGATE if of10 => NxFlowRequest { aggregate: true },
-            nxst::FLOW_MONITOR if of10 => unhandled_stat("NXST_FLOW_MONITOR request"),
-            nxst::IPFIX_BRIDGE | nxst::IPFIX_FLOW => unhandled_stat("NXST_IPFIX request"),
-            nxst::GROUP | nxst::GROUP_DESC if of10 => unhandled_stat("NXST_GROUP request"),
-            nxst::GROUP_FEATURES if of10 => unhandled_stat("NXST_GROUP_FEATURES request"),
+        let (req, rep) = match subtype {
+            nxst::FLOW if of10 => (NxFlowRequest { aggregate: false }, at_least(0)),
+            nxst::AGGREGATE if of10 => (NxFlowRequest { aggregate: true }, exact(24)),
+            nxst::FLOW_MONITOR if of10 => (unhandled_stat("NXST_FLOW_MONITOR request", array8(0)), array8(0)),
+            nxst::IPFIX_BRIDGE => (unhandled_stat("NXST_IPFIX_BRIDGE request", VOID), exact(88)),
+            nxst::IPFIX_FLOW => (unhandled_stat("NXST_IPFIX_FLOW request", VOID), Body { min: 0, multiple: 88 }),
+            nxst::GROUP if of10 => (unhandled_stat("NXST_GROUP request", exact(8)), array8(0)),
+            nxst::GROUP_DESC if of10 => (unhandled_stat("NXST_GROUP_DESC request", exact(8)), array8(0)),
+            nxst::GROUP_FEATURES if of10 => (unhandled_stat("NXST_GROUP_FEATURES request", VOID), exact(40)),
             _ => return None,
         };
-        return Some(if request { r } else { SwitchToController("NXST reply") });
+        return Some(if request { req } else { s2c("NXST reply", rep) });
     }
     if vendor == ONF_VENDOR_ID && v == Version::Of13 && subtype == 1870 {
         return Some(if request {
-            unhandled_stat("ONFST_FLOW_MONITOR request")
+            unhandled_stat("ONFST_FLOW_MONITOR request", array8(0))
         } else {
-            SwitchToController("ONFST reply")
+            s2c("ONFST_FLOW_MONITOR reply", array8(0))
         });
     }
     None
@@ -445,7 +486,8 @@ fn classify(ctx_version: Version, h: &Header, msg: &[u8]) -> Result<(Raw, usize)
         }
         let st = be16(msg, 8);
         if st != ofpst::VENDOR {
-            let raw = stats_raw(v, request, st).ok_or(DecodeError::BadStat { stats_type: st })?;
+            let raw = if request { stats_request_raw(v, st) } else { stats_reply_raw(v, st) };
+            let raw = raw.ok_or(DecodeError::BadStat { stats_type: st })?;
             return Ok((raw, base));
         }
         // OF1.0's vendor stats header holds the vendor only (16 bytes), OF1.1+'s
@@ -470,9 +512,7 @@ fn classify(ctx_version: Version, h: &Header, msg: &[u8]) -> Result<(Raw, usize)
 }
 
 fn check_len(raw: Raw, version: Version, hdrs_len: usize, len: usize) -> Result<(), DecodeError> {
-    let Some(b) = body_rule(raw, version) else {
-        return Ok(());
-    };
+    let b = body_rule(raw, version);
     let min = hdrs_len + b.min;
     let ok = match b.multiple {
         0 => len == min,
@@ -524,8 +564,8 @@ fn decode_body(raw: Raw, h: &Header, msg: &[u8], body: &[u8], ctx: &DecodeContex
     Ok(match raw {
         Raw::Hello => return Err(DecodeError::NotARequest { name: "OFPT_HELLO" }),
         Raw::Error => return Err(DecodeError::NotARequest { name: "OFPT_ERROR" }),
-        Raw::SwitchToController(name) => return Err(DecodeError::NotARequest { name }),
-        Raw::Unhandled(name, error) => return Err(DecodeError::Unsupported { name, error }),
+        Raw::SwitchToController(name, _) => return Err(DecodeError::NotARequest { name }),
+        Raw::Unhandled(name, error, _) => return Err(DecodeError::Unsupported { name, error }),
         Raw::EchoRequest => Request::EchoRequest { data: body.to_vec() },
         Raw::EchoReply => Request::EchoReply { data: body.to_vec() },
         Raw::FeaturesRequest => Request::FeaturesRequest,
@@ -548,10 +588,30 @@ fn decode_body(raw: Raw, h: &Header, msg: &[u8], body: &[u8], ctx: &DecodeContex
         Raw::PortRequest => Request::PortStats { port_no: stats::decode_port_stats_request(v, body)? },
         Raw::TableFeaturesRequest if body.is_empty() => Request::TableFeatures,
         Raw::TableFeaturesRequest => {
+            // OVS reads the tables to set first (`ofputil_decode_table_features`):
+            // a malformed one is OFPBPC_BAD_LEN (OFPTFFC_BAD_LEN in OF1.3), table
+            // 0xff OFPTFFC_BAD_TABLE. xvs then refuses to change its tables.
+            let mut rest = body;
+            while !rest.is_empty() {
+                let len = if rest.len() >= 64 { usize::from(be16(rest, 0)) } else { 0 };
+                if len < 64 || len % 8 != 0 || len > rest.len() {
+                    return Err(DecodeError::Unsupported {
+                        name: "malformed OFPMP_TABLE_FEATURES request",
+                        error: OfError::OFPBPC_BAD_LEN,
+                    });
+                }
+                if rest[2] == 0xff {
+                    return Err(DecodeError::Unsupported {
+                        name: "OFPMP_TABLE_FEATURES request for table 0xff",
+                        error: OfError::OFPTFFC_BAD_TABLE,
+                    });
+                }
+                rest = &rest[len..];
+            }
             return Err(DecodeError::Unsupported {
                 name: "OFPMP_TABLE_FEATURES request that changes tables",
                 error: OfError::OFPTFFC_EPERM,
-            })
+            });
         }
         Raw::Of10FlowRequest { aggregate } | Raw::NxFlowRequest { aggregate } | Raw::Of11FlowRequest { aggregate } => {
             let r = match raw {
@@ -582,7 +642,7 @@ fn decode_bundle_add(h: &Header, body: &[u8], onf: bool, ctx: &DecodeContext) ->
     let inner_body = &parts.inner[hdrs_len..];
     let message = match raw {
         Raw::Of10FlowMod | Raw::NxFlowMod | Raw::Of11FlowMod => decode_body(raw, &inner_h, parts.inner, inner_body, ctx)?,
-        Raw::Unhandled(name, _) if matches!(name, "OFPT_PACKET_OUT" | "OFPT_PORT_MOD" | "OFPT_GROUP_MOD" | "NXT_GROUP_MOD") => {
+        Raw::Unhandled(name, _, _) if matches!(name, "OFPT_PACKET_OUT" | "OFPT_PORT_MOD" | "OFPT_GROUP_MOD" | "NXT_GROUP_MOD") => {
             return Err(DecodeError::Unsupported { name, error: OfError::OFPBFC_MSG_UNSUP });
         }
         _ => return Err(BundleError::MsgUnsup("this message cannot be bundled").into()),

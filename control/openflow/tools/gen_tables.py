@@ -143,20 +143,31 @@ def gen_actions(tmp):
     return "".join(o)
 
 
+# meta-flow.h's "Prerequisites:" spellings -> oxm::Prereq variants.
+PREREQS = {"none": "None", "Ethernet": "Ethernet", "ARP": "Arp", "VLAN VID": "VlanVid",
+           "IPv4": "Ipv4", "IPv6": "Ipv6", "IPv4/IPv6": "IpAny", "NSH": "Nsh",
+           "CT": "CtValid", "MPLS": "Mpls", "TCP": "Tcp", "UDP": "Udp", "SCTP": "Sctp",
+           "ICMPv4": "Icmpv4", "ICMPv6": "Icmpv6", "ND": "Nd", "ND solicit": "NdSolicit",
+           "ND advert": "NdAdvert"}
+
+
 def gen_fields(tmp):
     sys.path.insert(0, os.path.join(tmp, "python"))
     sys.modules.setdefault("build.nroff", type(sys)("build.nroff"))
     from build.extract_ofp_fields import extract_ofp_fields
     fields = extract_ofp_fields(os.path.join(tmp, "include/openvswitch/meta-flow.h"))
     o = [HEADER % "include/openvswitch/meta-flow.h"]
-    o.append("\nuse super::super::oxm::{FieldInfo, KnownHeader};\n\n")
+    o.append("\nuse super::super::oxm::{FieldInfo, KnownHeader, Prereq};\n\n")
     o.append("/// Every field OVS matches on (enum mf_field_id order): name, width in bytes,\n")
-    o.append("/// whether it may be masked, whether its length varies (tunnel metadata).\n")
+    o.append("/// whether it may be masked, whether its length varies (tunnel metadata),\n")
+    o.append("/// prerequisites.\n")
     o.append("#[rustfmt::skip]\npub(crate) static FIELDS: [FieldInfo; %d] = [\n" % len(fields))
     for f in fields:
-        o.append("    FieldInfo { name: %s, n_bytes: %d, maskable: %s, variable: %s },\n"
+        o.append("    FieldInfo { name: %s, n_bytes: %d, maskable: %s, variable: %s, "
+                 "prereq: Prereq::%s },\n"
                  % (rust_str(f["name"]), f["n_bytes"], "false" if f["mask"] == "MFM_NONE"
-                    else "true", "true" if f["variable"] else "false"))
+                    else "true", "true" if f["variable"] else "false",
+                    PREREQS[f["prereqs"]]))
     o.append("];\n\n")
     headers = []
     for i, f in enumerate(fields):
