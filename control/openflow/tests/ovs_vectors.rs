@@ -208,7 +208,7 @@ fn errors_for_malformed_input_are_ovs_errors() {
             }
         }
     }
-    assert_eq!(cases, 67);
+    assert_eq!(cases, 68);
 }
 
 /// Requests whose success replies are compared byte for byte.
@@ -393,7 +393,11 @@ fn port_stats_replies() {
 /// Reads a flow stats reply's entries back into [`FlowStatsEntry`]s (fixed
 /// offsets of ofp10_flow_stats / nx_flow_stats / ofp11_flow_stats).
 fn flow_entries(r: &[u8], form: FlowStatsForm) -> Vec<FlowStatsEntry> {
-    let hlen = if form == FlowStatsForm::Of11 { 16 } else { 24 };
+    let hlen = match form {
+        FlowStatsForm::Of10 => 12,
+        FlowStatsForm::Of11 => 16,
+        FlowStatsForm::Nx => 24,
+    };
     let mut out = Vec::new();
     let mut o = hlen;
     while o < r.len() {
@@ -438,7 +442,20 @@ fn flow_entries(r: &[u8], form: FlowStatsForm) -> Vec<FlowStatsEntry> {
                     ..Default::default()
                 }
             }
-            FlowStatsForm::Of10 => unreachable!(),
+            FlowStatsForm::Of10 => FlowStatsEntry {
+                table_id: e[2],
+                match_bytes: e[4..44].to_vec(),
+                duration_sec: be32(e, 44),
+                duration_nsec: be32(e, 48),
+                priority: be16(e, 52),
+                idle_timeout: be16(e, 54),
+                hard_timeout: be16(e, 56),
+                cookie: be64(e, 64),
+                packet_count: be64(e, 72),
+                byte_count: be64(e, 80),
+                actions_bytes: e[88..].to_vec(),
+                ..Default::default()
+            },
         };
         out.push(f);
         o += e.len();
@@ -456,6 +473,7 @@ fn flow_stats_replies() {
         ("flows13", Version::Of13, FlowStatsForm::Of11, 2),
         ("flows13_table2", Version::Of13, FlowStatsForm::Of11, 6),
         ("flows14", Version::Of14, FlowStatsForm::Of11, 2),
+        ("flows10", Version::Of10, FlowStatsForm::Of10, 2),
     ] {
         let r = reply(name);
         let flows = flow_entries(&r, form);
@@ -491,6 +509,9 @@ fn aggregate_replies() {
     assert_eq!(to_hex(&a.encode_reply(Version::Of10, 4, FlowStatsForm::Nx)), to_hex(&reply("agg_nx")));
     let a = AggregateStats { packet_count: 0, byte_count: 0, flow_count: 4 };
     assert_eq!(to_hex(&a.encode_reply(Version::Of13, 2, FlowStatsForm::Of11)), to_hex(&reply("agg13")));
+    // ofsend.py: OF1.0 OFPST_AGGREGATE, 5 flows.
+    let a = AggregateStats { packet_count: 0, byte_count: 0, flow_count: 5 };
+    assert_eq!(to_hex(&a.encode_reply(Version::Of10, 3, FlowStatsForm::Of10)), to_hex(&reply("agg10")));
 }
 
 fn fnv1a64(msgs: &[Vec<u8>]) -> u64 {
