@@ -40,7 +40,9 @@ pub struct ActionInfo {
 
 /// The action OVS knows as (vendor, type or subtype) in wire version `version`.
 pub fn action_info(version: u8, vendor: u32, action_type: u16) -> Option<&'static ActionInfo> {
-    ACTIONS.iter().find(|a| a.version == version && a.vendor == vendor && a.action_type == action_type)
+    ACTIONS
+        .iter()
+        .find(|a| a.version == version && a.vendor == vendor && a.action_type == action_type)
 }
 
 /// One action as on the wire.
@@ -89,9 +91,17 @@ pub enum ActionError {
     #[error("action at offset {offset} has unknown type {action_type}")]
     BadType { offset: usize, action_type: u16 },
     #[error("action at offset {offset} has unknown subtype {subtype} for vendor {vendor:#x}")]
-    BadVendorType { offset: usize, vendor: u32, subtype: u16 },
+    BadVendorType {
+        offset: usize,
+        vendor: u32,
+        subtype: u16,
+    },
     #[error("action {name} at offset {offset} has bad length {len}")]
-    BadLen { offset: usize, len: usize, name: &'static str },
+    BadLen {
+        offset: usize,
+        len: usize,
+        name: &'static str,
+    },
 }
 
 impl ActionError {
@@ -118,7 +128,10 @@ pub fn parse_actions(version: Version, b: &[u8]) -> Result<Vec<WireAction>, Acti
         let (vendor, subtype, key) = if action_type == OFPAT_VENDOR {
             let vendor = be32(rest, 4);
             if vendor != NX_VENDOR_ID && vendor != ONF_VENDOR_ID {
-                return Err(ActionError::BadVendor { offset: ofs, vendor });
+                return Err(ActionError::BadVendor {
+                    offset: ofs,
+                    vendor,
+                });
             }
             if rest.len() < 16 {
                 return Err(ActionError::Truncated { offset: ofs });
@@ -130,15 +143,35 @@ pub fn parse_actions(version: Version, b: &[u8]) -> Result<Vec<WireAction>, Acti
         };
         let Some(info) = action_info(version.wire(), key.0, key.1) else {
             return Err(match vendor {
-                Some(vendor) => ActionError::BadVendorType { offset: ofs, vendor, subtype: key.1 },
-                None => ActionError::BadType { offset: ofs, action_type },
+                Some(vendor) => ActionError::BadVendorType {
+                    offset: ofs,
+                    vendor,
+                    subtype: key.1,
+                },
+                None => ActionError::BadType {
+                    offset: ofs,
+                    action_type,
+                },
             });
         };
         let len = usize::from(be16(rest, 2));
-        if len > rest.len() || len < info.min_len as usize || len > info.max_len as usize || len % 8 != 0 {
-            return Err(ActionError::BadLen { offset: ofs, len, name: info.name });
+        if len > rest.len()
+            || len < info.min_len as usize
+            || len > info.max_len as usize
+            || len % 8 != 0
+        {
+            return Err(ActionError::BadLen {
+                offset: ofs,
+                len,
+                name: info.name,
+            });
         }
-        out.push(WireAction { action_type, vendor, subtype, raw: rest[..len].to_vec() });
+        out.push(WireAction {
+            action_type,
+            vendor,
+            subtype,
+            raw: rest[..len].to_vec(),
+        });
         ofs += len;
     }
     Ok(out)
@@ -253,8 +286,11 @@ impl InstructionError {
 /// Decodes an OF1.1+ instruction list (OVS's `ofpacts_pull_openflow_instructions`,
 /// framing only): every instruction first, then the action lists inside
 /// (apply-actions, then write-actions, as OVS).
-pub fn parse_instructions(version: Version, b: &[u8]) -> Result<Vec<WireInstruction>, InstructionError> {
-    if b.len() % 8 != 0 {
+pub fn parse_instructions(
+    version: Version,
+    b: &[u8],
+) -> Result<Vec<WireInstruction>, InstructionError> {
+    if !b.len().is_multiple_of(8) {
         return Err(InstructionError::BadLen { offset: 0 });
     }
     let mut raw: Vec<(u16, &[u8])> = Vec::new();
@@ -272,13 +308,19 @@ pub fn parse_instructions(version: Version, b: &[u8]) -> Result<Vec<WireInstruct
             ofpit::GOTO_TABLE | ofpit::CLEAR_ACTIONS | ofpit::METER => Some(8),
             ofpit::WRITE_METADATA => Some(24),
             ofpit::WRITE_ACTIONS | ofpit::APPLY_ACTIONS => None,
-            _ => return Err(InstructionError::Unknown { instruction_type: t }),
+            _ => {
+                return Err(InstructionError::Unknown {
+                    instruction_type: t,
+                })
+            }
         };
         if fixed.is_some_and(|f| f != len) {
             return Err(InstructionError::BadLen { offset: ofs });
         }
         if raw.iter().any(|(u, _)| *u == t) {
-            return Err(InstructionError::Duplicate { instruction_type: t });
+            return Err(InstructionError::Duplicate {
+                instruction_type: t,
+            });
         }
         raw.push((t, &rest[..len]));
         ofs += len;
@@ -295,11 +337,16 @@ pub fn parse_instructions(version: Version, b: &[u8]) -> Result<Vec<WireInstruct
         .iter()
         .map(|(t, i)| match *t {
             ofpit::GOTO_TABLE => WireInstruction::GotoTable { table_id: i[4] },
-            ofpit::WRITE_METADATA => WireInstruction::WriteMetadata { metadata: be64(i, 8), mask: be64(i, 16) },
+            ofpit::WRITE_METADATA => WireInstruction::WriteMetadata {
+                metadata: be64(i, 8),
+                mask: be64(i, 16),
+            },
             ofpit::WRITE_ACTIONS => WireInstruction::WriteActions(write.take().unwrap_or_default()),
             ofpit::APPLY_ACTIONS => WireInstruction::ApplyActions(apply.take().unwrap_or_default()),
             ofpit::CLEAR_ACTIONS => WireInstruction::ClearActions,
-            _ => WireInstruction::Meter { meter_id: be32(i, 4) },
+            _ => WireInstruction::Meter {
+                meter_id: be32(i, 4),
+            },
         })
         .collect())
 }
@@ -341,7 +388,9 @@ mod tests {
         // OF1.0 output has 8 bytes, OF1.3's 16.
         assert!(parse_actions(Version::Of10, &hex("0000000800010000")).is_ok());
         assert_eq!(
-            parse_actions(Version::Of13, &hex("0000000800010000")).unwrap_err().of_error(),
+            parse_actions(Version::Of13, &hex("0000000800010000"))
+                .unwrap_err()
+                .of_error(),
             OfError::OFPBAC_BAD_LEN
         );
         // Unknown vendor, unknown Nicira subtype.
@@ -364,7 +413,9 @@ mod tests {
         ));
         let i = parse_instructions(Version::Of13, &b).unwrap();
         assert_eq!(i.len(), 2);
-        let WireInstruction::ApplyActions(a) = &i[0] else { panic!("{i:?}") };
+        let WireInstruction::ApplyActions(a) = &i[0] else {
+            panic!("{i:?}")
+        };
         let names: Vec<_> = a.iter().map(|a| a.name(Version::Of13).unwrap()).collect();
         assert_eq!(names, ["OFPAT_POP_VLAN", "OFPAT_SET_FIELD", "OFPAT_OUTPUT"]);
         assert_eq!(i[1], WireInstruction::GotoTable { table_id: 5 });
@@ -374,9 +425,14 @@ mod tests {
         // write_metadata:0x5/0xff, clear_actions, write_actions(output:1), meter:1.
         let i = vec![
             WireInstruction::Meter { meter_id: 1 },
-            WireInstruction::WriteMetadata { metadata: 5, mask: 0xff },
+            WireInstruction::WriteMetadata {
+                metadata: 5,
+                mask: 0xff,
+            },
             WireInstruction::ClearActions,
-            WireInstruction::WriteActions(parse_actions(Version::Of13, &hex("00000010000000010000000000000000")).unwrap()),
+            WireInstruction::WriteActions(
+                parse_actions(Version::Of13, &hex("00000010000000010000000000000000")).unwrap(),
+            ),
         ];
         let mut out = Vec::new();
         emit_instructions(&i, &mut out);
@@ -389,18 +445,22 @@ mod tests {
         // (OFPBIC_BAD_LEN): ofsend.py captures.
         let e = parse_instructions(Version::Of13, &hex("0009000800000000")).unwrap_err();
         assert_eq!(e.of_error(), OfError::OFPBIC_UNKNOWN_INST);
-        let e = parse_instructions(Version::Of13, &hex("0004000c000000000000000000000000")).unwrap_err();
+        let e = parse_instructions(Version::Of13, &hex("0004000c000000000000000000000000"))
+            .unwrap_err();
         assert_eq!(e.of_error(), OfError::OFPBIC_BAD_LEN);
         let e = parse_instructions(Version::Of13, &hex("0004001000000000")).unwrap_err();
         assert_eq!(e.of_error(), OfError::OFPBIC_BAD_LEN);
-        let e = parse_instructions(Version::Of13, &hex("00050008000000000005000800000000")).unwrap_err();
+        let e = parse_instructions(Version::Of13, &hex("00050008000000000005000800000000"))
+            .unwrap_err();
         assert_eq!(e.of_error(), OfError::OFPBIC_DUP_INST);
         let e = parse_instructions(Version::Of13, &hex("ffff000800002320")).unwrap_err();
         assert_eq!(e.of_error(), OfError::OFPBIC_BAD_EXPERIMENTER);
-        let e = parse_instructions(Version::Of13, &hex("0001001000000000 0000000000000000")).unwrap_err();
+        let e = parse_instructions(Version::Of13, &hex("0001001000000000 0000000000000000"))
+            .unwrap_err();
         assert_eq!(e.of_error(), OfError::OFPBIC_BAD_LEN);
         // An action error inside apply-actions.
-        let e = parse_instructions(Version::Of13, &hex("00040010000000000063000800000000")).unwrap_err();
+        let e = parse_instructions(Version::Of13, &hex("00040010000000000063000800000000"))
+            .unwrap_err();
         assert_eq!(e.of_error(), OfError::OFPBAC_BAD_TYPE);
         assert!(parse_instructions(Version::Of13, &[]).unwrap().is_empty());
     }

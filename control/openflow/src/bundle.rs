@@ -113,19 +113,40 @@ impl BundleCtrl {
     /// types too (OVS would answer them with garbage).
     pub fn decode(body: &[u8], onf: bool) -> Result<BundleCtrl, BundleError> {
         let t = be16(body, 4);
-        let ctrl_type = BundleCtrlType::from_wire(t).filter(|c| (*c as u16) % 2 == 0).ok_or(BundleError::BadType(t))?;
-        Ok(BundleCtrl { onf, bundle_id: be32(body, 0), ctrl_type, flags: be16(body, 6) })
+        let ctrl_type = BundleCtrlType::from_wire(t)
+            .filter(|c| (*c as u16).is_multiple_of(2))
+            .ok_or(BundleError::BadType(t))?;
+        Ok(BundleCtrl {
+            onf,
+            bundle_id: be32(body, 0),
+            ctrl_type,
+            flags: be16(body, 6),
+        })
     }
 
     /// The reply to this request (`version`, `xid`): same form, reply type,
     /// flags 0 (OVS's `ofputil_encode_bundle_ctrl_reply`).
     pub fn encode_reply(&self, version: Version, xid: u32) -> Vec<u8> {
-        encode_bundle_ctrl(version, xid, self.onf, self.bundle_id, self.ctrl_type.reply(), 0)
+        encode_bundle_ctrl(
+            version,
+            xid,
+            self.onf,
+            self.bundle_id,
+            self.ctrl_type.reply(),
+            0,
+        )
     }
 }
 
 /// Encodes a BUNDLE_CONTROL message (OF1.4, or ONF's when `onf`).
-pub fn encode_bundle_ctrl(version: Version, xid: u32, onf: bool, bundle_id: u32, ctrl_type: BundleCtrlType, flags: u16) -> Vec<u8> {
+pub fn encode_bundle_ctrl(
+    version: Version,
+    xid: u32,
+    onf: bool,
+    bundle_id: u32,
+    ctrl_type: BundleCtrlType,
+    flags: u16,
+) -> Vec<u8> {
     let mut b = if onf {
         let mut b = start_message(version.wire(), ofpt::VENDOR, xid);
         b.put_u32(ONF_VENDOR_ID);
@@ -152,12 +173,17 @@ pub struct BundleAddParts<'a> {
 /// Splits the body of a BUNDLE_ADD_MESSAGE and checks the bundled message's
 /// framing against the outer header (OVS's `ofputil_decode_bundle_add`, up to the
 /// decoding of the bundled message itself).
-pub fn split_bundle_add<'a>(outer: &Header, body: &'a [u8]) -> Result<BundleAddParts<'a>, BundleError> {
+pub fn split_bundle_add<'a>(
+    outer: &Header,
+    body: &'a [u8],
+) -> Result<BundleAddParts<'a>, BundleError> {
     let (bundle_id, flags) = (be32(body, 0), be16(body, 6));
     let rest = &body[8..];
     let inner = Header::parse(rest).ok_or(BundleError::MsgBadLen)?;
     if inner.version != outer.version {
-        return Err(BundleError::BadVersion { inner: inner.version });
+        return Err(BundleError::BadVersion {
+            inner: inner.version,
+        });
     }
     let len = usize::from(inner.length);
     if len < HEADER_LEN || len > rest.len() {
@@ -166,7 +192,11 @@ pub fn split_bundle_add<'a>(outer: &Header, body: &'a [u8]) -> Result<BundleAddP
     if inner.xid != outer.xid {
         return Err(BundleError::MsgBadXid { inner: inner.xid });
     }
-    Ok(BundleAddParts { bundle_id, flags, inner: &rest[..len] })
+    Ok(BundleAddParts {
+        bundle_id,
+        flags,
+        inner: &rest[..len],
+    })
 }
 
 #[cfg(test)]
@@ -180,18 +210,38 @@ mod tests {
         // OPEN_REQUEST (atomic|ordered) -> OPEN_REPLY, COMMIT_REQUEST -> COMMIT_REPLY.
         let open = hex("05210010000000070000000000000003");
         let c = BundleCtrl::decode(&open[8..], false).unwrap();
-        assert_eq!((c.bundle_id, c.ctrl_type, c.flags), (0, BundleCtrlType::OpenRequest, 3));
-        assert_eq!(to_hex(&c.encode_reply(Version::Of14, 7)), "05210010000000070000000000010000");
+        assert_eq!(
+            (c.bundle_id, c.ctrl_type, c.flags),
+            (0, BundleCtrlType::OpenRequest, 3)
+        );
+        assert_eq!(
+            to_hex(&c.encode_reply(Version::Of14, 7)),
+            "05210010000000070000000000010000"
+        );
         let commit = hex("05210010000000090000000000040003");
         let c = BundleCtrl::decode(&commit[8..], false).unwrap();
-        assert_eq!(to_hex(&c.encode_reply(Version::Of14, 9)), "05210010000000090000000000050000");
+        assert_eq!(
+            to_hex(&c.encode_reply(Version::Of14, 9)),
+            "05210010000000090000000000050000"
+        );
         // ofsend.py: CLOSE and DISCARD replies.
         let c = BundleCtrl::decode(&hex("0000000800020003"), false).unwrap();
-        assert_eq!(to_hex(&c.encode_reply(Version::Of14, 3)), "05210010000000030000000800030000");
+        assert_eq!(
+            to_hex(&c.encode_reply(Version::Of14, 3)),
+            "05210010000000030000000800030000"
+        );
         let c = BundleCtrl::decode(&hex("0000000800060003"), false).unwrap();
-        assert_eq!(to_hex(&c.encode_reply(Version::Of14, 4)), "05210010000000040000000800070000");
+        assert_eq!(
+            to_hex(&c.encode_reply(Version::Of14, 4)),
+            "05210010000000040000000800070000"
+        );
         // A reply type sent to the switch.
-        assert_eq!(BundleCtrl::decode(&hex("0000000800010000"), false).unwrap_err().of_error(), OfError::OFPBFC_BAD_TYPE);
+        assert_eq!(
+            BundleCtrl::decode(&hex("0000000800010000"), false)
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPBFC_BAD_TYPE
+        );
     }
 
     #[test]
@@ -199,7 +249,10 @@ mod tests {
         // ovs-ofctl -O OpenFlow13 --bundle add-flow: ONF OPEN -> reply.
         let open = hex("04040018000000074f4e4600000008fc0000000000000003");
         let c = BundleCtrl::decode(&open[16..], true).unwrap();
-        assert_eq!(to_hex(&c.encode_reply(Version::Of13, 7)), "04040018000000074f4e4600000008fc0000000000010000");
+        assert_eq!(
+            to_hex(&c.encode_reply(Version::Of13, 7)),
+            "04040018000000074f4e4600000008fc0000000000010000"
+        );
     }
 
     #[test]

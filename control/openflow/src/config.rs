@@ -47,7 +47,10 @@ impl SwitchConfig {
         if flags & !valid != 0 {
             return Err(ConfigError(flags));
         }
-        Ok(SwitchConfig { flags, miss_send_len })
+        Ok(SwitchConfig {
+            flags,
+            miss_send_len,
+        })
     }
 
     /// The GET_CONFIG_REPLY to the request (`version`, `xid`).
@@ -112,7 +115,11 @@ impl RoleRequest {
         let r = be32(body, 0);
         let role = Role::from_wire(r).ok_or(RoleError(r))?;
         let generation_id = (role != Role::NoChange).then(|| be64(body, 8));
-        Ok(RoleRequest { nicira: false, role, generation_id })
+        Ok(RoleRequest {
+            nicira: false,
+            role,
+            generation_id,
+        })
     }
 
     /// The 4-byte body of an NXT_ROLE_REQUEST.
@@ -122,7 +129,11 @@ impl RoleRequest {
             0..=2 => Role::from_wire(r + 1).ok_or(RoleError(r))?,
             _ => return Err(RoleError(r)),
         };
-        Ok(RoleRequest { nicira: true, role, generation_id: None })
+        Ok(RoleRequest {
+            nicira: true,
+            role,
+            generation_id: None,
+        })
     }
 }
 
@@ -161,11 +172,22 @@ mod tests {
         // (ofsend.py; ovs-vswitchd answered 0408000c00000002 00010000 (frag drop,
         // set earlier by set-frags) and then ...0000ffe5).
         let c = SwitchConfig::decode(Version::Of13, &hex("0000ffe5")).unwrap();
-        assert_eq!(to_hex(&c.encode_get_config_reply(Version::Of13, 4)), "0408000c000000040000ffe5");
+        assert_eq!(
+            to_hex(&c.encode_get_config_reply(Version::Of13, 4)),
+            "0408000c000000040000ffe5"
+        );
         // set-frags br0 drop (OF1.0).
         let c = SwitchConfig::decode(Version::Of10, &hex("00010000")).unwrap();
-        assert_eq!(to_hex(&c.encode_get_config_reply(Version::Of10, 5)), "0108000c0000000500010000");
-        assert_eq!(SwitchConfig::decode(Version::Of13, &hex("00040000")).unwrap_err().of_error(), OfError::OFPSCFC_BAD_FLAGS);
+        assert_eq!(
+            to_hex(&c.encode_get_config_reply(Version::Of10, 5)),
+            "0108000c0000000500010000"
+        );
+        assert_eq!(
+            SwitchConfig::decode(Version::Of13, &hex("00040000"))
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPSCFC_BAD_FLAGS
+        );
         assert!(SwitchConfig::decode(Version::Of10, &hex("00040000")).is_ok());
     }
 
@@ -174,17 +196,40 @@ mod tests {
         // ofsend.py: OF1.3 ROLE_REQUEST equal -> reply equal, generation all-ones
         // (never set); primary with generation 5 -> primary, 5.
         let r = RoleRequest::decode_of12(&hex("00000001000000000000000000000000")).unwrap();
-        assert_eq!(to_hex(&encode_role_reply(&r, Version::Of13, 2, Role::Equal, None)), "04190018000000020000000100000000ffffffffffffffff");
+        assert_eq!(
+            to_hex(&encode_role_reply(&r, Version::Of13, 2, Role::Equal, None)),
+            "04190018000000020000000100000000ffffffffffffffff"
+        );
         let r = RoleRequest::decode_of12(&hex("00000002000000000000000000000005")).unwrap();
         assert_eq!(r.generation_id, Some(5));
         assert_eq!(
-            to_hex(&encode_role_reply(&r, Version::Of13, 2, Role::Primary, Some(5))),
+            to_hex(&encode_role_reply(
+                &r,
+                Version::Of13,
+                2,
+                Role::Primary,
+                Some(5)
+            )),
             "041900180000000200000002000000000000000000000005"
         );
-        assert_eq!(RoleRequest::decode_of12(&hex("00000009000000000000000000000000")).unwrap_err().of_error(), OfError::OFPRRFC_BAD_ROLE);
+        assert_eq!(
+            RoleRequest::decode_of12(&hex("00000009000000000000000000000000"))
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPRRFC_BAD_ROLE
+        );
         // NXT_ROLE_REQUEST primary (1) -> NXT_ROLE_REPLY 1.
         let r = RoleRequest::decode_nx(&hex("00000001")).unwrap();
         assert_eq!(r.role, Role::Primary);
-        assert_eq!(to_hex(&encode_role_reply(&r, Version::Of10, 2, Role::Primary, None)), "0104001400000002000023200000000b00000001");
+        assert_eq!(
+            to_hex(&encode_role_reply(
+                &r,
+                Version::Of10,
+                2,
+                Role::Primary,
+                None
+            )),
+            "0104001400000002000023200000000b00000001"
+        );
     }
 }

@@ -63,14 +63,21 @@ impl OfError {
     /// The error named `name` (with or without the `OFPERR_` prefix).
     pub fn from_name(name: &str) -> Option<OfError> {
         let name = name.strip_prefix("OFPERR_").unwrap_or(name);
-        NAMES.iter().position(|n| *n == name).map(|i| OfError(i as u16))
+        NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| OfError(i as u16))
     }
 
     /// How `self` is numbered in wire version `version` (1.0 = 0x01 ... 1.5 =
     /// 0x06), or `None` if OVS cannot express it in that version.
     pub fn wire(self, version: u8) -> Option<WireError> {
         let (vendor, t, c) = TRIPLETS[domain(version)?][usize::from(self.0)];
-        (vendor >= 0).then_some(WireError { vendor: vendor as u32, err_type: t as u16, code: c as u16 })
+        (vendor >= 0).then_some(WireError {
+            vendor: vendor as u32,
+            err_type: t as u16,
+            code: c as u16,
+        })
     }
 
     /// The error numbered `vendor`/`err_type`/`code` in `version`, as OVS decodes it
@@ -105,7 +112,11 @@ impl fmt::Display for OfError {
 /// experimenter (OF1.2+) form, then `data` (normally the offending message) cut
 /// to what fits in 65535 bytes.
 pub fn encode_error(version: u8, xid: u32, error: OfError, data: &[u8]) -> Vec<u8> {
-    let header_version = if domain(version).is_some() { version } else { 0x01 };
+    let header_version = if domain(version).is_some() {
+        version
+    } else {
+        0x01
+    };
     let w = match error.wire(header_version) {
         Some(w) => w,
         None => OfError::NXBRC_UNENCODABLE_ERROR
@@ -113,7 +124,13 @@ pub fn encode_error(version: u8, xid: u32, error: OfError, data: &[u8]) -> Vec<u
             .expect("NXBRC_UNENCODABLE_ERROR is encodable in every version"),
     };
     let mut buf = Vec::with_capacity(HEADER_LEN + 16 + data.len());
-    Header { version: header_version, msg_type: ofpt::ERROR, length: 0, xid }.emit(&mut buf);
+    Header {
+        version: header_version,
+        msg_type: ofpt::ERROR,
+        length: 0,
+        xid,
+    }
+    .emit(&mut buf);
     if w.vendor == 0 {
         buf.put_u16(w.err_type);
         buf.put_u16(w.code);
@@ -180,14 +197,35 @@ impl ErrorMsg {
             if msg.len() < 20 {
                 return Err(ErrorMsgError::Truncated);
             }
-            (WireError { vendor: be32(msg, 12), err_type: be16(msg, 16), code: be16(msg, 18) }, 20)
+            (
+                WireError {
+                    vendor: be32(msg, 12),
+                    err_type: be16(msg, 16),
+                    code: be16(msg, 18),
+                },
+                20,
+            )
         } else if t == OFPET12_EXPERIMENTER && h.version >= 0x03 {
             if msg.len() < 16 {
                 return Err(ErrorMsgError::Truncated);
             }
-            (WireError { vendor: be32(msg, 12), err_type: c, code: 0 }, 16)
+            (
+                WireError {
+                    vendor: be32(msg, 12),
+                    err_type: c,
+                    code: 0,
+                },
+                16,
+            )
         } else {
-            (WireError { vendor: 0, err_type: t, code: c }, 12)
+            (
+                WireError {
+                    vendor: 0,
+                    err_type: t,
+                    code: c,
+                },
+                12,
+            )
         };
         let lookup = match wire.vendor {
             0 => wire,
@@ -215,22 +253,72 @@ mod tests {
         let e = OfError::OFPBRC_BAD_TYPE;
         assert_eq!(e.name(), "OFPBRC_BAD_TYPE");
         assert_eq!(OfError::from_name("OFPERR_OFPBRC_BAD_TYPE"), Some(e));
-        assert_eq!(e.wire(1), Some(WireError { vendor: 0, err_type: 1, code: 1 }));
-        assert_eq!(e.wire(4), Some(WireError { vendor: 0, err_type: 1, code: 1 }));
+        assert_eq!(
+            e.wire(1),
+            Some(WireError {
+                vendor: 0,
+                err_type: 1,
+                code: 1
+            })
+        );
+        assert_eq!(
+            e.wire(4),
+            Some(WireError {
+                vendor: 0,
+                err_type: 1,
+                code: 1
+            })
+        );
         // OF1.0 has no BAD_MATCH type: Nicira numbers, or nothing.
         assert_eq!(
             OfError::OFPBMC_DUP_FIELD.wire(1),
-            Some(WireError { vendor: NX_VENDOR_ID, err_type: 1, code: 261 })
+            Some(WireError {
+                vendor: NX_VENDOR_ID,
+                err_type: 1,
+                code: 261
+            })
         );
-        assert_eq!(OfError::OFPBMC_DUP_FIELD.wire(4), Some(WireError { vendor: 0, err_type: 4, code: 10 }));
+        assert_eq!(
+            OfError::OFPBMC_DUP_FIELD.wire(4),
+            Some(WireError {
+                vendor: 0,
+                err_type: 4,
+                code: 10
+            })
+        );
         assert_eq!(OfError::OFPBMC_BAD_LEN.wire(1), None);
-        assert_eq!(OfError::OFPFMFC_BAD_COMMAND.wire(1), Some(WireError { vendor: 0, err_type: 3, code: 4 }));
-        assert_eq!(OfError::OFPFMFC_BAD_COMMAND.wire(4), Some(WireError { vendor: 0, err_type: 5, code: 6 }));
+        assert_eq!(
+            OfError::OFPFMFC_BAD_COMMAND.wire(1),
+            Some(WireError {
+                vendor: 0,
+                err_type: 3,
+                code: 4
+            })
+        );
+        assert_eq!(
+            OfError::OFPFMFC_BAD_COMMAND.wire(4),
+            Some(WireError {
+                vendor: 0,
+                err_type: 5,
+                code: 6
+            })
+        );
         assert_eq!(
             OfError::OFPBFC_BAD_ID.wire(4),
-            Some(WireError { vendor: ONF_VENDOR_ID, err_type: 2302, code: 0 })
+            Some(WireError {
+                vendor: ONF_VENDOR_ID,
+                err_type: 2302,
+                code: 0
+            })
         );
-        assert_eq!(OfError::OFPBFC_BAD_ID.wire(5), Some(WireError { vendor: 0, err_type: 17, code: 2 }));
+        assert_eq!(
+            OfError::OFPBFC_BAD_ID.wire(5),
+            Some(WireError {
+                vendor: 0,
+                err_type: 17,
+                code: 2
+            })
+        );
         assert_eq!(OfError::all().count(), N_ERRORS);
         for e in OfError::all() {
             if let Some(w) = e.wire(4) {
@@ -247,8 +335,12 @@ mod tests {
     fn standard_errors_carry_the_whole_request() {
         // OF1.0 FLOW_MOD of 28 bytes -> OFPBRC_BAD_LEN.
         let req = hex("010e001c000000020000000000000000000000000000000000000000");
-        let ovs = "010100280000000200010006010e001c000000020000000000000000000000000000000000000000";
-        assert_eq!(to_hex(&encode_error_reply(OfError::OFPBRC_BAD_LEN, &req)), ovs);
+        let ovs =
+            "010100280000000200010006010e001c000000020000000000000000000000000000000000000000";
+        assert_eq!(
+            to_hex(&encode_error_reply(OfError::OFPBRC_BAD_LEN, &req)),
+            ovs
+        );
         // OF1.3 message type 0x30 -> OFPBRC_BAD_TYPE.
         let req = hex("0430000800000002");
         assert_eq!(
@@ -264,24 +356,38 @@ mod tests {
             "0104004000000002000023200000000d00000000000000000000000000008000ffffffffffff0000000c00000000000000000002000100000002000200000000",
         );
         let ovs = "0101005400000002b0c2000000002320000101050104004000000002000023200000000d00000000000000000000000000008000ffffffffffff0000000c00000000000000000002000100000002000200000000";
-        assert_eq!(to_hex(&encode_error_reply(OfError::OFPBMC_DUP_FIELD, &req)), ovs);
+        assert_eq!(
+            to_hex(&encode_error_reply(OfError::OFPBMC_DUP_FIELD, &req)),
+            ovs
+        );
         // A truncated nx_match is OFPBMC_BAD_LEN, which OF1.0 cannot express: OVS
         // sends NXBRC_UNENCODABLE_ERROR (1,521).
         let req = hex("0104003800000002000023200000000d00000000000000000000000000008000ffffffffffff000000060000000000000000000400010000");
         let ovs = "0101004c00000002b0c2000000002320000102090104003800000002000023200000000d00000000000000000000000000008000ffffffffffff000000060000000000000000000400010000";
-        assert_eq!(to_hex(&encode_error_reply(OfError::OFPBMC_BAD_LEN, &req)), ovs);
+        assert_eq!(
+            to_hex(&encode_error_reply(OfError::OFPBMC_BAD_LEN, &req)),
+            ovs
+        );
     }
 
     #[test]
     fn experimenter_errors_in_of13_and_of14() {
         // ONF bundle COMMIT of an unknown bundle (OF1.3) -> OFPBFC_BAD_ID as ONF 2302.
         let req = hex("04040018000000024f4e4600000008fc0000000700040000");
-        let ovs = "0401002800000002ffff08fe4f4e460004040018000000024f4e4600000008fc0000000700040000";
-        assert_eq!(to_hex(&encode_error_reply(OfError::OFPBFC_BAD_ID, &req)), ovs);
+        let ovs =
+            "0401002800000002ffff08fe4f4e460004040018000000024f4e4600000008fc0000000700040000";
+        assert_eq!(
+            to_hex(&encode_error_reply(OfError::OFPBFC_BAD_ID, &req)),
+            ovs
+        );
         // OF1.4 BUNDLE_ADD whose inner message has another version -> NX 22.
         let req = hex("052200180000000300000008000000030414000800000003");
-        let ovs = "0501002800000003ffff001600002320052200180000000300000008000000030414000800000003";
-        assert_eq!(to_hex(&encode_error_reply(OfError::OFPBFC_BAD_VERSION, &req)), ovs);
+        let ovs =
+            "0501002800000003ffff001600002320052200180000000300000008000000030414000800000003";
+        assert_eq!(
+            to_hex(&encode_error_reply(OfError::OFPBFC_BAD_VERSION, &req)),
+            ovs
+        );
         let back = ErrorMsg::parse(&hex(ovs)).unwrap();
         assert_eq!(back.error, Some(OfError::OFPBFC_BAD_VERSION));
         assert_eq!(back.data, req);
@@ -297,8 +403,14 @@ mod tests {
         let m = ErrorMsg::parse(&hex("0401001400000002000100010430000800000002")).unwrap();
         assert_eq!(m.error, Some(OfError::OFPBRC_BAD_TYPE));
         assert_eq!(m.data, hex("0430000800000002"));
-        assert_eq!(ErrorMsg::parse(&hex("0402000800000002")), Err(ErrorMsgError::NotAnError));
-        assert_eq!(ErrorMsg::parse(&hex("0401000a00000002")), Err(ErrorMsgError::Truncated));
+        assert_eq!(
+            ErrorMsg::parse(&hex("0402000800000002")),
+            Err(ErrorMsgError::NotAnError)
+        );
+        assert_eq!(
+            ErrorMsg::parse(&hex("0401000a00000002")),
+            Err(ErrorMsgError::Truncated)
+        );
     }
 
     #[test]

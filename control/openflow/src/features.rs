@@ -33,7 +33,8 @@ pub mod ofpc {
 
     /// What ovs-vswitchd 3.1 announces (`handle_features_request`, with ARP
     /// matching supported).
-    pub const OVS: u32 = FLOW_STATS | TABLE_STATS | PORT_STATS | QUEUE_STATS | GROUP_STATS | BUNDLES | ARP_MATCH_IP;
+    pub const OVS: u32 =
+        FLOW_STATS | TABLE_STATS | PORT_STATS | QUEUE_STATS | GROUP_STATS | BUNDLES | ARP_MATCH_IP;
 }
 
 /// OF1.0 `actions` bitmap of ovs-vswitchd 3.1: OFPAT10_OUTPUT ... OFPAT10_ENQUEUE.
@@ -74,17 +75,28 @@ impl FeaturesReply {
     /// The capabilities word for `version` (`ofputil_capabilities_mask` and the
     /// version-specific bits).
     pub fn wire_capabilities(&self, version: Version) -> u32 {
-        const COMMON: u32 = ofpc::FLOW_STATS | ofpc::TABLE_STATS | ofpc::PORT_STATS | ofpc::IP_REASM | ofpc::QUEUE_STATS;
+        const COMMON: u32 = ofpc::FLOW_STATS
+            | ofpc::TABLE_STATS
+            | ofpc::PORT_STATS
+            | ofpc::IP_REASM
+            | ofpc::QUEUE_STATS;
         let c = self.capabilities;
         match version {
-            Version::Of10 => (c & (COMMON | ofpc::ARP_MATCH_IP)) | if c & ofpc::STP != 0 { 1 << 3 } else { 0 },
+            Version::Of10 => {
+                (c & (COMMON | ofpc::ARP_MATCH_IP)) | if c & ofpc::STP != 0 { 1 << 3 } else { 0 }
+            }
             Version::Of13 | Version::Of14 => {
                 let mask = if version == Version::Of13 {
                     COMMON | ofpc::PORT_BLOCKED
                 } else {
                     COMMON | ofpc::PORT_BLOCKED | ofpc::BUNDLES | ofpc::FLOW_MONITORING
                 };
-                (c & mask) | if c & ofpc::GROUP_STATS != 0 { 1 << 3 } else { 0 }
+                (c & mask)
+                    | if c & ofpc::GROUP_STATS != 0 {
+                        1 << 3
+                    } else {
+                        0
+                    }
             }
         }
     }
@@ -96,10 +108,18 @@ impl FeaturesReply {
         b.put_u64(self.datapath_id);
         b.put_u32(self.n_buffers);
         b.put_u8(self.n_tables);
-        b.put_u8(if version >= Version::Of13 { self.auxiliary_id } else { 0 });
+        b.put_u8(if version >= Version::Of13 {
+            self.auxiliary_id
+        } else {
+            0
+        });
         b.put_zeros(2);
         b.put_u32(self.wire_capabilities(version));
-        b.put_u32(if version == Version::Of10 { self.actions } else { 0 });
+        b.put_u32(if version == Version::Of10 {
+            self.actions
+        } else {
+            0
+        });
         if version == Version::Of10 {
             for p in &self.ports {
                 if b.len() + OFP10_PHY_PORT_LEN > MAX_MESSAGE_LEN {
@@ -121,8 +141,17 @@ mod tests {
     fn capabilities_per_version_as_ovs() {
         let f = FeaturesReply::ovs(1, vec![]);
         // -O OpenFlow13 show br0 / -O OpenFlow14 show br0 (ovs-vswitchd's replies).
-        assert_eq!(to_hex(&f.encode(Version::Of13, 2)), "0406002000000002000000000000000100000000fe0000000000004f00000000");
-        assert_eq!(to_hex(&f.encode(Version::Of14, 2)), "0506002000000002000000000000000100000000fe0000000000024f00000000");
-        assert_eq!(to_hex(&f.encode(Version::Of10, 2)), "0106002000000002000000000000000100000000fe000000000000c700000fff");
+        assert_eq!(
+            to_hex(&f.encode(Version::Of13, 2)),
+            "0406002000000002000000000000000100000000fe0000000000004f00000000"
+        );
+        assert_eq!(
+            to_hex(&f.encode(Version::Of14, 2)),
+            "0506002000000002000000000000000100000000fe0000000000024f00000000"
+        );
+        assert_eq!(
+            to_hex(&f.encode(Version::Of10, 2)),
+            "0106002000000002000000000000000100000000fe000000000000c700000fff"
+        );
     }
 }

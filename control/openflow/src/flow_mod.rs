@@ -10,7 +10,9 @@
 //! Checks happen in OVS's order, so that a message with several faults gets OVS's
 //! error: match, table, output port, command, instructions/actions, flags.
 
-use crate::actions::{parse_actions, parse_instructions, ActionError, InstructionError, WireAction, WireInstruction};
+use crate::actions::{
+    parse_actions, parse_instructions, ActionError, InstructionError, WireAction, WireInstruction,
+};
 use crate::bytes::{round_up8, view};
 use crate::errors::OfError;
 use crate::of10_match::{ofpfw10, Of10Match, Of10MatchView};
@@ -170,7 +172,9 @@ impl FlowModError {
             FlowModError::BadFlags(_) => OfError::OFPFMFC_BAD_FLAGS,
             FlowModError::CookieMatchOnAdd => OfError::NXBRC_NXM_INVALID,
             FlowModError::Emergency { with_timeout: true } => OfError::OFPFMFC_BAD_EMERG_TIMEOUT,
-            FlowModError::Emergency { with_timeout: false } => OfError::OFPFMFC_TABLE_FULL,
+            FlowModError::Emergency {
+                with_timeout: false,
+            } => OfError::OFPFMFC_TABLE_FULL,
         }
     }
 }
@@ -262,7 +266,9 @@ fn of10_tail(
     fm.actions = FlowActions::Actions(parse_actions(Version::Of10, actions)?);
     check_flags(Version::Of10, flags)?;
     if flags & ofpff::EMERG != 0 {
-        return Err(FlowModError::Emergency { with_timeout: fm.idle_timeout != 0 || fm.hard_timeout != 0 });
+        return Err(FlowModError::Emergency {
+            with_timeout: fm.idle_timeout != 0 || fm.hard_timeout != 0,
+        });
     }
     fm.flags = flags;
     Ok(())
@@ -301,7 +307,11 @@ impl FlowMod {
         let v = Of10FlowModView::new_checked(body).ok_or(FlowModError::BadLen)?;
         let m = Of10Match::parse(&Of10MatchView::new_checked(body).ok_or(FlowModError::BadLen)?);
         let mut fm = empty(FlowModForm::Of10, WireMatch::Of10(m));
-        fm.priority = if m.wildcards & ofpfw10::ALL != 0 { v.priority() } else { u16::MAX };
+        fm.priority = if m.wildcards & ofpfw10::ALL != 0 {
+            v.priority()
+        } else {
+            u16::MAX
+        };
         fm.new_cookie = cookie_to_set(v.cookie());
         fm.idle_timeout = v.idle_timeout();
         fm.hard_timeout = v.hard_timeout();
@@ -331,7 +341,13 @@ impl FlowMod {
         fm.hard_timeout = v.hard_timeout();
         fm.buffer_id = v.buffer_id();
         fm.out_port = v.out_port();
-        of10_tail(&mut fm, v.command(), v.flags(), &rest[round_up8(match_len)..], flow_mod_table_id)?;
+        of10_tail(
+            &mut fm,
+            v.command(),
+            v.flags(),
+            &rest[round_up8(match_len)..],
+            flow_mod_table_id,
+        )?;
         Ok(fm)
     }
 
@@ -355,11 +371,16 @@ impl FlowMod {
         fm.priority = v.priority();
         fm.idle_timeout = v.idle_timeout();
         fm.hard_timeout = v.hard_timeout();
-        fm.importance = if version >= Version::Of14 && command == 0 { v.importance() } else { 0 };
+        fm.importance = if version >= Version::Of14 && command == 0 {
+            v.importance()
+        } else {
+            0
+        };
         fm.buffer_id = v.buffer_id();
         fm.out_port = port_from_ofp11(v.out_port())?;
         fm.out_group = if is_delete { v.out_group() } else { OFPG_ANY };
-        fm.command = FlowModCommand::from_wire(u16::from(command)).ok_or(FlowModError::BadCommand(command.into()))?;
+        fm.command = FlowModCommand::from_wire(u16::from(command))
+            .ok_or(FlowModError::BadCommand(command.into()))?;
         fm.actions = FlowActions::Instructions(parse_instructions(version, &v.rest()[used..])?);
         check_flags(version, v.flags())?;
         fm.flags = v.flags();
@@ -391,7 +412,9 @@ mod tests {
         assert_eq!(fm.new_cookie, Some(0));
         assert_eq!(fm.out_port, 0xffff);
         assert_eq!(fm.actions, FlowActions::Actions(vec![]));
-        let WireMatch::Of10(m) = fm.wire_match else { panic!() };
+        let WireMatch::Of10(m) = fm.wire_match else {
+            panic!()
+        };
         assert_eq!(m.in_port, 1);
         // del-flows br0 'table=0,in_port=5' (after NXT_FLOW_MOD_TABLE_ID).
         let b = body(
@@ -407,7 +430,10 @@ mod tests {
             8,
         );
         let fm = FlowMod::decode_of10(&b, false).unwrap();
-        assert_eq!((fm.command, fm.table_id), (FlowModCommand::Delete, OFPTT_ALL));
+        assert_eq!(
+            (fm.command, fm.table_id),
+            (FlowModCommand::Delete, OFPTT_ALL)
+        );
     }
 
     #[test]
@@ -419,10 +445,17 @@ mod tests {
             16,
         );
         let fm = FlowMod::decode_nx(&b, true).unwrap();
-        assert_eq!((fm.command, fm.table_id, fm.priority), (FlowModCommand::Add, 2, 0));
-        let WireMatch::Tlvs(t) = &fm.wire_match else { panic!() };
+        assert_eq!(
+            (fm.command, fm.table_id, fm.priority),
+            (FlowModCommand::Add, 2, 0)
+        );
+        let WireMatch::Tlvs(t) = &fm.wire_match else {
+            panic!()
+        };
         assert_eq!(t[0].known().unwrap().name, "NXM_OF_ETH_DST");
-        let FlowActions::Actions(a) = &fm.actions else { panic!() };
+        let FlowActions::Actions(a) = &fm.actions else {
+            panic!()
+        };
         assert_eq!(a[0].name(Version::Of10), Some("NXAST_RESUBMIT_TABLE"));
         // del-flows br0 'cookie=0x99/-1': NXT_FLOW_MOD DELETE with NXM_NX_COOKIE.
         let b = body(
@@ -444,9 +477,13 @@ mod tests {
         );
         let fm = FlowMod::decode_of11(Version::Of13, &b).unwrap();
         assert_eq!((fm.table_id, fm.priority, fm.out_port), (2, 3, 0xffff));
-        let WireMatch::Tlvs(t) = &fm.wire_match else { panic!() };
+        let WireMatch::Tlvs(t) = &fm.wire_match else {
+            panic!()
+        };
         assert_eq!(t.len(), 2);
-        let FlowActions::Instructions(i) = &fm.actions else { panic!() };
+        let FlowActions::Instructions(i) = &fm.actions else {
+            panic!()
+        };
         assert_eq!(i[1], WireInstruction::GotoTable { table_id: 5 });
     }
 
@@ -454,29 +491,62 @@ mod tests {
     fn errors_as_ovs() {
         // ofsend.py captures: OF1.3 bad command 9, table 255 add.
         let b = body("040e003800000002000000000000000000000000000000000009000000008000ffffffffffffffffffffffff000000000001000400000000", 8);
-        assert_eq!(FlowMod::decode_of11(Version::Of13, &b).unwrap_err().of_error(), OfError::OFPFMFC_BAD_COMMAND);
+        assert_eq!(
+            FlowMod::decode_of11(Version::Of13, &b)
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPFMFC_BAD_COMMAND
+        );
         let b = body("040e00380000000200000000000000000000000000000000ff00000000008000ffffffffffffffffffffffff000000000001000400000000", 8);
-        assert_eq!(FlowMod::decode_of11(Version::Of13, &b).unwrap_err().of_error(), OfError::OFPFMFC_BAD_TABLE_ID);
+        assert_eq!(
+            FlowMod::decode_of11(Version::Of13, &b)
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPFMFC_BAD_TABLE_ID
+        );
         // OF1.0 bad command 9.
         let b = body("010e004800000002003fffff00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000009000000008000ffffffffffff0000", 8);
-        assert_eq!(FlowMod::decode_of10(&b, false).unwrap_err().of_error(), OfError::OFPFMFC_BAD_COMMAND);
+        assert_eq!(
+            FlowMod::decode_of10(&b, false).unwrap_err().of_error(),
+            OfError::OFPFMFC_BAD_COMMAND
+        );
         // NXT_FLOW_MOD: match_len past the end, duplicate field, unknown field.
         let b = body("0104003000000002000023200000000d00000000000000000000000000008000ffffffffffff00000040000000000000", 16);
-        assert_eq!(FlowMod::decode_nx(&b, false).unwrap_err().of_error(), OfError::OFPBMC_BAD_LEN);
+        assert_eq!(
+            FlowMod::decode_nx(&b, false).unwrap_err().of_error(),
+            OfError::OFPBMC_BAD_LEN
+        );
         let b = body("0104004000000002000023200000000d00000000000000000000000000008000ffffffffffff0000000c00000000000000000002000100000002000200000000", 16);
-        assert_eq!(FlowMod::decode_nx(&b, false).unwrap_err().of_error(), OfError::OFPBMC_DUP_FIELD);
+        assert_eq!(
+            FlowMod::decode_nx(&b, false).unwrap_err().of_error(),
+            OfError::OFPBMC_DUP_FIELD
+        );
         let b = body("0104003800000002000023200000000d00000000000000000000000000008000ffffffffffff0000000800000000000000007e0400000001", 16);
-        assert_eq!(FlowMod::decode_nx(&b, false).unwrap_err().of_error(), OfError::OFPBMC_BAD_FIELD);
+        assert_eq!(
+            FlowMod::decode_nx(&b, false).unwrap_err().of_error(),
+            OfError::OFPBMC_BAD_FIELD
+        );
         // Flags: OF1.3 rejects EMERG's bit? No: it is RESET_COUNTS there. 0x20 is bad.
         let mut b = body("040e003800000002000000000000000000000000000000000000000000008000ffffffffffffffffffffffff000000000001000400000000", 8);
         b[36..38].copy_from_slice(&[0, 0x20]);
-        assert_eq!(FlowMod::decode_of11(Version::Of13, &b).unwrap_err().of_error(), OfError::OFPFMFC_BAD_FLAGS);
+        assert_eq!(
+            FlowMod::decode_of11(Version::Of13, &b)
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPFMFC_BAD_FLAGS
+        );
         // OF1.0 emergency flow: table full (no timeouts).
         let mut b = body("010e004800000002003fffff00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000008000ffffffffffff0000", 8);
         b[63] = 4;
-        assert_eq!(FlowMod::decode_of10(&b, false).unwrap_err().of_error(), OfError::OFPFMFC_TABLE_FULL);
+        assert_eq!(
+            FlowMod::decode_of10(&b, false).unwrap_err().of_error(),
+            OfError::OFPFMFC_TABLE_FULL
+        );
         // An add that matches on a cookie.
         let b = body("0104004000000008000023200000000d00000000000000000000000000008000ffffffffffff0000001400000000000000013d1000000000000000990000000000000fff00000000", 16);
-        assert_eq!(FlowMod::decode_nx(&b, false).unwrap_err().of_error(), OfError::NXBRC_NXM_INVALID);
+        assert_eq!(
+            FlowMod::decode_nx(&b, false).unwrap_err().of_error(),
+            OfError::NXBRC_NXM_INVALID
+        );
     }
 }

@@ -117,14 +117,23 @@ impl Header {
 /// [`finish_message`].
 pub(crate) fn start_message(version: u8, msg_type: u8, xid: u32) -> Vec<u8> {
     let mut buf = Vec::with_capacity(64);
-    Header { version, msg_type, length: 0, xid }.emit(&mut buf);
+    Header {
+        version,
+        msg_type,
+        length: 0,
+        xid,
+    }
+    .emit(&mut buf);
     buf
 }
 
 /// Sets `ofp_header.length` of the message in `buf` to its length. The caller keeps
 /// messages within [`MAX_MESSAGE_LEN`]; a longer one is a bug (clamped here).
 pub(crate) fn finish_message(mut buf: Vec<u8>) -> Vec<u8> {
-    debug_assert!(buf.len() <= MAX_MESSAGE_LEN, "OpenFlow message over 65535 bytes");
+    debug_assert!(
+        buf.len() <= MAX_MESSAGE_LEN,
+        "OpenFlow message over 65535 bytes"
+    );
     let len = buf.len().min(MAX_MESSAGE_LEN) as u16;
     buf.set_u16(2, len);
     buf
@@ -186,7 +195,15 @@ mod tests {
         // ovs-ofctl's OF1.3 hello (ovs-ofctl -O OpenFlow13 show br0).
         let msg = hex("04000010000000010001000800000010");
         let h = Header::parse(&msg).unwrap();
-        assert_eq!(h, Header { version: 4, msg_type: 0, length: 16, xid: 1 });
+        assert_eq!(
+            h,
+            Header {
+                version: 4,
+                msg_type: 0,
+                length: 16,
+                xid: 1
+            }
+        );
         let mut out = Vec::new();
         h.emit(&mut out);
         assert_eq!(out, msg[..8]);

@@ -65,7 +65,12 @@ impl HelloFailed {
     /// data) in the peer's highest version, as OVS's `vcs_send_error` sends it.
     pub fn error_message(&self) -> Vec<u8> {
         let version = self.theirs.highest().unwrap_or(0x01);
-        encode_error(version, 0, OfError::OFPHFC_INCOMPATIBLE, self.text().as_bytes())
+        encode_error(
+            version,
+            0,
+            OfError::OFPHFC_INCOMPATIBLE,
+            self.text().as_bytes(),
+        )
     }
 }
 
@@ -92,7 +97,9 @@ impl Hello {
     pub fn parse(msg: &[u8]) -> Result<Hello, HelloError> {
         let h = Header::parse(msg).ok_or(HelloError::Truncated)?;
         if h.msg_type != ofpt::HELLO {
-            return Err(HelloError::NotHello { msg_type: h.msg_type });
+            return Err(HelloError::NotHello {
+                msg_type: h.msg_type,
+            });
         }
         let end = usize::from(h.length).clamp(HEADER_LEN, msg.len());
         let mut body = &msg[HEADER_LEN..end];
@@ -115,7 +122,12 @@ impl Hello {
             }
             body = &body[round_up8(len)..];
         }
-        Ok(Hello { version: h.version, xid: h.xid, versions, fully_understood: ok })
+        Ok(Hello {
+            version: h.version,
+            xid: h.xid,
+            versions,
+            fully_understood: ok,
+        })
     }
 
     /// The version to use with a peer that sent `self`, when we allow `ours` (only
@@ -125,14 +137,17 @@ impl Hello {
         ours.intersection(self.versions)
             .highest()
             .and_then(Version::from_wire)
-            .ok_or(HelloFailed { ours, theirs: self.versions })
+            .ok_or(HelloFailed {
+                ours,
+                theirs: self.versions,
+            })
     }
 }
 
 /// OVS's `ofputil_decode_hello_bitmap`: the first 32-bit word, without bit 0; an
 /// empty or odd-sized bitmap, or one naming no version, is not understood.
 fn decode_bitmap(elem: &[u8]) -> Option<VersionBitmap> {
-    if elem.is_empty() || elem.len() % 4 != 0 {
+    if elem.is_empty() || !elem.len().is_multiple_of(4) {
         return None;
     }
     let bits = VersionBitmap::from_bits(be32(elem, 0));
@@ -151,14 +166,23 @@ mod tests {
     #[test]
     fn our_hello_is_ovs_hello() {
         // ovs-vswitchd's hello on br0.mgmt with protocols=OpenFlow10,13,14.
-        assert_eq!(to_hex(&encode_hello(ours(), 0x6a)), "050000100000006a0001000800000032");
+        assert_eq!(
+            to_hex(&encode_hello(ours(), 0x6a)),
+            "050000100000006a0001000800000032"
+        );
         // ovs-ofctl's hellos: default (1.0 only, no bitmap), -O OpenFlow13, --bundle.
         let of10 = VersionBitmap::from_versions(&[Version::Of10]);
         assert_eq!(to_hex(&encode_hello(of10, 1)), "0100000800000001");
         let of13 = VersionBitmap::from_versions(&[Version::Of13]);
-        assert_eq!(to_hex(&encode_hello(of13, 1)), "04000010000000010001000800000010");
+        assert_eq!(
+            to_hex(&encode_hello(of13, 1)),
+            "04000010000000010001000800000010"
+        );
         let of14 = VersionBitmap::from_versions(&[Version::Of14]);
-        assert_eq!(to_hex(&encode_hello(of14, 1)), "05000010000000010001000800000020");
+        assert_eq!(
+            to_hex(&encode_hello(of14, 1)),
+            "05000010000000010001000800000020"
+        );
     }
 
     #[test]
@@ -191,7 +215,10 @@ mod tests {
              307830342c20307830352c20796f7520737570706f72742076657273696f6e20307830322c20\
              6e6f20636f6d6d6f6e2076657273696f6e732e"
         );
-        assert_eq!(e.text(), "We support versions 0x01, 0x04, 0x05, you support version 0x02, no common versions.");
+        assert_eq!(
+            e.text(),
+            "We support versions 0x01, 0x04, 0x05, you support version 0x02, no common versions."
+        );
         // ... and to a 1.5-only peer, in version 0x06.
         let h = Hello::parse(&hex("06000010000000010001000800000040")).unwrap();
         let msg = h.negotiate(ours()).unwrap_err().error_message();
@@ -200,7 +227,10 @@ mod tests {
 
     #[test]
     fn odd_hellos() {
-        assert_eq!(Hello::parse(&hex("0105000800000001")), Err(HelloError::NotHello { msg_type: 5 }));
+        assert_eq!(
+            Hello::parse(&hex("0105000800000001")),
+            Err(HelloError::NotHello { msg_type: 5 })
+        );
         assert_eq!(Hello::parse(&hex("01000008")), Err(HelloError::Truncated));
         // Unknown element type: skipped, default set kept.
         let h = Hello::parse(&hex("04000010000000010007000800000010")).unwrap();

@@ -70,7 +70,9 @@ pub enum NiciraError {
 impl NiciraError {
     pub fn of_error(self) -> OfError {
         match self {
-            NiciraError::BadFlowFormat(_) | NiciraError::BadPacketInFormat(_) => OfError::OFPBRC_EPERM,
+            NiciraError::BadFlowFormat(_) | NiciraError::BadPacketInFormat(_) => {
+                OfError::OFPBRC_EPERM
+            }
             NiciraError::NonZeroPadding => OfError::NXBRC_MUST_BE_ZERO,
         }
     }
@@ -117,13 +119,34 @@ mod tests {
     fn as_ovs() {
         // ovs-ofctl dump-flows: NXT_SET_FLOW_FORMAT nxm; add-flow table=2:
         // NXT_FLOW_MOD_TABLE_ID enable; monitor: NXT_SET_PACKET_IN_FORMAT 2.
-        assert_eq!(decode_set_flow_format(&hex("00000002")), Ok(FlowFormat::Nxm));
+        assert_eq!(
+            decode_set_flow_format(&hex("00000002")),
+            Ok(FlowFormat::Nxm)
+        );
         assert!(decode_flow_mod_table_id(&hex("0100000000000000")));
-        assert_eq!(decode_set_packet_in_format(&hex("00000002")), Ok(PacketInFormat::NxtPacketIn2));
+        assert_eq!(
+            decode_set_packet_in_format(&hex("00000002")),
+            Ok(PacketInFormat::NxtPacketIn2)
+        );
         // ofsend.py: format 7 / 9 -> OFPBRC_EPERM; nonzero pad -> NXBRC_MUST_BE_ZERO.
-        assert_eq!(decode_set_flow_format(&hex("00000007")).unwrap_err().of_error(), OfError::OFPBRC_EPERM);
-        assert_eq!(decode_set_packet_in_format(&hex("00000009")).unwrap_err().of_error(), OfError::OFPBRC_EPERM);
-        assert_eq!(decode_set_controller_id(&hex("0000000000010005")).unwrap_err().of_error(), OfError::NXBRC_MUST_BE_ZERO);
+        assert_eq!(
+            decode_set_flow_format(&hex("00000007"))
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPBRC_EPERM
+        );
+        assert_eq!(
+            decode_set_packet_in_format(&hex("00000009"))
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPBRC_EPERM
+        );
+        assert_eq!(
+            decode_set_controller_id(&hex("0000000000010005"))
+                .unwrap_err()
+                .of_error(),
+            OfError::NXBRC_MUST_BE_ZERO
+        );
         assert_eq!(decode_set_controller_id(&hex("0000000000000005")), Ok(5));
     }
 }

@@ -76,7 +76,10 @@ impl Of10Match {
     /// The match that matches everything (all wildcards set, fields zero), as
     /// ovs-ofctl sends for "match all".
     pub fn all() -> Of10Match {
-        Of10Match { wildcards: ofpfw10::ALL, ..Of10Match::default() }
+        Of10Match {
+            wildcards: ofpfw10::ALL,
+            ..Of10Match::default()
+        }
     }
 
     /// Reads the match from a checked view (cannot fail: OVS accepts any bits).
@@ -126,7 +129,8 @@ mod tests {
     #[test]
     fn ovs_ofctl_matches_round_trip() {
         // add-flow br0 'in_port=1,actions=drop': wildcards 0x3820fe, in_port 1.
-        let b = hex("003820fe000100000000000000000000000000000000000000000000000000000000000000000000");
+        let b =
+            hex("003820fe000100000000000000000000000000000000000000000000000000000000000000000000");
         let m = Of10Match::parse(&Of10MatchView::new_checked(&b).unwrap());
         assert_eq!(m.wildcards, 0x3820fe);
         assert_eq!(m.in_port, 1);
@@ -134,11 +138,15 @@ mod tests {
         m.emit(&mut out);
         assert_eq!(out, b[..40]);
         // add-flow 'cookie=0x99,priority=7,ip,nw_src=10.0.0.0/8,...'.
-        let b = hex("003818ef0000000000000000000000000000000000000800000000000a0000000000000000000000");
+        let b =
+            hex("003818ef0000000000000000000000000000000000000800000000000a0000000000000000000000");
         let m = Of10Match::parse(&Of10MatchView::new_checked(&b).unwrap());
         assert_eq!(m.dl_type, 0x0800);
         assert_eq!(m.nw_src, 0x0a00_0000);
-        assert_eq!((m.wildcards & ofpfw10::NW_SRC_MASK) >> ofpfw10::NW_SRC_SHIFT, 24);
+        assert_eq!(
+            (m.wildcards & ofpfw10::NW_SRC_MASK) >> ofpfw10::NW_SRC_SHIFT,
+            24
+        );
         let mut out = Vec::new();
         m.emit(&mut out);
         assert_eq!(out, b[..40]);

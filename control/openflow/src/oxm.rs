@@ -117,7 +117,13 @@ impl KnownHeader {
 
     /// The unmasked header.
     pub fn header(&self) -> TlvHeader {
-        TlvHeader::new(self.class, self.field, false, self.length, self.experimenter)
+        TlvHeader::new(
+            self.class,
+            self.field,
+            false,
+            self.length,
+            self.experimenter,
+        )
     }
 }
 
@@ -139,16 +145,24 @@ pub struct TlvHeader {
 impl TlvHeader {
     /// A header from its parts (`experimenter` is used only for class 0xffff).
     pub fn new(class: u16, field: u8, has_mask: bool, length: u8, experimenter: u32) -> TlvHeader {
-        let header =
-            (u32::from(class) << 16) | (u32::from(field & 0x7f) << 9) | (u32::from(has_mask) << 8) | u32::from(length);
-        TlvHeader { header, experimenter: (class == OXM_CLASS_EXPERIMENTER).then_some(experimenter) }
+        let header = (u32::from(class) << 16)
+            | (u32::from(field & 0x7f) << 9)
+            | (u32::from(has_mask) << 8)
+            | u32::from(length);
+        TlvHeader {
+            header,
+            experimenter: (class == OXM_CLASS_EXPERIMENTER).then_some(experimenter),
+        }
     }
 
     /// From OVS's 64-bit form (32-bit header, then experimenter id or 0).
     pub fn from_u64(h: u64) -> TlvHeader {
         let header = (h >> 32) as u32;
         let exp = (header >> 16) as u16 == OXM_CLASS_EXPERIMENTER;
-        TlvHeader { header, experimenter: exp.then_some(h as u32) }
+        TlvHeader {
+            header,
+            experimenter: exp.then_some(h as u32),
+        }
     }
 
     /// OVS's 64-bit form.
@@ -195,12 +209,24 @@ impl TlvHeader {
     /// The unmasked form of this header (OVS's `nxm_make_exact_header`).
     pub fn exact(self) -> TlvHeader {
         let len = self.value_len() + self.experimenter_len();
-        TlvHeader::new(self.class(), self.field(), false, len as u8, self.experimenter.unwrap_or(0))
+        TlvHeader::new(
+            self.class(),
+            self.field(),
+            false,
+            len as u8,
+            self.experimenter.unwrap_or(0),
+        )
     }
     /// The masked form of this (unmasked) header (OVS's `nxm_make_wild_header`).
     pub fn masked(self) -> TlvHeader {
         let len = self.payload_len() * 2 + self.experimenter_len();
-        TlvHeader::new(self.class(), self.field(), true, len as u8, self.experimenter.unwrap_or(0))
+        TlvHeader::new(
+            self.class(),
+            self.field(),
+            true,
+            len as u8,
+            self.experimenter.unwrap_or(0),
+        )
     }
 
     /// The header as OVS knows it (OVS's `nxm_field_by_header`): same class, field
@@ -209,8 +235,15 @@ impl TlvHeader {
         let h = self.exact();
         // OVS compares headers without the low 7 bits of `length`.
         let key = |class: u16, field: u8, len: u8, exp: u32| (class, field, len & 0x80, exp);
-        let want = key(h.class(), h.field(), h.length(), h.experimenter.unwrap_or(0));
-        let k = HEADERS.iter().find(|k| key(k.class, k.field, k.length, k.experimenter) == want)?;
+        let want = key(
+            h.class(),
+            h.field(),
+            h.length(),
+            h.experimenter.unwrap_or(0),
+        );
+        let k = HEADERS
+            .iter()
+            .find(|k| key(k.class, k.field, k.length, k.experimenter) == want)?;
         (k.length == h.length() || k.field_info().variable).then_some(k)
     }
 
@@ -238,7 +271,10 @@ impl TlvHeader {
         } else {
             None
         };
-        Some(TlvHeader { header, experimenter })
+        Some(TlvHeader {
+            header,
+            experimenter,
+        })
     }
 }
 
@@ -259,12 +295,20 @@ pub struct MatchTlv {
 impl MatchTlv {
     /// An exact-match TLV for the unmasked header `header`.
     pub fn exact(header: TlvHeader, value: Vec<u8>) -> MatchTlv {
-        MatchTlv { header: header.exact(), value, mask: None }
+        MatchTlv {
+            header: header.exact(),
+            value,
+            mask: None,
+        }
     }
 
     /// A masked TLV for the unmasked header `header`.
     pub fn masked(header: TlvHeader, value: Vec<u8>, mask: Vec<u8>) -> MatchTlv {
-        MatchTlv { header: header.exact().masked(), value, mask: Some(mask) }
+        MatchTlv {
+            header: header.exact().masked(),
+            value,
+            mask: Some(mask),
+        }
     }
 
     /// The field, if OVS knows the header.
@@ -455,14 +499,24 @@ impl PrereqState {
             "eth_type" => self.dl_type = v as u16,
             "vlan_tci" => self.tci = v as u16,
             "dl_vlan" => {
-                self.tci = if v as u16 == 0xffff { 0 } else { (self.tci & !0x0fff) | 0x1000 | (v as u16 & 0x0fff) }
+                self.tci = if v as u16 == 0xffff {
+                    0
+                } else {
+                    (self.tci & !0x0fff) | 0x1000 | (v as u16 & 0x0fff)
+                }
             }
             "vlan_vid" => self.tci = (self.tci & !0x1fff) | (v as u16 & 0x1fff),
-            "dl_vlan_pcp" | "vlan_pcp" => self.tci = (self.tci & 0x0fff) | 0x1000 | ((v as u16 & 7) << 13),
+            "dl_vlan_pcp" | "vlan_pcp" => {
+                self.tci = (self.tci & 0x0fff) | 0x1000 | ((v as u16 & 7) << 13)
+            }
             "nw_proto" => self.nw_proto = v as u8,
             "ip_frag" => self.nw_frag = v as u8,
-            "icmp_type" | "icmpv6_type" | "tcp_src" | "udp_src" | "sctp_src" => self.tp_src = v as u16,
-            "icmp_code" | "icmpv6_code" | "tcp_dst" | "udp_dst" | "sctp_dst" => self.tp_dst = v as u16,
+            "icmp_type" | "icmpv6_type" | "tcp_src" | "udp_src" | "sctp_src" => {
+                self.tp_src = v as u16
+            }
+            "icmp_code" | "icmpv6_code" | "tcp_dst" | "udp_dst" | "sctp_dst" => {
+                self.tp_dst = v as u16
+            }
             "ct_state" => {
                 self.ct_state = v as u32;
                 self.ct_state_mask = m as u32;
@@ -486,11 +540,16 @@ pub fn parse_tlvs(b: &[u8], allow_cookie: bool) -> Result<TlvMatch, MatchError> 
         let header = TlvHeader::parse(rest).ok_or(MatchError::TruncatedHeader { offset: ofs })?;
         let hword = header.header;
         let known = header.known();
-        let is_cookie = allow_cookie && header.experimenter.is_none() && (hword == NXM_NX_COOKIE || hword == NXM_NX_COOKIE_W);
+        let is_cookie = allow_cookie
+            && header.experimenter.is_none()
+            && (hword == NXM_NX_COOKIE || hword == NXM_NX_COOKIE_W);
         let start = header.wire_len();
         let payload_len = header.payload_len();
         if rest.len() < start + payload_len {
-            return Err(MatchError::TruncatedPayload { header: hword, offset: ofs });
+            return Err(MatchError::TruncatedPayload {
+                header: hword,
+                offset: ofs,
+            });
         }
         let payload = &rest[start..start + payload_len];
         let width = header.value_len();
@@ -522,7 +581,9 @@ pub fn parse_tlvs(b: &[u8], allow_cookie: bool) -> Result<TlvMatch, MatchError> 
         if let Some(m) = mask {
             let n = m.len().min(usize::from(info.n_bytes));
             let m = &m[..n];
-            if !info.maskable && !(m.iter().all(|&x| x == 0) || m.iter().all(|&x| x == 0xff)) {
+            // A field that cannot be masked takes only "exact" and "wild" masks.
+            let exact_or_wild = m.iter().all(|&x| x == 0) || m.iter().all(|&x| x == 0xff);
+            if !(info.maskable || exact_or_wild) {
                 return Err(MatchError::BadMask { header: hword });
             }
         }
@@ -539,7 +600,11 @@ pub fn parse_tlvs(b: &[u8], allow_cookie: bool) -> Result<TlvMatch, MatchError> 
         if !zero_mask && bits != 0 {
             set.push((st, bits));
         }
-        out.tlvs.push(MatchTlv { header, value: value.to_vec(), mask: mask.map(<[u8]>::to_vec) });
+        out.tlvs.push(MatchTlv {
+            header,
+            value: value.to_vec(),
+            mask: mask.map(<[u8]>::to_vec),
+        });
     }
     Ok(out)
 }
@@ -595,7 +660,10 @@ mod tests {
     use crate::bytes::test_util::hex;
 
     fn h(x: u32) -> TlvHeader {
-        TlvHeader { header: x, experimenter: None }
+        TlvHeader {
+            header: x,
+            experimenter: None,
+        }
     }
 
     #[test]
@@ -648,29 +716,53 @@ mod tests {
     fn errors_as_ovs() {
         // Truncated payload (ofsend.py: OF1.3 FLOW_MOD, in_port with 2 of 4 bytes).
         assert_eq!(
-            parse_tlvs(&hex("800000040001"), false).unwrap_err().of_error(),
+            parse_tlvs(&hex("800000040001"), false)
+                .unwrap_err()
+                .of_error(),
             OfError::OFPBMC_BAD_LEN
         );
-        assert_eq!(parse_tlvs(&hex("800000"), false).unwrap_err().of_error(), OfError::OFPBMC_BAD_LEN);
+        assert_eq!(
+            parse_tlvs(&hex("800000"), false).unwrap_err().of_error(),
+            OfError::OFPBMC_BAD_LEN
+        );
         // Duplicate in_port, also across NXM and OXM.
         let dup = hex("80000004000000018000000400000002");
-        assert_eq!(parse_tlvs(&dup, false).unwrap_err().of_error(), OfError::OFPBMC_DUP_FIELD);
+        assert_eq!(
+            parse_tlvs(&dup, false).unwrap_err().of_error(),
+            OfError::OFPBMC_DUP_FIELD
+        );
         assert_eq!(
             parse_tlvs(&hex("0000000200018000000400000002"), false).unwrap_err(),
             MatchError::DuplicateField { header: 0x80000004 }
         );
         // Unknown field.
-        assert_eq!(parse_tlvs(&hex("80007f0400000001"), false).unwrap_err().of_error(), OfError::OFPBMC_BAD_FIELD);
+        assert_eq!(
+            parse_tlvs(&hex("80007f0400000001"), false)
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPBMC_BAD_FIELD
+        );
         // Value bits outside the mask.
         assert_eq!(
-            parse_tlvs(&hex("8000070cffffffffffff010000000000"), false).unwrap_err().of_error(),
+            parse_tlvs(&hex("8000070cffffffffffff010000000000"), false)
+                .unwrap_err()
+                .of_error(),
             OfError::OFPBMC_BAD_WILDCARDS
         );
         // A mask on in_port (exact-only) other than all-0s/all-1s.
-        assert_eq!(parse_tlvs(&hex("000001040001000f"), false).unwrap_err().of_error(), OfError::OFPBMC_BAD_MASK);
+        assert_eq!(
+            parse_tlvs(&hex("000001040001000f"), false)
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPBMC_BAD_MASK
+        );
         assert!(parse_tlvs(&hex("000001040001ffff"), false).is_ok());
         // A zero mask leaves the field wild: giving it again is no duplicate.
-        assert!(parse_tlvs(&hex("0000030c000000000000000000000000 00000206010203040506"), false).is_ok());
+        assert!(parse_tlvs(
+            &hex("0000030c000000000000000000000000 00000206010203040506"),
+            false
+        )
+        .is_ok());
     }
 
     #[test]
@@ -688,25 +780,50 @@ mod tests {
 
     #[test]
     fn prerequisites_as_ovs() {
-        let err = |h: &str| parse_tlvs(&hex(h), false).map(|_| ()).map_err(|e| e.of_error());
+        let err = |h: &str| {
+            parse_tlvs(&hex(h), false)
+                .map(|_| ())
+                .map_err(|e| e.of_error())
+        };
         // ofsend.py: ip_proto without eth_type -> OFPBMC_BAD_PREREQ.
         assert_eq!(err("8000140106"), Err(OfError::OFPBMC_BAD_PREREQ));
         assert_eq!(err("80000a020800 8000140106"), Ok(()));
         // ipv4_src needs IPv4, not IPv6; arp fields need ARP.
-        assert_eq!(err("80000a0286dd 800016040a000001"), Err(OfError::OFPBMC_BAD_PREREQ));
+        assert_eq!(
+            err("80000a0286dd 800016040a000001"),
+            Err(OfError::OFPBMC_BAD_PREREQ)
+        );
         assert_eq!(err("80000a020806 80002c040a000001"), Ok(()));
         // tcp_src needs ip_proto 6 and is refused for later fragments.
         assert_eq!(err("80000a020800 8000140106 80001a020050"), Ok(()));
-        assert_eq!(err("80000a020800 8000140111 80001a020050"), Err(OfError::OFPBMC_BAD_PREREQ));
-        assert_eq!(err("80000a020800 8000140106 000135020202 80001a020050"), Err(OfError::OFPBMC_BAD_PREREQ));
+        assert_eq!(
+            err("80000a020800 8000140111 80001a020050"),
+            Err(OfError::OFPBMC_BAD_PREREQ)
+        );
+        assert_eq!(
+            err("80000a020800 8000140106 000135020202 80001a020050"),
+            Err(OfError::OFPBMC_BAD_PREREQ)
+        );
         // nd_target needs ICMPv6 type 135/136 (os-ken's ND spoofing flows).
-        assert_eq!(err("80000a0286dd 800014013a 80003a0187 80003e10fe800000000000000000000000000001"), Ok(()));
-        assert_eq!(err("80000a0286dd 800014013a 80003a0180 80003e10fe800000000000000000000000000001"), Err(OfError::OFPBMC_BAD_PREREQ));
+        assert_eq!(
+            err("80000a0286dd 800014013a 80003a0187 80003e10fe800000000000000000000000000001"),
+            Ok(())
+        );
+        assert_eq!(
+            err("80000a0286dd 800014013a 80003a0180 80003e10fe800000000000000000000000000001"),
+            Err(OfError::OFPBMC_BAD_PREREQ)
+        );
         // vlan_pcp needs a VLAN: OXM vlan_vid with OFPVID_PRESENT.
         assert_eq!(err("80000c021005 80000e0103"), Ok(()));
-        assert_eq!(err("80000c020000 80000e0103"), Err(OfError::OFPBMC_BAD_PREREQ));
+        assert_eq!(
+            err("80000c020000 80000e0103"),
+            Err(OfError::OFPBMC_BAD_PREREQ)
+        );
         // Order counts: eth_type after the field is too late.
-        assert_eq!(err("8000140106 80000a020800"), Err(OfError::OFPBMC_BAD_PREREQ));
+        assert_eq!(
+            err("8000140106 80000a020800"),
+            Err(OfError::OFPBMC_BAD_PREREQ)
+        );
     }
 
     #[test]
@@ -718,13 +835,18 @@ mod tests {
         let m = parse_tlvs(&hex("00013d1000000000000000990000000000000fff"), true).unwrap();
         assert_eq!(m.cookie, (0x99, 0xfff));
         assert_eq!(
-            parse_tlvs(&hex("00013c080000000000000099"), false).unwrap_err().of_error(),
+            parse_tlvs(&hex("00013c080000000000000099"), false)
+                .unwrap_err()
+                .of_error(),
             OfError::OFPBMC_BAD_FIELD
         );
         assert_eq!(
-            parse_tlvs(&hex("00013c08000000000000009900013c080000000000000099"), true)
-                .unwrap_err()
-                .of_error(),
+            parse_tlvs(
+                &hex("00013c08000000000000009900013c080000000000000099"),
+                true
+            )
+            .unwrap_err()
+            .of_error(),
             OfError::OFPBMC_DUP_FIELD
         );
     }
@@ -742,9 +864,27 @@ mod tests {
         let mut out = Vec::new();
         emit_oxm_match(&[], &mut out);
         assert_eq!(out, hex("0001000400000000"));
-        assert_eq!(parse_oxm_match(&hex("0000000400000000")).unwrap_err().of_error(), OfError::OFPBMC_BAD_LEN);
-        assert_eq!(parse_oxm_match(&hex("0002000400000000")).unwrap_err().of_error(), OfError::OFPBMC_BAD_TYPE);
-        assert_eq!(parse_oxm_match(&hex("000100c800000000")).unwrap_err().of_error(), OfError::OFPBMC_BAD_LEN);
-        assert_eq!(parse_oxm_match(&hex("0001")).unwrap_err().of_error(), OfError::OFPBMC_BAD_LEN);
+        assert_eq!(
+            parse_oxm_match(&hex("0000000400000000"))
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPBMC_BAD_LEN
+        );
+        assert_eq!(
+            parse_oxm_match(&hex("0002000400000000"))
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPBMC_BAD_TYPE
+        );
+        assert_eq!(
+            parse_oxm_match(&hex("000100c800000000"))
+                .unwrap_err()
+                .of_error(),
+            OfError::OFPBMC_BAD_LEN
+        );
+        assert_eq!(
+            parse_oxm_match(&hex("0001")).unwrap_err().of_error(),
+            OfError::OFPBMC_BAD_LEN
+        );
     }
 }

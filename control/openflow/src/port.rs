@@ -408,7 +408,10 @@ mod tests {
         assert_eq!(port_from_ofp11(ofpp11::ANY), Ok(ofpp::NONE));
         assert_eq!(port_from_ofp11(0xfeff), Ok(0xfeff));
         assert_eq!(port_from_ofp11(0xff00), Err(PortRangeError(0xff00)));
-        assert_eq!(port_from_ofp11(0xfffffeff).unwrap_err().of_error(), OfError::OFPBAC_BAD_OUT_PORT);
+        assert_eq!(
+            port_from_ofp11(0xfffffeff).unwrap_err().of_error(),
+            OfError::OFPBAC_BAD_OUT_PORT
+        );
         for p in (0..=0xfeffu16).chain(0xff00..=0xffff) {
             assert_eq!(port_from_ofp11(port_to_ofp11(p)), Ok(p));
         }

@@ -35,7 +35,10 @@ pub struct DecodeContext {
 
 impl DecodeContext {
     pub fn new(version: Version) -> DecodeContext {
-        DecodeContext { version, flow_mod_table_id: false }
+        DecodeContext {
+            version,
+            flow_mod_table_id: false,
+        }
     }
 }
 
@@ -43,9 +46,13 @@ impl DecodeContext {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// OFPT_ECHO_REQUEST (any version): answer with [`encode_echo_reply`].
-    EchoRequest { data: Vec<u8> },
+    EchoRequest {
+        data: Vec<u8>,
+    },
     /// OFPT_ECHO_REPLY: nothing to answer.
-    EchoReply { data: Vec<u8> },
+    EchoReply {
+        data: Vec<u8>,
+    },
     FeaturesRequest,
     GetConfigRequest,
     SetConfig(SwitchConfig),
@@ -61,7 +68,9 @@ pub enum Request {
     AggregateStats(FlowStatsRequest),
     TableStats,
     /// PORT stats of one port, or all (OFPP_NONE), OF1.0 numbering.
-    PortStats { port_no: u16 },
+    PortStats {
+        port_no: u16,
+    },
     PortDesc,
     /// OFPMP_TABLE_FEATURES without a body (a read).
     TableFeatures,
@@ -76,7 +85,13 @@ pub enum Request {
     BundleControl(BundleCtrl),
     /// A message added to a bundle. `message` is the decoded bundled request (a
     /// flow mod); `raw` the bundled message as received.
-    BundleAdd { onf: bool, bundle_id: u32, flags: u16, message: Box<Request>, raw: Vec<u8> },
+    BundleAdd {
+        onf: bool,
+        bundle_id: u32,
+        flags: u16,
+        message: Box<Request>,
+        raw: Vec<u8>,
+    },
 }
 
 /// A decoded message: its header and the request.
@@ -126,7 +141,9 @@ impl DecodeError {
         match self {
             DecodeError::BadLen => OfError::OFPBRC_BAD_LEN,
             DecodeError::BadVersion { .. } => OfError::OFPBRC_BAD_VERSION,
-            DecodeError::BadType { .. } | DecodeError::NotARequest { .. } => OfError::OFPBRC_BAD_TYPE,
+            DecodeError::BadType { .. } | DecodeError::NotARequest { .. } => {
+                OfError::OFPBRC_BAD_TYPE
+            }
             DecodeError::BadStat { .. } => OfError::OFPBRC_BAD_STAT,
             DecodeError::BadVendor { .. } => OfError::OFPBRC_BAD_VENDOR,
             DecodeError::BadSubtype { .. } => OfError::OFPBRC_BAD_SUBTYPE,
@@ -156,7 +173,11 @@ pub fn encode_echo_reply(request: &Header, data: &[u8]) -> Vec<u8> {
 
 /// The OFPT_BARRIER_REPLY to a barrier request (OF1.0 type 19, OF1.1+ type 21).
 pub fn encode_barrier_reply(version: Version, xid: u32) -> Vec<u8> {
-    let t = if version == Version::Of10 { ofpt::OF10_BARRIER_REPLY } else { ofpt::OF11_BARRIER_REPLY };
+    let t = if version == Version::Of10 {
+        ofpt::OF10_BARRIER_REPLY
+    } else {
+        ofpt::OF11_BARRIER_REPLY
+    };
     crate::framing::finish_message(crate::framing::start_message(version.wire(), t, xid))
 }
 
@@ -168,7 +189,10 @@ struct Body {
     multiple: usize,
 }
 
-const VOID: Body = Body { min: 0, multiple: 0 };
+const VOID: Body = Body {
+    min: 0,
+    multiple: 0,
+};
 const fn exact(min: usize) -> Body {
     Body { min, multiple: 0 }
 }
@@ -194,17 +218,27 @@ enum Raw {
     BarrierRequest,
     Of12RoleRequest,
     NxRoleRequest,
-    BundleControl { onf: bool },
-    BundleAdd { onf: bool },
+    BundleControl {
+        onf: bool,
+    },
+    BundleAdd {
+        onf: bool,
+    },
     SetFlowFormat,
     FlowModTableId,
     SetPacketInFormat,
     FlowAge,
     SetControllerId,
     DescRequest,
-    Of10FlowRequest { aggregate: bool },
-    Of11FlowRequest { aggregate: bool },
-    NxFlowRequest { aggregate: bool },
+    Of10FlowRequest {
+        aggregate: bool,
+    },
+    Of11FlowRequest {
+        aggregate: bool,
+    },
+    NxFlowRequest {
+        aggregate: bool,
+    },
     TableRequest,
     PortRequest,
     PortDescRequest,
@@ -221,8 +255,8 @@ fn body_rule(raw: Raw, version: Version) -> Body {
     match raw {
         Hello | EchoRequest | EchoReply => at_least(0),
         Error => at_least(4),
-        FeaturesRequest | GetConfigRequest | BarrierRequest | FlowAge | DescRequest | TableRequest
-        | PortDescRequest => VOID,
+        FeaturesRequest | GetConfigRequest | BarrierRequest | FlowAge | DescRequest
+        | TableRequest | PortDescRequest => VOID,
         SetConfig => exact(4),
         Of10FlowMod => array8(64),
         Of11FlowMod => array8(40),
@@ -266,7 +300,13 @@ fn plain_raw(v: Version, t: u8) -> Option<Raw> {
     let of14 = v >= Version::Of14;
     Some(match t {
         ofpt::FEATURES_REQUEST => FeaturesRequest,
-        ofpt::FEATURES_REPLY if of10 => s2c("OFPT_FEATURES_REPLY", Body { min: 24, multiple: 48 }),
+        ofpt::FEATURES_REPLY if of10 => s2c(
+            "OFPT_FEATURES_REPLY",
+            Body {
+                min: 24,
+                multiple: 48,
+            },
+        ),
         ofpt::FEATURES_REPLY => s2c("OFPT_FEATURES_REPLY", exact(24)),
         ofpt::GET_CONFIG_REQUEST => GetConfigRequest,
         ofpt::GET_CONFIG_REPLY => s2c("OFPT_GET_CONFIG_REPLY", exact(4)),
@@ -286,7 +326,9 @@ fn plain_raw(v: Version, t: u8) -> Option<Raw> {
         15 => unhandled("OFPT_GROUP_MOD", array8(8)),
         ofpt::OF10_BARRIER_REQUEST if of10 => BarrierRequest,
         ofpt::OF10_BARRIER_REPLY if of10 => s2c("OFPT_BARRIER_REPLY", VOID),
-        ofpt::OF10_QUEUE_GET_CONFIG_REQUEST if of10 => unhandled("OFPT_QUEUE_GET_CONFIG_REQUEST", exact(4)),
+        ofpt::OF10_QUEUE_GET_CONFIG_REQUEST if of10 => {
+            unhandled("OFPT_QUEUE_GET_CONFIG_REQUEST", exact(4))
+        }
         ofpt::OF10_QUEUE_GET_CONFIG_REPLY if of10 => s2c("OFPT_QUEUE_GET_CONFIG_REPLY", array8(8)),
         _ if of10 => return None,
         ofpt::OF11_PORT_MOD if of14 => unhandled("OFPT_PORT_MOD", array8(24)),
@@ -295,7 +337,9 @@ fn plain_raw(v: Version, t: u8) -> Option<Raw> {
         ofpt::OF11_TABLE_MOD => unhandled("OFPT_TABLE_MOD", exact(8)),
         ofpt::OF11_BARRIER_REQUEST => BarrierRequest,
         ofpt::OF11_BARRIER_REPLY => s2c("OFPT_BARRIER_REPLY", VOID),
-        ofpt::OF11_QUEUE_GET_CONFIG_REQUEST if !of14 => unhandled("OFPT_QUEUE_GET_CONFIG_REQUEST", exact(8)),
+        ofpt::OF11_QUEUE_GET_CONFIG_REQUEST if !of14 => {
+            unhandled("OFPT_QUEUE_GET_CONFIG_REQUEST", exact(8))
+        }
         ofpt::OF11_QUEUE_GET_CONFIG_REPLY if !of14 => s2c("OFPT_QUEUE_GET_CONFIG_REPLY", array8(8)),
         ofpt::OF12_ROLE_REQUEST => Of12RoleRequest,
         ofpt::OF12_ROLE_REPLY => s2c("OFPT_ROLE_REPLY", exact(16)),
@@ -331,13 +375,17 @@ fn vendor_raw(v: Version, vendor: u32, subtype: u32) -> Option<Raw> {
             nxt::FLOW_AGE => FlowAge,
             nxt::SET_ASYNC_CONFIG => unhandled_vendor("NXT_SET_ASYNC_CONFIG", exact(24)),
             nxt::SET_CONTROLLER_ID => SetControllerId,
-            nxt::FLOW_MONITOR_CANCEL if of10 => unhandled_vendor("NXT_FLOW_MONITOR_CANCEL", exact(4)),
+            nxt::FLOW_MONITOR_CANCEL if of10 => {
+                unhandled_vendor("NXT_FLOW_MONITOR_CANCEL", exact(4))
+            }
             nxt::FLOW_MONITOR_PAUSED if of10 => s2c("NXT_FLOW_MONITOR_PAUSED", VOID),
             nxt::FLOW_MONITOR_RESUMED if of10 => s2c("NXT_FLOW_MONITOR_RESUMED", VOID),
             nxt::TLV_TABLE_MOD => unhandled_vendor("NXT_TLV_TABLE_MOD", array8(8)),
             nxt::TLV_TABLE_REQUEST => unhandled_vendor("NXT_TLV_TABLE_REQUEST", VOID),
             nxt::TLV_TABLE_REPLY => s2c("NXT_TLV_TABLE_REPLY", array8(16)),
-            nxt::SET_ASYNC_CONFIG2 if v <= Version::Of13 => unhandled_vendor("NXT_SET_ASYNC_CONFIG2", array8(0)),
+            nxt::SET_ASYNC_CONFIG2 if v <= Version::Of13 => {
+                unhandled_vendor("NXT_SET_ASYNC_CONFIG2", array8(0))
+            }
             nxt::RESUME => unhandled_vendor("NXT_RESUME", array8(0)),
             nxt::CT_FLUSH_ZONE => unhandled_vendor("NXT_CT_FLUSH_ZONE", exact(8)),
             nxt::PACKET_IN2 => s2c("NXT_PACKET_IN2", array8(0)),
@@ -399,16 +447,40 @@ fn stats_reply_raw(v: Version, st: u16) -> Option<Raw> {
         ofpst::DESC => exact(1056),
         ofpst::FLOW => at_least(0),
         ofpst::AGGREGATE => exact(24),
-        ofpst::TABLE if of10 => Body { min: 0, multiple: 64 },
-        ofpst::TABLE => Body { min: 0, multiple: 24 },
-        ofpst::PORT if of10 => Body { min: 0, multiple: 104 },
-        ofpst::PORT if of13 => Body { min: 0, multiple: 112 },
+        ofpst::TABLE if of10 => Body {
+            min: 0,
+            multiple: 64,
+        },
+        ofpst::TABLE => Body {
+            min: 0,
+            multiple: 24,
+        },
+        ofpst::PORT if of10 => Body {
+            min: 0,
+            multiple: 104,
+        },
+        ofpst::PORT if of13 => Body {
+            min: 0,
+            multiple: 112,
+        },
         ofpst::PORT => array8(0),
-        ofpst::QUEUE if of10 => Body { min: 0, multiple: 32 },
-        ofpst::QUEUE if of13 => Body { min: 0, multiple: 40 },
+        ofpst::QUEUE if of10 => Body {
+            min: 0,
+            multiple: 32,
+        },
+        ofpst::QUEUE if of13 => Body {
+            min: 0,
+            multiple: 40,
+        },
         ofpst::QUEUE => array8(0),
-        ofpst::PORT_DESC if of10 => Body { min: 0, multiple: 48 },
-        ofpst::PORT_DESC if of13 => Body { min: 0, multiple: 64 },
+        ofpst::PORT_DESC if of10 => Body {
+            min: 0,
+            multiple: 48,
+        },
+        ofpst::PORT_DESC if of13 => Body {
+            min: 0,
+            multiple: 64,
+        },
         ofpst::PORT_DESC => array8(0),
         _ if of10 => return None,
         ofpst::GROUP | ofpst::GROUP_DESC | ofpst::METER | ofpst::METER_CONFIG => array8(0),
@@ -431,12 +503,27 @@ fn vendor_stats_raw(v: Version, request: bool, vendor: u32, subtype: u32) -> Opt
         let (req, rep) = match subtype {
             nxst::FLOW if of10 => (NxFlowRequest { aggregate: false }, at_least(0)),
             nxst::AGGREGATE if of10 => (NxFlowRequest { aggregate: true }, exact(24)),
-            nxst::FLOW_MONITOR if of10 => (unhandled_stat("NXST_FLOW_MONITOR request", array8(0)), array8(0)),
+            nxst::FLOW_MONITOR if of10 => (
+                unhandled_stat("NXST_FLOW_MONITOR request", array8(0)),
+                array8(0),
+            ),
             nxst::IPFIX_BRIDGE => (unhandled_stat("NXST_IPFIX_BRIDGE request", VOID), exact(88)),
-            nxst::IPFIX_FLOW => (unhandled_stat("NXST_IPFIX_FLOW request", VOID), Body { min: 0, multiple: 88 }),
+            nxst::IPFIX_FLOW => (
+                unhandled_stat("NXST_IPFIX_FLOW request", VOID),
+                Body {
+                    min: 0,
+                    multiple: 88,
+                },
+            ),
             nxst::GROUP if of10 => (unhandled_stat("NXST_GROUP request", exact(8)), array8(0)),
-            nxst::GROUP_DESC if of10 => (unhandled_stat("NXST_GROUP_DESC request", exact(8)), array8(0)),
-            nxst::GROUP_FEATURES if of10 => (unhandled_stat("NXST_GROUP_FEATURES request", VOID), exact(40)),
+            nxst::GROUP_DESC if of10 => (
+                unhandled_stat("NXST_GROUP_DESC request", exact(8)),
+                array8(0),
+            ),
+            nxst::GROUP_FEATURES if of10 => (
+                unhandled_stat("NXST_GROUP_FEATURES request", VOID),
+                exact(40),
+            ),
             _ => return None,
         };
         return Some(if request { req } else { s2c("NXST reply", rep) });
@@ -471,7 +558,8 @@ fn classify(ctx_version: Version, h: &Header, msg: &[u8]) -> Result<(Raw, usize)
         if vendor != NX_VENDOR_ID && vendor != ONF_VENDOR_ID {
             return Err(DecodeError::BadVendor { vendor });
         }
-        let raw = vendor_raw(v, vendor, subtype).ok_or(DecodeError::BadSubtype { vendor, subtype })?;
+        let raw =
+            vendor_raw(v, vendor, subtype).ok_or(DecodeError::BadSubtype { vendor, subtype })?;
         return Ok((raw, 16));
     }
     let (req_type, rep_type, base) = if v == Version::Of10 {
@@ -486,7 +574,11 @@ fn classify(ctx_version: Version, h: &Header, msg: &[u8]) -> Result<(Raw, usize)
         }
         let st = be16(msg, 8);
         if st != ofpst::VENDOR {
-            let raw = if request { stats_request_raw(v, st) } else { stats_reply_raw(v, st) };
+            let raw = if request {
+                stats_request_raw(v, st)
+            } else {
+                stats_reply_raw(v, st)
+            };
             let raw = raw.ok_or(DecodeError::BadStat { stats_type: st })?;
             return Ok((raw, base));
         }
@@ -503,12 +595,15 @@ fn classify(ctx_version: Version, h: &Header, msg: &[u8]) -> Result<(Raw, usize)
             return Err(DecodeError::BadLen);
         }
         let subtype = be32(msg, base + 4);
-        let raw = vendor_stats_raw(v, request, vendor, subtype).ok_or(DecodeError::BadSubtype { vendor, subtype })?;
+        let raw = vendor_stats_raw(v, request, vendor, subtype)
+            .ok_or(DecodeError::BadSubtype { vendor, subtype })?;
         return Ok((raw, 24));
     }
     plain_raw(v, h.msg_type)
         .map(|r| (r, HEADER_LEN))
-        .ok_or(DecodeError::BadType { msg_type: h.msg_type })
+        .ok_or(DecodeError::BadType {
+            msg_type: h.msg_type,
+        })
 }
 
 fn check_len(raw: Raw, version: Version, hdrs_len: usize, len: usize) -> Result<(), DecodeError> {
@@ -516,7 +611,7 @@ fn check_len(raw: Raw, version: Version, hdrs_len: usize, len: usize) -> Result<
     let min = hdrs_len + b.min;
     let ok = match b.multiple {
         0 => len == min,
-        m => len >= min && (len - min) % m == 0,
+        m => len >= min && (len - min).is_multiple_of(m),
     };
     if ok {
         Ok(())
@@ -543,7 +638,9 @@ pub fn decode_request(msg: &[u8], ctx: &DecodeContext) -> Result<Message, Decode
     let (raw, hdrs_len) = match classified {
         Ok(c) => c,
         // OVS's vconn refuses a message of another version that it cannot decode.
-        Err(_) if h.version != ctx.version.wire() => return Err(DecodeError::BadVersion { version: h.version }),
+        Err(_) if h.version != ctx.version.wire() => {
+            return Err(DecodeError::BadVersion { version: h.version })
+        }
         Err(e) => return Err(e),
     };
     let body = &msg[hdrs_len..];
@@ -551,11 +648,20 @@ pub fn decode_request(msg: &[u8], ctx: &DecodeContext) -> Result<Message, Decode
     Ok(Message { header: h, request })
 }
 
-fn decode_body(raw: Raw, h: &Header, msg: &[u8], body: &[u8], ctx: &DecodeContext) -> Result<Request, DecodeError> {
+fn decode_body(
+    raw: Raw,
+    h: &Header,
+    msg: &[u8],
+    body: &[u8],
+    ctx: &DecodeContext,
+) -> Result<Request, DecodeError> {
     let v = ctx.version;
     // OF1.3+ multipart requests in several parts (OFPMPF_REQ_MORE) are not
     // reassembled.
-    if v >= Version::Of13 && h.msg_type == ofpt::OF11_STATS_REQUEST && be16(msg, 10) & OFPSF_REPLY_MORE != 0 {
+    if v >= Version::Of13
+        && h.msg_type == ofpt::OF11_STATS_REQUEST
+        && be16(msg, 10) & OFPSF_REPLY_MORE != 0
+    {
         return Err(DecodeError::Unsupported {
             name: "multipart request in several messages",
             error: OfError::OFPBRC_MULTIPART_BUFFER_OVERFLOW,
@@ -566,8 +672,12 @@ fn decode_body(raw: Raw, h: &Header, msg: &[u8], body: &[u8], ctx: &DecodeContex
         Raw::Error => return Err(DecodeError::NotARequest { name: "OFPT_ERROR" }),
         Raw::SwitchToController(name, _) => return Err(DecodeError::NotARequest { name }),
         Raw::Unhandled(name, error, _) => return Err(DecodeError::Unsupported { name, error }),
-        Raw::EchoRequest => Request::EchoRequest { data: body.to_vec() },
-        Raw::EchoReply => Request::EchoReply { data: body.to_vec() },
+        Raw::EchoRequest => Request::EchoRequest {
+            data: body.to_vec(),
+        },
+        Raw::EchoReply => Request::EchoReply {
+            data: body.to_vec(),
+        },
         Raw::FeaturesRequest => Request::FeaturesRequest,
         Raw::GetConfigRequest => Request::GetConfigRequest,
         Raw::SetConfig => Request::SetConfig(SwitchConfig::decode(v, body)?),
@@ -579,13 +689,17 @@ fn decode_body(raw: Raw, h: &Header, msg: &[u8], body: &[u8], ctx: &DecodeContex
         Raw::NxRoleRequest => Request::RoleRequest(RoleRequest::decode_nx(body)?),
         Raw::SetFlowFormat => Request::SetFlowFormat(nicira::decode_set_flow_format(body)?),
         Raw::FlowModTableId => Request::FlowModTableId(nicira::decode_flow_mod_table_id(body)),
-        Raw::SetPacketInFormat => Request::SetPacketInFormat(nicira::decode_set_packet_in_format(body)?),
+        Raw::SetPacketInFormat => {
+            Request::SetPacketInFormat(nicira::decode_set_packet_in_format(body)?)
+        }
         Raw::SetControllerId => Request::SetControllerId(nicira::decode_set_controller_id(body)?),
         Raw::FlowAge => Request::FlowAge,
         Raw::DescRequest => Request::DescStats,
         Raw::TableRequest => Request::TableStats,
         Raw::PortDescRequest => Request::PortDesc,
-        Raw::PortRequest => Request::PortStats { port_no: stats::decode_port_stats_request(v, body)? },
+        Raw::PortRequest => Request::PortStats {
+            port_no: stats::decode_port_stats_request(v, body)?,
+        },
         Raw::TableFeaturesRequest if body.is_empty() => Request::TableFeatures,
         Raw::TableFeaturesRequest => {
             // OVS reads the tables to set first (`ofputil_decode_table_features`):
@@ -593,7 +707,11 @@ fn decode_body(raw: Raw, h: &Header, msg: &[u8], body: &[u8], ctx: &DecodeContex
             // 0xff OFPTFFC_BAD_TABLE. xvs then refuses to change its tables.
             let mut rest = body;
             while !rest.is_empty() {
-                let len = if rest.len() >= 64 { usize::from(be16(rest, 0)) } else { 0 };
+                let len = if rest.len() >= 64 {
+                    usize::from(be16(rest, 0))
+                } else {
+                    0
+                };
                 if len < 64 || len % 8 != 0 || len > rest.len() {
                     return Err(DecodeError::Unsupported {
                         name: "malformed OFPMP_TABLE_FEATURES request",
@@ -613,7 +731,9 @@ fn decode_body(raw: Raw, h: &Header, msg: &[u8], body: &[u8], ctx: &DecodeContex
                 error: OfError::OFPTFFC_EPERM,
             });
         }
-        Raw::Of10FlowRequest { aggregate } | Raw::NxFlowRequest { aggregate } | Raw::Of11FlowRequest { aggregate } => {
+        Raw::Of10FlowRequest { aggregate }
+        | Raw::NxFlowRequest { aggregate }
+        | Raw::Of11FlowRequest { aggregate } => {
             let r = match raw {
                 Raw::Of10FlowRequest { .. } => FlowStatsRequest::decode_of10(body, aggregate)?,
                 Raw::NxFlowRequest { .. } => FlowStatsRequest::decode_nx(body, aggregate)?,
@@ -633,7 +753,12 @@ fn decode_body(raw: Raw, h: &Header, msg: &[u8], body: &[u8], ctx: &DecodeContex
 /// OVS's `ofputil_decode_bundle_add` and `handle_bundle_add`: the bundled message
 /// must decode (else OFPBFC_MSG_UNSUP) and be bundlable (flow, port and group
 /// mods, packet-outs; xvs supports flow mods only).
-fn decode_bundle_add(h: &Header, body: &[u8], onf: bool, ctx: &DecodeContext) -> Result<Request, DecodeError> {
+fn decode_bundle_add(
+    h: &Header,
+    body: &[u8],
+    onf: bool,
+    ctx: &DecodeContext,
+) -> Result<Request, DecodeError> {
     let parts = split_bundle_add(h, body)?;
     let inner_h = Header::parse(parts.inner).ok_or(BundleError::MsgBadLen)?;
     let (raw, hdrs_len) = classify(ctx.version, &inner_h, parts.inner)
@@ -641,9 +766,19 @@ fn decode_bundle_add(h: &Header, body: &[u8], onf: bool, ctx: &DecodeContext) ->
         .map_err(|_| BundleError::MsgUnsup("the bundled message does not decode"))?;
     let inner_body = &parts.inner[hdrs_len..];
     let message = match raw {
-        Raw::Of10FlowMod | Raw::NxFlowMod | Raw::Of11FlowMod => decode_body(raw, &inner_h, parts.inner, inner_body, ctx)?,
-        Raw::Unhandled(name, _, _) if matches!(name, "OFPT_PACKET_OUT" | "OFPT_PORT_MOD" | "OFPT_GROUP_MOD" | "NXT_GROUP_MOD") => {
-            return Err(DecodeError::Unsupported { name, error: OfError::OFPBFC_MSG_UNSUP });
+        Raw::Of10FlowMod | Raw::NxFlowMod | Raw::Of11FlowMod => {
+            decode_body(raw, &inner_h, parts.inner, inner_body, ctx)?
+        }
+        Raw::Unhandled(name, _, _)
+            if matches!(
+                name,
+                "OFPT_PACKET_OUT" | "OFPT_PORT_MOD" | "OFPT_GROUP_MOD" | "NXT_GROUP_MOD"
+            ) =>
+        {
+            return Err(DecodeError::Unsupported {
+                name,
+                error: OfError::OFPBFC_MSG_UNSUP,
+            });
         }
         _ => return Err(BundleError::MsgUnsup("this message cannot be bundled").into()),
     };

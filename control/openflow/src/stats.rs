@@ -133,7 +133,9 @@ impl FlowStatsRequest {
     /// The body of an OF1.0 OFPST_FLOW/AGGREGATE request (44 bytes: checked by
     /// the caller's length check).
     pub fn decode_of10(body: &[u8], aggregate: bool) -> Result<FlowStatsRequest, StatsError> {
-        let v = Of10MatchView::new_checked(body).filter(|_| body.len() >= 44).ok_or(StatsError::BadLen)?;
+        let v = Of10MatchView::new_checked(body)
+            .filter(|_| body.len() >= 44)
+            .ok_or(StatsError::BadLen)?;
         Ok(FlowStatsRequest {
             form: FlowStatsForm::Of10,
             aggregate,
@@ -203,17 +205,43 @@ pub struct MultipartReply {
 impl MultipartReply {
     /// A reply of `stats_type` to the request with `xid`.
     pub fn new(version: Version, xid: u32, stats_type: u16) -> MultipartReply {
-        MultipartReply { version, xid, stats_type, nx_subtype: None }
+        MultipartReply {
+            version,
+            xid,
+            stats_type,
+            nx_subtype: None,
+        }
     }
 
     /// A reply to an OF1.0 Nicira vendor stats request (NXST_FLOW, NXST_AGGREGATE).
     pub fn nicira(xid: u32, subtype: u32) -> MultipartReply {
-        MultipartReply { version: Version::Of10, xid, stats_type: ofpst::VENDOR, nx_subtype: Some(subtype) }
+        MultipartReply {
+            version: Version::Of10,
+            xid,
+            stats_type: ofpst::VENDOR,
+            nx_subtype: Some(subtype),
+        }
     }
 
     /// The reply to a FLOW/AGGREGATE request of `form`.
-    pub fn for_flow_stats(version: Version, xid: u32, form: FlowStatsForm, aggregate: bool) -> MultipartReply {
-        let (st, nx) = (if aggregate { ofpst::AGGREGATE } else { ofpst::FLOW }, if aggregate { nxst::AGGREGATE } else { nxst::FLOW });
+    pub fn for_flow_stats(
+        version: Version,
+        xid: u32,
+        form: FlowStatsForm,
+        aggregate: bool,
+    ) -> MultipartReply {
+        let (st, nx) = (
+            if aggregate {
+                ofpst::AGGREGATE
+            } else {
+                ofpst::FLOW
+            },
+            if aggregate {
+                nxst::AGGREGATE
+            } else {
+                nxst::FLOW
+            },
+        );
         match form {
             FlowStatsForm::Nx => MultipartReply::nicira(xid, nx),
             _ => MultipartReply::new(version, xid, st),
@@ -231,9 +259,19 @@ impl MultipartReply {
     }
 
     fn header(&self, more: bool) -> Vec<u8> {
-        let msg_type = if self.version == Version::Of10 { ofpt::OF10_STATS_REPLY } else { ofpt::OF11_STATS_REPLY };
+        let msg_type = if self.version == Version::Of10 {
+            ofpt::OF10_STATS_REPLY
+        } else {
+            ofpt::OF11_STATS_REPLY
+        };
         let mut buf = Vec::with_capacity(1024);
-        Header { version: self.version.wire(), msg_type, length: 0, xid: self.xid }.emit(&mut buf);
+        Header {
+            version: self.version.wire(),
+            msg_type,
+            length: 0,
+            xid: self.xid,
+        }
+        .emit(&mut buf);
         buf.put_u16(self.stats_type);
         buf.put_u16(if more { OFPSF_REPLY_MORE } else { 0 });
         if self.version != Version::Of10 {
@@ -271,7 +309,10 @@ impl MultipartReply {
             }
             if cur.len() + e.len() > MAX_MESSAGE_LEN {
                 cur[10..12].copy_from_slice(&OFPSF_REPLY_MORE.to_be_bytes());
-                out.push(finish_message(std::mem::replace(&mut cur, self.header(false))));
+                out.push(finish_message(std::mem::replace(
+                    &mut cur,
+                    self.header(false),
+                )));
             }
             cur.extend_from_slice(e);
         }
@@ -420,7 +461,11 @@ impl FlowStatsEntry {
                 b.put_u16(self.idle_timeout);
                 b.put_u16(self.hard_timeout);
                 b.put_u16(self.flags);
-                b.put_u16(if version >= Version::Of14 { self.importance } else { 0 });
+                b.put_u16(if version >= Version::Of14 {
+                    self.importance
+                } else {
+                    0
+                });
                 b.put_zeros(2);
                 b.put_u64(self.cookie);
                 b.put_u64(unknown_to_zero(self.packet_count));
@@ -441,7 +486,12 @@ impl FlowStatsEntry {
 
 /// Encodes the reply messages to a FLOW stats request: every entry in the
 /// request's form, split as needed.
-pub fn encode_flow_stats_reply(version: Version, xid: u32, form: FlowStatsForm, flows: &[FlowStatsEntry]) -> Vec<Vec<u8>> {
+pub fn encode_flow_stats_reply(
+    version: Version,
+    xid: u32,
+    form: FlowStatsForm,
+    flows: &[FlowStatsEntry],
+) -> Vec<Vec<u8>> {
     let entries: Vec<Vec<u8>> = flows.iter().map(|f| f.encode(version, form)).collect();
     MultipartReply::for_flow_stats(version, xid, form, false).split(&entries)
 }
@@ -459,7 +509,10 @@ impl AggregateStats {
     /// The reply to an AGGREGATE request of `form`.
     pub fn encode_reply(&self, version: Version, xid: u32, form: FlowStatsForm) -> Vec<u8> {
         let (p, b) = if form == FlowStatsForm::Of10 {
-            (unknown_to_zero(self.packet_count), unknown_to_zero(self.byte_count))
+            (
+                unknown_to_zero(self.packet_count),
+                unknown_to_zero(self.byte_count),
+            )
         } else {
             (self.packet_count, self.byte_count)
         };
@@ -489,7 +542,12 @@ pub struct TableStats {
 
 impl TableStats {
     /// What OVS 3.1 reports for a table with `active_count` flows and counters.
-    pub fn ovs(table_id: u8, active_count: u32, lookup_count: u64, matched_count: u64) -> TableStats {
+    pub fn ovs(
+        table_id: u8,
+        active_count: u32,
+        lookup_count: u64,
+        matched_count: u64,
+    ) -> TableStats {
         TableStats {
             table_id,
             name: String::new(),
@@ -525,7 +583,11 @@ pub fn encode_table_stats_reply(version: Version, xid: u32, tables: &[TableStats
 }
 
 /// The PORT stats reply.
-pub fn encode_port_stats_reply(version: Version, xid: u32, ports: &[crate::port::PortStats]) -> Vec<Vec<u8>> {
+pub fn encode_port_stats_reply(
+    version: Version,
+    xid: u32,
+    ports: &[crate::port::PortStats],
+) -> Vec<Vec<u8>> {
     let entries: Vec<Vec<u8>> = ports
         .iter()
         .map(|p| {
@@ -542,7 +604,11 @@ pub fn encode_port_stats_reply(version: Version, xid: u32, ports: &[crate::port:
 }
 
 /// The PORT_DESC reply.
-pub fn encode_port_desc_reply(version: Version, xid: u32, ports: &[crate::port::PortDesc]) -> Vec<Vec<u8>> {
+pub fn encode_port_desc_reply(
+    version: Version,
+    xid: u32,
+    ports: &[crate::port::PortDesc],
+) -> Vec<Vec<u8>> {
     let entries: Vec<Vec<u8>> = ports
         .iter()
         .map(|p| {
@@ -577,19 +643,30 @@ mod tests {
         // dump-flows br0 (NXST_FLOW, all tables) and dump-flows cookie=0x99/-1.
         let r = FlowStatsRequest::decode_nx(&hex("ffff0000ff000000"), false).unwrap();
         assert_eq!((r.table_id, r.out_port, r.cookie_mask), (0xff, 0xffff, 0));
-        let r = FlowStatsRequest::decode_nx(&hex("ffff000cff00000000013c08000000000000009900000000"), false).unwrap();
-        assert_eq!((r.cookie, r.cookie_mask), (0x99, u64::MAX));
-        // -O OpenFlow13 dump-flows br0 table=2.
-        let r = FlowStatsRequest::decode_of11(
-            &hex("02000000ffffffffffffffff00000000000000000000000000000000000000000001000400000000"),
+        let r = FlowStatsRequest::decode_nx(
+            &hex("ffff000cff00000000013c08000000000000009900000000"),
             false,
         )
         .unwrap();
-        assert_eq!((r.table_id, r.out_port, r.out_group), (2, 0xffff, 0xffffffff));
+        assert_eq!((r.cookie, r.cookie_mask), (0x99, u64::MAX));
+        // -O OpenFlow13 dump-flows br0 table=2.
+        let r = FlowStatsRequest::decode_of11(
+            &hex(
+                "02000000ffffffffffffffff00000000000000000000000000000000000000000001000400000000",
+            ),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.table_id, r.out_port, r.out_group),
+            (2, 0xffff, 0xffffffff)
+        );
         assert_eq!(r.wire_match, WireMatch::Tlvs(vec![]));
         // NXST request with bytes after the match.
         assert_eq!(
-            FlowStatsRequest::decode_nx(&hex("ffff0000ff0000000000000000000000"), false).unwrap_err().of_error(),
+            FlowStatsRequest::decode_nx(&hex("ffff0000ff0000000000000000000000"), false)
+                .unwrap_err()
+                .of_error(),
             OfError::OFPBRC_BAD_LEN
         );
     }
@@ -597,7 +674,12 @@ mod tests {
     #[test]
     fn split_packs_entries_like_ovs() {
         let r = MultipartReply::new(Version::Of13, 7, ofpst::TABLE_FEATURES);
-        let entries = vec![vec![1u8; 30000], vec![2u8; 30000], vec![3u8; 30000], vec![4u8; 8]];
+        let entries = vec![
+            vec![1u8; 30000],
+            vec![2u8; 30000],
+            vec![3u8; 30000],
+            vec![4u8; 8],
+        ];
         let msgs = r.split(&entries);
         assert_eq!(msgs.len(), 2);
         assert_eq!(msgs[0].len(), 16 + 60000);
@@ -613,9 +695,15 @@ mod tests {
         assert_eq!(msgs, vec![hex("0413001000000007000c000000000000")]);
         // OF1.0 header.
         let r = MultipartReply::new(Version::Of10, 2, ofpst::TABLE);
-        assert_eq!(to_hex(&r.split::<Vec<u8>>(&[])[0]), "0111000c0000000200030000");
+        assert_eq!(
+            to_hex(&r.split::<Vec<u8>>(&[])[0]),
+            "0111000c0000000200030000"
+        );
         let r = MultipartReply::nicira(4, nxst::FLOW);
-        assert_eq!(to_hex(&r.single(&[])), "0111001800000004ffff0000000023200000000000000000");
+        assert_eq!(
+            to_hex(&r.single(&[])),
+            "0111001800000004ffff0000000023200000000000000000"
+        );
     }
 
     #[test]
@@ -623,7 +711,10 @@ mod tests {
         // dump-desc br0 (OF1.0): ovs-vswitchd 3.1.0's reply, 12 + 1056 bytes.
         let m = DescStats::ovs_defaults("3.1.0").encode_reply(Version::Of10, 2);
         assert_eq!(m.len(), 0x42c);
-        assert_eq!(to_hex(&m[..24]), "0111042c00000002000000004e69636972612c20496e632e");
+        assert_eq!(
+            to_hex(&m[..24]),
+            "0111042c00000002000000004e69636972612c20496e632e"
+        );
         let m13 = DescStats::ovs_defaults("3.1.0").encode_reply(Version::Of13, 2);
         assert_eq!(to_hex(&m13[..16]), "04130430000000020000000000000000");
     }

@@ -118,7 +118,11 @@ impl TableFeatures {
         b.put_c_string(&self.name, 32);
         b.put_u64(self.metadata_match);
         b.put_u64(self.metadata_write);
-        b.put_u32(if version >= Version::Of14 { self.capabilities } else { 0 });
+        b.put_u32(if version >= Version::Of14 {
+            self.capabilities
+        } else {
+            0
+        });
         b.put_u32(self.max_entries);
         for (f, miss) in [(&self.nonmiss, 0), (&self.miss, 1)] {
             put_ids(&mut b, ofptfpt::INSTRUCTIONS + miss, &f.instructions);
@@ -172,8 +176,12 @@ impl TableFeatures {
                 ofptfpt::NEXT_TABLES | ofptfpt::NEXT_TABLES_MISS => f.next_tables = v.to_vec(),
                 ofptfpt::WRITE_ACTIONS | ofptfpt::WRITE_ACTIONS_MISS => f.write_actions = ids(v)?,
                 ofptfpt::APPLY_ACTIONS | ofptfpt::APPLY_ACTIONS_MISS => f.apply_actions = ids(v)?,
-                ofptfpt::WRITE_SETFIELD | ofptfpt::WRITE_SETFIELD_MISS => f.write_setfields = parse_headers(v)?,
-                ofptfpt::APPLY_SETFIELD | ofptfpt::APPLY_SETFIELD_MISS => f.apply_setfields = parse_headers(v)?,
+                ofptfpt::WRITE_SETFIELD | ofptfpt::WRITE_SETFIELD_MISS => {
+                    f.write_setfields = parse_headers(v)?
+                }
+                ofptfpt::APPLY_SETFIELD | ofptfpt::APPLY_SETFIELD_MISS => {
+                    f.apply_setfields = parse_headers(v)?
+                }
                 ofptfpt::MATCH => t.matches = parse_headers(v)?,
                 ofptfpt::WILDCARDS => t.wildcards = parse_headers(v)?,
                 _ => return None,
@@ -218,7 +226,9 @@ fn put_headers(b: &mut Vec<u8>, ty: u16, hs: &[TlvHeader]) {
 }
 
 fn ids(v: &[u8]) -> Option<Vec<u16>> {
-    (v.len() % 4 == 0).then(|| v.chunks(4).map(|c| be16(c, 0)).collect())
+    v.len()
+        .is_multiple_of(4)
+        .then(|| v.chunks(4).map(|c| be16(c, 0)).collect())
 }
 
 fn parse_headers(mut v: &[u8]) -> Option<Vec<TlvHeader>> {
@@ -233,7 +243,11 @@ fn parse_headers(mut v: &[u8]) -> Option<Vec<TlvHeader>> {
 
 /// The whole TABLE_FEATURES reply to the request (`version`, `xid`): one entry
 /// per table, split into REPLY_MORE messages as OVS's `ofpmp_postappend` does.
-pub fn encode_table_features_reply(version: Version, xid: u32, tables: &[TableFeatures]) -> Vec<Vec<u8>> {
+pub fn encode_table_features_reply(
+    version: Version,
+    xid: u32,
+    tables: &[TableFeatures],
+) -> Vec<Vec<u8>> {
     let entries: Vec<Vec<u8>> = tables.iter().map(|t| t.encode(version)).collect();
     MultipartReply::new(version, xid, ofpst::TABLE_FEATURES).split(&entries)
 }

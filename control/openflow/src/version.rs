@@ -78,7 +78,11 @@ impl VersionBitmap {
     /// Every version up to and including wire version `v` (what a HELLO without a
     /// bitmap announces; OVS's `version_bitmap_from_version`).
     pub fn up_to(v: u8) -> VersionBitmap {
-        let bits = if v < 32 { (1u32 << v).wrapping_sub(1) << 1 } else { !0u32 << 1 };
+        let bits = if v < 32 {
+            (1u32 << v).wrapping_sub(1) << 1
+        } else {
+            !0u32 << 1
+        };
         VersionBitmap(bits)
     }
 
@@ -158,9 +162,15 @@ mod tests {
 
     #[test]
     fn descriptions_are_ovs_text() {
-        assert_eq!(VersionBitmap::from_bits(0x32).describe(), "versions 0x01, 0x04, 0x05");
+        assert_eq!(
+            VersionBitmap::from_bits(0x32).describe(),
+            "versions 0x01, 0x04, 0x05"
+        );
         assert_eq!(VersionBitmap::from_bits(0x04).describe(), "version 0x02");
-        assert_eq!(VersionBitmap::from_bits(0x1e).describe(), "version 0x04 and earlier");
+        assert_eq!(
+            VersionBitmap::from_bits(0x1e).describe(),
+            "version 0x04 and earlier"
+        );
         assert_eq!(VersionBitmap::EMPTY.describe(), "no versions");
     }
 }

@@ -27,7 +27,10 @@ impl Rng {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn captured() -> Vec<Vec<u8>> {
@@ -55,7 +58,10 @@ fn fix_len(m: &mut Vec<u8>) {
 fn decode_everywhere(m: &[u8]) {
     for v in Version::ALL {
         for tid in [false, true] {
-            let ctx = DecodeContext { version: v, flow_mod_table_id: tid };
+            let ctx = DecodeContext {
+                version: v,
+                flow_mod_table_id: tid,
+            };
             if let Err(e) = decode_request(m, &ctx) {
                 let reply = e.encode_reply(m);
                 assert!(reply.len() <= 65535);

@@ -16,17 +16,22 @@ use xvs_openflow::flow_mod::{FlowActions, FlowModForm};
 use xvs_openflow::framing::{Header, MessageStream};
 use xvs_openflow::hello::{encode_hello, Hello};
 use xvs_openflow::port::{ofpp, ofppc, ofppf, ofpps, PortDesc, PortStats};
-use xvs_openflow::request::{decode_request, encode_barrier_reply, encode_echo_reply, DecodeContext, DecodeError, Request};
+use xvs_openflow::request::{
+    decode_request, encode_barrier_reply, encode_echo_reply, DecodeContext, DecodeError, Request,
+};
 use xvs_openflow::stats::{
-    encode_flow_stats_reply, encode_port_desc_reply, encode_port_stats_reply, encode_table_stats_reply,
-    AggregateStats, DescStats, FlowStatsEntry, FlowStatsForm, TableStats,
+    encode_flow_stats_reply, encode_port_desc_reply, encode_port_stats_reply,
+    encode_table_stats_reply, AggregateStats, DescStats, FlowStatsEntry, FlowStatsForm, TableStats,
 };
 use xvs_openflow::table_features::{encode_table_features_reply, TableFeatures};
 use xvs_openflow::version::{Version, VersionBitmap};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn to_hex(b: &[u8]) -> String {
@@ -60,7 +65,9 @@ fn replies() -> HashMap<String, Vec<u8>> {
 }
 
 fn reply(name: &str) -> Vec<u8> {
-    replies().remove(name).unwrap_or_else(|| panic!("no vector {name}"))
+    replies()
+        .remove(name)
+        .unwrap_or_else(|| panic!("no vector {name}"))
 }
 
 /// Every request ovs-ofctl sent decodes, on a connection negotiated from its
@@ -79,7 +86,9 @@ fn every_ovs_ofctl_request_decodes() {
             ctx = None;
             continue;
         }
-        let Some(h) = line.strip_prefix("c2s ") else { continue };
+        let Some(h) = line.strip_prefix("c2s ") else {
+            continue;
+        };
         let msg = hex(h);
         let Some(c) = ctx.as_mut() else {
             let hello = Hello::parse(&msg).unwrap();
@@ -173,10 +182,22 @@ fn errors_for_malformed_input_are_ovs_errors() {
     let mut cases = 0;
     for block in text.split("\n\n").filter(|b| b.contains("c2s ")) {
         let name = block.lines().next().unwrap().trim_start_matches("# ");
-        let c2s: Vec<Vec<u8>> = block.lines().filter_map(|l| l.strip_prefix("c2s ")).map(hex).collect();
-        let s2c: Vec<Vec<u8>> = block.lines().filter_map(|l| l.strip_prefix("s2c ")).map(hex).collect();
+        let c2s: Vec<Vec<u8>> = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("c2s "))
+            .map(hex)
+            .collect();
+        let s2c: Vec<Vec<u8>> = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("s2c "))
+            .map(hex)
+            .collect();
         cases += 1;
-        assert_eq!(s2c[0], encode_hello(ours(), Header::parse(&s2c[0]).unwrap().xid), "{name}: our hello");
+        assert_eq!(
+            s2c[0],
+            encode_hello(ours(), Header::parse(&s2c[0]).unwrap().xid),
+            "{name}: our hello"
+        );
         let hello = Hello::parse(&c2s[0]).unwrap();
         let mut ctx = match hello.negotiate(ours()) {
             Ok(v) => DecodeContext::new(v),
@@ -188,7 +209,9 @@ fn errors_for_malformed_input_are_ovs_errors() {
         for req in &c2s[1..] {
             let h = Header::parse(req).unwrap();
             // OVS's answer to this request: a message with its xid, after the hello.
-            let answer = s2c[1..].iter().find(|m| Header::parse(m).unwrap().xid == h.xid);
+            let answer = s2c[1..]
+                .iter()
+                .find(|m| Header::parse(m).unwrap().xid == h.xid);
             let decoded = decode_request(req, &ctx);
             match (answer, &decoded) {
                 (Some(a), Err(e)) if a[1] == 1 => {
@@ -196,14 +219,19 @@ fn errors_for_malformed_input_are_ovs_errors() {
                 }
                 (Some(a), Ok(_)) if a[1] == 1 => {
                     // Errors that need the switch's state (e.g. an unknown bundle).
-                    assert!(name.starts_with("state: "), "{name}: decoded, OVS said {:?}", ErrorMsg::parse(a));
+                    assert!(
+                        name.starts_with("state: "),
+                        "{name}: decoded, OVS said {:?}",
+                        ErrorMsg::parse(a)
+                    );
                 }
                 (_, Ok(m)) => {
                     if let Request::FlowModTableId(on) = m.request {
                         ctx.flow_mod_table_id = on;
                     }
                 }
-                (_, Err(DecodeError::Unsupported { .. })) if name.starts_with("xvs-unsupported: ") => {}
+                (_, Err(DecodeError::Unsupported { .. }))
+                    if name.starts_with("xvs-unsupported: ") => {}
                 (a, Err(e)) => panic!("{name}: {e}, OVS answered {a:?}"),
             }
         }
@@ -217,37 +245,95 @@ fn simple_replies_are_ovs_replies() {
     // ofsend.py: echo with data in OF1.0 and OF1.3; an OF1.0 echo on an OF1.3
     // connection is answered in OF1.0.
     for (ctx_v, req, rep) in [
-        (Version::Of10, "0102000d0000000268656c6c6f", "0103000d0000000268656c6c6f"),
-        (Version::Of13, "0402000d0000000268656c6c6f", "0403000d0000000268656c6c6f"),
+        (
+            Version::Of10,
+            "0102000d0000000268656c6c6f",
+            "0103000d0000000268656c6c6f",
+        ),
+        (
+            Version::Of13,
+            "0402000d0000000268656c6c6f",
+            "0403000d0000000268656c6c6f",
+        ),
         (Version::Of13, "0102000800000002", "0103000800000002"),
     ] {
         let m = decode_request(&hex(req), &DecodeContext::new(ctx_v)).unwrap();
-        let Request::EchoRequest { data } = m.request else { panic!() };
+        let Request::EchoRequest { data } = m.request else {
+            panic!()
+        };
         assert_eq!(to_hex(&encode_echo_reply(&m.header, &data)), rep);
     }
     // Barriers: add-flow (OF1.0), -O OpenFlow13 add-flow, --bundle (OF1.4).
-    assert_eq!(to_hex(&encode_barrier_reply(Version::Of10, 7)), "0113000800000007");
-    assert_eq!(to_hex(&encode_barrier_reply(Version::Of13, 7)), "0415000800000007");
-    assert_eq!(to_hex(&encode_barrier_reply(Version::Of14, 8)), "0515000800000008");
+    assert_eq!(
+        to_hex(&encode_barrier_reply(Version::Of10, 7)),
+        "0113000800000007"
+    );
+    assert_eq!(
+        to_hex(&encode_barrier_reply(Version::Of13, 7)),
+        "0415000800000007"
+    );
+    assert_eq!(
+        to_hex(&encode_barrier_reply(Version::Of14, 8)),
+        "0515000800000008"
+    );
     // get-frags br0 (OF1.0) and -O OpenFlow13 show br0 (miss_send_len 0, frag drop
     // after set-frags).
-    let c = SwitchConfig { flags: 0, miss_send_len: 0 };
-    assert_eq!(to_hex(&c.encode_get_config_reply(Version::Of10, 2)), "0108000c0000000200000000");
-    let c = SwitchConfig { flags: 1, miss_send_len: 0 };
-    assert_eq!(to_hex(&c.encode_get_config_reply(Version::Of13, 5)), "0408000c0000000500010000");
+    let c = SwitchConfig {
+        flags: 0,
+        miss_send_len: 0,
+    };
+    assert_eq!(
+        to_hex(&c.encode_get_config_reply(Version::Of10, 2)),
+        "0108000c0000000200000000"
+    );
+    let c = SwitchConfig {
+        flags: 1,
+        miss_send_len: 0,
+    };
+    assert_eq!(
+        to_hex(&c.encode_get_config_reply(Version::Of13, 5)),
+        "0408000c0000000500010000"
+    );
     // ofsend.py: role requests.
-    let m = decode_request(&hex("041800180000000200000001000000000000000000000000"), &DecodeContext::new(Version::Of13)).unwrap();
-    let Request::RoleRequest(r) = m.request else { panic!() };
-    assert_eq!(to_hex(&encode_role_reply(&r, Version::Of13, 2, Role::Equal, None)), "04190018000000020000000100000000ffffffffffffffff");
+    let m = decode_request(
+        &hex("041800180000000200000001000000000000000000000000"),
+        &DecodeContext::new(Version::Of13),
+    )
+    .unwrap();
+    let Request::RoleRequest(r) = m.request else {
+        panic!()
+    };
+    assert_eq!(
+        to_hex(&encode_role_reply(&r, Version::Of13, 2, Role::Equal, None)),
+        "04190018000000020000000100000000ffffffffffffffff"
+    );
     // --bundle: OPEN and COMMIT replies; -O OpenFlow13 --bundle: ONF replies.
     for (v, req, rep) in [
-        (Version::Of14, "05210010000000070000000000000003", "05210010000000070000000000010000"),
-        (Version::Of14, "05210010000000090000000000040003", "05210010000000090000000000050000"),
-        (Version::Of13, "04040018000000074f4e4600000008fc0000000000000003", "04040018000000074f4e4600000008fc0000000000010000"),
-        (Version::Of13, "04040018000000094f4e4600000008fc0000000000040003", "04040018000000094f4e4600000008fc0000000000050000"),
+        (
+            Version::Of14,
+            "05210010000000070000000000000003",
+            "05210010000000070000000000010000",
+        ),
+        (
+            Version::Of14,
+            "05210010000000090000000000040003",
+            "05210010000000090000000000050000",
+        ),
+        (
+            Version::Of13,
+            "04040018000000074f4e4600000008fc0000000000000003",
+            "04040018000000074f4e4600000008fc0000000000010000",
+        ),
+        (
+            Version::Of13,
+            "04040018000000094f4e4600000008fc0000000000040003",
+            "04040018000000094f4e4600000008fc0000000000050000",
+        ),
     ] {
         let m = decode_request(&hex(req), &DecodeContext::new(v)).unwrap();
-        let Request::BundleControl(c) = m.request else { panic!() };
+        let Request::BundleControl(c) = m.request else {
+            panic!()
+        };
         assert_eq!(to_hex(&c.encode_reply(v, m.header.xid)), rep);
     }
 }
@@ -281,14 +367,27 @@ fn ports() -> Vec<PortDesc> {
 #[test]
 fn features_replies() {
     let f = FeaturesReply::ovs(1, ports());
-    assert_eq!(to_hex(&f.encode(Version::Of10, 4)), to_hex(&reply("features10")));
-    assert_eq!(to_hex(&f.encode(Version::Of13, 2)), to_hex(&reply("features13")));
-    assert_eq!(to_hex(&f.encode(Version::Of14, 2)), to_hex(&reply("features14")));
+    assert_eq!(
+        to_hex(&f.encode(Version::Of10, 4)),
+        to_hex(&reply("features10"))
+    );
+    assert_eq!(
+        to_hex(&f.encode(Version::Of13, 2)),
+        to_hex(&reply("features13"))
+    );
+    assert_eq!(
+        to_hex(&f.encode(Version::Of14, 2)),
+        to_hex(&reply("features14"))
+    );
 }
 
 #[test]
 fn port_desc_replies() {
-    for (v, name, xid) in [(Version::Of10, "portdesc10", 2), (Version::Of13, "portdesc13", 2), (Version::Of14, "portdesc14", 3)] {
+    for (v, name, xid) in [
+        (Version::Of10, "portdesc10", 2),
+        (Version::Of13, "portdesc13", 2),
+        (Version::Of14, "portdesc14", 3),
+    ] {
         let got = encode_port_desc_reply(v, xid, &ports());
         assert_eq!(got.len(), 1);
         assert_eq!(to_hex(&got[0]), to_hex(&reply(name)), "{name}");
@@ -298,13 +397,23 @@ fn port_desc_replies() {
 #[test]
 fn desc_replies() {
     let d = DescStats::ovs_defaults("3.1.0");
-    assert_eq!(to_hex(&d.encode_reply(Version::Of10, 2)), to_hex(&reply("desc10")));
-    assert_eq!(to_hex(&d.encode_reply(Version::Of13, 2)), to_hex(&reply("desc13")));
+    assert_eq!(
+        to_hex(&d.encode_reply(Version::Of10, 2)),
+        to_hex(&reply("desc10"))
+    );
+    assert_eq!(
+        to_hex(&d.encode_reply(Version::Of13, 2)),
+        to_hex(&reply("desc13"))
+    );
 }
 
 #[test]
 fn table_stats_replies() {
-    for (v, name, hlen, elen) in [(Version::Of10, "table10", 12, 64), (Version::Of13, "table13", 16, 24), (Version::Of14, "table14", 16, 24)] {
+    for (v, name, hlen, elen) in [
+        (Version::Of10, "table10", 12, 64),
+        (Version::Of13, "table13", 16, 24),
+        (Version::Of14, "table14", 16, 24),
+    ] {
         let r = reply(name);
         let tables: Vec<TableStats> = r[hlen..]
             .chunks(elen)
@@ -346,8 +455,15 @@ fn port_stats(port_no: u16, c: &[u64]) -> PortStats {
 fn port_stats_replies() {
     for name in ["portstats10", "portstats10_one"] {
         let r = reply(name);
-        let ports: Vec<PortStats> = r[12..].chunks(104).map(|e| port_stats(be16(e, 0), &counters(e, 8, 12))).collect();
-        assert_eq!(to_hex(&encode_port_stats_reply(Version::Of10, 2, &ports)[0]), to_hex(&r), "{name}");
+        let ports: Vec<PortStats> = r[12..]
+            .chunks(104)
+            .map(|e| port_stats(be16(e, 0), &counters(e, 8, 12)))
+            .collect();
+        assert_eq!(
+            to_hex(&encode_port_stats_reply(Version::Of10, 2, &ports)[0]),
+            to_hex(&r),
+            "{name}"
+        );
     }
     let r = reply("portstats13");
     let ports: Vec<PortStats> = r[16..]
@@ -355,10 +471,16 @@ fn port_stats_replies() {
         .map(|e| PortStats {
             duration_sec: be32(e, 104),
             duration_nsec: be32(e, 108),
-            ..port_stats(xvs_openflow::port::port_from_ofp11(be32(e, 0)).unwrap(), &counters(e, 8, 12))
+            ..port_stats(
+                xvs_openflow::port::port_from_ofp11(be32(e, 0)).unwrap(),
+                &counters(e, 8, 12),
+            )
         })
         .collect();
-    assert_eq!(to_hex(&encode_port_stats_reply(Version::Of13, 2, &ports)[0]), to_hex(&r));
+    assert_eq!(
+        to_hex(&encode_port_stats_reply(Version::Of13, 2, &ports)[0]),
+        to_hex(&r)
+    );
     // OF1.4: Ethernet, Intel RFC 2819 and (for the dummy ports) custom properties.
     let r = reply("portstats14");
     let mut ports = Vec::new();
@@ -387,7 +509,10 @@ fn port_stats_replies() {
         o += e.len();
     }
     assert!(ports.iter().any(|p| !p.custom.is_empty()));
-    assert_eq!(to_hex(&encode_port_stats_reply(Version::Of14, 2, &ports)[0]), to_hex(&r));
+    assert_eq!(
+        to_hex(&encode_port_stats_reply(Version::Of14, 2, &ports)[0]),
+        to_hex(&r)
+    );
 }
 
 /// Reads a flow stats reply's entries back into [`FlowStatsEntry`]s (fixed
@@ -419,7 +544,7 @@ fn flow_entries(r: &[u8], form: FlowStatsForm) -> Vec<FlowStatsEntry> {
                     packet_count: be64(e, 32),
                     byte_count: be64(e, 40),
                     match_bytes: e[48..48 + ml].to_vec(),
-                    actions_bytes: e[48 + (ml + 7) / 8 * 8..].to_vec(),
+                    actions_bytes: e[48 + ml.div_ceil(8) * 8..].to_vec(),
                     ..Default::default()
                 }
             }
@@ -438,7 +563,7 @@ fn flow_entries(r: &[u8], form: FlowStatsForm) -> Vec<FlowStatsEntry> {
                     packet_count: be64(e, 32),
                     byte_count: be64(e, 40),
                     match_bytes: e[52..48 + ml].to_vec(),
-                    actions_bytes: e[48 + (ml + 7) / 8 * 8..].to_vec(),
+                    actions_bytes: e[48 + ml.div_ceil(8) * 8..].to_vec(),
                     ..Default::default()
                 }
             }
@@ -490,13 +615,19 @@ fn flow_stats_entries_match_the_flow_mods_that_made_them() {
     // is dumped with the match and instructions it was added with.
     let fm = hex("040e008800000006000000000000000000000000000000000200000000000003ffffffffffffffffffffffff000000000001001a8000070c01000000000001000000000080000c021005000000000000000400300000000000120008000000000019001080004c080000000000000064000000100000000200000000000000000001000805000000");
     let m = decode_request(&fm, &DecodeContext::new(Version::Of13)).unwrap();
-    let Request::FlowMod(fm) = m.request else { panic!() };
-    let FlowActions::Instructions(i) = fm.actions else { panic!() };
+    let Request::FlowMod(fm) = m.request else {
+        panic!()
+    };
+    let FlowActions::Instructions(i) = fm.actions else {
+        panic!()
+    };
     let mut ib = Vec::new();
     xvs_openflow::actions::emit_instructions(&i, &mut ib);
     let flows = flow_entries(&reply("flows13_table2"), FlowStatsForm::Of11);
     assert_eq!(flows[0].actions_bytes, ib);
-    let xvs_openflow::flow_mod::WireMatch::Tlvs(t) = fm.wire_match else { panic!() };
+    let xvs_openflow::flow_mod::WireMatch::Tlvs(t) = fm.wire_match else {
+        panic!()
+    };
     let mut mb = Vec::new();
     xvs_openflow::oxm::emit_tlvs(&t, &mut mb);
     assert_eq!(flows[0].match_bytes, mb);
@@ -505,13 +636,34 @@ fn flow_stats_entries_match_the_flow_mods_that_made_them() {
 #[test]
 fn aggregate_replies() {
     // dump-aggregate: 6 flows (NXST); -O OpenFlow13 dump-aggregate: 4 flows.
-    let a = AggregateStats { packet_count: 0, byte_count: 0, flow_count: 6 };
-    assert_eq!(to_hex(&a.encode_reply(Version::Of10, 4, FlowStatsForm::Nx)), to_hex(&reply("agg_nx")));
-    let a = AggregateStats { packet_count: 0, byte_count: 0, flow_count: 4 };
-    assert_eq!(to_hex(&a.encode_reply(Version::Of13, 2, FlowStatsForm::Of11)), to_hex(&reply("agg13")));
+    let a = AggregateStats {
+        packet_count: 0,
+        byte_count: 0,
+        flow_count: 6,
+    };
+    assert_eq!(
+        to_hex(&a.encode_reply(Version::Of10, 4, FlowStatsForm::Nx)),
+        to_hex(&reply("agg_nx"))
+    );
+    let a = AggregateStats {
+        packet_count: 0,
+        byte_count: 0,
+        flow_count: 4,
+    };
+    assert_eq!(
+        to_hex(&a.encode_reply(Version::Of13, 2, FlowStatsForm::Of11)),
+        to_hex(&reply("agg13"))
+    );
     // ofsend.py: OF1.0 OFPST_AGGREGATE, 5 flows.
-    let a = AggregateStats { packet_count: 0, byte_count: 0, flow_count: 5 };
-    assert_eq!(to_hex(&a.encode_reply(Version::Of10, 3, FlowStatsForm::Of10)), to_hex(&reply("agg10")));
+    let a = AggregateStats {
+        packet_count: 0,
+        byte_count: 0,
+        flow_count: 5,
+    };
+    assert_eq!(
+        to_hex(&a.encode_reply(Version::Of10, 3, FlowStatsForm::Of10)),
+        to_hex(&reply("agg10"))
+    );
 }
 
 fn fnv1a64(msgs: &[Vec<u8>]) -> u64 {
@@ -533,7 +685,10 @@ fn table_features_reply_is_ovs_reply() {
     assert_eq!(to_hex(&tables[0].encode(Version::Of13)), v["table0"]);
     assert_eq!(to_hex(&tables[253].encode(Version::Of13)), v["table253"]);
     let msgs = encode_table_features_reply(Version::Of13, 2, &tables);
-    let shape: Vec<String> = msgs.iter().map(|m| format!("({}, {})", m.len(), be16(m, 10))).collect();
+    let shape: Vec<String> = msgs
+        .iter()
+        .map(|m| format!("({}, {})", m.len(), be16(m, 10)))
+        .collect();
     assert_eq!(format!("[{}]", shape.join(", ")), v["lengths"]);
     assert_eq!(format!("0x{:016x}", fnv1a64(&msgs)), v["fnv1a64_of13"]);
     let msgs = encode_table_features_reply(Version::Of14, 2, &tables);
@@ -574,13 +729,27 @@ fn os_ken_arp_responder_flow_mod() {
         "fffffff80000000000000000",
     ));
     let m = decode_request(&msg, &DecodeContext::new(Version::Of13)).unwrap();
-    let Request::FlowMod(fm) = m.request else { panic!() };
-    assert_eq!((fm.table_id, fm.priority, fm.new_cookie, fm.out_port), (21, 1, Some(0x1234), 0));
-    let xvs_openflow::flow_mod::WireMatch::Tlvs(t) = &fm.wire_match else { panic!() };
+    let Request::FlowMod(fm) = m.request else {
+        panic!()
+    };
+    assert_eq!(
+        (fm.table_id, fm.priority, fm.new_cookie, fm.out_port),
+        (21, 1, Some(0x1234), 0)
+    );
+    let xvs_openflow::flow_mod::WireMatch::Tlvs(t) = &fm.wire_match else {
+        panic!()
+    };
     let names: Vec<_> = t.iter().map(|t| t.known().unwrap().name).collect();
-    assert_eq!(names, ["OXM_OF_ETH_TYPE", "OXM_OF_VLAN_VID", "OXM_OF_ARP_TPA"]);
-    let FlowActions::Instructions(i) = &fm.actions else { panic!() };
-    let xvs_openflow::actions::WireInstruction::ApplyActions(a) = &i[0] else { panic!() };
+    assert_eq!(
+        names,
+        ["OXM_OF_ETH_TYPE", "OXM_OF_VLAN_VID", "OXM_OF_ARP_TPA"]
+    );
+    let FlowActions::Instructions(i) = &fm.actions else {
+        panic!()
+    };
+    let xvs_openflow::actions::WireInstruction::ApplyActions(a) = &i[0] else {
+        panic!()
+    };
     let names: Vec<_> = a.iter().map(|a| a.name(Version::Of13).unwrap()).collect();
     assert_eq!(
         names,

@@ -89,7 +89,8 @@ def gen_errors(tmp):
     o.append("pub(crate) const N_ERRORS: usize = %d;\n\n" % n)
     o.append("#[rustfmt::skip]\nimpl OfError {\n")
     for i, (name, comment) in enumerate(zip(names, comments)):
-        o.append("    /// %s\n    pub const %s: OfError = OfError(%d);\n" % (comment, name, i))
+        doc = comment.replace("<", "&lt;").replace(">", "&gt;")
+        o.append("    /// %s\n    pub const %s: OfError = OfError(%d);\n" % (doc, name, i))
     o.append("}\n\n")
     o.append("#[rustfmt::skip]\npub(crate) static NAMES: [&str; N_ERRORS] = [\n")
     o.extend("    %s,\n" % rust_str(x) for x in names)

@@ -98,7 +98,7 @@ impl OfError {
     pub const OFPBAC_BAD_METER: OfError = OfError(44);
     /// Must-be-zero action argument had nonzero value.
     pub const NXBAC_MUST_BE_ZERO: OfError = OfError(45);
-    /// Conjunction action must be only action present.  conjunction(id, k/n) must satisfy 1 <= k <= n and 2 <= n <= 64.
+    /// Conjunction action must be only action present.  conjunction(id, k/n) must satisfy 1 &lt;= k &lt;= n and 2 &lt;= n &lt;= 64.
     pub const NXBAC_BAD_CONJUNCTION: OfError = OfError(46);
     /// Unsupported packet type in encap or decap.
     pub const NXBAC_BAD_HEADER_TYPE: OfError = OfError(47);
@@ -386,7 +386,7 @@ impl OfError {
     pub const NXTTMFC_BAD_COMMAND: OfError = OfError(188);
     /// The option length is not a valid option size for TLVs.
     pub const NXTTMFC_BAD_OPT_LEN: OfError = OfError(189);
-    /// The field index is out of range for the supported NX_TUN_METADATA<n> match.
+    /// The field index is out of range for the supported NX_TUN_METADATA&lt;n&gt; match.
     pub const NXTTMFC_BAD_FIELD_IDX: OfError = OfError(190);
     /// The total set of configured options exceeds the maximum supported by the switch.
     pub const NXTTMFC_TABLE_FULL: OfError = OfError(191);
