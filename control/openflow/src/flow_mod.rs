@@ -104,8 +104,10 @@ pub struct FlowMod {
     pub form: FlowModForm,
     pub command: FlowModCommand,
     /// The table; [`OFPTT_ALL`] (255) when the message does not say (OF1.0 and
-    /// NXT without `flow_mod_table_id`: OVS then adds to table 0 and modifies or
-    /// deletes in every table), or for OF1.1+ deletes in every table.
+    /// NXT on an OF1.0 connection without `flow_mod_table_id`: OVS then adds to
+    /// table 0 and modifies or deletes in every table), or for deletes in every
+    /// table. NXT_FLOW_MOD on an OF1.1+ connection always has the table in its
+    /// command's high byte, as OVS reads it.
     pub table_id: u8,
     /// The cookie flows must have to be modified or deleted, and its mask (0: any
     /// cookie). OF1.0: always 0/0. NXT: from NXM_NX_COOKIE(_W). OF1.1+: the
@@ -253,19 +255,30 @@ fn command_and_table(raw: u16, flow_mod_table_id: bool) -> (u16, u8) {
     }
 }
 
+/// The end of OF1.0 and Nicira flow mods: command and table, then what follows
+/// the match, which is an action list in OF1.0 and, as OVS reads an NXT_FLOW_MOD
+/// on an OF1.1+ connection, instructions otherwise.
 fn of10_tail(
+    version: Version,
     fm: &mut FlowMod,
     raw_command: u16,
     flags: u16,
     actions: &[u8],
     flow_mod_table_id: bool,
 ) -> Result<(), FlowModError> {
-    let (command, table) = command_and_table(raw_command, flow_mod_table_id);
+    // On OF1.1+ connections OVS always reads the table from the high byte (its
+    // OF1.1+ protocols all include OFPUTIL_P_TID).
+    let (command, table) =
+        command_and_table(raw_command, flow_mod_table_id || version != Version::Of10);
     fm.table_id = table;
     fm.command = FlowModCommand::from_wire(command).ok_or(FlowModError::BadCommand(command))?;
-    fm.actions = FlowActions::Actions(parse_actions(Version::Of10, actions)?);
-    check_flags(Version::Of10, flags)?;
-    if flags & ofpff::EMERG != 0 {
+    fm.actions = if version == Version::Of10 {
+        FlowActions::Actions(parse_actions(version, actions)?)
+    } else {
+        FlowActions::Instructions(parse_instructions(version, actions)?)
+    };
+    check_flags(version, flags)?;
+    if version == Version::Of10 && flags & ofpff::EMERG != 0 {
         return Err(FlowModError::Emergency {
             with_timeout: fm.idle_timeout != 0 || fm.hard_timeout != 0,
         });
@@ -317,12 +330,25 @@ impl FlowMod {
         fm.hard_timeout = v.hard_timeout();
         fm.buffer_id = v.buffer_id();
         fm.out_port = v.out_port();
-        of10_tail(&mut fm, v.command(), v.flags(), v.rest(), flow_mod_table_id)?;
+        of10_tail(
+            Version::Of10,
+            &mut fm,
+            v.command(),
+            v.flags(),
+            v.rest(),
+            flow_mod_table_id,
+        )?;
         Ok(fm)
     }
 
-    /// Decodes the body (after the 16-byte vendor header) of an NXT_FLOW_MOD.
-    pub fn decode_nx(body: &[u8], flow_mod_table_id: bool) -> Result<FlowMod, FlowModError> {
+    /// Decodes the body (after the 16-byte vendor header) of an NXT_FLOW_MOD
+    /// received on a connection of `version` (OVS accepts it in every version; on
+    /// OF1.1+ connections instructions follow the match).
+    pub fn decode_nx(
+        version: Version,
+        body: &[u8],
+        flow_mod_table_id: bool,
+    ) -> Result<FlowMod, FlowModError> {
         let v = NxFlowModView::new_checked(body).ok_or(FlowModError::BadLen)?;
         let match_len = usize::from(v.match_len());
         let rest = v.rest();
@@ -342,6 +368,7 @@ impl FlowMod {
         fm.buffer_id = v.buffer_id();
         fm.out_port = v.out_port();
         of10_tail(
+            version,
             &mut fm,
             v.command(),
             v.flags(),
@@ -444,7 +471,7 @@ mod tests {
             "010400500000000a000023200000000d00000000000000000200000000000000ffffffffffff000000100000000000000000030c010000000000010000000000ffff001000002320000efff814000000",
             16,
         );
-        let fm = FlowMod::decode_nx(&b, true).unwrap();
+        let fm = FlowMod::decode_nx(Version::Of10, &b, true).unwrap();
         assert_eq!(
             (fm.command, fm.table_id, fm.priority),
             (FlowModCommand::Add, 2, 0)
@@ -462,7 +489,7 @@ mod tests {
             "0104004000000008000023200000000d00000000000000000003000000008000ffffffffffff0000000c00000000000000013c08000000000000009900000000",
             16,
         );
-        let fm = FlowMod::decode_nx(&b, false).unwrap();
+        let fm = FlowMod::decode_nx(Version::Of10, &b, false).unwrap();
         assert_eq!((fm.cookie, fm.cookie_mask), (0x99, u64::MAX));
         assert_eq!(fm.command, FlowModCommand::Delete);
     }
@@ -513,17 +540,23 @@ mod tests {
         // NXT_FLOW_MOD: match_len past the end, duplicate field, unknown field.
         let b = body("0104003000000002000023200000000d00000000000000000000000000008000ffffffffffff00000040000000000000", 16);
         assert_eq!(
-            FlowMod::decode_nx(&b, false).unwrap_err().of_error(),
+            FlowMod::decode_nx(Version::Of10, &b, false)
+                .unwrap_err()
+                .of_error(),
             OfError::OFPBMC_BAD_LEN
         );
         let b = body("0104004000000002000023200000000d00000000000000000000000000008000ffffffffffff0000000c00000000000000000002000100000002000200000000", 16);
         assert_eq!(
-            FlowMod::decode_nx(&b, false).unwrap_err().of_error(),
+            FlowMod::decode_nx(Version::Of10, &b, false)
+                .unwrap_err()
+                .of_error(),
             OfError::OFPBMC_DUP_FIELD
         );
         let b = body("0104003800000002000023200000000d00000000000000000000000000008000ffffffffffff0000000800000000000000007e0400000001", 16);
         assert_eq!(
-            FlowMod::decode_nx(&b, false).unwrap_err().of_error(),
+            FlowMod::decode_nx(Version::Of10, &b, false)
+                .unwrap_err()
+                .of_error(),
             OfError::OFPBMC_BAD_FIELD
         );
         // Flags: OF1.3 rejects EMERG's bit? No: it is RESET_COUNTS there. 0x20 is bad.
@@ -545,7 +578,9 @@ mod tests {
         // An add that matches on a cookie.
         let b = body("0104004000000008000023200000000d00000000000000000000000000008000ffffffffffff0000001400000000000000013d1000000000000000990000000000000fff00000000", 16);
         assert_eq!(
-            FlowMod::decode_nx(&b, false).unwrap_err().of_error(),
+            FlowMod::decode_nx(Version::Of10, &b, false)
+                .unwrap_err()
+                .of_error(),
             OfError::NXBRC_NXM_INVALID
         );
     }

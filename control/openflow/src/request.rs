@@ -683,7 +683,7 @@ fn decode_body(
         Raw::SetConfig => Request::SetConfig(SwitchConfig::decode(v, body)?),
         Raw::BarrierRequest => Request::BarrierRequest,
         Raw::Of10FlowMod => Request::FlowMod(FlowMod::decode_of10(body, ctx.flow_mod_table_id)?),
-        Raw::NxFlowMod => Request::FlowMod(FlowMod::decode_nx(body, ctx.flow_mod_table_id)?),
+        Raw::NxFlowMod => Request::FlowMod(FlowMod::decode_nx(v, body, ctx.flow_mod_table_id)?),
         Raw::Of11FlowMod => Request::FlowMod(FlowMod::decode_of11(v, body)?),
         Raw::Of12RoleRequest => Request::RoleRequest(RoleRequest::decode_of12(body)?),
         Raw::NxRoleRequest => Request::RoleRequest(RoleRequest::decode_nx(body)?),

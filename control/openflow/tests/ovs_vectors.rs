@@ -236,7 +236,7 @@ fn errors_for_malformed_input_are_ovs_errors() {
             }
         }
     }
-    assert_eq!(cases, 68);
+    assert_eq!(cases, 71);
 }
 
 /// Requests whose success replies are compared byte for byte.
