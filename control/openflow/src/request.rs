@@ -250,7 +250,8 @@ enum Raw {
     Unhandled(&'static str, OfError, Body),
 }
 
-fn body_rule(raw: Raw, version: Version) -> Body {
+/// The body a message kind must have (per-version differences are in the kinds).
+fn body_rule(raw: Raw) -> Body {
     use Raw::*;
     match raw {
         Hello | EchoRequest | EchoReply => at_least(0),
@@ -272,10 +273,7 @@ fn body_rule(raw: Raw, version: Version) -> Body {
         NxFlowRequest { .. } => array8(8),
         PortRequest => exact(8),
         TableFeaturesRequest => array8(0),
-        SwitchToController(_, b) | Unhandled(_, _, b) => {
-            let _ = version;
-            b
-        }
+        SwitchToController(_, b) | Unhandled(_, _, b) => b,
     }
 }
 
@@ -606,8 +604,8 @@ fn classify(ctx_version: Version, h: &Header, msg: &[u8]) -> Result<(Raw, usize)
         })
 }
 
-fn check_len(raw: Raw, version: Version, hdrs_len: usize, len: usize) -> Result<(), DecodeError> {
-    let b = body_rule(raw, version);
+fn check_len(raw: Raw, hdrs_len: usize, len: usize) -> Result<(), DecodeError> {
+    let b = body_rule(raw);
     let min = hdrs_len + b.min;
     let ok = match b.multiple {
         0 => len == min,
@@ -632,7 +630,7 @@ pub fn decode_request(msg: &[u8], ctx: &DecodeContext) -> Result<Message, Decode
         return Err(DecodeError::BadVersion { version: h.version });
     }
     let classified = classify(ctx.version, &h, msg).and_then(|(raw, hl)| {
-        check_len(raw, ctx.version, hl, msg.len())?;
+        check_len(raw, hl, msg.len())?;
         Ok((raw, hl))
     });
     let (raw, hdrs_len) = match classified {
@@ -762,7 +760,7 @@ fn decode_bundle_add(
     let parts = split_bundle_add(h, body)?;
     let inner_h = Header::parse(parts.inner).ok_or(BundleError::MsgBadLen)?;
     let (raw, hdrs_len) = classify(ctx.version, &inner_h, parts.inner)
-        .and_then(|(raw, hl)| check_len(raw, ctx.version, hl, parts.inner.len()).map(|_| (raw, hl)))
+        .and_then(|(raw, hl)| check_len(raw, hl, parts.inner.len()).map(|_| (raw, hl)))
         .map_err(|_| BundleError::MsgUnsup("the bundled message does not decode"))?;
     let inner_body = &parts.inner[hdrs_len..];
     let message = match raw {
@@ -789,4 +787,198 @@ fn decode_bundle_add(
         message: Box::new(message),
         raw: parts.inner.to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::test_util::{hex, to_hex};
+
+    fn decode(v: Version, h: &str) -> Result<Request, OfError> {
+        decode_request(&hex(h), &DecodeContext::new(v))
+            .map(|m| m.request)
+            .map_err(|e| e.of_error())
+    }
+
+    #[test]
+    fn classification_errors_as_ovs() {
+        // The list, from ofsend.py captures: a short FLOW_MOD, an unknown
+        // type, an unknown vendor, a truncated OF1.3 match field.
+        assert_eq!(
+            decode(
+                Version::Of10,
+                "010e001c000000020000000000000000000000000000000000000000"
+            ),
+            Err(OfError::OFPBRC_BAD_LEN)
+        );
+        assert_eq!(
+            decode(Version::Of13, "0430000800000002"),
+            Err(OfError::OFPBRC_BAD_TYPE)
+        );
+        assert_eq!(
+            decode(Version::Of10, "01040010000000020000123400000001"),
+            Err(OfError::OFPBRC_BAD_VENDOR)
+        );
+        assert_eq!(
+            decode(
+                Version::Of13,
+                "040e004000000002000000000000000000000000000000000000000000008000ffffffffffffffffffffffff000000000001000a800000040001000000000000"
+            ),
+            Err(OfError::OFPBMC_BAD_LEN)
+        );
+        // Stats: unknown type, unknown Nicira subtype, OF1.3 multipart.
+        assert_eq!(
+            decode(Version::Of10, "0110000c0000000200770000"),
+            Err(OfError::OFPBRC_BAD_STAT)
+        );
+        assert_eq!(
+            decode(
+                Version::Of10,
+                "0110001800000002ffff0000000023200000004d00000000"
+            ),
+            Err(OfError::OFPBRC_BAD_SUBTYPE)
+        );
+        assert_eq!(
+            decode(Version::Of13, "04120010000000020077000000000000"),
+            Err(OfError::OFPBRC_BAD_STAT)
+        );
+        // NXT_SET_FLOW_FORMAT exists in OF1.0 only.
+        assert_eq!(
+            decode(Version::Of13, "0404001400000002000023200000000c00000002"),
+            Err(OfError::OFPBRC_BAD_SUBTYPE)
+        );
+        // Bodies of the wrong size.
+        assert_eq!(
+            decode(Version::Of13, "04140010000000020000000000000000"),
+            Err(OfError::OFPBRC_BAD_LEN)
+        );
+        assert_eq!(
+            decode(Version::Of10, "01100010000000020000000000000000"),
+            Err(OfError::OFPBRC_BAD_LEN)
+        );
+    }
+
+    #[test]
+    fn versions() {
+        // Another version than the connection's: OFPBRC_BAD_VERSION in that version,
+        // except the messages every version shares.
+        let msg = hex("0105000800000002");
+        let e = decode_request(&msg, &DecodeContext::new(Version::Of13)).unwrap_err();
+        assert_eq!(
+            to_hex(&e.encode_reply(&msg)),
+            "0101001400000002000100000105000800000002"
+        );
+        assert_eq!(
+            decode(Version::Of13, "0102000800000002"),
+            Ok(Request::EchoRequest { data: vec![] })
+        );
+        assert_eq!(
+            decode(Version::Of13, "0702000800000002"),
+            Ok(Request::EchoRequest { data: vec![] })
+        );
+        assert_eq!(
+            decode(Version::Of13, "0401000c0000000200010001"),
+            Err(OfError::OFPBRC_BAD_TYPE)
+        );
+        assert_eq!(
+            decode(Version::Of13, "0400000800000003"),
+            Err(OfError::OFPBRC_BAD_TYPE)
+        );
+        // A message of another version that would not decode: BAD_VERSION too.
+        assert_eq!(
+            decode(Version::Of13, "0101000a000000020000"),
+            Err(OfError::OFPBRC_BAD_VERSION)
+        );
+    }
+
+    #[test]
+    fn requests() {
+        assert_eq!(
+            decode(Version::Of10, "0112000800000007"),
+            Ok(Request::BarrierRequest)
+        );
+        assert_eq!(
+            decode(Version::Of13, "0414000800000007"),
+            Ok(Request::BarrierRequest)
+        );
+        assert_eq!(
+            decode(Version::Of13, "0412001000000002000d000000000000"),
+            Ok(Request::PortDesc)
+        );
+        assert_eq!(
+            decode(Version::Of13, "0412001000000002000c000000000000"),
+            Ok(Request::TableFeatures)
+        );
+        assert_eq!(
+            decode(Version::Of10, "011000140000000200040000ffff000000000000"),
+            Ok(Request::PortStats { port_no: 0xffff })
+        );
+        assert_eq!(
+            decode(
+                Version::Of13,
+                "04120018000000020004000000000000fffffffe00000000"
+            ),
+            Ok(Request::PortStats { port_no: 0xfffe })
+        );
+        assert_eq!(
+            decode(
+                Version::Of10,
+                "0104001800000008000023200000000f0100000000000000"
+            ),
+            Ok(Request::FlowModTableId(true))
+        );
+        // Several-part multipart requests are not reassembled.
+        assert_eq!(
+            decode(Version::Of13, "0412001000000002000c000100000000"),
+            Err(OfError::OFPBRC_MULTIPART_BUFFER_OVERFLOW)
+        );
+        // Unhandled: packet-out (OF1.3).
+        assert_eq!(
+            decode(
+                Version::Of13,
+                "040d001800000002fffffffffffffffd0000000000000000"
+            ),
+            Err(OfError::OFPBRC_BAD_TYPE)
+        );
+    }
+
+    #[test]
+    fn bundled_messages() {
+        // --bundle: an OF1.4 FLOW_MOD in a BUNDLE_ADD_MESSAGE.
+        let r = decode(
+            Version::Of14,
+            "05220048000000060000000000000003050e003800000006000000000000000000000000000000000300000000000009ffffffffffffffffffffffff000000000001000400000000",
+        )
+        .unwrap();
+        let Request::BundleAdd {
+            bundle_id: 0,
+            flags: 3,
+            message,
+            onf: false,
+            ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
+        assert!(matches!(*message, Request::FlowMod(_)));
+        // ofsend.py: an echo request or a 10-byte flow mod cannot be bundled.
+        assert_eq!(
+            decode(
+                Version::Of14,
+                "052200180000000300000008000000030502000800000003"
+            ),
+            Err(OfError::OFPBFC_MSG_UNSUP)
+        );
+        assert_eq!(
+            decode(
+                Version::Of14,
+                "05220022000000030000000700000003050e00120000000300000000000000000000"
+            ),
+            Err(OfError::OFPBFC_MSG_UNSUP)
+        );
+        // A table-features request that would change the tables.
+        let mut tf = "0412005000000002000c000000000000".to_string();
+        tf.push_str(&format!("0040{}", "00".repeat(62)));
+        assert_eq!(decode(Version::Of13, &tf), Err(OfError::OFPTFFC_EPERM));
+    }
 }
