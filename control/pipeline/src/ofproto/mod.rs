@@ -353,6 +353,7 @@ impl BridgeTables {
             cookie: fm.cookie,
             idle_timeout: fm.idle_timeout,
             hard_timeout: fm.hard_timeout,
+            flags: fm.flags,
             created: now,
             modified: now,
             last_used: now,

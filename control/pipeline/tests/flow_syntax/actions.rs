@@ -11,12 +11,16 @@ fn actions_print_back() {
         "FLOOD",
         "ALL",
         "LOCAL",
-        "CONTROLLER",
+        "CONTROLLER:65535",
+        "CONTROLLER:100",
         "TABLE",
         "output:NXM_NX_TUN_ID[0..15]",
         "mod_vlan_vid:4095",
         "mod_vlan_pcp:7",
         "strip_vlan",
+        "pop_vlan",
+        "set_vlan_vid:7",
+        "set_vlan_pcp:2",
         "push_vlan:0x8100",
         "push_vlan:0x88a8",
         "set_tunnel:0",
@@ -34,11 +38,12 @@ fn actions_print_back() {
         "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]",
         "move:NXM_OF_IN_PORT[]->NXM_NX_TUN_ID[0..15]",
         "learn(table=1)",
-        "learn(table=0,idle_timeout=10,dl_type=0x806,NXM_OF_ARP_TPA[]=NXM_OF_ARP_SPA[],arp_op=2)",
-        "learn(table=2,dl_dst=fa:16:3e:00:00:01,NXM_OF_VLAN_TCI[0..11]=0x5,in_port=3,load:0x5->NXM_OF_VLAN_TCI[0..11])",
+        "learn(table=0,idle_timeout=10,eth_type=0x806,NXM_OF_ARP_TPA[]=NXM_OF_ARP_SPA[],arp_op=2)",
+        "learn(table=2,eth_dst=fa:16:3e:00:00:01,NXM_OF_VLAN_TCI[0..11]=0x5,in_port=3,load:0x5->NXM_OF_VLAN_TCI[0..11])",
         "set_tunnel:0x3e7,output:2,output:3,resubmit(,22)",
     ] {
-        let fm = add(&format!("actions={text}"));
+        // ARP and a tag in the match, for the actions that need them (OVS checks).
+        let fm = add(&format!("arp,dl_vlan=1 actions={text}"));
         let actions = fm.actions.clone().unwrap();
         assert_eq!(format_actions(&actions, &TestPorts, false), text);
         assert_eq!(add(&print(&fm)), fm, "{text}");
@@ -47,7 +52,7 @@ fn actions_print_back() {
 
 #[test]
 fn action_spellings() {
-    let fm = |t: &str| add(&format!("actions={t}")).actions.unwrap();
+    let fm = |t: &str| add(&format!("arp,dl_vlan=1 actions={t}")).actions.unwrap();
     assert_eq!(fm("in_port"), vec![Action::Output(OFPP_IN_PORT)]);
     assert_eq!(fm("normal"), vec![Action::Output(OFPP_NORMAL)]);
     assert_eq!(
@@ -58,13 +63,24 @@ fn action_spellings() {
             Action::Output(OFPP_LOCAL)
         ]
     );
+    // Every way to say "to the controller" is one action, printed CONTROLLER:65535.
+    for t in [
+        "CONTROLLER:65535",
+        "controller",
+        "output:CONTROLLER",
+        "output:65533",
+    ] {
+        assert_eq!(fm(t), vec![Action::Controller { max_len: 65535 }], "{t}");
+    }
     assert_eq!(
-        fm("CONTROLLER:65535"),
-        vec![Action::Output(OFPP_CONTROLLER)]
+        fm("controller(max_len=128)"),
+        vec![Action::Controller { max_len: 128 }]
     );
     assert_eq!(fm("output:LOCAL"), vec![Action::Output(OFPP_LOCAL)]);
     assert_eq!(fm("output:table"), vec![Action::Output(OFPP_TABLE)]);
-    assert_eq!(fm("pop_vlan"), vec![Action::StripVlan]);
+    // pop_vlan and strip_vlan are one action that remembers its spelling, as in OVS.
+    assert_eq!(fm("pop_vlan"), vec![Action::PopVlan]);
+    assert_eq!(fm("strip_vlan"), vec![Action::StripVlan]);
     assert_eq!(fm("DROP"), vec![]);
     assert_eq!(
         fm("resubmit(gre-1,)"),
@@ -148,6 +164,6 @@ fn learn_items() {
     );
     assert_eq!(
         format_actions(fm.actions.as_ref().unwrap(), &TestPorts, false),
-        "learn(table=1,dl_type=0x806,arp_tpa=10.0.0.1,dl_src=fa:16:3e:00:00:01,load:NXM_OF_IN_PORT[]->NXM_NX_TUN_ID[0..15])"
+        "learn(table=1,eth_type=0x806,arp_tpa=10.0.0.1,eth_src=fa:16:3e:00:00:01,load:NXM_OF_IN_PORT[]->NXM_NX_TUN_ID[0..15])"
     );
 }
