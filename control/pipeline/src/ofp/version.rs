@@ -19,7 +19,7 @@ use xvs_dataplane::flow_key::{VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK};
 use xvs_dataplane::wire::ethertype;
 
 use super::field::{ones, Field, FieldSlice};
-use super::{Action, Match};
+use super::{Action, FlowFlags, FlowMod, Match};
 
 /// The OpenFlow versions xvs speaks on the wire.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -218,6 +218,22 @@ pub fn wire_match(m: &Match, version: OfVersion) -> Match {
                 0
             };
         out.mask.vlan_tci = vmask | if pcp { VLAN_PCP_MASK | VLAN_PRESENT } else { 0 };
+    }
+    out
+}
+
+/// A flow_mod as OVS keeps it after receiving it over `version`: its match and actions
+/// as that version carries them, and, over OpenFlow 1.0, the `reset_counts` flag that
+/// 1.0's flow_mod implies (OVS shows it in OpenFlow 1.3 dumps of such flows).
+pub fn wire_flow_mod(fm: &FlowMod, version: OfVersion) -> FlowMod {
+    let mut out = fm.clone();
+    out.matcher = wire_match(&fm.matcher, version);
+    out.actions = fm
+        .actions
+        .as_ref()
+        .map(|a| wire_actions(a, &fm.matcher, version));
+    if version == OfVersion::Of10 {
+        out.flags.0 |= FlowFlags::RESET_COUNTS;
     }
     out
 }

@@ -349,13 +349,19 @@ pub(super) fn parse_load(a: &str) -> Result<Vec<Action>> {
     let value = parse_u128(v).ok_or_else(|| bad_arg(A, v, "cannot parse integer value"))?;
     let dst = parse_writable(A, dst)?;
     if !fits(value, dst.n_bits) {
+        // As OVS: the value in the field's notation (4097 for vlan_vid, 0x1000 for
+        // vlan_tci).
+        let shown = crate::ofp::format::format_value(
+            dst.field,
+            value,
+            None,
+            &crate::ofp::NoPortNames,
+            false,
+        );
         return Err(bad_arg(
             A,
             a,
-            format!(
-                "value {v} does not fit into the {} bits of {dst}",
-                dst.n_bits
-            ),
+            format!("value {shown} does not fit into {} bits", dst.n_bits),
         ));
     }
     let mut out = Vec::new();

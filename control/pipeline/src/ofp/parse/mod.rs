@@ -310,12 +310,18 @@ pub fn parse_field_slice(text: &str) -> Result<FieldSlice> {
         }
     };
     if start > end {
-        return Err(bad(format!("start bit {start} is after end bit {end}")));
+        return Err(bad(format!(
+            "starting bit {start} is after ending bit {end}"
+        )));
+    }
+    if start >= width {
+        return Err(bad(format!(
+            "starting bit {start} is not valid because field is only {width} bits wide"
+        )));
     }
     if end >= width {
         return Err(bad(format!(
-            "bit {end} is beyond the {width}-bit field {}",
-            field.nxm_name()
+            "ending bit {end} is not valid because field is only {width} bits wide"
         )));
     }
     Ok(FieldSlice {
