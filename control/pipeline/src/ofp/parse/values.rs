@@ -134,7 +134,12 @@ pub(crate) fn parse_field_mask(field: Field, key: &str, s: &str) -> Result<u128>
     };
     let info = field.info();
     if !info.maskable {
-        return Err(bad());
+        // As OVS's mf_is_mask_valid(): all ones is an exact match, whatever the field.
+        let all = ones(info.n_bytes * 8);
+        return match parse_u128(s) {
+            Some(m) if m == all && info.format != ValueFormat::OfpPort => Ok(m),
+            _ => Err(bad()),
+        };
     }
     let prefix = |width: u32| -> Option<u128> {
         if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
