@@ -239,6 +239,7 @@ impl BridgeTables {
                     .expect("listed rule exists");
                 Some(&r.actions) == fm.actions.as_ref()
                     && r.cookie == fm.cookie
+                    && r.flags == fm.flags
                     && r.idle_timeout == fm.idle_timeout
                     && r.hard_timeout == fm.hard_timeout
             });

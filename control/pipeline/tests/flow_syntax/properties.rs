@@ -468,6 +468,7 @@ prop_compose! {
         actions in prop::collection::vec(arb_action(), 0..6),
         metadata in prop::option::of((any::<u64>(), prop_oneof![Just(u64::MAX), any::<u64>()])),
         goto in prop::option::of(1..=254u8),
+        flags in prop_oneof![Just(0u16), 0..32u16],
     ) -> FlowMod {
         let mut actions = actions;
         if let Some((value, mask)) = metadata {
@@ -484,7 +485,7 @@ prop_compose! {
             cookie_mask: 0,
             idle_timeout,
             hard_timeout,
-            flags: Default::default(),
+            flags: xvs_pipeline::ofp::FlowFlags(flags),
             matcher,
             actions: Some(actions),
             out_port: None,
