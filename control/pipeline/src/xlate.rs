@@ -314,9 +314,16 @@ impl<'a> Ctx<'a> {
             self.dropped(|| DropReason::TooDeep);
             return;
         }
-        let saved_table = self.table;
+        let (saved_table, saved_depth) = (self.table, self.depth);
         let mut next = Some(table);
+        let mut first = true;
         while let Some(table) = next.take() {
+            // As OVS's trace shows them, the tables a goto_table chain reaches are one
+            // level under the table it started from.
+            if !first {
+                self.depth = saved_depth + 1;
+            }
+            first = false;
             let Some(ft) = self.tables.tables.get(table as usize) else {
                 break;
             };
@@ -341,6 +348,7 @@ impl<'a> Ctx<'a> {
             }
         }
         self.table = saved_table;
+        self.depth = saved_depth;
     }
 
     /// Runs a rule's actions; returns the table a `goto_table` continues in.

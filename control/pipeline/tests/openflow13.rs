@@ -97,7 +97,9 @@ fn resubmit_returns_goto_table_does_not() {
     ]);
     assert_eq!(ports(&send(&mut sw, "p1", &frame(), 0)), ["p2", "p3"]);
 
-    // The trace shows the chain flat, as OVS's does.
+    // The trace nests the chain as OVS 3.1's does: the tables it reaches one level
+    // under the table it started from (" 5. priority 32768" then "     6. ...", and
+    // "     7. No match.").
     let trace = sw
         .trace(
             "br0",
@@ -105,8 +107,19 @@ fn resubmit_returns_goto_table_does_not() {
             0,
         )
         .unwrap();
-    assert!(trace.contains("    goto_table:6\n     6. "), "{trace}");
-    assert!(trace.contains("     7. No match."), "{trace}");
+    assert!(
+        trace.contains("\n 0. in_port=p1, priority 32768\n"),
+        "{trace}"
+    );
+    assert!(trace.contains("\n     5. priority 32768\n"), "{trace}");
+    assert!(
+        trace.contains("goto_table:6\n         6. priority 32768\n"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("goto_table:7\n         7. No match."),
+        "{trace}"
+    );
 
     // The cache forwards the same.
     let sw = bridge(&[

@@ -66,10 +66,16 @@ pub fn step_text(step: &TraceStep, bridge: &Bridge) -> String {
             priority,
             cookie,
         } => {
-            let m = format_match(matcher, Some(*priority), bridge, true);
-            format!(" {table}. {m}, cookie {cookie:#x}")
+            // As OVS's xlate_report_table(): the match, then its priority and cookie.
+            let m = format_match(matcher, None, bridge, true);
+            let sep = if m.is_empty() { "" } else { ", " };
+            let mut s = format!("{table:>2}. {m}{sep}priority {priority}");
+            if *cookie != 0 {
+                let _ = write!(s, ", cookie {cookie:#x}");
+            }
+            s
         }
-        TraceEvent::NoMatch { table } => format!(" {table}. No match.\n     drop"),
+        TraceEvent::NoMatch { table } => format!("{table:>2}. No match.\n     drop"),
         TraceEvent::NoActions => "    drop".to_string(),
         TraceEvent::Action(a) => {
             format!(
