@@ -359,3 +359,18 @@ fn the_controller_is_counted() {
         "{dumped}"
     );
 }
+
+#[test]
+fn learn_on_registers_and_the_32_bit_in_port() {
+    let mut sw = bridge(&[
+        "table=0,in_port=p1 actions=load:0x7->NXM_NX_REG3[],learn(table=2,priority=5,NXM_NX_REG3[],eth_dst=fa:16:3e:00:00:0a,NXM_OF_ETH_SRC[]=NXM_OF_ETH_DST[],load:NXM_NX_REG3[]->NXM_NX_REG4[],load:0x1->OXM_OF_METADATA[0..7],output:OXM_OF_IN_PORT[]),output:p2",
+    ]);
+    assert_eq!(ports(&send(&mut sw, "p1", &frame(), 1000)), ["p2"]);
+    let learned = sw.dump_flows("br0", Some("table=2"), true, 1000).unwrap();
+    assert!(
+        learned.contains(
+            "priority=5,reg3=0x7,dl_src=fa:16:3e:00:00:0b,dl_dst=fa:16:3e:00:00:0a actions=load:0x7->NXM_NX_REG4[],load:0x1->OXM_OF_METADATA[0..7],output:p1"
+        ),
+        "{learned}"
+    );
+}
