@@ -239,6 +239,7 @@ impl BridgeTables {
                     .expect("listed rule exists");
                 Some(&r.actions) == fm.actions.as_ref()
                     && r.cookie == fm.cookie
+                    && r.flags == fm.flags
                     && r.idle_timeout == fm.idle_timeout
                     && r.hard_timeout == fm.hard_timeout
             });
@@ -353,6 +354,7 @@ impl BridgeTables {
             cookie: fm.cookie,
             idle_timeout: fm.idle_timeout,
             hard_timeout: fm.hard_timeout,
+            flags: fm.flags,
             created: now,
             modified: now,
             last_used: now,
