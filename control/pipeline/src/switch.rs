@@ -18,6 +18,7 @@ use xvs_dataplane::{FlowKey, PortNo};
 pub use crate::error::SwitchError;
 use crate::ofp::{parse_flow, FlowMod, OfPort, ParseMode};
 use crate::ofproto::changes::{Change, ChangeLog};
+use crate::ofproto::flow_mods::{FlowModFailure, FlowTableMod};
 use crate::ofproto::table::{Rule, Time};
 pub use crate::ofproto::BridgeOptions;
 use crate::ofproto::{BridgeTables, Ofproto};
@@ -360,6 +361,44 @@ impl Switch {
             None => FlowMod::default(),
         };
         Ok(self.tables(bridge)?.dump_rules(&fm))
+    }
+
+    // ----- OpenFlow connections -----
+
+    /// One flow-table command as a FLOW_MOD carries it: how many flows it added,
+    /// changed or removed, or why it was refused (then it changed nothing).
+    pub fn flow_mod(
+        &mut self,
+        bridge: &str,
+        m: FlowTableMod,
+        now: Time,
+    ) -> Result<Result<usize, FlowModFailure>, SwitchError> {
+        let (tables, log) = self.tables_mut(bridge)?;
+        Ok(tables.apply_mod(m, now, log))
+    }
+
+    /// Every command or none (a bundle's commit): on a refusal nothing is applied and
+    /// the index of the refused command comes back.
+    pub fn flow_mods_atomic(
+        &mut self,
+        bridge: &str,
+        mods: Vec<FlowTableMod>,
+        now: Time,
+    ) -> Result<Result<Vec<usize>, (usize, FlowModFailure)>, SwitchError> {
+        let (tables, log) = self.tables_mut(bridge)?;
+        Ok(tables.apply_mods_atomic(mods, now, log))
+    }
+
+    /// Puts `bridge` in fail-open mode (a hidden rule sends everything to NORMAL) or
+    /// takes it out; returns whether that changed anything.
+    pub fn set_fail_open(&mut self, bridge: &str, on: bool) -> Result<bool, SwitchError> {
+        let (tables, log) = self.tables_mut(bridge)?;
+        Ok(tables.set_fail_open(on, log))
+    }
+
+    /// Removes every flow of `bridge` (not a hidden rule); returns how many went.
+    pub fn flush_flows(&mut self, bridge: &str) -> Result<usize, SwitchError> {
+        self.del_flows(bridge, None, false)
     }
 
     /// Removes flows whose idle or hard timeout has passed, and aged MAC entries.

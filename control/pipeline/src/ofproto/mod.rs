@@ -7,6 +7,7 @@
 //! is exactly what cached translations must be checked against.
 
 pub mod changes;
+pub mod flow_mods;
 pub mod mac_learning;
 pub mod table;
 
@@ -284,6 +285,38 @@ impl BridgeTables {
             self.remove(table, id, log);
         }
         gone.len()
+    }
+
+    /// Puts the bridge in fail-open mode (OVS's fail-open.c) or takes it out: a hidden
+    /// rule in table 0, above every OpenFlow priority and never dumped, sends every
+    /// packet to NORMAL. Returns whether anything changed; a change invalidates every
+    /// cached translation.
+    pub fn set_fail_open(&mut self, on: bool, log: &mut ChangeLog) -> bool {
+        if self.tables[0].hidden().is_some() == on {
+            return false;
+        }
+        self.tables[0].set_hidden(on.then(|| Rule {
+            id: table::HIDDEN_RULE_ID,
+            table: 0,
+            priority: u16::MAX,
+            matcher: Match::default(),
+            actions: vec![Action::Output(crate::ofp::OFPP_NORMAL)],
+            cookie: 0,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            created: 0,
+            modified: 0,
+            last_used: 0,
+            n_packets: 0,
+            n_bytes: 0,
+        }));
+        log.push(Change::Topology);
+        true
+    }
+
+    /// Whether the bridge is in fail-open mode.
+    pub fn fail_open(&self) -> bool {
+        self.tables[0].hidden().is_some()
     }
 
     /// Credits a rule with what a translation that used it forwarded.

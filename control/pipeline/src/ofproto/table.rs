@@ -20,6 +20,10 @@ pub type Time = u64;
 /// Unique within a bridge, increasing in order of creation.
 pub type RuleId = u64;
 
+/// The id of a table's hidden rule (see [`FlowTable::set_hidden`]); real rules start
+/// at 1.
+pub const HIDDEN_RULE_ID: RuleId = 0;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rule {
     pub id: RuleId,
@@ -89,6 +93,9 @@ pub struct FlowTable {
     rules: HashMap<RuleId, Rule>,
     /// Highest `max_priority` first, so a lookup can stop early.
     subtables: Vec<Subtable>,
+    /// A catch-all rule above every OpenFlow priority that no dump shows (OVS's hidden
+    /// flows, priority > 65535: fail-open's NORMAL).
+    hidden: Option<Rule>,
 }
 
 impl FlowTable {
@@ -110,6 +117,15 @@ impl FlowTable {
 
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.rules.values()
+    }
+
+    /// Sets (or removes) the hidden catch-all rule, which every lookup finds first.
+    pub fn set_hidden(&mut self, rule: Option<Rule>) {
+        self.hidden = rule;
+    }
+
+    pub fn hidden(&self) -> Option<&Rule> {
+        self.hidden.as_ref()
     }
 
     /// The rule with exactly this match and priority (what `add-flow` replaces and
@@ -192,6 +208,10 @@ impl FlowTable {
     /// The highest-priority rule matching `key`. Adds to `consulted` the masks of the
     /// subtables visited: the fields this answer depended on.
     pub fn lookup(&self, key: &FlowKey, consulted: &mut FlowKey) -> Option<&Rule> {
+        if let Some(h) = &self.hidden {
+            // Matches every packet: depends on no field.
+            return Some(h);
+        }
         let mut best: Option<(u16, RuleId)> = None;
         for st in &self.subtables {
             if let Some((p, _)) = best {
