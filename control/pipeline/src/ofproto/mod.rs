@@ -304,6 +304,7 @@ impl BridgeTables {
             cookie: 0,
             idle_timeout: 0,
             hard_timeout: 0,
+            flags: Default::default(),
             created: 0,
             modified: 0,
             last_used: 0,
