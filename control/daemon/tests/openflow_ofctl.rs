@@ -100,10 +100,6 @@ fn normalize(text: &str) -> String {
     for key in ["duration=", "idle_age=", "hard_age=", "time="] {
         t = blank_numbers(&t, key);
     }
-    // Flow flags (OVS marks flows added over OpenFlow 1.0 `reset_counts`) are kept by
-    // the flow model, which the minimal model standing in for it does not do.
-    // TODO: remove once xvs_openflow::model is in.
-    let t = t.replace("reset_counts ", "");
     // The order of flows of the same table is the classifier's in OVS (not by
     // priority): compared as sets.
     if t.contains("_FLOW reply") {

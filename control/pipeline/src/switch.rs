@@ -25,7 +25,7 @@ use crate::ofproto::{BridgeTables, Ofproto};
 use crate::present;
 pub use crate::topology::UnderlayRoute;
 use crate::topology::{Bridge, PortConfig, PortKind, Topology};
-use crate::xlate::{translate, Translation};
+use crate::xlate::{translate, DropReason, Translation};
 
 /// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -38,6 +38,11 @@ pub struct DropStats {
     pub unknown_tunnel: u64,
     /// Tunnel packets not sent because they would exceed the underlay MTU.
     pub too_big: u64,
+    /// Packets OVS would have sent to a controller by `output:CONTROLLER` (xvs sends
+    /// them nowhere).
+    pub controller: u64,
+    /// Packets whose TTL `dec_ttl` found at 0 or 1 (OVS sends them to the controller).
+    pub invalid_ttl: u64,
 }
 
 #[derive(Default)]
@@ -489,6 +494,12 @@ impl Switch {
         for lf in &tr.learned {
             if let Some(tables) = self.ofproto.get_mut(lf.bridge) {
                 tables.install_learned(lf, now, &mut self.log);
+            }
+        }
+        for why in &tr.to_controller {
+            match why {
+                DropReason::InvalidTtl { .. } => self.drops.invalid_ttl += packets,
+                _ => self.drops.controller += packets,
             }
         }
     }

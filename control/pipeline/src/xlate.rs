@@ -16,21 +16,32 @@ use std::net::Ipv4Addr;
 
 use smallvec::SmallVec;
 use xvs_dataplane::actions::TunnelKind;
-use xvs_dataplane::flow_key::{VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK};
+use xvs_dataplane::flow_key::{VLAN_PRESENT, VLAN_VID_MASK};
 use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::{DpAction, FlowKey, MacAddr, Tpid, TunnelHeader};
 
 use crate::ofp::{
-    Action, Field, FieldSlice, LearnItem, LearnSpec, LearnSrc, Match, OfPort, OFPP_ALL,
-    OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_NORMAL, OFPP_TABLE,
+    Action, Match, OfPort, OFPP_ALL, OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_NORMAL,
+    OFPP_TABLE,
 };
 use crate::ofproto::table::{RuleId, Time};
 use crate::ofproto::{BridgeTables, LearnedFlow, Ofproto};
 use crate::topology::{Bridge, BridgeId, PortKind, Topology, TunnelKey, VlanMode};
 use xvs_dataplane::PortNo;
 
+mod actions;
+
 /// Resubmits and patch crossings deeper than this are a loop (OVS uses 64 as well).
 pub const MAX_DEPTH: u32 = 64;
+
+/// What the pipeline does after an action.
+enum Step {
+    Next,
+    /// The rule's actions end here (`dec_ttl` on an expiring TTL).
+    Stop,
+    /// Translation continues in this table (`goto_table`).
+    Goto(u8),
+}
 
 /// One step of a traced translation, for `ofproto/trace`: what happened, in which
 /// bridge, at which resubmit/patch depth. [`crate::present`] turns steps into text.
@@ -97,6 +108,21 @@ pub enum DropReason {
     NormalDestinationIsInPort,
     /// A reserved destination ([`is_reserved_mac`]) on a bridge without `forward-bpdu`.
     NormalReservedDestination(MacAddr),
+    /// `CONTROLLER` (any form): OVS sends a packet-in; xvs has no packet channel, so
+    /// nothing is sent (counted in [`Translation::to_controller`]).
+    Controller,
+    /// `dec_ttl` on a packet whose TTL (hop limit) is 0 or 1: OVS sends it to the
+    /// controller and stops the rule's actions; xvs stops them and sends nothing
+    /// (counted in [`Translation::to_controller`]).
+    InvalidTtl {
+        ipv6: bool,
+    },
+    /// `goto_table` to a table not after the current one (only a flow not checked as
+    /// flow text can have it): nothing more is done.
+    GotoTableNotForward {
+        from: u8,
+        to: u8,
+    },
 }
 
 /// Whether `mac` is one of the addresses a bridge must never forward unless told to
@@ -140,6 +166,22 @@ pub struct Translation {
     pub lookups: Vec<(BridgeId, u8, FlowKey)>,
     /// Every MAC table lookup NORMAL made: (bridge, vlan, destination).
     pub mac_lookups: Vec<(BridgeId, u16, MacAddr)>,
+    /// What OVS would have sent to a controller (`output:CONTROLLER`, `dec_ttl` with TTL
+    /// 0 or 1), which xvs drops: one entry per occurrence, counted per packet.
+    pub to_controller: Vec<DropReason>,
+}
+
+impl Translation {
+    /// The mask a cache entry for this translation is keyed by: `consulted` without the
+    /// pipeline's own state (`metadata` and the registers start at zero for every packet
+    /// and are only ever what the consulted fields and the rules made them).
+    pub fn cache_mask(&self) -> FlowKey {
+        FlowKey {
+            metadata: 0,
+            regs: [0; 16],
+            ..self.consulted
+        }
+    }
 }
 
 struct Ctx<'a> {
@@ -265,146 +307,61 @@ impl<'a> Ctx<'a> {
         self.note(|| TraceEvent::Bridge);
     }
 
+    /// Looks `table` up and runs the rule found; a `goto_table` at its end continues in
+    /// the next table here, as a tail jump (nothing of the rule is left to run).
     fn lookup_and_run(&mut self, table: u8) {
         if self.depth >= MAX_DEPTH {
             self.dropped(|| DropReason::TooDeep);
             return;
         }
-        let Some(ft) = self.tables.tables.get(table as usize) else {
-            return;
-        };
-        let saved_table = self.table;
-        self.table = table;
-        self.out.lookups.push((self.bridge.id, table, self.flow));
-        match ft.lookup(&self.flow, &mut self.out.consulted) {
-            Some(rule) => {
-                self.out.rules.push((self.bridge.id, rule.id));
-                self.note(|| TraceEvent::Rule {
-                    table,
-                    matcher: rule.matcher,
-                    priority: rule.priority,
-                    cookie: rule.cookie,
-                });
-                let actions: &'a [Action] = &rule.actions;
-                if actions.is_empty() {
-                    self.note(|| TraceEvent::NoActions);
-                }
-                self.run(actions);
+        let (saved_table, saved_depth) = (self.table, self.depth);
+        let mut next = Some(table);
+        let mut first = true;
+        while let Some(table) = next.take() {
+            // As OVS's trace shows them, the tables a goto_table chain reaches are one
+            // level under the table it started from.
+            if !first {
+                self.depth = saved_depth + 1;
             }
-            None => self.note(|| TraceEvent::NoMatch { table }),
+            first = false;
+            let Some(ft) = self.tables.tables.get(table as usize) else {
+                break;
+            };
+            self.table = table;
+            self.out.lookups.push((self.bridge.id, table, self.flow));
+            match ft.lookup(&self.flow, &mut self.out.consulted) {
+                Some(rule) => {
+                    self.out.rules.push((self.bridge.id, rule.id));
+                    self.note(|| TraceEvent::Rule {
+                        table,
+                        matcher: rule.matcher,
+                        priority: rule.priority,
+                        cookie: rule.cookie,
+                    });
+                    let actions: &'a [Action] = &rule.actions;
+                    if actions.is_empty() {
+                        self.note(|| TraceEvent::NoActions);
+                    }
+                    next = self.run(actions);
+                }
+                None => self.note(|| TraceEvent::NoMatch { table }),
+            }
         }
         self.table = saved_table;
+        self.depth = saved_depth;
     }
 
-    fn run(&mut self, actions: &'a [Action]) {
+    /// Runs a rule's actions; returns the table a `goto_table` continues in.
+    fn run(&mut self, actions: &'a [Action]) -> Option<u8> {
         for a in actions {
             self.note(|| TraceEvent::Action(a.clone()));
-            self.run_one(a);
-        }
-    }
-
-    fn run_one(&mut self, a: &'a Action) {
-        match a {
-            Action::Output(p) => self.output(*p),
-            Action::OutputField(slice) => {
-                slice.mark(&mut self.out.consulted);
-                let p = slice.read(&self.flow) as OfPort;
-                self.output(p);
-            }
-            Action::ModVlanVid(vid) => {
-                let tci = if self.flow.vlan_tci & VLAN_PRESENT != 0 {
-                    (self.flow.vlan_tci & !VLAN_VID_MASK) | vid
-                } else {
-                    VLAN_PRESENT | vid
-                };
-                self.flow.vlan_tci = tci;
-            }
-            Action::ModVlanPcp(pcp) => {
-                let tci = if self.flow.vlan_tci & VLAN_PRESENT != 0 {
-                    self.flow.vlan_tci & !VLAN_PCP_MASK
-                } else {
-                    VLAN_PRESENT
-                };
-                self.flow.vlan_tci = tci | ((*pcp as u16) << 13);
-            }
-            Action::StripVlan => {
-                self.flow.vlan_tci = 0;
-                self.flow_tpid = None;
-            }
-            Action::PushVlan(tpid) => {
-                if self.flow.vlan_tci & VLAN_PRESENT != 0 {
-                    self.dropped(|| DropReason::SecondVlanTag);
-                } else {
-                    self.flow.vlan_tci = VLAN_PRESENT;
-                    self.flow_tpid = Some(Tpid::Is(*tpid));
-                }
-            }
-            Action::SetTunnel { id, .. } => self.flow.tun_id = *id,
-            Action::Resubmit { port, table } => {
-                let saved_in_port = self.flow.in_port;
-                if let Some(p) = port {
-                    self.flow.in_port = *p;
-                }
-                self.depth += 1;
-                self.lookup_and_run(table.unwrap_or(self.table));
-                self.depth -= 1;
-                self.flow.in_port = saved_in_port;
-            }
-            Action::ModDlSrc(m) => self.write(FieldSlice::whole(Field::DlSrc), m.to_u64()),
-            Action::ModDlDst(m) => self.write(FieldSlice::whole(Field::DlDst), m.to_u64()),
-            Action::Load { value, dst } => self.write(*dst, *value),
-            Action::Move { src, dst } => {
-                src.mark(&mut self.out.consulted);
-                let v = src.read(&self.flow);
-                self.write(*dst, v);
-            }
-            Action::Learn(spec) => self.learn(spec),
-        }
-    }
-
-    fn write(&mut self, dst: FieldSlice, v: u64) {
-        dst.write(&mut self.flow, v);
-        dst.mark(&mut self.dirty);
-    }
-
-    fn learn(&mut self, spec: &LearnSpec) {
-        let mut matcher = Match::default();
-        let mut actions = Vec::new();
-        let read = |src: &LearnSrc, ctx: &mut Ctx<'_>| match src {
-            LearnSrc::Field(s) => {
-                s.mark(&mut ctx.out.consulted);
-                s.read(&ctx.flow)
-            }
-            LearnSrc::Immediate(v) => *v,
-        };
-        for item in &spec.items {
-            match item {
-                LearnItem::Match { dst, src } => {
-                    let v = read(src, self);
-                    matcher.set_masked(dst.field, v << dst.ofs, dst.field_mask());
-                }
-                LearnItem::Load { src, dst } => {
-                    let value = read(src, self);
-                    actions.push(Action::Load { value, dst: *dst });
-                }
-                LearnItem::Output { src } => {
-                    let p = read(&LearnSrc::Field(*src), self);
-                    actions.push(Action::Output(p as OfPort));
-                }
+            match self.run_one(a) {
+                Step::Next => {}
+                Step::Stop => return None,
+                Step::Goto(t) => return Some(t),
             }
         }
-        let learned = LearnedFlow {
-            bridge: self.bridge.id,
-            table: spec.table,
-            priority: spec.priority,
-            idle_timeout: spec.idle_timeout,
-            hard_timeout: spec.hard_timeout,
-            cookie: spec.cookie,
-            matcher,
-            actions,
-        };
-        self.note(|| TraceEvent::Learn(learned.clone()));
-        self.out.learned.push(learned);
+        None
     }
 
     fn output(&mut self, p: OfPort) {
@@ -423,7 +380,8 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
-            OFPP_TABLE | OFPP_CONTROLLER => {
+            OFPP_CONTROLLER => self.punt_to_controller(DropReason::Controller),
+            OFPP_TABLE => {
                 self.dropped(|| DropReason::ReservedPort);
             }
             // LOCAL is the bridge's own interface, a port like the others when it exists.

@@ -142,6 +142,7 @@ fn one_at_a_time_each_command_has_its_outcome() {
             .unwrap(),
         Ok(1)
     );
+    assert!(sw.bridge("br0").is_ok());
     assert!(sw
         .flow_mod("nope", FlowTableMod::delete(FlowMod::default(), false), 0)
         .is_err());

@@ -18,7 +18,7 @@ use xvs_openflow::oxm::{MatchTlv, TlvHeader};
 use xvs_openflow::port::{port_from_ofp11, port_to_ofp11};
 use xvs_openflow::stats::{FlowStatsEntry, FlowStatsForm, FlowStatsRequest};
 use xvs_openflow::{OfError, Version, WireMatch};
-use xvs_pipeline::ofp::{Action, Field, FlowMod, Match, OfPort, OFPP_NONE};
+use xvs_pipeline::ofp::{Action, Field, FlowFlags, FlowMod, Match, OfPort, OFPP_NONE};
 use xvs_pipeline::ofproto::flow_mods::{FlowModCommand, FlowTableMod};
 use xvs_pipeline::ofproto::table::Rule;
 use xvs_pipeline::Time;
@@ -50,24 +50,24 @@ impl Fields {
     fn to_match(&self) -> Match {
         let mut m = Match::default();
         if let Some(p) = self.in_port {
-            m.set_exact(Field::InPort, u64::from(p));
+            m.set_exact(Field::InPort, u128::from(p));
         }
         if let Some(a) = self.dl_src {
-            m.set_exact(Field::DlSrc, MacAddr(a).to_u64());
+            m.set_exact(Field::DlSrc, u128::from(MacAddr(a).to_u64()));
         }
         if let Some(a) = self.dl_dst {
-            m.set_exact(Field::DlDst, MacAddr(a).to_u64());
+            m.set_exact(Field::DlDst, u128::from(MacAddr(a).to_u64()));
         }
         if let Some(t) = self.dl_type {
-            m.set_exact(Field::DlType, u64::from(t));
+            m.set_exact(Field::DlType, u128::from(t));
         }
         m
     }
 
     fn from_match(m: &Match) -> Fields {
         let exact = |f: Field| (f.get(&m.mask) != 0).then(|| f.get(&m.value));
-        let mac = |v: u64| {
-            let b = v.to_be_bytes();
+        let mac = |v: u128| {
+            let b = (v as u64).to_be_bytes();
             [b[2], b[3], b[4], b[5], b[6], b[7]]
         };
         Fields {
@@ -182,6 +182,14 @@ impl FlowModel for MinimalModel {
             (t, _) => Some(t),
         };
         let add = command == FlowModCommand::Add;
+        // OVS: flows added over OpenFlow 1.0 (and NXT_FLOW_MOD there) reset their
+        // counters when replaced; OF1.1+ flags are as sent (the same bits).
+        let flags = if version == Version::Of10 {
+            (fm.flags & (FlowFlags::SEND_FLOW_REM | FlowFlags::CHECK_OVERLAP))
+                | FlowFlags::RESET_COUNTS
+        } else {
+            fm.flags
+        };
         Ok(FlowTableMod {
             command,
             flow: FlowMod {
@@ -195,6 +203,7 @@ impl FlowModel for MinimalModel {
                 cookie_mask: if add { 0 } else { fm.cookie_mask },
                 idle_timeout: fm.idle_timeout,
                 hard_timeout: fm.hard_timeout,
+                flags: FlowFlags(flags),
                 matcher,
                 actions,
                 out_port: (fm.out_port != OFPP_NONE as u16).then_some(OfPort::from(fm.out_port)),

@@ -57,7 +57,7 @@ pub fn base_entry(rule: &Rule, now: Time) -> FlowStatsEntry {
         priority: rule.priority,
         idle_timeout: rule.idle_timeout,
         hard_timeout: rule.hard_timeout,
-        flags: 0,
+        flags: rule.flags.0,
         importance: 0,
         cookie: rule.cookie,
         packet_count: rule.n_packets,

@@ -240,6 +240,7 @@ impl BridgeTables {
                     .expect("listed rule exists");
                 Some(&r.actions) == fm.actions.as_ref()
                     && r.cookie == fm.cookie
+                    && r.flags == fm.flags
                     && r.idle_timeout == fm.idle_timeout
                     && r.hard_timeout == fm.hard_timeout
             });
@@ -303,6 +304,7 @@ impl BridgeTables {
             cookie: 0,
             idle_timeout: 0,
             hard_timeout: 0,
+            flags: Default::default(),
             created: 0,
             modified: 0,
             last_used: 0,
@@ -386,6 +388,7 @@ impl BridgeTables {
             cookie: fm.cookie,
             idle_timeout: fm.idle_timeout,
             hard_timeout: fm.hard_timeout,
+            flags: fm.flags,
             created: now,
             modified: now,
             last_used: now,

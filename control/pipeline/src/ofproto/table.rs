@@ -11,7 +11,7 @@ use hashbrown::HashMap;
 use smallvec::SmallVec;
 use xvs_dataplane::FlowKey;
 
-use crate::ofp::{Action, Match};
+use crate::ofp::{Action, FlowFlags, Match, OFPP_CONTROLLER};
 
 /// Milliseconds on the control plane's clock; the caller supplies it, so the core stays
 /// deterministic.
@@ -34,6 +34,8 @@ pub struct Rule {
     pub cookie: u64,
     pub idle_timeout: u16,
     pub hard_timeout: u16,
+    /// `send_flow_rem`, `reset_counts`, ... as given.
+    pub flags: FlowFlags,
     pub created: Time,
     /// When the actions (or, for learned flows, the timeouts) were last set: the hard
     /// timeout runs from here, as `hard_age` does in OVS.
@@ -58,9 +60,11 @@ impl Rule {
 
     /// Whether the rule's actions send packets to `port` (for `out_port=` filters).
     pub fn outputs_to(&self, port: u32) -> bool {
-        self.actions
-            .iter()
-            .any(|a| matches!(a, Action::Output(p) if *p == port))
+        self.actions.iter().any(|a| match a {
+            Action::Output(p) => *p == port,
+            Action::Controller { .. } => port == OFPP_CONTROLLER,
+            _ => false,
+        })
     }
 }
 
@@ -243,6 +247,7 @@ mod tests {
             cookie: 0,
             idle_timeout: 0,
             hard_timeout: 0,
+            flags: FlowFlags::default(),
             created: 0,
             modified: 0,
             last_used: 0,

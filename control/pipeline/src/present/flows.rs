@@ -5,14 +5,30 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::ofp::format::{format_actions, format_match};
-use crate::ofp::PortNames;
+use crate::ofp::format::{format_actions, format_flags, format_match};
+use crate::ofp::version::{wire_actions, wire_match};
+use crate::ofp::{OfVersion, PortNames};
 use crate::ofproto::mac_learning::MacTable;
 use crate::ofproto::table::{Rule, Time};
 use crate::topology::Bridge;
 
-/// One line of `ovs-ofctl dump-flows`.
+/// One line of `ovs-ofctl dump-flows`, with the flow as it was given (xvs's own dump,
+/// OpenFlow 1.0's layout).
 pub fn format_rule(r: &Rule, ports: &dyn PortNames, names: bool, now: Time) -> String {
+    format_rule_as(r, ports, names, now, None)
+}
+
+/// One line of `ovs-ofctl dump-flows` as ovs-ofctl prints what OVS sends it over
+/// `version` (`None`: the flow as given, in 1.0's layout): over OpenFlow 1.0 (NXST_FLOW)
+/// `idle_age` and `hard_age` and no flags, over 1.3 the flags and no ages; the match and
+/// actions as that version carries them ([`crate::ofp::version`]).
+pub fn format_rule_as(
+    r: &Rule,
+    ports: &dyn PortNames,
+    names: bool,
+    now: Time,
+    version: Option<OfVersion>,
+) -> String {
     let age = |t: Time| now.saturating_sub(t);
     let dur = age(r.created);
     let mut s = format!(
@@ -30,17 +46,28 @@ pub fn format_rule(r: &Rule, ports: &dyn PortNames, names: bool, now: Time) -> S
     if r.hard_timeout != 0 {
         let _ = write!(s, "hard_timeout={}, ", r.hard_timeout);
     }
-    let _ = write!(s, "idle_age={}, ", age(r.last_used) / 1000);
-    if r.modified != r.created {
-        let _ = write!(s, "hard_age={}, ", age(r.modified) / 1000);
+    if version == Some(OfVersion::Of13) {
+        s.push_str(&format_flags(r.flags));
+    } else {
+        let _ = write!(s, "idle_age={}, ", age(r.last_used) / 1000);
+        if r.modified != r.created {
+            let _ = write!(s, "hard_age={}, ", age(r.modified) / 1000);
+        }
     }
-    let m = format_match(&r.matcher, Some(r.priority), ports, names);
+    let (matcher, actions) = match version {
+        Some(v) => (
+            wire_match(&r.matcher, v),
+            wire_actions(&r.actions, &r.matcher, v),
+        ),
+        None => (r.matcher, r.actions.clone()),
+    };
+    let m = format_match(&matcher, Some(r.priority), ports, names);
     if !m.is_empty() {
         s.push_str(&m);
         s.push(' ');
     }
     s.push_str("actions=");
-    s.push_str(&format_actions(&r.actions, ports, names));
+    s.push_str(&format_actions(&actions, ports, names));
     s
 }
 

@@ -37,8 +37,8 @@ pub fn trace_text(
     }
     s.push('\n');
     let mut mega = Match {
-        value: key.masked(&tr.consulted),
-        mask: tr.consulted,
+        value: key.masked(&tr.cache_mask()),
+        mask: tr.cache_mask(),
     };
     mega.value.in_port = of_in;
     mega.mask.in_port = u32::MAX;
@@ -66,10 +66,16 @@ pub fn step_text(step: &TraceStep, bridge: &Bridge) -> String {
             priority,
             cookie,
         } => {
-            let m = format_match(matcher, Some(*priority), bridge, true);
-            format!(" {table}. {m}, cookie {cookie:#x}")
+            // As OVS's xlate_report_table(): the match, then its priority and cookie.
+            let m = format_match(matcher, None, bridge, true);
+            let sep = if m.is_empty() { "" } else { ", " };
+            let mut s = format!("{table:>2}. {m}{sep}priority {priority}");
+            if *cookie != 0 {
+                let _ = write!(s, ", cookie {cookie:#x}");
+            }
+            s
         }
-        TraceEvent::NoMatch { table } => format!(" {table}. No match.\n     drop"),
+        TraceEvent::NoMatch { table } => format!("{table:>2}. No match.\n     drop"),
         TraceEvent::NoActions => "    drop".to_string(),
         TraceEvent::Action(a) => {
             format!(
@@ -122,6 +128,16 @@ fn drop_text(why: &DropReason) -> String {
         }
         DropReason::NormalDestinationIsInPort => {
             "     >> NORMAL: destination is on the input port: drop".into()
+        }
+        DropReason::Controller => {
+            "     >> output to the controller is not supported: nothing sent (counted)".into()
+        }
+        DropReason::InvalidTtl { ipv6 } => format!(
+            "     >> IPv{} decrement TTL exception (invalid ttl): dropped, not sent to a controller (counted)",
+            if *ipv6 { 6 } else { 4 }
+        ),
+        DropReason::GotoTableNotForward { from, to } => {
+            format!("     >> goto_table:{to} from table {from} does not go forward: drop")
         }
         DropReason::NormalReservedDestination(mac) => format!(
             "     >> NORMAL: reserved destination {mac} (BPDU or other control frame) not forwarded without forward-bpdu: drop"

@@ -234,17 +234,19 @@ impl Revalidator {
         let (_, cs) = self.revalidate_changes(sw);
         let actions = tr.actions.iter().copied().collect();
         let cacheable = cs.is_empty() || !cs.affects(&tr, true);
-        let masked = up.key.masked(&tr.consulted);
+        // Registers and metadata are the pipeline's own state, never part of a key.
+        let mask = tr.cache_mask();
+        let masked = up.key.masked(&mask);
         if !cacheable {
             self.stats.uncacheable += 1;
-        } else if self.reg.find_key(worker, &tr.consulted, &masked).is_some() {
+        } else if self.reg.find_key(worker, &mask, &masked).is_some() {
             self.stats.duplicates += 1;
         } else {
             if self.reg.per_worker[worker] >= self.capacity {
                 self.evict_one(sw, worker);
             }
             let id = self.reg.next_id();
-            let flow = Arc::new(CachedFlow::new(id, &up.key, tr.consulted, &tr.actions, now));
+            let flow = Arc::new(CachedFlow::new(id, &up.key, mask, &tr.actions, now));
             self.send(worker, WorkerCmd::Install(flow.clone()));
             self.reg.insert(Installed {
                 flow,

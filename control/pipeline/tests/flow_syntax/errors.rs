@@ -18,7 +18,7 @@ fn unknown_field() {
         &add_err("actions=load:1->NXM_OF_FOO[]"),
         &["\"NXM_OF_FOO\""],
     );
-    assert_msg(&add_err("ipv4 actions=drop"), &["\"ipv4\""]);
+    assert_msg(&add_err("ipv5 actions=drop"), &["\"ipv5\""]);
 }
 
 #[test]
@@ -94,16 +94,29 @@ fn missing_prerequisite() {
         &["nw_src requires ip or arp"],
     );
     assert_msg(
-        &add_err("dl_type=0x86dd,nw_proto=6 actions=drop"),
+        &add_err("dl_type=0x88cc,nw_proto=6 actions=drop"),
         &["nw_proto"],
     );
-    // Inside learn: the learned flow needs its own prerequisites, in order.
+    // Inside learn, as OVS's learn_check(): what it reads needs the flow's match to
+    // have its prerequisites ...
     let e = add_err("actions=learn(NXM_OF_ARP_TPA[])");
-    assert!(
-        matches!(e, FlowParseError::MissingPrerequisite { .. }),
-        "{e:?}"
+    assert_eq!(
+        e,
+        FlowParseError::InvalidActions {
+            code: OfpErr::OfpbacMatchInconsistent,
+            detail: "source field arp_tpa lacks correct prerequisites".into()
+        }
     );
-    assert_msg(&e, &["NXM_OF_ARP_TPA[]", "arp"]);
+    assert_eq!(
+        e.to_string(),
+        "actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT): source field arp_tpa lacks correct prerequisites"
+    );
+    // ... and what it matches needs the learned flow to match them first.
+    assert_msg(
+        &add_err("arp actions=learn(NXM_OF_ARP_TPA[])"),
+        &["source field arp_tpa lacks correct prerequisites"],
+    );
+    add("arp actions=learn(eth_type=0x806,NXM_OF_ARP_TPA[])");
 }
 
 #[test]
@@ -280,7 +293,7 @@ fn not_allowed_in_mode() {
 fn conflicts() {
     let e = add_err("dl_type=0x800,arp actions=drop");
     assert!(matches!(e, FlowParseError::Conflict { .. }), "{e:?}");
-    assert_msg(&e, &["dl_type", "\"arp\""]);
+    assert_msg(&e, &["eth_type", "\"arp\""]);
     assert_msg(&add_err("in_port=1,in_port=2 actions=drop"), &["in_port=2"]);
     assert_msg(&add_err("tcp,udp actions=drop"), &["\"udp\""]);
     assert_msg(

@@ -165,3 +165,139 @@ fn modes() {
         del
     );
 }
+
+/// OpenFlow 1.3's fields in matches, each with what OVS 3.1 prints for it (measured:
+/// tests/ovs_vectors/dump_flows.txt has these and more).
+#[test]
+fn openflow13_fields_print_as_ovs_prints_them() {
+    for (text, printed) in [
+        ("vlan_vid=0x1005", "dl_vlan=5"),
+        ("vlan_vid=0", "vlan_tci=0x0000/0x1fff"),
+        ("vlan_vid=0x1000/0x1000", "vlan_tci=0x1000/0x1000"),
+        ("vlan_vid=5", "vlan_tci=0x0005/0x1fff"),
+        ("vlan_vid=0x1fff", "dl_vlan=4095"),
+        ("vlan_pcp=3", "dl_vlan_pcp=3"),
+        ("dl_vlan=7,dl_vlan_pcp=3", "dl_vlan=7,dl_vlan_pcp=3"),
+        ("reg6=0x3", "reg6=0x3"),
+        ("reg0=0,reg15=0xffffffff/0xf0", "reg0=0,reg15=0xf0/0xf0"),
+        ("metadata=0x1/0xff", "metadata=0x1/0xff"),
+        (
+            "metadata=0,tun_id=0x5,reg1=1",
+            "reg1=0x1,tun_id=0x5,metadata=0",
+        ),
+        ("in_port_oxm=5", "in_port=5"),
+        ("ipv6", "ipv6"),
+        ("ip6", "ipv6"),
+        ("ipv4", "ip"),
+        ("tcp6", "tcp6"),
+        ("udp6,udp_dst=53", "udp6,tp_dst=53"),
+        ("sctp6", "sctp6"),
+        (
+            "ipv6,ipv6_src=2001:db8::/32,ipv6_dst=fe80::1",
+            "ipv6,ipv6_src=2001:db8::/32,ipv6_dst=fe80::1",
+        ),
+        (
+            "ipv6,ipv6_src=fe80::/ffff:ffff::",
+            "ipv6,ipv6_src=fe80::/32",
+        ),
+        (
+            "ipv6,ipv6_src=fe80::1/ffff::ff",
+            "ipv6,ipv6_src=fe80::1/ffff::ff",
+        ),
+        (
+            "tcp,tcp_dst=80,tcp_src=0x400/0xff00",
+            "tcp,tp_src=0x400/0xff00,tp_dst=80",
+        ),
+        ("udp,tp_src=53", "udp,tp_src=53"),
+        (
+            "icmp,icmp_type=8,icmp_code=0",
+            "icmp,icmp_type=8,icmp_code=0",
+        ),
+        (
+            "icmp6,icmpv6_type=135,icmpv6_code=0,nd_target=fe80::1,nd_sll=fa:16:3e:00:00:01",
+            "icmp6,icmp_type=135,icmp_code=0,nd_target=fe80::1,nd_sll=fa:16:3e:00:00:01",
+        ),
+        (
+            "icmp6,icmp_type=136,nd_tll=fa:16:3e:00:00:02/ff:ff:ff:00:00:00",
+            "icmp6,icmp_type=136,nd_tll=fa:16:3e:00:00:00/ff:ff:ff:00:00:00",
+        ),
+        (
+            "dl_type=0x86dd,nw_proto=58,icmpv6_type=136,in_port=5,nd_target=2001:db8::/64",
+            "icmp6,in_port=5,icmp_type=136,nd_target=2001:db8::/64",
+        ),
+        (
+            "ip,nw_tos=8,nw_ecn=1,nw_ttl=64",
+            "ip,nw_tos=8,nw_ecn=1,nw_ttl=64",
+        ),
+        ("ip,ip_dscp=46", "ip,nw_tos=184"),
+        ("ip,ip_ecn=2", "ip,nw_ecn=2"),
+        ("ipv6,nw_proto=17", "udp6"),
+        ("ipv6,nw_ttl=1", "ipv6,nw_ttl=1"),
+        ("dl_type=0x86dd,nw_proto=47", "ipv6,nw_proto=47"),
+        ("OXM_OF_VLAN_VID=0x1001", "dl_vlan=1"),
+        ("NXM_NX_REG3=0x7", "reg3=0x7"),
+    ] {
+        let fm = add(&format!("{text} actions=drop"));
+        assert_eq!(
+            format_match(&fm.matcher, Some(fm.priority), &TestPorts, false),
+            printed,
+            "{text}"
+        );
+        assert_eq!(add(&print(&fm)), fm, "{text}");
+    }
+}
+
+#[test]
+fn openflow13_field_prerequisites_as_ovs_checks_them() {
+    for (text, field) in [
+        ("tcp_dst=80", "tcp_dst"),
+        ("udp,tcp_dst=80", "tcp_dst"),
+        ("ip,udp_src=1", "udp_src"),
+        ("tp_dst=80", "tp_dst"),
+        ("ip,tp_dst=80", "tp_dst"),
+        ("ipv6_src=::1", "ipv6_src"),
+        ("ip,ipv6_src=::1", "ipv6_src"),
+        ("icmp_type=8", "icmp_type"),
+        ("tcp,icmp_type=8", "icmp_type"),
+        ("ipv6,icmpv6_type=1", "icmpv6_type"),
+        ("icmp,icmpv6_type=1", "icmpv6_type"),
+        // nd_target: ICMPv6 neighbour solicitation or advertisement, code 0.
+        ("icmp6,nd_target=fe80::1", "nd_target"),
+        ("icmp6,icmp_type=134,nd_target=fe80::1", "nd_target"),
+        (
+            "icmp6,icmp_type=136,icmp_code=1,nd_target=fe80::1",
+            "nd_target",
+        ),
+        ("icmp6,icmp_type=136,nd_sll=00:00:00:00:00:01", "nd_sll"),
+        ("icmp6,icmp_type=135,nd_tll=00:00:00:00:00:01", "nd_tll"),
+        ("nw_ttl=5", "nw_ttl"),
+        ("arp,nw_tos=8", "nw_tos"),
+        ("ip_dscp=10", "ip_dscp"),
+    ] {
+        let e = add_err(&format!("{text} actions=drop"));
+        assert!(
+            matches!(&e, FlowParseError::MissingPrerequisite { field: f, .. } if f == field),
+            "{text}: {e:?}"
+        );
+        assert_eq!(e.ofperr(), Some(OfpErr::OfpbmcBadPrereq), "{text}");
+    }
+    // Values OVS does not take for a field.
+    for text in [
+        "vlan_vid=0x2000",
+        "ip,nw_tos=3",
+        "ip,nw_ecn=4",
+        "ip,ip_dscp=64",
+        "arp,arp_op=256",
+        "reg0=0x100000000",
+        "ipv6,ipv6_src=fe80::1/129",
+        "ipv6,ipv6_src=zz::1",
+        "ip,nw_ttl=5/0xf",
+    ] {
+        add_err(&format!("{text} actions=drop"));
+    }
+    // A non-maskable field takes an all-ones mask (OVS's mf_is_mask_valid()).
+    assert_eq!(
+        add("ip,nw_ttl=5/0xff actions=drop"),
+        add("ip,nw_ttl=5 actions=drop")
+    );
+}

@@ -1,12 +1,21 @@
 //! Properties: any flow prints and parses back to itself.
 
 use super::*;
+use xvs_pipeline::ofp::check::check_actions;
 
 fn ones(bits: u32) -> u64 {
     if bits >= 64 {
         u64::MAX
     } else {
         (1u64 << bits) - 1
+    }
+}
+
+fn ones128(bits: u32) -> u128 {
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
     }
 }
 
@@ -74,6 +83,9 @@ fn arb_nonzero_mask(bits: u32) -> impl Strategy<Value = u64> {
 enum Proto {
     Any,
     Ip(Option<u8>),
+    Ip6(Option<u8>),
+    /// ICMPv6 neighbour solicitation (135) or advertisement (136), code 0.
+    Nd(u16),
     Arp,
     Other(u16),
 }
@@ -82,12 +94,29 @@ fn arb_proto() -> impl Strategy<Value = Proto> {
     prop_oneof![
         Just(Proto::Any),
         prop::option::of(any::<u8>()).prop_map(Proto::Ip),
-        prop::option::of(prop::sample::select(vec![1u8, 6, 17])).prop_map(Proto::Ip),
+        prop::option::of(prop::sample::select(vec![1u8, 6, 17, 132])).prop_map(Proto::Ip),
+        prop::option::of(prop::sample::select(vec![6u8, 17, 58, 132, 0])).prop_map(Proto::Ip6),
+        prop::sample::select(vec![135u16, 136]).prop_map(Proto::Nd),
         Just(Proto::Arp),
         any::<u16>()
-            .prop_filter("not ip or arp", |t| *t != 0x0800 && *t != 0x0806)
+            .prop_filter("not ip, ipv6, arp or rarp", |t| {
+                ![0x0800, 0x0806, 0x86dd, 0x8035].contains(t)
+            })
             .prop_map(Proto::Other),
     ]
+}
+
+type Masked128 = Option<(u128, u128)>;
+
+fn arb_masked128(bits: u32) -> impl Strategy<Value = Masked128> {
+    prop::option::of((
+        any::<u128>(),
+        prop_oneof![
+            Just(ones128(bits)),
+            any::<u128>().prop_map(move |m| m & ones128(bits))
+        ]
+        .prop_filter("nonzero", |m| *m != 0),
+    ))
 }
 
 type Masked = Option<(u64, u64)>;
@@ -108,6 +137,61 @@ fn arb_vlan() -> impl Strategy<Value = Masked> {
     ]
 }
 
+/// The fields OpenFlow 1.3 added (registers, metadata, IPv6, L4, ICMP, ND), generated
+/// apart (one strategy with every field overflows the stack in debug builds).
+#[derive(Clone, Debug)]
+struct Extra {
+    regs: Vec<(u8, Masked)>,
+    metadata: Masked,
+    ipv6_src: Masked128,
+    ipv6_dst: Masked128,
+    nd_target: Masked128,
+    tp_src: Masked,
+    tp_dst: Masked,
+    icmp: Option<(u8, Option<u8>)>,
+    tos: Option<u8>,
+    ecn: Option<u8>,
+    ttl: Option<u8>,
+}
+
+fn arb_extra() -> BoxedStrategy<Extra> {
+    (
+        prop::collection::vec((0..16u8, arb_masked(32)), 0..3),
+        arb_masked(64),
+        (arb_masked128(128), arb_masked128(128), arb_masked128(128)),
+        (arb_masked(16), arb_masked(16)),
+        prop::option::of((any::<u8>(), prop::option::of(any::<u8>()))),
+        (
+            prop::option::of(0..64u8),
+            prop::option::of(0..4u8),
+            prop::option::of(any::<u8>()),
+        ),
+    )
+        .prop_map(
+            |(
+                regs,
+                metadata,
+                (ipv6_src, ipv6_dst, nd_target),
+                (tp_src, tp_dst),
+                icmp,
+                (tos, ecn, ttl),
+            )| Extra {
+                regs,
+                metadata,
+                ipv6_src,
+                ipv6_dst,
+                nd_target,
+                tp_src,
+                tp_dst,
+                icmp,
+                tos,
+                ecn,
+                ttl,
+            },
+        )
+        .boxed()
+}
+
 prop_compose! {
     fn arb_match()(
         in_port in prop::option::of(0..=0xffffu64),
@@ -121,12 +205,42 @@ prop_compose! {
         arp_op in prop::option::of(any::<u8>()),
         arp_sha in prop::option::of((arb_mac(), arb_nonzero_mask(48))),
         arp_tha in prop::option::of((arb_mac(), arb_nonzero_mask(48))),
+        extra in arb_extra(),
     ) -> Match {
+        let Extra { regs, metadata, ipv6_src, ipv6_dst, nd_target, tp_src, tp_dst, icmp, tos, ecn, ttl } = extra;
         let mut m = Match::default();
         let mut set = |f: Field, x: Masked| {
             if let Some((v, k)) = x {
-                m.set_masked(f, v, k);
+                m.set_masked(f, v.into(), k.into());
             }
+        };
+        for (r, x) in regs {
+            set(Field::Reg(r), x);
+        }
+        set(Field::Metadata, metadata);
+        let ip_any = |set: &mut dyn FnMut(Field, Masked)| {
+            set(Field::IpDscp, tos.map(|t| (u64::from(t), u64::MAX)));
+            set(Field::NwEcn, ecn.map(|e| (u64::from(e), u64::MAX)));
+            set(Field::NwTtl, ttl.map(|t| (u64::from(t), u64::MAX)));
+        };
+        let l4 = |set: &mut dyn FnMut(Field, Masked), proto: Option<u8>, v6: bool| match proto {
+            Some(6 | 17 | 132) => {
+                set(Field::TcpSrc, tp_src);
+                set(Field::TcpDst, tp_dst);
+            }
+            Some(1) if !v6 => {
+                if let Some((t, c)) = icmp {
+                    set(Field::Icmpv4Type, Some((t.into(), u64::MAX)));
+                    set(Field::Icmpv4Code, c.map(|c| (c.into(), u64::MAX)));
+                }
+            }
+            Some(58) if v6 => {
+                if let Some((t, c)) = icmp {
+                    set(Field::Icmpv6Type, Some((t.into(), u64::MAX)));
+                    set(Field::Icmpv6Code, c.map(|c| (c.into(), u64::MAX)));
+                }
+            }
+            _ => {}
         };
         set(Field::InPort, in_port.map(|p| (p, u64::MAX)));
         set(Field::TunId, tun_id);
@@ -141,6 +255,37 @@ prop_compose! {
                 set(Field::NwProto, p.map(|p| (u64::from(p), u64::MAX)));
                 set(Field::NwSrc, nw_src);
                 set(Field::NwDst, nw_dst);
+                ip_any(&mut set);
+                l4(&mut set, p, false);
+            }
+            Proto::Ip6(_) | Proto::Nd(_) => {
+                let p = match proto {
+                    Proto::Ip6(p) => p,
+                    _ => Some(58),
+                };
+                set(Field::DlType, Some((0x86dd, u64::MAX)));
+                set(Field::NwProto, p.map(|p| (u64::from(p), u64::MAX)));
+                ip_any(&mut set);
+                if let Proto::Nd(t) = proto {
+                    set(Field::Icmpv6Type, Some((t.into(), u64::MAX)));
+                    set(Field::NwTtl, None);
+                } else {
+                    l4(&mut set, p, true);
+                }
+                for (f, x) in [(Field::Ipv6Src, ipv6_src), (Field::Ipv6Dst, ipv6_dst)] {
+                    if let Some((v, k)) = x {
+                        m.set_masked(f, v, k);
+                    }
+                }
+                if let Proto::Nd(t) = proto {
+                    if let Some((v, k)) = nd_target {
+                        m.set_masked(Field::NdTarget, v, k);
+                    }
+                    let (f, x) = if t == 135 { (Field::NdSll, arp_sha) } else { (Field::NdTll, arp_tha) };
+                    if let Some((v, k)) = x {
+                        m.set_masked(f, v.into(), k.into());
+                    }
+                }
             }
             Proto::Arp => {
                 set(Field::DlType, Some((0x0806, u64::MAX)));
@@ -160,7 +305,7 @@ fn arb_learn_src(dst: FieldSlice) -> impl Strategy<Value = LearnSrc> {
     prop_oneof![
         Just(LearnSrc::Field(dst)),
         arb_slice_n(dst.n_bits, ALL_FIELDS.to_vec()).prop_map(LearnSrc::Field),
-        any::<u64>().prop_map(move |v| LearnSrc::Immediate(v & ones(dst.n_bits))),
+        any::<u128>().prop_map(move |v| LearnSrc::Immediate(v & ones128(dst.n_bits))),
     ]
 }
 
@@ -209,7 +354,10 @@ prop_compose! {
 fn arb_action() -> impl Strategy<Value = Action> {
     let port = arb_out_port().prop_filter("not in_port", |p| *p != OFPP_IN_PORT);
     prop_oneof![
-        arb_out_port().prop_map(Action::Output),
+        arb_out_port()
+            .prop_filter("the controller is its own action", |p| *p
+                != OFPP_CONTROLLER)
+            .prop_map(Action::Output),
         arb_any_slice().prop_map(Action::OutputField),
         (0..4096u16).prop_map(Action::ModVlanVid),
         (0..8u8).prop_map(Action::ModVlanPcp),
@@ -222,10 +370,14 @@ fn arb_action() -> impl Strategy<Value = Action> {
             .prop_map(|(port, table)| Action::Resubmit { port, table }),
         arb_mac().prop_map(|m| Action::ModDlSrc(MacAddr::from_u64(m))),
         arb_mac().prop_map(|m| Action::ModDlDst(MacAddr::from_u64(m))),
-        (arb_slice_of(writable()), any::<u64>()).prop_map(|(dst, v)| Action::Load {
-            value: v & ones(dst.n_bits),
-            dst
-        }),
+        (
+            arb_slice_of(writable()).prop_filter("at most 64 bits", |s| s.n_bits <= 64),
+            any::<u128>()
+        )
+            .prop_map(|(dst, v)| Action::Load {
+                value: v & ones128(dst.n_bits),
+                dst
+            }),
         (1..=64u32)
             .prop_flat_map(|n| (
                 arb_slice_n(n, ALL_FIELDS.to_vec()),
@@ -233,7 +385,76 @@ fn arb_action() -> impl Strategy<Value = Action> {
             ))
             .prop_map(|(src, dst)| Action::Move { src, dst }),
         arb_learn().prop_map(|l| Action::Learn(Box::new(l))),
+        any::<u16>().prop_map(|max_len| Action::Controller { max_len }),
+        (0..4096u16).prop_map(Action::SetVlanVid),
+        (0..8u8).prop_map(Action::SetVlanPcp),
+        Just(Action::PopVlan),
+        any::<u32>().prop_map(Action::ModNwSrc),
+        any::<u32>().prop_map(Action::ModNwDst),
+        (0..64u8).prop_map(|t| Action::ModNwTos(t << 2)),
+        any::<u16>().prop_map(Action::ModTpSrc),
+        any::<u16>().prop_map(Action::ModTpDst),
+        arb_set_field(),
+        prop::collection::vec(any::<u16>(), 0..3).prop_map(Action::DecTtl),
+        prop::collection::vec(any::<u8>(), 0..9).prop_map(Action::Note),
     ]
+}
+
+/// `set_field` on any writable field but the 32-bit port, with a valid value (and a
+/// mask where the field takes one).
+fn arb_set_field() -> impl Strategy<Value = Action> {
+    let fields = fields_where(|f| f.is_writable() && f != Field::InPortOxm);
+    (
+        prop::sample::select(fields),
+        any::<u128>(),
+        any::<u128>(),
+        any::<bool>(),
+    )
+        .prop_map(|(field, v, m, masked)| {
+            let info = field.info();
+            let all = ones128(info.n_bytes * 8);
+            let mask = if masked && info.maskable && m & all != 0 {
+                m & all
+            } else {
+                all
+            };
+            let mut value = v & info.valid & mask;
+            if field == Field::InPort {
+                value = value % 0xff00 + 1;
+            }
+            Action::SetField { field, value, mask }
+        })
+}
+
+/// What OVS would take of `actions` after a flow with match `m` in table `table`: each
+/// action (and each learn item) kept if the list so far stays valid.
+fn keep_valid(actions: Vec<Action>, m: &Match, table: Option<u8>) -> Vec<Action> {
+    let table = Some(table.unwrap_or(0));
+    let ok = |list: &[Action]| check_actions(list, m, table).is_ok();
+    let mut kept: Vec<Action> = Vec::new();
+    for a in actions {
+        let a = match a {
+            Action::Learn(spec) => {
+                let mut s = (*spec).clone();
+                s.items.clear();
+                for item in spec.items {
+                    s.items.push(item);
+                    let mut list = kept.clone();
+                    list.push(Action::Learn(Box::new(s.clone())));
+                    if !ok(&list) {
+                        s.items.pop();
+                    }
+                }
+                Action::Learn(Box::new(s))
+            }
+            a => a,
+        };
+        kept.push(a);
+        if !ok(&kept) {
+            kept.pop();
+        }
+    }
+    kept
 }
 
 prop_compose! {
@@ -245,7 +466,18 @@ prop_compose! {
         hard_timeout in prop_oneof![Just(0u16), any::<u16>()],
         matcher in arb_match(),
         actions in prop::collection::vec(arb_action(), 0..6),
+        metadata in prop::option::of((any::<u64>(), prop_oneof![Just(u64::MAX), any::<u64>()])),
+        goto in prop::option::of(1..=254u8),
+        flags in prop_oneof![Just(0u16), 0..32u16],
     ) -> FlowMod {
+        let mut actions = actions;
+        if let Some((value, mask)) = metadata {
+            actions.push(Action::WriteMetadata { value: value & mask, mask });
+        }
+        if let Some(t) = goto.filter(|_| table != Some(254)) {
+            actions.push(Action::GotoTable(t.max(table.unwrap_or(0) + 1)));
+        }
+        let actions = keep_valid(actions, &matcher, table);
         FlowMod {
             table,
             priority,
@@ -253,6 +485,7 @@ prop_compose! {
             cookie_mask: 0,
             idle_timeout,
             hard_timeout,
+            flags: xvs_pipeline::ofp::FlowFlags(flags),
             matcher,
             actions: Some(actions),
             out_port: None,
@@ -277,6 +510,7 @@ prop_compose! {
             cookie_mask,
             idle_timeout: 0,
             hard_timeout: 0,
+            flags: Default::default(),
             matcher,
             actions: None,
             out_port,

@@ -1,8 +1,15 @@
-//! Action lists and `learn` specs in ovs-ofctl syntax (ovs-actions(7)).
+//! Action lists and instructions in ovs-ofctl syntax (ovs-actions(7)), as OVS's
+//! `ofpacts_parse()` reads them.
 
+use xvs_dataplane::wire::ethertype;
+use xvs_dataplane::MacAddr;
+
+use super::learn::parse_learn;
+use super::values::{parse_field_mask, parse_field_value, parse_ipv4};
 use super::*;
+use crate::ofp::field::ones;
 
-fn bad_arg(action: &str, argument: &str, reason: impl Into<String>) -> FlowParseError {
+pub(super) fn bad_arg(action: &str, argument: &str, reason: impl Into<String>) -> FlowParseError {
     FlowParseError::BadActionArgument {
         action: action.to_string(),
         argument: argument.to_string(),
@@ -25,10 +32,20 @@ fn parse_action_port(action: &str, arg: &str, ports: &dyn PortNames) -> Result<O
     }
 }
 
+/// `output:P` to a port, where `CONTROLLER` is the controller action (as in OVS, which
+/// prints it `CONTROLLER:65535`).
+fn output_to(p: OfPort) -> Action {
+    if p == OFPP_CONTROLLER {
+        Action::Controller { max_len: u16::MAX }
+    } else {
+        Action::Output(p)
+    }
+}
+
 pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
     // A quoted word is a port name: output to it.
     if tok.starts_with('"') {
-        return Ok(Action::Output(parse_action_port("output", tok, ports)?));
+        return Ok(output_to(parse_action_port("output", tok, ports)?));
     }
     let (name, arg, paren) = match tok.find([':', '=', '(']) {
         Some(i) if tok[i..].starts_with('(') => {
@@ -54,6 +71,13 @@ pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
             Some(x) => Err(bad_arg(action, x, "takes no argument")),
         }
     };
+    let number = |max: u64, what: &str| -> Result<u64> {
+        let a = need_arg()?;
+        match parse_u64(a) {
+            Some(v) if v <= max => Ok(v),
+            _ => Err(bad_arg(action, a, what)),
+        }
+    };
 
     match action {
         "output" => {
@@ -66,7 +90,7 @@ pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
                 Err(FlowParseError::UnknownPort(_)) if Field::from_name(a).is_some() => {
                     Ok(Action::OutputField(parse_field_slice(a)?))
                 }
-                r => r.map(Action::Output),
+                r => r.map(output_to),
             }
         }
         "in_port" => no_arg(Action::Output(OFPP_IN_PORT)),
@@ -75,40 +99,36 @@ pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
         "all" => no_arg(Action::Output(OFPP_ALL)),
         "local" => no_arg(Action::Output(OFPP_LOCAL)),
         "table" => no_arg(Action::Output(OFPP_TABLE)),
-        "controller" => match arg {
-            // `CONTROLLER:65535` as OVS prints it: the length to send is not modelled.
-            None => Ok(Action::Output(OFPP_CONTROLLER)),
-            Some(a) if !paren && parse_u64(a).is_some_and(|n| n <= 0xffff) => {
-                Ok(Action::Output(OFPP_CONTROLLER))
-            }
-            Some(a) => Err(bad_arg(
-                action,
-                a,
-                "only CONTROLLER or CONTROLLER:max_len is supported",
-            )),
-        },
-        "mod_vlan_vid" => {
-            let a = need_arg()?;
-            match parse_u64(a) {
-                Some(v) if v <= 4095 => Ok(Action::ModVlanVid(v as u16)),
-                _ => Err(bad_arg(action, a, "VLAN id must be 0..4095")),
-            }
+        "controller" => parse_controller(arg, paren),
+        "mod_vlan_vid" | "set_vlan_vid" => {
+            let v = number(0xfff, "VLAN id must be 0..4095")? as u16;
+            Ok(if action == "mod_vlan_vid" {
+                Action::ModVlanVid(v)
+            } else {
+                Action::SetVlanVid(v)
+            })
         }
-        "mod_vlan_pcp" => {
-            let a = need_arg()?;
-            match parse_u64(a) {
-                Some(v) if v <= 7 => Ok(Action::ModVlanPcp(v as u8)),
-                _ => Err(bad_arg(action, a, "VLAN priority must be 0..7")),
-            }
+        "mod_vlan_pcp" | "set_vlan_pcp" => {
+            let p = number(7, "VLAN priority must be 0..7")? as u8;
+            Ok(if action == "mod_vlan_pcp" {
+                Action::ModVlanPcp(p)
+            } else {
+                Action::SetVlanPcp(p)
+            })
         }
-        "strip_vlan" | "pop_vlan" => no_arg(Action::StripVlan),
+        "strip_vlan" => no_arg(Action::StripVlan),
+        "pop_vlan" => no_arg(Action::PopVlan),
         "push_vlan" => {
             let a = need_arg()?;
             match parse_u64(a) {
                 Some(t) if t == u64::from(ethertype::VLAN) || t == u64::from(ethertype::QINQ) => {
                     Ok(Action::PushVlan(t as u16))
                 }
-                _ => Err(bad_arg(action, a, "the tag type must be 0x8100 or 0x88a8")),
+                _ => Err(bad_arg(
+                    action,
+                    a,
+                    "not a valid VLAN ethertype (0x8100 or 0x88a8)",
+                )),
             }
         }
         "set_tunnel" => {
@@ -140,22 +160,32 @@ pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
                 Action::ModDlDst(mac)
             })
         }
-        "load" => {
+        "mod_nw_src" | "mod_nw_dst" => {
             let a = need_arg()?;
-            let (v, dst) = a
-                .split_once("->")
-                .ok_or_else(|| bad_arg(action, a, "expected load:VALUE->FIELD[...]"))?;
-            let value = parse_u64(v).ok_or_else(|| bad_arg(action, v, "expected a number"))?;
-            let dst = parse_writable(action, dst)?;
-            if !fits(value, dst.n_bits) {
-                return Err(bad_arg(
-                    action,
-                    a,
-                    format!("value {v} does not fit in the {} bits of {dst}", dst.n_bits),
-                ));
-            }
-            Ok(Action::Load { value, dst })
+            let ip = parse_ipv4(a)
+                .ok_or_else(|| bad_arg(action, a, "expected a dotted IPv4 address"))?;
+            Ok(if action == "mod_nw_src" {
+                Action::ModNwSrc(ip)
+            } else {
+                Action::ModNwDst(ip)
+            })
         }
+        "mod_nw_tos" => {
+            let tos = number(0xff, "not a valid TOS")? as u8;
+            if tos & 3 != 0 {
+                return Err(bad_arg(action, arg.unwrap_or(""), "not a valid TOS"));
+            }
+            Ok(Action::ModNwTos(tos))
+        }
+        "mod_tp_src" => Ok(Action::ModTpSrc(number(0xffff, "must be 0..65535")? as u16)),
+        "mod_tp_dst" => Ok(Action::ModTpDst(number(0xffff, "must be 0..65535")? as u16)),
+        "set_field" => parse_set_field(need_arg()?, ports),
+        // `load:...` itself is read by parse_load (it may make several actions).
+        "load" => Err(bad_arg(
+            action,
+            arg.unwrap_or(""),
+            "expected load:VALUE->FIELD[...]",
+        )),
         "move" => {
             let a = need_arg()?;
             let (s, d) = a
@@ -168,13 +198,33 @@ pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
                     action,
                     a,
                     format!(
-                        "source is {} bits but destination is {} bits",
+                        "source field is {} bits wide but destination is {} bits wide",
                         src.n_bits, dst.n_bits
                     ),
                 ));
             }
             Ok(Action::Move { src, dst })
         }
+        "dec_ttl" => match arg {
+            None => Ok(Action::DecTtl(Vec::new())),
+            Some(a) if paren && a.is_empty() => Ok(Action::DecTtl(Vec::new())),
+            Some(a) if paren => {
+                let ids = a
+                    .split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(|s| match parse_u64(s) {
+                        Some(v) if v <= 0xffff => Ok(v as u16),
+                        _ => Err(bad_arg(action, s, "controller ids are 0..65535")),
+                    })
+                    .collect::<Result<Vec<u16>>>()?;
+                if ids.is_empty() {
+                    return Err(bad_arg(action, a, "expected at least one controller id"));
+                }
+                Ok(Action::DecTtl(ids))
+            }
+            Some(a) => Err(bad_arg(action, a, "expected dec_ttl or dec_ttl(id,...)")),
+        },
+        "note" => parse_note(arg.unwrap_or("")),
         "learn" => {
             if !paren {
                 return Err(bad_arg(action, arg.unwrap_or(""), "expected learn(...)"));
@@ -184,10 +234,35 @@ pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
                 ports,
             )?)))
         }
+        "write_metadata" => {
+            let a = need_arg()?;
+            let (v, m) = match a.split_once('/') {
+                Some((v, m)) => (v, Some(m)),
+                None => (a, None),
+            };
+            let num = |s: &str| {
+                parse_u64(s).ok_or_else(|| bad_arg(action, s, "expected a 64-bit number"))
+            };
+            let value = num(v)?;
+            let mask = m.map_or(Ok(u64::MAX), num)?;
+            Ok(Action::WriteMetadata {
+                value: value & mask,
+                mask,
+            })
+        }
+        "goto_table" => {
+            let t = number(u64::from(N_TABLES) - 1, "table must be 0..254")?;
+            Ok(Action::GotoTable(t as u8))
+        }
+        "apply_actions" => Err(bad_arg(
+            action,
+            arg.unwrap_or(""),
+            "apply_actions is the default instruction",
+        )),
         _ if arg.is_none() => {
             // A bare number or port name outputs there, as in ovs-ofctl.
             match parse_port(tok, ports) {
-                Ok(_) => Ok(Action::Output(parse_action_port("output", tok, ports)?)),
+                Ok(_) => Ok(output_to(parse_action_port("output", tok, ports)?)),
                 Err(_) => Err(FlowParseError::UnknownAction(tok.to_string())),
             }
         }
@@ -195,13 +270,144 @@ pub(super) fn parse_action(tok: &str, ports: &dyn PortNames) -> Result<Action> {
     }
 }
 
-fn parse_writable(action: &str, text: &str) -> Result<FieldSlice> {
+/// `controller`, `controller:MAX_LEN`, `controller(max_len=N)`.
+fn parse_controller(arg: Option<&str>, paren: bool) -> Result<Action> {
+    const A: &str = "controller";
+    let len = |s: &str| match parse_u64(s) {
+        Some(n) if n <= 0xffff => Ok(n as u16),
+        _ => Err(bad_arg(A, s, "max_len must be 0..65535")),
+    };
+    match arg {
+        None => Ok(Action::Controller { max_len: u16::MAX }),
+        Some(a) if !paren => Ok(Action::Controller { max_len: len(a)? }),
+        Some(a) => {
+            let mut max_len = u16::MAX;
+            for kv in a.split(',').filter(|s| !s.is_empty()) {
+                match kv.split_once('=') {
+                    Some(("max_len", v)) => max_len = len(v)?,
+                    _ => return Err(bad_arg(A, kv, "only max_len is supported by xvs")),
+                }
+            }
+            Ok(Action::Controller { max_len })
+        }
+    }
+}
+
+/// `set_field:VALUE[/MASK]->FIELD`, as OVS's `set_field_parse__()`: the field by its
+/// name (not NXM/OXM), writable, the value valid for it.
+fn parse_set_field(a: &str, ports: &dyn PortNames) -> Result<Action> {
+    const A: &str = "set_field";
+    let (v, name) = a
+        .split_once("->")
+        .ok_or_else(|| bad_arg(A, a, format!("{a}: missing `->'")))?;
+    if name.is_empty() {
+        return Err(bad_arg(
+            A,
+            a,
+            format!("{a}: missing field name following `->'"),
+        ));
+    }
+    let field = crate::ofp::field::ALL_FIELDS
+        .iter()
+        .copied()
+        .find(|f| f.name() == name || f.info().aliases.contains(&name))
+        .ok_or_else(|| bad_arg(A, name, format!("{name} is not a valid OXM field name")))?;
+    if !field.is_writable() {
+        return Err(bad_arg(A, name, format!("{name} is read-only")));
+    }
+    let (val, mask) = match v.split_once('/') {
+        Some((x, m)) if !v.starts_with('"') => (x, Some(m)),
+        _ => (v, None),
+    };
+    let value = parse_field_value(field, name, val, ports)?;
+    if !field.is_valid_value(value) {
+        return Err(bad_arg(
+            A,
+            val,
+            format!("{val} is not a valid value for field {name}"),
+        ));
+    }
+    let mask = match mask {
+        Some(m) => parse_field_mask(field, name, m)?,
+        None => ones(field.info().n_bytes * 8),
+    };
+    Ok(Action::SetField {
+        field,
+        value: value & mask,
+        mask,
+    })
+}
+
+/// `load:VALUE->DST[a..b]`, as OVS's `parse_reg_load()`: one `load` per 64 bits of the
+/// destination, as OVS prints (and sends) a wider one, so that the text prints back as
+/// it reads.
+pub(super) fn parse_load(a: &str) -> Result<Vec<Action>> {
+    const A: &str = "load";
+    let (v, dst) = a
+        .split_once("->")
+        .ok_or_else(|| bad_arg(A, a, "expected load:VALUE->FIELD[...]"))?;
+    let value = parse_u128(v).ok_or_else(|| bad_arg(A, v, "cannot parse integer value"))?;
+    let dst = parse_writable(A, dst)?;
+    if !fits(value, dst.n_bits) {
+        // As OVS: the value in the field's notation (4097 for vlan_vid, 0x1000 for
+        // vlan_tci).
+        let shown = crate::ofp::format::format_value(
+            dst.field,
+            value,
+            None,
+            &crate::ofp::NoPortNames,
+            false,
+        );
+        return Err(bad_arg(
+            A,
+            a,
+            format!("value {shown} does not fit into {} bits", dst.n_bits),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut ofs = 0;
+    while ofs < dst.n_bits {
+        let n = (dst.n_bits - ofs).min(64);
+        out.push(Action::Load {
+            value: (value >> ofs) & ones(n),
+            dst: FieldSlice {
+                field: dst.field,
+                ofs: dst.ofs + ofs,
+                n_bits: n,
+            },
+        });
+        ofs += n;
+    }
+    Ok(out)
+}
+
+/// `note:HEX[.HEX...]`: bytes in hexadecimal, optionally separated by dots.
+fn parse_note(a: &str) -> Result<Action> {
+    let digits: Vec<u8> = a.bytes().filter(|&b| b != b'.').collect();
+    if !digits.len().is_multiple_of(2) || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(bad_arg("note", a, "bad hex digit in `note' argument"));
+    }
+    let bytes = digits
+        .chunks(2)
+        .map(|p| {
+            let hex = std::str::from_utf8(p).unwrap_or("00");
+            u8::from_str_radix(hex, 16).unwrap_or(0)
+        })
+        .collect();
+    Ok(Action::Note(bytes))
+}
+
+pub(super) fn parse_writable(action: &str, text: &str) -> Result<FieldSlice> {
     let dst = parse_field_slice(text)?;
     if !dst.field.is_writable() {
         return Err(bad_arg(
             action,
             text,
-            format!("{} cannot be written", dst.field.nxm_name()),
+            format!(
+                "{} cannot be written (destination field {} is not writable)",
+                dst.field.nxm_name(),
+                dst.field.name()
+            ),
         ));
     }
     Ok(dst)
@@ -249,122 +455,4 @@ fn parse_resubmit(arg: &str, paren: bool, ports: &dyn PortNames) -> Result<Actio
         ));
     }
     Ok(Action::Resubmit { port, table })
-}
-
-/// A learned value: a field slice or a number.
-fn parse_learn_src(text: &str) -> Result<LearnSrc> {
-    if parse_u64(text).is_some() {
-        return Ok(LearnSrc::Immediate(parse_u64(text).unwrap_or(0)));
-    }
-    Ok(LearnSrc::Field(parse_field_slice(text)?))
-}
-
-fn parse_learn(arg: &str, ports: &dyn PortNames) -> Result<LearnSpec> {
-    const A: &str = "learn";
-    let mut spec = LearnSpec::default();
-    // The match the learned flow will have, so far: for the prerequisite check.
-    let mut learned = Match::default();
-
-    for item in split_top(arg, |c| c == ',')? {
-        let item = item.trim();
-        if let Some(rest) = item.strip_prefix("load:") {
-            let (s, d) = rest
-                .split_once("->")
-                .ok_or_else(|| bad_arg(A, item, "expected load:SRC->DST[...]"))?;
-            let src = parse_learn_src(s)?;
-            let dst = parse_writable(A, d)?;
-            check_learn_width(item, &src, &dst)?;
-            spec.items.push(LearnItem::Load { src, dst });
-            continue;
-        }
-        if let Some(rest) = item.strip_prefix("output:") {
-            let src = parse_field_slice(rest)?;
-            spec.items.push(LearnItem::Output { src });
-            continue;
-        }
-        let (lhs, rhs) = match item.split_once('=') {
-            Some((l, r)) => (l, Some(r)),
-            None => (item, None),
-        };
-        match lhs {
-            "table" => spec.table = parse_table("learn table", need_value(lhs, rhs)?)?,
-            "priority" => {
-                spec.priority = parse_uint("learn priority", need_value(lhs, rhs)?, 0xffff)? as u16
-            }
-            "idle_timeout" => {
-                spec.idle_timeout =
-                    parse_uint("learn idle_timeout", need_value(lhs, rhs)?, 0xffff)? as u16
-            }
-            "hard_timeout" => {
-                spec.hard_timeout =
-                    parse_uint("learn hard_timeout", need_value(lhs, rhs)?, 0xffff)? as u16
-            }
-            "cookie" => spec.cookie = parse_uint("learn cookie", need_value(lhs, rhs)?, u64::MAX)?,
-            "fin_idle_timeout" | "fin_hard_timeout" | "send_flow_rem" | "delete_learned"
-            | "limit" | "result_dst" => {
-                return Err(bad_arg(
-                    A,
-                    item,
-                    format!("\"{lhs}\" is not supported by xvs"),
-                ))
-            }
-            _ => {
-                let dst = parse_field_slice(lhs)?;
-                let pre = dst.field.prerequisite();
-                if !pre.satisfied_by(&learned) {
-                    return Err(FlowParseError::MissingPrerequisite {
-                        field: format!("learn({lhs})"),
-                        needs: pre.describe().to_string(),
-                    });
-                }
-                let src = match rhs {
-                    None => LearnSrc::Field(dst),
-                    Some(r) if r.contains('[') || Field::from_name(r).is_some() => {
-                        LearnSrc::Field(parse_field_slice(r)?)
-                    }
-                    Some(r) => {
-                        let v = if dst.is_whole() {
-                            parse_field_value(dst.field, lhs, r, ports)?
-                        } else {
-                            let v = parse_u64(r).ok_or_else(|| {
-                                bad_arg(A, item, format!("\"{r}\" is not a field or a number"))
-                            })?;
-                            if !fits(v, dst.n_bits) {
-                                return Err(bad_arg(
-                                    A,
-                                    item,
-                                    format!("value {r} does not fit in {} bits", dst.n_bits),
-                                ));
-                            }
-                            v
-                        };
-                        learned.set_masked(dst.field, v << dst.ofs, dst.field_mask());
-                        LearnSrc::Immediate(v)
-                    }
-                };
-                check_learn_width(item, &src, &dst)?;
-                spec.items.push(LearnItem::Match { dst, src });
-            }
-        }
-    }
-    Ok(spec)
-}
-
-fn check_learn_width(item: &str, src: &LearnSrc, dst: &FieldSlice) -> Result<()> {
-    match *src {
-        LearnSrc::Field(s) if s.n_bits != dst.n_bits => Err(bad_arg(
-            "learn",
-            item,
-            format!("{s} is {} bits but {dst} is {} bits", s.n_bits, dst.n_bits),
-        )),
-        LearnSrc::Immediate(v) if !fits(v, dst.n_bits) => Err(bad_arg(
-            "learn",
-            item,
-            format!(
-                "value {v:#x} does not fit in the {} bits of {dst}",
-                dst.n_bits
-            ),
-        )),
-        _ => Ok(()),
-    }
 }

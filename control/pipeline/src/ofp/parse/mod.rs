@@ -15,20 +15,21 @@
 //! [`FlowParseError`] that quotes the offending text.
 
 mod actions;
+mod learn;
+mod matches;
+pub(crate) mod values;
 
 use std::fmt;
 
 use actions::parse_action;
+use matches::MatchBuilder;
+pub(crate) use values::{fits, parse_u128, parse_u64, parse_uint};
 
-use xvs_dataplane::flow_key::{VLAN_PCP_SHIFT, VLAN_PRESENT};
-use xvs_dataplane::wire::ethertype;
-use xvs_dataplane::MacAddr;
-
+use super::check::{check_actions, verify_order, OfpErr};
 use super::field::{Field, FieldSlice};
 use super::{
-    Action, FlowMod, LearnItem, LearnSpec, LearnSrc, Match, OfPort, PortNames, N_TABLES, OFPP_ALL,
-    OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_LOCAL, OFPP_MAX, OFPP_NONE, OFPP_NORMAL,
-    OFPP_TABLE,
+    Action, FlowFlags, FlowMod, OfPort, PortNames, N_TABLES, OFPP_ALL, OFPP_CONTROLLER, OFPP_FLOOD,
+    OFPP_IN_PORT, OFPP_LOCAL, OFPP_MAX, OFPP_NONE, OFPP_NORMAL, OFPP_TABLE,
 };
 
 /// Which ovs-ofctl command the text is for: it decides what is required and allowed.
@@ -72,7 +73,7 @@ pub enum FlowParseError {
     #[error("bad mask \"{mask}\" for {field}")]
     BadMask { field: String, mask: String },
     /// `field` may only be matched when the rule also matches `needs` (e.g. `arp_tpa`
-    /// needs `arp`).
+    /// needs `arp`): OVS's OFPBMC_BAD_PREREQ.
     #[error("{field} requires {needs}")]
     MissingPrerequisite { field: String, needs: String },
     /// A port name the bridge does not have.
@@ -89,6 +90,12 @@ pub enum FlowParseError {
     /// `NAME[...]` that does not parse or lies outside the field.
     #[error("bad field slice \"{slice}\": {reason}")]
     BadSlice { slice: String, reason: String },
+    /// Actions OVS's `ofpacts_check()` refuses for this match, with its explanation.
+    #[error("actions are invalid with specified match ({code}): {detail}")]
+    InvalidActions { code: OfpErr, detail: String },
+    /// Instructions out of order or repeated, in OVS's words.
+    #[error("{0}")]
+    BadInstructions(String),
     #[error(
         "missing actions: add-flow and mod-flows need \"actions=...\" (\"actions=drop\" for none)"
     )]
@@ -106,10 +113,25 @@ pub enum FlowParseError {
     Syntax(String),
 }
 
+impl FlowParseError {
+    /// The OpenFlow error a switch answers with for this problem, where there is one.
+    pub fn ofperr(&self) -> Option<OfpErr> {
+        match self {
+            FlowParseError::MissingPrerequisite { .. } => Some(OfpErr::OfpbmcBadPrereq),
+            FlowParseError::BadMask { .. } => Some(OfpErr::OfpbmcBadMask),
+            FlowParseError::InvalidActions { code, .. } => Some(*code),
+            FlowParseError::BadInstructions(_) => Some(OfpErr::OfpbacUnsupportedOrder),
+            _ => None,
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, FlowParseError>;
 
 /// Parses one line of ovs-ofctl flow text for `mode`. Port names (`in_port=patch-int`,
-/// `output:gre-1`) are looked up in `ports`.
+/// `output:gre-1`) are looked up in `ports`. The actions are checked against the match
+/// as OVS checks them ([`check_actions`]); in add-flow a flow without `table=` is checked
+/// as table 0's.
 pub fn parse_flow(text: &str, mode: ParseMode, ports: &dyn PortNames) -> Result<FlowMod> {
     let (tokens, actions) = split_flow(text)?;
     let mut fm = FlowMod::default();
@@ -117,6 +139,16 @@ pub fn parse_flow(text: &str, mode: ParseMode, ports: &dyn PortNames) -> Result<
 
     for tok in tokens {
         let (key, value) = split_key_value(tok);
+        if let Some(&(flag, _)) = FlowFlags::NAMES.iter().find(|(_, n)| *n == key) {
+            if !matches!(mode, ParseMode::Add | ParseMode::Modify) || value.is_some() {
+                return Err(FlowParseError::NotAllowedInMode {
+                    key: tok.to_string(),
+                    mode,
+                });
+            }
+            fm.flags.0 |= flag;
+            continue;
+        }
         match key {
             "table" => {
                 let v = need_value(key, value)?;
@@ -187,7 +219,18 @@ pub fn parse_flow(text: &str, mode: ParseMode, ports: &dyn PortNames) -> Result<
     match (mode, actions) {
         (ParseMode::Add | ParseMode::Modify, None) => return Err(FlowParseError::MissingActions),
         (ParseMode::Add | ParseMode::Modify, Some(a)) => {
-            fm.actions = Some(parse_actions(a, ports)?)
+            let actions = parse_actions(a, ports)?;
+            let table = match mode {
+                ParseMode::Add => Some(fm.table.unwrap_or(0)),
+                _ => fm.table,
+            };
+            check_actions(&actions, &fm.matcher, table).map_err(|e| {
+                FlowParseError::InvalidActions {
+                    code: e.code,
+                    detail: e.detail,
+                }
+            })?;
+            fm.actions = Some(actions);
         }
         (ParseMode::Delete | ParseMode::Dump, Some(a)) => {
             return Err(FlowParseError::UnexpectedActions(a.trim().to_string()))
@@ -197,7 +240,10 @@ pub fn parse_flow(text: &str, mode: ParseMode, ports: &dyn PortNames) -> Result<
     Ok(fm)
 }
 
-/// Parses an action list (what follows `actions=`). `drop` (alone) is the empty list.
+/// Parses an action list and instructions (what follows `actions=`): `drop` (alone) is
+/// the empty list; instructions must come last, `write_metadata` before `goto_table`
+/// (OVS's `ofpacts_verify()`, with its texts). Not checked against a match: see
+/// [`check_actions`].
 pub fn parse_actions(text: &str, ports: &dyn PortNames) -> Result<Vec<Action>> {
     let tokens = split_top(text, |c| c == ',' || c.is_whitespace())?;
     if tokens.is_empty() {
@@ -212,7 +258,17 @@ pub fn parse_actions(text: &str, ports: &dyn PortNames) -> Result<Vec<Action>> {
             text.trim()
         )));
     }
-    tokens.into_iter().map(|t| parse_action(t, ports)).collect()
+    let mut actions = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        match t.get(..5) {
+            Some(l) if l.eq_ignore_ascii_case("load:") => {
+                actions.extend(actions::parse_load(&t[5..])?)
+            }
+            _ => actions.push(parse_action(t, ports)?),
+        }
+    }
+    verify_order(&actions).map_err(|e| FlowParseError::BadInstructions(e.detail))?;
+    Ok(actions)
 }
 
 /// Parses `NAME`, `NAME[]`, `NAME[n]` or `NAME[a..b]` (bits a to b inclusive). `NAME` is
@@ -254,12 +310,18 @@ pub fn parse_field_slice(text: &str) -> Result<FieldSlice> {
         }
     };
     if start > end {
-        return Err(bad(format!("start bit {start} is after end bit {end}")));
+        return Err(bad(format!(
+            "starting bit {start} is after ending bit {end}"
+        )));
+    }
+    if start >= width {
+        return Err(bad(format!(
+            "starting bit {start} is not valid because field is only {width} bits wide"
+        )));
     }
     if end >= width {
         return Err(bad(format!(
-            "bit {end} is beyond the {width}-bit field {}",
-            field.nxm_name()
+            "ending bit {end} is not valid because field is only {width} bits wide"
         )));
     }
     Ok(FieldSlice {
@@ -267,6 +329,10 @@ pub fn parse_field_slice(text: &str) -> Result<FieldSlice> {
         ofs: start,
         n_bits: end - start + 1,
     })
+}
+
+fn parse_table(key: &str, s: &str) -> Result<u8> {
+    parse_uint(key, s, u64::from(N_TABLES) - 1).map(|v| v as u8)
 }
 
 /// Parses a port: a number, a reserved name (`LOCAL`, `IN_PORT`, ... any case), or a name
@@ -381,7 +447,7 @@ fn token_end(s: &str, is_sep: impl Fn(char) -> bool) -> Result<usize> {
 }
 
 /// Splits `s` at separators outside parentheses and quotes, dropping empty pieces.
-fn split_top(s: &str, is_sep: impl Fn(char) -> bool + Copy) -> Result<Vec<&str>> {
+pub(crate) fn split_top(s: &str, is_sep: impl Fn(char) -> bool + Copy) -> Result<Vec<&str>> {
     let mut out = Vec::new();
     let mut rest = s;
     loop {
@@ -403,7 +469,7 @@ fn split_key_value(tok: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn need_value<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str> {
+pub(crate) fn need_value<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str> {
     match value {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(FlowParseError::BadValue {
@@ -445,286 +511,4 @@ fn unquote(s: &str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-// ---------------------------------------------------------------------------------------
-// Numbers and addresses.
-
-/// Decimal, or hexadecimal with `0x`. No sign, no white space.
-fn parse_u64(s: &str) -> Option<u64> {
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        return u64::from_str_radix(h, 16).ok();
-    }
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-fn parse_uint(key: &str, s: &str, max: u64) -> Result<u64> {
-    match parse_u64(s) {
-        Some(v) if v <= max => Ok(v),
-        Some(_) => Err(FlowParseError::BadValue {
-            field: key.to_string(),
-            value: s.to_string(),
-            reason: format!("must be 0..{max}"),
-        }),
-        None => Err(FlowParseError::BadValue {
-            field: key.to_string(),
-            value: s.to_string(),
-            reason: "expected a decimal or 0x-prefixed hexadecimal number".to_string(),
-        }),
-    }
-}
-
-fn parse_table(key: &str, s: &str) -> Result<u8> {
-    parse_uint(key, s, u64::from(N_TABLES) - 1).map(|v| v as u8)
-}
-
-fn parse_ipv4(s: &str) -> Option<u32> {
-    let mut out = 0u32;
-    let mut n = 0;
-    for part in s.split('.') {
-        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let o: u32 = part.parse().ok()?;
-        if o > 255 {
-            return None;
-        }
-        out = (out << 8) | o;
-        n += 1;
-    }
-    (n == 4).then_some(out)
-}
-
-fn ones(bits: u32) -> u64 {
-    if bits >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << bits) - 1
-    }
-}
-
-fn fits(v: u64, bits: u32) -> bool {
-    v & !ones(bits) == 0
-}
-
-fn is_mac_field(f: Field) -> bool {
-    matches!(
-        f,
-        Field::DlSrc | Field::DlDst | Field::ArpSha | Field::ArpTha
-    )
-}
-
-fn is_ip_field(f: Field) -> bool {
-    matches!(
-        f,
-        Field::NwSrc | Field::NwDst | Field::ArpSpa | Field::ArpTpa
-    )
-}
-
-fn is_maskable(f: Field) -> bool {
-    !matches!(
-        f,
-        Field::InPort | Field::DlType | Field::NwProto | Field::ArpOp
-    )
-}
-
-/// A whole-field value in the field's natural notation: a MAC, a dotted IPv4 address, a
-/// port for `in_port`, else a number that must fit the field.
-fn parse_field_value(field: Field, key: &str, s: &str, ports: &dyn PortNames) -> Result<u64> {
-    let bad = |reason: &str| FlowParseError::BadValue {
-        field: key.to_string(),
-        value: s.to_string(),
-        reason: reason.to_string(),
-    };
-    if field == Field::InPort {
-        let p = parse_port(s, ports)?;
-        if p > 0xffff {
-            return Err(bad("port numbers are 0..65535"));
-        }
-        return Ok(u64::from(p));
-    }
-    if is_mac_field(field) {
-        return s
-            .parse::<MacAddr>()
-            .map(MacAddr::to_u64)
-            .map_err(|_| bad("expected a MAC address like fa:16:3e:00:00:01"));
-    }
-    if is_ip_field(field) {
-        return parse_ipv4(s)
-            .map(u64::from)
-            .ok_or_else(|| bad("expected a dotted IPv4 address like 10.0.0.1"));
-    }
-    let v =
-        parse_u64(s).ok_or_else(|| bad("expected a decimal or 0x-prefixed hexadecimal number"))?;
-    if !fits(v, field.width()) {
-        return Err(bad(&format!("does not fit in {} bits", field.width())));
-    }
-    Ok(v)
-}
-
-/// A mask in the field's notation: a MAC, `/N` prefix or dotted IPv4, or a number.
-fn parse_field_mask(field: Field, key: &str, s: &str) -> Result<u64> {
-    let bad = || FlowParseError::BadMask {
-        field: key.to_string(),
-        mask: s.to_string(),
-    };
-    if !is_maskable(field) {
-        return Err(bad());
-    }
-    if is_mac_field(field) {
-        return s.parse::<MacAddr>().map(MacAddr::to_u64).map_err(|_| bad());
-    }
-    if is_ip_field(field) {
-        if let Some(m) = parse_ipv4(s) {
-            return Ok(u64::from(m));
-        }
-        if !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit()) {
-            let n: u32 = s.parse().map_err(|_| bad())?;
-            if n <= 32 {
-                return Ok(u64::from(u32::MAX) & !ones(32 - n));
-            }
-        }
-        return Err(bad());
-    }
-    match parse_u64(s) {
-        Some(m) if fits(m, field.width()) => Ok(m),
-        _ => Err(bad()),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Matches.
-
-#[derive(Default)]
-struct MatchBuilder {
-    m: Match,
-    /// Fields named explicitly, with the key as written, for the prerequisite check.
-    used: Vec<(String, Field)>,
-}
-
-impl MatchBuilder {
-    /// Adds `v`/`bits` for `field`, refusing to change bits an earlier key already set.
-    fn set(&mut self, field: Field, v: u64, bits: u64, text: &str) -> Result<()> {
-        let overlap = field.get(&self.m.mask) & bits;
-        if (field.get(&self.m.value) ^ v) & overlap != 0 {
-            return Err(FlowParseError::Conflict {
-                field: field.name().to_string(),
-                text: text.to_string(),
-            });
-        }
-        self.m.set_masked(field, v, bits);
-        Ok(())
-    }
-
-    fn apply(
-        &mut self,
-        key: &str,
-        value: Option<&str>,
-        tok: &str,
-        ports: &dyn PortNames,
-    ) -> Result<()> {
-        let shorthand = match key {
-            "ip" => Some((ethertype::IPV4, None)),
-            "arp" => Some((ethertype::ARP, None)),
-            "rarp" => Some((ethertype::RARP, None)),
-            "ipv6" => Some((ethertype::IPV6, None)),
-            "icmp" => Some((ethertype::IPV4, Some(1))),
-            "igmp" => Some((ethertype::IPV4, Some(2))),
-            "tcp" => Some((ethertype::IPV4, Some(6))),
-            "udp" => Some((ethertype::IPV4, Some(17))),
-            "sctp" => Some((ethertype::IPV4, Some(132))),
-            _ => None,
-        };
-        if let Some((dl_type, proto)) = shorthand {
-            if let Some(v) = value {
-                return Err(FlowParseError::BadValue {
-                    field: key.to_string(),
-                    value: v.to_string(),
-                    reason: format!("\"{key}\" takes no value"),
-                });
-            }
-            self.set(Field::DlType, u64::from(dl_type), u64::MAX, tok)?;
-            if let Some(p) = proto {
-                self.set(Field::NwProto, p, u64::MAX, tok)?;
-            }
-            return Ok(());
-        }
-
-        match key {
-            "dl_vlan" => {
-                let v = need_value(key, value)?;
-                if let Some((_, mask)) = v.split_once('/') {
-                    return Err(FlowParseError::BadMask {
-                        field: key.to_string(),
-                        mask: mask.to_string(),
-                    });
-                }
-                let vid = parse_u64(v).ok_or_else(|| FlowParseError::BadValue {
-                    field: key.to_string(),
-                    value: v.to_string(),
-                    reason: "expected a VLAN id 0..4095, or 0xffff for no VLAN tag".to_string(),
-                })?;
-                if vid == 0xffff {
-                    return self.set(Field::VlanTci, 0, 0xffff, tok);
-                }
-                if vid > 4095 {
-                    return Err(FlowParseError::BadValue {
-                        field: key.to_string(),
-                        value: v.to_string(),
-                        reason: "VLAN id must be 0..4095 (or 0xffff for no VLAN tag)".to_string(),
-                    });
-                }
-                self.set(Field::VlanTci, u64::from(VLAN_PRESENT) | vid, 0x1fff, tok)
-            }
-            "dl_vlan_pcp" => {
-                let v = need_value(key, value)?;
-                if let Some((_, mask)) = v.split_once('/') {
-                    return Err(FlowParseError::BadMask {
-                        field: key.to_string(),
-                        mask: mask.to_string(),
-                    });
-                }
-                let pcp = parse_uint(key, v, 7)?;
-                let tci = u64::from(VLAN_PRESENT) | (pcp << VLAN_PCP_SHIFT);
-                self.set(Field::VlanTci, tci, 0xf000, tok)
-            }
-            _ => {
-                let field = Field::from_name(key)
-                    .ok_or_else(|| FlowParseError::UnknownField(key.to_string()))?;
-                let v = need_value(key, value)?;
-                // A quoted port name may hold a '/'.
-                let (val, mask) = match v.split_once('/') {
-                    Some((a, b)) if !v.starts_with('"') => (a, Some(b)),
-                    _ => (v, None),
-                };
-                let value = parse_field_value(field, key, val, ports)?;
-                let mask = match mask {
-                    Some(m) => parse_field_mask(field, key, m)?,
-                    None => u64::MAX,
-                };
-                self.set(field, value, mask, tok)?;
-                self.used.push((key.to_string(), field));
-                Ok(())
-            }
-        }
-    }
-
-    fn finish(self) -> Result<Match> {
-        for (key, field) in &self.used {
-            let pre = field.prerequisite();
-            if !pre.satisfied_by(&self.m) {
-                return Err(FlowParseError::MissingPrerequisite {
-                    field: key.clone(),
-                    needs: pre.describe().to_string(),
-                });
-            }
-        }
-        Ok(self.m)
-    }
 }
