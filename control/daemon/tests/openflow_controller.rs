@@ -214,6 +214,18 @@ fn a_controller_gets_the_switch_and_is_reconnected_with_backoff() {
         "{}",
         column(&x.db, "status")
     );
+    // Roles: os-ken does not ask, but other controllers do.
+    let mut role = vec![0, 0, 0, 2, 0, 0, 0, 0];
+    role.extend_from_slice(&7u64.to_be_bytes());
+    let r = c.request(&msg(4, 24, 14, &role));
+    assert_eq!(
+        (msg_type(&r[0]), &r[0][8..12]),
+        (25, &[0, 0, 0, 2][..]),
+        "ROLE_REPLY master"
+    );
+    wait_for("role master", Duration::from_secs(5), || {
+        column(&x.db, "role") == "master"
+    });
     // A flow from the controller shows in ovs-ofctl's dump.
     assert!(c.request(&of13_add_flow(13, 9, 1, 2)).is_empty());
     assert_eq!(flows(&x.dir), ["9,in_port=1 actions=output:2"]);

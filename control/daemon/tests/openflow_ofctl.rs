@@ -460,3 +460,30 @@ fn a_peer_that_does_not_read_is_throttled_and_blocks_nobody() {
     assert!(other.barrier_rtt(5) < BARRIER_BOUND);
     assert!(ofctl(&x.dir, &["show", "br-int"]).status.success());
 }
+
+#[test]
+fn the_management_socket_follows_the_bridge_and_goes_at_exit() {
+    let mut x = xvsd("ofctl-socket");
+    let tun = x.dir.join("br-tun.mgmt");
+    x.db.vsctl_ok(&["add-br", "br-tun"]);
+    wait_for_socket(&tun);
+    assert!(ofctl_ok(&x.dir, &["show", "br-tun"]).contains("LOCAL(br-tun)"));
+    x.db.vsctl_ok(&["del-br", "br-tun"]);
+    let start = Instant::now();
+    while tun.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "br-tun.mgmt stayed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!ofctl(&x.dir, &["show", "br-tun"]).status.success());
+    // A connection open when the bridge goes is closed.
+    let mut c = OfConn::mgmt(&x.dir.join("br-int.mgmt"), 1);
+    x.db.vsctl_ok(&["del-br", "br-int"]);
+    assert!(c.closed_within(Duration::from_secs(5)));
+    x.db.vsctl_ok(&["add-br", "br-int"]);
+    wait_for_socket(&x.dir.join("br-int.mgmt"));
+    x.stop();
+    assert!(!x.dir.join("br-int.mgmt").exists(), "left behind at exit");
+}

@@ -60,8 +60,15 @@ impl BridgeShared {
         self.datapath_id.load(Ordering::Relaxed)
     }
 
-    pub fn set_datapath_id(&self, dpid: u64) {
-        self.datapath_id.store(dpid, Ordering::Relaxed);
+    /// A new datapath id: every connection is closed, as OVS's
+    /// `ofproto_set_datapath_id` does (a controller cannot be told otherwise; it
+    /// reconnects and reads the new id from FEATURES). Returns whether it changed.
+    pub fn set_datapath_id(&self, dpid: u64) -> bool {
+        if self.datapath_id.swap(dpid, Ordering::AcqRel) == dpid {
+            return false;
+        }
+        self.close_all();
+        true
     }
 
     pub fn set_dp_desc(&self, desc: Option<&str>) {

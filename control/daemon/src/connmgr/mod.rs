@@ -295,7 +295,9 @@ impl ConnMgr {
 
     fn configure_bridge(&self, b: &mut BridgeConns, cfg: &BridgeConfig, withhold: bool) {
         let shared = &b.shared;
-        shared.set_datapath_id(cfg.datapath_id);
+        if shared.set_datapath_id(cfg.datapath_id) {
+            tracing::info!(bridge = %cfg.name, datapath_id = %format!("{:016x}", cfg.datapath_id), "datapath id changed: connections closed");
+        }
         shared.set_dp_desc(cfg.dp_desc.as_deref());
         let allowed = allowed_versions(&cfg.protocols);
         if shared.set_allowed(allowed) {
