@@ -349,7 +349,12 @@ impl SwitchAccess for DaemonBridge {
         role: Role,
         generation_id: Option<u64>,
     ) -> Result<(Role, Option<u64>), OfError> {
-        self.shared.role_request(self.conn, role, generation_id)
+        let r = self.shared.role_request(self.conn, role, generation_id);
+        if role != Role::NoChange && r.is_ok() {
+            // Controller.role is due for a write-back.
+            self.with_daemon(|d| d.connmgr().map(|c| c.wake()));
+        }
+        r
     }
 }
 

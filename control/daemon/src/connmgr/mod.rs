@@ -250,6 +250,12 @@ impl ConnMgr {
         self.rundir.join(format!("{bridge}.mgmt"))
     }
 
+    /// Something the database shows changed (a role): the bridge layer's next pass
+    /// comes at once.
+    pub fn wake(&self) {
+        self.ctx.wake();
+    }
+
     /// Whether something the database shows changed since the last call.
     pub fn take_wake(&self) -> bool {
         self.ctx.wake.swap(false, Ordering::AcqRel)
