@@ -10,11 +10,13 @@
 //! OVS's for the same input, and both are tested against captures of the real
 //! programs (`tests/ovs_vectors.rs`, `tests/vectors/`, `tests/capture/`).
 //!
-//! Matches and actions stay at the wire level — [`flow_mod::WireMatch`] (OF1.0's
-//! `ofp10_match` or NXM/OXM TLVs), [`actions::WireAction`] and
+//! Matches and actions are decoded at the wire level first — [`flow_mod::WireMatch`]
+//! (OF1.0's `ofp10_match` or NXM/OXM TLVs), [`actions::WireAction`] and
 //! [`actions::WireInstruction`] — validated as OVS validates them before looking at
-//! what they mean; mapping them onto xvs's flow model is a later step (this crate
-//! does not depend on `xvs-pipeline`).
+//! what they mean. [`model`] maps them onto the pipeline's flow model
+//! (`xvs_pipeline::ofp`: fields, matches, actions, instructions) and back, per
+//! version and form, as OVS does: FLOW_MODs to flow-table commands, stats requests
+//! to selections, stored flows to flow stats entries.
 //!
 //! ## A connection
 //!
@@ -101,6 +103,7 @@ pub mod features;
 pub mod flow_mod;
 pub mod framing;
 pub mod hello;
+pub mod model;
 pub mod nicira;
 pub mod of10_match;
 pub mod oxm;
