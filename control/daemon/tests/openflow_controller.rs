@@ -164,8 +164,7 @@ fn features_and_ports(c: &mut OfConn) -> (u64, Vec<u32>) {
     (dpid, ports)
 }
 
-/// An OF1.3 FLOW_MOD ADD: in_port exact, output to `out` (what os-ken would send,
-/// in the minimal model's reach).
+/// An OF1.3 FLOW_MOD ADD: in_port exact, output to `out` (as os-ken sends it).
 fn of13_add_flow(xid: u32, priority: u16, in_port: u32, out: u32) -> Vec<u8> {
     let mut b = vec![0; 16];
     b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
@@ -277,12 +276,14 @@ fn an_unanswered_inactivity_probe_drops_the_connection() {
         probe >= Duration::from_millis(4500) && probe < Duration::from_secs(7),
         "probe after {probe:?}"
     );
-    // Unanswered: dropped one interval later.
+    // Unanswered: dropped one interval later. xvsd times it from when it sent the
+    // probe; this thread may have read it late on a busy machine (a run with the
+    // machine loaded saw 4.4 s), hence the slack.
     let t = Instant::now();
     assert!(c.closed_within(Duration::from_secs(8)), "not dropped");
     let dropped = t.elapsed();
     assert!(
-        dropped >= Duration::from_millis(4500),
+        dropped >= Duration::from_millis(3500),
         "dropped after {dropped:?}"
     );
     wait_for(

@@ -157,6 +157,30 @@ fn wait_for_socket(p: &Path) {
     }
 }
 
+/// The Neutron OVS agent's kinds of flows (br-int's default tables and per-port ARP
+/// and ND protection, a provider network's VLAN push, br-tun's learn, ARP responder
+/// and flood flows), in `ovs-ofctl -O OpenFlow13` syntax.
+const NEUTRON_FLOWS: &str = "\
+table=0,priority=65535,vlan_vid=0x1fff,actions=drop
+table=0,priority=0,actions=goto_table:58
+table=58,priority=0,actions=goto_table:59
+table=60,priority=1,actions=NORMAL
+table=23,priority=0,actions=drop
+table=0,priority=10,icmp6,in_port=1,icmp_type=136,actions=goto_table:24
+table=24,priority=2,icmp6,in_port=1,icmp_type=136,nd_target=fe80::f816:3eff:fe00:1,actions=goto_table:58
+table=0,priority=10,arp,in_port=1,actions=goto_table:24
+table=24,priority=2,arp,in_port=1,arp_spa=10.0.0.5,actions=goto_table:25
+table=25,priority=2,in_port=1,dl_src=fa:16:3e:00:00:01,actions=goto_table:30
+table=0,priority=3,in_port=2,vlan_vid=0,actions=push_vlan:0x8100,set_field:4097->vlan_vid,goto_table:58
+cookie=0x1234,table=10,priority=1,actions=learn(table=20,hard_timeout=300,priority=1,cookie=0x1234,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:1
+cookie=0x1234,table=21,priority=1,arp,dl_vlan=1,arp_tpa=10.0.0.9,actions=set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],set_field:fa:16:3e:00:00:09->arp_sha,set_field:10.0.0.9->arp_spa,move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:fa:16:3e:00:00:09->eth_src,IN_PORT
+table=22,priority=1,dl_vlan=1,actions=pop_vlan,set_field:0x3e7->tun_id,output:2
+table=2,priority=1,arp,dl_dst=ff:ff:ff:ff:ff:ff,actions=goto_table:21
+table=2,priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00,actions=goto_table:20
+table=1,priority=3,tcp,tp_dst=22,actions=dec_ttl,resubmit(,2)
+table=3,priority=1,reg6=0x3,actions=set_field:0x5->reg6,output:1
+";
+
 #[test]
 fn ovs_ofctl_prints_for_xvs_what_it_prints_for_ovs() {
     let x = xvsd("ofctl-same");
@@ -172,8 +196,11 @@ fn ovs_ofctl_prints_for_xvs_what_it_prints_for_ovs() {
     )
     .unwrap();
     let file = file.to_str().unwrap();
-    // Every command, in order, on both; flows the minimal model maps (in_port,
-    // dl_src/dl_dst/dl_type, output) until the full model lands.
+    // Flows as the Neutron agent installs them (AGENT-NEEDS.md §2.6), over 1.3.
+    let neutron = x.dir.join("neutron.txt");
+    std::fs::write(&neutron, NEUTRON_FLOWS).unwrap();
+    let neutron = neutron.to_str().unwrap();
+    // Every command, in order, on both.
     let commands: Vec<Vec<&str>> = vec![
         vec!["show", "br-int"],
         vec!["-O", "OpenFlow13", "show", "br-int"],
@@ -227,6 +254,33 @@ fn ovs_ofctl_prints_for_xvs_what_it_prints_for_ovs() {
         vec!["-O", "OpenFlow13", "dump-flows", "br-int"],
         vec!["del-flows", "br-int"],
         vec!["dump-flows", "br-int"],
+        vec!["-O", "OpenFlow13", "add-flows", "br-int", neutron],
+        vec!["dump-flows", "br-int"],
+        vec!["-O", "OpenFlow13", "dump-flows", "br-int"],
+        vec!["dump-flows", "br-int", "table=24"],
+        vec![
+            "-O",
+            "OpenFlow13",
+            "dump-flows",
+            "br-int",
+            "cookie=0x1234/-1",
+        ],
+        vec![
+            "-O",
+            "OpenFlow13",
+            "del-flows",
+            "br-int",
+            "cookie=0x1234/-1",
+        ],
+        vec![
+            "-O",
+            "OpenFlow13",
+            "del-flows",
+            "--strict",
+            "br-int",
+            "table=0,priority=10,icmp6,in_port=1,icmp_type=136",
+        ],
+        vec!["-O", "OpenFlow13", "dump-flows", "br-int"],
     ];
     for c in &commands {
         let (ours, theirs) = (ofctl(&x.dir, c), ofctl(&real_dir, c));
@@ -275,10 +329,11 @@ fn a_bundle_with_a_flow_the_switch_refuses_changes_nothing() {
     );
     let before = normalize(&ofctl_ok(&x.dir, &["dump-flows", "br-int"]));
     let file = x.dir.join("bad.txt");
-    // The second flow's action is one the minimal model refuses (for now).
+    // The second flow jumps back to its own table: ovs-ofctl cannot tell (no table
+    // given), the switch refuses it, as OVS does (OFPBIC_BAD_TABLE_ID).
     std::fs::write(
         &file,
-        "priority=9,in_port=2,actions=output:1\npriority=8,in_port=1,actions=mod_vlan_vid:5\n",
+        "priority=9,in_port=2,actions=output:1\npriority=8,in_port=1,actions=goto_table:0\n",
     )
     .unwrap();
     for proto in ["OpenFlow14", "OpenFlow13"] {
@@ -295,7 +350,7 @@ fn a_bundle_with_a_flow_the_switch_refuses_changes_nothing() {
         );
         assert!(!o.status.success(), "{proto}: the bundle was accepted");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("OFPBAC_BAD_TYPE"), "{proto}: {err}");
+        assert!(err.contains("OFPBIC_BAD_TABLE_ID"), "{proto}: {err}");
         assert_eq!(
             normalize(&ofctl_ok(&x.dir, &["dump-flows", "br-int"])),
             before,

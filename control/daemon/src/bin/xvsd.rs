@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use crossbeam_channel::bounded;
 use xvs_daemon::afxdp_backend::AfXdpBackend;
-use xvs_daemon::connmgr::minimal::MinimalModel;
+use xvs_daemon::connmgr::model::OvsModel;
 use xvs_daemon::connmgr::ConnMgr;
 use xvs_daemon::ovsdb::client;
 use xvs_daemon::ovsdb::connection::{ovs_rundir, Remote};
@@ -158,7 +158,7 @@ fn run(args: Args) -> Result<(), String> {
     // bridge layer from the database.
     let connmgr = Arc::new(ConnMgr::new(
         Arc::downgrade(&daemon),
-        Arc::new(MinimalModel),
+        Arc::new(OvsModel),
         ovs_rundir(),
     ));
     daemon.set_connmgr(connmgr.clone());

@@ -31,7 +31,6 @@ pub mod bridge;
 mod conn;
 mod controller;
 mod listener;
-pub mod minimal;
 pub mod model;
 pub mod rconn;
 pub mod session;

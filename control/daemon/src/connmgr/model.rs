@@ -44,27 +44,25 @@ pub trait FlowModel: Send + Sync {
     ) -> FlowStatsEntry;
 }
 
-/// The parts of a flow stats entry that do not depend on the wire form of matches
-/// and actions: table, durations, priority, timeouts, cookie, counters, ages.
-pub fn base_entry(rule: &Rule, now: Time) -> FlowStatsEntry {
-    let since = |t: Time| now.saturating_sub(t);
-    let age = |t: Time| u32::try_from(since(t) / 1000).unwrap_or(u32::MAX);
-    let duration = since(rule.created);
-    FlowStatsEntry {
-        table_id: rule.table,
-        duration_sec: u32::try_from(duration / 1000).unwrap_or(u32::MAX),
-        duration_nsec: (duration % 1000) as u32 * 1_000_000,
-        priority: rule.priority,
-        idle_timeout: rule.idle_timeout,
-        hard_timeout: rule.hard_timeout,
-        flags: rule.flags.0,
-        importance: 0,
-        cookie: rule.cookie,
-        packet_count: rule.n_packets,
-        byte_count: rule.n_bytes,
-        idle_age: Some(age(rule.last_used)),
-        hard_age: Some(age(rule.modified)),
-        match_bytes: Vec::new(),
-        actions_bytes: Vec::new(),
+/// OVS's mapping of wire flows, [`xvs_openflow::model`].
+pub struct OvsModel;
+
+impl FlowModel for OvsModel {
+    fn flow_mod(&self, fm: &WireFlowMod, version: Version) -> Result<FlowTableMod, OfError> {
+        xvs_openflow::model::flow_mod(fm, version)
+    }
+
+    fn flow_filter(&self, req: &FlowStatsRequest, version: Version) -> Result<FlowMod, OfError> {
+        xvs_openflow::model::flow_filter(req, version)
+    }
+
+    fn flow_stats(
+        &self,
+        rule: &Rule,
+        now: Time,
+        version: Version,
+        form: FlowStatsForm,
+    ) -> FlowStatsEntry {
+        xvs_openflow::model::flow_stats(rule, now, version, form)
     }
 }

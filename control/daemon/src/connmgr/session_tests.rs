@@ -13,7 +13,7 @@ use xvs_pipeline::ofproto::table::Rule;
 use xvs_pipeline::{PortConfig, PortKind, Switch, Time};
 
 use super::bridge::BridgeShared;
-use super::minimal::MinimalModel;
+use super::model::OvsModel;
 use super::session::*;
 
 struct TestSwitch {
@@ -152,7 +152,7 @@ fn open(version: Version, kind: ConnKind, sw: &mut TestSwitch) -> Session {
     assert_eq!(hello.len(), 1);
     assert_eq!((hello[0].0, hello[0].1), (0x05, ofpt::HELLO));
     s.receive(&encode_hello(VersionBitmap::from_versions(&[version]), 1));
-    s.run(sw, &MinimalModel);
+    s.run(sw, &OvsModel);
     assert_eq!(s.version(), Some(version));
     s
 }
@@ -198,7 +198,7 @@ fn handshake_features_and_port_desc_in_1_3() {
     let mut sw = TestSwitch::new();
     let mut s = open(Version::Of13, ConnKind::Primary, &mut sw);
     s.receive(&msg(4, ofpt::FEATURES_REQUEST, 7, &[]));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     assert!(!s.admitted(), "nothing beyond the handshake yet");
     s.receive(&msg(
         4,
@@ -207,7 +207,7 @@ fn handshake_features_and_port_desc_in_1_3() {
         &[0, 13, 0, 0, 0, 0, 0, 0],
     ));
     s.receive(&msg(4, ofpt::ECHO_REQUEST, 9, b"ping"));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     let out = split(&s.take_output());
     assert_eq!(out.len(), 3);
     assert_eq!((out[0].1, out[0].2), (ofpt::FEATURES_REPLY, 7));
@@ -237,14 +237,14 @@ fn version_negotiation_failure_and_messages_before_hello_close() {
         VersionBitmap::from_versions(&[Version::Of10]),
         1,
     ));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     let out = split(&s.take_output());
     assert_eq!(error_of(&out[0].3), Some(OfError::OFPHFC_INCOMPATIBLE));
     assert_eq!(s.closing(), Some("version negotiation failed"));
 
     let mut s = Session::new(ConnKind::Service, all());
     s.receive(&msg(1, ofpt::FEATURES_REQUEST, 3, &[]));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     assert!(s.closing().is_some());
     assert!(!s.wants_input());
 }
@@ -253,8 +253,8 @@ fn version_negotiation_failure_and_messages_before_hello_close() {
 fn errors_go_before_the_barrier_reply_and_the_connection_stays_up() {
     let mut sw = TestSwitch::new();
     let mut s = open(Version::Of10, ConnKind::Service, &mut sw);
-    // A good flow mod, a short (malformed) one, one with an action the model
-    // refuses, an unknown message type, a barrier.
+    // A good flow mod, a short (malformed) one, one with an action OpenFlow 1.0
+    // does not have, an unknown message type, a barrier.
     s.receive(&of10_flow_mod(1, 0, 10, Some(1), Some(2)));
     let mut short = of10_flow_mod(2, 0, 10, None, None);
     short.truncate(40);
@@ -262,11 +262,11 @@ fn errors_go_before_the_barrier_reply_and_the_connection_stays_up() {
     s.receive(&short);
     let mut bad = of10_flow_mod(3, 0, 11, None, Some(2));
     let n = bad.len();
-    bad[n - 8..n - 6].copy_from_slice(&3u16.to_be_bytes()); // OFPAT10_SET_VLAN_PCP
+    bad[n - 8..n - 6].copy_from_slice(&13u16.to_be_bytes()); // no such OpenFlow 1.0 action
     s.receive(&bad);
     s.receive(&msg(1, 99, 4, &[]));
     s.receive(&msg(1, ofpt::OF10_BARRIER_REQUEST, 5, &[]));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     let out = split(&s.take_output());
     let kinds: Vec<(u8, u32, Option<OfError>)> =
         out.iter().map(|m| (m.1, m.2, error_of(&m.3))).collect();
@@ -288,7 +288,7 @@ fn errors_go_before_the_barrier_reply_and_the_connection_stays_up() {
     );
     assert_eq!(s.closing(), None);
     s.receive(&msg(1, ofpt::ECHO_REQUEST, 6, &[]));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     assert_eq!(split(&s.take_output())[0].1, ofpt::ECHO_REPLY);
 }
 
@@ -301,7 +301,7 @@ fn consecutive_flow_mods_are_one_change_up_to_the_batch_size() {
         s.receive(&of10_flow_mod(i as u32, 0, i as u16, Some(1), None));
     }
     s.receive(&msg(1, ofpt::OF10_BARRIER_REQUEST, 9999, &[]));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     assert_eq!(sw.flow_mod_calls, 2, "{} flow mods: two changes", n);
     assert_eq!(sw.flow_counts()[0] as usize, n);
     let out = split(&s.take_output());
@@ -309,7 +309,7 @@ fn consecutive_flow_mods_are_one_change_up_to_the_batch_size() {
     assert_eq!((out[0].1, out[0].2), (ofpt::OF10_BARRIER_REPLY, 9999));
     // Stats: the table's count, and the flows back.
     s.receive(&msg(1, ofpt::OF10_STATS_REQUEST, 10, &[0, 3, 0, 0]));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     let out = split(&s.take_output());
     assert_eq!(out.len(), 1, "254 OF1.0 tables fit in one reply");
     assert_eq!(out[0].3.len(), 12 + 254 * 64);
@@ -353,7 +353,7 @@ fn a_bundle_is_committed_whole_or_not_at_all() {
     s.receive(&bad);
     s.receive(&ctrl(4, BundleCtrlType::CommitRequest));
     sw.refuse_priority = Some(13);
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     let out = split(&s.take_output());
     let kinds: Vec<(u8, u32, Option<OfError>)> =
         out.iter().map(|m| (m.1, m.2, error_of(&m.3))).collect();
@@ -373,7 +373,7 @@ fn a_bundle_is_committed_whole_or_not_at_all() {
     s.receive(&bundle_add(7, 7, &of14_flow_mod(101, 13, 2)));
     s.receive(&ctrl(8, BundleCtrlType::CommitRequest));
     s.receive(&ctrl(9, BundleCtrlType::CommitRequest));
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     let out = split(&s.take_output());
     let kinds: Vec<(u8, u32, Option<OfError>)> =
         out.iter().map(|m| (m.1, m.2, error_of(&m.3))).collect();
@@ -397,7 +397,7 @@ fn a_secondary_controller_may_not_change_flows() {
     let mut fm = of14_flow_mod(1, 5, 1);
     fm[0] = 4;
     s.receive(&fm);
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     let out = split(&s.take_output());
     assert_eq!(error_of(&out[0].3), Some(OfError::OFPBRC_IS_SECONDARY));
     assert_eq!(sw.dump(), "");
@@ -412,19 +412,19 @@ fn a_peer_that_does_not_read_is_throttled() {
     for i in 0..n {
         s.receive(&msg(4, ofpt::ECHO_REQUEST, i, &data));
     }
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     let waiting = s.output_bytes();
     assert!(
         (OUTPUT_LIMIT..OUTPUT_LIMIT + 65_536).contains(&waiting),
         "{waiting}"
     );
     assert!(!s.wants_input(), "no reading while the output is full");
-    s.run(&mut sw, &MinimalModel);
+    s.run(&mut sw, &OvsModel);
     assert_eq!(s.output_bytes(), waiting, "and no serving");
     // The peer reads: the rest is served, a limit's worth at a time.
     let mut replies = split(&s.take_output()).len();
     for _ in 0..3 {
-        s.run(&mut sw, &MinimalModel);
+        s.run(&mut sw, &OvsModel);
         replies += split(&s.take_output()).len();
     }
     assert_eq!(replies, n as usize);

@@ -14,7 +14,7 @@ pub fn value_is_valid(name: &str, value: &[u8]) -> bool {
         // ofputil_port_from_ofp11() must take it.
         "in_port_oxm" | "actset_output" => {
             let p = u32v();
-            p < 0xff00 || p >= 0xffff_ff00
+            !(0xff00..0xffff_ff00).contains(&p)
         }
         "nw_tos" => u8v() & !0xfc == 0,
         "ip_dscp" => u8v() & !0x3f == 0,
