@@ -5,30 +5,17 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::daemon::Xvsd;
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("XVS_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/pyvenv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with ovsdbapp: run scripts/test.sh (it makes target/pyvenv) or set XVS_PYTHON"
-    );
-    venv
-}
+use common::python::{python, script};
 
 #[test]
 fn ovsdbapp_creates_a_bridge_and_a_port_and_reads_the_ofport() {
     let python = python();
     let d = Xvsd::start(&Xvsd::dir("ovsdbapp"), &["--datapath", "none"]);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/ovsdbapp_port.py");
     let out = Command::new(&python)
-        .arg(&script)
+        .arg(script("ovsdbapp_port.py"))
         .args([&d.db.remote(), "br-py", "tap-py"])
         .output()
         .unwrap();

@@ -12,6 +12,7 @@ pub mod neutron;
 pub mod nodes;
 pub mod ofconn;
 pub mod ovsdb;
+pub mod python;
 
 #[allow(unused_imports)]
 pub use frames::*;
