@@ -28,7 +28,10 @@ pub struct Classified {
 /// Why a frame is dropped before lookup; each is one of the worker's counters.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum ClassifyDrop {
-    /// The (inner) frame's headers do not parse ([`FlowKey::extract`]): `malformed`.
+    /// The frame is shorter than an Ethernet header, the one thing [`FlowKey::extract`]
+    /// refuses (OVS's userspace datapath drops such frames too): `malformed`. Headers
+    /// past Ethernet that do not parse are no drop: the key then holds the fields before
+    /// them, as OVS's, and the frame goes on by those.
     #[error("malformed frame: {0}")]
     Malformed(#[source] WireError),
     /// A frame on an underlay port that is not a tunnel packet a tunnel endpoint accepts
@@ -242,19 +245,24 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn malformed_inner_frame() {
+    fn malformed_inner_frame_is_classified_by_its_l2_fields() {
         // A whole inner Ethernet header (decap's minimum) saying IPv4, and a truncated
-        // IPv4 header behind it.
+        // IPv4 header behind it: the key has the L2 fields, as OVS's would.
         let short = &inner()[..14 + 10];
         let pkt = encap(gre(Some(9)), short, 0);
+        let c = classify(UNDERLAY, &pkt, &map()).unwrap();
         assert_eq!(
-            classify(UNDERLAY, &pkt, &map()),
-            Err(ClassifyDrop::Malformed(WireError::Truncated {
-                layer: Layer::Ipv4,
-                need: 20,
-                have: 10
-            }))
+            c.key,
+            FlowKey {
+                in_port: GRE_PORT,
+                tun_id: 9,
+                dl_dst: MacAddr([0xfa, 0x16, 0x3e, 0, 0, 2]),
+                dl_src: MacAddr([0xfa, 0x16, 0x3e, 0, 0, 1]),
+                dl_type: 0x0800,
+                ..FlowKey::default()
+            }
         );
+        assert_eq!(&pkt[c.inner.clone()], short);
     }
 
     #[test]

@@ -66,7 +66,8 @@ pub struct WorkerStats {
     pub misses: AtomicU64,
     /// Misses dropped because the upcall queue was full.
     pub lost: AtomicU64,
-    /// Frames that failed to parse.
+    /// Frames too short for an Ethernet header (the one parse failure that drops a
+    /// frame; see [`ClassifyDrop::Malformed`]).
     pub malformed: AtomicU64,
     /// Tunnel packets that failed the outer checks.
     pub bad_tunnel: AtomicU64,
