@@ -442,8 +442,9 @@ impl Worker {
             for i in 0..n {
                 if valid[i] {
                     // SAFETY: written above when valid[i] was set.
-                    let p = unsafe { packed[i].assume_init_ref() };
-                    hits[i] = self.cache.lookup_packed(p);
+                    let (k, p) =
+                        unsafe { (keys[i].assume_init_ref(), packed[i].assume_init_ref()) };
+                    hits[i] = self.cache.lookup_keyed(k, p);
                     if let Some(e) = hits[i] {
                         FlowCache::prefetch_entry(e);
                     }
