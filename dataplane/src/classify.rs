@@ -7,6 +7,7 @@
 //! it ([`Classified::inner`]), and the caller narrows its buffer to that (the worker pulls
 //! the outer headers into its headroom, without a copy). Nothing here allocates.
 
+use std::mem::MaybeUninit;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
@@ -60,16 +61,33 @@ pub fn classify(
 }
 
 /// [`classify`] with `tunnels.is_underlay(in_port)` already answered: the worker asks
-/// once per batch, whose frames all come from one port. Always inlined (as is the
-/// worker's caller): out of line, the `Classified` went through memory and was repacked
-/// into the worker's key, which cost the cache-hit path 5-6% (`fastpath` bench, `hit/N`).
-#[inline(always)]
+/// once per batch, whose frames all come from one port.
 pub(crate) fn classify_on(
     in_port: PortNo,
     underlay: bool,
     frame: &[u8],
     tunnels: &TunnelMap,
 ) -> Result<Classified, ClassifyDrop> {
+    let mut key = MaybeUninit::uninit();
+    let inner = classify_into(in_port, underlay, frame, tunnels, &mut key)?;
+    // SAFETY: classify_into returned Ok, so it wrote the key.
+    let key = unsafe { key.assume_init() };
+    Ok(Classified { key, inner })
+}
+
+/// [`classify_on`] writing the key into the caller's storage (written whole when this
+/// returns `Ok`), and returning where the frame it describes is. Always inlined into
+/// the worker's `process` and `process_batch`: the key is then written once, where it
+/// is packed and looked up (see [`FlowKey::extract_into`]; out of line, a `Classified`
+/// went through memory and was repacked, which cost the hit path 5-6%).
+#[inline(always)]
+pub(crate) fn classify_into(
+    in_port: PortNo,
+    underlay: bool,
+    frame: &[u8],
+    tunnels: &TunnelMap,
+    out: &mut MaybeUninit<FlowKey>,
+) -> Result<Range<usize>, ClassifyDrop> {
     let mut port = in_port;
     let mut tun_id = 0;
     let mut inner = 0..frame.len();
@@ -87,9 +105,10 @@ pub(crate) fn classify_on(
         inner = d.inner_range();
     }
     // decap_tunnel checked the inner range's bounds.
-    let mut key = FlowKey::extract(port, &frame[inner.clone()]).map_err(ClassifyDrop::Malformed)?;
+    let key =
+        FlowKey::extract_into(out, port, &frame[inner.clone()]).map_err(ClassifyDrop::Malformed)?;
     key.tun_id = tun_id;
-    Ok(Classified { key, inner })
+    Ok(inner)
 }
 
 #[cfg(test)]

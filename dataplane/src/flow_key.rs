@@ -204,10 +204,16 @@ impl PartialEq for PackedKey {
     }
 }
 
+/// A MAC in the low 48 bits, read as a 4-byte and a 2-byte load at offsets 0 and 4:
+/// the shape in which a MAC is copied (and so stored) field by field, so that the
+/// loads are forwarded from those stores (a 4-byte load at offset 2 spans two of them
+/// and stalls the pipeline until they retire).
 #[inline(always)]
 fn mac48(m: &MacAddr) -> u64 {
-    let b = m.0;
-    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
+    let b = &m.0;
+    let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let hi = u16::from_le_bytes([b[4], b[5]]);
+    lo as u64 | (hi as u64) << 32
 }
 
 /// Multiplies and folds the 128-bit product: the mixing step of foldhash and wyhash.
