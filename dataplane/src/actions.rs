@@ -148,3 +148,23 @@ pub enum TunnelType {
     Gre,
     Vxlan,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cache entries hold up to four actions inline, next to their counters, in the
+    /// lines a hit touches: the L3/L4 rewrites must not make the enum bigger or more
+    /// aligned than the tunnel output already makes it.
+    #[test]
+    fn size_and_alignment() {
+        eprintln!(
+            "DpAction: {} bytes, align {}; CachedFlow: {} bytes",
+            std::mem::size_of::<DpAction>(),
+            std::mem::align_of::<DpAction>(),
+            std::mem::size_of::<crate::cache::CachedFlow>()
+        );
+        assert_eq!(std::mem::size_of::<DpAction>(), 44);
+        assert_eq!(std::mem::align_of::<DpAction>(), 4);
+    }
+}
