@@ -48,10 +48,11 @@ impl FlowKey {
     /// - Any other ethertype gives the L2 fields only; fields that do not apply are 0, and
     ///   so is `tun_id` (the decap path sets it).
     pub fn extract(in_port: PortNo, frame: &[u8]) -> Result<FlowKey, WireError> {
-        let mut key = MaybeUninit::uninit();
-        Self::extract_into(&mut key, in_port, frame)?;
-        // SAFETY: extract_into returned Ok, so it wrote the key.
-        Ok(unsafe { key.assume_init() })
+        let eth = EthernetFrame::new_checked(frame)?;
+        let mut key = FlowKey::default();
+        // Inlined here, so the key is built where it is returned (no copy).
+        fill(&mut key, in_port, &eth);
+        Ok(key)
     }
 
     /// [`FlowKey::extract`] into the caller's storage, which is written whole when this
@@ -66,12 +67,20 @@ impl FlowKey {
         frame: &[u8],
     ) -> Result<&'k mut FlowKey, WireError> {
         let eth = EthernetFrame::new_checked(frame)?;
-        let key = out.write(FlowKey {
-            in_port,
-            dl_src: eth.src_addr(),
-            dl_dst: eth.dst_addr(),
-            ..FlowKey::default()
-        });
+        let key = out.write(FlowKey::default());
+        fill(key, in_port, &eth);
+        Ok(key)
+    }
+}
+
+/// The body of [`FlowKey::extract`] and [`FlowKey::extract_into`] over a key that is
+/// all zero; always inlined, so that each builds the key in its own place.
+#[inline(always)]
+fn fill(key: &mut FlowKey, in_port: PortNo, eth: &EthernetFrame<&[u8]>) {
+    {
+        key.in_port = in_port;
+        key.dl_src = eth.src_addr();
+        key.dl_dst = eth.dst_addr();
         let mut dl_type = eth.ethertype();
         let mut l3 = eth.payload();
         if vlan::is_tpid(dl_type) {
@@ -126,7 +135,6 @@ impl FlowKey {
             }
             _ => {}
         }
-        Ok(key)
     }
 }
 
