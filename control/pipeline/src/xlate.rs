@@ -103,6 +103,8 @@ pub enum DropReason {
     NoPatchPeer(String),
     PatchLoop,
     NormalInPortNotOnBridge,
+    /// A VLAN ethertype with no (whole) tag.
+    NormalPartialVlanTag,
     NormalTaggedOnAccessPort(u16),
     NormalVlanNotTrunked(u16),
     NormalDestinationIsInPort,
@@ -688,6 +690,14 @@ impl<'a> Ctx<'a> {
             self.dropped(|| DropReason::NormalInPortNotOnBridge);
             return;
         };
+        // A VLAN ethertype without a tag: the tag was too short to parse (OVS's
+        // "partial VLAN tag"); OVS's NORMAL drops the frame.
+        self.out.consulted.dl_type = u16::MAX;
+        let vlan_type = matches!(self.flow.dl_type, ethertype::VLAN | ethertype::QINQ);
+        if vlan_type && self.flow.vlan_tci & VLAN_PRESENT == 0 {
+            self.dropped(|| DropReason::NormalPartialVlanTag);
+            return;
+        }
         // The frame's VLAN inside the bridge, as a TCI (OVS's xvlan): what NORMAL learns
         // and looks up by, and what each output port turns into its own tag.
         let flow_tci = self.flow.vlan_tci;
