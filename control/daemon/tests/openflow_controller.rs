@@ -9,7 +9,6 @@ mod common;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::daemon::Xvsd;
@@ -24,25 +23,6 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
         assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn ofctl(dir: &Path, args: &[&str]) -> Output {
-    Command::new("ovs-ofctl")
-        .env("OVS_RUNDIR", dir)
-        .arg("--timeout=10")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ofctl_ok(dir: &Path, args: &[&str]) -> String {
-    let o = ofctl(dir, args);
-    assert!(
-        o.status.success(),
-        "ovs-ofctl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// The flows of br-int as `dump-flows` prints them, without the header.

@@ -9,7 +9,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,26 +49,6 @@ impl Drop for RealOvs {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.db.dir);
     }
-}
-
-/// `ovs-ofctl ARGS` with OVS_RUNDIR=`dir` (so `br-int` means `dir/br-int.mgmt`).
-fn ofctl(dir: &Path, args: &[&str]) -> Output {
-    Command::new("ovs-ofctl")
-        .env("OVS_RUNDIR", dir)
-        .arg("--timeout=10")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ofctl_ok(dir: &Path, args: &[&str]) -> String {
-    let o = ofctl(dir, args);
-    assert!(
-        o.status.success(),
-        "ovs-ofctl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Replaces the digits after each `key` (and a following `.digits`) with `N`.

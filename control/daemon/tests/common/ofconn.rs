@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub const OFPT_HELLO: u8 = 0;
@@ -241,4 +242,26 @@ impl OfConn {
             }
         }
     }
+}
+
+/// The unmodified `ovs-ofctl ARGS` with OVS_RUNDIR=`dir` (so `br-int` means
+/// `dir/br-int.mgmt`).
+pub fn ofctl(dir: &Path, args: &[&str]) -> Output {
+    Command::new("ovs-ofctl")
+        .env("OVS_RUNDIR", dir)
+        .arg("--timeout=10")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// [`ofctl`], which must succeed: its standard output.
+pub fn ofctl_ok(dir: &Path, args: &[&str]) -> String {
+    let o = ofctl(dir, args);
+    assert!(
+        o.status.success(),
+        "ovs-ofctl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
