@@ -40,7 +40,7 @@ fn column(db: &Ovsdb, col: &str) -> String {
 }
 
 /// `ovs-vsctl set-controller br-int TARGET` with the controller's `settings`, in one
-/// transaction (a change of settings makes a new connection, as in OVS).
+/// transaction (a new Controller row, so a new connection).
 fn set_controller(db: &Ovsdb, target: &str, settings: &[&str]) {
     let mut args = vec!["set-controller", "br-int", target];
     if !settings.is_empty() {
@@ -273,6 +273,48 @@ fn an_unanswered_inactivity_probe_drops_the_connection() {
     );
     // And reconnected.
     assert!(ctl.accept(Duration::from_secs(5)).is_some());
+}
+
+#[test]
+fn new_probe_and_backoff_settings_keep_the_open_connection() {
+    // As OVS 3.1's ovs-vswitchd does (measured: same connection after both changes;
+    // connmgr's ofservice_reconfigure): the Neutron agent sets inactivity_probe just
+    // after set-controller, and os-ken would otherwise lose the datapath it just got.
+    let x = xvsd("ctl-reconf", "secure");
+    let ctl = Controller::new();
+    set_controller(&x.db, &ctl.target(), &["inactivity_probe=0"]);
+    let mut c = ctl.accept(Duration::from_secs(10)).expect("xvsd connects");
+    features_and_ports(&mut c);
+    x.db.vsctl_ok(&[
+        "set",
+        "controller",
+        "br-int",
+        "inactivity_probe=5000",
+        "max_backoff=2000",
+    ]);
+    let t = Instant::now();
+    // The same connection, now probed every 5 s (it was not probed at all).
+    let probe = loop {
+        let m = c
+            .recv(Duration::from_secs(10))
+            .expect("an echo request on the connection that was open");
+        if msg_type(&m) == OFPT_ECHO_REQUEST {
+            c.send(&msg(4, OFPT_ECHO_REPLY, xid(&m), &m[8..]));
+            break t.elapsed();
+        }
+    };
+    assert!(probe < Duration::from_secs(7), "probe after {probe:?}");
+    assert!(
+        ctl.accept(Duration::from_millis(500)).is_none(),
+        "no second connection"
+    );
+    assert_eq!(column(&x.db, "is_connected"), "true");
+    // A request still works on it.
+    let echo = c.request(&msg(4, OFPT_ECHO_REQUEST, 21, b"still"));
+    assert_eq!(
+        (msg_type(&echo[0]), &echo[0][8..]),
+        (OFPT_ECHO_REPLY, &b"still"[..])
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use super::model::FlowModel;
-use super::rconn::{Probe, Prober};
+use super::rconn::{Probe, ProbeSetting, Prober};
 use super::session::{Session, SwitchAccess};
 
 /// The longest wait in `poll(2)`: how soon a stop or a closed bridge is noticed.
@@ -117,20 +117,21 @@ pub trait Observer {
 }
 
 /// Serves `stream` until it closes; returns why it closed (OVS's wording where it
-/// has one: "End of file", "Connection timed out", ...).
+/// has one: "End of file", "Connection timed out", ...). The probe interval is read
+/// from `probe` as it goes: a change applies to the open connection.
 pub fn serve(
     mut stream: Stream,
     session: &mut Session,
     sw: &mut dyn SwitchAccess,
     model: &dyn FlowModel,
-    probe: Option<Duration>,
+    probe: &ProbeSetting,
     observer: &mut dyn Observer,
 ) -> String {
     if let Err(e) = stream.set_nonblocking(true) {
         return e.to_string();
     }
     let fd = stream.as_raw_fd();
-    let mut prober = Prober::new(probe, Instant::now());
+    let mut prober = Prober::new(probe.get(), Instant::now());
     let mut buf = vec![0u8; 64 << 10];
     let mut seen = session.received();
     loop {
@@ -156,6 +157,9 @@ pub fn serve(
             }
         }
         let now = Instant::now();
+        if prober.interval() != probe.get() {
+            prober.set_interval(probe.get());
+        }
         if session.version().is_some() {
             match prober.poll(now) {
                 Probe::Nothing => {}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::bridge::{BridgeShared, DaemonBridge};
 use super::conn::{serve, Observer, Stream, POLL};
-use super::rconn::Rconn;
+use super::rconn::{ProbeSetting, Rconn};
 use super::session::{ConnKind, Role, Session};
 use super::target::Target;
 use super::Ctx;
@@ -36,6 +36,7 @@ impl ControllerState {
 
 pub struct ActiveController {
     pub state: Arc<Mutex<ControllerState>>,
+    probe: Arc<ProbeSetting>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -54,8 +55,9 @@ impl ActiveController {
             Instant::now(),
         )));
         let stop = Arc::new(AtomicBool::new(false));
+        let probe = Arc::new(ProbeSetting::new(probe));
         let thread = {
-            let (state, stop) = (state.clone(), stop.clone());
+            let (state, stop, probe) = (state.clone(), stop.clone(), probe.clone());
             std::thread::Builder::new()
                 .name(format!("xvs-of-{}", shared.name))
                 .spawn(move || run(target, probe, kind, shared, ctx, stop, state))
@@ -64,9 +66,19 @@ impl ActiveController {
         };
         ActiveController {
             state,
+            probe,
             stop,
             thread,
         }
+    }
+
+    /// `inactivity_probe` or `max_backoff` changed: the connection stays and goes on
+    /// with them (OVS's ofconn_reconfigure).
+    pub fn reconfigure(&self, probe: Option<Duration>, max_backoff: Duration) {
+        self.probe.set(probe);
+        let mut s = self.state.lock().expect("controller state lock");
+        s.max_backoff = max_backoff;
+        s.rconn.set_max_backoff(max_backoff, Instant::now());
     }
 
     /// The role of the open connection, if there is one.
@@ -114,7 +126,7 @@ fn connect(target: &Target, timeout: Duration) -> std::io::Result<Stream> {
 
 fn run(
     target: Target,
-    probe: Option<Duration>,
+    probe: Arc<ProbeSetting>,
     kind: ConnKind,
     shared: Arc<BridgeShared>,
     ctx: Arc<Ctx>,
@@ -178,7 +190,7 @@ fn run(
             name: &name,
             conn,
         };
-        let why = serve(stream, &mut session, &mut sw, &*ctx.model, probe, &mut obs);
+        let why = serve(stream, &mut session, &mut sw, &*ctx.model, &probe, &mut obs);
         let (connected, timed_out, reset) = (obs.connected, obs.timed_out, obs.reset);
         shared.forget(conn);
         let now = Instant::now();

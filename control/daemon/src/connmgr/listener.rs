@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::bridge::{BridgeShared, DaemonBridge};
 use super::conn::{serve, wait, Observer, Stream, POLL};
+use super::rconn::ProbeSetting;
 use super::session::{ConnKind, Session};
 use super::target::Target;
 use super::Ctx;
@@ -52,6 +53,8 @@ impl Socket {
 /// A listening socket and its thread; closing it closes the connections it accepted.
 pub struct Listener {
     stop: Arc<AtomicBool>,
+    /// Its connections' probe interval.
+    probe: Arc<ProbeSetting>,
     thread: Option<JoinHandle<()>>,
     /// A unix socket's file, removed when the listener goes.
     path: Option<PathBuf>,
@@ -92,9 +95,10 @@ impl Listener {
             _ => return Err(format!("{target}: not a passive target")),
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let probe = Arc::new(ProbeSetting::new(probe));
         let name = format!("{}<->{target}", shared.name);
         let thread = {
-            let stop = stop.clone();
+            let (stop, probe) = (stop.clone(), probe.clone());
             std::thread::Builder::new()
                 .name(format!("xvs-listen-{}", shared.name))
                 .spawn(move || accept_loop(socket, probe, kind, shared, ctx, stop, name))
@@ -102,9 +106,15 @@ impl Listener {
         };
         Ok(Listener {
             stop,
+            probe,
             thread: Some(thread),
             path,
         })
+    }
+
+    /// A new probe interval for the connections it accepted and will accept.
+    pub fn set_probe(&self, probe: Option<Duration>) {
+        self.probe.set(probe);
     }
 
     /// Stops accepting, closes the connections it accepted, removes its socket file.
@@ -121,7 +131,7 @@ impl Listener {
 
 fn accept_loop(
     socket: Socket,
-    probe: Option<Duration>,
+    probe: Arc<ProbeSetting>,
     kind: ConnKind,
     shared: Arc<BridgeShared>,
     ctx: Arc<Ctx>,
@@ -152,7 +162,8 @@ fn accept_loop(
             continue;
         };
         let conn = ctx.next_conn_id();
-        let (shared, ctx2, stop) = (shared.clone(), ctx.clone(), stop.clone());
+        let (shared, ctx2, stop, probe) =
+            (shared.clone(), ctx.clone(), stop.clone(), probe.clone());
         let peer = stream.peer();
         let spawned = std::thread::Builder::new()
             .name(format!("xvs-ofconn-{}", shared.name))
@@ -170,7 +181,7 @@ fn accept_loop(
                     shared: &shared,
                     epoch: shared.epoch(),
                 };
-                let why = serve(stream, &mut session, &mut sw, &*ctx2.model, probe, &mut obs);
+                let why = serve(stream, &mut session, &mut sw, &*ctx2.model, &probe, &mut obs);
                 shared.forget(conn);
                 tracing::debug!(bridge = %shared.name, %peer, reason = %why, messages = session.stats.messages, "OpenFlow connection closed");
             });

@@ -193,6 +193,17 @@ struct Running {
 }
 
 impl Running {
+    /// New settings of the same kind: the connections stay.
+    fn reconfigure(&mut self, c: &ControllerConfig) {
+        let probe = rconn::probe_interval(c.inactivity_probe);
+        match &self.service {
+            Service::Active(a) => a.reconfigure(probe, rconn::max_backoff(c.max_backoff)),
+            Service::Passive(l) => l.set_probe(probe),
+            Service::Broken { .. } => {}
+        }
+        self.config = c.clone();
+    }
+
     fn stop(self) {
         match self.service {
             Service::Active(c) => c.join(),
@@ -339,15 +350,31 @@ impl ConnMgr {
                 }
             }
         }
+        // OVS's connmgr_set_controllers: a controller no longer there goes, one whose
+        // type changed starts over; any other change (inactivity_probe, max_backoff)
+        // applies to the open connection, which stays (ofservice_reconfigure). A
+        // target that could not be used is tried again.
         let stale: Vec<String> = b
             .services
             .iter()
-            .filter(|(t, r)| wanted.get(t.as_str()).is_none_or(|c| **c != r.config))
+            .filter(|(t, r)| {
+                wanted.get(t.as_str()).is_none_or(|c| {
+                    c.conn_kind() != r.kind
+                        || (matches!(r.service, Service::Broken { .. }) && **c != r.config)
+                })
+            })
             .map(|(t, _)| t.clone())
             .collect();
         for t in stale {
             tracing::info!(bridge = %cfg.name, target = %t, "controller removed or changed");
             b.services.remove(&t).expect("listed").stop();
+        }
+        for (t, r) in b.services.iter_mut() {
+            let c = wanted.get(t.as_str()).expect("not stale");
+            if **c != r.config {
+                tracing::info!(bridge = %cfg.name, target = %t, "controller reconfigured");
+                r.reconfigure(c);
+            }
         }
         for (t, c) in wanted {
             if !b.services.contains_key(t) {

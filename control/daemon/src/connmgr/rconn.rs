@@ -15,6 +15,7 @@
 //!   ...), or has stayed connected 30 s; fail-open counts from the last time that
 //!   held.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The wait before the first retry.
@@ -193,6 +194,18 @@ impl Rconn {
         self.backoff
     }
 
+    /// `Controller.max_backoff` changed (OVS's rconn_set_max_backoff): the connection,
+    /// if there is one, stays; a longer wait in progress is cut to the new maximum.
+    pub fn set_max_backoff(&mut self, max_backoff: Duration, now: Instant) {
+        self.max_backoff = max_backoff.max(MIN_BACKOFF);
+        if self.state == State::Backoff && self.backoff > self.max_backoff {
+            self.backoff = self.max_backoff;
+            if let Deadline::At(t) = self.backoff_deadline {
+                self.backoff_deadline = Deadline::At(t.min(now + self.max_backoff));
+            }
+        }
+    }
+
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
     }
@@ -263,6 +276,48 @@ impl Prober {
     /// Whether a probe is out, unanswered (OVS's IDLE state).
     pub fn idle(&self) -> bool {
         self.probe_sent.is_some()
+    }
+
+    pub fn interval(&self) -> Option<Duration> {
+        self.interval
+    }
+
+    /// The probe interval changed on the open connection (OVS's
+    /// rconn_set_probe_interval): the next probe, or the death of an unanswered one,
+    /// is counted with the new interval; none means no probes, and forgets one out.
+    pub fn set_interval(&mut self, interval: Option<Duration>) {
+        self.interval = interval;
+        if interval.is_none() {
+            self.probe_sent = None;
+        }
+    }
+}
+
+/// A probe interval shared by a controller's or a listener's connections and the
+/// connection manager, which changes it in place when `inactivity_probe` changes (the
+/// connections stay, as in OVS's ofconn_reconfigure).
+#[derive(Debug)]
+pub struct ProbeSetting(AtomicU64);
+
+impl ProbeSetting {
+    pub fn new(interval: Option<Duration>) -> ProbeSetting {
+        ProbeSetting(AtomicU64::new(Self::encode(interval)))
+    }
+
+    /// Milliseconds; 0 is none (an interval is at least 5 s).
+    fn encode(interval: Option<Duration>) -> u64 {
+        interval.map_or(0, |d| (d.as_millis() as u64).max(1))
+    }
+
+    pub fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    pub fn set(&self, interval: Option<Duration>) {
+        self.0.store(Self::encode(interval), Ordering::Release);
     }
 }
 
@@ -367,6 +422,72 @@ mod tests {
         assert_eq!(p.poll(t0 + secs(22)), Probe::Dead);
         let mut off = Prober::new(None, t0);
         assert_eq!(off.poll(t0 + secs(1000)), Probe::Nothing);
+    }
+
+    #[test]
+    fn a_new_max_backoff_keeps_the_connection_and_cuts_a_longer_wait() {
+        let t0 = Instant::now();
+        let mut r = Rconn::new(secs(8), t0);
+        let mut now = t0;
+        for _ in 0..4 {
+            r.connecting(now);
+            r.connect_failed(now, "Connection refused".into());
+            now = r.next_attempt();
+        }
+        assert_eq!(r.backoff(), secs(8));
+        // Waiting 8 s from `now - 8`: a new maximum of 2 s makes the attempt due at once
+        // (OVS's rconn_set_max_backoff), and the backoff grows to 2 s at most.
+        let failed_at = now - secs(8);
+        r.set_max_backoff(secs(2), failed_at + secs(3));
+        assert_eq!(r.backoff(), secs(2));
+        assert!(r.attempt_due(failed_at + secs(3)));
+        r.connecting(now);
+        r.connect_failed(now, "Connection refused".into());
+        assert_eq!(r.backoff(), secs(2));
+        // While connected nothing changes but the maximum; the connection stays.
+        now = r.next_attempt();
+        r.connecting(now);
+        r.connected(now);
+        r.set_max_backoff(secs(4), now + secs(1));
+        assert!(r.is_connected());
+        r.disconnected(now + secs(1), "End of file".into());
+        assert_eq!(
+            r.backoff(),
+            secs(4),
+            "the longer maximum applies to the next wait"
+        );
+        // A maximum below 1 s is 1 s.
+        r.set_max_backoff(Duration::ZERO, now + secs(2));
+        assert_eq!(r.backoff(), secs(1));
+    }
+
+    #[test]
+    fn a_new_probe_interval_applies_to_the_open_connection() {
+        let t0 = Instant::now();
+        let mut p = Prober::new(Some(secs(5)), t0);
+        // Longer: no probe where the old interval would have sent one.
+        p.set_interval(Some(secs(10)));
+        assert_eq!(p.poll(t0 + secs(6)), Probe::Nothing);
+        assert_eq!(p.poll(t0 + secs(10)), Probe::SendEcho);
+        // Shorter while a probe is out: dead sooner.
+        p.set_interval(Some(secs(5)));
+        assert_eq!(p.deadline(), Some(t0 + secs(15)));
+        assert_eq!(p.poll(t0 + secs(15)), Probe::Dead);
+        // Off: the probe out is forgotten, nothing is due ever.
+        let mut p = Prober::new(Some(secs(5)), t0);
+        assert_eq!(p.poll(t0 + secs(5)), Probe::SendEcho);
+        p.set_interval(None);
+        assert!(!p.idle());
+        assert_eq!(p.deadline(), None);
+        assert_eq!(p.poll(t0 + secs(1000)), Probe::Nothing);
+
+        // The setting connections read it from.
+        let s = ProbeSetting::new(Some(secs(5)));
+        assert_eq!(s.get(), Some(secs(5)));
+        s.set(None);
+        assert_eq!(s.get(), None);
+        s.set(Some(secs(10)));
+        assert_eq!(s.get(), Some(secs(10)));
     }
 
     #[test]
