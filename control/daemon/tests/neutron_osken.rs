@@ -15,7 +15,11 @@
 //! - the counters grew on the flows the packets had to take (br-int's spoofing tables,
 //!   br-tun's tunnel-in tables, learning, l2pop unicast and ARP responder on VXLAN,
 //!   flooding and learned flows, `hard_timeout=300`, on GRE), not on the drops, and
-//!   nothing but the learned flows was added.
+//!   nothing but the learned flows was added;
+//! - over IPv6 too: neighbour discovery through br-int's ND spoofing protection and
+//!   br-tun's learning from neighbour advertisements;
+//! - an ARP or NA for an address that is not the VM's, or a frame from another MAC,
+//!   stops in br-int (tables 24 and 25) and reaches nobody.
 //!
 //! Needs root, the openvswitch tools and the Python from scripts/test.sh (neutron,
 //! os-ken, ovsdbapp); fails loudly without them.
@@ -31,6 +35,7 @@ use std::time::{Duration, Instant};
 use common::nodes::{node_ip, Cluster, Node};
 use common::ofconn::ofctl_ok;
 use common::python::{python, script};
+use common::{arp, csum, mac, ping};
 use serde_json::{json, Value};
 
 /// The two networks, each with one VM on each node.
@@ -89,6 +94,10 @@ impl Net {
         format!("10.{}.0.{}", self.index() + 1, n + 1)
     }
 
+    fn vm_ip6(self, n: usize) -> String {
+        format!("fd00:{}::{}", self.index() + 1, n + 1)
+    }
+
     fn l2pop(self) -> bool {
         self == Net::Vxlan
     }
@@ -113,6 +122,7 @@ fn app_config(c: &Cluster, n: usize, of_port: u16) -> Value {
                     "port": net.tap(),
                     "mac": net.vm_mac(n),
                     "ip": net.vm_ip(n),
+                    "ip6": net.vm_ip6(n),
                     "iface_id": format!("port-{}-{n}", net.kind()),
                 },
                 "l2pop": l2pop,
@@ -381,7 +391,7 @@ fn unused(flows: &[Dumped], table: u8, rule: &str) {
     );
 }
 
-fn ping(c: &Cluster, net: Net, from: usize, to: usize) {
+fn ping4(c: &Cluster, net: Net, from: usize, to: usize) {
     let vm = &c.nodes[from].vms[net.index()];
     let out = Command::new("ip")
         .args(["netns", "exec", vm.ns.name()])
@@ -396,6 +406,96 @@ fn ping(c: &Cluster, net: Net, from: usize, to: usize) {
         ofctl_ok(&c.nodes[from].xvsd.dir, &["-O", "OpenFlow13", "dump-flows", "br-tun"]),
         ofctl_ok(&c.nodes[to].xvsd.dir, &["-O", "OpenFlow13", "dump-flows", "br-tun"]),
     );
+}
+
+/// Gives the VM of `net` on node `n` IPv6 (veths are made without): its address, no
+/// DAD and no router solicitations (nothing waits, nothing extra is flooded).
+fn enable_ipv6(c: &Cluster, net: Net, n: usize) {
+    let vm = &c.nodes[n].vms[net.index()];
+    for (key, value) in [
+        ("accept_dad", "0"),
+        ("router_solicitations", "0"),
+        ("disable_ipv6", "0"),
+    ] {
+        vm.ns.exec(
+            "sysctl",
+            &[
+                "-q",
+                "-w",
+                &format!("net.ipv6.conf.{}.{key}={value}", vm.vm_if),
+            ],
+        );
+    }
+    vm.ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{}/64", net.vm_ip6(n)),
+        "dev",
+        &vm.vm_if,
+        "nodad",
+    ]);
+}
+
+fn ping6(c: &Cluster, net: Net, from: usize, to: usize) {
+    let vm = &c.nodes[from].vms[net.index()];
+    // Forget the neighbour, so that it is asked (NS) and answers (NA) again.
+    vm.ns.ip(&["-6", "neigh", "flush", "dev", &vm.vm_if]);
+    let out = Command::new("ip")
+        .args(["netns", "exec", vm.ns.name()])
+        .args([
+            "ping",
+            "-6",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            &net.vm_ip6(to),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("3 received"),
+        "{net:?}: VM on node {from} -> VM on node {to} over IPv6: {text}{}\nnode {from} br-int:\n{}\nnode {to} br-int:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        ofctl_ok(&c.nodes[from].xvsd.dir, &["-O", "OpenFlow13", "dump-flows", "br-int"]),
+        ofctl_ok(&c.nodes[to].xvsd.dir, &["-O", "OpenFlow13", "dump-flows", "br-int"]),
+    );
+}
+
+/// An unsolicited neighbour advertisement for `target` from `src_mac`/`src` to all
+/// nodes (ff02::1), with its target link-layer address option.
+fn neighbour_advertisement(src_mac: &str, src: &str, target: &str) -> Vec<u8> {
+    let src: std::net::Ipv6Addr = src.parse().unwrap();
+    let dst: std::net::Ipv6Addr = "ff02::1".parse().unwrap();
+    let mut icmp = vec![136, 0, 0, 0, 0x20, 0, 0, 0];
+    icmp.extend_from_slice(&target.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    icmp.extend_from_slice(&[2, 1]);
+    icmp.extend_from_slice(&mac(src_mac));
+    let mut pseudo = src.octets().to_vec();
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(&icmp);
+    let c = csum(&pseudo);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = mac("33:33:00:00:00:01").to_vec();
+    f.extend_from_slice(&mac(src_mac));
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 255]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend(icmp);
+    f
+}
+
+/// The packet counter of the dumped flow of `table` whose rule is `rule`.
+fn packets(node: &Node, bridge: &str, table: u8, rule: &str) -> u64 {
+    flow(&dump(node, bridge), table, rule).n_packets
 }
 
 #[test]
@@ -449,8 +549,8 @@ fn neutrons_bridge_classes_on_os_ken_program_two_nodes_and_vms_ping_over_gre_and
     }
 
     for net in NETS {
-        ping(&c, net, 0, 1);
-        ping(&c, net, 1, 0);
+        ping4(&c, net, 0, 1);
+        ping4(&c, net, 1, 0);
     }
 
     for (n, r) in results.iter().enumerate() {
@@ -556,5 +656,101 @@ fn neutrons_bridge_classes_on_os_ken_program_two_nodes_and_vms_ping_over_gre_and
             unused(&tun, table, "priority=0");
         }
     }
+
+    // IPv6: neighbour discovery through the ND spoofing protection (br-int table 24
+    // lets each VM advertise its own address) and br-tun's learning from NAs (table 10).
+    for n in 0..2 {
+        for net in NETS {
+            enable_ipv6(&c, net, n);
+        }
+    }
+    for net in NETS {
+        ping6(&c, net, 0, 1);
+        ping6(&c, net, 1, 0);
+    }
+    for (n, r) in results.iter().enumerate() {
+        let node = &c.nodes[n];
+        let int = check_flows(node, r, "br-int", false);
+        let tun = check_flows(node, r, "br-tun", true);
+        for net in NETS {
+            let tap = r["ofports"][net.tap()].as_i64().unwrap();
+            used(
+                &int,
+                0,
+                &format!("priority=10,icmp6,in_port={tap},icmp_type=136"),
+            );
+            used(
+                &int,
+                24,
+                &format!(
+                    "priority=2,icmp6,in_port={tap},icmp_type=136,nd_target={}",
+                    net.vm_ip6(n)
+                ),
+            );
+        }
+        used(&tun, 10, "priority=2,icmp6,icmp_type=136");
+        unused(&int, 24, "priority=0");
+    }
+
+    // Spoofing: what a VM sends for an address that is not its own stops in br-int.
+    let node0 = &c.nodes[0];
+    let net = Net::Gre;
+    let tap = results[0]["ofports"][net.tap()].as_i64().unwrap();
+    let vm = c.nodes[0].vms[net.index()].socket();
+    let peer = c.nodes[1].vms[net.index()].socket();
+    peer.recv_all(Duration::from_millis(300));
+    let flood = format!("priority=1,dl_vlan={}", net.lvid(0));
+    let flooded = packets(node0, "br-tun", 22, &flood);
+    let dropped = packets(node0, "br-int", 24, "priority=0");
+    let spoofed = [
+        arp(
+            "ff:ff:ff:ff:ff:ff",
+            &net.vm_mac(0),
+            None,
+            2,
+            &net.vm_mac(0),
+            "10.2.0.99",
+            "ff:ff:ff:ff:ff:ff",
+            "10.2.0.99",
+        ),
+        neighbour_advertisement(&net.vm_mac(0), &net.vm_ip6(0), "fd00:2::99"),
+    ];
+    for f in &spoofed {
+        vm.send(f).unwrap();
+    }
+    assert_eq!(
+        peer.recv_all(Duration::from_millis(500)),
+        Vec::<Vec<u8>>::new(),
+        "nothing spoofed reaches the other node's VM"
+    );
+    assert_eq!(
+        packets(node0, "br-int", 24, "priority=0"),
+        dropped + 2,
+        "the spoofed ARP and NA are dropped in table 24"
+    );
+    assert_eq!(
+        packets(node0, "br-tun", 22, &flood),
+        flooded,
+        "nothing flooded"
+    );
+    // A frame from a MAC that is not the port's stops in table 25 (no flow: dropped).
+    let from_mac = packets(node0, "br-int", 0, &format!("priority=9,in_port={tap}"));
+    vm.send(&ping(
+        &net.vm_mac(1),
+        "fa:16:3e:66:66:66",
+        None,
+        &net.vm_ip(0),
+        &net.vm_ip(1),
+    ))
+    .unwrap();
+    assert_eq!(
+        peer.recv_all(Duration::from_millis(500)),
+        Vec::<Vec<u8>>::new(),
+        "a frame from a spoofed MAC does not reach the other node's VM"
+    );
+    assert_eq!(
+        packets(node0, "br-int", 0, &format!("priority=9,in_port={tap}")),
+        from_mac + 1
+    );
     eprintln!("whole test: {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -10,7 +10,8 @@ VLAN (OVSDB tag) with the agent's ARP/MAC/ND spoofing protection.
 Usage: python neutron_osken_node.py CONFIG.json
 CONFIG: {"db": "unix:PATH", "of_port": 6633, "local_ip": IP, "remote_ip": IP,
          "networks": [{"type": "vxlan"|"gre", "segmentation_id": N, "lvid": N,
-                       "vm": {"port": TAP, "mac": MAC, "ip": IP, "iface_id": ID},
+                       "vm": {"port": TAP, "mac": MAC, "ip": IP, "ip6": IP6,
+                              "iface_id": ID},
                        "l2pop": [{"mac": MAC, "ip": IP}, ...]}, ...]}
 Run it where the switch can reach 127.0.0.1:of_port (the switch's network namespace).
 
@@ -258,7 +259,8 @@ class NodeApp(base_oskenapp.BaseNeutronAgentOSKenApp):
             step("setup_arp_spoofing_protection %s" % vm["port"])
             ovs_neutron_agent.OVSNeutronAgent.setup_arp_spoofing_protection(ib, vif, {
                 "port_security_enabled": True, "device_owner": "compute:nova",
-                "fixed_ips": [{"ip_address": vm["ip"]}], "allowed_address_pairs": []})
+                "fixed_ips": [{"ip_address": ip} for ip in (vm["ip"], vm.get("ip6")) if ip],
+                "allowed_address_pairs": []})
             step("port_alive %s" % vm["port"])
             ib.uninstall_flows(strict=True, table_id=0, priority=2, in_port=vif.ofport)
 
