@@ -5,7 +5,7 @@
 mod common;
 
 use common::{eth, send};
-use xvs_pipeline::ofp::{parse_flow, FlowMod, ParseMode};
+use xvs_pipeline::ofp::{parse_flow, FlowFlags, FlowMod, ParseMode};
 use xvs_pipeline::ofproto::flow_mods::{FlowModCommand, FlowModFailure, FlowTableMod};
 use xvs_pipeline::{PortConfig, PortKind, Switch};
 
@@ -146,6 +146,88 @@ fn one_at_a_time_each_command_has_its_outcome() {
     assert!(sw
         .flow_mod("nope", FlowTableMod::delete(FlowMod::default(), false), 0)
         .is_err());
+}
+
+#[test]
+fn an_add_replacing_a_flow_keeps_its_counters_unless_reset_counts() {
+    // As OVS 3.1 (measured with ovs-vswitchd and ovs-ofctl -O OpenFlow13): an ADD with
+    // the same table, priority and match replaces the flow (cookie, actions, duration)
+    // but carries its packet and byte counts over (ofproto's modify_keep_counts),
+    // unless the flow mod has reset_counts, which every OpenFlow 1.0 add implies. The
+    // Neutron agent re-adds all its flows under a new cookie when it restarts.
+    let mut sw = bridge();
+    let mut add = flow(&sw, "priority=5,in_port=p1 actions=drop", ParseMode::Add);
+    add.cookie = 0x1;
+    assert_eq!(
+        sw.flow_mod("br0", FlowTableMod::add(add.clone()), 0)
+            .unwrap(),
+        Ok(1)
+    );
+    let frame = eth("ff:ff:ff:ff:ff:ff", "fa:16:3e:00:00:01", None, 0x0800);
+    for t in 0..3 {
+        send(&mut sw, "p1", &frame, 1000 + t);
+    }
+    let counts = |sw: &Switch| {
+        let d = dump(sw);
+        let n = d
+            .split("n_packets=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        let b = d
+            .split("n_bytes=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        (n.parse::<u64>().unwrap(), b.parse::<u64>().unwrap(), d)
+    };
+    let (n, bytes, _) = counts(&sw);
+    assert_eq!((n, bytes), (3, 3 * frame.len() as u64));
+
+    // Re-added under a new cookie, with other actions: the counts stay.
+    add.cookie = 0x2;
+    add.actions = flow(
+        &sw,
+        "priority=5,in_port=p1 actions=output:p2",
+        ParseMode::Add,
+    )
+    .actions;
+    assert_eq!(
+        sw.flow_mod("br0", FlowTableMod::add(add.clone()), 5000)
+            .unwrap(),
+        Ok(1)
+    );
+    let (n, b, d) = counts(&sw);
+    assert_eq!((n, b), (3, bytes), "{d}");
+    assert!(
+        d.contains("cookie=0x2, duration=0.000s,"),
+        "a new flow: {d}"
+    );
+    assert!(d.contains("actions=output:2"), "{d}");
+    send(&mut sw, "p1", &frame, 6000);
+    assert_eq!(counts(&sw).0, 4, "and go on counting");
+
+    // With reset_counts (an OpenFlow 1.0 add), they start again.
+    add.flags.0 |= FlowFlags::RESET_COUNTS;
+    assert_eq!(
+        sw.flow_mod("br0", FlowTableMod::add(add.clone()), 7000)
+            .unwrap(),
+        Ok(1)
+    );
+    assert_eq!(counts(&sw).0, 0, "{}", dump(&sw));
+    // A bundle's adds are the same adds.
+    send(&mut sw, "p1", &frame, 8000);
+    add.flags.0 &= !FlowFlags::RESET_COUNTS;
+    assert_eq!(
+        sw.flow_mods_atomic("br0", vec![FlowTableMod::add(add)], 9000)
+            .unwrap(),
+        Ok(vec![1])
+    );
+    assert_eq!(counts(&sw).0, 1, "{}", dump(&sw));
 }
 
 #[test]

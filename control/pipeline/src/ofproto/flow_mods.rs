@@ -14,7 +14,7 @@ use crate::ofp::{FlowMod, N_TABLES};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FlowModCommand {
     /// Adds the flow, replacing one with the same table, priority and match (its
-    /// cookie, timeouts and counters too).
+    /// cookie, actions and timeouts; its counters only with `reset_counts`).
     Add,
     /// Gives the selected flows the new actions (strict: the one flow with exactly
     /// this match and priority; else every flow whose match is within this one).
@@ -109,7 +109,7 @@ impl BridgeTables {
     fn apply_checked(&mut self, m: FlowTableMod, now: Time, log: &mut ChangeLog) -> usize {
         match m.command {
             FlowModCommand::Add => {
-                self.insert(m.flow, now, log);
+                self.add_replacing(m.flow, now, log);
                 1
             }
             FlowModCommand::Delete { strict } => self.del_flows(&m.flow, strict, log),

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
 
-use crate::ofp::{Action, FlowMod, Match, N_TABLES};
+use crate::ofp::{Action, FlowFlags, FlowMod, Match, N_TABLES};
 use crate::topology::BridgeId;
 use changes::{Change, ChangeLog};
 use mac_learning::MacTable;
@@ -367,8 +367,28 @@ impl BridgeTables {
 
     /// Adds (or replaces, counters reset) the rule with this match and priority.
     pub fn insert(&mut self, fm: FlowMod, now: Time, log: &mut ChangeLog) {
+        self.insert_with(fm, now, log, false);
+    }
+
+    /// An OpenFlow ADD (OVS's add_flow): replaces the rule with this match and
+    /// priority (a new rule: cookie, actions, timeouts, duration), carrying over its
+    /// packet and byte counts unless the flow mod has `reset_counts`, as OVS's
+    /// `modify_keep_counts`, and its last use in any case (rule_insert forwards
+    /// `used`, so `idle_age` goes on).
+    pub fn add_replacing(&mut self, fm: FlowMod, now: Time, log: &mut ChangeLog) {
+        self.insert_with(fm, now, log, true);
+    }
+
+    fn insert_with(&mut self, fm: FlowMod, now: Time, log: &mut ChangeLog, carry: bool) {
         let table = fm.table.unwrap_or(0);
+        let (mut n_packets, mut n_bytes, mut last_used) = (0, 0, now);
         if let Some(old) = self.tables[table as usize].find_exact(&fm.matcher, fm.priority) {
+            if let Some(r) = self.tables[table as usize].get(old).filter(|_| carry) {
+                last_used = r.last_used;
+                if fm.flags.0 & FlowFlags::RESET_COUNTS == 0 {
+                    (n_packets, n_bytes) = (r.n_packets, r.n_bytes);
+                }
+            }
             self.remove(table, old, log);
         }
         log.push(Change::RuleAdded {
@@ -391,9 +411,9 @@ impl BridgeTables {
             flags: fm.flags,
             created: now,
             modified: now,
-            last_used: now,
-            n_packets: 0,
-            n_bytes: 0,
+            last_used,
+            n_packets,
+            n_bytes,
         });
     }
 
