@@ -19,7 +19,10 @@
 //! - over IPv6 too: neighbour discovery through br-int's ND spoofing protection and
 //!   br-tun's learning from neighbour advertisements;
 //! - an ARP or NA for an address that is not the VM's, or a frame from another MAC,
-//!   stops in br-int (tables 24 and 25) and reaches nobody.
+//!   stops in br-int (tables 24 and 25) and reaches nobody;
+//! - the agent restarting (the app again, new cookies): the same flows under the new
+//!   cookies with their counters carried over, the canary found, the old cookies'
+//!   flows (learned ones too) cleaned up, and traffic learned again.
 //!
 //! Needs root, the openvswitch tools and the Python from scripts/test.sh (neutron,
 //! os-ken, ovsdbapp); fails loudly without them.
@@ -104,7 +107,7 @@ impl Net {
 }
 
 /// What the app is told to do on node `n`.
-fn app_config(c: &Cluster, n: usize, of_port: u16) -> Value {
+fn app_config(c: &Cluster, n: usize, of_port: u16, restart: bool) -> Value {
     let remote = 1 - n;
     let networks: Vec<Value> = NETS
         .iter()
@@ -135,6 +138,7 @@ fn app_config(c: &Cluster, n: usize, of_port: u16) -> Value {
         "local_ip": node_ip(n),
         "remote_ip": node_ip(remote),
         "networks": networks,
+        "restart": restart,
     })
 }
 
@@ -146,12 +150,13 @@ struct App {
 }
 
 impl App {
-    /// Starts the app in node `n`'s namespace (where xvsd reaches 127.0.0.1:6633).
-    fn start(c: &Cluster, n: usize) -> App {
+    /// Starts the app in node `n`'s namespace (where xvsd reaches 127.0.0.1:6633);
+    /// `restart`: as the agent starting again on a node it programmed.
+    fn start(c: &Cluster, n: usize, restart: bool) -> App {
         let node = &c.nodes[n];
         let dir = &node.xvsd.dir;
         let config = dir.join("neutron-node.json");
-        std::fs::write(&config, app_config(c, n, 6633).to_string()).unwrap();
+        std::fs::write(&config, app_config(c, n, 6633, restart).to_string()).unwrap();
         let out = dir.join("neutron-node.out");
         let log = dir.join("neutron-node.log");
         let child = Command::new("ip")
@@ -509,7 +514,7 @@ fn neutrons_bridge_classes_on_os_ken_program_two_nodes_and_vms_ping_over_gre_and
     }
 
     // Both nodes' apps at once: each makes its bridges and flows.
-    let mut apps: Vec<App> = (0..2).map(|n| App::start(&c, n)).collect();
+    let mut apps: Vec<App> = (0..2).map(|n| App::start(&c, n, false)).collect();
     let results: Vec<Value> = apps
         .iter_mut()
         .zip(&c.nodes)
@@ -752,5 +757,65 @@ fn neutrons_bridge_classes_on_os_ken_program_two_nodes_and_vms_ping_over_gre_and
         packets(node0, "br-int", 0, &format!("priority=9,in_port={tap}")),
         from_mac + 1
     );
+
+    // The agent restarts on both nodes: every flow again under a new cookie (an ADD
+    // replacing a flow keeps its counters, as in OVS), then its rpc_loop finds the
+    // canary flow and deletes the flows of other cookies, the learned ones included.
+    let before: Vec<Vec<Dumped>> = c.nodes.iter().map(|n| dump(n, "br-tun")).collect();
+    drop(apps);
+    let mut apps: Vec<App> = (0..2).map(|n| App::start(&c, n, true)).collect();
+    let again: Vec<Value> = apps
+        .iter_mut()
+        .zip(&c.nodes)
+        .map(|(a, node)| a.wait(node))
+        .collect();
+    for (n, r) in again.iter().enumerate() {
+        let node = &c.nodes[n];
+        assert_eq!(r["canary"], 1, "node {n}: the canary table says OVS_NORMAL (1)");
+        assert_eq!(r["ofports"], results[n]["ofports"], "node {n}: same ports");
+        for bridge in ["br-int", "br-tun"] {
+            assert_ne!(r["cookies"][bridge], results[n]["cookies"][bridge]);
+            let diffs = r["read_back"][bridge].as_array().unwrap();
+            assert!(
+                diffs.is_empty(),
+                "node {n} {bridge} after the restart: {diffs:#?}"
+            );
+            check_flows(node, r, bridge, false);
+        }
+        let after = dump(node, "br-tun");
+        let mut carried = 0;
+        for b in &before[n] {
+            if let Some(a) = after
+                .iter()
+                .find(|a| a.flow.table == b.flow.table && a.flow.rule == b.flow.rule)
+            {
+                assert!(
+                    a.n_packets >= b.n_packets,
+                    "node {n}: table={} {} had {} packets, {} after the restart",
+                    b.flow.table,
+                    b.flow.rule,
+                    b.n_packets,
+                    a.n_packets
+                );
+                carried += usize::from(b.n_packets > 0);
+            }
+        }
+        assert!(
+            carried >= 8,
+            "node {n}: only {carried} counters to carry over"
+        );
+    }
+    for net in NETS {
+        ping4(&c, net, 0, 1);
+        ping4(&c, net, 1, 0);
+    }
+    for (n, r) in again.iter().enumerate() {
+        let tun = check_flows(&c.nodes[n], r, "br-tun", true);
+        let learned: Vec<&Dumped> = tun.iter().filter(|d| is_learned(&d.flow)).collect();
+        assert_eq!(learned.len(), 2, "node {n}: {learned:#?}");
+        for l in learned {
+            assert_eq!(l.flow.cookie, r["cookies"]["br-tun"].as_str().unwrap());
+        }
+    }
     eprintln!("whole test: {:.1} s", started.elapsed().as_secs_f64());
 }

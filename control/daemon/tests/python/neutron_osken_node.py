@@ -12,7 +12,11 @@ CONFIG: {"db": "unix:PATH", "of_port": 6633, "local_ip": IP, "remote_ip": IP,
          "networks": [{"type": "vxlan"|"gre", "segmentation_id": N, "lvid": N,
                        "vm": {"port": TAP, "mac": MAC, "ip": IP, "ip6": IP6,
                               "iface_id": ID},
-                       "l2pop": [{"mac": MAC, "ip": IP}, ...]}, ...]}
+                       "l2pop": [{"mac": MAC, "ip": IP}, ...]}, ...],
+         "restart": false}
+With "restart": the agent starting again on the node: the same calls under new
+cookies (the VM ports are there already), then the canary check and the cleanup of
+the flows of other cookies, as its rpc_loop does.
 Run it where the switch can reach 127.0.0.1:of_port (the switch's network namespace).
 
 Prints one JSON object: the OpenFlow port numbers, each bridge's cookie, every FLOW_MOD
@@ -184,6 +188,8 @@ class NodeApp(base_oskenapp.BaseNeutronAgentOSKenApp):
     def drive(self, c):
         conf = cfg.CONF
         local_ip, remote_ip = c["local_ip"], c["remote_ip"]
+        # The agent starting again on a node it already programmed (new cookies).
+        restart = c.get("restart", False)
         ofports = {}
 
         step("setup_integration_br")
@@ -231,18 +237,21 @@ class NodeApp(base_oskenapp.BaseNeutronAgentOSKenApp):
 
         for net in c["networks"]:
             vm = net["vm"]
-            # os-vif plugs the VM's tap with its external ids.
-            step("plug %s" % vm["port"])
-            ib.replace_port(vm["port"], ("external_ids", {
-                "iface-id": vm["iface_id"], "iface-status": "active",
-                "attached-mac": vm["mac"], "vm-uuid": "vm-" + vm["iface_id"]}))
+            if not restart:
+                # The VM's tap plugged as neutron's interface driver does it: on the
+                # dead VLAN (tag 4095, trunk of 4095 only), with its external ids.
+                step("plug %s" % vm["port"])
+                ib.replace_port(vm["port"], ("external_ids", {
+                    "iface-id": vm["iface_id"], "iface-status": "active",
+                    "attached-mac": vm["mac"], "vm-uuid": "vm-" + vm["iface_id"]}))
             vif = ib.get_vif_port_by_id(vm["iface_id"])
             if vif is None or vif.ofport in (None, -1):
                 raise RuntimeError("no VIF port for %s: %r" % (vm["port"], vif))
             ofports[vm["port"]] = vif.ofport
-            # Not yet bound: the agent's port_dead drop flow.
-            step("port_dead %s" % vm["port"])
-            ib.drop_port(in_port=vif.ofport)
+            if not restart:
+                # Not yet bound: the agent's port_dead drop flow.
+                step("port_dead %s" % vm["port"])
+                ib.drop_port(in_port=vif.ofport)
             # agent.port_bound: its network in other_config, the local VLAN as its tag.
             step("port_bound %s" % vm["port"])
             other = ib.db_get_val("Port", vm["port"], "other_config")
@@ -264,8 +273,17 @@ class NodeApp(base_oskenapp.BaseNeutronAgentOSKenApp):
             step("port_alive %s" % vm["port"])
             ib.uninstall_flows(strict=True, table_id=0, priority=2, in_port=vif.ofport)
 
-        step("read back")
         out = {"ofports": ofports, "cookies": {}, "expected": {}, "read_back": {}}
+        if restart:
+            # agent.rpc_loop once the ports are seen: the canary table is there, and
+            # the flows of the agent's earlier life (other cookies) go.
+            step("check_canary_table")
+            out["canary"] = ib.check_canary_table()
+            step("cleanup_stale_flows")
+            ib.cleanup_flows()
+            tb.cleanup_flows()
+
+        step("read back")
         for br in (ib, tb):
             want = expected_flows(SENT[br.br_name])
             out["cookies"][br.br_name] = "%#x" % br.default_cookie
