@@ -169,6 +169,9 @@ def record_flow(ovs, out, proto, flow, kind="flow"):
     start = len(ovs.log_lines())
     text = ovs.ofctl("-O", "OpenFlow13", "dump-flows", "br0").stdout
     mp13 = [flow_entry(m) for _, d, m in msgs_since(ovs, start) if d == "s2c"]
+    # OpenFlow 1.0's own OFPST_FLOW (ofp10_match), which ovs-ofctl never asks for.
+    st10 = [m[12:] for m in talk(ovs.d + "/br0.mgmt", [OFPST_FLOW10], 1)
+            if m[1] == 17 and u16(m, 8) == 1]
     nxst = [e for e in nxst if e is not None]
     mp13 = [e for e in mp13 if e is not None]
     out.append("%s: %s" % (kind, flow))
@@ -177,6 +180,7 @@ def record_flow(ovs, out, proto, flow, kind="flow"):
     out.append("flow_mod: " + fm.hex())
     out.append("nxst: " + b"".join(nxst).hex())
     out.append("mp13: " + b"".join(mp13).hex())
+    out.append("st10: " + b"".join(st10).hex())
     line = [strip(l) for l in text.splitlines() if "actions=" in l]
     out.append("ovs13: " + (line[0] if line else ""))
     out.append("")
@@ -289,6 +293,7 @@ BARRIER13 = bytes.fromhex("0414000800000099")
 
 
 HELLO10 = bytes.fromhex("0100000800000001")
+OFPST_FLOW10 = bytes.fromhex("011000380000000700010000" + "003fffff" + "00" * 36 + "ff00ffff")
 BARRIER10 = bytes.fromhex("0112000800000099")
 
 
@@ -519,7 +524,8 @@ HEADER = """\
 # ("add: of13", ovs-ofctl -O OpenFlow13 add-flow) and flows_of10.txt ("add: of10",
 # plain ovs-ofctl): the FLOW_MOD ovs-ofctl sent ("tid: 1" when it had enabled
 # NXT_FLOW_MOD_TABLE_ID first), OVS's NXST_FLOW reply entry to plain dump-flows
-# ("nxst:") and OFPMP_FLOW reply entry to -O OpenFlow13 dump-flows ("mp13:"), and the
+# ("nxst:"), OFPMP_FLOW reply entry to -O OpenFlow13 dump-flows ("mp13:"), the entry of
+# OVS's reply to an OpenFlow 1.0 OFPST_FLOW request (all tables, "st10:"), and the
 # line ovs-ofctl -O OpenFlow13 printed (durations and counters removed).
 # "[refused]": flows_err.txt's flows in an OpenFlow 1.3 wire form ("c2s:", built by
 # hand) and OVS's answer ("s2c:", its OFPT_ERROR, or "ok" when the wire form is one
