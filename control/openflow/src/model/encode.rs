@@ -319,7 +319,7 @@ mod tests {
             mask: 0xffff_ffff,
         };
         assert_eq!(
-            encode_actions(&[sf.clone()], &m, Version::Of10),
+            encode_actions(std::slice::from_ref(&sf), &m, Version::Of10),
             hex("ffff0018000023200007001f00010c040000000000000003")
         );
         assert_eq!(

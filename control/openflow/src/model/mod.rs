@@ -65,7 +65,7 @@ fn flow_mod_match(m: &WireMatch) -> Result<Match, OfError> {
 /// The actions of a FLOW_MOD as the model's list: an action list in its order;
 /// instructions in OVS's order (apply-actions, then write-metadata, then
 /// goto-table) whatever their order on the wire.
-fn decode_actions(a: &FlowActions, version: Version) -> Result<Vec<Action>, OfError> {
+pub fn decode_actions(a: &FlowActions, version: Version) -> Result<Vec<Action>, OfError> {
     let decode_list = |list: &[crate::actions::WireAction]| {
         list.iter()
             .map(|a| actions::decode_action(a, version))
