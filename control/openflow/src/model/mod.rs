@@ -248,3 +248,93 @@ pub fn flow_stats(rule: &Rule, now: Time, version: Version, form: FlowStatsForm)
         actions_bytes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::parse_actions;
+    use crate::bytes::test_util::hex;
+    use crate::flow_mod::FlowModForm;
+    use crate::of10_match::Of10Match;
+
+    fn wire(form: FlowModForm, command: FlowModCommand) -> WireFlowMod {
+        WireFlowMod {
+            form,
+            command,
+            table_id: OFPTT_ALL,
+            cookie: 0,
+            cookie_mask: 0,
+            new_cookie: Some(7),
+            idle_timeout: 0,
+            hard_timeout: 0,
+            priority: 5,
+            buffer_id: u32::MAX,
+            out_port: 0xffff,
+            out_group: OFPG_ANY,
+            flags: 0,
+            importance: 0,
+            wire_match: WireMatch::Of10(Of10Match::all()),
+            actions: FlowActions::Actions(
+                parse_actions(Version::Of10, &hex("0000000800020000")).unwrap(),
+            ),
+        }
+    }
+
+    #[test]
+    fn commands_as_ovs_reads_them() {
+        // OpenFlow 1.0 add: table 0 (None), the cookie, reset_counts.
+        let m = flow_mod(&wire(FlowModForm::Of10, FlowModCommand::Add), Version::Of10).unwrap();
+        assert_eq!(m.command, Command::Add);
+        assert_eq!((m.flow.table, m.flow.cookie), (None, 7));
+        assert_eq!(m.flow.flags.0, FlowFlags::RESET_COUNTS);
+        assert_eq!(m.flow.actions, Some(vec![Action::Output(2)]));
+        // An all-ones cookie is kept on an add (OVS's new_cookie is taken as is).
+        let mut w = wire(FlowModForm::Of10, FlowModCommand::Add);
+        w.new_cookie = None;
+        assert_eq!(flow_mod(&w, Version::Of10).unwrap().flow.cookie, u64::MAX);
+        // OpenFlow 1.0 modify: may add, with the new cookie; strict keeps priority.
+        let m = flow_mod(
+            &wire(FlowModForm::Of10, FlowModCommand::ModifyStrict),
+            Version::Of10,
+        )
+        .unwrap();
+        assert_eq!(m.command, Command::Modify { strict: true });
+        assert!(m.modify_may_add);
+        assert_eq!(
+            (m.new_cookie, m.flow.priority, m.flow.flags.0),
+            (Some(7), 5, 0)
+        );
+        // OpenFlow 1.3 modify with a cookie mask: no add, cookie kept.
+        let mut w = wire(FlowModForm::Of11, FlowModCommand::Modify);
+        w.wire_match = WireMatch::Tlvs(Vec::new());
+        w.actions = FlowActions::Instructions(Vec::new());
+        (w.new_cookie, w.cookie, w.cookie_mask) = (None, 3, u64::MAX);
+        let m = flow_mod(&w, Version::Of13).unwrap();
+        assert!(!m.modify_may_add);
+        assert_eq!(
+            (m.new_cookie, m.flow.cookie, m.flow.cookie_mask),
+            (None, 3, u64::MAX)
+        );
+        assert_eq!(m.flow.actions, Some(vec![]));
+        // Deletes: output port and group restrictions; a group selects nothing.
+        let mut w = wire(FlowModForm::Of11, FlowModCommand::Delete);
+        w.out_port = 2;
+        let m = flow_mod(&w, Version::Of10).unwrap();
+        assert_eq!(m.command, Command::Delete { strict: false });
+        assert_eq!((m.flow.out_port, m.new_cookie), (Some(2), None));
+        w.out_group = 9;
+        assert_eq!(
+            flow_mod(&w, Version::Of10).unwrap().flow.out_port,
+            Some(OFPP_NONE)
+        );
+        // A buffer id: OFPBRC_BUFFER_UNKNOWN for adds and modifies, not deletes.
+        w.buffer_id = 1;
+        assert!(flow_mod(&w, Version::Of10).is_ok());
+        let mut w = wire(FlowModForm::Of10, FlowModCommand::Modify);
+        w.buffer_id = 1;
+        assert_eq!(
+            flow_mod(&w, Version::Of10),
+            Err(OfError::OFPBRC_BUFFER_UNKNOWN)
+        );
+    }
+}
