@@ -121,6 +121,17 @@ fn ofs_nbits(v: u16) -> (u32, u32) {
 pub fn decode_action(a: &WireAction, version: Version) -> Result<Action, OfError> {
     let r = &a.raw;
     let of10 = version == Version::Of10;
+    // What `parse_actions` guarantees, for actions built by other means.
+    let (vendor, t) = match (a.vendor, a.subtype) {
+        (Some(v), Some(s)) => (v, s),
+        _ => (0, a.action_type),
+    };
+    match crate::actions::action_info(version.wire(), vendor, t) {
+        Some(i) if (i.min_len as usize..=i.max_len as usize).contains(&r.len()) => {}
+        Some(_) => return Err(OfError::OFPBAC_BAD_LEN),
+        None if vendor == 0 => return Err(OfError::OFPBAC_BAD_TYPE),
+        None => return Err(OfError::OFPBAC_BAD_VENDOR_TYPE),
+    }
     match (a.vendor, a.subtype) {
         (Some(NX_VENDOR_ID), Some(sub)) => decode_nx(sub, r),
         (Some(_), _) => Err(OfError::OFPBAC_BAD_VENDOR_TYPE),
@@ -454,6 +465,30 @@ mod tests {
         assert_eq!(
             one(Version::Of10, "000b001000010000000000000000 0001"),
             Err(OfError::OFPBAC_BAD_TYPE)
+        );
+    }
+
+    #[test]
+    fn short_actions_built_by_hand_are_refused() {
+        let a = WireAction {
+            action_type: 0,
+            vendor: None,
+            subtype: None,
+            raw: vec![0, 0, 0, 4],
+        };
+        assert_eq!(
+            decode_action(&a, Version::Of10),
+            Err(OfError::OFPBAC_BAD_LEN)
+        );
+        let a = WireAction {
+            action_type: 0xffff,
+            vendor: Some(NX_VENDOR_ID),
+            subtype: Some(nxast::LEARN),
+            raw: vec![0; 16],
+        };
+        assert_eq!(
+            decode_action(&a, Version::Of13),
+            Err(OfError::OFPBAC_BAD_LEN)
         );
     }
 
