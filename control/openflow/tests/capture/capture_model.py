@@ -527,6 +527,8 @@ HEADER = """\
 # ("nxst:"), OFPMP_FLOW reply entry to -O OpenFlow13 dump-flows ("mp13:"), the entry of
 # OVS's reply to an OpenFlow 1.0 OFPST_FLOW request (all tables, "st10:"), and the
 # line ovs-ofctl -O OpenFlow13 printed (durations and counters removed).
+# "[wire]": single faults of OpenFlow 1.0 and 1.3 flow mods ("c2s:") and OVS's answer.
+# "[other encodings]": actions OVS takes that xvs writes back in another form.
 # "[refused]": flows_err.txt's flows in an OpenFlow 1.3 wire form ("c2s:", built by
 # hand) and OVS's answer ("s2c:", its OFPT_ERROR, or "ok" when the wire form is one
 # OVS takes). "[neutron]": the Neutron agent's flows as os-ken encodes them
@@ -575,6 +577,31 @@ def nx_flow_mod10(nxm, actions, command=0, prio=0x8000):
 
 def a10(t, arg):
     return be(2, t) + be(2, 8) + arg + bytes(4 - len(arg))
+
+
+def onf_copy_field(n_bits, src, dst, junk=b""):
+    a = (be(2, 0xffff) + be(2, 0) + be(4, 0x4f4e4600) + be(2, 3200) + bytes(2)
+         + be(2, n_bits) + be(2, 0) + be(2, 0) + bytes(2) + be(4, src) + be(4, dst) + junk)
+    return fix_len(pad8(a))
+
+
+def other_encodings():
+    """Actions OVS takes that xvs reads into the model but writes back in another
+    form (OVS writes each back as it came): reg_load2, output_reg2, ONF's
+    copy-field."""
+    eth_type = lambda t: oxm(5, be(2, t))
+    fm = lambda acts, m=match13(): flow_mod13(1, 7, m, [inst_apply(*acts)])
+    return [
+        ("reg_load2 masked eth_dst", fm([nx(33, oxm(3, MAC("fa:16:3e:00:00:00"),
+                                                     MAC("ff:ff:ff:00:00:00"))), a_output(1)])),
+        ("reg_load2 reg6", fm([nx(33, oxm(6, be(4, 3), cls=1)), a_output(1)])),
+        ("output_reg2 reg0", fm([fix_len(nx(32, be(2, 15) + be(2, 0xffff)
+                                          + be(4, nxm_hdr(1, 0, 4))))])),
+        ("copy_field arp_sha to arp_tha", fm([onf_copy_field(48, nxm_hdr(0x8000, 24, 6),
+                                                              nxm_hdr(0x8000, 25, 6)),
+                                               a_output(0xfffffff8)],
+                                              match13(eth_type(0x806)))),
+    ]
 
 
 def wire_cases():
@@ -667,6 +694,15 @@ def wire_cases():
         ("of13 clear_actions", 4, fm(be(2, 5) + be(2, 8) + bytes(4))),
         ("of13 enqueue-like set_queue", 4, fm(ap(be(2, 21) + be(2, 8) + be(4, 1)))),
         ("of13 goto_table 255", 4, flow_mod13(3, 1, m0, [inst_goto(255)])),
+        ("of13 reg_load2 with value bits outside its mask", 4,
+         fm(ap(nx(33, oxm(3, MAC("fa:16:3e:00:00:01"), MAC("ff:00:00:00:00:00")))))),
+        ("of13 reg_load2 into eth_type", 4, fm(ap(nx(33, eth_type(1))))),
+        ("of13 reg_load2 of an unknown field", 4, fm(ap(nx(33, oxm(120, be(4, 1)))))),
+        ("of13 output_reg2 with junk after the header", 4,
+         fm(ap(fix_len(nx(32, be(2, 15) + be(2, 0xffff) + be(4, nxm_hdr(1, 0, 4)) + b"\x01"))))),
+        ("of13 copy_field with junk after the headers", 4,
+         fm(ap(onf_copy_field(48, nxm_hdr(0x8000, 24, 6), nxm_hdr(0x8000, 25, 6), b"\x01")),
+            match=match13(eth_type(0x806)))),
         ("of13 modify with a buffer id", 4, fm(ap(out1), command=1, buffer_id=7)),
         ("of13 delete with a buffer id", 4, fm(command=3, buffer_id=7,
                                                 out_port=0xffffffff, out_group=0xffffffff)),
@@ -725,6 +761,18 @@ def main():
             out.append("wire: " + label)
             out.append("c2s: " + fm.hex())
             out.append("s2c: " + (got[0].hex() if got else "ok"))
+            out.append("")
+        out.append("[other encodings]")
+        out.append("")
+        for label, fm in other_encodings():
+            ovs.ofctl("-O", "OpenFlow13", "del-flows", "br0", proxy=False)
+            got = talk(mgmt, [fm])
+            text = ovs.ofctl("-O", "OpenFlow13", "dump-flows", "br0", proxy=False).stdout
+            line = [strip(l) for l in text.splitlines() if "actions=" in l]
+            out.append("other: " + label)
+            out.append("c2s: " + fm.hex())
+            out.append("s2c: " + (got[0].hex() if got else "ok"))
+            out.append("ovs13: " + (line[0] if line else ""))
             out.append("")
         out.append("[neutron]")
         out.append("")
