@@ -13,7 +13,7 @@
 //! 4. os-ken's encodings of the Neutron agent's flows decode into the flows OVS
 //!    shows for them, whose flow stats entries are OVS's; its deletes leave the
 //!    flows OVS leaves;
-//! 5. 62 single faults of OpenFlow 1.0 and 1.3 flow mods get OVS's errors (but for
+//! 5. 67 single faults of OpenFlow 1.0 and 1.3 flow mods get OVS's errors (but for
 //!    what the model cannot hold, refused by design), and reg_load2, output_reg2
 //!    and ONF's copy-field read as OVS reads them.
 

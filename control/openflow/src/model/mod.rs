@@ -20,13 +20,26 @@
 //! version-dependent action checks).
 //!
 //! Deliberate differences from OVS, where xvs's model holds less than OVS's:
-//! fields, actions and instructions the model does not have are refused with the
-//! error OVS gives for ones it does not know (OFPBMC_BAD_FIELD, OFPBAC_BAD_TYPE /
-//! BAD_VENDOR_TYPE / BAD_SET_TYPE, OFPBIC_UNSUP_INST; a meter is OVS's
-//! OFPMMFC_INVALID_METER, xvs having none); the `max_len` of an output to a port
-//! other than CONTROLLER, `learn`'s flags and FIN timeouts and a 1.4 flow's
-//! importance are not kept; an NXAST_RESUBMIT received is written back as the
-//! NXAST_RESUBMIT_TABLE that OVS writes for `resubmit:P` given as text.
+//!
+//! * fields, actions and instructions the model does not have (`pkt_mark`,
+//!   conntrack, tunnel metadata, MPLS, enqueue and queues, groups, multipath,
+//!   bundle, NXAST_CONTROLLER, write-actions, clear-actions, ...) are refused with
+//!   the error OVS gives for ones it does not know (OFPBMC_BAD_FIELD,
+//!   OFPBAC_BAD_TYPE / BAD_VENDOR_TYPE / BAD_SET_TYPE, OFPBIC_UNSUP_INST); a meter
+//!   gets OVS's OFPMMFC_INVALID_METER (xvs has none); `learn` with flags or FIN
+//!   timeouts is OFPBAC_BAD_ARGUMENT; `goto_table:255` is OFPBIC_BAD_TABLE_ID (OVS
+//!   takes it);
+//! * what is kept of an action is what the model keeps: the `max_len` of an output
+//!   to a port other than CONTROLLER, a 1.4 flow's importance and the raw form of a
+//!   few actions are lost, so OVS and xvs write them back differently: an
+//!   NXAST_RESUBMIT comes back as the NXAST_RESUBMIT_TABLE that OVS writes for
+//!   `resubmit:P` given as text, a reg_load2 as the set_field it is, an
+//!   output_reg2 as an output_reg, ONF's copy-field as an NXAST_REG_MOVE, a
+//!   `dec_ttl()` without ids as `dec_ttl`, SCTP's `mod_tp_src/dst` over 1.3 as the
+//!   1.0 action (OVS: set-field of `sctp_src/dst`);
+//! * a message with two faults may get the error of the later one: the wire layer
+//!   checks all framing (lengths, known types, flags) before the model reads
+//!   bodies, where OVS goes action by action.
 
 pub mod actions;
 pub mod check;
