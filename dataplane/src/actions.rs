@@ -5,7 +5,7 @@
 //! so one list can send differently modified copies to several ports (flooding to two
 //! tunnels, say) without cloning the frame. The executor lives in [`crate::execute`](mod@crate::execute).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::flow_key::PortNo;
 use crate::mac::MacAddr;
@@ -33,10 +33,49 @@ pub enum DpAction {
     SetArpTha(MacAddr),
     SetArpSpa(Ipv4Addr),
     SetArpTpa(Ipv4Addr),
-    /// Rewrite the IPv4 source address, keeping the header checksum right.
+    /// Rewrite the IPv4 source address, keeping the header checksum and the TCP or UDP
+    /// checksum (whose pseudo-header holds the address) right.
     SetIpv4Src(Ipv4Addr),
-    /// Rewrite the IPv4 destination address, keeping the header checksum right.
+    /// Rewrite the IPv4 destination address, as `SetIpv4Src`.
     SetIpv4Dst(Ipv4Addr),
+    /// Rewrite the IPv4 DSCP/ECN byte, keeping the header checksum right.
+    SetIpv4Tos(u8),
+    /// Rewrite the IPv4 TTL, keeping the header checksum right.
+    SetIpv4Ttl(u8),
+    /// Rewrite the IPv6 source address, keeping the TCP, UDP or ICMPv6 checksum right.
+    /// (Addresses are `Ipv6Addr`, alignment 1, so the enum's alignment and size stay
+    /// what the cache entries were laid out for.)
+    SetIpv6Src(Ipv6Addr),
+    /// Rewrite the IPv6 destination address, as `SetIpv6Src` (but, as OVS, without
+    /// touching the upper-layer checksum when a routing header with segments left says
+    /// this is not the final destination).
+    SetIpv6Dst(Ipv6Addr),
+    /// Rewrite the IPv6 traffic class (no checksum covers it).
+    SetIpv6Tclass(u8),
+    /// Rewrite the IPv6 hop limit (no checksum covers it).
+    SetIpv6HopLimit(u8),
+    /// Rewrite the TCP source or destination port, keeping the TCP checksum right.
+    SetTcpSrc(u16),
+    SetTcpDst(u16),
+    /// Rewrite the UDP source or destination port, keeping a UDP checksum right (a zero
+    /// checksum, none, stays zero).
+    SetUdpSrc(u16),
+    SetUdpDst(u16),
+    /// Rewrite the ICMP type or code, keeping the ICMP checksum right.
+    SetIcmpType(u8),
+    SetIcmpCode(u8),
+    /// Rewrite the ICMPv6 type or code, keeping the ICMPv6 checksum right.
+    SetIcmpv6Type(u8),
+    SetIcmpv6Code(u8),
+    /// Rewrite the target of a Neighbour Solicitation or Advertisement, keeping the
+    /// ICMPv6 checksum right.
+    SetNdTarget(Ipv6Addr),
+    /// Rewrite the source link-layer address option of a Neighbour Solicitation or
+    /// Advertisement if it is the message's first link-layer address option (OVS's
+    /// `packet_set_nd` rewrites only that one), keeping the ICMPv6 checksum right.
+    SetNdSll(MacAddr),
+    /// The same for the target link-layer address option.
+    SetNdTll(MacAddr),
     /// Send a copy of the frame, as it is now, encapsulated in `header`, out of `port`
     /// (the underlay). The frame itself is left as it was for the actions that follow.
     TunnelOutput {
@@ -108,4 +147,24 @@ pub enum TunnelType {
     #[default]
     Gre,
     Vxlan,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cache entries hold up to four actions inline, next to their counters, in the
+    /// lines a hit touches: the L3/L4 rewrites must not make the enum bigger or more
+    /// aligned than the tunnel output already makes it.
+    #[test]
+    fn size_and_alignment() {
+        eprintln!(
+            "DpAction: {} bytes, align {}; CachedFlow: {} bytes",
+            std::mem::size_of::<DpAction>(),
+            std::mem::align_of::<DpAction>(),
+            std::mem::size_of::<crate::cache::CachedFlow>()
+        );
+        assert_eq!(std::mem::size_of::<DpAction>(), 44);
+        assert_eq!(std::mem::align_of::<DpAction>(), 4);
+    }
 }

@@ -7,6 +7,7 @@
 //! it ([`Classified::inner`]), and the caller narrows its buffer to that (the worker pulls
 //! the outer headers into its headroom, without a copy). Nothing here allocates.
 
+use std::mem::MaybeUninit;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
@@ -28,7 +29,10 @@ pub struct Classified {
 /// Why a frame is dropped before lookup; each is one of the worker's counters.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum ClassifyDrop {
-    /// The (inner) frame's headers do not parse ([`FlowKey::extract`]): `malformed`.
+    /// The frame is shorter than an Ethernet header, the one thing [`FlowKey::extract`]
+    /// refuses (OVS's userspace datapath drops such frames too): `malformed`. Headers
+    /// past Ethernet that do not parse are no drop: the key then holds the fields before
+    /// them, as OVS's, and the frame goes on by those.
     #[error("malformed frame: {0}")]
     Malformed(#[source] WireError),
     /// A frame on an underlay port that is not a tunnel packet a tunnel endpoint accepts
@@ -57,16 +61,33 @@ pub fn classify(
 }
 
 /// [`classify`] with `tunnels.is_underlay(in_port)` already answered: the worker asks
-/// once per batch, whose frames all come from one port. Always inlined (as is the
-/// worker's caller): out of line, the `Classified` went through memory and was repacked
-/// into the worker's key, which cost the cache-hit path 5-6% (`fastpath` bench, `hit/N`).
-#[inline(always)]
+/// once per batch, whose frames all come from one port.
 pub(crate) fn classify_on(
     in_port: PortNo,
     underlay: bool,
     frame: &[u8],
     tunnels: &TunnelMap,
 ) -> Result<Classified, ClassifyDrop> {
+    let mut key = MaybeUninit::uninit();
+    let inner = classify_into(in_port, underlay, frame, tunnels, &mut key)?;
+    // SAFETY: classify_into returned Ok, so it wrote the key.
+    let key = unsafe { key.assume_init() };
+    Ok(Classified { key, inner })
+}
+
+/// [`classify_on`] writing the key into the caller's storage (written whole when this
+/// returns `Ok`), and returning where the frame it describes is. Always inlined into
+/// the worker's `process` and `process_batch`: the key is then written once, where it
+/// is packed and looked up (see [`FlowKey::extract_into`]; out of line, a `Classified`
+/// went through memory and was repacked, which cost the hit path 5-6%).
+#[inline(always)]
+pub(crate) fn classify_into(
+    in_port: PortNo,
+    underlay: bool,
+    frame: &[u8],
+    tunnels: &TunnelMap,
+    out: &mut MaybeUninit<FlowKey>,
+) -> Result<Range<usize>, ClassifyDrop> {
     let mut port = in_port;
     let mut tun_id = 0;
     let mut inner = 0..frame.len();
@@ -84,9 +105,10 @@ pub(crate) fn classify_on(
         inner = d.inner_range();
     }
     // decap_tunnel checked the inner range's bounds.
-    let mut key = FlowKey::extract(port, &frame[inner.clone()]).map_err(ClassifyDrop::Malformed)?;
+    let key =
+        FlowKey::extract_into(out, port, &frame[inner.clone()]).map_err(ClassifyDrop::Malformed)?;
     key.tun_id = tun_id;
-    Ok(Classified { key, inner })
+    Ok(inner)
 }
 
 #[cfg(test)]
@@ -242,19 +264,24 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn malformed_inner_frame() {
+    fn malformed_inner_frame_is_classified_by_its_l2_fields() {
         // A whole inner Ethernet header (decap's minimum) saying IPv4, and a truncated
-        // IPv4 header behind it.
+        // IPv4 header behind it: the key has the L2 fields, as OVS's would.
         let short = &inner()[..14 + 10];
         let pkt = encap(gre(Some(9)), short, 0);
+        let c = classify(UNDERLAY, &pkt, &map()).unwrap();
         assert_eq!(
-            classify(UNDERLAY, &pkt, &map()),
-            Err(ClassifyDrop::Malformed(WireError::Truncated {
-                layer: Layer::Ipv4,
-                need: 20,
-                have: 10
-            }))
+            c.key,
+            FlowKey {
+                in_port: GRE_PORT,
+                tun_id: 9,
+                dl_dst: MacAddr([0xfa, 0x16, 0x3e, 0, 0, 2]),
+                dl_src: MacAddr([0xfa, 0x16, 0x3e, 0, 0, 1]),
+                dl_type: 0x0800,
+                ..FlowKey::default()
+            }
         );
+        assert_eq!(&pkt[c.inner.clone()], short);
     }
 
     #[test]

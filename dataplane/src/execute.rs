@@ -12,8 +12,8 @@ use crate::actions::{DpAction, Tpid};
 use crate::flow_key::PortNo;
 use crate::tunnel::{tunnel_header_len, write_tunnel_header};
 use crate::wire::{
-    checksum, ethernet, ethertype, get_u16, ipv4, set_u16, vlan, ArpPacket, EthernetFrame,
-    Ipv4Packet, VlanTag, WireError,
+    checksum, ethernet, ethertype, get_u16, icmp, ipv4, ipv6, nd, set_u16, tcp, vlan, ArpPacket,
+    EthernetFrame, Ipv4Packet, Ipv6Packet, VlanTag, WireError,
 };
 
 /// Headroom for a received frame: the largest outer header the datapath may put in front
@@ -185,8 +185,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> FrameBuf<B> {
 /// the tag the list's first `PopVlan` removed (the frame's own outer tag).
 ///
 /// An action that does not apply to the frame (`PopVlan` or `SetVlan` without a tag,
-/// `SetArp*` on a non-ARP frame, `SetIpv4*` on a non-IPv4 or malformed one, any action on
-/// something shorter than an Ethernet header) is skipped. The control plane only emits
+/// `SetArp*` on a non-ARP frame, `SetIpv4*` on a non-IPv4 or malformed one, a port or
+/// ICMP rewrite on a frame without that whole L4 header or on a fragment other than the
+/// first, any action on something shorter than an Ethernet header) is skipped: a frame
+/// too short for the header an action rewrites is left as it is. (OVS's datapath finds
+/// the headers by the offsets its flow extraction recorded and checks the L4 ones
+/// before a port, ICMP or ND rewrite (`dp_packet_get_tcp_payload` and alike); its L3
+/// rewrites trust the translation, which emits them only for a key with that header,
+/// as xvs's does.) The control plane only emits
 /// such actions when the flow key says they apply, so a skip means a frame the key
 /// does not describe; skipping rather than asserting keeps execution total over any input,
 /// which the fuzz tests rely on.
@@ -249,6 +255,37 @@ where
             DpAction::SetArpTpa(ip) => with_arp(frame.data_mut(), |a| a.set_tpa(ip)),
             DpAction::SetIpv4Src(ip) => set_ipv4_addr(frame.data_mut(), Addr::Src, ip.into()),
             DpAction::SetIpv4Dst(ip) => set_ipv4_addr(frame.data_mut(), Addr::Dst, ip.into()),
+            DpAction::SetIpv4Tos(tos) => set_ipv4_byte(frame.data_mut(), Ipv4Byte::Tos, tos),
+            DpAction::SetIpv4Ttl(ttl) => set_ipv4_byte(frame.data_mut(), Ipv4Byte::Ttl, ttl),
+            DpAction::SetIpv6Src(a) => set_ipv6_addr(frame.data_mut(), Addr::Src, a.into()),
+            DpAction::SetIpv6Dst(a) => set_ipv6_addr(frame.data_mut(), Addr::Dst, a.into()),
+            DpAction::SetIpv6Tclass(tc) => {
+                if let Some((ethertype::IPV6, off)) = l3(frame.data()) {
+                    let d = frame.data_mut();
+                    if let Some(Ok(mut ip)) = d.get_mut(off..).map(Ipv6Packet::new_checked) {
+                        ip.set_traffic_class(tc);
+                    }
+                }
+            }
+            DpAction::SetIpv6HopLimit(hl) => {
+                if let Some((ethertype::IPV6, off)) = l3(frame.data()) {
+                    let d = frame.data_mut();
+                    if let Some(Ok(mut ip)) = d.get_mut(off..).map(Ipv6Packet::new_checked) {
+                        ip.set_hop_limit(hl);
+                    }
+                }
+            }
+            DpAction::SetTcpSrc(p) => set_port(frame.data_mut(), ipv4::PROTO_TCP, 0, p),
+            DpAction::SetTcpDst(p) => set_port(frame.data_mut(), ipv4::PROTO_TCP, 2, p),
+            DpAction::SetUdpSrc(p) => set_port(frame.data_mut(), ipv4::PROTO_UDP, 0, p),
+            DpAction::SetUdpDst(p) => set_port(frame.data_mut(), ipv4::PROTO_UDP, 2, p),
+            DpAction::SetIcmpType(t) => set_icmp(frame.data_mut(), ipv4::PROTO_ICMP, 0, t),
+            DpAction::SetIcmpCode(c) => set_icmp(frame.data_mut(), ipv4::PROTO_ICMP, 1, c),
+            DpAction::SetIcmpv6Type(t) => set_icmp(frame.data_mut(), ipv4::PROTO_ICMPV6, 0, t),
+            DpAction::SetIcmpv6Code(c) => set_icmp(frame.data_mut(), ipv4::PROTO_ICMPV6, 1, c),
+            DpAction::SetNdTarget(t) => set_nd_target(frame.data_mut(), t.into()),
+            DpAction::SetNdSll(m) => set_nd_lla(frame.data_mut(), nd::OPT_SOURCE_LL_ADDR, m),
+            DpAction::SetNdTll(m) => set_nd_lla(frame.data_mut(), nd::OPT_TARGET_LL_ADDR, m),
             DpAction::TunnelOutput { port, header } => {
                 let hl = tunnel_header_len(&header);
                 // The outer IPv4 packet is everything after the outer Ethernet header.
@@ -318,7 +355,7 @@ fn l3(d: &[u8]) -> Option<(u16, usize)> {
 }
 
 fn with_arp(d: &mut [u8], f: impl FnOnce(&mut ArpPacket<&mut [u8]>)) {
-    if let Some((ethertype::ARP, off)) = l3(d) {
+    if let Some((ethertype::ARP | ethertype::RARP, off)) = l3(d) {
         if let Some(Ok(mut arp)) = d.get_mut(off..).map(ArpPacket::new_checked) {
             f(&mut arp);
         }
@@ -331,15 +368,93 @@ enum Addr {
     Dst,
 }
 
+/// Where an IP packet's upper-layer header is in a frame, as the flow key found it.
+struct L4At {
+    /// Protocol (IPv6: after the extension headers).
+    proto: u8,
+    /// The upper-layer bytes: `d[start..end]` (padding excluded).
+    start: usize,
+    end: usize,
+    /// IPv6 addresses whose pseudo-header the checksum covers.
+    v6: Option<(u128, u128)>,
+    /// IPv6: a routing header with segments left (the destination is not final).
+    routed: bool,
+}
+
+/// The upper layer of an IPv4 or IPv6 frame, if its IP header passes the flow key's
+/// checks and it is not a fragment other than the first (which holds no L4 header).
+fn l4_at(d: &[u8]) -> Option<L4At> {
+    let (et, off) = l3(d)?;
+    match et {
+        ethertype::IPV4 => {
+            let ip = Ipv4Packet::new_sanity_checked(d.get(off..)?)?;
+            if ip.frag_offset() != 0 {
+                return None;
+            }
+            Some(L4At {
+                proto: ip.protocol(),
+                start: off + ip.header_len(),
+                end: off + usize::from(ip.total_len()),
+                v6: None,
+                routed: false,
+            })
+        }
+        ethertype::IPV6 => {
+            let ip = Ipv6Packet::new_checked(d.get(off..)?).ok()?;
+            let w = ipv6::walk_ext_headers(ip.next_header(), ip.payload())?;
+            if w.later_fragment {
+                return None;
+            }
+            let start = off + ipv6::HEADER_LEN + w.offset;
+            Some(L4At {
+                proto: w.next,
+                start,
+                end: off + ipv6::HEADER_LEN + usize::from(ip.payload_len()),
+                v6: Some((ip.src_u128(), ip.dst_u128())),
+                routed: w.routing_segments_left,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Adjusts the TCP, UDP or ICMPv6 checksum at `l4` for a change of `old` to `new` in
+/// words it covers (a pseudo-header address, a port): TCP needs its 20 bytes, UDP its 8
+/// and a non-zero checksum (zero is none and stays zero; a computed zero is sent as
+/// 0xffff), ICMPv6 4 bytes, as OVS's `packet_update_csum128`.
+fn update_l4_csum(l4: &mut [u8], proto: u8, old: &[u8], new: &[u8]) {
+    match proto {
+        ipv4::PROTO_TCP if l4.len() >= tcp::HEADER_LEN => {
+            let at = tcp::CHECKSUM_OFFSET;
+            let c = checksum::update_words(get_u16(l4, at), old, new);
+            set_u16(l4, at, c);
+        }
+        ipv4::PROTO_UDP if l4.len() >= 8 => {
+            let c = get_u16(l4, 6);
+            if c != 0 {
+                let c = checksum::update_words(c, old, new);
+                set_u16(l4, 6, if c == 0 { 0xffff } else { c });
+            }
+        }
+        ipv4::PROTO_ICMPV6 if l4.len() >= 4 => {
+            let at = icmp::CHECKSUM_OFFSET;
+            let c = checksum::update_words(get_u16(l4, at), old, new);
+            set_u16(l4, at, c);
+        }
+        _ => {}
+    }
+}
+
 /// Rewrites an IPv4 address, updating the header checksum and, as the address is part
 /// of their pseudo-header, the TCP or UDP checksum, all incrementally (RFC 1624) so the
-/// payload is not read. Non-first fragments carry no L4 header; a zero UDP checksum means
-/// none and stays zero.
+/// payload is not read (OVS's `packet_set_ipv4_addr`). Non-first fragments carry no L4
+/// header; a zero UDP checksum means none and stays zero.
 fn set_ipv4_addr(d: &mut [u8], which: Addr, new: u32) {
     let Some((ethertype::IPV4, off)) = l3(d) else {
         return;
     };
-    let Some(Ok(mut ip)) = d.get_mut(off..).map(Ipv4Packet::new_checked) else {
+    let l4 = l4_at(d);
+    let Some(mut ip) = d.get_mut(off..).and_then(Ipv4Packet::new_sanity_checked) else {
         return;
     };
     let old = u32::from(match which {
@@ -352,25 +467,164 @@ fn set_ipv4_addr(d: &mut [u8], which: Addr, new: u32) {
     }
     let c = checksum::update_u32(ip.checksum(), old, new);
     ip.set_checksum(c);
-    if ip.frag_offset() != 0 {
+    if let Some(l4) = l4 {
+        if matches!(l4.proto, ipv4::PROTO_TCP | ipv4::PROTO_UDP) {
+            update_l4_csum(
+                &mut d[l4.start..l4.end],
+                l4.proto,
+                &old.to_be_bytes(),
+                &new.to_be_bytes(),
+            );
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Ipv4Byte {
+    Tos,
+    Ttl,
+}
+
+/// Rewrites the TOS or TTL byte of an IPv4 header with its header checksum (OVS's
+/// `odp_set_ipv4`): the 16-bit word holding it changes.
+fn set_ipv4_byte(d: &mut [u8], which: Ipv4Byte, v: u8) {
+    let Some((ethertype::IPV4, off)) = l3(d) else {
+        return;
+    };
+    let Some(mut ip) = d.get_mut(off..).and_then(Ipv4Packet::new_sanity_checked) else {
+        return;
+    };
+    let (old, new) = match which {
+        Ipv4Byte::Tos => {
+            let w = ip.version_ihl_byte();
+            let old = u16::from_be_bytes([w, ip.tos()]);
+            ip.set_tos(v);
+            (old, u16::from_be_bytes([w, v]))
+        }
+        Ipv4Byte::Ttl => {
+            let p = ip.protocol();
+            let old = u16::from_be_bytes([ip.ttl(), p]);
+            ip.set_ttl(v);
+            (old, u16::from_be_bytes([v, p]))
+        }
+    };
+    let c = checksum::update_u16(ip.checksum(), old, new);
+    ip.set_checksum(c);
+}
+
+/// Rewrites an IPv6 address and the upper layer's checksum over it (OVS's
+/// `packet_set_ipv6_addr`): TCP, UDP or ICMPv6, not for a fragment other than the first
+/// (it has no L4 header), and for the destination not when a routing header with
+/// segments left says it is not the final one (the pseudo-header holds the final one).
+/// Two differences from OVS, where its update would leave a wrong checksum: OVS also
+/// skips the source's update behind such a routing header, and the update of an atomic
+/// fragment (fragment header, offset 0, no MF); xvs does both, the checksum covering the
+/// whole datagram in either case.
+fn set_ipv6_addr(d: &mut [u8], which: Addr, new: u128) {
+    let Some((ethertype::IPV6, off)) = l3(d) else {
+        return;
+    };
+    let l4 = l4_at(d);
+    let Some(Ok(mut ip)) = d.get_mut(off..).map(Ipv6Packet::new_checked) else {
+        return;
+    };
+    let old = match which {
+        Addr::Src => ip.src_u128(),
+        Addr::Dst => ip.dst_u128(),
+    };
+    match which {
+        Addr::Src => ip.set_src_u128(new),
+        Addr::Dst => ip.set_dst_u128(new),
+    }
+    if let Some(l4) = l4 {
+        if !(matches!(which, Addr::Dst) && l4.routed) {
+            update_l4_csum(
+                &mut d[l4.start..l4.end],
+                l4.proto,
+                &old.to_be_bytes(),
+                &new.to_be_bytes(),
+            );
+        }
+    }
+}
+
+/// Rewrites a TCP or UDP port (`at` 0: source, 2: destination) with the checksum, as
+/// OVS's `packet_set_tcp_port` / `packet_set_udp_port`: TCP needs its whole header
+/// (by data offset), UDP 8 bytes; a zero UDP checksum stays zero.
+fn set_port(d: &mut [u8], proto: u8, at: usize, port: u16) {
+    let Some(l4) = l4_at(d).filter(|l4| l4.proto == proto) else {
+        return;
+    };
+    let seg = &mut d[l4.start..l4.end];
+    let ok = match proto {
+        ipv4::PROTO_TCP => tcp::Packet::new_checked(&*seg).is_ok(),
+        _ => seg.len() >= 8,
+    };
+    if !ok {
         return;
     }
-    let proto = ip.protocol();
-    let l4 = ip.payload_mut();
-    match proto {
-        ipv4::PROTO_TCP if l4.len() >= 18 => {
-            let c = checksum::update_u32(get_u16(l4, 16), old, new);
-            set_u16(l4, 16, c);
-        }
-        ipv4::PROTO_UDP if l4.len() >= 8 => {
-            let c = get_u16(l4, 6);
-            if c != 0 {
-                let c = checksum::update_u32(c, old, new);
-                set_u16(l4, 6, if c == 0 { 0xffff } else { c });
-            }
-        }
-        _ => {}
+    let old = get_u16(seg, at);
+    set_u16(seg, at, port);
+    update_l4_csum(seg, proto, &old.to_be_bytes(), &port.to_be_bytes());
+}
+
+/// Rewrites the ICMP or ICMPv6 type (`at` 0) or code (`at` 1) with the checksum, as OVS's
+/// `packet_set_icmp`, on a whole 8-byte header.
+fn set_icmp(d: &mut [u8], proto: u8, at: usize, v: u8) {
+    let Some(l4) = l4_at(d).filter(|l4| l4.proto == proto) else {
+        return;
+    };
+    let msg = &mut d[l4.start..l4.end];
+    if msg.len() < icmp::HEADER_LEN {
+        return;
     }
+    let old = [msg[0], msg[1]];
+    msg[at] = v;
+    let new = [msg[0], msg[1]];
+    let c = checksum::update_words(get_u16(msg, icmp::CHECKSUM_OFFSET), &old, &new);
+    set_u16(msg, icmp::CHECKSUM_OFFSET, c);
+}
+
+/// The ICMPv6 message of a frame, if it is a whole Neighbour Solicitation or
+/// Advertisement header (ICMPv6 header and target): OVS's `dp_packet_get_nd_payload`.
+fn nd_message(d: &mut [u8]) -> Option<&mut [u8]> {
+    let l4 = l4_at(d).filter(|l4| l4.proto == ipv4::PROTO_ICMPV6 && l4.v6.is_some())?;
+    let msg = &mut d[l4.start..l4.end];
+    let m = nd::Message::new_checked(&*msg).ok()?;
+    nd::is_nd(m.msg_type(), m.code()).then_some(msg)
+}
+
+fn set_nd_target(d: &mut [u8], target: u128) {
+    let Some(msg) = nd_message(d) else {
+        return;
+    };
+    let old = nd::Message::new_unchecked(&*msg).target();
+    nd::Message::new_unchecked(&mut *msg).set_target(target);
+    let c = checksum::update_words(
+        get_u16(msg, icmp::CHECKSUM_OFFSET),
+        &old.to_be_bytes(),
+        &target.to_be_bytes(),
+    );
+    set_u16(msg, icmp::CHECKSUM_OFFSET, c);
+}
+
+/// Rewrites the MAC of the message's first link-layer address option if it has type
+/// `opt_type` (OVS's `packet_set_nd` stops at the first source or target option).
+fn set_nd_lla(d: &mut [u8], opt_type: u8, mac: crate::mac::MacAddr) {
+    let Some(msg) = nd_message(d) else {
+        return;
+    };
+    let Some((ty, at)) = nd::Message::new_unchecked(&*msg).first_lla_option() else {
+        return;
+    };
+    if ty != opt_type {
+        return;
+    }
+    let mut old = [0u8; 6];
+    old.copy_from_slice(&msg[at..at + 6]);
+    msg[at..at + 6].copy_from_slice(&mac.0);
+    let c = checksum::update_words(get_u16(msg, icmp::CHECKSUM_OFFSET), &old, &mac.0);
+    set_u16(msg, icmp::CHECKSUM_OFFSET, c);
 }
 
 #[cfg(test)]

@@ -204,10 +204,16 @@ impl PartialEq for PackedKey {
     }
 }
 
+/// A MAC in the low 48 bits, read as a 4-byte and a 2-byte load at offsets 0 and 4:
+/// the shape in which a MAC is copied (and so stored) field by field, so that the
+/// loads are forwarded from those stores (a 4-byte load at offset 2 spans two of them
+/// and stalls the pipeline until they retire).
 #[inline(always)]
 fn mac48(m: &MacAddr) -> u64 {
-    let b = m.0;
-    u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
+    let b = &m.0;
+    let lo = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let hi = u16::from_le_bytes([b[4], b[5]]);
+    lo as u64 | (hi as u64) << 32
 }
 
 /// Multiplies and folds the 128-bit product: the mixing step of foldhash and wyhash.
@@ -219,7 +225,8 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 
 impl FlowKey {
     /// Whether every packet field set in this key (or mask) is one [`FlowKey::pack`]
-    /// keeps. `metadata` and `regs` do not count: they are zero in every packet's key.
+    /// keeps (else the cache needs [`FlowKey::pack_wide`]). `metadata` and `regs` do not
+    /// count: they are zero in every packet's key.
     pub fn fits_packed(&self) -> bool {
         self.nw_ttl == 0
             && self.tp_src == 0
@@ -240,6 +247,72 @@ impl FlowKey {
             mac48(&self.arp_sha),
             mac48(&self.arp_tha),
         ])
+    }
+}
+
+/// The packet fields of a [`FlowKey`] that [`PackedKey`] leaves out (TTL, transport
+/// ports, IPv6 and ND addresses), in seven more words: with the packed key, the key of
+/// the cache's wide subtables, for masks that consult them. Built only when such a
+/// subtable exists.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct WideKey {
+    pub packed: PackedKey,
+    pub ext: [u64; 7],
+}
+
+impl FlowKey {
+    /// The key (or mask) without `metadata` and `regs`: the pipeline's state, zero in
+    /// every packet's key, so never a reason to tell two packets apart.
+    pub fn packet_fields(&self) -> FlowKey {
+        FlowKey {
+            metadata: 0,
+            regs: [0; 16],
+            ..*self
+        }
+    }
+
+    /// The words [`FlowKey::pack`] leaves out.
+    #[inline]
+    pub fn pack_ext(&self) -> [u64; 7] {
+        [
+            self.nw_ttl as u64 | (self.tp_src as u64) << 8 | (self.tp_dst as u64) << 24,
+            (self.ipv6_src >> 64) as u64,
+            self.ipv6_src as u64,
+            (self.ipv6_dst >> 64) as u64,
+            self.ipv6_dst as u64,
+            (self.nd_target >> 64) as u64,
+            self.nd_target as u64,
+        ]
+    }
+
+    /// Every packet field: [`FlowKey::pack`] and [`FlowKey::pack_ext`].
+    #[inline]
+    pub fn pack_wide(&self) -> WideKey {
+        WideKey {
+            packed: self.pack(),
+            ext: self.pack_ext(),
+        }
+    }
+}
+
+impl WideKey {
+    #[inline]
+    pub fn masked(&self, mask: &WideKey) -> WideKey {
+        WideKey {
+            packed: self.packed.masked(&mask.packed),
+            ext: std::array::from_fn(|i| self.ext[i] & mask.ext[i]),
+        }
+    }
+
+    /// The packed key's hash, with the seven further words folded in the same way.
+    #[inline]
+    pub fn hash(&self, seed: u64) -> u64 {
+        let e = &self.ext;
+        let a = fold_mul(e[0] ^ seed, e[1] ^ 0x1319_8a2e_0370_7344);
+        let b = fold_mul(e[2] ^ 0xa409_3822_299f_31d0, e[3] ^ 0x082e_fa98_ec4e_6c89);
+        let c = fold_mul(e[4] ^ 0x4528_21e6_38d0_1377, e[5] ^ 0xbe54_66cf_34e9_0c6c);
+        let d = fold_mul(e[6] ^ 0xc0ac_29b7_c97c_50dd, self.packed.hash(seed));
+        fold_mul(a ^ c, b ^ d ^ 0x9216_d5d9_8979_fb1b)
     }
 }
 
@@ -385,5 +458,51 @@ mod tests {
         assert!(!FlowKey::EXACT.is_subset_of(&m));
         assert_eq!(k.masked(&FlowKey::EXACT), k);
         assert_eq!(k.vlan_vid(), Some(5));
+    }
+
+    #[test]
+    fn wide_packing_keeps_every_packet_bit() {
+        let k = FlowKey {
+            nw_ttl: 0x12,
+            tp_src: 0x3456,
+            tp_dst: 0x789a,
+            ipv6_src: 1 << 127 | 1,
+            ipv6_dst: 2 << 100 | 3,
+            nd_target: 5 << 64 | 7,
+            ..FlowKey::default()
+        };
+        let base = k.pack_wide();
+        assert_eq!(base.packed, k.pack());
+        for f in 0..9 {
+            let mut k2 = k;
+            match f {
+                0 => k2.nw_ttl ^= 0x80,
+                1 => k2.tp_src ^= 1,
+                2 => k2.tp_dst ^= 0x8000,
+                3 => k2.ipv6_src ^= 1 << 64,
+                4 => k2.ipv6_dst ^= 1 << 63,
+                5 => k2.nd_target ^= 1,
+                6 => k2.nd_target ^= 1 << 127,
+                7 => k2.in_port ^= 1,
+                _ => k2.ipv6_src ^= 1,
+            }
+            assert_ne!(k2.pack_wide(), base, "field {f}");
+            assert_ne!(k2.pack_wide().hash(3), base.hash(3), "field {f}");
+        }
+        // Pipeline state is in neither packing.
+        let mut k2 = k;
+        k2.metadata = 1;
+        k2.regs[15] = 1;
+        assert_eq!(k2.pack_wide(), base);
+        assert_eq!(k2.packet_fields(), k);
+        let mask = FlowKey {
+            tp_dst: 0xff00,
+            ipv6_dst: u128::MAX << 64,
+            ..FlowKey::default()
+        };
+        assert_eq!(
+            k.pack_wide().masked(&mask.pack_wide()),
+            k.masked(&mask).pack_wide()
+        );
     }
 }

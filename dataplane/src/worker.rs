@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::mem::MaybeUninit;
 
 use crate::cache::{ActionProgram, CachedFlow, EntryId, FlowCache};
-use crate::classify::{classify_on, Classified, ClassifyDrop};
+use crate::classify::{classify_into, ClassifyDrop};
 use crate::execute::{execute, FrameBuf, DEFAULT_HEADROOM};
 use crate::flow_key::{FlowKey, PackedKey, PortNo};
 
@@ -66,7 +66,8 @@ pub struct WorkerStats {
     pub misses: AtomicU64,
     /// Misses dropped because the upcall queue was full.
     pub lost: AtomicU64,
-    /// Frames that failed to parse.
+    /// Frames too short for an Ethernet header (the one parse failure that drops a
+    /// frame; see [`ClassifyDrop::Malformed`]).
     pub malformed: AtomicU64,
     /// Tunnel packets that failed the outer checks.
     pub bad_tunnel: AtomicU64,
@@ -298,26 +299,27 @@ impl Worker {
         self.cache.reorder();
     }
 
-    /// [`classify`](crate::classify::classify)s a frame and narrows it to the frame the key
-    /// describes (a tunnel packet's outer headers go to the headroom: no copy). `None`:
-    /// dropped and counted (malformed, or a tunnel packet that is not ours). Always
-    /// inlined, with `classify_on`, into `process` and `process_batch` (`classify_on`
-    /// says why).
+    /// [`classify`](crate::classify::classify)s a frame into `key` and narrows it to the
+    /// frame the key describes (a tunnel packet's outer headers go to the headroom: no
+    /// copy). `false`: dropped and counted (malformed, or a tunnel packet that is not
+    /// ours), and `key` maybe unwritten; `true`: `key` is written. Always inlined, with
+    /// `classify_into`, into `process` and `process_batch` (`classify_into` says why).
     #[inline(always)]
     fn classify<B: AsRef<[u8]> + AsMut<[u8]>>(
         &self,
         in_port: PortNo,
         underlay: bool,
         frame: &mut FrameBuf<B>,
-    ) -> Option<FlowKey> {
-        match classify_on(in_port, underlay, frame.data(), &self.tunnels) {
-            Ok(Classified { key, inner }) => {
+        key: &mut MaybeUninit<FlowKey>,
+    ) -> bool {
+        match classify_into(in_port, underlay, frame.data(), &self.tunnels, key) {
+            Ok(inner) => {
                 if underlay {
                     // classify checked both bounds against the frame.
                     let _ = frame.pull_front(inner.start);
                     frame.truncate(inner.len());
                 }
-                Some(key)
+                true
             }
             Err(drop) => {
                 let counter = match drop {
@@ -326,7 +328,7 @@ impl Worker {
                     ClassifyDrop::UnknownTunnel { .. } => &self.stats.unknown_tunnel,
                 };
                 bump(counter, 1);
-                None
+                false
             }
         }
     }
@@ -389,16 +391,19 @@ impl Worker {
         F: FnMut(PortNo, &[u8]),
     {
         let underlay = self.tunnels.is_underlay(in_port);
-        let Some(key) = self.classify(in_port, underlay, frame) else {
+        let mut key = MaybeUninit::uninit();
+        if !self.classify(in_port, underlay, frame, &mut key) {
             return;
-        };
-        let hit = self.cache.lookup(&key);
+        }
+        // SAFETY: classify returned true, so it wrote the key.
+        let key = unsafe { key.assume_init_ref() };
+        let hit = self.cache.lookup(key);
         Self::act(
             &self.stats,
             &self.upcalls,
             self.id,
             hit,
-            &key,
+            key,
             frame,
             now,
             tx,
@@ -429,10 +434,10 @@ impl Worker {
             let mut packed = [const { MaybeUninit::<PackedKey>::uninit() }; BATCH];
             let mut valid = [false; BATCH];
             for (i, f) in chunk.iter_mut().enumerate() {
-                if let Some(k) = self.classify(in_port, underlay, f) {
-                    let p = k.pack();
+                if self.classify(in_port, underlay, f, &mut keys[i]) {
+                    // SAFETY: classify returned true, so it wrote keys[i].
+                    let p = unsafe { keys[i].assume_init_ref() }.pack();
                     self.cache.prefetch(&p);
-                    keys[i].write(k);
                     packed[i].write(p);
                     valid[i] = true;
                 }
@@ -441,8 +446,9 @@ impl Worker {
             for i in 0..n {
                 if valid[i] {
                     // SAFETY: written above when valid[i] was set.
-                    let p = unsafe { packed[i].assume_init_ref() };
-                    hits[i] = self.cache.lookup_packed(p);
+                    let (k, p) =
+                        unsafe { (keys[i].assume_init_ref(), packed[i].assume_init_ref()) };
+                    hits[i] = self.cache.lookup_keyed(k, p);
                     if let Some(e) = hits[i] {
                         FlowCache::prefetch_entry(e);
                     }

@@ -179,8 +179,13 @@ fn forwards_exact_frames_both_ways() {
     rig.dp.stop();
 }
 
+/// A frame whose IPv4 header is cut short is no drop: as in OVS, its key holds its L2
+/// fields and it goes where they send it (here: the entry for its input port), bytes
+/// unchanged, and so does a bare Ethernet header. (A frame shorter than an Ethernet
+/// header, the one kind still dropped as `malformed`, cannot be sent over a veth: the
+/// kernel refuses it.)
 #[test]
-fn malformed_frame_is_counted_and_the_next_one_forwards() {
+fn truncated_l3_frames_forward_by_their_l2_fields() {
     require_root();
     let net = SwitchNet::new(2);
     let rig = start(&net, 2);
@@ -197,26 +202,20 @@ fn malformed_frame_is_counted_and_the_next_one_forwards() {
     bad.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 60, 0, 0]);
     assert_eq!(bad.len(), 20);
     s0.send(&bad).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while rig.dp.worker_stats()[0].malformed < 1 {
-        assert!(
-            Instant::now() < deadline,
-            "malformed frame not counted: {:?}",
-            rig.dp.worker_stats()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    // A bare Ethernet header, and less: also handled by the worker, no crash.
     s0.send(&bad[..14]).unwrap();
-
     let good = test_frame(m1, m0, 42, 100);
     s0.send(&good).unwrap();
     let got = s1.recv_all(Duration::from_millis(300));
-    let ours: Vec<_> = got.iter().filter(|f| test_frame_tag(f).is_some()).collect();
-    assert_eq!(ours, vec![&good], "the good frame after the malformed ones");
+    // The kernel may pad short frames to 60 bytes on the way: compare what was sent.
+    let ours: Vec<_> = got
+        .iter()
+        .filter(|f| f.len() >= 14 && f[..12] == bad[..12])
+        .collect();
+    assert_eq!(ours.len(), 3, "{got:?}");
+    assert_eq!(&ours[0][..20], &bad[..]);
+    assert_eq!(ours[2], &good);
     let ws = rig.dp.worker_stats()[0];
-    assert_eq!(ws.malformed, 2, "{ws:?}");
-    assert_eq!(ws.hits, 1);
+    assert_eq!((ws.malformed, ws.hits), (0, 3), "{ws:?}");
     assert_eq!(rig.dp.port_stats().unwrap()[&1].rx_packets, 3);
 }
 

@@ -4,13 +4,13 @@
 //! parsers accept with bytes flipped and cut short, so that the mutations reach the
 //! deeper layers (random bytes alone rarely get past the ethertype).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::wire::{
-    ArpPacket, ArpRepr, EthernetFrame, EthernetRepr, Ipv4Packet, Ipv4Repr, UdpPacket, VlanRepr,
-    VlanTag,
+    ArpPacket, ArpRepr, EthernetFrame, EthernetRepr, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr,
+    UdpPacket, VlanRepr, VlanTag,
 };
 use xvs_dataplane::{
     decap_gre, decap_tunnel, decap_vxlan, execute, tunnel_header_len, write_tunnel_header,
@@ -61,6 +61,31 @@ fn ipv4(protocol: u8, payload: &[u8]) -> Vec<u8> {
     .emit(&mut Ipv4Packet::new_unchecked(&mut v[..]));
     v.extend_from_slice(payload);
     v
+}
+
+fn ipv6(next: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0u8; 40];
+    Ipv6Repr {
+        src_addr: "2001:db8::1".parse().unwrap(),
+        dst_addr: "2001:db8::2".parse().unwrap(),
+        next_header: next,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: payload.len() as u16,
+    }
+    .emit(&mut Ipv6Packet::new_unchecked(&mut v[..]));
+    v.extend_from_slice(payload);
+    v
+}
+
+/// A Neighbour Solicitation (135) or Advertisement (136) with a source and a target
+/// link-layer address option.
+fn nd(ty: u8) -> Vec<u8> {
+    let mut m = vec![ty, 0, 0, 0, 0x60, 0, 0, 0];
+    m.extend([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42]);
+    m.extend([1, 1, 2, 0, 0, 0, 0, 1, 2, 1, 2, 0, 0, 0, 0, 2]);
+    m
 }
 
 fn arp() -> Vec<u8> {
@@ -146,8 +171,29 @@ fn seeds() -> Vec<Vec<u8>> {
             &[[0xa0, 6, 8, 0].as_slice(), &ipv4(17, &udp)].concat(),
         ),
         l2(None, 0x88a8, &[[0, 6, 8, 6].as_slice(), &arp()].concat()),
+        // IPv6 through hop-by-hop and a first-fragment header to TCP; UDP; ICMPv6 ND;
+        // IPv4 ICMP (after the seeds above, which are found by index).
+        l2(
+            None,
+            0x86dd,
+            &ipv6(
+                0,
+                &[
+                    [44, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 1, 0, 0, 0, 9].as_slice(),
+                    &tcp,
+                ]
+                .concat(),
+            ),
+        ),
+        l2(Some(7), 0x86dd, &ipv6(17, &udp)),
+        l2(None, 0x86dd, &ipv6(58, &nd(135))),
+        l2(Some(7), 0x86dd, &ipv6(58, &nd(136))),
+        l2(None, 0x0800, &ipv4(1, &[8, 0, 0xf7, 0xfe, 0, 1, 0, 0])),
     ]
 }
+
+/// The seeds with an IP header (and the transport header behind it).
+const IP_SEEDS: [usize; 8] = [0, 1, 13, 15, 16, 17, 18, 19];
 
 fn mac() -> impl Strategy<Value = MacAddr> {
     any::<[u8; 6]>().prop_map(MacAddr)
@@ -210,6 +256,23 @@ fn action() -> impl Strategy<Value = DpAction> {
         ip().prop_map(DpAction::SetArpTpa),
         ip().prop_map(DpAction::SetIpv4Src),
         ip().prop_map(DpAction::SetIpv4Dst),
+        any::<u8>().prop_map(DpAction::SetIpv4Tos),
+        any::<u8>().prop_map(DpAction::SetIpv4Ttl),
+        any::<u128>().prop_map(|a| DpAction::SetIpv6Src(Ipv6Addr::from(a))),
+        any::<u128>().prop_map(|a| DpAction::SetIpv6Dst(Ipv6Addr::from(a))),
+        any::<u8>().prop_map(DpAction::SetIpv6Tclass),
+        any::<u8>().prop_map(DpAction::SetIpv6HopLimit),
+        any::<u16>().prop_map(DpAction::SetTcpSrc),
+        any::<u16>().prop_map(DpAction::SetTcpDst),
+        any::<u16>().prop_map(DpAction::SetUdpSrc),
+        any::<u16>().prop_map(DpAction::SetUdpDst),
+        any::<u8>().prop_map(DpAction::SetIcmpType),
+        any::<u8>().prop_map(DpAction::SetIcmpCode),
+        any::<u8>().prop_map(DpAction::SetIcmpv6Type),
+        any::<u8>().prop_map(DpAction::SetIcmpv6Code),
+        any::<u128>().prop_map(|a| DpAction::SetNdTarget(Ipv6Addr::from(a))),
+        mac().prop_map(DpAction::SetNdSll),
+        mac().prop_map(DpAction::SetNdTll),
         (any::<u32>(), tunnel_header())
             .prop_map(|(port, header)| DpAction::TunnelOutput { port, header }),
     ]
@@ -242,9 +305,15 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
 
 /// Runs every entry point on `bytes` and checks what comes back.
 fn exercise(bytes: &[u8], actions: &[DpAction], headroom: usize) {
+    // Past Ethernet, nothing is an error (OVS keeps what it could parse).
+    assert_eq!(FlowKey::extract(3, bytes).is_ok(), bytes.len() >= 14);
     if let Ok(k) = FlowKey::extract(3, bytes) {
-        assert!(bytes.len() >= 14);
         assert_eq!(k.in_port, 3);
+        assert_eq!(
+            (k.metadata, k.regs),
+            (0, [0; 16]),
+            "pipeline state is never extracted"
+        );
         assert_eq!(k.tun_id, 0);
         assert!(k.vlan_tci == 0 || k.vlan_tci & VLAN_PRESENT != 0);
     }
@@ -314,6 +383,14 @@ fn every_cut_and_every_byte() {
     let actions = [
         DpAction::SetIpv4Src(Ipv4Addr::new(1, 2, 3, 4)),
         DpAction::SetArpTpa(Ipv4Addr::new(5, 6, 7, 8)),
+        DpAction::SetIpv4Ttl(1),
+        DpAction::SetIpv6Dst(Ipv6Addr::LOCALHOST),
+        DpAction::SetTcpDst(1),
+        DpAction::SetUdpSrc(2),
+        DpAction::SetIcmpType(3),
+        DpAction::SetIcmpv6Code(4),
+        DpAction::SetNdTarget(Ipv6Addr::UNSPECIFIED),
+        DpAction::SetNdSll(MacAddr([9; 6])),
         DpAction::SetVlan(0x1fff),
         DpAction::PopVlan,
         DpAction::PushVlan {
@@ -362,4 +439,47 @@ fn seeds_are_valid() {
         assert_eq!(decap_tunnel(vx).unwrap().kind, TunnelType::Vxlan);
     }
     assert_ne!(&s[12][40..42], &[0, 0], "the last seed has a UDP checksum");
+}
+
+/// Every L3 and L4 rewrite applies only to a whole header: an IP frame cut anywhere
+/// (its length fields then say more than is there) leaves unchanged, as does one cut
+/// inside its transport header for the transport rewrites.
+#[test]
+fn rewrites_leave_short_frames_as_they_are() {
+    let rewrites = [
+        DpAction::SetIpv4Src(Ipv4Addr::new(1, 2, 3, 4)),
+        DpAction::SetIpv4Tos(0xff),
+        DpAction::SetIpv4Ttl(1),
+        DpAction::SetIpv6Src(Ipv6Addr::LOCALHOST),
+        DpAction::SetIpv6Dst(Ipv6Addr::LOCALHOST),
+        DpAction::SetIpv6Tclass(0xff),
+        DpAction::SetIpv6HopLimit(1),
+        DpAction::SetTcpSrc(1),
+        DpAction::SetTcpDst(1),
+        DpAction::SetUdpSrc(2),
+        DpAction::SetUdpDst(2),
+        DpAction::SetIcmpType(3),
+        DpAction::SetIcmpCode(3),
+        DpAction::SetIcmpv6Type(4),
+        DpAction::SetIcmpv6Code(4),
+        DpAction::SetNdTarget(Ipv6Addr::UNSPECIFIED),
+        DpAction::SetNdSll(MacAddr([9; 6])),
+        DpAction::SetNdTll(MacAddr([9; 6])),
+        DpAction::Output(1),
+    ];
+    let seeds = seeds();
+    for i in IP_SEEDS {
+        let seed = &seeds[i];
+        let mut whole = FrameBuf::with_headroom(seed, 0);
+        let mut changed = false;
+        execute(&rewrites, &mut whole, |_, out| changed = out != &seed[..]).unwrap();
+        assert!(changed, "seed {i} is rewritten when whole");
+        for cut in 0..seed.len() {
+            let mut f = FrameBuf::with_headroom(&seed[..cut], 0);
+            execute(&rewrites, &mut f, |_, out| {
+                assert_eq!(out, &seed[..cut], "seed {i} cut at {cut}")
+            })
+            .unwrap();
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! What the answers look like is the pipeline's [`xvs_pipeline::present`].
 
 pub mod afxdp_backend;
+pub mod connmgr;
 pub mod links;
 pub mod netdevs;
 pub mod netlink;
@@ -145,6 +146,8 @@ pub struct Daemon {
     config: Mutex<Config>,
     /// The kernel's netdevs as link notifications describe them ([`netdevs`]).
     netdevs: netdevs::Netdevs,
+    /// The bridges' OpenFlow connections, once xvsd has made it.
+    connmgr: std::sync::OnceLock<std::sync::Arc<connmgr::ConnMgr>>,
 }
 
 impl Daemon {
@@ -161,7 +164,29 @@ impl Daemon {
                 next_sync: None,
             }),
             netdevs: netdevs::Netdevs::default(),
+            connmgr: std::sync::OnceLock::new(),
         }
+    }
+
+    /// From now on the bridge layer configures `c` (OpenFlow connections).
+    pub fn set_connmgr(&self, c: std::sync::Arc<connmgr::ConnMgr>) {
+        let _ = self.connmgr.set(c);
+    }
+
+    /// The OpenFlow connection manager, if xvsd made one.
+    pub fn connmgr(&self) -> Option<&std::sync::Arc<connmgr::ConnMgr>> {
+        self.connmgr.get()
+    }
+
+    /// Whether a controller connected or went since the last call (its row is due
+    /// for a write-back).
+    pub fn take_connmgr_wake(&self) -> bool {
+        self.connmgr.get().is_some_and(|c| c.take_wake())
+    }
+
+    /// A datapath port's counters.
+    pub fn port_counters(&self, dp: PortNo) -> present::show::PortCounters {
+        self.backend.lock().expect("backend lock").counters(dp)
     }
 
     /// Bridges and ports are the database's from now on (see [`reconcile`]): xvsctl's
@@ -220,6 +245,9 @@ impl Daemon {
     /// Keeps the tunnel underlays in line with the kernel; call it often (it decides
     /// itself when a sync is due).
     pub fn tick(&self, now: Instant) {
+        if let Some(c) = self.connmgr.get() {
+            c.run(now);
+        }
         let mut cfg = self.config.lock().expect("config lock");
         if cfg.next_sync.is_some_and(|t| now >= t) {
             self.sync_underlays(&mut cfg, now);

@@ -23,6 +23,7 @@ use xvs_pipeline::ofp::{OfPort, OFPP_MAX};
 use xvs_pipeline::topology::{PortConfig, PortKind};
 use xvs_pipeline::BridgeOptions;
 
+use crate::connmgr::BridgeConfig;
 use crate::netdevs::no_such_device;
 use crate::ovsdb::datum;
 use crate::ovsdb::replica::Replica;
@@ -93,7 +94,15 @@ pub fn monitor_spec() -> MonitorSpec {
         ),
         (
             "Controller",
-            vec!["target", "inactivity_probe", "max_backoff", "is_connected"],
+            vec![
+                "target",
+                "type",
+                "inactivity_probe",
+                "max_backoff",
+                "is_connected",
+                "role",
+                "status",
+            ],
         ),
     ])
 }
@@ -172,7 +181,10 @@ impl BridgeLayer {
             if !current.contains_key(&br.name) {
                 tracing::info!(bridge = %br.name, secure = br.secure, "bridge added");
                 self.bridge_options.remove(&br.name);
-                if let Err(e) = daemon.add_bridge_from_db(&br.name, !br.secure) {
+                // OVS's connmgr_flushed: NORMAL for a standalone bridge without
+                // controllers.
+                let normal = !br.secure && !br.has_primary_controller();
+                if let Err(e) = daemon.add_bridge_from_db(&br.name, normal) {
                     tracing::warn!(bridge = %br.name, error = %e.message, "adding bridge");
                     continue;
                 }
@@ -235,6 +247,7 @@ impl BridgeLayer {
         }
         self.datapath_ids
             .retain(|name, _| wanted_names.contains(name.as_str()));
+        ops.extend(self.openflow(daemon, &w.bridges));
         self.bridge_options
             .retain(|name, _| wanted_names.contains(name.as_str()));
         self.macs.retain(&wanted_names);
@@ -258,6 +271,56 @@ impl BridgeLayer {
             ops,
             next_cfg: w.next_cfg,
         }
+    }
+
+    /// The bridges' OpenFlow connections made like the database (bridge.c's
+    /// `bridge_configure_remotes`), and what ovs-vswitchd writes back of each
+    /// controller (`refresh_controller_status`): `is_connected`, `role`, `status`.
+    fn openflow(&self, daemon: &Daemon, bridges: &[WantedBridge]) -> Vec<Value> {
+        let Some(connmgr) = daemon.connmgr() else {
+            return Vec::new();
+        };
+        let configs: Vec<BridgeConfig> = bridges
+            .iter()
+            .filter(|b| self.datapath_ids.contains_key(&b.name))
+            .map(|b| BridgeConfig {
+                name: b.name.clone(),
+                datapath_id: u64::from_str_radix(&self.datapath_ids[&b.name], 16).unwrap_or(0),
+                protocols: b.protocols.clone(),
+                standalone: !b.secure,
+                dp_desc: b.dp_desc.clone(),
+                controllers: b.controllers.iter().map(|c| c.config.clone()).collect(),
+            })
+            .collect();
+        connmgr.configure(&configs, self.flow_restore_waiting);
+        let mut ops = Vec::new();
+        for b in bridges {
+            let status = connmgr.status(&b.name);
+            for c in &b.controllers {
+                let s = status.get(&c.config.target).cloned().unwrap_or_default();
+                let mut row = serde_json::Map::new();
+                if s.is_connected != c.is_connected_column {
+                    row.insert("is_connected".into(), json!(s.is_connected));
+                }
+                if s.role != c.role_column.as_deref() {
+                    row.insert("role".into(), datum::opt_string_value(s.role));
+                }
+                if s.status != c.status_column {
+                    row.insert(
+                        "status".into(),
+                        datum::map_of(s.status.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                    );
+                }
+                if !row.is_empty() {
+                    ops.push(json!({
+                        "op": "update", "table": "Controller",
+                        "where": [["_uuid", "==", datum::uuid_atom(&c.uuid)]],
+                        "row": row,
+                    }));
+                }
+            }
+        }
+        ops
     }
 
     /// `Open_vSwitch.other_config:flow-restore-wait` (bridge.c, ofproto-dpif.c

@@ -201,7 +201,7 @@ fn frame_for(op: &Op) -> Option<(String, Vec<u8>)> {
                 f.extend_from_slice(&[0u8; 46]);
                 f
             }
-            // Truncated IPv4: malformed.
+            // Truncated IPv4: forwarded by its L2 fields, as OVS does.
             _ => ping(d, s, tag, IPS[ip], IPS[0])[..20].to_vec(),
         };
         match vlan {

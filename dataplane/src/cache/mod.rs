@@ -14,6 +14,28 @@
 //! the hash table's own bucket next to the entry pointer (the compare touches no other
 //! line), and an entry starts with its counters and then its actions, so a hit touches
 //! the table's control bytes, one bucket and one entry line.
+//!
+//! ## Narrow and wide subtables
+//!
+//! Most masks (every L2 and IPv4 path of the Neutron bridges) consult only fields that
+//! [`PackedKey`] holds: seven words, masked, hashed and compared in seven operations
+//! each, a slot of one cache line. Those subtables are *narrow*, and the hot path is
+//! theirs alone: the worker packs each key once and probes them in hit order.
+//!
+//! A mask that consults a field outside the packed key (TTL, transport ports, IPv6 or
+//! ND addresses: `!mask.fits_packed()`) gets a *wide* subtable, keyed by a
+//! [`WideKey`]: the packed key and seven more words, so that such entries match those
+//! fields exactly too (a packed key alone would alias two IPv6 destinations). Wide
+//! subtables are probed after every narrow one has missed, and only when there are
+//! any: with none, a lookup costs what it did before they existed (one test of an empty
+//! list, on the miss path only). Which subtable answers does not matter for
+//! correctness: any entry whose masked key matches holds a translation valid for the
+//! packet. The wide key is built from the full [`FlowKey`] at the first wide probe, so
+//! [`FlowCache::lookup_keyed`] takes both.
+//!
+//! `metadata` and `regs` are the pipeline's state, zero in every packet's key: neither
+//! key type holds them, and masks are cleared of them ([`FlowKey::packet_fields`])
+//! before they choose a subtable, so two entries never differ by them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +44,7 @@ use hashbrown::HashMap;
 use smallvec::SmallVec;
 
 use crate::actions::DpAction;
-use crate::flow_key::{FlowKey, PackedKey};
+use crate::flow_key::{FlowKey, PackedKey, WideKey};
 
 mod table;
 use table::SlotTable;
@@ -93,13 +115,49 @@ impl CachedFlow {
     }
 }
 
-struct Subtable {
+struct Subtable<K> {
+    /// The entries' mask, cleared of `metadata` and `regs`.
     mask: FlowKey,
-    packed_mask: PackedKey,
-    entries: SlotTable,
+    packed_mask: K,
+    entries: SlotTable<K>,
     /// Hits since the subtables were last ordered (a Cell: lookups take `&self`, so a
     /// batch can hold several entries at once).
     hits: std::cell::Cell<u64>,
+}
+
+impl<K: Copy + Eq + Default> Subtable<K> {
+    fn new(mask: FlowKey, packed_mask: K) -> Self {
+        Subtable {
+            mask,
+            packed_mask,
+            entries: SlotTable::new(),
+            hits: std::cell::Cell::new(0),
+        }
+    }
+}
+
+/// A key type of the cache's subtables: [`PackedKey`] (narrow) or [`WideKey`] (wide).
+trait SubtableKey: Copy + Eq + Default {
+    fn of(key: &FlowKey) -> Self;
+    fn hash(&self, seed: u64) -> u64;
+}
+
+impl SubtableKey for PackedKey {
+    fn of(key: &FlowKey) -> Self {
+        key.pack()
+    }
+    fn hash(&self, seed: u64) -> u64 {
+        PackedKey::hash(self, seed)
+    }
+}
+
+impl SubtableKey for WideKey {
+    fn of(key: &FlowKey) -> Self {
+        key.pack_wide()
+    }
+    fn hash(&self, seed: u64) -> u64 {
+        WideKey::hash(self, seed)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -109,9 +167,12 @@ pub enum CacheError {
 }
 
 pub struct FlowCache {
-    subtables: Vec<Subtable>,
-    /// Where each entry lives, for removal by id: (mask, masked key).
-    by_id: HashMap<EntryId, (FlowKey, PackedKey)>,
+    /// Subtables whose mask fits the packed key: the hot path.
+    subtables: Vec<Subtable<PackedKey>>,
+    /// Subtables whose mask consults a field beyond it (see the module docs).
+    wide: Vec<Subtable<WideKey>>,
+    /// Every entry by id, for removal (its mask and key say where it lives).
+    by_id: HashMap<EntryId, Arc<CachedFlow>>,
     capacity: usize,
     seed: u64,
 }
@@ -124,10 +185,60 @@ fn random_seed() -> u64 {
     h.finish()
 }
 
+/// Adds `flow` to the subtable of its mask in `subtables` (made if missing); see
+/// [`FlowCache::insert`]. Returns the id of the entry it replaced, if any.
+fn insert_into<K: SubtableKey>(
+    subtables: &mut Vec<Subtable<K>>,
+    mask: FlowKey,
+    flow: Arc<CachedFlow>,
+    seed: u64,
+    full: bool,
+) -> Result<Option<EntryId>, ()> {
+    let hash_of = move |k: &K| k.hash(seed);
+    let idx = match subtables.iter().position(|st| st.mask == mask) {
+        Some(i) => i,
+        None => {
+            subtables.push(Subtable::new(mask, K::of(&mask)));
+            subtables.len() - 1
+        }
+    };
+    let key = K::of(&flow.key);
+    let hash = hash_of(&key);
+    let st = &mut subtables[idx];
+    let replacing = st.entries.find(hash, &key).map(|f| f.id);
+    if replacing.is_none() && full {
+        if st.entries.is_empty() {
+            subtables.swap_remove(idx);
+        }
+        return Err(());
+    }
+    st.entries.insert(hash, key, flow, hash_of);
+    Ok(replacing)
+}
+
+fn remove_from<K: SubtableKey>(
+    subtables: &mut Vec<Subtable<K>>,
+    flow: &CachedFlow,
+    seed: u64,
+) -> Option<Arc<CachedFlow>> {
+    let mask = flow.mask.packet_fields();
+    let idx = subtables.iter().position(|st| st.mask == mask)?;
+    let key = K::of(&flow.key);
+    let st = &mut subtables[idx];
+    let removed = st
+        .entries
+        .remove(key.hash(seed), &key, move |k: &K| k.hash(seed));
+    if st.entries.is_empty() {
+        subtables.swap_remove(idx);
+    }
+    removed
+}
+
 impl FlowCache {
     pub fn new(capacity: usize) -> Self {
         FlowCache {
             subtables: Vec::new(),
+            wide: Vec::new(),
             by_id: HashMap::new(),
             capacity,
             seed: random_seed(),
@@ -146,19 +257,41 @@ impl FlowCache {
         self.capacity
     }
 
+    /// Distinct masks in use, narrow and wide.
     pub fn n_masks(&self) -> usize {
-        self.subtables.len()
+        self.subtables.len() + self.wide.len()
+    }
+
+    /// Wide subtables in use (see the module docs).
+    pub fn n_wide_masks(&self) -> usize {
+        self.wide.len()
     }
 
     /// The entry `key` hits, if any.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<&CachedFlow> {
-        self.lookup_packed(&key.pack())
+        self.lookup_keyed(key, &key.pack())
     }
 
-    /// [`FlowCache::lookup`] for a key packed already.
+    /// [`FlowCache::lookup`] with the key packed already (`packed == key.pack()`): the
+    /// narrow subtables first, then the wide ones if there are any.
+    ///
+    /// Always inlined, and the narrow probe takes the packed key alone: on a narrow hit
+    /// the caller's `FlowKey` is never needed, so it need not be written out to memory
+    /// whole for the call (passing `&FlowKey` to an out-of-line lookup cost the
+    /// `fastpath` bench's `hit/1` about 20 ns).
+    #[inline(always)]
+    pub fn lookup_keyed(&self, key: &FlowKey, packed: &PackedKey) -> Option<&CachedFlow> {
+        match self.lookup_narrow(packed) {
+            None if !self.wide.is_empty() => self.lookup_wide(key, packed),
+            hit => hit,
+        }
+    }
+
+    /// The narrow subtables' part of a lookup: the hot path, as it was before wide
+    /// subtables existed.
     #[inline]
-    pub fn lookup_packed(&self, key: &PackedKey) -> Option<&CachedFlow> {
+    fn lookup_narrow(&self, key: &PackedKey) -> Option<&CachedFlow> {
         let seed = self.seed;
         for st in &self.subtables {
             let masked = key.masked(&st.packed_mask);
@@ -170,7 +303,26 @@ impl FlowCache {
         None
     }
 
-    /// Starts loading the slots a lookup of `key` will probe (in the first few
+    /// The wide subtables' part of a lookup, out of line: the narrow path stays as small
+    /// as it was.
+    #[inline(never)]
+    fn lookup_wide(&self, key: &FlowKey, packed: &PackedKey) -> Option<&CachedFlow> {
+        let seed = self.seed;
+        let wide = WideKey {
+            packed: *packed,
+            ext: key.pack_ext(),
+        };
+        for st in &self.wide {
+            let masked = wide.masked(&st.packed_mask);
+            if let Some(flow) = st.entries.find(masked.hash(seed), &masked) {
+                st.hits.set(st.hits.get() + 1);
+                return Some(flow);
+            }
+        }
+        None
+    }
+
+    /// Starts loading the slots a lookup of `key` will probe (in the first few narrow
     /// subtables), so that a batch's memory accesses overlap.
     #[inline]
     pub fn prefetch(&self, key: &PackedKey) {
@@ -188,77 +340,60 @@ impl FlowCache {
         table::prefetch(p.wrapping_add(64));
     }
 
-    /// Adds an entry, replacing one with the same masked key. The control thread keeps
-    /// the number of entries under the capacity (it evicts first); a full cache refuses.
+    /// Adds an entry, replacing one with the same mask and masked key. The control
+    /// thread keeps the number of entries under the capacity (it evicts first); a full
+    /// cache refuses. A mask within the packed key goes to a narrow subtable, any other
+    /// to a wide one; `metadata` and `regs` in it are ignored (module docs).
     pub fn insert(&mut self, flow: Arc<CachedFlow>) -> Result<(), CacheError> {
         debug_assert_eq!(
             flow.key,
             flow.key.masked(&flow.mask),
             "keys are stored masked"
         );
-        debug_assert!(
-            flow.mask.fits_packed(),
-            "a mask over fields the packed key does not hold would alias keys: {:?}",
-            flow.mask
-        );
-        let seed = self.seed;
-        let hash_of = move |k: &PackedKey| k.hash(seed);
-        let idx = match self.subtables.iter().position(|st| st.mask == flow.mask) {
-            Some(i) => i,
-            None => {
-                self.subtables.push(Subtable {
-                    mask: flow.mask,
-                    packed_mask: flow.mask.pack(),
-                    entries: SlotTable::new(),
-                    hits: std::cell::Cell::new(0),
-                });
-                self.subtables.len() - 1
-            }
-        };
-        let key = flow.key.pack();
-        let hash = hash_of(&key);
-        let st = &mut self.subtables[idx];
-        let replacing = st.entries.find(hash, &key).map(|f| f.id);
-        if replacing.is_none() && self.by_id.len() >= self.capacity {
-            if st.entries.is_empty() {
-                self.subtables.swap_remove(idx);
-            }
-            return Err(CacheError::Full(self.capacity));
+        let mask = flow.mask.packet_fields();
+        let full = self.by_id.len() >= self.capacity;
+        let (id, kept) = (flow.id, flow.clone());
+        let replaced = if mask.fits_packed() {
+            insert_into(&mut self.subtables, mask, flow, self.seed, full)
+        } else {
+            insert_into(&mut self.wide, mask, flow, self.seed, full)
         }
-        if let Some(old) = replacing {
+        .map_err(|()| CacheError::Full(self.capacity))?;
+        if let Some(old) = replaced {
             self.by_id.remove(&old);
         }
-        self.by_id.insert(flow.id, (flow.mask, key));
-        st.entries.insert(hash, key, flow, hash_of);
+        self.by_id.insert(id, kept);
         Ok(())
     }
 
     /// Removes the entry with this id, if present.
     pub fn remove(&mut self, id: EntryId) -> Option<Arc<CachedFlow>> {
-        let (mask, key) = self.by_id.remove(&id)?;
-        let idx = self.subtables.iter().position(|st| st.mask == mask)?;
-        let seed = self.seed;
-        let st = &mut self.subtables[idx];
-        let removed = st
-            .entries
-            .remove(key.hash(seed), &key, move |k: &PackedKey| k.hash(seed));
+        let flow = self.by_id.remove(&id)?;
+        let removed = if flow.mask.packet_fields().fits_packed() {
+            remove_from(&mut self.subtables, &flow, self.seed)
+        } else {
+            remove_from(&mut self.wide, &flow, self.seed)
+        };
         debug_assert!(removed.as_ref().is_some_and(|e| e.id == id));
-        if st.entries.is_empty() {
-            self.subtables.swap_remove(idx);
-        }
         removed
     }
 
     pub fn clear(&mut self) {
         self.subtables.clear();
+        self.wide.clear();
         self.by_id.clear();
     }
 
-    /// Puts the busiest subtables first, so that most lookups stop at the first probe.
+    /// Puts the busiest subtables first (narrow and wide apart), so that most lookups
+    /// stop at the first probe.
     pub fn reorder(&mut self) {
         self.subtables
             .sort_by_key(|st| std::cmp::Reverse(st.hits.get()));
         for st in &mut self.subtables {
+            st.hits.set(st.hits.get() / 2);
+        }
+        self.wide.sort_by_key(|st| std::cmp::Reverse(st.hits.get()));
+        for st in &mut self.wide {
             st.hits.set(st.hits.get() / 2);
         }
     }
@@ -351,5 +486,133 @@ mod tests {
         f.stats.record(60, 7);
         f.stats.record(64, 9);
         assert_eq!(f.stats.read(), (2, 124, 9));
+    }
+
+    fn v6(dst: u128, tp_dst: u16, nd_target: u128) -> FlowKey {
+        FlowKey {
+            in_port: 1,
+            dl_dst: MacAddr([2, 0, 0, 0, 0, 1]),
+            dl_type: 0x86dd,
+            nw_proto: 58,
+            ipv6_dst: dst,
+            tp_dst,
+            nd_target,
+            ..Default::default()
+        }
+    }
+
+    fn insert(c: &mut FlowCache, id: EntryId, key: &FlowKey, mask: FlowKey) {
+        c.insert(Arc::new(CachedFlow::new(
+            id,
+            key,
+            mask,
+            &[DpAction::Output(id as u32)],
+            0,
+        )))
+        .unwrap();
+    }
+
+    /// Keys that differ only in a field beyond the packed key (here ipv6_dst, tp_dst,
+    /// nd_target) get entries of their own under a mask that consults it, and a key
+    /// that differs there finds neither.
+    #[test]
+    fn wide_masks_tell_apart_what_the_packed_key_cannot_hold() {
+        let mut c = FlowCache::new(100);
+        let mut mask = mask(false);
+        mask.dl_type = u16::MAX;
+        for (field, a, b) in [
+            (0, v6(1 << 100, 0, 0), v6(2 << 100, 0, 0)),
+            (1, v6(0, 135, 0), v6(0, 136, 0)),
+            (2, v6(0, 0, 0xfe80 << 112 | 1), v6(0, 0, 0xfe80 << 112 | 2)),
+        ] {
+            assert_eq!(a.pack(), b.pack(), "the packed key cannot tell them apart");
+            let mut m = mask;
+            match field {
+                0 => m.ipv6_dst = u128::MAX,
+                1 => m.tp_dst = u16::MAX,
+                _ => m.nd_target = u128::MAX,
+            }
+            assert!(!m.fits_packed());
+            c.clear();
+            insert(&mut c, 1, &a, m);
+            insert(&mut c, 2, &b, m);
+            assert_eq!((c.len(), c.n_masks(), c.n_wide_masks()), (2, 1, 1));
+            assert_eq!(c.lookup(&a).unwrap().id, 1, "field {field}");
+            assert_eq!(c.lookup(&b).unwrap().id, 2, "field {field}");
+            let mut other = a;
+            other.ipv6_dst ^= 1 << 3;
+            other.tp_dst ^= 1 << 3;
+            other.nd_target ^= 1 << 3;
+            assert!(c.lookup(&other).is_none(), "field {field}");
+            // Bits outside the mask do not matter.
+            let mut same = a;
+            same.ipv6_src = 99;
+            same.nw_ttl = 3;
+            assert_eq!(c.lookup(&same).unwrap().id, 1);
+            // A narrow entry alongside: both kinds answer.
+            insert(&mut c, 3, &key(7, 7), mask);
+            assert_eq!(c.lookup(&key(7, 7)).unwrap().id, 3);
+            assert_eq!(c.lookup(&b).unwrap().id, 2);
+            c.reorder();
+            assert_eq!(c.remove(2).unwrap().id, 2);
+            assert!(c.lookup(&b).is_none());
+            assert_eq!(c.remove(1).unwrap().id, 1);
+            assert_eq!((c.n_masks(), c.n_wide_masks()), (1, 0));
+            assert_eq!(c.lookup(&key(7, 7)).unwrap().id, 3);
+        }
+    }
+
+    /// metadata and regs are zero in packet keys: a mask that names them (the pipeline
+    /// clears them, this is the cache's own defence) neither splits entries nor makes a
+    /// wide subtable, and a key's values there are never looked at.
+    #[test]
+    fn regs_and_metadata_never_tell_keys_apart() {
+        let mut c = FlowCache::new(100);
+        let mut m = mask(false);
+        m.metadata = u64::MAX;
+        m.regs = [u32::MAX; 16];
+        let mut k = key(1, 1);
+        k.metadata = 5;
+        k.regs[3] = 7;
+        insert(&mut c, 1, &k, m);
+        assert_eq!((c.n_masks(), c.n_wide_masks()), (1, 0));
+        assert_eq!(c.lookup(&key(1, 1)).unwrap().id, 1);
+        // The same key with other pipeline state replaces the entry, and so does the
+        // plain mask: one subtable, one entry.
+        let mut k2 = key(1, 1);
+        k2.regs[3] = 8;
+        insert(&mut c, 2, &k2, m);
+        insert(&mut c, 3, &key(1, 1), mask(false));
+        assert_eq!((c.len(), c.n_masks()), (1, 1));
+        assert_eq!(c.lookup(&k).unwrap().id, 3);
+        // Likewise under a wide mask.
+        let mut w = m;
+        w.ipv6_dst = u128::MAX;
+        let mut a = key(1, 2);
+        a.ipv6_dst = 9;
+        a.regs[0] = 1;
+        insert(&mut c, 4, &a, w);
+        a.regs[0] = 2;
+        a.metadata = 3;
+        assert_eq!(c.lookup(&a).unwrap().id, 4);
+        assert_eq!(c.remove(4).unwrap().id, 4);
+        assert_eq!(c.n_wide_masks(), 0);
+    }
+
+    #[test]
+    fn full_cache_refuses_wide_entries_too() {
+        let mut c = FlowCache::new(1);
+        let mut m = mask(false);
+        m.tp_dst = u16::MAX;
+        insert(&mut c, 1, &v6(0, 1, 0), m);
+        assert_eq!(
+            c.insert(Arc::new(CachedFlow::new(2, &v6(0, 2, 0), m, &[], 0))),
+            Err(CacheError::Full(1))
+        );
+        assert_eq!((c.len(), c.n_wide_masks()), (1, 1));
+        // A replacement is taken.
+        insert(&mut c, 3, &v6(0, 1, 0), m);
+        assert_eq!(c.lookup(&v6(0, 1, 0)).unwrap().id, 3);
+        assert!(c.remove(1).is_none());
     }
 }

@@ -5,28 +5,31 @@
 //! address a lookup will probe, known from the hash alone, so that a batch of packets
 //! can prefetch its slots before looking at any of them (what OVS's dpcls does). A hit
 //! then costs one slot line and one entry line, and a batch waits for memory once.
+//!
+//! Generic over the key: a [`PackedKey`](crate::flow_key::PackedKey) (with the entry
+//! pointer, one 64-byte line) for the usual subtables, a
+//! [`WideKey`](crate::flow_key::WideKey) (two lines) for the wide ones.
 
 use std::sync::Arc;
 
 use super::CachedFlow;
-use crate::flow_key::PackedKey;
 
-/// One cache line: the masked key and the entry (`None`: empty slot).
+/// The masked key and the entry (`None`: empty slot), from a line boundary.
 #[repr(C, align(64))]
-struct Slot {
-    key: PackedKey,
+struct Slot<K> {
+    key: K,
     flow: Option<Arc<CachedFlow>>,
 }
 
-fn empty() -> Slot {
+fn empty<K: Default>() -> Slot<K> {
     Slot {
-        key: PackedKey([0; 7]),
+        key: K::default(),
         flow: None,
     }
 }
 
-pub(super) struct SlotTable {
-    slots: Box<[Slot]>,
+pub(super) struct SlotTable<K> {
+    slots: Box<[Slot<K>]>,
     len: usize,
 }
 
@@ -41,17 +44,18 @@ pub(super) fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-fn alloc(n: usize) -> Box<[Slot]> {
+fn alloc<K: Default>(n: usize) -> Box<[Slot<K>]> {
     debug_assert!(n.is_power_of_two());
-    let slots: Box<[Slot]> = (0..n).map(|_| empty()).collect();
+    let slots: Box<[Slot<K>]> = (0..n).map(|_| empty()).collect();
+    let bytes = n * std::mem::size_of::<Slot<K>>();
     // Large tables are probed at random: huge pages save a page walk per probe.
     #[cfg(target_os = "linux")]
-    if n * 64 >= 4 << 20 {
+    if bytes >= 4 << 20 {
         // SAFETY: advice on memory we own; failing only means no huge pages.
         unsafe {
             libc::madvise(
                 slots.as_ptr() as *mut libc::c_void,
-                n * 64,
+                bytes,
                 libc::MADV_HUGEPAGE,
             );
         }
@@ -59,7 +63,7 @@ fn alloc(n: usize) -> Box<[Slot]> {
     slots
 }
 
-impl SlotTable {
+impl<K: Copy + Eq + Default> SlotTable<K> {
     pub(super) fn new() -> Self {
         SlotTable {
             slots: alloc(8),
@@ -88,7 +92,7 @@ impl SlotTable {
     }
 
     #[inline]
-    pub(super) fn find(&self, hash: u64, key: &PackedKey) -> Option<&Arc<CachedFlow>> {
+    pub(super) fn find(&self, hash: u64, key: &K) -> Option<&Arc<CachedFlow>> {
         let mask = self.mask();
         let mut i = hash as usize & mask;
         loop {
@@ -106,9 +110,9 @@ impl SlotTable {
     pub(super) fn insert(
         &mut self,
         hash: u64,
-        key: PackedKey,
+        key: K,
         flow: Arc<CachedFlow>,
-        hash_of: impl Fn(&PackedKey) -> u64,
+        hash_of: impl Fn(&K) -> u64,
     ) -> Option<Arc<CachedFlow>> {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow(&hash_of);
@@ -137,8 +141,8 @@ impl SlotTable {
     pub(super) fn remove(
         &mut self,
         hash: u64,
-        key: &PackedKey,
-        hash_of: impl Fn(&PackedKey) -> u64,
+        key: &K,
+        hash_of: impl Fn(&K) -> u64,
     ) -> Option<Arc<CachedFlow>> {
         let mask = self.mask();
         let mut i = hash as usize & mask;
@@ -174,7 +178,7 @@ impl SlotTable {
         removed
     }
 
-    fn grow(&mut self, hash_of: &impl Fn(&PackedKey) -> u64) {
+    fn grow(&mut self, hash_of: &impl Fn(&K) -> u64) {
         let bigger = alloc(self.slots.len() * 2);
         let old = std::mem::replace(&mut self.slots, bigger);
         let mask = self.mask();
@@ -196,7 +200,7 @@ impl SlotTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow_key::FlowKey;
+    use crate::flow_key::{FlowKey, PackedKey};
     use proptest::prelude::*;
 
     fn flow(id: u64) -> Arc<CachedFlow> {
@@ -215,7 +219,7 @@ mod tests {
         #[test]
         fn behaves_like_a_map(ops in prop::collection::vec((any::<bool>(), 0u64..40), 1..400)) {
             let hash = |k: &PackedKey| k.0[0].wrapping_mul(3) % 16;
-            let mut t = SlotTable::new();
+            let mut t = SlotTable::<PackedKey>::new();
             let mut model = std::collections::HashMap::new();
             for (i, (insert, k)) in ops.into_iter().enumerate() {
                 let key = PackedKey([k, 0, 0, 0, 0, 0, 0]);

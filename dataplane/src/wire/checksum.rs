@@ -61,6 +61,19 @@ pub fn update_u32(csum: u16, old: u32, new: u32) -> u16 {
     !fold(acc)
 }
 
+/// [`update_u16`] for a field of whole 16-bit words that changed from `old` to `new`
+/// (an IPv6 address, a MAC): both slices of the same even length, aligned on the
+/// checksummed data's words.
+pub fn update_words(csum: u16, old: &[u8], new: &[u8]) -> u16 {
+    debug_assert!(old.len() == new.len() && old.len().is_multiple_of(2));
+    let mut acc = u64::from(!csum);
+    for (o, n) in old.chunks_exact(2).zip(new.chunks_exact(2)) {
+        acc += u64::from(!u16::from_be_bytes([o[0], o[1]]));
+        acc += u64::from(u16::from_be_bytes([n[0], n[1]]));
+    }
+    !fold(acc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +131,26 @@ mod tests {
         let data: Vec<u8> = (0..=255u8).cycle().take(1001).collect();
         for cut in [0, 2, 4, 100, 1000] {
             assert_eq!(combine(sum(&data[..cut]), sum(&data[cut..])), sum(&data));
+        }
+    }
+
+    #[test]
+    fn update_words_matches_recompute() {
+        let mut data: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(29)).collect();
+        data[4] = 0;
+        data[5] = 0;
+        let c = checksum(&data);
+        data[4..6].copy_from_slice(&c.to_be_bytes());
+        for (at, new) in [
+            (8usize, vec![0xffu8; 16]),
+            (30, vec![0; 6]),
+            (40, vec![1, 2, 3, 4]),
+        ] {
+            let old = data[at..at + new.len()].to_vec();
+            let c = update_words(u16::from_be_bytes([data[4], data[5]]), &old, &new);
+            data[at..at + new.len()].copy_from_slice(&new);
+            data[4..6].copy_from_slice(&c.to_be_bytes());
+            assert_eq!(checksum(&data), 0, "at {at}");
         }
     }
 }

@@ -20,9 +20,13 @@ mod field {
 /// Length of a header without options.
 pub const HEADER_LEN: usize = 20;
 
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_IGMP: u8 = 2;
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 pub const PROTO_GRE: u8 = 47;
+pub const PROTO_ICMPV6: u8 = 58;
+pub const PROTO_SCTP: u8 = 132;
 
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
@@ -74,6 +78,28 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(Packet { buffer })
     }
 
+    /// Wraps `buffer` after the checks of OVS's `ipv4_sanity_check`, the ones the flow
+    /// key and the datapath's rewrites go by: the 20-byte header, IHL at least 5 and the
+    /// header inside the buffer, a total length between the header length and the
+    /// buffer length. Unlike [`new_checked`](Self::new_checked) the version field is not
+    /// looked at: a frame whose ethertype says IPv4 is taken as IPv4.
+    pub fn new_sanity_checked(buffer: T) -> Option<Self> {
+        let b = buffer.as_ref();
+        let have = b.len();
+        if have < HEADER_LEN {
+            return None;
+        }
+        let header_len = usize::from(b[field::VER_IHL] & 0x0f) * 4;
+        let total_len = usize::from(get_u16(b, field::TOTAL_LEN));
+        if header_len < HEADER_LEN || header_len > have {
+            return None;
+        }
+        if total_len > have || header_len > total_len || have - total_len > usize::from(u16::MAX) {
+            return None;
+        }
+        Some(Packet { buffer })
+    }
+
     pub fn into_inner(self) -> T {
         self.buffer
     }
@@ -84,6 +110,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     pub fn version(&self) -> u8 {
         self.b()[field::VER_IHL] >> 4
+    }
+
+    /// The first byte, version and IHL: with the TOS, the 16-bit word a TOS rewrite
+    /// changes for the checksum.
+    pub fn version_ihl_byte(&self) -> u8 {
+        self.b()[field::VER_IHL]
     }
 
     /// Header length in bytes (IHL x 4), options included.
@@ -422,5 +454,28 @@ mod tests {
         let mut w = v;
         w[15] ^= 1;
         assert!(!Packet::new_checked(&w[..]).unwrap().verify_checksum());
+    }
+
+    #[test]
+    fn sanity_check_is_ovs_lengths_only() {
+        let v = sample();
+        assert!(Packet::new_sanity_checked(&v[..]).is_some());
+        for n in 0..24 {
+            assert!(Packet::new_sanity_checked(&v[..n]).is_none(), "{n} bytes");
+        }
+        let mut w = v.clone();
+        w[0] = 0x65; // version 6: still taken, as OVS does
+        assert!(Packet::new_sanity_checked(&w[..]).is_some());
+        w[0] = 0x44; // IHL 4
+        assert!(Packet::new_sanity_checked(&w[..]).is_none());
+        w[0] = 0x46; // 24-byte header > total length 24? equal: fine; 28 > 24 is not
+        assert!(Packet::new_sanity_checked(&w[..]).is_some());
+        w[0] = 0x47;
+        assert!(Packet::new_sanity_checked(&w[..]).is_none());
+        let mut w = v;
+        w[3] = 19; // total length below the header
+        assert!(Packet::new_sanity_checked(&w[..]).is_none());
+        w[3] = 27; // beyond the buffer
+        assert!(Packet::new_sanity_checked(&w[..]).is_none());
     }
 }

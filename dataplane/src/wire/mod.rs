@@ -23,7 +23,11 @@ pub mod arp;
 pub mod checksum;
 pub mod ethernet;
 pub mod gre;
+pub mod icmp;
 pub mod ipv4;
+pub mod ipv6;
+pub mod nd;
+pub mod tcp;
 pub mod udp;
 pub mod vlan;
 pub mod vxlan;
@@ -31,7 +35,11 @@ pub mod vxlan;
 pub use arp::{Packet as ArpPacket, Repr as ArpRepr};
 pub use ethernet::{ethertype, Frame as EthernetFrame, Repr as EthernetRepr};
 pub use gre::{Packet as GrePacket, Repr as GreRepr};
+pub use icmp::{Packet as IcmpPacket, Repr as IcmpRepr};
 pub use ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
+pub use ipv6::{Packet as Ipv6Packet, Repr as Ipv6Repr};
+pub use nd::Message as NdMessage;
+pub use tcp::{Packet as TcpPacket, Repr as TcpRepr};
 pub use udp::{Packet as UdpPacket, Repr as UdpRepr};
 pub use vlan::{Repr as VlanRepr, Tag as VlanTag};
 pub use vxlan::{Packet as VxlanPacket, Repr as VxlanRepr};
@@ -46,6 +54,12 @@ pub enum Layer {
     Udp,
     Vxlan,
     Arp,
+    Ipv6,
+    Tcp,
+    /// An ICMP or ICMPv6 header.
+    Icmp,
+    /// A Neighbour Solicitation or Advertisement (ICMPv6 header and target).
+    Nd,
     /// The Ethernet frame inside a tunnel packet.
     InnerEthernet,
 }
@@ -60,6 +74,10 @@ impl fmt::Display for Layer {
             Layer::Udp => "UDP header",
             Layer::Vxlan => "VXLAN header",
             Layer::Arp => "ARP packet",
+            Layer::Ipv6 => "IPv6 packet",
+            Layer::Tcp => "TCP header",
+            Layer::Icmp => "ICMP header",
+            Layer::Nd => "neighbour discovery message",
             Layer::InnerEthernet => "inner Ethernet frame",
         })
     }
@@ -133,6 +151,8 @@ pub enum WireError {
         hlen: u8,
         plen: u8,
     },
+    #[error("TCP data offset is {0} words, below the minimum of 5")]
+    BadTcpOffset(u8),
     #[error("output buffer too small: need {need} bytes, have {have}")]
     BufferTooSmall { need: usize, have: usize },
     #[error("IPv4 packet of {len} bytes exceeds the 65535-byte maximum")]

@@ -11,8 +11,10 @@ use std::time::Duration;
 use clap::Parser;
 use crossbeam_channel::bounded;
 use xvs_daemon::afxdp_backend::AfXdpBackend;
+use xvs_daemon::connmgr::model::OvsModel;
+use xvs_daemon::connmgr::ConnMgr;
 use xvs_daemon::ovsdb::client;
-use xvs_daemon::ovsdb::connection::Remote;
+use xvs_daemon::ovsdb::connection::{ovs_rundir, Remote};
 use xvs_daemon::ports::{NoDatapath, PortBackend};
 use xvs_daemon::{links, server, Daemon};
 use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
@@ -152,6 +154,14 @@ fn run(args: Args) -> Result<(), String> {
         };
 
     let daemon = Arc::new(Daemon::new(control, backend));
+    // OpenFlow: every bridge's management socket and controllers, configured by the
+    // bridge layer from the database.
+    let connmgr = Arc::new(ConnMgr::new(
+        Arc::downgrade(&daemon),
+        Arc::new(OvsModel),
+        ovs_rundir(),
+    ));
+    daemon.set_connmgr(connmgr.clone());
     let (db_tx, db_rx) = bounded(64);
     daemon.set_database(db_tx);
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -199,6 +209,8 @@ fn run(args: Args) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     tracing::info!("stopping");
+    // OpenFlow connections first (they use the control thread); their sockets go.
+    connmgr.shutdown();
     let _ = server.join();
     let failed = match ovsdb.join() {
         Ok(Err(e)) => Some(e.to_string()),

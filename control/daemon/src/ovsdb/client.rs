@@ -205,7 +205,8 @@ fn serve_jobs(
         let now = Instant::now();
         // A netdev appeared, changed or went: write back (and add a port that waited
         // for it) now rather than at the next second.
-        if daemon.take_netdev_wake() {
+        // A controller connected or went: its row is written back now too.
+        if daemon.take_netdev_wake() | daemon.take_connmgr_wake() {
             dirty = true;
         }
         if now >= next_pass {

@@ -152,6 +152,9 @@ mod tests {
             hwaddr: None,
             secure: false,
             ifaces: Vec::new(),
+            protocols: Vec::new(),
+            dp_desc: None,
+            controllers: Vec::new(),
         }
     }
 

@@ -11,6 +11,8 @@ use xvs_pipeline::BridgeOptions;
 
 use super::link_status::LinkColumns;
 use super::{DATAPATH_TYPES, IFACE_TYPES};
+use crate::connmgr::session::ConnKind;
+use crate::connmgr::ControllerConfig;
 use crate::ovsdb::datum::{self, Uuid};
 use crate::ovsdb::replica::{Replica, Row};
 
@@ -32,6 +34,16 @@ pub(super) struct WantedIface {
     pub(super) link_columns: LinkColumns,
 }
 
+/// One `Controller` row of a bridge, with what the database says of its state now.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct WantedController {
+    pub(super) uuid: Uuid,
+    pub(super) config: ControllerConfig,
+    pub(super) is_connected_column: bool,
+    pub(super) role_column: Option<String>,
+    pub(super) status_column: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct WantedBridge {
     pub(super) uuid: Uuid,
@@ -45,6 +57,55 @@ pub(super) struct WantedBridge {
     pub(super) hwaddr: Option<Result<MacAddr, String>>,
     pub(super) secure: bool,
     pub(super) ifaces: Vec<WantedIface>,
+    /// `protocols`.
+    pub(super) protocols: Vec<String>,
+    /// `other_config:dp-desc`.
+    pub(super) dp_desc: Option<String>,
+    pub(super) controllers: Vec<WantedController>,
+}
+
+impl WantedBridge {
+    /// Whether a controller of the bridge is a primary one (OVS's
+    /// `connmgr_has_controllers`: what decides flushes and the NORMAL flow).
+    pub(super) fn has_primary_controller(&self) -> bool {
+        self.controllers
+            .iter()
+            .any(|c| c.config.conn_kind() == ConnKind::Primary)
+    }
+}
+
+fn controllers(db: &Replica, br: &Row) -> Vec<WantedController> {
+    let mut out = Vec::new();
+    for uuid in br
+        .get("controller")
+        .map(datum::uuid_set)
+        .unwrap_or_default()
+    {
+        let Some(c) = db.row("Controller", &uuid) else {
+            continue;
+        };
+        let Some(target) = string_col(c, "target") else {
+            continue;
+        };
+        out.push(WantedController {
+            config: ControllerConfig {
+                target,
+                inactivity_probe: c.get("inactivity_probe").and_then(datum::opt_integer),
+                max_backoff: c.get("max_backoff").and_then(datum::opt_integer),
+                kind: c.get("type").and_then(datum::opt_string),
+            },
+            is_connected_column: c
+                .get("is_connected")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            role_column: c.get("role").and_then(datum::opt_string),
+            status_column: c.get("status").map(datum::string_map).unwrap_or_default(),
+            uuid,
+        });
+    }
+    // The database's order is its UUIDs': by target, for stable logs.
+    out.sort_by(|a, b| a.config.target.cmp(&b.config.target));
+    out
 }
 
 /// What the database asks for.
@@ -157,6 +218,12 @@ pub(super) fn wanted(db: &Replica) -> Wanted {
             datapath_id_request: other.get("datapath-id").cloned(),
             secure: br.get("fail_mode").and_then(datum::opt_string).as_deref() == Some("secure"),
             ifaces,
+            protocols: br
+                .get("protocols")
+                .map(datum::string_set)
+                .unwrap_or_default(),
+            dp_desc: other.get("dp-desc").cloned(),
+            controllers: controllers(db, br),
         });
     }
     // A stable order (the database's is its UUIDs'): bridges are created, and numbered

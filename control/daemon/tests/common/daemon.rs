@@ -62,7 +62,9 @@ impl Xvsd {
             }
             None => Command::new(env!("CARGO_BIN_EXE_xvsd")),
         };
+        // Its OVS run directory (management sockets) is the test's own.
         let child = cmd
+            .env("OVS_RUNDIR", &self.dir)
             .arg("--socket")
             .arg(&self.socket)
             .args(&self.extra)
@@ -180,6 +182,9 @@ impl Xvsd {
 impl Drop for Xvsd {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            eprintln!("xvsd's log:\n{}", self.log());
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

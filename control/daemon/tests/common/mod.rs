@@ -10,6 +10,7 @@ mod frames;
 #[path = "../../../pipeline/tests/common/neutron.rs"]
 pub mod neutron;
 pub mod nodes;
+pub mod ofconn;
 pub mod ovsdb;
 
 #[allow(unused_imports)]

@@ -59,9 +59,37 @@ pub fn dp_action_text(a: &DpAction) -> String {
         SetArpTpa(a) => format!("set(arp(tip={a}))"),
         SetIpv4Src(a) => format!("set(ipv4(src={a}))"),
         SetIpv4Dst(a) => format!("set(ipv4(dst={a}))"),
+        // OVS's format_odp_key_attr: tos and tclass as C's "%#x" (0 is "0"), the
+        // rest in decimal, addresses as inet_ntop writes them.
+        SetIpv4Tos(t) => format!("set(ipv4(tos={}))", c_hex(*t)),
+        SetIpv4Ttl(t) => format!("set(ipv4(ttl={t}))"),
+        SetIpv6Src(a) => format!("set(ipv6(src={a}))"),
+        SetIpv6Dst(a) => format!("set(ipv6(dst={a}))"),
+        SetIpv6Tclass(t) => format!("set(ipv6(tclass={}))", c_hex(*t)),
+        SetIpv6HopLimit(h) => format!("set(ipv6(hlimit={h}))"),
+        SetTcpSrc(p) => format!("set(tcp(src={p}))"),
+        SetTcpDst(p) => format!("set(tcp(dst={p}))"),
+        SetUdpSrc(p) => format!("set(udp(src={p}))"),
+        SetUdpDst(p) => format!("set(udp(dst={p}))"),
+        SetIcmpType(t) => format!("set(icmp(type={t}))"),
+        SetIcmpCode(c) => format!("set(icmp(code={c}))"),
+        SetIcmpv6Type(t) => format!("set(icmpv6(type={t}))"),
+        SetIcmpv6Code(c) => format!("set(icmpv6(code={c}))"),
+        SetNdTarget(a) => format!("set(nd(target={a}))"),
+        SetNdSll(m) => format!("set(nd(sll={m}))"),
+        SetNdTll(m) => format!("set(nd(tll={m}))"),
         TunnelOutput { port, header } => {
             format!("tnl_push({},out_port({port}))", header_text(header))
         }
+    }
+}
+
+/// C's `printf("%#x")`: no prefix for zero.
+fn c_hex(v: u8) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
     }
 }
 
@@ -185,4 +213,43 @@ pub fn dp_show_json(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats)
         "invalidated": f.invalidated, "evicted": f.evicted, "expired": f.expired,
         "flow_restore_wait": f.flow_restore_wait, "flow_restore_wait_drops": f.flow_restore_wait_drops},
         "cycles_per_second": hz})
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use super::*;
+    use xvs_dataplane::MacAddr;
+
+    /// The L3/L4 set actions as OVS's format_odp_key_attr spells a masked set of one
+    /// field.
+    #[test]
+    fn set_actions_in_ovs_spelling() {
+        use DpAction::*;
+        let a6: Ipv6Addr = "2001:db8::99".parse().unwrap();
+        let mac = MacAddr([2, 0, 0, 0, 0, 7]);
+        for (a, want) in [
+            (SetIpv4Tos(0), "set(ipv4(tos=0))"),
+            (SetIpv4Tos(0xb8), "set(ipv4(tos=0xb8))"),
+            (SetIpv4Ttl(63), "set(ipv4(ttl=63))"),
+            (SetIpv6Src(a6), "set(ipv6(src=2001:db8::99))"),
+            (SetIpv6Dst(Ipv6Addr::LOCALHOST), "set(ipv6(dst=::1))"),
+            (SetIpv6Tclass(0x20), "set(ipv6(tclass=0x20))"),
+            (SetIpv6HopLimit(255), "set(ipv6(hlimit=255))"),
+            (SetTcpSrc(80), "set(tcp(src=80))"),
+            (SetTcpDst(8080), "set(tcp(dst=8080))"),
+            (SetUdpSrc(5353), "set(udp(src=5353))"),
+            (SetUdpDst(53), "set(udp(dst=53))"),
+            (SetIcmpType(8), "set(icmp(type=8))"),
+            (SetIcmpCode(0), "set(icmp(code=0))"),
+            (SetIcmpv6Type(136), "set(icmpv6(type=136))"),
+            (SetIcmpv6Code(1), "set(icmpv6(code=1))"),
+            (SetNdTarget(a6), "set(nd(target=2001:db8::99))"),
+            (SetNdSll(mac), "set(nd(sll=02:00:00:00:00:07))"),
+            (SetNdTll(mac), "set(nd(tll=02:00:00:00:00:07))"),
+        ] {
+            assert_eq!(dp_action_text(&a), want);
+        }
+    }
 }

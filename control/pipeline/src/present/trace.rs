@@ -117,6 +117,7 @@ fn drop_text(why: &DropReason) -> String {
             format!("     >> patch peer \"{peer}\" does not exist: nothing sent")
         }
         DropReason::PatchLoop => "     >> patch loop: dropping".into(),
+        DropReason::NormalPartialVlanTag => "     >> partial VLAN tag, dropping".into(),
         DropReason::NormalInPortNotOnBridge => {
             "     >> NORMAL: input port is not on this bridge: drop".into()
         }
