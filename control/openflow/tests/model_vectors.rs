@@ -5,13 +5,17 @@
 //!    1.0 + NXM, and 1.3) decodes into the flow the pipeline parses from the same
 //!    text, as it is after the add's version (`version::wire_flow_mod`);
 //! 2. that flow, stored, is written into flow stats entries equal to OVS's replies to
-//!    `dump-flows` (NXST_FLOW) and `-O OpenFlow13 dump-flows` (OFPMP_FLOW), its
-//!    durations, counters and ages taken from OVS's entry;
+//!    `dump-flows` (NXST_FLOW), `-O OpenFlow13 dump-flows` (OFPMP_FLOW) and an
+//!    OpenFlow 1.0 OFPST_FLOW request, its durations, counters and ages taken from
+//!    OVS's entry;
 //! 3. the refused flows, in a wire form, get OVS's OFPT_ERROR (or are taken where
 //!    OVS takes them);
 //! 4. os-ken's encodings of the Neutron agent's flows decode into the flows OVS
 //!    shows for them, whose flow stats entries are OVS's; its deletes leave the
-//!    flows OVS leaves.
+//!    flows OVS leaves;
+//! 5. 67 single faults of OpenFlow 1.0 and 1.3 flow mods get OVS's errors (but for
+//!    what the model cannot hold, refused by design), and reg_load2, output_reg2
+//!    and ONF's copy-field read as OVS reads them.
 
 use xvs_openflow::errors::encode_error_reply;
 use xvs_openflow::model::{flow_mod, flow_stats};
@@ -101,7 +105,10 @@ fn blocks() -> Vec<Block> {
         let (k, v) = line
             .split_once(": ")
             .unwrap_or((line.trim_end_matches(':'), ""));
-        if matches!(k, "flow" | "refused" | "neutron" | "delete") {
+        if matches!(
+            k,
+            "flow" | "more" | "refused" | "wire" | "other" | "neutron" | "delete"
+        ) {
             out.push(Block {
                 kind: k.to_string(),
                 label: v.to_string(),
@@ -113,6 +120,11 @@ fn blocks() -> Vec<Block> {
         }
     }
     out
+}
+
+/// A flow added with ovs-ofctl: the pipeline's vectors, and a few more.
+fn is_flow(b: &Block) -> bool {
+    b.kind == "flow" || b.kind == "more"
 }
 
 /// Decodes a FLOW_MOD of `version` and maps it onto the model.
@@ -148,20 +160,19 @@ fn rule(fm: &FlowMod) -> Rule {
 /// Our entry for `r`, with what changes from run to run taken from OVS's entry.
 fn our_entry(r: &Rule, ovs: &[u8], version: Version, form: FlowStatsForm) -> Vec<u8> {
     let mut e: FlowStatsEntry = flow_stats(r, 0, version, form);
-    e.duration_sec = be32(ovs, 4);
-    e.duration_nsec = be32(ovs, 8);
-    let age = |a: u16| a.checked_sub(1).map(u32::from);
-    match form {
-        FlowStatsForm::Nx => {
-            e.idle_age = age(be16(ovs, 20));
-            e.hard_age = age(be16(ovs, 22));
-            e.packet_count = be64(ovs, 32);
-            e.byte_count = be64(ovs, 40);
-        }
-        _ => {
-            e.packet_count = be64(ovs, 32);
-            e.byte_count = be64(ovs, 40);
-        }
+    // Where ofp10_flow_stats, nx_flow_stats and ofp11_flow_stats keep them.
+    let (duration, counters) = match form {
+        FlowStatsForm::Of10 => (44, 72),
+        _ => (4, 32),
+    };
+    e.duration_sec = be32(ovs, duration);
+    e.duration_nsec = be32(ovs, duration + 4);
+    e.packet_count = be64(ovs, counters);
+    e.byte_count = be64(ovs, counters + 8);
+    if form == FlowStatsForm::Nx {
+        let age = |a: u16| a.checked_sub(1).map(u32::from);
+        e.idle_age = age(be16(ovs, 20));
+        e.hard_age = age(be16(ovs, 22));
     }
     e.encode(version, form)
 }
@@ -186,8 +197,8 @@ fn strip(line: &str) -> String {
 
 #[test]
 fn ovs_ofctl_flow_mods_decode_to_the_flows_the_pipeline_parses() {
-    let all: Vec<Block> = blocks().into_iter().filter(|b| b.kind == "flow").collect();
-    assert_eq!(all.len(), 97);
+    let all: Vec<Block> = blocks().into_iter().filter(is_flow).collect();
+    assert_eq!(all.iter().filter(|b| b.kind == "flow").count(), 97);
     let mut failures = Vec::new();
     for b in &all {
         let (version, ofv) = match b.get("add") {
@@ -221,7 +232,7 @@ fn ovs_ofctl_flow_mods_decode_to_the_flows_the_pipeline_parses() {
 fn stored_flows_dump_as_ovs_dumps_them() {
     let mut failures = Vec::new();
     let mut compared = 0;
-    for b in blocks().iter().filter(|b| b.kind == "flow") {
+    for b in blocks().iter().filter(|b| is_flow(b)) {
         let version = if b.get("add") == Some("of13") {
             Version::Of13
         } else {
@@ -236,6 +247,7 @@ fn stored_flows_dump_as_ovs_dumps_them() {
         for (key, v, form) in [
             ("nxst", Version::Of10, FlowStatsForm::Nx),
             ("mp13", Version::Of13, FlowStatsForm::Of11),
+            ("st10", Version::Of10, FlowStatsForm::Of10),
         ] {
             let ovs = hex(b.get(key).unwrap());
             let ours = our_entry(&r, &ovs, v, form);
@@ -259,7 +271,7 @@ fn stored_flows_dump_as_ovs_dumps_them() {
             ));
         }
     }
-    assert_eq!(compared, 2 * 97);
+    assert!(compared >= 3 * 97);
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
@@ -280,6 +292,50 @@ fn refused_flows_get_ovs_errors() {
         };
         if got != want {
             failures.push(format!("{}\n  ovs {want}\n  xvs {got}", b.label));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Wire cases where xvs answers otherwise than OVS, by design: what the flow model
+/// cannot hold is refused as OVS refuses what it does not know (OVS's answer is in
+/// the vectors all the same).
+const XVS_REFUSES: [(&str, OfError); 8] = [
+    ("of13 set_field pkt_mark", OfError::OFPBAC_BAD_SET_TYPE),
+    (
+        "of13 learn with a fin timeout",
+        OfError::OFPBAC_BAD_ARGUMENT,
+    ),
+    ("of13 reg_move from ct_nw_src", OfError::OFPBMC_BAD_FIELD),
+    ("of13 write_actions", OfError::OFPBIC_UNSUP_INST),
+    ("of13 clear_actions", OfError::OFPBIC_UNSUP_INST),
+    ("of13 enqueue-like set_queue", OfError::OFPBAC_BAD_TYPE),
+    ("of13 goto_table 255", OfError::OFPBIC_BAD_TABLE_ID),
+    ("of10 enqueue", OfError::OFPBAC_BAD_TYPE),
+];
+
+#[test]
+fn malformed_flow_mods_get_ovs_errors() {
+    let mut failures = Vec::new();
+    let all: Vec<Block> = blocks().into_iter().filter(|b| b.kind == "wire").collect();
+    assert!(all.len() >= 60, "{} cases", all.len());
+    for b in &all {
+        let msg = hex(b.get("c2s").unwrap());
+        let version = if msg[0] == 1 {
+            Version::Of10
+        } else {
+            Version::Of13
+        };
+        let mut want = b.get("s2c").unwrap().to_string();
+        if let Some((_, e)) = XVS_REFUSES.iter().find(|(l, _)| *l == b.label) {
+            want = to_hex(&encode_error_reply(*e, &msg));
+        }
+        let got = match decode(&msg, version, false) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => to_hex(&encode_error_reply(e, &msg)),
+        };
+        if got != want {
+            failures.push(format!("{}\n  want {want}\n  xvs  {got}", b.label));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
@@ -328,6 +384,22 @@ fn os_ken_neutron_flows_decode_as_ovs_decodes_them() {
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// reg_load2, output_reg2 and ONF's copy-field are read into the flows OVS shows
+/// for them. Written back, they are what the model's set_field (a masked one is
+/// `load`s), output_reg and move are; OVS writes each back as it came.
+#[test]
+fn other_encodings_decode_as_ovs_decodes_them() {
+    let all: Vec<Block> = blocks().into_iter().filter(|b| b.kind == "other").collect();
+    assert!(all.len() >= 4);
+    for b in &all {
+        assert_eq!(b.get("s2c"), Some("ok"), "{}: OVS refused it", b.label);
+        let got = decode(&hex(b.get("c2s").unwrap()), Version::Of13, false).unwrap();
+        let ovs13 = b.get("ovs13").unwrap();
+        let want = parse_flow(ovs13, ParseMode::Add, &Br0).unwrap();
+        assert_eq!(got.flow, want, "{}", b.label);
+    }
 }
 
 #[test]

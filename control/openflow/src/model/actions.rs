@@ -1,8 +1,8 @@
 //! Wire actions to the flow model's [`Action`]s, one for one, as OVS's `decode_*()`
 //! functions of lib/ofp-actions.c read them in each version, with the checks they
 //! make on the way: OpenFlow 1.0's and 1.1+'s standard actions, set-field, and the
-//! Nicira extensions (resubmit, reg_load, reg_move, set_tunnel(64), learn, note,
-//! dec_ttl, output_reg, write_metadata). An action's spelling survives: OpenFlow
+//! Nicira extensions (resubmit, reg_load(2), reg_move, set_tunnel(64), learn, note,
+//! dec_ttl, output_reg(2), write_metadata) and ONF's copy-field (a `move`). An action's spelling survives: OpenFlow
 //! 1.0's `SET_VLAN_VID` is `mod_vlan_vid` (it pushes a tag when there is none),
 //! 1.1's is `set_vlan_vid`, `STRIP_VLAN` and `POP_VLAN` stay apart, a reg_load is a
 //! `load`, a set-field a `set_field`.
@@ -21,7 +21,7 @@ use super::fields::{action_field, be_value, model_field};
 use super::learn::decode_learn;
 use crate::actions::WireAction;
 use crate::bytes::{be16, be32, be64};
-use crate::errors::{OfError, NX_VENDOR_ID};
+use crate::errors::{OfError, NX_VENDOR_ID, ONF_VENDOR_ID};
 use crate::oxm::{value_is_valid, TlvHeader};
 use crate::version::Version;
 
@@ -40,7 +40,12 @@ pub(crate) mod nxast {
     pub const DEC_TTL: u16 = 18;
     pub const DEC_TTL_CNT_IDS: u16 = 21;
     pub const WRITE_METADATA: u16 = 22;
+    pub const OUTPUT_REG2: u16 = 32;
+    pub const REG_LOAD2: u16 = 33;
 }
+
+/// ONF's OpenFlow 1.3 extension `ONFACT_COPY_FIELD` (OpenFlow 1.5's copy-field).
+const ONFACT_COPY_FIELD: u16 = 3200;
 
 /// `OFPAT_*` numbers: OpenFlow 1.0's, and 1.1+'s where they differ.
 pub(crate) mod ofpat {
@@ -121,8 +126,20 @@ fn ofs_nbits(v: u16) -> (u32, u32) {
 pub fn decode_action(a: &WireAction, version: Version) -> Result<Action, OfError> {
     let r = &a.raw;
     let of10 = version == Version::Of10;
+    // What `parse_actions` guarantees, for actions built by other means.
+    let (vendor, t) = match (a.vendor, a.subtype) {
+        (Some(v), Some(s)) => (v, s),
+        _ => (0, a.action_type),
+    };
+    match crate::actions::action_info(version.wire(), vendor, t) {
+        Some(i) if (i.min_len as usize..=i.max_len as usize).contains(&r.len()) => {}
+        Some(_) => return Err(OfError::OFPBAC_BAD_LEN),
+        None if vendor == 0 => return Err(OfError::OFPBAC_BAD_TYPE),
+        None => return Err(OfError::OFPBAC_BAD_VENDOR_TYPE),
+    }
     match (a.vendor, a.subtype) {
         (Some(NX_VENDOR_ID), Some(sub)) => decode_nx(sub, r),
+        (Some(ONF_VENDOR_ID), Some(ONFACT_COPY_FIELD)) => decode_move(r, 12, 20),
         (Some(_), _) => Err(OfError::OFPBAC_BAD_VENDOR_TYPE),
         (None, _) if of10 => decode_of10(a.action_type, r),
         (None, _) => decode_of11(a.action_type, r),
@@ -206,28 +223,30 @@ fn decode_of11(t: u16, r: &[u8]) -> Result<Action, OfError> {
     })
 }
 
-/// OVS's `decode_ofpat_set_field()` for OpenFlow 1.2-1.4 (no mask allowed).
-fn decode_set_field(r: &[u8]) -> Result<Action, OfError> {
-    let b = &r[4..];
+/// An entry's field, OVS's name of it, value and mask.
+type Entry<'a> = (Field, &'static str, &'a [u8], Option<&'a [u8]>);
+
+/// An NXM/OXM entry of a set-field or reg_load2 action (OVS's `nx_pull_entry()`
+/// for actions): its field (OFPBAC_BAD_SET_TYPE when neither OVS nor the model
+/// knows it, OFPBAC_BAD_SET_LEN for a known field of another length), value,
+/// mask (`None` without one; OFPBMC_BAD_MASK when `may_mask` is false) and the
+/// bytes after it, which must be zero (OFPBAC_BAD_SET_ARGUMENT).
+fn pull_entry(b: &[u8], may_mask: bool) -> Result<Entry<'_>, OfError> {
     let h = TlvHeader::parse(b).ok_or(OfError::OFPBMC_BAD_LEN)?;
-    let known = match h.exact().known() {
-        Some(k) => k,
-        // A field OVS knows with another length: OFPBAC_BAD_SET_LEN.
-        None => {
-            let h = h.exact();
-            let same = |k: &&crate::oxm::KnownHeader| {
-                k.class == h.class()
-                    && k.field == h.field()
-                    && k.experimenter == h.experimenter.unwrap_or(0)
-            };
-            let len_only = crate::oxm::known_headers().iter().any(|k| same(&k));
-            return Err(if len_only && h.length() > 0 {
-                OfError::OFPBAC_BAD_SET_LEN
-            } else {
-                OfError::OFPBAC_BAD_SET_TYPE
-            });
-        }
+    let Some(known) = h.exact().known() else {
+        let h = h.exact();
+        let same_field = crate::oxm::known_headers().iter().any(|k| {
+            k.class == h.class()
+                && k.field == h.field()
+                && k.experimenter == h.experimenter.unwrap_or(0)
+        });
+        return Err(if same_field && h.length() > 0 {
+            OfError::OFPBAC_BAD_SET_LEN
+        } else {
+            OfError::OFPBAC_BAD_SET_TYPE
+        });
     };
+    let field = model_field(h).ok_or(OfError::OFPBAC_BAD_SET_TYPE)?;
     let start = h.wire_len();
     let payload = h.payload_len();
     if b.len() < start + payload {
@@ -235,29 +254,61 @@ fn decode_set_field(r: &[u8]) -> Result<Action, OfError> {
     }
     let width = h.value_len();
     let value = &b[start..start + width];
-    if h.has_mask() {
+    let mask = if h.has_mask() {
         let mask = &b[start + width..start + payload];
         if value.iter().zip(mask).any(|(v, m)| v & !m != 0) {
             return Err(OfError::OFPBMC_BAD_WILDCARDS);
         }
-        return Err(OfError::OFPBAC_BAD_SET_MASK);
-    }
+        if !may_mask {
+            return Err(OfError::OFPBMC_BAD_MASK);
+        }
+        Some(mask)
+    } else {
+        None
+    };
     if b[start + payload..].iter().any(|&x| x != 0) {
         return Err(OfError::OFPBAC_BAD_SET_ARGUMENT);
     }
-    let info = known.field_info();
-    let field = model_field(h).ok_or(OfError::OFPBAC_BAD_SET_TYPE)?;
+    Ok((field, known.field_info().name, value, mask))
+}
+
+/// OVS's `decode_ofpat_set_field()` for OpenFlow 1.2-1.4 (no mask allowed).
+fn decode_set_field(r: &[u8]) -> Result<Action, OfError> {
+    let (field, name, value, _) = pull_entry(&r[4..], false).map_err(|e| {
+        if e == OfError::OFPBMC_BAD_MASK {
+            OfError::OFPBAC_BAD_SET_MASK
+        } else {
+            e
+        }
+    })?;
     if field == Field::InPortOxm || !field.is_writable() {
         return Err(OfError::OFPBAC_BAD_SET_ARGUMENT);
     }
     let v = be_value(value);
-    if !value_is_valid(info.name, value) || (field == Field::VlanVid && v & 0x1000 == 0) {
+    if !value_is_valid(name, value) || (field == Field::VlanVid && v & 0x1000 == 0) {
         return Err(OfError::OFPBAC_BAD_SET_ARGUMENT);
     }
     Ok(Action::SetField {
         field,
         value: v,
-        mask: ones(8 * width as u32),
+        mask: ones(8 * value.len() as u32),
+    })
+}
+
+/// OVS's `decode_NXAST_RAW_REG_LOAD2()`: a field, a value and maybe a mask. It is
+/// the model's (masked) `set_field`, which OVS prints the same way; written back,
+/// it is what a `set_field` is in the version (OVS would write a reg_load2 again).
+fn decode_reg_load2(r: &[u8]) -> Result<Action, OfError> {
+    let (field, _, value, mask) = pull_entry(&r[10..], true)?;
+    if !field.is_writable() {
+        return Err(OfError::OFPBAC_BAD_SET_ARGUMENT);
+    }
+    let all = ones(8 * value.len() as u32);
+    let mask = mask.map_or(all, be_value);
+    Ok(Action::SetField {
+        field,
+        value: be_value(value) & mask,
+        mask,
     })
 }
 
@@ -291,7 +342,18 @@ fn decode_nx(sub: u16, r: &[u8]) -> Result<Action, OfError> {
             id: be64(r, 16),
             wide: true,
         },
-        nxast::REG_MOVE => return decode_reg_move(r),
+        nxast::REG_MOVE => return decode_move(r, 10, 16),
+        nxast::REG_LOAD2 => return decode_reg_load2(r),
+        nxast::OUTPUT_REG2 => {
+            let (ofs, n_bits) = ofs_nbits(be16(r, 10));
+            let (field, used) = move_header(&r[14..])?;
+            if r[14 + used..].iter().any(|&x| x != 0) {
+                return Err(OfError::NXBRC_MUST_BE_ZERO);
+            }
+            let src = FieldSlice { field, ofs, n_bits };
+            check_bounds(&src)?;
+            Action::OutputField(src)
+        }
         nxast::REG_LOAD => {
             let (ofs, n_bits) = ofs_nbits(be16(r, 10));
             let dst = FieldSlice {
@@ -361,11 +423,13 @@ fn move_header(b: &[u8]) -> Result<(Field, usize), OfError> {
     Ok((f, h.wire_len()))
 }
 
-/// OVS's `decode_NXAST_RAW_REG_MOVE()` and `nxm_reg_move_check()`.
-fn decode_reg_move(r: &[u8]) -> Result<Action, OfError> {
-    let n_bits = u32::from(be16(r, 10));
-    let (src_ofs, dst_ofs) = (u32::from(be16(r, 12)), u32::from(be16(r, 14)));
-    let b = &r[16..];
+/// OVS's `decode_NXAST_RAW_REG_MOVE()` and `decode_copy_field__()` (ONF's
+/// copy-field, a `move` too) with `nxm_reg_move_check()`: n_bits, source and
+/// destination offsets from `at`, the two headers from `headers`.
+fn decode_move(r: &[u8], at: usize, headers: usize) -> Result<Action, OfError> {
+    let n_bits = u32::from(be16(r, at));
+    let (src_ofs, dst_ofs) = (u32::from(be16(r, at + 2)), u32::from(be16(r, at + 4)));
+    let b = &r[headers..];
     let (src, used) = move_header(b)?;
     let (dst, used2) = move_header(&b[used..])?;
     if b[used + used2..].iter().any(|&x| x != 0) {
@@ -454,6 +518,30 @@ mod tests {
         assert_eq!(
             one(Version::Of10, "000b001000010000000000000000 0001"),
             Err(OfError::OFPBAC_BAD_TYPE)
+        );
+    }
+
+    #[test]
+    fn short_actions_built_by_hand_are_refused() {
+        let a = WireAction {
+            action_type: 0,
+            vendor: None,
+            subtype: None,
+            raw: vec![0, 0, 0, 4],
+        };
+        assert_eq!(
+            decode_action(&a, Version::Of10),
+            Err(OfError::OFPBAC_BAD_LEN)
+        );
+        let a = WireAction {
+            action_type: 0xffff,
+            vendor: Some(NX_VENDOR_ID),
+            subtype: Some(nxast::LEARN),
+            raw: vec![0; 16],
+        };
+        assert_eq!(
+            decode_action(&a, Version::Of13),
+            Err(OfError::OFPBAC_BAD_LEN)
         );
     }
 

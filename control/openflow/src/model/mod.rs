@@ -20,13 +20,26 @@
 //! version-dependent action checks).
 //!
 //! Deliberate differences from OVS, where xvs's model holds less than OVS's:
-//! fields, actions and instructions the model does not have are refused with the
-//! error OVS gives for ones it does not know (OFPBMC_BAD_FIELD, OFPBAC_BAD_TYPE /
-//! BAD_VENDOR_TYPE / BAD_SET_TYPE, OFPBIC_UNSUP_INST; a meter is OVS's
-//! OFPMMFC_INVALID_METER, xvs having none); the `max_len` of an output to a port
-//! other than CONTROLLER, `learn`'s flags and FIN timeouts and a 1.4 flow's
-//! importance are not kept; an NXAST_RESUBMIT received is written back as the
-//! NXAST_RESUBMIT_TABLE that OVS writes for `resubmit:P` given as text.
+//!
+//! * fields, actions and instructions the model does not have (`pkt_mark`,
+//!   conntrack, tunnel metadata, MPLS, enqueue and queues, groups, multipath,
+//!   bundle, NXAST_CONTROLLER, write-actions, clear-actions, ...) are refused with
+//!   the error OVS gives for ones it does not know (OFPBMC_BAD_FIELD,
+//!   OFPBAC_BAD_TYPE / BAD_VENDOR_TYPE / BAD_SET_TYPE, OFPBIC_UNSUP_INST); a meter
+//!   gets OVS's OFPMMFC_INVALID_METER (xvs has none); `learn` with flags or FIN
+//!   timeouts is OFPBAC_BAD_ARGUMENT; `goto_table:255` is OFPBIC_BAD_TABLE_ID (OVS
+//!   takes it);
+//! * what is kept of an action is what the model keeps: the `max_len` of an output
+//!   to a port other than CONTROLLER, a 1.4 flow's importance and the raw form of a
+//!   few actions are lost, so OVS and xvs write them back differently: an
+//!   NXAST_RESUBMIT comes back as the NXAST_RESUBMIT_TABLE that OVS writes for
+//!   `resubmit:P` given as text, a reg_load2 as the set_field it is, an
+//!   output_reg2 as an output_reg, ONF's copy-field as an NXAST_REG_MOVE, a
+//!   `dec_ttl()` without ids as `dec_ttl`, SCTP's `mod_tp_src/dst` over 1.3 as the
+//!   1.0 action (OVS: set-field of `sctp_src/dst`);
+//! * a message with two faults may get the error of the later one: the wire layer
+//!   checks all framing (lengths, known types, flags) before the model reads
+//!   bodies, where OVS goes action by action.
 
 pub mod actions;
 pub mod check;
@@ -65,7 +78,7 @@ fn flow_mod_match(m: &WireMatch) -> Result<Match, OfError> {
 /// The actions of a FLOW_MOD as the model's list: an action list in its order;
 /// instructions in OVS's order (apply-actions, then write-metadata, then
 /// goto-table) whatever their order on the wire.
-fn decode_actions(a: &FlowActions, version: Version) -> Result<Vec<Action>, OfError> {
+pub fn decode_actions(a: &FlowActions, version: Version) -> Result<Vec<Action>, OfError> {
     let decode_list = |list: &[crate::actions::WireAction]| {
         list.iter()
             .map(|a| actions::decode_action(a, version))
@@ -246,5 +259,95 @@ pub fn flow_stats(rule: &Rule, now: Time, version: Version, form: FlowStatsForm)
         hard_age: Some(age(rule.modified)),
         match_bytes,
         actions_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::parse_actions;
+    use crate::bytes::test_util::hex;
+    use crate::flow_mod::FlowModForm;
+    use crate::of10_match::Of10Match;
+
+    fn wire(form: FlowModForm, command: FlowModCommand) -> WireFlowMod {
+        WireFlowMod {
+            form,
+            command,
+            table_id: OFPTT_ALL,
+            cookie: 0,
+            cookie_mask: 0,
+            new_cookie: Some(7),
+            idle_timeout: 0,
+            hard_timeout: 0,
+            priority: 5,
+            buffer_id: u32::MAX,
+            out_port: 0xffff,
+            out_group: OFPG_ANY,
+            flags: 0,
+            importance: 0,
+            wire_match: WireMatch::Of10(Of10Match::all()),
+            actions: FlowActions::Actions(
+                parse_actions(Version::Of10, &hex("0000000800020000")).unwrap(),
+            ),
+        }
+    }
+
+    #[test]
+    fn commands_as_ovs_reads_them() {
+        // OpenFlow 1.0 add: table 0 (None), the cookie, reset_counts.
+        let m = flow_mod(&wire(FlowModForm::Of10, FlowModCommand::Add), Version::Of10).unwrap();
+        assert_eq!(m.command, Command::Add);
+        assert_eq!((m.flow.table, m.flow.cookie), (None, 7));
+        assert_eq!(m.flow.flags.0, FlowFlags::RESET_COUNTS);
+        assert_eq!(m.flow.actions, Some(vec![Action::Output(2)]));
+        // An all-ones cookie is kept on an add (OVS's new_cookie is taken as is).
+        let mut w = wire(FlowModForm::Of10, FlowModCommand::Add);
+        w.new_cookie = None;
+        assert_eq!(flow_mod(&w, Version::Of10).unwrap().flow.cookie, u64::MAX);
+        // OpenFlow 1.0 modify: may add, with the new cookie; strict keeps priority.
+        let m = flow_mod(
+            &wire(FlowModForm::Of10, FlowModCommand::ModifyStrict),
+            Version::Of10,
+        )
+        .unwrap();
+        assert_eq!(m.command, Command::Modify { strict: true });
+        assert!(m.modify_may_add);
+        assert_eq!(
+            (m.new_cookie, m.flow.priority, m.flow.flags.0),
+            (Some(7), 5, 0)
+        );
+        // OpenFlow 1.3 modify with a cookie mask: no add, cookie kept.
+        let mut w = wire(FlowModForm::Of11, FlowModCommand::Modify);
+        w.wire_match = WireMatch::Tlvs(Vec::new());
+        w.actions = FlowActions::Instructions(Vec::new());
+        (w.new_cookie, w.cookie, w.cookie_mask) = (None, 3, u64::MAX);
+        let m = flow_mod(&w, Version::Of13).unwrap();
+        assert!(!m.modify_may_add);
+        assert_eq!(
+            (m.new_cookie, m.flow.cookie, m.flow.cookie_mask),
+            (None, 3, u64::MAX)
+        );
+        assert_eq!(m.flow.actions, Some(vec![]));
+        // Deletes: output port and group restrictions; a group selects nothing.
+        let mut w = wire(FlowModForm::Of11, FlowModCommand::Delete);
+        w.out_port = 2;
+        let m = flow_mod(&w, Version::Of10).unwrap();
+        assert_eq!(m.command, Command::Delete { strict: false });
+        assert_eq!((m.flow.out_port, m.new_cookie), (Some(2), None));
+        w.out_group = 9;
+        assert_eq!(
+            flow_mod(&w, Version::Of10).unwrap().flow.out_port,
+            Some(OFPP_NONE)
+        );
+        // A buffer id: OFPBRC_BUFFER_UNKNOWN for adds and modifies, not deletes.
+        w.buffer_id = 1;
+        assert!(flow_mod(&w, Version::Of10).is_ok());
+        let mut w = wire(FlowModForm::Of10, FlowModCommand::Modify);
+        w.buffer_id = 1;
+        assert_eq!(
+            flow_mod(&w, Version::Of10),
+            Err(OfError::OFPBRC_BUFFER_UNKNOWN)
+        );
     }
 }

@@ -12,10 +12,7 @@ pub fn value_is_valid(name: &str, value: &[u8]) -> bool {
     let u32v = || if value.len() >= 4 { be32(value, 0) } else { 0 };
     match name {
         // ofputil_port_from_ofp11() must take it.
-        "in_port_oxm" | "actset_output" => {
-            let p = u32v();
-            !(0xff00..0xffff_ff00).contains(&p)
-        }
+        "in_port_oxm" | "actset_output" => !(0xff00..0xffff_ff00).contains(&u32v()),
         "nw_tos" => u8v() & !0xfc == 0,
         "ip_dscp" => u8v() & !0x3f == 0,
         "nw_ecn" | "ip_frag" => u8v() & !0x03 == 0,

@@ -149,7 +149,7 @@ def flow_entry(m):
     return None
 
 
-def record_flow(ovs, out, proto, flow):
+def record_flow(ovs, out, proto, flow, kind="flow"):
     ovs.ofctl("-O", "OpenFlow13", "del-flows", "br0", proxy=False)
     start = len(ovs.log_lines())
     args = ["-O", "OpenFlow13"] if proto == "of13" else []
@@ -169,14 +169,18 @@ def record_flow(ovs, out, proto, flow):
     start = len(ovs.log_lines())
     text = ovs.ofctl("-O", "OpenFlow13", "dump-flows", "br0").stdout
     mp13 = [flow_entry(m) for _, d, m in msgs_since(ovs, start) if d == "s2c"]
+    # OpenFlow 1.0's own OFPST_FLOW (ofp10_match), which ovs-ofctl never asks for.
+    st10 = [m[12:] for m in talk(ovs.d + "/br0.mgmt", [OFPST_FLOW10], 1)
+            if m[1] == 17 and u16(m, 8) == 1]
     nxst = [e for e in nxst if e is not None]
     mp13 = [e for e in mp13 if e is not None]
-    out.append("flow: " + flow)
+    out.append("%s: %s" % (kind, flow))
     out.append("add: %s" % proto)
     out.append("tid: %d" % tid)
     out.append("flow_mod: " + fm.hex())
     out.append("nxst: " + b"".join(nxst).hex())
     out.append("mp13: " + b"".join(mp13).hex())
+    out.append("st10: " + b"".join(st10).hex())
     line = [strip(l) for l in text.splitlines() if "actions=" in l]
     out.append("ovs13: " + (line[0] if line else ""))
     out.append("")
@@ -288,12 +292,19 @@ HELLO13 = bytes.fromhex("04000010000000010001000800000010")
 BARRIER13 = bytes.fromhex("0414000800000099")
 
 
-def talk(path, msgs):
+HELLO10 = bytes.fromhex("0100000800000001")
+OFPST_FLOW10 = bytes.fromhex("011000380000000700010000" + "003fffff" + "00" * 36 + "ff00ffff")
+BARRIER10 = bytes.fromhex("0112000800000099")
+
+
+def talk(path, msgs, version=4):
     """Sends HELLO, each message and a barrier; returns every message received
     (but HELLO and the barrier reply)."""
+    hello, barrier, reply = ((HELLO13, BARRIER13, 21) if version == 4
+                             else (HELLO10, BARRIER10, 19))
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
-    s.sendall(HELLO13 + b"".join(msgs) + BARRIER13)
+    s.sendall(hello + b"".join(msgs) + barrier)
     s.settimeout(2)
     data = b""
     got = []
@@ -308,7 +319,7 @@ def talk(path, msgs):
         data += chunk
         while len(data) >= 8 and len(data) >= u16(data, 2):
             m, data = data[:u16(data, 2)], data[u16(data, 2):]
-            if m[1] == 21:
+            if m[1] == reply:
                 done = True
             elif m[1] != 0:
                 got.append(m)
@@ -513,14 +524,207 @@ HEADER = """\
 # ("add: of13", ovs-ofctl -O OpenFlow13 add-flow) and flows_of10.txt ("add: of10",
 # plain ovs-ofctl): the FLOW_MOD ovs-ofctl sent ("tid: 1" when it had enabled
 # NXT_FLOW_MOD_TABLE_ID first), OVS's NXST_FLOW reply entry to plain dump-flows
-# ("nxst:") and OFPMP_FLOW reply entry to -O OpenFlow13 dump-flows ("mp13:"), and the
+# ("nxst:"), OFPMP_FLOW reply entry to -O OpenFlow13 dump-flows ("mp13:"), the entry of
+# OVS's reply to an OpenFlow 1.0 OFPST_FLOW request (all tables, "st10:"), and the
 # line ovs-ofctl -O OpenFlow13 printed (durations and counters removed).
+# "[wire]": single faults of OpenFlow 1.0 and 1.3 flow mods ("c2s:") and OVS's answer.
+# "[other encodings]": actions OVS takes that xvs writes back in another form.
 # "[refused]": flows_err.txt's flows in an OpenFlow 1.3 wire form ("c2s:", built by
 # hand) and OVS's answer ("s2c:", its OFPT_ERROR, or "ok" when the wire form is one
 # OVS takes). "[neutron]": the Neutron agent's flows as os-ken encodes them
 # (AGENT-NEEDS.md 2.6-2.7), OVS's answer and its dump; "delete:" os-ken's deletes
 # after the "add:" flow mods, and the flows left.
 """
+
+
+# Flows beyond the pipeline's vectors, for mappings they do not show: a 1.0
+# setter the 1.3 view has no set-field for, resubmit spellings, ports.
+MORE = [
+    ("of10", "ip,actions=mod_tp_src:5,output:2"),
+    ("of10", "arp,actions=mod_nw_src:10.0.0.1,mod_nw_tos:4,output:2"),
+    ("of10", "table=3,in_port=3,actions=resubmit(1,),resubmit(,7),resubmit(1,7),output:LOCAL"),
+    ("of10", "actions=output:TABLE,output:ALL,FLOOD,LOCAL,NORMAL,IN_PORT"),
+    ("of13", "table=2,priority=9,udp6,udp_src=5,actions=dec_ttl(0),output:65279"),
+    ("of10", "table=1,icmp,icmp_type=3,icmp_code=1,actions=set_field:2->nw_ecn,output:1"),
+    ("of13", "table=1,arp,arp_op=1,arp_sha=fa:16:3e:00:00:01/ff:ff:ff:00:00:00,arp_tha=00:00:00:00:00:01,actions=output:1"),
+]
+
+
+def of10_match(wildcards=0x3fffff, **f):
+    """A 40-byte ofp10_match: fields by name, as the structure lays them out."""
+    return (be(4, wildcards) + be(2, f.get("in_port", 0)) + f.get("dl_src", bytes(6))
+            + f.get("dl_dst", bytes(6)) + be(2, f.get("dl_vlan", 0))
+            + bytes([f.get("dl_vlan_pcp", 0), 0]) + be(2, f.get("dl_type", 0))
+            + bytes([f.get("nw_tos", 0), f.get("nw_proto", 0), 0, 0])
+            + be(4, f.get("nw_src", 0)) + be(4, f.get("nw_dst", 0))
+            + be(2, f.get("tp_src", 0)) + be(2, f.get("tp_dst", 0)))
+
+
+def flow_mod10(match, actions, command=0, prio=0x8000, buffer_id=0xffffffff,
+               out_port=0xffff, cookie=0):
+    body = (match + be(8, cookie) + be(2, command) + be(2, 0) + be(2, 0) + be(2, prio)
+            + be(4, buffer_id) + be(2, out_port) + be(2, 0) + b"".join(actions))
+    return bytes([1, 14]) + be(2, 8 + len(body)) + be(4, 0x10) + body
+
+
+def nx_flow_mod10(nxm, actions, command=0, prio=0x8000):
+    m = pad8(nxm)
+    body = (be(4, 0x2320) + be(4, 13) + be(8, 0) + be(2, command) + be(2, 0) + be(2, 0)
+            + be(2, prio) + be(4, 0xffffffff) + be(2, 0xffff) + be(2, 0)
+            + be(2, len(nxm)) + bytes(6) + m + b"".join(actions))
+    return bytes([1, 4]) + be(2, 8 + len(body)) + be(4, 0x10) + body
+
+
+def a10(t, arg):
+    return be(2, t) + be(2, 8) + arg + bytes(4 - len(arg))
+
+
+def onf_copy_field(n_bits, src, dst, junk=b""):
+    a = (be(2, 0xffff) + be(2, 0) + be(4, 0x4f4e4600) + be(2, 3200) + bytes(2)
+         + be(2, n_bits) + be(2, 0) + be(2, 0) + bytes(2) + be(4, src) + be(4, dst) + junk)
+    return fix_len(pad8(a))
+
+
+def other_encodings():
+    """Actions OVS takes that xvs reads into the model but writes back in another
+    form (OVS writes each back as it came): reg_load2, output_reg2, ONF's
+    copy-field."""
+    eth_type = lambda t: oxm(5, be(2, t))
+    fm = lambda acts, m=match13(): flow_mod13(1, 7, m, [inst_apply(*acts)])
+    return [
+        ("reg_load2 masked eth_dst", fm([nx(33, oxm(3, MAC("fa:16:3e:00:00:00"),
+                                                     MAC("ff:ff:ff:00:00:00"))), a_output(1)])),
+        ("reg_load2 reg6", fm([nx(33, oxm(6, be(4, 3), cls=1)), a_output(1)])),
+        ("output_reg2 reg0", fm([fix_len(nx(32, be(2, 15) + be(2, 0xffff)
+                                          + be(4, nxm_hdr(1, 0, 4))))])),
+        ("copy_field arp_sha to arp_tha", fm([onf_copy_field(48, nxm_hdr(0x8000, 24, 6),
+                                                              nxm_hdr(0x8000, 25, 6)),
+                                               a_output(0xfffffff8)],
+                                              match13(eth_type(0x806)))),
+    ]
+
+
+def wire_cases():
+    """Single faults the model's decoder checks, as (label, version, FLOW_MOD)."""
+    eth_type = lambda t: oxm(5, be(2, t))
+    out1 = a_output(1)
+    ip = eth_type(0x800)
+    vlan5 = oxm(6, be(2, 0x1005))
+    m0 = match13()
+    fm = lambda *i, **k: flow_mod13(0, 0x8000, k.pop("match", m0), list(i), **k)
+    ap = inst_apply
+    return [
+        ("of13 match vlan_vid with PCP bits", 4, fm(match=match13(oxm(6, be(2, 0x2005))))),
+        ("of13 match ip_dscp above 63", 4, fm(match=match13(ip, oxm(8, b"\x40")))),
+        ("of13 match in_port between the port ranges", 4,
+         fm(match=match13(oxm(0, be(4, 0x10000))))),
+        ("of13 match arp_op above 255", 4,
+         fm(match=match13(eth_type(0x806), oxm(21, be(2, 0x100))))),
+        ("of13 add with a buffer id", 4, fm(ap(out1), buffer_id=5)),
+        ("of13 pop_vlan without a tag", 4, fm(ap(a_pop_vlan(), out1))),
+        ("of13 pop_vlan with a tag", 4, fm(ap(a_pop_vlan(), out1), match=match13(vlan5))),
+        ("of13 mod_nw_src without ip", 4, fm(ap(a10(5, IP4("10.0.0.1")), out1))),
+        ("of13 mod_nw_src with ip", 4, fm(ap(a10(5, IP4("10.0.0.1")), out1),
+                                          match=match13(ip))),
+        ("of13 dec_ttl without ip", 4, fm(ap(be(2, 24) + be(2, 8) + bytes(4)))),
+        ("of13 mod_tp_src without tcp", 4, fm(ap(a10(9, be(2, 5))), match=match13(ip))),
+        ("of13 set_vlan_vid without a tag", 4, fm(ap(a10(1, be(2, 5))))),
+        ("of13 three push_vlan", 4, fm(ap(a_push_vlan(), a_push_vlan(), a_push_vlan()))),
+        ("of13 two push_vlan", 4, fm(ap(a_push_vlan(), a_push_vlan(), out1))),
+        ("of13 output to 0xff00", 4, fm(ap(a_output(0xff00)))),
+        ("of13 output to 0xffffff00", 4, fm(ap(a_output(0xffffff00)))),
+        ("of13 output to 0x10000", 4, fm(ap(a_output(0x10000)))),
+        ("of13 output to OFPP_ANY", 4, fm(ap(a_output(0xffffffff)))),
+        ("of13 set_field vlan_vid without present bit", 4,
+         fm(ap(a_set_field(oxm(6, be(2, 0x0005)))), match=match13(vlan5))),
+        ("of13 set_field masked", 4,
+         fm(ap(a_set_field(oxm(3, MAC("fa:16:3e:00:00:01"), MAC("ff:ff:ff:00:00:00")))))),
+        ("of13 set_field in_port_oxm", 4, fm(ap(a_set_field(oxm(0, be(4, 1)))))),
+        ("of13 set_field with junk after it", 4,
+         fm(ap(fix_len(be(2, 25) + be(2, 0) + oxm(4, MAC("fa:16:3e:00:00:01")) + b"\x01"
+                       + bytes(1))))),
+        ("of13 set_field eth_dst of 3 bytes", 4,
+         fm(ap(a_set_field(oxm(3, bytes(3)))))),
+        ("of13 set_field ip_dscp above 63", 4,
+         fm(ap(a_set_field(oxm(8, b"\x40"))), match=match13(ip))),
+        ("of13 set_field pkt_mark", 4, fm(ap(a_set_field(oxm(31, be(4, 1), cls=1))))),
+        ("of13 learn to table 255", 4, fm(ap(a_learn(0, 0, 1, 0, 255, b"")))),
+        ("of13 learn with a bad spec", 4,
+         fm(ap(a_learn(0, 0, 1, 0, 1, be(2, 0x3000 | 16) + bytes(6))))),
+        ("of13 learn with junk after the specs", 4,
+         fm(ap(a_learn(0, 0, 1, 0, 1, bytes(2) + b"\x01")))),
+        ("of13 learn spec past the end", 4,
+         fm(ap(fix_len(nx(16, be(2, 0) + be(2, 0) + be(2, 1) + be(8, 0) + be(2, 0)
+                              + bytes([1, 0]) + be(4, 0) + be(2, 48)))))),
+        ("of13 learn with a fin timeout", 4,
+         fm(ap(fix_len(nx(16, be(2, 0) + be(2, 0) + be(2, 1) + be(8, 0) + be(2, 0)
+                              + bytes([1, 0]) + be(2, 5) + be(2, 0)))))),
+        ("of13 reg_move with a masked header", 4,
+         fm(ap(a_reg_move(8, 0, 0, nxm_hdr(1, 0, 4) | 0x100 | 4, nxm_hdr(1, 1, 4))))),
+        ("of13 reg_move from an unknown field", 4,
+         fm(ap(a_reg_move(8, 0, 0, nxm_hdr(1, 127, 4), nxm_hdr(1, 1, 4))))),
+        ("of13 reg_move from ct_nw_src", 4,
+         fm(ap(a_reg_move(8, 0, 0, nxm_hdr(1, 120, 4), nxm_hdr(1, 1, 4))))),
+        ("of13 reg_move with junk after the headers", 4,
+         fm(ap(fix_len(nx(6, be(2, 8) + be(2, 0) + be(2, 0) + be(4, nxm_hdr(1, 0, 4))
+                             + be(4, nxm_hdr(1, 1, 4)) + b"\x01"))))),
+        ("of13 reg_move of 40 bits of a register", 4,
+         fm(ap(a_reg_move(40, 0, 0, nxm_hdr(1, 0, 4), nxm_hdr(1, 1, 4))))),
+        ("of13 reg_move into eth_type", 4,
+         fm(ap(a_reg_move(16, 0, 0, nxm_hdr(1, 0, 4), nxm_hdr(0, 3, 2))))),
+        ("of13 resubmit_table with pad bytes", 4,
+         fm(ap(nx(14, be(2, 0xfff8) + bytes([3, 0, 1, 0]))))),
+        ("of13 nx write_metadata with nonzero zeros", 4,
+         fm(ap(nx(22, bytes([0, 0, 0, 0, 0, 1]) + be(8, 1) + be(8, 1))))),
+        ("of13 nx write_metadata before output", 4,
+         fm(ap(nx(22, bytes(6) + be(8, 1) + be(8, 1)), out1))),
+        ("of13 output_reg with nonzero zeros", 4,
+         fm(ap(nx(15, be(2, 15) + be(4, nxm_hdr(1, 0, 4)) + be(2, 0xffff) + b"\x01"
+                  + bytes(5))))),
+        ("of13 output_reg past its field", 4,
+         fm(ap(nx(15, be(2, 31 << 6 | 15) + be(4, nxm_hdr(1, 0, 4)) + be(2, 0xffff)
+                  + bytes(6))))),
+        ("of13 dec_ttl_cnt_ids short", 4, fm(ap(nx(21, be(2, 3) + bytes(4))))),
+        ("of13 reg_load into eth_type", 4,
+         fm(ap(a_reg_load(0, 16, nxm_hdr(0, 3, 2), 1)))),
+        ("of13 meter instruction", 4,
+         fm(be(2, 6) + be(2, 8) + be(4, 1), ap(out1))),
+        ("of13 write_actions", 4,
+         fm(be(2, 3) + be(2, 24) + bytes(4) + out1)),
+        ("of13 clear_actions", 4, fm(be(2, 5) + be(2, 8) + bytes(4))),
+        ("of13 enqueue-like set_queue", 4, fm(ap(be(2, 21) + be(2, 8) + be(4, 1)))),
+        ("of13 goto_table 255", 4, flow_mod13(3, 1, m0, [inst_goto(255)])),
+        ("of13 reg_load2 with value bits outside its mask", 4,
+         fm(ap(nx(33, oxm(3, MAC("fa:16:3e:00:00:01"), MAC("ff:00:00:00:00:00")))))),
+        ("of13 reg_load2 into eth_type", 4, fm(ap(nx(33, eth_type(1))))),
+        ("of13 reg_load2 of an unknown field", 4, fm(ap(nx(33, oxm(120, be(4, 1)))))),
+        ("of13 output_reg2 with junk after the header", 4,
+         fm(ap(fix_len(nx(32, be(2, 15) + be(2, 0xffff) + be(4, nxm_hdr(1, 0, 4)) + b"\x01"))))),
+        ("of13 copy_field with junk after the headers", 4,
+         fm(ap(onf_copy_field(48, nxm_hdr(0x8000, 24, 6), nxm_hdr(0x8000, 25, 6), b"\x01")),
+            match=match13(eth_type(0x806)))),
+        ("of13 modify with a buffer id", 4, fm(ap(out1), command=1, buffer_id=7)),
+        ("of13 delete with a buffer id", 4, fm(command=3, buffer_id=7,
+                                                out_port=0xffffffff, out_group=0xffffffff)),
+        ("of10 set_vlan_vid 0x1000", 1, flow_mod10(of10_match(), [a10(1, be(2, 0x1000))])),
+        ("of10 set_vlan_pcp 8", 1, flow_mod10(of10_match(), [a10(2, b"\x08")])),
+        ("of10 set_nw_tos with ECN bits", 1, flow_mod10(of10_match(), [a10(8, b"\x09")])),
+        ("of10 output to 0xff00", 1, flow_mod10(of10_match(), [a10(0, be(2, 0xff00))])),
+        ("of10 output to OFPP_NONE", 1, flow_mod10(of10_match(), [a10(0, be(2, 0xffff))])),
+        ("of10 strip_vlan without a tag", 1,
+         flow_mod10(of10_match(), [a10(3, b""), a10(0, be(2, 1))])),
+        ("of10 mod_nw_src without ip", 1,
+         flow_mod10(of10_match(), [a10(6, IP4("10.0.0.1"))])),
+        ("of10 enqueue", 1,
+         flow_mod10(of10_match(), [be(2, 11) + be(2, 16) + be(2, 1) + bytes(6) + be(4, 1)])),
+        ("of10 add with a buffer id", 1, flow_mod10(of10_match(), [], buffer_id=3)),
+        ("of10 nx write_metadata before output", 1,
+         nx_flow_mod10(b"", [nx(22, bytes(6) + be(8, 1) + be(8, 1)), a10(0, be(2, 1))])),
+        ("of10 nx match vlan_tci and an unknown action", 1,
+         nx_flow_mod10(oxm(4, be(2, 0x1005), cls=0), [nx(99, bytes(6))])),
+        ("of10 nx match ip_tos with ECN bits", 1,
+         nx_flow_mod10(oxm(3, be(2, 0x800), cls=0) + oxm(5, b"\x03", cls=0), [])),
+    ]
 
 
 def main():
@@ -535,6 +739,10 @@ def main():
                     if not line or line.startswith("#"):
                         continue
                     record_flow(ovs, out, proto, line)
+        out.append("[more]")
+        out.append("")
+        for proto, flow in MORE:
+            record_flow(ovs, out, proto, flow, "more")
         mgmt = ovs.d + "/br0.mgmt"
         out.append("[refused]")
         out.append("")
@@ -544,6 +752,27 @@ def main():
             out.append("refused: " + label)
             out.append("c2s: " + fm.hex())
             out.append("s2c: " + (got[0].hex() if got else "ok"))
+            out.append("")
+        out.append("[wire]")
+        out.append("")
+        for label, version, fm in wire_cases():
+            ovs.ofctl("-O", "OpenFlow13", "del-flows", "br0", proxy=False)
+            got = talk(mgmt, [fm], version)
+            out.append("wire: " + label)
+            out.append("c2s: " + fm.hex())
+            out.append("s2c: " + (got[0].hex() if got else "ok"))
+            out.append("")
+        out.append("[other encodings]")
+        out.append("")
+        for label, fm in other_encodings():
+            ovs.ofctl("-O", "OpenFlow13", "del-flows", "br0", proxy=False)
+            got = talk(mgmt, [fm])
+            text = ovs.ofctl("-O", "OpenFlow13", "dump-flows", "br0", proxy=False).stdout
+            line = [strip(l) for l in text.splitlines() if "actions=" in l]
+            out.append("other: " + label)
+            out.append("c2s: " + fm.hex())
+            out.append("s2c: " + (got[0].hex() if got else "ok"))
+            out.append("ovs13: " + (line[0] if line else ""))
             out.append("")
         out.append("[neutron]")
         out.append("")

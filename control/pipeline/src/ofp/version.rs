@@ -12,8 +12,11 @@
 //! (`mod_vlan_vid`, `mod_dl_src`, `mod_nw_tos`, ...) and `load` otherwise, `push_vlan`
 //! disappears (1.0 pushes with `mod_vlan_vid`), `pop_vlan` is `strip_vlan`; over 1.3,
 //! `mod_vlan_vid` is `push_vlan` (when the match has no tag) and `set_field`, every 1.0
-//! setter is a `set_field`, `strip_vlan` is `pop_vlan`; a masked `set_field` is a `load`
-//! in both; notes are padded with zero bytes to the action's 8-byte alignment.
+//! setter is a `set_field` (but `mod_tp_src`/`mod_tp_dst` of a flow that does not match
+//! TCP or UDP, which stays itself), `strip_vlan` is `pop_vlan`; a masked `set_field` is a
+//! `load` in both; notes are padded with zero bytes to the action's 8-byte alignment.
+//! xvs-openflow's `model` writes and reads these lists on the wire (its
+//! tests/model_vectors.rs checks them against OVS's bytes).
 
 use xvs_dataplane::flow_key::{VLAN_PCP_MASK, VLAN_PRESENT, VLAN_VID_MASK};
 use xvs_dataplane::wire::ethertype;
@@ -99,6 +102,9 @@ pub fn wire_actions(actions: &[Action], m: &Match, version: OfVersion) -> Vec<Ac
     // Whether the packet has a tag at each action, as OVS's ofpacts_check() records it
     // (`flow_has_vlan`), to know whether 1.3 needs a push_vlan for mod_vlan_vid.
     let mut has_vlan = m.value.vlan_tci & VLAN_PRESENT != 0;
+    // The set-field a 1.0 L4 port setter is over 1.3 (OVS's `encode_SET_L4_port()`,
+    // by the match's `nw_proto` alone); other protocols keep the deprecated
+    // OFPAT_SET_TP_SRC/DST, which 1.3 still carries.
     let l4 = |src: bool| match (m.value.nw_proto, src) {
         (6, true) => Some(Field::TcpSrc),
         (6, false) => Some(Field::TcpDst),
@@ -106,7 +112,6 @@ pub fn wire_actions(actions: &[Action], m: &Match, version: OfVersion) -> Vec<Ac
         (17, false) => Some(Field::UdpDst),
         _ => None,
     };
-    let is_ip = matches!(m.value.dl_type, ethertype::IPV4 | ethertype::IPV6);
     let mut out = Vec::with_capacity(actions.len());
     for a in actions {
         let had_vlan = has_vlan;
@@ -161,16 +166,12 @@ pub fn wire_actions(actions: &[Action], m: &Match, version: OfVersion) -> Vec<Ac
             (Action::ModNwSrc(ip), Of13) => out.push(set_field(Field::NwSrc, (*ip).into())),
             (Action::ModNwDst(ip), Of13) => out.push(set_field(Field::NwDst, (*ip).into())),
             (Action::ModNwTos(t), Of13) => out.push(set_field(Field::IpDscp, (t >> 2).into())),
-            (Action::ModTpSrc(p), Of13) => out.extend(
-                l4(true)
-                    .filter(|_| is_ip)
-                    .map(|f| set_field(f, (*p).into())),
-            ),
-            (Action::ModTpDst(p), Of13) => out.extend(
-                l4(false)
-                    .filter(|_| is_ip)
-                    .map(|f| set_field(f, (*p).into())),
-            ),
+            (Action::ModTpSrc(p), Of13) => {
+                out.push(l4(true).map_or(a.clone(), |f| set_field(f, (*p).into())))
+            }
+            (Action::ModTpDst(p), Of13) => {
+                out.push(l4(false).map_or(a.clone(), |f| set_field(f, (*p).into())))
+            }
             (Action::SetField { field, value, mask }, _) => {
                 let whole = *mask == ones(field.info().n_bytes * 8);
                 match (whole, version) {
