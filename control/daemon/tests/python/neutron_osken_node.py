@@ -7,7 +7,7 @@ tunnel type to the remote node, each network's local VLAN (flooding and tunnel-i
 flows), l2pop unicast flows and ARP responder entries, and a VM port bound to its local
 VLAN (OVSDB tag) with the agent's ARP/MAC/ND spoofing protection.
 
-Usage: python neutron_osken_node.py CONFIG.json
+Usage: python neutron_osken_node.py CONFIG.json  (then commands on stdin, see below)
 CONFIG: {"db": "unix:PATH", "of_port": 6633, "local_ip": IP, "remote_ip": IP,
          "networks": [{"type": "vxlan"|"gre", "segmentation_id": N, "lvid": N,
                        "vm": {"port": TAP, "mac": MAC, "ip": IP, "ip6": IP6,
@@ -19,11 +19,15 @@ cookies (the VM ports are there already), then the canary check and the cleanup 
 the flows of other cookies, as its rpc_loop does.
 Run it where the switch can reach 127.0.0.1:of_port (the switch's network namespace).
 
-Prints one JSON object: the OpenFlow port numbers, each bridge's cookie, every FLOW_MOD
+Prints one line of JSON: the OpenFlow port numbers, each bridge's cookie, every FLOW_MOD
 the classes sent (as sent, in hex, with the step that sent it and the command), the
-ones that must be in the bridge at the end (ADDs not replaced or deleted since), and
-what os-ken read back from the switch's flow statistics that differs from them. On an
-error: the step, the error and the record so far, exit status 1.
+ones that must be in the bridge now (ADDs not replaced or deleted since), and what
+os-ken read back from the switch's flow statistics that differs from them. Then it
+stays the bridges' controller and takes commands from stdin, one a line, each
+answered with another such line: "remove_network TYPE" (the network's VM here goes),
+"remove_remote TYPE" (the other node's VM of the network went: l2pop removals). At
+the end of stdin it exits. On an error: one line with the step, the error and the
+record so far, exit status 1.
 """
 import sys
 
@@ -170,20 +174,92 @@ class NodeApp(base_oskenapp.BaseNeutronAgentOSKenApp):
         return hub.spawn(self._main, raise_error=True)
 
     def _main(self):
-        out = {}
+        # The node's setup, then commands from stdin (one a line) until it closes;
+        # after each, one line of JSON. An error ends the app.
         status = 0
         try:
-            out = self.drive(CONFIG)
+            self.drive(CONFIG)
+            self.report()
+            for line in sys.stdin:
+                cmd = line.split()
+                if not cmd:
+                    continue
+                getattr(self, "cmd_" + cmd[0])(*cmd[1:])
+                self.report()
         except Exception as e:
             status = 1
-            out = {"error": "%s: %s" % (type(e).__name__, e), "step": STEPS[-1] if STEPS else None,
-                   "traceback": traceback.format_exc()}
-        out["steps"] = STEPS
-        out["flow_mods"] = {br: [{k: v for k, v in r.items() if k != "msg"} for r in recs]
-                            for br, recs in SENT.items()}
-        print(json.dumps(out, indent=1), flush=True)
+            print(json.dumps({"error": "%s: %s" % (type(e).__name__, e),
+                              "step": STEPS[-1] if STEPS else None,
+                              "traceback": traceback.format_exc(),
+                              "steps": STEPS, "flow_mods": self.flow_mods()}), flush=True)
         # AppManager.close() leaves os-ken's threads running: end here.
         os._exit(status)
+
+    @staticmethod
+    def flow_mods():
+        return {br: [{k: v for k, v in r.items() if k != "msg"} for r in recs]
+                for br, recs in SENT.items()}
+
+    def report(self):
+        """What the bridges must hold now, what os-ken reads back, the ports."""
+        step("read back")
+        out = {"ofports": self.ofports, "cookies": {}, "expected": {}, "read_back": {},
+               "canary": self.canary, "steps": STEPS, "flow_mods": self.flow_mods()}
+        for br in (self.ib, self.tb):
+            want = expected_flows(SENT[br.br_name])
+            out["cookies"][br.br_name] = "%#x" % br.default_cookie
+            out["expected"][br.br_name] = [r["hex"] for r in want]
+            out["read_back"][br.br_name] = read_back(br, want)
+        print(json.dumps(out), flush=True)
+
+    def net(self, ntype):
+        return next(n for n in CONFIG["networks"] if n["type"] == ntype)
+
+    def tunnel_port(self, ntype):
+        return ovs_neutron_agent.OVSNeutronAgent.get_tunnel_name(
+            ntype, CONFIG["local_ip"], CONFIG["remote_ip"])
+
+    def cmd_remove_network(self, ntype):
+        """The network's last VM on this node goes: os-vif unplugs its tap; the agent
+        removes the flows of the ofport that went (update_stale_ofport_rules), then
+        reclaims the local VLAN (port_unbound), and with l2pop removes the tunnel port
+        no network uses any more (cleanup_tunnel_port)."""
+        net = self.net(ntype)
+        ib, tb, vm = self.ib, self.tb, net["vm"]
+        ofport = self.ofports.pop(vm["port"])
+        step("unplug %s" % vm["port"])
+        ib.delete_port(vm["port"])
+        step("update_stale_ofport_rules %s" % vm["port"])
+        ib.delete_arp_spoofing_protection(port=ofport)
+        ib.uninstall_flows(in_port=ofport)
+        step("reclaim_local_vlan %s" % ntype)
+        tb.reclaim_local_vlan(network_type=ntype, segmentation_id=net["segmentation_id"])
+        tb.delete_flood_to_tun(net["lvid"])
+        tb.delete_unicast_to_tun(net["lvid"], None)
+        tb.delete_arp_responder(net["lvid"], None)
+        self.remove_tunnel(ntype)
+
+    def cmd_remove_remote(self, ntype):
+        """l2pop's fdb_remove for the other node's last port of the network: its
+        unicast and ARP responder entries, the flooding entry (no tunnel left, so no
+        flooding), then the tunnel port no network uses (agent.del_fdb_flow,
+        cleanup_tunnel_port)."""
+        net = self.net(ntype)
+        tb = self.tb
+        for entry in net.get("l2pop", []):
+            step("del_fdb_flow %s %s" % (ntype, entry["mac"]))
+            tb.delete_arp_responder(net["lvid"], entry["ip"])
+            tb.delete_unicast_to_tun(net["lvid"], entry["mac"])
+        step("del_fdb_flow %s flooding" % ntype)
+        tb.delete_flood_to_tun(net["lvid"])
+        self.remove_tunnel(ntype)
+
+    def remove_tunnel(self, ntype):
+        name = self.tunnel_port(ntype)
+        ofport = self.ofports.pop(name)
+        step("cleanup_tunnel_port %s" % name)
+        self.tb.delete_port(name)
+        self.tb.cleanup_tunnel_port(ofport)
 
     def drive(self, c):
         conf = cfg.CONF
@@ -273,24 +349,15 @@ class NodeApp(base_oskenapp.BaseNeutronAgentOSKenApp):
             step("port_alive %s" % vm["port"])
             ib.uninstall_flows(strict=True, table_id=0, priority=2, in_port=vif.ofport)
 
-        out = {"ofports": ofports, "cookies": {}, "expected": {}, "read_back": {}}
+        self.ib, self.tb, self.ofports, self.canary = ib, tb, ofports, None
         if restart:
             # agent.rpc_loop once the ports are seen: the canary table is there, and
             # the flows of the agent's earlier life (other cookies) go.
             step("check_canary_table")
-            out["canary"] = ib.check_canary_table()
+            self.canary = ib.check_canary_table()
             step("cleanup_stale_flows")
             ib.cleanup_flows()
             tb.cleanup_flows()
-
-        step("read back")
-        for br in (ib, tb):
-            want = expected_flows(SENT[br.br_name])
-            out["cookies"][br.br_name] = "%#x" % br.default_cookie
-            out["expected"][br.br_name] = [r["hex"] for r in want]
-            out["read_back"][br.br_name] = read_back(br, want)
-        step("done")
-        return out
 
 
 def main():
