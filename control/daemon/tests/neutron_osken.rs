@@ -565,7 +565,16 @@ fn neutrons_bridge_classes_on_os_ken_program_two_nodes_and_vms_ping_over_gre_and
                 diffs.is_empty(),
                 "node {n}: os-ken reads back from {bridge} other than it wrote: {diffs:#?}"
             );
-            check_flows(node, r, bridge, false);
+            let flows = check_flows(node, r, bridge, false);
+            // What an operator's plain `ovs-ofctl dump-flows` (OpenFlow 1.0 + NXM)
+            // shows: the same flows, in 1.0's terms.
+            let of10 = ofctl_ok(&node.xvsd.dir, &["--no-names", "dump-flows", bridge]);
+            let of10: Vec<&str> = of10.lines().filter(|l| l.contains(" cookie=")).collect();
+            assert_eq!(of10.len(), flows.len(), "node {n} {bridge}: {of10:#?}");
+            assert!(
+                of10.iter().all(|l| !l.contains("goto_table")),
+                "goto_table is resubmit(,N) in OpenFlow 1.0: {of10:#?}"
+            );
         }
         // The tunnel ports carry the agent's names and options.
         for net in NETS {
