@@ -26,7 +26,7 @@ use xvs_dataplane::PortNo;
 use xvs_pipeline::control_thread::ControlThread;
 use xvs_pipeline::ofp::OfPort;
 use xvs_pipeline::present;
-use xvs_pipeline::topology::{PortConfig, PortKind};
+use xvs_pipeline::topology::{PortConfig, PortKind, PortVlan};
 use xvs_pipeline::{BridgeOptions, Switch, SwitchError, Time, UnderlayRoute};
 
 use netlink::Rtnl;
@@ -442,6 +442,20 @@ impl Daemon {
         self.control
             .change(move |sw, _| sw.set_bridge_options(&b, opts))?;
         Ok(())
+    }
+
+    /// A port whose `tag`, `trunks`, `vlan_mode` or `priority-tags` changed in the
+    /// database: changed in place, its netdev left attached (OVS's bundle_set).
+    pub fn set_port_vlan_from_db(
+        &self,
+        bridge: &str,
+        port: &str,
+        vlan: PortVlan,
+    ) -> Result<(), String> {
+        let (b, p) = (bridge.to_string(), port.to_string());
+        self.control
+            .change(move |sw, _| sw.set_port_vlan(&b, &p, vlan))
+            .map_err(|e| RequestError::from(e).message)
     }
 
     /// A port the database asks for: its OpenFlow number, or the error for

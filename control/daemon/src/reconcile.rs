@@ -438,6 +438,17 @@ impl BridgeLayer {
                 let warning = patch_peer_warning(&options, all_ports);
                 return link_status::in_pipeline(daemon, &iface.name, i64::from(*ofport), warning);
             }
+            // Only its VLANs changed (the agent binding or killing a port): in place,
+            // the netdev left attached, as OVS reconfigures a bundle.
+            if cfg.kind == wanted_cfg.kind && !moved {
+                tracing::info!(bridge = %br.name, port = %iface.name, "port VLANs changed");
+                if let Err(e) = daemon.set_port_vlan_from_db(&br.name, &iface.name, wanted_cfg.vlan)
+                {
+                    return failed(e);
+                }
+                let warning = patch_peer_warning(&options, all_ports);
+                return link_status::in_pipeline(daemon, &iface.name, i64::from(*ofport), warning);
+            }
             // Changed in place: the same OpenFlow number, as OVS keeps it.
             if !options.contains_key("ofport") {
                 let keep = requested.unwrap_or(i64::from(*ofport));

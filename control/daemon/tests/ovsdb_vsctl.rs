@@ -43,9 +43,23 @@ fn ovs_vsctl_configures_xvs_and_traffic_follows() {
     assert!(n.pings(0, 1), "same tag");
     assert!(!n.pings(0, 2), "another tag");
 
-    // Neutron binds a port by changing its tag in place: same ofport, new VLAN.
+    // Neutron binds a port by changing its tag in place: same ofport, new VLAN, and,
+    // as in OVS, its netdev stays attached (the same datapath port, no gap).
+    let datapath_line = |n: &DbNode, port: &str| {
+        let show = n.d.ok(&["show"]);
+        let mut lines = show
+            .lines()
+            .skip_while(|l| !l.contains(&format!("Port {port}")));
+        lines
+            .find(|l| l.contains("datapath: port"))
+            .unwrap_or_else(|| panic!("no datapath line for {port}: {show}"))
+            .to_string()
+    };
+    let attached = datapath_line(&n, n.port(2));
     n.d.db.vsctl_ok(&["set", "Port", n.port(2), "tag=1"]);
     assert_eq!(n.ofport(n.port(2)), ofports[2]);
+    assert_eq!(datapath_line(&n, n.port(2)), attached);
+    assert!(!n.d.log().contains("XDP detached"), "{}", n.d.log());
     assert!(n.pings(0, 2), "now on the same tag");
     // A native-untagged trunk: its untagged frames are in VLAN `tag`, which leaves it
     // untagged; native-tagged sends VLAN 1 tagged, which host 2's plain interface drops.

@@ -24,7 +24,7 @@ pub use crate::ofproto::BridgeOptions;
 use crate::ofproto::{BridgeTables, Ofproto};
 use crate::present;
 pub use crate::topology::UnderlayRoute;
-use crate::topology::{Bridge, PortConfig, PortKind, Topology};
+use crate::topology::{Bridge, PortConfig, PortKind, PortVlan, Topology};
 use crate::xlate::{translate, DropReason, Translation};
 
 /// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
@@ -203,6 +203,27 @@ impl Switch {
         if let Err(e) = self.add_port(b.0, end(b, a.1)) {
             self.del_port(a.0, a.1).expect("just added");
             return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Gives a port another VLAN configuration (`tag`, `trunks`, `vlan_mode`,
+    /// `priority-tags`) in place, as ovs-vswitchd reconfigures a bundle: the port keeps
+    /// its OpenFlow and datapath numbers (its netdev stays attached); the MAC addresses
+    /// learned on it are forgotten (OVS's bundle_set flushes them when the VLAN
+    /// configuration changes), and cached translations go.
+    pub fn set_port_vlan(
+        &mut self,
+        bridge: &str,
+        name: &str,
+        vlan: PortVlan,
+    ) -> Result<(), SwitchError> {
+        let (id, ofport, changed) = self.topology.set_port_vlan(bridge, name, vlan)?;
+        if changed {
+            if let Some(tables) = self.ofproto.get_mut(id) {
+                tables.mac_table.flush_port(ofport);
+            }
+            self.topology_changed();
         }
         Ok(())
     }

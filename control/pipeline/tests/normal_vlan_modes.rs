@@ -187,3 +187,85 @@ fn learned_destinations_use_the_bridge_vlan() {
     names.sort();
     assert_eq!(names, ["p3", "p4", "p6"]);
 }
+
+#[test]
+fn a_port_changes_vlan_in_place_keeping_its_numbers_and_forgetting_its_macs() {
+    // The Neutron agent binds a port by moving it from the dead VLAN (tag 4095, a trunk
+    // of 4095 only) to its network's local VLAN, and kills it the other way. As in OVS
+    // (bundle_set), the port stays: the same OpenFlow and datapath numbers, its netdev
+    // untouched; NORMAL follows the new VLANs at once, through the cache too, and the
+    // MAC addresses learned on the port are forgotten.
+    use PriorityTags::Never;
+    use VlanMode::*;
+    let mut s = Switch::new();
+    s.add_bridge("br0").unwrap();
+    for (name, v) in [
+        ("p1", vlan(Access, Some(1), &[], Never)),
+        ("p2", vlan(Access, Some(2), &[], Never)),
+        ("p3", vlan(Access, Some(2), &[], Never)),
+    ] {
+        let mut c = PortConfig::new(name, PortKind::Netdev);
+        c.vlan = v;
+        s.add_port("br0", c).unwrap();
+    }
+    let numbers = |s: &Switch| {
+        let p = s.bridge("br0").unwrap().port_named("p2").unwrap();
+        (p.ofport, p.dp_port)
+    };
+    let before = numbers(&s);
+    let mut c = Cached::new(s, 100);
+    let (p1, p2, p3) = (
+        c.sw.dp_port_named("p1").unwrap(),
+        c.sw.dp_port_named("p2").unwrap(),
+        c.sw.dp_port_named("p3").unwrap(),
+    );
+    // DST learned on p2 in VLAN 2 (p3 reaches it); p1, in VLAN 1, floods to nobody.
+    let mut from_dst = eth(SRC, DST, None, 0x88b5);
+    from_dst.extend_from_slice(&[0u8; 46]);
+    assert_eq!(c.send(p2, &from_dst, 1), vec![(p3, from_dst.clone())]);
+    assert_eq!(c.send(p3, &frame(None), 2), vec![(p2, frame(None))]);
+    assert_eq!(c.send(p1, &frame(None), 3), vec![]);
+    let of_p2 = before.0;
+    let mac = |m: &str| m.parse().unwrap();
+    assert_eq!(
+        c.sw.tables("br0").unwrap().mac_table.lookup(2, mac(DST), 4),
+        Some(of_p2)
+    );
+
+    // Bound to VLAN 1: p1 and p2 meet, p3 is alone; DST is unknown again.
+    c.sw.set_port_vlan("br0", "p2", vlan(Access, Some(1), &[], Never))
+        .unwrap();
+    c.fp.commit(&mut c.sw);
+    c.housekeeping(5);
+    assert_eq!(
+        numbers(&c.sw),
+        before,
+        "the same OpenFlow and datapath numbers"
+    );
+    assert_eq!(
+        c.sw.tables("br0").unwrap().mac_table.lookup(2, mac(DST), 5),
+        None,
+        "what p2 learned is forgotten"
+    );
+    for now in [6, 7] {
+        assert_eq!(c.send(p1, &frame(None), now), vec![(p2, frame(None))]);
+        assert_eq!(c.send(p3, &frame(None), now), vec![], "p3 floods to nobody");
+    }
+    // Killed: tag 4095, a trunk of 4095 only, carries nothing.
+    c.sw.set_port_vlan("br0", "p2", vlan(Trunk, Some(4095), &[4095], Never))
+        .unwrap();
+    c.fp.commit(&mut c.sw);
+    c.housekeeping(8);
+    assert_eq!(numbers(&c.sw), before);
+    assert_eq!(c.send(p1, &frame(None), 9), vec![]);
+    assert_eq!(c.send(p2, &frame(None), 10), vec![]);
+    // A VLAN id out of range is refused and changes nothing.
+    assert!(c
+        .sw
+        .set_port_vlan("br0", "p2", vlan(Access, Some(4096), &[], Never))
+        .is_err());
+    assert!(c
+        .sw
+        .set_port_vlan("br0", "nope", PortVlan::default())
+        .is_err());
+}

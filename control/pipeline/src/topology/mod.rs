@@ -207,18 +207,7 @@ impl Topology {
         {
             return Err(SwitchError::PortExists(config.name));
         }
-        if let Some(t) = config.vlan.tag {
-            if t > 4095 {
-                return Err(SwitchError::BadPortOption(format!(
-                    "tag={t}: a VLAN id is 0..4095"
-                )));
-            }
-        }
-        if let Some(&bad) = config.vlan.trunks.iter().find(|&&v| v > 4095) {
-            return Err(SwitchError::BadPortOption(format!(
-                "trunks: {bad} is not a VLAN id (0..4095)"
-            )));
-        }
+        check_vlan(&config.vlan)?;
         if let PortKind::Patch { peer } = &config.kind {
             if peer == &config.name {
                 return Err(SwitchError::BadPortOption(format!(
@@ -288,6 +277,30 @@ impl Topology {
         );
         self.rebuild_tunnel_map();
         Ok(ofport)
+    }
+
+    /// Gives a port another VLAN configuration, in place (its OpenFlow and datapath
+    /// numbers stay); returns its bridge and OpenFlow number, and whether it changed.
+    pub fn set_port_vlan(
+        &mut self,
+        bridge: &str,
+        name: &str,
+        vlan: PortVlan,
+    ) -> Result<(BridgeId, OfPort, bool), SwitchError> {
+        check_vlan(&vlan)?;
+        let id = self.bridge(bridge)?.id;
+        let br = self.bridges.get_mut(&id).expect("just found");
+        let port = br
+            .port_by_name
+            .get(name)
+            .and_then(|of| br.ports.get_mut(of))
+            .ok_or_else(|| SwitchError::NoSuchPort {
+                bridge: bridge.to_string(),
+                port: name.to_string(),
+            })?;
+        let changed = port.config.vlan != vlan;
+        port.config.vlan = vlan;
+        Ok((id, port.ofport, changed))
     }
 
     /// Removes a port; returns it and the bridge it was on.
@@ -383,4 +396,21 @@ impl Topology {
             .collect();
         self.tunnels = Arc::new(TunnelMap { underlays, tunnels });
     }
+}
+
+/// A port's `tag` and `trunks` are VLAN ids.
+fn check_vlan(vlan: &PortVlan) -> Result<(), SwitchError> {
+    if let Some(t) = vlan.tag {
+        if t > 4095 {
+            return Err(SwitchError::BadPortOption(format!(
+                "tag={t}: a VLAN id is 0..4095"
+            )));
+        }
+    }
+    if let Some(&bad) = vlan.trunks.iter().find(|&&v| v > 4095) {
+        return Err(SwitchError::BadPortOption(format!(
+            "trunks: {bad} is not a VLAN id (0..4095)"
+        )));
+    }
+    Ok(())
 }
