@@ -559,6 +559,12 @@ fn neutrons_bridge_classes_on_os_ken_program_two_nodes_and_vms_ping_over_gre_and
 
     for (n, r) in results.iter().enumerate() {
         let node = &c.nodes[n];
+        // Binding the VM ports (dead VLAN to local VLAN) left their netdevs attached.
+        assert!(
+            !node.xvsd.log().contains("XDP detached"),
+            "node {n}: {}",
+            node.xvsd.log()
+        );
         for bridge in ["br-int", "br-tun"] {
             let diffs = r["read_back"][bridge].as_array().unwrap();
             assert!(
