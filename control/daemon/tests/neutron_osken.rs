@@ -771,7 +771,10 @@ fn neutrons_bridge_classes_on_os_ken_program_two_nodes_and_vms_ping_over_gre_and
         .collect();
     for (n, r) in again.iter().enumerate() {
         let node = &c.nodes[n];
-        assert_eq!(r["canary"], 1, "node {n}: the canary table says OVS_NORMAL (1)");
+        assert_eq!(
+            r["canary"], 1,
+            "node {n}: the canary table says OVS_NORMAL (1)"
+        );
         assert_eq!(r["ofports"], results[n]["ofports"], "node {n}: same ports");
         for bridge in ["br-int", "br-tun"] {
             assert_ne!(r["cookies"][bridge], results[n]["cookies"][bridge]);
