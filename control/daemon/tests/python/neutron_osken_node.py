@@ -41,13 +41,14 @@ import json  # noqa: E402
 import os  # noqa: E402
 import traceback  # noqa: E402
 
-import os_ken.app.ofctl.api  # noqa: F401 (loads the ofctl service for this app module)
+import os_ken.app.ofctl.api  # noqa: E402,F401 (loads the ofctl service for this module)
 from os_ken.base import app_manager  # noqa: E402
-from os_ken.lib import hub
-from oslo_config import cfg
+from os_ken.lib import hub  # noqa: E402
+from oslo_config import cfg  # noqa: E402
 
-from neutron.common import config as common_config
-from neutron.plugins.ml2.drivers.openvswitch.agent.openflow.native import main as of_main
+from neutron.common import config as common_config  # noqa: E402
+from neutron.plugins.ml2.drivers.openvswitch.agent.openflow.native import (  # noqa: E402
+    main as of_main)
 
 cfg.CONF.import_group("OVS", "neutron.plugins.ml2.drivers.openvswitch.agent.common.config")
 
