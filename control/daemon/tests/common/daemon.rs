@@ -130,6 +130,12 @@ impl Xvsd {
         self.spawn();
     }
 
+    /// SIGKILL, then started again on the same database: a crash and its restart.
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
     /// Runs xvsctl with these arguments against this daemon.
     pub fn ctl(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_xvsctl"))

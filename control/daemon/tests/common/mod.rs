@@ -3,6 +3,7 @@
 //! namespaces.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod daemon;
 pub mod db_node;
 #[path = "../../../pipeline/tests/common/frames.rs"]
