@@ -60,9 +60,29 @@ struct Args {
     /// Ask for zero-copy AF_XDP (falls back to copy mode where the driver cannot).
     #[arg(long)]
     zero_copy: bool,
+    /// Control socket: a request line begun must be complete, and a reply must be
+    /// taken (make progress), within SECS; a client that stalls longer is closed.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    control_timeout: Duration,
+    /// Control socket: a client that sends nothing for SECS is closed.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    control_idle_timeout: Duration,
+    /// OpenFlow management sockets (BRIDGE.mgmt): after SECS with no whole message an
+    /// echo request is sent, and the connection is closed if nothing comes back within
+    /// as long again (OVS: 60; at least 5).
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    mgmt_inactivity_probe: Duration,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
+}
+
+/// A positive number of seconds (fractions allowed).
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("\"{s}\" is not a positive number of seconds")),
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -161,6 +181,7 @@ fn run(args: Args) -> Result<(), String> {
         Arc::new(OvsModel),
         ovs_rundir(),
     ));
+    connmgr.set_mgmt_probe(args.mgmt_inactivity_probe);
     daemon.set_connmgr(connmgr.clone());
     let (db_tx, db_rx) = bounded(64);
     daemon.set_database(db_tx);
@@ -202,7 +223,15 @@ fn run(args: Args) -> Result<(), String> {
     tracing::info!(socket = %args.socket.display(), workers = args.workers, datapath = %args.datapath, "xvsd ready");
     let server = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
-        std::thread::spawn(move || server::serve(daemon, listener, stop))
+        let cfg = server::ServerConfig {
+            request_timeout: args.control_timeout,
+            idle_timeout: args.control_idle_timeout,
+            ..server::ServerConfig::default()
+        };
+        std::thread::Builder::new()
+            .name("xvs-control-socket".into())
+            .spawn(move || server::serve_with(daemon, listener, stop, cfg))
+            .map_err(|e| format!("control socket thread: {e}"))?
     };
     while !stop.load(Ordering::Relaxed) {
         daemon.tick(std::time::Instant::now());
