@@ -7,9 +7,10 @@
 //! itself). No client can lock another out:
 //!
 //! * A request line, once begun, must arrive whole within the request timeout
-//!   ([`ServerConfig::request_timeout`], 10 s); a client waiting that long in the middle
-//!   of a line gets a `timeout` error and is closed. A client that sends nothing for the
-//!   idle timeout (60 s) is closed.
+//!   ([`ServerConfig::request_timeout`], 10 s; time spent not read for want of budget,
+//!   see below, does not count); a client waiting that long in the middle of a line
+//!   gets a `timeout` error and is closed. A client that sends nothing for the idle
+//!   timeout (60 s) is closed.
 //! * A line may be [`MAX_LINE`] (16 MiB) long; a longer one gets `line-too-long` and the
 //!   connection is closed. Each client may hold [`FREE_BYTES`] (64 KiB) of input for
 //!   nothing; beyond that, input (including a request being run) is charged to a budget
@@ -509,7 +510,13 @@ impl Loop<'_> {
     fn expire(&mut self, now: Instant) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut expired = Vec::new();
-        for (&id, c) in &self.clients {
+        let budget_spent = self.charged >= self.cfg.line_budget;
+        for (&id, c) in &mut self.clients {
+            // Not read for want of budget, holding none: its time does not run (those
+            // holding the budget are timed, and free it).
+            if budget_spent && c.line_since.is_some() && c.charged == 0 && c.held() >= FREE_BYTES {
+                c.line_since = Some(now);
+            }
             let deadline = match c.state {
                 State::Reading => match c.line_since {
                     Some(t) => Some((t + self.cfg.request_timeout, Expiry::Line)),
