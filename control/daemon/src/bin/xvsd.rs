@@ -72,6 +72,11 @@ struct Args {
     /// as long again (OVS: 60; at least 5).
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
     mgmt_inactivity_probe: Duration,
+    /// The database connection: after SECS with nothing received an echo request is
+    /// sent, and the connection is made again if nothing comes within as long again;
+    /// 0: no probes [default: as ovs-vswitchd, 5 over tcp:, none over unix:]
+    #[arg(long, value_name = "SECS", value_parser = probe_secs)]
+    db_inactivity_probe: Option<f64>,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
@@ -82,6 +87,14 @@ fn seconds(s: &str) -> Result<Duration, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(Duration::from_secs_f64(v)),
         _ => Err(format!("\"{s}\" is not a positive number of seconds")),
+    }
+}
+
+/// 0 (off), or at least 1 second (OVS's reconnect.c minimum).
+fn probe_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v == 0.0 || (v.is_finite() && (1.0..1e9).contains(&v)) => Ok(v),
+        _ => Err(format!("\"{s}\": 0 (no probes) or at least 1 second")),
     }
 }
 
@@ -197,10 +210,15 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|e| tracing::warn!(error = %e, "no link notifications: ports will not follow their netdevs"))
             .ok()
     };
+    let db_probe = match args.db_inactivity_probe {
+        None => database.default_probe(),
+        Some(s) if s == 0.0 => None,
+        Some(s) => Some(Duration::from_secs_f64(s)),
+    };
     let ovsdb = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
         std::thread::spawn(move || {
-            let r = client::run(database, daemon, db_rx, stop.clone());
+            let r = client::run(database, db_probe, daemon, db_rx, stop.clone());
             // Whatever ended the client ends the daemon.
             stop.store(true, Ordering::Relaxed);
             r
