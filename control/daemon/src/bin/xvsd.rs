@@ -212,7 +212,7 @@ fn run(args: Args) -> Result<(), String> {
     };
     let db_probe = match args.db_inactivity_probe {
         None => database.default_probe(),
-        Some(s) if s == 0.0 => None,
+        Some(0.0) => None,
         Some(s) => Some(Duration::from_secs_f64(s)),
     };
     let ovsdb = {
