@@ -301,6 +301,13 @@ fn clients_that_stall_lock_nobody_out_and_are_closed() {
     let st = control_stats(&d);
     assert_eq!(st["read_timeouts"], 48, "{st}");
     assert_eq!(st["idle_closed"], 24, "{st}");
+    let text = d.ok(&["dp-show"]);
+    assert!(
+        text.contains("xvs@sockets:\n  control: clients:")
+            && text.contains(" read-timeouts:48 idle-closed:24 ")
+            && text.contains("  openflow: passive connections:"),
+        "{text}"
+    );
 }
 
 #[test]
