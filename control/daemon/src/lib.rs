@@ -148,6 +148,8 @@ pub struct Daemon {
     netdevs: netdevs::Netdevs,
     /// The bridges' OpenFlow connections, once xvsd has made it.
     connmgr: std::sync::OnceLock<std::sync::Arc<connmgr::ConnMgr>>,
+    /// What the control socket has done (`dp-show`).
+    control_stats: server::ControlStats,
 }
 
 impl Daemon {
@@ -165,6 +167,7 @@ impl Daemon {
             }),
             netdevs: netdevs::Netdevs::default(),
             connmgr: std::sync::OnceLock::new(),
+            control_stats: server::ControlStats::default(),
         }
     }
 
@@ -295,10 +298,33 @@ impl Daemon {
             Ok(r) => r,
             Err(resp) => return *resp,
         };
+        self.respond(id, cmd)
+    }
+
+    /// The response to one parsed request (`id` echoed).
+    pub fn respond(&self, id: Option<serde_json::Value>, cmd: Command) -> Response {
         match self.handle(cmd) {
             Ok((result, text)) => Response::ok(id, result, text),
             Err(e) => Response::err(id, e.code, e.message),
         }
+    }
+
+    /// The control socket's and the OpenFlow sockets' counters, for `dp-show`.
+    fn socket_stats(&self) -> (Value, String) {
+        let c = &self.control_stats;
+        let mut text = format!("xvs@sockets:\n  control: {}\n", c.text());
+        let mut json = json!({"control": c.json()});
+        if let Some(m) = self.connmgr.get() {
+            let (j, t) = m.socket_stats();
+            json["openflow"] = j;
+            text.push_str(&format!("  openflow: {t}\n"));
+        }
+        (json, text)
+    }
+
+    /// The control socket's counters.
+    pub fn control_stats(&self) -> &server::ControlStats {
+        &self.control_stats
     }
 
     pub fn handle(&self, cmd: Command) -> Outcome {
@@ -360,13 +386,22 @@ impl Daemon {
                     now,
                 ))
             }),
-            Command::DpShow => self.control.read(|_, reval, _| {
-                let workers = reval.worker_stats();
-                Ok((
-                    present::datapath::dp_show_json(&workers, &reval.stats),
-                    present::datapath::dp_show_text(&workers, &reval.stats),
-                ))
-            }),
+            Command::DpShow => {
+                let (mut json, mut text) = self.control.read(|_, reval, _| {
+                    let workers = reval.worker_stats();
+                    (
+                        present::datapath::dp_show_json(&workers, &reval.stats),
+                        present::datapath::dp_show_text(&workers, &reval.stats),
+                    )
+                });
+                // The sockets' counters: clients closed for stalling, refused, ...
+                let (sj, st) = self.socket_stats();
+                if let Value::Object(o) = &mut json {
+                    o.insert("sockets".into(), sj);
+                }
+                text.push_str(&st);
+                Ok((json, text))
+            }
             Command::Trace { bridge, packet } => self.control.read(move |sw, _, now| {
                 let text = sw.trace(&bridge, &packet, now)?;
                 Ok((Value::String(text.clone()), text))

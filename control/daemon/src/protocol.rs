@@ -18,8 +18,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const PROTOCOL_VERSION: u32 = 1;
-/// Longest request line accepted (an `add-flows` of 100,000 flows is about 10 MB).
-pub const MAX_LINE: usize = 64 << 20;
+/// Longest request line accepted: 16 MiB. The largest requests are `add-flows` and
+/// `replace-flows` from a file, each flow a JSON string of its ovs-ofctl text (a
+/// Neutron agent's flow is 100-200 bytes), so about 100,000 flows fit; more go in
+/// several requests, or through OpenFlow (`ovs-ofctl`).
+pub const MAX_LINE: usize = 16 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
@@ -86,6 +89,20 @@ pub enum Command {
         bridge: String,
         packet: String,
     },
+}
+
+impl Command {
+    /// Bridges and ports: database transactions, answered once the switch applied
+    /// them (up to 30 s).
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Command::AddBr { .. }
+                | Command::DelBr { .. }
+                | Command::AddPort { .. }
+                | Command::DelPort { .. }
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -567,3 +567,112 @@ fn the_management_socket_follows_the_bridge_and_goes_at_exit() {
     x.stop();
     assert!(!x.dir.join("br-int.mgmt").exists(), "left behind at exit");
 }
+
+/// `dp-show --json`'s counters of the passive OpenFlow sockets.
+fn openflow_stats(x: &Xvsd) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&x.ok(&["--json", "dp-show"])).unwrap();
+    v["sockets"]["openflow"].clone()
+}
+
+#[test]
+fn silent_and_half_sent_connections_lock_nobody_out_and_are_dropped() {
+    let x = Xvsd::start(
+        &Xvsd::dir("ofctl-stall"),
+        &["--datapath", "none", "--mgmt-inactivity-probe", "5"],
+    );
+    configure(&x.db);
+    let mgmt = x.dir.join("br-int.mgmt");
+    wait_for_socket(&mgmt);
+    std::thread::sleep(Duration::from_millis(1200));
+    let before = openflow_stats(&x);
+    let t0 = Instant::now();
+    // 50 connections that never send their HELLO, 40 that send it and then half a
+    // FLOW_MOD (its header says 80 bytes; 20 come).
+    let mut silent: Vec<std::os::unix::net::UnixStream> = (0..50)
+        .map(|_| std::os::unix::net::UnixStream::connect(&mgmt).unwrap())
+        .collect();
+    let mut half: Vec<OfConn> = (0..40)
+        .map(|_| {
+            let mut c = OfConn::mgmt(&mgmt, 1);
+            c.send(&of10_add_flow(7, 1, 1, 2)[..20]);
+            c
+        })
+        .collect();
+    // ovs-ofctl is served at once.
+    let t = Instant::now();
+    assert!(ofctl_ok(&x.dir, &["dump-flows", "br-int"]).contains("priority=0"));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // No HELLO within 1 s (OVS's rconn CONNECTING timeout): closed, after the switch's
+    // own HELLO.
+    for s in &mut silent {
+        use std::io::Read;
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        assert_eq!(got.len(), 16, "the switch's HELLO, then the end: {got:?}");
+        assert_eq!(got[1], OFPT_HELLO);
+    }
+    let t = t0.elapsed();
+    assert!(
+        t >= Duration::from_secs(1) && t < Duration::from_secs(4),
+        "{t:?}"
+    );
+    // Part of a message is no answer: an echo request after the probe interval (5 s
+    // here, 60 s by default as OVS), then the end as long again later.
+    for c in &mut half {
+        let m = c.recv(Duration::from_secs(8)).expect("an echo request");
+        assert_eq!(m[1], OFPT_ECHO_REQUEST, "{m:?}");
+        assert!(
+            c.closed_within(Duration::from_secs(8)),
+            "a half-sent message kept it"
+        );
+    }
+    let t = t0.elapsed();
+    assert!(
+        t >= Duration::from_secs(10) && t < Duration::from_secs(16),
+        "{t:?}"
+    );
+    let st = openflow_stats(&x);
+    let delta = |k: &str| st[k].as_u64().unwrap() - before[k].as_u64().unwrap();
+    assert_eq!(delta("hello_timeouts"), 50, "{st}");
+    assert_eq!(delta("probe_timeouts"), 40, "{st}");
+
+    // At most 128 connections per socket: one more is closed at once, logged, counted.
+    let start = Instant::now();
+    while openflow_stats(&x)["open"] != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "connections stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let held: Vec<OfConn> = (0..128).map(|_| OfConn::mgmt(&mgmt, 1)).collect();
+    let mut extra = std::os::unix::net::UnixStream::connect(&mgmt).unwrap();
+    {
+        use std::io::Read;
+        extra
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = extra.read_to_end(&mut got);
+        assert!(got.is_empty(), "refused without a word: {got:?}");
+    }
+    let st = openflow_stats(&x);
+    assert_eq!(st["open"], 128, "{st}");
+    assert_eq!(
+        st["refused"].as_u64().unwrap() - before["refused"].as_u64().unwrap(),
+        1,
+        "{st}"
+    );
+    assert!(
+        x.log().contains("too many OpenFlow connections"),
+        "{}",
+        x.log()
+    );
+    drop(held);
+    let start = Instant::now();
+    while !ofctl(&x.dir, &["show", "br-int"]).status.success() {
+        assert!(start.elapsed() < Duration::from_secs(5), "no room again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use xvs_daemon::protocol::{request_line, Command, Response};
+use xvs_daemon::protocol::{request_line, Command, Response, MAX_LINE};
 
 const ADD_PORT_OPTIONS: &str = "\
 Port options (KEY=VALUE, any number, in any order):
@@ -50,6 +51,18 @@ struct Cli {
         default_value = "/run/xvs/xvsd.sock"
     )]
     socket: String,
+    /// Give up after SECS (fractions allowed) without an answer, connecting
+    /// included, with a non-zero status; 0 waits as long as it takes, as OVS's tools
+    /// by default. (A request is answered once applied, or fails after 30 s at most
+    /// on xvsd's side; a stopped xvsd never answers.)
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        default_value = "0",
+        value_parser = timeout_secs
+    )]
+    timeout: f64,
     /// Print the daemon's structured answer (JSON) instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -191,6 +204,14 @@ enum Cmd {
     },
 }
 
+/// `--timeout`: seconds, 0 or more.
+fn timeout_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..1e9).contains(&v) => Ok(v),
+        _ => Err(format!("\"{s}\" is not a number of seconds (0 or more)")),
+    }
+}
+
 /// An add-port option; not KEY=VALUE is a usage error.
 fn key_value(kv: &str) -> Result<(String, String), String> {
     kv.split_once('=')
@@ -286,6 +307,24 @@ fn build(cli: &Cli) -> Result<Command, String> {
     })
 }
 
+/// Connects, sends `request`, reads the response line.
+fn exchange(socket: &str, request: &str) -> Result<String, String> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| {
+        format!("cannot reach xvsd at {socket}: {e} (is xvsd running? --socket PATH)")
+    })?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("sending to xvsd: {e}"))?;
+    let mut line = String::new();
+    match BufReader::new(&stream).read_line(&mut line) {
+        Ok(0) => Err(format!(
+            "xvsd at {socket} closed the connection without answering"
+        )),
+        Ok(_) => Ok(line),
+        Err(e) => Err(format!("reading from xvsd: {e}")),
+    }
+}
+
 fn main() -> ExitCode {
     // Usage errors exit 2 (clap's), --help and --version 0.
     let cli = Cli::parse();
@@ -297,26 +336,47 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let socket = &cli.socket;
-
-    let mut stream = match UnixStream::connect(socket) {
-        Ok(s) => s,
+    let socket = cli.socket.clone();
+    let request = request_line(None, &cmd);
+    if request.len() > MAX_LINE {
+        eprintln!(
+            "xvsctl: the request is {} bytes, over the control socket's limit of {} MiB: split the flows into several files, or use ovs-ofctl",
+            request.len(),
+            MAX_LINE >> 20
+        );
+        return ExitCode::FAILURE;
+    }
+    // The exchange runs on its own thread, so that a daemon that accepts and never
+    // answers (stopped, or its socket's backlog full) cannot hold us past --timeout.
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let socket = socket.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(exchange(&socket, &request));
+        });
+    }
+    let answer = if cli.timeout > 0.0 {
+        match rx.recv_timeout(Duration::from_secs_f64(cli.timeout)) {
+            Ok(a) => a,
+            Err(_) => {
+                eprintln!(
+                    "xvsctl: no answer from xvsd at {socket} within {} s (--timeout): is it stopped or overloaded?",
+                    cli.timeout
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        rx.recv()
+            .unwrap_or_else(|_| Err("the request thread failed".into()))
+    };
+    let line = match answer {
+        Ok(l) => l,
         Err(e) => {
-            eprintln!(
-                "xvsctl: cannot reach xvsd at {socket}: {e} (is xvsd running? --socket PATH)"
-            );
+            eprintln!("xvsctl: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = stream.write_all(request_line(None, &cmd).as_bytes()) {
-        eprintln!("xvsctl: sending to xvsd: {e}");
-        return ExitCode::FAILURE;
-    }
-    let mut line = String::new();
-    if let Err(e) = BufReader::new(&stream).read_line(&mut line) {
-        eprintln!("xvsctl: reading from xvsd: {e}");
-        return ExitCode::FAILURE;
-    }
     let resp: Response = match serde_json::from_str(&line) {
         Ok(r) => r,
         Err(e) => {

@@ -60,9 +60,42 @@ struct Args {
     /// Ask for zero-copy AF_XDP (falls back to copy mode where the driver cannot).
     #[arg(long)]
     zero_copy: bool,
+    /// Control socket: a request line begun must be complete, and a reply must be
+    /// taken (make progress), within SECS; a client that stalls longer is closed.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    control_timeout: Duration,
+    /// Control socket: a client that sends nothing for SECS is closed.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    control_idle_timeout: Duration,
+    /// OpenFlow management sockets (BRIDGE.mgmt): after SECS with no whole message an
+    /// echo request is sent, and the connection is closed if nothing comes back within
+    /// as long again (OVS: 60; at least 5).
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    mgmt_inactivity_probe: Duration,
+    /// The database connection: after SECS with nothing received an echo request is
+    /// sent, and the connection is made again if nothing comes within as long again;
+    /// 0: no probes [default: as ovs-vswitchd, 5 over tcp:, none over unix:]
+    #[arg(long, value_name = "SECS", value_parser = probe_secs)]
+    db_inactivity_probe: Option<f64>,
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
+}
+
+/// A positive number of seconds (fractions allowed).
+fn seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!("\"{s}\" is not a positive number of seconds")),
+    }
+}
+
+/// 0 (off), or at least 1 second (OVS's reconnect.c minimum).
+fn probe_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v == 0.0 || (v.is_finite() && (1.0..1e9).contains(&v)) => Ok(v),
+        _ => Err(format!("\"{s}\": 0 (no probes) or at least 1 second")),
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -161,6 +194,7 @@ fn run(args: Args) -> Result<(), String> {
         Arc::new(OvsModel),
         ovs_rundir(),
     ));
+    connmgr.set_mgmt_probe(args.mgmt_inactivity_probe);
     daemon.set_connmgr(connmgr.clone());
     let (db_tx, db_rx) = bounded(64);
     daemon.set_database(db_tx);
@@ -176,10 +210,15 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|e| tracing::warn!(error = %e, "no link notifications: ports will not follow their netdevs"))
             .ok()
     };
+    let db_probe = match args.db_inactivity_probe {
+        None => database.default_probe(),
+        Some(0.0) => None,
+        Some(s) => Some(Duration::from_secs_f64(s)),
+    };
     let ovsdb = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
         std::thread::spawn(move || {
-            let r = client::run(database, daemon, db_rx, stop.clone());
+            let r = client::run(database, db_probe, daemon, db_rx, stop.clone());
             // Whatever ended the client ends the daemon.
             stop.store(true, Ordering::Relaxed);
             r
@@ -202,7 +241,15 @@ fn run(args: Args) -> Result<(), String> {
     tracing::info!(socket = %args.socket.display(), workers = args.workers, datapath = %args.datapath, "xvsd ready");
     let server = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
-        std::thread::spawn(move || server::serve(daemon, listener, stop))
+        let cfg = server::ServerConfig {
+            request_timeout: args.control_timeout,
+            idle_timeout: args.control_idle_timeout,
+            ..server::ServerConfig::default()
+        };
+        std::thread::Builder::new()
+            .name("xvs-control-socket".into())
+            .spawn(move || server::serve_with(daemon, listener, stop, cfg))
+            .map_err(|e| format!("control socket thread: {e}"))?
     };
     while !stop.load(Ordering::Relaxed) {
         daemon.tick(std::time::Instant::now());

@@ -108,10 +108,18 @@ pub fn wait(fd: RawFd, read: bool, write: bool, timeout: Duration) -> (bool, boo
     )
 }
 
+/// Why [`serve`] ended when a probe went unanswered.
+pub const PROBE_DEAD: &str = "no response to inactivity probe";
+
 /// What the caller learns while a connection runs.
 pub trait Observer {
-    /// Called at least every [`POLL`]: false closes the connection.
+    /// Called at least every [`POLL`], and at [`Observer::deadline`]: false closes the
+    /// connection.
     fn keep_going(&mut self, session: &Session) -> bool;
+    /// When [`Observer::keep_going`] should be asked next, if sooner than [`POLL`].
+    fn deadline(&self, _session: &Session) -> Option<Instant> {
+        None
+    }
     /// A message arrived (the session's [`Session::received`] count moved).
     fn received(&mut self, _session: &Session, _now: Instant) {}
 }
@@ -167,12 +175,13 @@ pub fn serve(
                     session.send_echo_request();
                     continue;
                 }
-                Probe::Dead => return "no response to inactivity probe".into(),
+                Probe::Dead => return PROBE_DEAD.into(),
             }
         }
-        let timeout = prober
-            .deadline()
-            .map_or(POLL, |d| d.saturating_duration_since(now).min(POLL));
+        let timeout = [prober.deadline(), observer.deadline(session)]
+            .into_iter()
+            .flatten()
+            .fold(POLL, |t, d| t.min(d.saturating_duration_since(now)));
         let reading = session.wants_input();
         let (readable, _, hangup) = wait(fd, reading, session.output().is_some(), timeout);
         if reading && (readable || hangup) {

@@ -1,19 +1,30 @@
 //! Passive OpenFlow sockets: a bridge's management socket (`punix:$OVS_RUNDIR/BRIDGE.mgmt`,
 //! where `ovs-ofctl CMD BRIDGE` connects) and passive `Controller.target`s (`ptcp:`,
 //! `punix:`). One thread accepts; each connection gets a thread of its own
-//! ([`super::conn`]), up to [`MAX_PASSIVE_CONNECTIONS`] in all.
+//! ([`super::conn`]), up to [`MAX_LISTENER_CONNECTIONS`] per listener and
+//! [`MAX_PASSIVE_CONNECTIONS`] in all (one more is closed at once, logged and counted:
+//! `dp-show`'s `refused`).
+//!
+//! A connection that stalls goes as in OVS (an accepted connection is an rconn made
+//! "unreliably", its backoff 0): one that has not completed the HELLO exchange within
+//! [`HELLO_TIMEOUT`] (rconn's CONNECTING timeout, `MAX(1 s, backoff)`) is closed; after
+//! it, one that sends no whole message for the probe interval (60 s on the management
+//! socket, `inactivity_probe` for a passive controller target) is sent an echo request,
+//! and closed if no whole message comes within as long again. Part of a message is no
+//! answer, and holds at most 64 KiB (the OpenFlow length field) plus what the session
+//! reads ahead ([`super::session::INPUT_LIMIT`]).
 
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::bridge::{BridgeShared, DaemonBridge};
-use super::conn::{serve, wait, Observer, Stream, POLL};
+use super::conn::{serve, wait, Observer, Stream, POLL, PROBE_DEAD};
 use super::rconn::ProbeSetting;
 use super::session::{ConnKind, Session};
 use super::target::Target;
@@ -21,10 +32,18 @@ use super::Ctx;
 
 /// Connections accepted on passive sockets that may be open at once (every bridge
 /// together); one more is closed at once.
-pub const MAX_PASSIVE_CONNECTIONS: usize = 128;
+pub const MAX_PASSIVE_CONNECTIONS: usize = 512;
 
-/// The probe interval of management connections (OVS: 60 s).
+/// Connections one passive socket may have open at once; one more is closed at once.
+pub const MAX_LISTENER_CONNECTIONS: usize = 128;
+
+/// The probe interval of management connections (OVS: 60 s; `xvsd
+/// --mgmt-inactivity-probe`).
 pub const MGMT_PROBE: Duration = Duration::from_secs(60);
+
+/// How long an accepted connection has to complete the HELLO exchange (OVS: rconn's
+/// CONNECTING timeout, `MAX(1000 ms, backoff)` with a backoff of 0).
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(1);
 
 enum Socket {
     Unix(UnixListener),
@@ -145,6 +164,7 @@ fn accept_loop(
         let _ = l.set_nonblocking(true);
     }
     let mut refused = 0u64;
+    let mine = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Acquire) && !ctx.stopping() {
         let (readable, _, _) = wait(socket.fd(), true, false, POLL);
         if !readable {
@@ -154,13 +174,21 @@ fn accept_loop(
             Ok(s) => s,
             Err(_) => continue,
         };
-        let Some(_slot) = ctx.passive_slot() else {
+        let Some(_slot) = ctx.passive_slot(&mine) else {
             refused += 1;
+            ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
+            // The first, then every power of two: a flood does not flood the log.
             if refused.is_power_of_two() {
-                tracing::warn!(listener = %name, refused, "too many OpenFlow connections: closing new ones");
+                tracing::warn!(
+                    listener = %name,
+                    open = mine.load(Ordering::Relaxed),
+                    refused,
+                    "too many OpenFlow connections (at most {MAX_LISTENER_CONNECTIONS} per socket, {MAX_PASSIVE_CONNECTIONS} in all): closing new ones"
+                );
             }
             continue;
         };
+        ctx.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let conn = ctx.next_conn_id();
         let (shared, ctx2, stop, probe) =
             (shared.clone(), ctx.clone(), stop.clone(), probe.clone());
@@ -180,9 +208,17 @@ fn accept_loop(
                     ctx: &ctx2,
                     shared: &shared,
                     epoch: shared.epoch(),
+                    hello_deadline: Instant::now() + HELLO_TIMEOUT,
+                    hello_timed_out: false,
                 };
-                let why = serve(stream, &mut session, &mut sw, &*ctx2.model, &probe, &mut obs);
+                let mut why = serve(stream, &mut session, &mut sw, &*ctx2.model, &probe, &mut obs);
                 shared.forget(conn);
+                if obs.hello_timed_out {
+                    ctx2.stats.hello_timeouts.fetch_add(1, Ordering::Relaxed);
+                    why = "Connection timed out (no HELLO exchange within 1 s)".into();
+                } else if why == PROBE_DEAD {
+                    ctx2.stats.probe_timeouts.fetch_add(1, Ordering::Relaxed);
+                }
                 tracing::debug!(bridge = %shared.name, %peer, reason = %why, messages = session.stats.messages, "OpenFlow connection closed");
             });
         match spawned {
@@ -197,12 +233,23 @@ struct PassiveObserver<'a> {
     ctx: &'a Ctx,
     shared: &'a BridgeShared,
     epoch: u64,
+    /// The HELLO exchange must be over by then.
+    hello_deadline: Instant,
+    hello_timed_out: bool,
 }
 
 impl Observer for PassiveObserver<'_> {
-    fn keep_going(&mut self, _: &Session) -> bool {
+    fn keep_going(&mut self, session: &Session) -> bool {
+        if session.version().is_none() && Instant::now() >= self.hello_deadline {
+            self.hello_timed_out = true;
+            return false;
+        }
         !self.stop.load(Ordering::Acquire)
             && !self.ctx.stopping()
             && self.shared.epoch() == self.epoch
+    }
+
+    fn deadline(&self, session: &Session) -> Option<Instant> {
+        session.version().is_none().then_some(self.hello_deadline)
     }
 }

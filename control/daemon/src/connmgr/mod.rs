@@ -51,6 +51,7 @@ use crate::Daemon;
 use bridge::BridgeShared;
 use controller::ActiveController;
 use listener::{Listener, MAX_PASSIVE_CONNECTIONS, MGMT_PROBE};
+pub use listener::{HELLO_TIMEOUT, MAX_LISTENER_CONNECTIONS};
 use model::FlowModel;
 use session::ConnKind;
 use target::Target;
@@ -65,14 +66,33 @@ pub struct Ctx {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Something the database shows changed (a controller connected, ...).
     wake: AtomicBool,
+    /// The management sockets' probe interval (OVS: 60 s).
+    mgmt_probe: Mutex<Duration>,
+    /// Counters of the passive sockets, for `dp-show`.
+    pub stats: PassiveStats,
 }
 
-/// A place among the passive connections; freed when dropped.
-struct Slot(Arc<Ctx>);
+/// What the passive sockets (management sockets, `ptcp:`/`punix:` controllers) have
+/// done.
+#[derive(Debug, Default)]
+pub struct PassiveStats {
+    pub accepted: AtomicU64,
+    /// Closed at once: their listener (or every listener together) was full.
+    pub refused: AtomicU64,
+    /// Closed for not completing the HELLO exchange within [`HELLO_TIMEOUT`].
+    pub hello_timeouts: AtomicU64,
+    /// Closed for not answering an inactivity probe.
+    pub probe_timeouts: AtomicU64,
+}
+
+/// A place among the passive connections, of every listener and of its own; freed
+/// when dropped.
+struct Slot(Arc<Ctx>, Arc<AtomicUsize>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.passive.fetch_sub(1, Ordering::AcqRel);
+        self.1.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -85,12 +105,19 @@ impl Ctx {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn passive_slot(self: &Arc<Self>) -> Option<Slot> {
-        if self.passive.fetch_add(1, Ordering::AcqRel) >= MAX_PASSIVE_CONNECTIONS {
-            self.passive.fetch_sub(1, Ordering::AcqRel);
+    /// A place for a connection accepted by a listener whose connections `mine`
+    /// counts, if neither it nor every listener together is full.
+    fn passive_slot(self: &Arc<Self>, mine: &Arc<AtomicUsize>) -> Option<Slot> {
+        if mine.fetch_add(1, Ordering::AcqRel) >= MAX_LISTENER_CONNECTIONS {
+            mine.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(Slot(self.clone()))
+        if self.passive.fetch_add(1, Ordering::AcqRel) >= MAX_PASSIVE_CONNECTIONS {
+            self.passive.fetch_sub(1, Ordering::AcqRel);
+            mine.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot(self.clone(), mine.clone()))
     }
 
     fn keep_thread(&self, h: JoinHandle<()>) {
@@ -249,10 +276,39 @@ impl ConnMgr {
                 next_conn: AtomicU64::new(1),
                 threads: Mutex::new(Vec::new()),
                 wake: AtomicBool::new(false),
+                mgmt_probe: Mutex::new(MGMT_PROBE),
+                stats: PassiveStats::default(),
             }),
             rundir,
             bridges: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The management sockets' inactivity probe (OVS: 60 s; at least 5 s, as rconn's);
+    /// for the sockets made from now on.
+    pub fn set_mgmt_probe(&self, probe: Duration) {
+        *self.ctx.mgmt_probe.lock().expect("mgmt probe lock") = probe.max(Duration::from_secs(5));
+    }
+
+    /// The passive sockets' counters, for `dp-show`: JSON and a line of text.
+    pub fn socket_stats(&self) -> (serde_json::Value, String) {
+        let s = &self.ctx.stats;
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let open = self.ctx.passive.load(Ordering::Relaxed);
+        (
+            serde_json::json!({
+                "open": open, "accepted": g(&s.accepted), "refused": g(&s.refused),
+                "hello_timeouts": g(&s.hello_timeouts), "probe_timeouts": g(&s.probe_timeouts),
+            }),
+            format!(
+                "passive connections:{} accepted:{} refused:{} hello-timeouts:{} probe-timeouts:{}",
+                open,
+                g(&s.accepted),
+                g(&s.refused),
+                g(&s.hello_timeouts),
+                g(&s.probe_timeouts)
+            ),
+        )
     }
 
     /// The management socket of `bridge`.
@@ -323,7 +379,7 @@ impl ConnMgr {
             let t = Target::PUnix(self.mgmt_path(&cfg.name));
             match Listener::start(
                 &t,
-                Some(MGMT_PROBE),
+                Some(*self.ctx.mgmt_probe.lock().expect("mgmt probe lock")),
                 ConnKind::Service,
                 shared.clone(),
                 self.ctx.clone(),

@@ -12,8 +12,9 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 
 use super::connection::{ConnError, Connection, Remote};
-use super::session::{Event, Session};
+use super::session::{echo_request, Event, Session};
 use super::vsctl::{bump_next_cfg, ops_for, selected_next_cfg, ConfigCmd};
+use crate::connmgr::rconn::{Probe, Prober};
 use crate::reconcile::{monitor_spec, BridgeLayer};
 use crate::{Daemon, RequestError};
 
@@ -65,8 +66,12 @@ pub enum ClientError {
 }
 
 /// Runs until `stop` is set (Ok) or the lock is somebody else's (Err: xvsd must exit).
+/// `probe`: the inactivity probe (OVS's: [`Remote::default_probe`]); after that long
+/// with nothing received an echo request goes, and the connection is dropped and made
+/// again if nothing comes within as long again.
 pub fn run(
     remote: Remote,
+    probe: Option<Duration>,
     daemon: Arc<Daemon>,
     requests: Receiver<ConfigRequest>,
     stop: Arc<AtomicBool>,
@@ -94,6 +99,7 @@ pub fn run(
         backoff = BACKOFF_MIN;
         match serve(
             &mut conn,
+            probe,
             &mut session,
             &mut layer,
             &daemon,
@@ -123,8 +129,10 @@ impl From<ConnError> for Lost {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve(
     conn: &mut Connection,
+    probe: Option<Duration>,
     session: &mut Session,
     layer: &mut BridgeLayer,
     daemon: &Daemon,
@@ -134,7 +142,7 @@ fn serve(
 ) -> Result<(), Lost> {
     let mut job = Job::Idle;
     let result = serve_jobs(
-        conn, session, layer, daemon, requests, stop, remote, &mut job,
+        conn, probe, session, layer, daemon, requests, stop, remote, &mut job,
     );
     if let Job::Submitted { req, .. } | Job::Applying { req, .. } | Job::RollingBack { req, .. } =
         job
@@ -150,6 +158,7 @@ fn serve(
 #[allow(clippy::too_many_arguments)]
 fn serve_jobs(
     conn: &mut Connection,
+    probe: Option<Duration>,
     session: &mut Session,
     layer: &mut BridgeLayer,
     daemon: &Daemon,
@@ -166,8 +175,30 @@ fn serve_jobs(
     let mut in_flight: Option<(u64, i64)> = None;
     let mut applied_cfg = i64::MIN;
     let mut next_pass = Instant::now() + RESYNC;
+    let mut prober = Prober::new(probe, Instant::now());
+    let mut received = conn.received_bytes();
     while !stop.load(Ordering::Relaxed) {
-        if let Some(msg) = conn.recv()? {
+        let msg = conn.recv()?;
+        // Inactivity probes as OVS's jsonrpc session: any byte received is life.
+        let now = Instant::now();
+        if conn.received_bytes() != received {
+            received = conn.received_bytes();
+            prober.received(now);
+        }
+        match prober.poll(now) {
+            Probe::Nothing => {}
+            Probe::SendEcho => {
+                tracing::debug!(database = %remote, "idle; sending an inactivity probe");
+                conn.send(&echo_request())?;
+            }
+            Probe::Dead => {
+                return Err(Lost::Connection(format!(
+                    "no response to inactivity probe after {} seconds, disconnecting",
+                    probe.unwrap_or_default().as_secs_f64()
+                )))
+            }
+        }
+        if let Some(msg) = msg {
             let (replies, events) = session.received(msg);
             for r in replies {
                 conn.send(&r)?;

@@ -12,9 +12,16 @@ use serde_json::Value;
 
 use super::framing::{FramingError, JsonStream};
 
-/// The largest message taken from the server: a full snapshot of a big node's
-/// database is a few MiB.
+/// The largest message taken from the server (OVS has no limit). The biggest is the
+/// monitor's first reply, every monitored row at once: about 1 KiB per port (its
+/// `Port` and `Interface` rows with a Neutron agent's `external_ids`), so 64 MiB is a
+/// node of tens of thousands of ports. A message is read whole before it is parsed
+/// (once: see [`JsonStream`]), so this is also what the connection can hold.
 pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// OVS's default inactivity probe for a database connection (reconnect.c's
+/// RECONNECT_DEFAULT_PROBE_INTERVAL).
+pub const DEFAULT_PROBE: Duration = Duration::from_secs(5);
 
 /// Where the database is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +69,16 @@ impl Remote {
     pub fn default_from_env() -> Self {
         Remote::Unix(ovs_rundir().join("db.sock"))
     }
+
+    /// The inactivity probe OVS's jsonrpc session uses on this kind of connection:
+    /// [`DEFAULT_PROBE`] over TCP, none over a unix socket (a local server that dies
+    /// closes it; OVS's stream classes say unix "does not need probes").
+    pub fn default_probe(&self) -> Option<Duration> {
+        match self {
+            Remote::Unix(_) => None,
+            Remote::Tcp(_) => Some(DEFAULT_PROBE),
+        }
+    }
 }
 
 /// OVS's run directory: `$OVS_RUNDIR`, else `/var/run/openvswitch`.
@@ -106,6 +123,8 @@ pub enum ConnError {
 pub struct Connection {
     stream: Stream,
     framing: JsonStream,
+    /// Bytes received so far (any of them is a sign of life, as in OVS's jsonrpc).
+    received: u64,
 }
 
 impl Connection {
@@ -130,6 +149,7 @@ impl Connection {
         Ok(Connection {
             stream,
             framing: JsonStream::new(MAX_MESSAGE),
+            received: 0,
         })
     }
 
@@ -137,6 +157,11 @@ impl Connection {
         let bytes = serde_json::to_vec(v).expect("a JSON value serializes");
         self.stream.as_write().write_all(&bytes)?;
         Ok(())
+    }
+
+    /// Bytes received so far.
+    pub fn received_bytes(&self) -> u64 {
+        self.received
     }
 
     /// The next message, or `None` if none came within the poll interval.
@@ -148,6 +173,7 @@ impl Connection {
         match self.stream.as_read().read(&mut buf) {
             Ok(0) => Err(ConnError::Closed),
             Ok(n) => {
+                self.received += n as u64;
                 self.framing.feed(&buf[..n]);
                 Ok(self.framing.next_value()?)
             }
@@ -179,6 +205,21 @@ mod tests {
         assert_eq!(
             "tcp:127.0.0.1:6640".parse::<Remote>(),
             Ok(Remote::Tcp("127.0.0.1:6640".into()))
+        );
+        // As ovs-vswitchd: probes over TCP only.
+        assert_eq!(
+            "tcp:127.0.0.1:6640"
+                .parse::<Remote>()
+                .unwrap()
+                .default_probe(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            "unix:/run/x/db.sock"
+                .parse::<Remote>()
+                .unwrap()
+                .default_probe(),
+            None
         );
         for bad in [
             "unix:",

@@ -14,6 +14,14 @@ use super::replica::Replica;
 pub const LOCK_NAME: &str = "ovs_vswitchd";
 /// The id xvsd gives its monitor.
 const MONITOR_ID: &str = "xvsd";
+/// The id of an inactivity probe (OVS's jsonrpc_create_request("echo", ...) uses "echo").
+const ECHO_ID: &str = "echo";
+
+/// An inactivity probe: an `echo` request, whose answer is ignored (any byte received
+/// counts as life).
+pub fn echo_request() -> Value {
+    json!({"method": "echo", "params": [], "id": ECHO_ID})
+}
 
 /// What the session tells its owner.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +167,10 @@ impl Session {
             }
             return (out, events);
         }
+        if obj.get("id").and_then(Value::as_str) == Some(ECHO_ID) {
+            // The answer to our inactivity probe: its arrival is all that counts.
+            return (out, events);
+        }
         let Some(id) = obj.get("id").and_then(Value::as_u64) else {
             events.push(Event::ProtocolError(format!(
                 "response without a known id: {msg}"
@@ -250,6 +262,15 @@ mod tests {
             s.replica().row("Open_vSwitch", "u0").unwrap()["next_cfg"],
             3
         );
+    }
+
+    #[test]
+    fn the_answer_to_a_probe_is_no_error() {
+        let mut s = Session::new("Open_vSwitch", spec());
+        s.connected();
+        assert_eq!(echo_request()["method"], "echo");
+        let (out, events) = s.received(json!({"result": [], "error": null, "id": "echo"}));
+        assert!(out.is_empty() && events.is_empty(), "{out:?} {events:?}");
     }
 
     #[test]
