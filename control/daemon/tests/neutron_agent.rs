@@ -13,9 +13,15 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::agent::{Agent, AgentConfig};
+use std::path::Path;
+
+use common::agent::{agent_conf, Agent, AgentConfig};
+use common::daemon::Xvsd;
 use common::nodes::{node_ip, Cluster, Node};
 use common::ofconn::ofctl_ok;
+use common::ovsdb::Ovsdb;
+use common::real_ovs::RealOvs;
+use xvs_dataplane::testnet::{unique_name, veth_pair, Netns, VethPair};
 
 /// A tenant network: its id, type and segmentation id.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,18 +29,30 @@ struct Net {
     index: usize,
     kind: &'static str,
     seg: u32,
+    /// A VLAN provider network's physical network (bridge_mappings).
+    physnet: Option<&'static str>,
 }
 
 const VXLAN: Net = Net {
     index: 0,
     kind: "vxlan",
     seg: 1001,
+    physnet: None,
 };
 const GRE: Net = Net {
     index: 1,
     kind: "gre",
     seg: 2002,
+    physnet: None,
 };
+/// A VLAN provider network on physnet1, through br-phys and a NIC on the wire.
+const VLAN: Net = Net {
+    index: 2,
+    kind: "vlan",
+    seg: 100,
+    physnet: Some("physnet1"),
+};
+/// The tenant networks (each network's VM is the node's VM number `index`).
 const NETS: [Net; 2] = [VXLAN, GRE];
 
 impl Net {
@@ -65,10 +83,11 @@ impl Net {
     }
 }
 
-/// Plugs the tap of `net`'s VM on `node` into br-int as os-vif does.
-fn plug(node: &Node, net: Net, n: usize, k: usize) {
+/// Plugs the tap of `net`'s VM of node `n` into br-int of the switch whose database is
+/// `db`, as os-vif does.
+fn plug(db: &Ovsdb, net: Net, n: usize, k: usize) {
     let tap = net.tap(n, k);
-    node.xvsd.db.vsctl_ok(&[
+    db.vsctl_ok(&[
         "--may-exist",
         "add-port",
         "br-int",
@@ -252,17 +271,17 @@ fn wait_one_new_cookie(node: &Node, old: &std::collections::BTreeSet<String>) {
 
 /// Tells agent `n`'s server what a neutron-server tells a restarted agent's: the
 /// networks and the node's bound ports.
-fn tell_model(a: &mut Agent, n: usize) {
-    for net in NETS {
-        a.network(&net.id(), net.kind, net.seg, None);
+fn tell_model(a: &mut Agent, n: usize, nets: &[Net]) {
+    for &net in nets {
+        a.network(&net.id(), net.kind, net.seg, net.physnet);
         a.port(&net.port(n, 0), &net.id(), &net.mac(n), &net.ip(n));
     }
 }
 
 /// l2pop for node `n`'s agent: the other node's ports of every network.
-fn tell_fdb(a: &mut Agent, n: usize) {
+fn tell_fdb(a: &mut Agent, n: usize, nets: &[Net]) {
     let remote = 1 - n;
-    for net in NETS {
+    for &net in nets.iter().filter(|net| net.physnet.is_none()) {
         a.fdb(
             true,
             &net.id(),
@@ -272,41 +291,225 @@ fn tell_fdb(a: &mut Agent, n: usize) {
     }
 }
 
-/// Both nodes, their VMs (one per network per node), their agents started with
-/// `config`; every VM's port bound and up.
-fn two_nodes(name: &str, config: &AgentConfig) -> (Cluster, Vec<Agent>) {
+/// Node 0's twin on a real OVS (ovs-vswitchd with dummy netdevs, in its own namespace
+/// where the agent's tunnel address exists too): the same agent with the same
+/// configuration, told the same as node 0's. Its flows are what xvs's must be.
+struct Reference {
+    agent: Agent,
+    ovs: RealOvs,
+    _pair: VethPair,
+    _ns: Netns,
+}
+
+impl Reference {
+    fn start(config: &AgentConfig) -> Reference {
+        let ns = Netns::new("ref");
+        let (a, b) = (unique_name("ra"), unique_name("rb"));
+        let pair = veth_pair(&a, &b, Some(&ns), Some(&ns));
+        ns.ip(&["addr", "add", &format!("{}/24", node_ip(0)), "dev", &a]);
+        let dir = Xvsd::dir("agent-ref");
+        let ovs = RealOvs::start_in(Some(ns.name()), &dir);
+        if !config.bridge_mappings.is_empty() {
+            ovs.db
+                .vsctl_ok(&["add-br", "br-phys", "--", "add-port", "br-phys", "eth-phys"]);
+        }
+        let conf = dir.join("neutron-agent.conf");
+        let text = agent_conf(&dir, "node0", &ovs.db.remote(), &node_ip(0), config);
+        std::fs::write(&conf, text).unwrap();
+        let agent = Agent::start_with(ns.name(), &dir, &conf, "node0");
+        Reference {
+            agent,
+            ovs,
+            _pair: pair,
+            _ns: ns,
+        }
+    }
+}
+
+/// A flow as the agent programmed it, for comparing switches: `ovs-ofctl -O OpenFlow13
+/// dump-flows` without cookies (random per agent start), durations and counters, and
+/// without flows learned from traffic.
+/// Local VLANs (each agent picks its own, in its own order) are named by network:
+/// `lvids` maps a switch's local VLAN to the network's name.
+fn programmed(dir: &Path, bridge: &str, lvids: &[(u16, &str)]) -> Vec<String> {
+    let dump = ofctl_ok(dir, &["-O", "OpenFlow13", "dump-flows", bridge]);
+    let mut flows: Vec<String> = dump
+        .lines()
+        .filter(|l| l.starts_with(" cookie=") && !l.contains("hard_timeout=300"))
+        .map(|l| {
+            let kept: Vec<&str> = l
+                .trim()
+                .split(", ")
+                .filter(|p| {
+                    ![
+                        "cookie=",
+                        "duration=",
+                        "n_packets=",
+                        "n_bytes=",
+                        "idle_age=",
+                    ]
+                    .iter()
+                    .any(|k| p.starts_with(k))
+                })
+                .collect();
+            // The learn action names its cookie too.
+            let mut f = kept.join(", ");
+            while let Some(i) = f.find("cookie=0x") {
+                let end = f[i + 9..]
+                    .find(|c: char| !c.is_ascii_hexdigit())
+                    .map_or(f.len(), |e| i + 9 + e);
+                f.replace_range(i..end, "cookie=C");
+            }
+            name_local_vlans(&f, lvids)
+        })
+        .collect();
+    flows.sort();
+    flows
+}
+
+/// `flow` with its local VLAN numbers (`dl_vlan=N`, `set_field:4096+N->vlan_vid`,
+/// `mod_vlan_vid:N`) replaced by their network's name.
+fn name_local_vlans(flow: &str, lvids: &[(u16, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = flow;
+    loop {
+        let next = ["dl_vlan=", "set_field:", "mod_vlan_vid:"]
+            .iter()
+            .filter_map(|k| rest.find(k).map(|i| (i, *k)))
+            .min();
+        let Some((i, key)) = next else { break };
+        out.push_str(&rest[..i + key.len()]);
+        rest = &rest[i + key.len()..];
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: Option<u16> = rest[..digits].parse().ok();
+        let vid = match (key, number) {
+            ("set_field:", Some(n)) if rest[digits..].starts_with("->vlan_vid") => {
+                n.checked_sub(4096)
+            }
+            ("set_field:", _) => None,
+            (_, n) => n,
+        };
+        if let Some((_, name)) = vid.and_then(|v| lvids.iter().find(|(l, _)| *l == v)) {
+            out.push_str(&format!("<{name}>"));
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The local VLAN of each network on the switch whose database is `db`: the tag of its
+/// VM port of node `n`.
+fn local_vlans(db: &Ovsdb, n: usize, nets: &[Net]) -> Vec<(u16, &'static str)> {
+    nets.iter()
+        .map(|net| {
+            let tag = db.vsctl_ok(&["get", "Port", &net.tap(n, 0), "tag"]);
+            (tag.trim().parse().unwrap(), net.kind)
+        })
+        .collect()
+}
+
+/// Waits until node 0 and the reference hold the same programmed flows in `bridges`
+/// (the agents work at their own pace), and fails with the difference if they never do.
+fn same_flows_as_ovs(node: &Node, reference: &Reference, bridges: &[&str], nets: &[Net]) {
+    let start = Instant::now();
+    loop {
+        let ours_vlans = local_vlans(&node.xvsd.db, 0, nets);
+        let theirs_vlans = local_vlans(&reference.ovs.db, 0, nets);
+        let diffs: Vec<(String, Vec<String>, Vec<String>)> = bridges
+            .iter()
+            .map(|b| {
+                let (ours, theirs) = (
+                    programmed(&node.xvsd.dir, b, &ours_vlans),
+                    programmed(&reference.ovs.db.dir, b, &theirs_vlans),
+                );
+                let only_ours = ours.iter().filter(|f| !theirs.contains(f)).cloned();
+                let only_theirs = theirs.iter().filter(|f| !ours.contains(f)).cloned();
+                (
+                    b.to_string(),
+                    only_ours.collect::<Vec<_>>(),
+                    only_theirs.collect::<Vec<_>>(),
+                )
+            })
+            .filter(|(_, a, b)| !a.is_empty() || !b.is_empty())
+            .collect();
+        if diffs.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "flows differ between xvs (node 0) and OVS for the same agent input: \
+             (bridge, only on xvs, only on OVS):\n{diffs:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// What a run is made of: the nodes, their agents, node 0's twin on OVS if asked.
+struct Run {
+    c: Cluster,
+    agents: Vec<Agent>,
+    reference: Option<Reference>,
+    /// The provider network's NICs on the wire (kept until the end).
+    _phys: Vec<VethPair>,
+}
+
+/// Both nodes, their VMs (one per network of `nets` per node), their agents started
+/// with `config` (and, with `reference`, node 0's twin on OVS); every VM's port bound
+/// and up, l2pop told.
+fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) -> Run {
     let mut c = Cluster::new(name, 2);
     for n in 0..2 {
-        for net in NETS {
+        for &net in nets {
             c.add_vm(n, &net.tap(n, 0), &net.mac(n), Some(&net.ip(n)));
+        }
+    }
+    // A provider network's bridge, made by the operator: a NIC on the wire.
+    let mut phys = Vec::new();
+    if !config.bridge_mappings.is_empty() {
+        for (n, node) in c.nodes.iter().enumerate() {
+            let (nic, wire_end) = (unique_name(&format!("p{n}")), unique_name("pw"));
+            phys.push(veth_pair(&nic, &wire_end, Some(&node.ns), Some(&c.wire)));
+            c.wire.ip(&["link", "set", &wire_end, "master", "br0"]);
+            node.xvsd
+                .db
+                .vsctl_ok(&["add-br", "br-phys", "--", "add-port", "br-phys", &nic]);
         }
     }
     let started = Instant::now();
     let mut agents: Vec<Agent> = (0..2)
         .map(|n| Agent::start(&c.nodes[n], &format!("node{n}"), config))
         .collect();
-    for (n, a) in agents.iter_mut().enumerate() {
+    let mut reference = reference.then(|| Reference::start(config));
+    let mut all: Vec<(usize, &mut Agent, &Ovsdb)> = agents
+        .iter_mut()
+        .zip(&c.nodes)
+        .enumerate()
+        .map(|(n, (a, node))| (n, a, &node.xvsd.db))
+        .chain(reference.as_mut().map(|r| (0, &mut r.agent, &r.ovs.db)))
+        .collect();
+    for (n, a, _) in all.iter_mut() {
         if !config.l2_population {
             // Without l2pop, tunnels come from tunnel_sync: the other node's address.
-            a.tell(serde_json::json!({"cmd": "tunnels", "ips": [node_ip(1 - n)]}));
+            a.tell(serde_json::json!({"cmd": "tunnels", "ips": [node_ip(1 - *n)]}));
         }
         // The agent has made its bridges and default flows and entered its rpc_loop.
         a.wait_event(Duration::from_secs(90), |e| e["event"] == "tunnel_sync");
     }
     eprintln!(
-        "both agents in their rpc_loop after {:.1} s",
+        "every agent in its rpc_loop after {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    for (n, a) in agents.iter_mut().enumerate() {
-        tell_model(a, n);
-    }
-    for (n, a) in agents.iter_mut().enumerate() {
-        for net in NETS {
-            plug(&c.nodes[n], net, n, 0);
+    for (n, a, db) in all.iter_mut() {
+        tell_model(a, *n, nets);
+        for &net in nets {
+            plug(db, net, *n, 0);
         }
-        let ports: Vec<String> = NETS.iter().map(|net| net.port(n, 0)).collect();
-        let ports: Vec<&str> = ports.iter().map(String::as_str).collect();
-        a.wait_up(&ports, Duration::from_secs(60));
+    }
+    for (n, a, _) in all.iter_mut() {
+        a.wait_up(&strs(&node_ports(*n, nets)), Duration::from_secs(60));
     }
     eprintln!(
         "every port bound and up after {:.1} s",
@@ -315,17 +518,35 @@ fn two_nodes(name: &str, config: &AgentConfig) -> (Cluster, Vec<Agent>) {
     if config.l2_population {
         // What the l2pop driver sends once a port is up: each agent learns where the
         // other node's ports of the network are (and that it floods there).
-        for (n, a) in agents.iter_mut().enumerate() {
-            tell_fdb(a, n);
+        for (n, a, _) in all.iter_mut() {
+            tell_fdb(a, *n, nets);
         }
     }
-    (c, agents)
+    Run {
+        c,
+        agents,
+        reference,
+        _phys: phys,
+    }
 }
 
 #[test]
 fn the_unmodified_agent_with_l2pop_and_arp_responder_runs_two_nodes_on_xvs() {
     let config = AgentConfig::default();
-    let (mut c, mut agents) = two_nodes("agent-l2pop", &config);
+    let Run {
+        mut c,
+        mut agents,
+        reference,
+        _phys,
+    } = two_nodes("agent-l2pop", &config, &NETS, true);
+    // The agent programmed xvs as it programs OVS.
+    same_flows_as_ovs(
+        &c.nodes[0],
+        reference.as_ref().unwrap(),
+        &["br-int", "br-tun"],
+        &NETS,
+    );
+    drop(reference);
 
     for net in NETS {
         pings(&c, net, 0, 1);
@@ -386,8 +607,8 @@ fn the_unmodified_agent_with_l2pop_and_arp_responder_runs_two_nodes_on_xvs() {
     }
 }
 
-fn node_ports(n: usize) -> Vec<String> {
-    NETS.iter().map(|net| net.port(n, 0)).collect()
+fn node_ports(n: usize, nets: &[Net]) -> Vec<String> {
+    nets.iter().map(|net| net.port(n, 0)).collect()
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -405,10 +626,10 @@ fn agent_restarts_without_loss(c: &Cluster, agents: &mut Vec<Agent>, config: &Ag
     let started = Instant::now();
     drop(agents.remove(0));
     let mut a = Agent::start(node, "node0", config);
-    tell_model(&mut a, 0);
-    a.wait_up(&strs(&node_ports(0)), Duration::from_secs(90));
+    tell_model(&mut a, 0, &NETS);
+    a.wait_up(&strs(&node_ports(0, &NETS)), Duration::from_secs(90));
     if config.l2_population {
-        tell_fdb(&mut a, 0);
+        tell_fdb(&mut a, 0, &NETS);
     }
     // The agent cleans stale flows in the first loop that processes ports once it
     // knows the node's ports (neutron checks the port set before it fills it in the
@@ -439,8 +660,8 @@ fn xvsd_restarts_and_the_agent_reprograms_it(c: &mut Cluster, agents: &mut [Agen
     c.nodes[1].xvsd.crash_and_restart();
     // The agent binds every port again and asks for the tunnels again (l2pop: the
     // server sends its entries).
-    agents[1].wait_up(&strs(&node_ports(1)), Duration::from_secs(90));
-    tell_fdb(&mut agents[1], 1);
+    agents[1].wait_up(&strs(&node_ports(1, &NETS)), Duration::from_secs(90));
+    tell_fdb(&mut agents[1], 1, &NETS);
     pings(c, GRE, 0, 1);
     let run = ping.stop();
     eprintln!(
@@ -471,7 +692,7 @@ fn a_port_unplugged_and_plugged_again(c: &Cluster, agents: &mut [Agent]) {
     assert_eq!(ping(&vm_ns(c, 1, GRE), &GRE.ip(0), 3, "0.2"), 0);
 
     agents[0].drain();
-    plug(node, GRE, 0, 0);
+    plug(&node.xvsd.db, GRE, 0, 0);
     agents[0].wait_up(&[&port], Duration::from_secs(30));
     agents[0].fdb(true, &GRE.id(), &node_ip(1), &[(&GRE.mac(1), &GRE.ip(1))]);
     agents[1].fdb(true, &GRE.id(), &node_ip(0), &[(&GRE.mac(0), &GRE.ip(0))]);
@@ -540,7 +761,7 @@ fn a_vm_moved_to_the_other_node(c: &mut Cluster, agents: &mut [Agent]) {
     c.nodes[0].ns.ip(&["link", "del", &VXLAN.tap(0, 0)]);
     c.add_vm(1, &VXLAN.tap(0, 0), &VXLAN.mac(0), Some(&VXLAN.ip(0)));
     agents[1].port(&port, &VXLAN.id(), &VXLAN.mac(0), &VXLAN.ip(0));
-    plug(&c.nodes[1], VXLAN, 0, 0);
+    plug(&c.nodes[1].xvsd.db, VXLAN, 0, 0);
     agents[1].wait_up(&[&port], Duration::from_secs(30));
     let moved = c.nodes[1].vms.last().unwrap().ns.name().to_string();
     let stayed = vm_ns(c, 1, VXLAN);

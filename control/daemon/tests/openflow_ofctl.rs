@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,39 +16,7 @@ use std::time::{Duration, Instant};
 use common::daemon::Xvsd;
 use common::ofconn::*;
 use common::ovsdb::Ovsdb;
-
-/// A real ovs-vswitchd with dummy datapaths (`--enable-dummy=override`), following
-/// its own private ovsdb-server in `dir`.
-struct RealOvs {
-    db: Ovsdb,
-    child: Child,
-}
-
-impl RealOvs {
-    fn start(dir: &Path) -> RealOvs {
-        let db = Ovsdb::start(dir);
-        let child = Command::new("ovs-vswitchd")
-            .env("OVS_RUNDIR", dir)
-            .arg("--enable-dummy=override")
-            .arg(db.remote())
-            .arg(format!("--unixctl={}", dir.join("vswitchd.ctl").display()))
-            .arg(format!("--log-file={}", dir.join("vswitchd.log").display()))
-            .arg("--no-chdir")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ovs-vswitchd");
-        RealOvs { db, child }
-    }
-}
-
-impl Drop for RealOvs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.db.dir);
-    }
-}
+use common::real_ovs::RealOvs;
 
 /// Replaces the digits after each `key` (and a following `.digits`) with `N`.
 fn blank_numbers(text: &str, key: &str) -> String {

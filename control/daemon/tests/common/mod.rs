@@ -14,6 +14,7 @@ pub mod nodes;
 pub mod ofconn;
 pub mod ovsdb;
 pub mod python;
+pub mod real_ovs;
 
 #[allow(unused_imports)]
 pub use frames::*;
