@@ -360,12 +360,13 @@ impl Daemon {
                     now,
                 ))
             }),
-            Command::DpShow => self.control.read(|_, reval, _| {
+            Command::DpShow => self.control.read(|sw, reval, _| {
                 let workers = reval.worker_stats();
-                Ok((
-                    present::datapath::dp_show_json(&workers, &reval.stats),
-                    present::datapath::dp_show_text(&workers, &reval.stats),
-                ))
+                let mut json = present::datapath::dp_show_json(&workers, &reval.stats);
+                json["pipeline"] = present::datapath::pipeline_counters_json(sw);
+                let mut text = present::datapath::dp_show_text(&workers, &reval.stats);
+                text.push_str(&present::datapath::pipeline_counters_text(sw));
+                Ok((json, text))
             }),
             Command::Trace { bridge, packet } => self.control.read(move |sw, _, now| {
                 let text = sw.trace(&bridge, &packet, now)?;

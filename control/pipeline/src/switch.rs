@@ -25,7 +25,7 @@ use crate::ofproto::{BridgeTables, Ofproto};
 use crate::present;
 pub use crate::topology::UnderlayRoute;
 use crate::topology::{Bridge, PortConfig, PortKind, PortVlan, Topology};
-use crate::xlate::{translate, DropReason, Translation};
+use crate::xlate::{translate, DropReason, Translation, XlateError};
 
 /// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,6 +43,37 @@ pub struct DropStats {
     pub controller: u64,
     /// Packets whose TTL `dec_ttl` found at 0 or 1 (OVS sends them to the controller).
     pub invalid_ttl: u64,
+    /// Packets whose translation went over [`crate::xlate::MAX_DEPTH`] nested
+    /// resubmits or patch crossings.
+    pub recursion_too_deep: u64,
+    /// Packets whose translation went over [`crate::xlate::MAX_RESUBMITS`] resubmits.
+    pub too_many_resubmits: u64,
+    /// Packets whose translation produced over [`crate::xlate::MAX_ACTIONS`] actions.
+    pub too_many_actions: u64,
+    /// Packets whose translation asked for over [`crate::xlate::MAX_LEARNED`] flows.
+    pub too_many_learned: u64,
+}
+
+impl DropStats {
+    /// The counter of packets dropped for hitting `bound`.
+    pub fn failed(&self, bound: XlateError) -> u64 {
+        match bound {
+            XlateError::RecursionTooDeep => self.recursion_too_deep,
+            XlateError::TooManyResubmits => self.too_many_resubmits,
+            XlateError::TooManyActions => self.too_many_actions,
+            XlateError::TooManyLearned => self.too_many_learned,
+        }
+    }
+
+    fn count_failed(&mut self, bound: XlateError, packets: u64) {
+        let c = match bound {
+            XlateError::RecursionTooDeep => &mut self.recursion_too_deep,
+            XlateError::TooManyResubmits => &mut self.too_many_resubmits,
+            XlateError::TooManyActions => &mut self.too_many_actions,
+            XlateError::TooManyLearned => &mut self.too_many_learned,
+        };
+        *c += packets;
+    }
 }
 
 #[derive(Default)]
@@ -502,6 +533,10 @@ impl Switch {
     /// What a packet that followed `tr` leaves behind: rule counters, MAC learning and
     /// learned flows. The revalidator calls this for the packets of a cached entry too.
     pub fn apply_side_effects(&mut self, tr: &Translation, packets: u64, bytes: u64, now: Time) {
+        // A failed translation is a drop: counted for every packet, cached or not.
+        if let Some(e) = tr.error {
+            self.drops.count_failed(e, packets);
+        }
         for &(b, id) in &tr.rules {
             if let Some(tables) = self.ofproto.get_mut(b) {
                 tables.credit(id, packets, bytes, now);
