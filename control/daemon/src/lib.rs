@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use xvs_dataplane::PortNo;
 use xvs_pipeline::control_thread::ControlThread;
 use xvs_pipeline::ofp::OfPort;
+use xvs_pipeline::ofproto::flow_mods::FlowModFailure;
 use xvs_pipeline::present;
 use xvs_pipeline::topology::{PortConfig, PortKind, PortVlan};
 use xvs_pipeline::{BridgeOptions, Switch, SwitchError, Time, UnderlayRoute};
@@ -64,6 +65,11 @@ impl From<SwitchError> for RequestError {
             SwitchError::FlowLine { .. }
             | SwitchError::Flow(_)
             | SwitchError::MissingActions(_) => "bad-flow",
+            SwitchError::FlowMod {
+                error: FlowModFailure::TableFull(_),
+                ..
+            } => "table-full",
+            SwitchError::FlowMod { .. } => "bad-flow",
         };
         RequestError::new(code, e.to_string())
     }

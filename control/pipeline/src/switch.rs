@@ -7,6 +7,7 @@
 //! as byte slices and go out as byte vectors, so every behaviour is testable as
 //! packets-in, packets-out.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub use crate::error::SwitchError;
 use crate::ofp::{parse_flow, FlowMod, OfPort, ParseMode};
 use crate::ofproto::changes::{Change, ChangeLog};
 use crate::ofproto::flow_mods::{FlowModFailure, FlowTableMod};
+use crate::ofproto::limits::{FlowLimitStats, TableConfig};
 use crate::ofproto::table::{Rule, Time};
 pub use crate::ofproto::BridgeOptions;
 use crate::ofproto::{BridgeTables, Ofproto};
@@ -176,7 +178,8 @@ impl Switch {
         if normal {
             let br = self.topology.bridge(name)?;
             let flow = parse_flow("priority=0 actions=NORMAL", ParseMode::Add, br)?;
-            tables.insert(flow, 0, &mut ChangeLog::default());
+            // A new bridge's tables have no limits: nothing can refuse this flow.
+            let _ = tables.insert(flow, 0, &mut ChangeLog::default());
         }
         tables.mac_table.track = self.log.enabled;
         self.ofproto.insert(tables);
@@ -315,8 +318,9 @@ impl Switch {
     ) -> Result<(), SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
         let (tables, log) = self.tables_mut(bridge)?;
-        tables.add_flows(parsed, now, log);
-        Ok(())
+        tables
+            .add_flows(parsed, now, log)
+            .map_err(|e| flow_mod_error(bridge, e))
     }
 
     fn parse_lines(
@@ -357,7 +361,9 @@ impl Switch {
             return Err(SwitchError::MissingActions(text.to_string()));
         }
         let (tables, log) = self.tables_mut(bridge)?;
-        Ok(tables.mod_flows(fm, strict, now, log))
+        tables
+            .mod_flows(fm, strict, now, log)
+            .map_err(|e| flow_mod_error(bridge, e))
     }
 
     /// `del-flows [--strict] [MATCH]`: without a match, every flow of every table.
@@ -385,8 +391,9 @@ impl Switch {
     ) -> Result<(), SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
         let (tables, log) = self.tables_mut(bridge)?;
-        tables.replace_flows(parsed, now, log);
-        Ok(())
+        tables
+            .replace_flows(parsed, now, log)
+            .map_err(|e| flow_mod_error(bridge, e))
     }
 
     /// `dump-flows [MATCH]`, formatted as ovs-ofctl prints it.
@@ -439,6 +446,45 @@ impl Switch {
     ) -> Result<Result<Vec<usize>, (usize, FlowModFailure)>, SwitchError> {
         let (tables, log) = self.tables_mut(bridge)?;
         Ok(tables.apply_mods_atomic(mods, now, log))
+    }
+
+    // ----- flow-table limits -----
+
+    /// Applies a bridge's `Flow_Table` rows, by table: a table not named has no limit.
+    pub fn configure_tables(
+        &mut self,
+        bridge: &str,
+        configs: &BTreeMap<u8, TableConfig>,
+    ) -> Result<(), SwitchError> {
+        let (tables, log) = self.tables_mut(bridge)?;
+        let had: Vec<u8> = tables.limits.configs.keys().copied().collect();
+        for t in had {
+            if !configs.contains_key(&t) {
+                tables.configure_table(t, TableConfig::default(), log);
+            }
+        }
+        for (&t, cfg) in configs {
+            tables.configure_table(t, cfg.clone(), log);
+        }
+        Ok(())
+    }
+
+    /// Sets the ceiling on a bridge's learned flows in tables without a `flow_limit`
+    /// (by default
+    /// [`crate::ofproto::limits::DEFAULT_LEARNED_LIMIT`]); learned flows over it stay until they go.
+    pub fn set_learned_limit(&mut self, bridge: &str, limit: usize) -> Result<(), SwitchError> {
+        let (tables, _) = self.tables_mut(bridge)?;
+        tables.limits.learned_limit = limit;
+        Ok(())
+    }
+
+    /// What every bridge's flow-table limits refused and evicted, in all.
+    pub fn flow_limit_stats(&self) -> FlowLimitStats {
+        let mut total = FlowLimitStats::default();
+        for t in self.ofproto.iter() {
+            total += t.limits.stats;
+        }
+        total
     }
 
     /// Puts `bridge` in fail-open mode (a hidden rule sends everything to NORMAL) or
@@ -558,5 +604,12 @@ impl Switch {
                 _ => self.drops.controller += packets,
             }
         }
+    }
+}
+
+fn flow_mod_error(bridge: &str, error: FlowModFailure) -> SwitchError {
+    SwitchError::FlowMod {
+        bridge: bridge.to_string(),
+        error,
     }
 }

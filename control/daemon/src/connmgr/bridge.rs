@@ -170,6 +170,9 @@ pub struct DaemonBridge {
 fn of_error(e: FlowModFailure) -> OfError {
     match e {
         FlowModFailure::BadTableId(_) => OfError::OFPBRC_BAD_TABLE_ID,
+        // A table at its flow_limit (Flow_Table, overflow_policy=refuse or nothing to
+        // evict): as OVS's add_flow_start; OpenFlow 1.0 spells it ALL_TABLES_FULL.
+        FlowModFailure::TableFull(_) => OfError::OFPFMFC_TABLE_FULL,
     }
 }
 

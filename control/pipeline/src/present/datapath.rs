@@ -211,15 +211,24 @@ pub fn pipeline_counters_text(sw: &Switch) -> String {
         d.too_many_actions,
         d.too_many_learned
     );
+    let l = sw.flow_limit_stats();
+    let _ = writeln!(
+        s,
+        "  flow limits: refused:{} evicted:{} learn-refused:{} learn-evicted:{}",
+        l.refused, l.evicted, l.learn_refused, l.learn_evicted
+    );
     s
 }
 
 /// [`pipeline_counters_text`] as JSON.
 pub fn pipeline_counters_json(sw: &Switch) -> Value {
     let d = &sw.drops;
+    let l = sw.flow_limit_stats();
     json!({"drops": {"controller": d.controller, "invalid_ttl": d.invalid_ttl,
         "recursion_too_deep": d.recursion_too_deep, "too_many_resubmits": d.too_many_resubmits,
-        "too_many_actions": d.too_many_actions, "too_many_learned": d.too_many_learned}})
+        "too_many_actions": d.too_many_actions, "too_many_learned": d.too_many_learned},
+        "flow_limits": {"refused": l.refused, "evicted": l.evicted,
+        "learn_refused": l.learn_refused, "learn_evicted": l.learn_evicted}})
 }
 
 /// `dp-show --json`.

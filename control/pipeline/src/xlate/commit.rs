@@ -196,7 +196,7 @@ impl Ctx<'_> {
 mod tests {
     use super::*;
     use crate::topology::{PortConfig, PortKind};
-    use crate::xlate::{base_consulted, Translation};
+    use crate::xlate::base_consulted;
     use crate::Switch;
     use xvs_dataplane::MacAddr;
 
