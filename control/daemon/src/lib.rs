@@ -26,6 +26,7 @@ use xvs_dataplane::PortNo;
 use xvs_pipeline::control_thread::ControlThread;
 use xvs_pipeline::ofp::OfPort;
 use xvs_pipeline::ofproto::flow_mods::FlowModFailure;
+use xvs_pipeline::ofproto::limits::TableConfig;
 use xvs_pipeline::present;
 use xvs_pipeline::topology::{PortConfig, PortKind, PortVlan};
 use xvs_pipeline::{BridgeOptions, Switch, SwitchError, Time, UnderlayRoute};
@@ -448,6 +449,19 @@ impl Daemon {
         let b = bridge.to_string();
         self.control
             .change(move |sw, _| sw.set_bridge_options(&b, opts))?;
+        Ok(())
+    }
+
+    /// A bridge's `Flow_Table` rows (limits, overflow policies, eviction groups), by
+    /// table.
+    pub fn configure_tables(
+        &self,
+        bridge: &str,
+        tables: BTreeMap<u8, TableConfig>,
+    ) -> Result<(), RequestError> {
+        let b = bridge.to_string();
+        self.control
+            .change(move |sw, _| sw.configure_tables(&b, &tables))?;
         Ok(())
     }
 
