@@ -521,6 +521,47 @@ mod tests {
         );
     }
 
+    /// `flow_tables` as OVS's bridge_configure_tables reads it: policies, limits, groups
+    /// (a bad one left out), and keys or rows that cannot be used skipped.
+    #[test]
+    fn flow_tables_as_ovs_reads_them() {
+        use xvs_pipeline::ofp::{Field, FieldSlice};
+        let mut db = Replica::default();
+        db.apply_update(&json!({
+            "Flow_Table": {
+                "f1": {"new": {"name": "t0", "flow_limit": 10, "overflow_policy": "evict",
+                               "groups": ["set", ["NXM_OF_IN_PORT[]", "nonsense[]", "eth_src[0..7]"]]}},
+                "f2": {"new": {"flow_limit": ["set", []], "overflow_policy": "other"}},
+                "f3": {"new": {"flow_limit": -1}},
+            },
+        }))
+        .unwrap();
+        let br = row(json!({"name": "br0", "flow_tables": ["map", [
+            [0, ["uuid", "f1"]], [3, ["uuid", "f2"]], [4, ["uuid", "f3"]],
+            [255, ["uuid", "f1"]], [7, ["uuid", "missing"]]]]}));
+        let t = flow_tables("br0", &db, &br);
+        assert_eq!(t.keys().copied().collect::<Vec<u8>>(), [0, 3, 4]);
+        assert_eq!(t[&0].name.as_deref(), Some("t0"));
+        assert_eq!(t[&0].flow_limit, Some(10));
+        assert_eq!(t[&0].overflow_policy, OverflowPolicy::Evict);
+        assert_eq!(
+            t[&0].groups,
+            [
+                FieldSlice::whole(Field::InPort),
+                FieldSlice {
+                    field: Field::DlSrc,
+                    ofs: 0,
+                    n_bits: 8
+                }
+            ]
+        );
+        assert_eq!(
+            (t[&3].flow_limit, t[&3].overflow_policy),
+            (None, OverflowPolicy::Refuse)
+        );
+        assert_eq!(t[&4].flow_limit, None, "a negative limit is none");
+    }
+
     #[test]
     fn vlan_modes_as_ovs() {
         let iface = row(json!({"name": "tap1", "type": ""}));
