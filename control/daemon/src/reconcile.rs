@@ -20,9 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use xvs_pipeline::ofp::{OfPort, OFPP_MAX};
+use xvs_pipeline::ofproto::limits::TableConfig;
 use xvs_pipeline::topology::{PortConfig, PortKind};
 use xvs_pipeline::BridgeOptions;
-use xvs_pipeline::ofproto::limits::TableConfig;
 
 use crate::connmgr::BridgeConfig;
 use crate::netdevs::no_such_device;
