@@ -224,6 +224,12 @@ fn vxlan_src_port(key: &FlowKey) -> u16 {
     49152 + (h % 16384) as u16
 }
 
+/// Removes repeated elements, keeping the first of each in place.
+fn dedup<T: Copy + Eq + std::hash::Hash>(v: &mut Vec<T>) {
+    let mut seen = hashbrown::HashSet::with_capacity(v.len());
+    v.retain(|x| seen.insert(*x));
+}
+
 /// The always-consulted part of a key: what the fast path's cache is keyed by at least.
 pub fn base_consulted() -> FlowKey {
     FlowKey {
@@ -311,13 +317,21 @@ impl<'a> Ctx<'a> {
         let mut out = self.out;
         if let Some(e) = self.error {
             // A failed translation is a drop and teaches nothing: what it did before
-            // the bound is a part of an outcome that does not exist.
+            // the bound is a part of an outcome that does not exist. Its rules are
+            // credited once each.
             out.error = Some(e);
             out.actions = Vec::new();
             out.macs = Vec::new();
             out.learned = Vec::new();
             out.unresolved = Vec::new();
             out.to_controller = Vec::new();
+            dedup(&mut out.rules);
+        }
+        // A cached translation keeps its lookups for as long as it is cached (to be
+        // checked against new rules), and a resubmit tree repeats the same ones: only
+        // distinct ones are kept. Few lookups are the rule, and need no work.
+        if out.lookups.len() > 8 {
+            dedup(&mut out.lookups);
         }
         // A rule matching on metadata or a register consults pipeline state, not the
         // packet: every packet's key has them zero (a register loaded from a packet

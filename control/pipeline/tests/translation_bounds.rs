@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::cached::Cached;
 use common::*;
 use xvs_pipeline::present::datapath::pipeline_counters_text;
+use xvs_pipeline::revalidator::MAX_FAILED_LOOKUPS_CACHED;
 use xvs_pipeline::xlate::{XlateError, MAX_ACTIONS, MAX_LEARNED, MAX_RESUBMITS};
 use xvs_pipeline::{PortConfig, PortKind, Switch};
 
@@ -164,8 +165,9 @@ fn a_resubmit_bomb_stops_at_the_depth_bound() {
     );
     assert_eq!(tr.error, Some(XlateError::RecursionTooDeep));
     assert!(tr.actions.is_empty());
-    // It stopped at the first branch 64 deep: one lookup per level, nothing after.
-    assert_eq!(tr.lookups.len(), 64, "{}", tr.lookups.len());
+    // It stopped at the first branch 64 deep: the same lookup and rule at every level,
+    // kept once.
+    assert_eq!((tr.lookups.len(), tr.rules.len()), (1, 1));
     let sw = dropped_and_counted(sw, XlateError::RecursionTooDeep);
     let t = trace(&sw);
     assert!(
@@ -187,10 +189,12 @@ fn a_binary_tree_of_13_tables_stops_at_the_resubmit_bound() {
     let key = xvs_dataplane::FlowKey::extract(sw.dp_port_named("p1").unwrap(), &frame()).unwrap();
     let tr = sw.translate(&key, 0);
     assert_eq!(tr.error, Some(XlateError::TooManyResubmits));
+    assert_eq!(MAX_RESUBMITS, 4096);
     assert!(tr.actions.is_empty());
-    // Bounded: the rules that found a rule are the first and MAX_RESUBMITS more.
-    assert_eq!(tr.rules.len(), MAX_RESUBMITS as usize + 1);
-    assert!(tr.lookups.len() <= MAX_RESUBMITS as usize + 1);
+    // What the cached drop keeps: each rule and each lookup once (the tree's 8,190
+    // lookups are the same 13).
+    assert_eq!(tr.rules.len(), 13);
+    assert_eq!(tr.lookups.len(), 13);
     drop(tr);
     // Memory stays flat: a hundred more of them hold nothing back, and none holds more
     // than a few MiB while it runs (its lookups and rules, about 1 KiB per resubmit).
@@ -310,4 +314,45 @@ fn a_patch_loop_is_the_depth_bound() {
     assert_eq!(send(&mut sw, "p1", &frame(), 0), vec![]);
     assert!(start.elapsed() < PROMPT);
     assert_eq!(sw.drops.recursion_too_deep, 1);
+}
+
+/// A tree whose right branches set a register bit at every level: its lookups are all
+/// different, too many to keep with a cache entry. Not cached (counted uncacheable),
+/// each packet is translated again, within the bounds, and counted every time.
+#[test]
+fn a_tree_of_distinct_lookups_is_not_cached() {
+    let mut flows: Vec<String> = (0..12)
+        .map(|t| {
+            format!(
+                "table={t},actions=resubmit(,{n}),load:1->NXM_NX_REG0[{t}],resubmit(,{n})",
+                n = t + 1
+            )
+        })
+        .collect();
+    flows.push("table=12,actions=output:p2".into());
+    let sw = bridge(&flows);
+    let p1 = sw.dp_port_named("p1").unwrap();
+    let key = xvs_dataplane::FlowKey::extract(p1, &frame()).unwrap();
+    let tr = sw.translate(&key, 0);
+    assert_eq!(tr.error, Some(XlateError::TooManyResubmits));
+    assert!(
+        tr.lookups.len() > MAX_FAILED_LOOKUPS_CACHED,
+        "{}",
+        tr.lookups.len()
+    );
+    let mut c = Cached::new(sw, 64);
+    for i in 0..3 {
+        let start = Instant::now();
+        assert_eq!(c.send(p1, &frame(), 1000 + i), vec![]);
+        assert!(start.elapsed() < PROMPT);
+    }
+    assert_eq!(
+        (
+            c.fp.stats.installed,
+            c.fp.stats.uncacheable,
+            c.fp.stats.upcalls
+        ),
+        (0, 3, 3)
+    );
+    assert_eq!(c.sw.drops.too_many_resubmits, 3);
 }
