@@ -378,10 +378,13 @@ impl<'a> Ctx<'a> {
             // As OVS's trace shows them, the tables a goto_table chain reaches are one
             // level under the table it started from. Each is a resubmit for the bounds.
             if !first {
-                self.depth = saved_depth + 1;
+                // Checked at the depth the chain started from: goto_table goes forward
+                // only, so it does not deepen a loop (OVS counts it only as a resubmit).
+                self.depth = saved_depth;
                 if !self.may_resubmit() {
                     break;
                 }
+                self.depth = saved_depth + 1;
                 counted = true;
             }
             first = false;

@@ -356,3 +356,18 @@ fn a_tree_of_distinct_lookups_is_not_cached() {
     );
     assert_eq!(c.sw.drops.too_many_resubmits, 3);
 }
+
+/// A chain of 100 `goto_table`s is no loop (it only goes forward): it stays under the
+/// depth bound and forwards; each link counts as a resubmit.
+#[test]
+fn a_long_goto_table_chain_is_no_loop() {
+    let mut flows: Vec<String> = (0..100)
+        .map(|t| format!("table={t},actions=goto_table:{}", t + 1))
+        .collect();
+    flows.push("table=100,actions=output:p2".into());
+    let mut sw = bridge(&flows);
+    let out = send(&mut sw, "p1", &frame(), 0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, "p2");
+    assert_eq!(sw.drops.recursion_too_deep, 0);
+}
