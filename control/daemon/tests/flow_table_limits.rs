@@ -99,6 +99,20 @@ fn flow_table_rows_limit_openflow_adds() {
     assert!(e.contains("table 0 is full"), "{e}");
     let show = d.ok(&["dp-show"]);
     assert!(show.contains("flow limits: refused:3 evicted:0"), "{show}");
+    // dump-tables shows the row's name and limit, as OVS's.
+    let tables = ofctl_ok(&dir, &["dump-tables", "br-int"]);
+    assert!(
+        tables.contains(
+            "  table 0 (\"limited\"):\n    active=3, lookup=0, matched=0\n    max_entries=3\n"
+        ),
+        "{tables:.600}"
+    );
+    let features = ofctl_ok(&dir, &["-O", "OpenFlow13", "dump-table-features", "br-int"]);
+    assert!(
+        features.contains("  table 0 (\"limited\"):"),
+        "{features:.600}"
+    );
+    assert!(features.contains("    max_entries=3\n"), "{features:.600}");
 
     // evict in table 1: the flow that expires soonest makes room.
     d.db.vsctl_ok(&[

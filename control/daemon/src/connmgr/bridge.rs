@@ -303,6 +303,24 @@ impl SwitchAccess for DaemonBridge {
         .unwrap_or_default()
     }
 
+    fn table_settings(&mut self) -> Vec<(u8, Option<String>, Option<usize>)> {
+        let bridge = self.shared.name.clone();
+        self.with_daemon(|d| {
+            d.control().read(move |sw, _, _| {
+                sw.tables(&bridge)
+                    .map(|t| {
+                        t.limits
+                            .configs
+                            .iter()
+                            .map(|(&n, c)| (n, c.name.clone(), c.flow_limit))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+        })
+        .unwrap_or_default()
+    }
+
     fn flow_mods(&mut self, mods: Vec<FlowTableMod>) -> Vec<Result<usize, OfError>> {
         let n = mods.len();
         let bridge = self.shared.name.clone();
