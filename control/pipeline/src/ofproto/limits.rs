@@ -119,7 +119,11 @@ impl ExpiryQueue {
     ) -> Option<(u8, RuleId, Time)> {
         for _ in 0..MAX_TRIES {
             let &(at, id) = self.order.first()?;
-            let table = self.keys[&id].0;
+            let Some(&(table, _)) = self.keys.get(&id) else {
+                // Never so (both are kept together), but no reason to stop on it.
+                self.order.remove(&(at, id));
+                continue;
+            };
             match get(table, id).and_then(Rule::expires_at) {
                 Some(real) if real > at => {
                     self.order.remove(&(at, id));
@@ -134,7 +138,7 @@ impl ExpiryQueue {
             }
         }
         let &(at, id) = self.order.first()?;
-        Some((self.keys[&id].0, id, at))
+        Some((self.keys.get(&id)?.0, id, at))
     }
 }
 
