@@ -25,6 +25,8 @@ use serde_json::{json, Value};
 use xvs_dataplane::PortNo;
 use xvs_pipeline::control_thread::ControlThread;
 use xvs_pipeline::ofp::OfPort;
+use xvs_pipeline::ofproto::flow_mods::FlowModFailure;
+use xvs_pipeline::ofproto::limits::TableConfig;
 use xvs_pipeline::present;
 use xvs_pipeline::topology::{PortConfig, PortKind, PortVlan};
 use xvs_pipeline::{BridgeOptions, Switch, SwitchError, Time, UnderlayRoute};
@@ -64,6 +66,11 @@ impl From<SwitchError> for RequestError {
             SwitchError::FlowLine { .. }
             | SwitchError::Flow(_)
             | SwitchError::MissingActions(_) => "bad-flow",
+            SwitchError::FlowMod {
+                error: FlowModFailure::TableFull(_),
+                ..
+            } => "table-full",
+            SwitchError::FlowMod { .. } => "bad-flow",
         };
         RequestError::new(code, e.to_string())
     }
@@ -387,12 +394,13 @@ impl Daemon {
                 ))
             }),
             Command::DpShow => {
-                let (mut json, mut text) = self.control.read(|_, reval, _| {
+                let (mut json, mut text) = self.control.read(|sw, reval, _| {
                     let workers = reval.worker_stats();
-                    (
-                        present::datapath::dp_show_json(&workers, &reval.stats),
-                        present::datapath::dp_show_text(&workers, &reval.stats),
-                    )
+                    let mut json = present::datapath::dp_show_json(&workers, &reval.stats);
+                    json["pipeline"] = present::datapath::pipeline_counters_json(sw);
+                    let mut text = present::datapath::dp_show_text(&workers, &reval.stats);
+                    text.push_str(&present::datapath::pipeline_counters_text(sw));
+                    (json, text)
                 });
                 // The sockets' counters: clients closed for stalling, refused, ...
                 let (sj, st) = self.socket_stats();
@@ -476,6 +484,19 @@ impl Daemon {
         let b = bridge.to_string();
         self.control
             .change(move |sw, _| sw.set_bridge_options(&b, opts))?;
+        Ok(())
+    }
+
+    /// A bridge's `Flow_Table` rows (limits, overflow policies, eviction groups), by
+    /// table.
+    pub fn configure_tables(
+        &self,
+        bridge: &str,
+        tables: BTreeMap<u8, TableConfig>,
+    ) -> Result<(), RequestError> {
+        let b = bridge.to_string();
+        self.control
+            .change(move |sw, _| sw.configure_tables(&b, &tables))?;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 use xvs_pipeline::ofp::{OfPort, OFPP_MAX};
+use xvs_pipeline::ofproto::limits::TableConfig;
 use xvs_pipeline::topology::{PortConfig, PortKind};
 use xvs_pipeline::BridgeOptions;
 
@@ -64,7 +65,12 @@ pub fn monitor_spec() -> MonitorSpec {
                 "other_config",
                 "datapath_type",
                 "datapath_id",
+                "flow_tables",
             ],
+        ),
+        (
+            "Flow_Table",
+            vec!["name", "flow_limit", "overflow_policy", "groups"],
         ),
         (
             "Port",
@@ -140,6 +146,8 @@ pub struct BridgeLayer {
     /// The NORMAL options last given to each bridge: a change reaches the control thread
     /// (a barrier, and the caches' counters credited) only when they differ.
     bridge_options: BTreeMap<String, BridgeOptions>,
+    /// The `Flow_Table` settings last given to each bridge, likewise.
+    flow_tables: BTreeMap<String, BTreeMap<u8, TableConfig>>,
     /// The bridges' `other_config:hwaddr` made real.
     macs: BridgeMacs,
     /// Upcalls are being dropped: xvsd started with `flow-restore-wait` true.
@@ -181,6 +189,7 @@ impl BridgeLayer {
             if !current.contains_key(&br.name) {
                 tracing::info!(bridge = %br.name, secure = br.secure, "bridge added");
                 self.bridge_options.remove(&br.name);
+                self.flow_tables.remove(&br.name);
                 // OVS's connmgr_flushed: NORMAL for a standalone bridge without
                 // controllers.
                 let normal = !br.secure && !br.has_primary_controller();
@@ -196,6 +205,17 @@ impl BridgeLayer {
                     }
                     Err(e) => {
                         tracing::warn!(bridge = %br.name, error = %e.message, "setting bridge options")
+                    }
+                }
+            }
+            if self.flow_tables.get(&br.name).unwrap_or(&BTreeMap::new()) != &br.flow_tables {
+                match daemon.configure_tables(&br.name, br.flow_tables.clone()) {
+                    Ok(()) => {
+                        self.flow_tables
+                            .insert(br.name.clone(), br.flow_tables.clone());
+                    }
+                    Err(e) => {
+                        tracing::warn!(bridge = %br.name, error = %e.message, "setting flow table limits")
                     }
                 }
             }
@@ -249,6 +269,8 @@ impl BridgeLayer {
             .retain(|name, _| wanted_names.contains(name.as_str()));
         ops.extend(self.openflow(daemon, &w.bridges));
         self.bridge_options
+            .retain(|name, _| wanted_names.contains(name.as_str()));
+        self.flow_tables
             .retain(|name, _| wanted_names.contains(name.as_str()));
         self.macs.retain(&wanted_names);
         let mut row = serde_json::Map::new();

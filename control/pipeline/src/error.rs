@@ -2,6 +2,7 @@
 //! that fails changes nothing.
 
 use crate::ofp::{FlowParseError, OfPort};
+use crate::ofproto::flow_mods::FlowModFailure;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SwitchError {
@@ -31,4 +32,10 @@ pub enum SwitchError {
     Flow(#[from] FlowParseError),
     #[error("flow text \"{0}\" has no actions")]
     MissingActions(String),
+    /// The flows do not fit (a table's `flow_limit`), or name a table there is not.
+    #[error("bridge \"{bridge}\": {error}")]
+    FlowMod {
+        bridge: String,
+        error: FlowModFailure,
+    },
 }

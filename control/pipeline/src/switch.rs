@@ -7,6 +7,7 @@
 //! as byte slices and go out as byte vectors, so every behaviour is testable as
 //! packets-in, packets-out.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -19,13 +20,14 @@ pub use crate::error::SwitchError;
 use crate::ofp::{parse_flow, FlowMod, OfPort, ParseMode};
 use crate::ofproto::changes::{Change, ChangeLog};
 use crate::ofproto::flow_mods::{FlowModFailure, FlowTableMod};
+use crate::ofproto::limits::{FlowLimitStats, TableConfig};
 use crate::ofproto::table::{Rule, Time};
 pub use crate::ofproto::BridgeOptions;
 use crate::ofproto::{BridgeTables, Ofproto};
 use crate::present;
 pub use crate::topology::UnderlayRoute;
 use crate::topology::{Bridge, PortConfig, PortKind, PortVlan, Topology};
-use crate::xlate::{translate, DropReason, Translation};
+use crate::xlate::{translate, DropReason, Translation, XlateError};
 
 /// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,6 +45,37 @@ pub struct DropStats {
     pub controller: u64,
     /// Packets whose TTL `dec_ttl` found at 0 or 1 (OVS sends them to the controller).
     pub invalid_ttl: u64,
+    /// Packets whose translation went over [`crate::xlate::MAX_DEPTH`] nested
+    /// resubmits or patch crossings.
+    pub recursion_too_deep: u64,
+    /// Packets whose translation went over [`crate::xlate::MAX_RESUBMITS`] resubmits.
+    pub too_many_resubmits: u64,
+    /// Packets whose translation produced over [`crate::xlate::MAX_ACTIONS`] actions.
+    pub too_many_actions: u64,
+    /// Packets whose translation asked for over [`crate::xlate::MAX_LEARNED`] flows.
+    pub too_many_learned: u64,
+}
+
+impl DropStats {
+    /// The counter of packets dropped for hitting `bound`.
+    pub fn failed(&self, bound: XlateError) -> u64 {
+        match bound {
+            XlateError::RecursionTooDeep => self.recursion_too_deep,
+            XlateError::TooManyResubmits => self.too_many_resubmits,
+            XlateError::TooManyActions => self.too_many_actions,
+            XlateError::TooManyLearned => self.too_many_learned,
+        }
+    }
+
+    fn count_failed(&mut self, bound: XlateError, packets: u64) {
+        let c = match bound {
+            XlateError::RecursionTooDeep => &mut self.recursion_too_deep,
+            XlateError::TooManyResubmits => &mut self.too_many_resubmits,
+            XlateError::TooManyActions => &mut self.too_many_actions,
+            XlateError::TooManyLearned => &mut self.too_many_learned,
+        };
+        *c += packets;
+    }
 }
 
 #[derive(Default)]
@@ -145,7 +178,8 @@ impl Switch {
         if normal {
             let br = self.topology.bridge(name)?;
             let flow = parse_flow("priority=0 actions=NORMAL", ParseMode::Add, br)?;
-            tables.insert(flow, 0, &mut ChangeLog::default());
+            // A new bridge's tables have no limits: nothing can refuse this flow.
+            let _ = tables.insert(flow, 0, &mut ChangeLog::default());
         }
         tables.mac_table.track = self.log.enabled;
         self.ofproto.insert(tables);
@@ -284,8 +318,9 @@ impl Switch {
     ) -> Result<(), SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
         let (tables, log) = self.tables_mut(bridge)?;
-        tables.add_flows(parsed, now, log);
-        Ok(())
+        tables
+            .add_flows(parsed, now, log)
+            .map_err(|e| flow_mod_error(bridge, e))
     }
 
     fn parse_lines(
@@ -326,7 +361,9 @@ impl Switch {
             return Err(SwitchError::MissingActions(text.to_string()));
         }
         let (tables, log) = self.tables_mut(bridge)?;
-        Ok(tables.mod_flows(fm, strict, now, log))
+        tables
+            .mod_flows(fm, strict, now, log)
+            .map_err(|e| flow_mod_error(bridge, e))
     }
 
     /// `del-flows [--strict] [MATCH]`: without a match, every flow of every table.
@@ -354,8 +391,9 @@ impl Switch {
     ) -> Result<(), SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
         let (tables, log) = self.tables_mut(bridge)?;
-        tables.replace_flows(parsed, now, log);
-        Ok(())
+        tables
+            .replace_flows(parsed, now, log)
+            .map_err(|e| flow_mod_error(bridge, e))
     }
 
     /// `dump-flows [MATCH]`, formatted as ovs-ofctl prints it.
@@ -408,6 +446,45 @@ impl Switch {
     ) -> Result<Result<Vec<usize>, (usize, FlowModFailure)>, SwitchError> {
         let (tables, log) = self.tables_mut(bridge)?;
         Ok(tables.apply_mods_atomic(mods, now, log))
+    }
+
+    // ----- flow-table limits -----
+
+    /// Applies a bridge's `Flow_Table` rows, by table: a table not named has no limit.
+    pub fn configure_tables(
+        &mut self,
+        bridge: &str,
+        configs: &BTreeMap<u8, TableConfig>,
+    ) -> Result<(), SwitchError> {
+        let (tables, log) = self.tables_mut(bridge)?;
+        let had: Vec<u8> = tables.limits.configs.keys().copied().collect();
+        for t in had {
+            if !configs.contains_key(&t) {
+                tables.configure_table(t, TableConfig::default(), log);
+            }
+        }
+        for (&t, cfg) in configs {
+            tables.configure_table(t, cfg.clone(), log);
+        }
+        Ok(())
+    }
+
+    /// Sets the ceiling on a bridge's learned flows in tables without a `flow_limit`
+    /// (by default
+    /// [`crate::ofproto::limits::DEFAULT_LEARNED_LIMIT`]); learned flows over it stay until they go.
+    pub fn set_learned_limit(&mut self, bridge: &str, limit: usize) -> Result<(), SwitchError> {
+        let (tables, _) = self.tables_mut(bridge)?;
+        tables.limits.learned_limit = limit;
+        Ok(())
+    }
+
+    /// What every bridge's flow-table limits refused and evicted, in all.
+    pub fn flow_limit_stats(&self) -> FlowLimitStats {
+        let mut total = FlowLimitStats::default();
+        for t in self.ofproto.iter() {
+            total += t.limits.stats;
+        }
+        total
     }
 
     /// Puts `bridge` in fail-open mode (a hidden rule sends everything to NORMAL) or
@@ -502,6 +579,10 @@ impl Switch {
     /// What a packet that followed `tr` leaves behind: rule counters, MAC learning and
     /// learned flows. The revalidator calls this for the packets of a cached entry too.
     pub fn apply_side_effects(&mut self, tr: &Translation, packets: u64, bytes: u64, now: Time) {
+        // A failed translation is a drop: counted for every packet, cached or not.
+        if let Some(e) = tr.error {
+            self.drops.count_failed(e, packets);
+        }
         for &(b, id) in &tr.rules {
             if let Some(tables) = self.ofproto.get_mut(b) {
                 tables.credit(id, packets, bytes, now);
@@ -523,5 +604,12 @@ impl Switch {
                 _ => self.drops.controller += packets,
             }
         }
+    }
+}
+
+fn flow_mod_error(bridge: &str, error: FlowModFailure) -> SwitchError {
+    SwitchError::FlowMod {
+        bridge: bridge.to_string(),
+        error,
     }
 }

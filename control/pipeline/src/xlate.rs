@@ -11,13 +11,15 @@
 //! The result carries the fields of the original key the outcome depended on
 //! (`consulted`): the fast path may reuse the actions for every packet equal to this one
 //! on those fields.
+//!
+//! Every translation is bounded (`bounds.rs`): past a bound it stops and the packet is
+//! dropped. The rest is split by job: `actions.rs` what each action does, `commit.rs`
+//! the field changes emitted at an output, `normal.rs` NORMAL.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 
-use smallvec::SmallVec;
 use xvs_dataplane::actions::TunnelKind;
-use xvs_dataplane::flow_key::{VLAN_PRESENT, VLAN_VID_MASK};
-use xvs_dataplane::wire::{ethertype, ipv4};
+use xvs_dataplane::flow_key::VLAN_PRESENT;
 use xvs_dataplane::{DpAction, FlowKey, MacAddr, Tpid, TunnelHeader};
 
 use crate::ofp::{
@@ -26,13 +28,16 @@ use crate::ofp::{
 };
 use crate::ofproto::table::{RuleId, Time};
 use crate::ofproto::{BridgeTables, LearnedFlow, Ofproto};
-use crate::topology::{Bridge, BridgeId, PortKind, Topology, TunnelKey, VlanMode};
+use crate::topology::{Bridge, BridgeId, PortKind, Topology, TunnelKey};
 use xvs_dataplane::PortNo;
 
 mod actions;
+mod bounds;
+mod commit;
+mod normal;
 
-/// Resubmits and patch crossings deeper than this are a loop (OVS uses 64 as well).
-pub const MAX_DEPTH: u32 = 64;
+pub use bounds::{XlateError, MAX_ACTIONS, MAX_DEPTH, MAX_LEARNED, MAX_RESUBMITS};
+pub use normal::is_reserved_mac;
 
 /// What the pipeline does after an action.
 enum Step {
@@ -89,19 +94,19 @@ pub enum TraceEvent {
     },
     /// Nothing sent, and why.
     Dropped(DropReason),
+    /// The translation hit a bound: it stops here and the packet is dropped.
+    Failed(XlateError),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DropReason {
     NoBridgeForDpPort(PortNo),
-    TooDeep,
     SecondVlanTag,
     ReservedPort,
     OutputToInputPort,
     NoSuchPort(OfPort),
     NoUnderlayRoute(Ipv4Addr),
     NoPatchPeer(String),
-    PatchLoop,
     NormalInPortNotOnBridge,
     /// A VLAN ethertype with no (whole) tag.
     NormalPartialVlanTag,
@@ -125,25 +130,6 @@ pub enum DropReason {
         from: u8,
         to: u8,
     },
-}
-
-/// Whether `mac` is one of the addresses a bridge must never forward unless told to
-/// (`other_config:forward-bpdu`), as OVS's `eth_addr_is_reserved` (lib/packets.c):
-/// IEEE 802.1 01:80:c2:00:00:00 to :0f (STP, pause, LACP, 802.1X, LLDP, ...), Extreme's
-/// EDP and EAPS, and Cisco's ISL, CDP/VTP/DTP/PAgP/UDLD, PVST+, UplinkFast and CFM.
-pub fn is_reserved_mac(mac: MacAddr) -> bool {
-    matches!(
-        mac.to_u64(),
-        0x0180_c200_0000..=0x0180_c200_000f
-            | 0x00e0_2b00_0000
-            | 0x00e0_2b00_0004
-            | 0x00e0_2b00_0006
-            | 0x0100_0c00_0000
-            | 0x0100_0ccc_cccc
-            | 0x0100_0ccc_cccd
-            | 0x0100_0ccd_cdcd
-            | 0x0100_0ccc_ccc0..=0x0100_0ccc_ccc7
-    )
 }
 
 /// The outcome of translating one packet.
@@ -171,6 +157,11 @@ pub struct Translation {
     /// What OVS would have sent to a controller (`output:CONTROLLER`, `dec_ttl` with TTL
     /// 0 or 1), which xvs drops: one entry per occurrence, counted per packet.
     pub to_controller: Vec<DropReason>,
+    /// The bound the translation hit, if it did: then `actions` is empty (a drop, to be
+    /// counted for every packet) and the translation taught nothing (no MACs, no
+    /// learned flows, nothing for a controller). The rules it went through are still
+    /// credited, and its lookups kept, so that a change to them brings the packet back.
+    pub error: Option<XlateError>,
 }
 
 impl Translation {
@@ -210,6 +201,10 @@ struct Ctx<'a> {
     trace: Option<Vec<TraceStep>>,
     /// The UDP source port of VXLAN packets sent for this packet.
     vxlan_src_port: u16,
+    /// Lookups that found a rule after the first (OVS's `resubmits`).
+    resubmits: u32,
+    /// The bound hit: nothing more is done.
+    error: Option<XlateError>,
 }
 
 /// A VXLAN source port in 49152..=65535 (RFC 7348) that spreads inner flows over the
@@ -227,6 +222,12 @@ fn vxlan_src_port(key: &FlowKey) -> u16 {
     mix(u64::from(key.vlan_tci));
     mix(key.dl_dst.to_u64());
     49152 + (h % 16384) as u16
+}
+
+/// Removes repeated elements, keeping the first of each in place.
+fn dedup<T: Copy + Eq + std::hash::Hash>(v: &mut Vec<T>) {
+    let mut seen = hashbrown::HashSet::with_capacity(v.len());
+    v.retain(|x| seen.insert(*x));
 }
 
 /// The always-consulted part of a key: what the fast path's cache is keyed by at least.
@@ -249,10 +250,6 @@ pub fn translate(
     now: Time,
     trace: bool,
 ) -> (Translation, Vec<TraceStep>) {
-    let mut out = Translation {
-        consulted: base_consulted(),
-        ..Default::default()
-    };
     let owner = topo
         .dp_port_owner(key.in_port)
         .and_then(|(b, of)| Some((b, ofproto.get(b.id)?, of)));
@@ -262,38 +259,80 @@ pub fn translate(
             bridge: 0,
             event: TraceEvent::Dropped(DropReason::NoBridgeForDpPort(key.in_port)),
         }];
+        let out = Translation {
+            consulted: base_consulted(),
+            ..Default::default()
+        };
         return (out, if trace { steps } else { Vec::new() });
     };
-    let mut flow = *key;
-    flow.in_port = ofport;
-    let mut ctx = Ctx {
-        topo,
-        ofproto,
-        now,
-        bridge,
-        tables,
-        table: 0,
-        flow,
-        packet: flow,
-        flow_tpid: (key.vlan_tci & VLAN_PRESENT != 0).then_some(Tpid::Received),
-        packet_tpid: Tpid::Received,
-        dirty: FlowKey::default(),
-        committed: FlowKey::default(),
-        depth: 0,
-        out: std::mem::take(&mut out),
-        trace: trace.then(Vec::new),
-        vxlan_src_port: vxlan_src_port(key),
-    };
+    let mut ctx = Ctx::new(topo, ofproto, now, bridge, tables, key, ofport);
+    ctx.trace = trace.then(Vec::new);
     ctx.trace_bridge_header();
-    ctx.lookup_and_run(0);
+    ctx.run_tables(0, false);
     ctx.finish()
 }
 
 impl<'a> Ctx<'a> {
+    /// A context for `key` (whose `in_port` is a datapath port) entering `bridge` at its
+    /// OpenFlow port `ofport`, with nothing done yet.
+    fn new(
+        topo: &'a Topology,
+        ofproto: &'a Ofproto,
+        now: Time,
+        bridge: &'a Bridge,
+        tables: &'a BridgeTables,
+        key: &FlowKey,
+        ofport: OfPort,
+    ) -> Self {
+        let mut flow = *key;
+        flow.in_port = ofport;
+        Ctx {
+            topo,
+            ofproto,
+            now,
+            bridge,
+            tables,
+            table: 0,
+            flow,
+            packet: flow,
+            flow_tpid: (key.vlan_tci & VLAN_PRESENT != 0).then_some(Tpid::Received),
+            packet_tpid: Tpid::Received,
+            dirty: FlowKey::default(),
+            committed: FlowKey::default(),
+            depth: 0,
+            out: Translation {
+                consulted: base_consulted(),
+                ..Default::default()
+            },
+            trace: None,
+            vxlan_src_port: vxlan_src_port(key),
+            resubmits: 0,
+            error: None,
+        }
+    }
+
     /// The translation and its trace, once the pipeline has run.
     fn finish(mut self) -> (Translation, Vec<TraceStep>) {
         let lines = self.trace.take().unwrap_or_default();
         let mut out = self.out;
+        if let Some(e) = self.error {
+            // A failed translation is a drop and teaches nothing: what it did before
+            // the bound is a part of an outcome that does not exist. Its rules are
+            // credited once each.
+            out.error = Some(e);
+            out.actions = Vec::new();
+            out.macs = Vec::new();
+            out.learned = Vec::new();
+            out.unresolved = Vec::new();
+            out.to_controller = Vec::new();
+            dedup(&mut out.rules);
+        }
+        // A cached translation keeps its lookups for as long as it is cached (to be
+        // checked against new rules), and a resubmit tree repeats the same ones: only
+        // distinct ones are kept. Few lookups are the rule, and need no work.
+        if out.lookups.len() > 8 {
+            dedup(&mut out.lookups);
+        }
         // A rule matching on metadata or a register consults pipeline state, not the
         // packet: every packet's key has them zero (a register loaded from a packet
         // field had that field consulted by the load), so they tell no two packets
@@ -320,21 +359,33 @@ impl<'a> Ctx<'a> {
         self.note(|| TraceEvent::Bridge);
     }
 
+    /// A resubmit or a patch crossing: looks `table` up and runs the rule found, within
+    /// the translation's bounds.
+    fn lookup_and_run(&mut self, table: u8) {
+        if self.may_resubmit() {
+            self.run_tables(table, true);
+        }
+    }
+
     /// Looks `table` up and runs the rule found; a `goto_table` at its end continues in
     /// the next table here, as a tail jump (nothing of the rule is left to run).
-    fn lookup_and_run(&mut self, table: u8) {
-        if self.depth >= MAX_DEPTH {
-            self.dropped(|| DropReason::TooDeep);
-            return;
-        }
+    /// `counted`: the lookup is a resubmit (every one is but the translation's first).
+    fn run_tables(&mut self, table: u8, mut counted: bool) {
         let (saved_table, saved_depth) = (self.table, self.depth);
         let mut next = Some(table);
         let mut first = true;
         while let Some(table) = next.take() {
             // As OVS's trace shows them, the tables a goto_table chain reaches are one
-            // level under the table it started from.
+            // level under the table it started from. Each is a resubmit for the bounds.
             if !first {
+                // Checked at the depth the chain started from: goto_table goes forward
+                // only, so it does not deepen a loop (OVS counts it only as a resubmit).
+                self.depth = saved_depth;
+                if !self.may_resubmit() {
+                    break;
+                }
                 self.depth = saved_depth + 1;
+                counted = true;
             }
             first = false;
             let Some(ft) = self.tables.tables.get(table as usize) else {
@@ -344,6 +395,11 @@ impl<'a> Ctx<'a> {
             self.out.lookups.push((self.bridge.id, table, self.flow));
             match ft.lookup(&self.flow, &mut self.out.consulted) {
                 Some(rule) => {
+                    // As OVS's xlate_recursively: a resubmit is counted when it finds a
+                    // rule.
+                    if counted {
+                        self.resubmits += 1;
+                    }
                     self.out.rules.push((self.bridge.id, rule.id));
                     self.note(|| TraceEvent::Rule {
                         table,
@@ -367,8 +423,16 @@ impl<'a> Ctx<'a> {
     /// Runs a rule's actions; returns the table a `goto_table` continues in.
     fn run(&mut self, actions: &'a [Action]) -> Option<u8> {
         for a in actions {
+            if self.error.is_some() {
+                return None;
+            }
             self.note(|| TraceEvent::Action(a.clone()));
-            match self.run_one(a) {
+            let step = self.run_one(a);
+            self.check_produced();
+            if self.error.is_some() {
+                return None;
+            }
+            match step {
                 Step::Next => {}
                 Step::Stop => return None,
                 Step::Goto(t) => return Some(t),
@@ -406,6 +470,10 @@ impl<'a> Ctx<'a> {
     }
 
     fn output_to_port(&mut self, ofport: OfPort) {
+        // A flood goes on port by port after a failure in one of them: nothing more.
+        if self.error.is_some() {
+            return;
+        }
         let bridge = self.bridge;
         let Some(port) = bridge.port(ofport) else {
             self.dropped(|| DropReason::NoSuchPort(ofport));
@@ -471,10 +539,6 @@ impl<'a> Ctx<'a> {
             self.dropped(|| DropReason::NoPatchPeer(peer.to_string()));
             return;
         };
-        if self.depth >= MAX_DEPTH {
-            self.dropped(|| DropReason::PatchLoop);
-            return;
-        }
         let saved = (
             self.bridge,
             self.tables,
@@ -501,509 +565,5 @@ impl<'a> Ctx<'a> {
         // original packet's, so those fields become part of the key.
         self.out.consulted.union_with(&self.committed);
         self.dirty.union_with(&self.committed);
-    }
-
-    /// Emits the datapath actions that make the frame look like `flow`, in the order of
-    /// OVS's `commit_odp_actions`: Ethernet, then the network layer (IPv4; IPv6 and, for
-    /// ICMPv6, Neighbour Discovery; ARP), then the TCP/UDP ports, then ICMP type and code.
-    /// (The tag comes first here, where OVS commits it after these: the frame is the
-    /// same either way.) A field written by actions is set again even if the value did
-    /// not change, so the key need not hold its old value; what decides which header a
-    /// field lives in (`dl_type`, `nw_proto` unless an action wrote it) is consulted.
-    ///
-    /// `metadata` and `regs` are pipeline state, not packet fields: they have no
-    /// datapath action, and they are kept out of what the frame is known to have had
-    /// written (`committed`, which a patch crossing turns into consulted fields).
-    fn commit(&mut self) {
-        self.commit_vlan();
-        let d = self.dirty.packet_fields();
-        if d.is_zero() {
-            self.dirty = FlowKey::default();
-            return;
-        }
-        let f = self.flow;
-        let mut emit = SmallVec::<[DpAction; 4]>::new();
-        if !d.dl_src.is_zero() {
-            emit.push(DpAction::SetEthSrc(f.dl_src));
-        }
-        if !d.dl_dst.is_zero() {
-            emit.push(DpAction::SetEthDst(f.dl_dst));
-        }
-        let l3_dirty = d.nw_src | d.nw_dst != 0
-            || d.nw_proto | d.nw_tos | d.nw_ttl != 0
-            || !d.arp_sha.is_zero()
-            || !d.arp_tha.is_zero()
-            || d.ipv6_src | d.ipv6_dst | d.nd_target != 0;
-        let l4_dirty = d.tp_src | d.tp_dst != 0;
-        if l3_dirty || l4_dirty {
-            // Which header these fields live in depends on the packet's type and
-            // protocol, and OVS commits none of them for a packet without an L3 header
-            // (`nw_proto` 0: not IP or ARP, or one whose header did not parse).
-            self.out.consulted.dl_type = u16::MAX;
-            if d.nw_proto == 0 {
-                self.out.consulted.nw_proto = u8::MAX;
-            }
-        }
-        if (l3_dirty || l4_dirty) && f.nw_proto != 0 {
-            Self::commit_nw(&d, &f, &mut emit);
-            Self::commit_l4(&d, &f, &mut emit);
-        }
-        self.out.actions.extend(emit);
-        self.committed.union_with(&d);
-        let masked_old = self.packet.masked(&FlowKey::complement(&d));
-        self.packet = masked_old;
-        self.packet.union_with(&f.masked(&d));
-        self.dirty = FlowKey::default();
-    }
-
-    /// OVS's `commit_set_nw_action`: the network layer's fields, by ethertype.
-    fn commit_nw(d: &FlowKey, f: &FlowKey, emit: &mut SmallVec<[DpAction; 4]>) {
-        match f.dl_type {
-            ethertype::ARP => {
-                if d.nw_proto != 0 {
-                    emit.push(DpAction::SetArpOp(f.nw_proto as u16));
-                }
-                if d.nw_src != 0 {
-                    emit.push(DpAction::SetArpSpa(Ipv4Addr::from(f.nw_src)));
-                }
-                if d.nw_dst != 0 {
-                    emit.push(DpAction::SetArpTpa(Ipv4Addr::from(f.nw_dst)));
-                }
-                if !d.arp_sha.is_zero() {
-                    emit.push(DpAction::SetArpSha(f.arp_sha));
-                }
-                if !d.arp_tha.is_zero() {
-                    emit.push(DpAction::SetArpTha(f.arp_tha));
-                }
-            }
-            ethertype::IPV4 => {
-                if d.nw_src != 0 {
-                    emit.push(DpAction::SetIpv4Src(Ipv4Addr::from(f.nw_src)));
-                }
-                if d.nw_dst != 0 {
-                    emit.push(DpAction::SetIpv4Dst(Ipv4Addr::from(f.nw_dst)));
-                }
-                if d.nw_tos != 0 {
-                    emit.push(DpAction::SetIpv4Tos(f.nw_tos));
-                }
-                if d.nw_ttl != 0 {
-                    emit.push(DpAction::SetIpv4Ttl(f.nw_ttl));
-                }
-            }
-            ethertype::IPV6 => {
-                if d.ipv6_src != 0 {
-                    emit.push(DpAction::SetIpv6Src(Ipv6Addr::from(f.ipv6_src)));
-                }
-                if d.ipv6_dst != 0 {
-                    emit.push(DpAction::SetIpv6Dst(Ipv6Addr::from(f.ipv6_dst)));
-                }
-                if d.nw_tos != 0 {
-                    emit.push(DpAction::SetIpv6Tclass(f.nw_tos));
-                }
-                if d.nw_ttl != 0 {
-                    emit.push(DpAction::SetIpv6HopLimit(f.nw_ttl));
-                }
-                // Neighbour Discovery: arp_sha/arp_tha are the link-layer addresses.
-                if f.nw_proto == ipv4::PROTO_ICMPV6 {
-                    if d.nd_target != 0 {
-                        emit.push(DpAction::SetNdTarget(Ipv6Addr::from(f.nd_target)));
-                    }
-                    if !d.arp_sha.is_zero() {
-                        emit.push(DpAction::SetNdSll(f.arp_sha));
-                    }
-                    if !d.arp_tha.is_zero() {
-                        emit.push(DpAction::SetNdTll(f.arp_tha));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// OVS's `commit_set_port_action` and `commit_set_icmp_action`: `tp_src`/`tp_dst` as
-    /// TCP or UDP ports, or as ICMP (ICMPv6) type and code.
-    fn commit_l4(d: &FlowKey, f: &FlowKey, emit: &mut SmallVec<[DpAction; 4]>) {
-        if d.tp_src | d.tp_dst == 0 || !matches!(f.dl_type, ethertype::IPV4 | ethertype::IPV6) {
-            return;
-        }
-        let v6 = f.dl_type == ethertype::IPV6;
-        type Set = fn(u16) -> DpAction;
-        let (src, dst): (Set, Set) = match f.nw_proto {
-            ipv4::PROTO_TCP => (DpAction::SetTcpSrc, DpAction::SetTcpDst),
-            ipv4::PROTO_UDP => (DpAction::SetUdpSrc, DpAction::SetUdpDst),
-            ipv4::PROTO_ICMP if !v6 => (
-                |t| DpAction::SetIcmpType(t as u8),
-                |c| DpAction::SetIcmpCode(c as u8),
-            ),
-            ipv4::PROTO_ICMPV6 if v6 => (
-                |t| DpAction::SetIcmpv6Type(t as u8),
-                |c| DpAction::SetIcmpv6Code(c as u8),
-            ),
-            // SCTP's ports (OVS's set(sctp(...)), which recomputes the CRC32c) have no
-            // datapath action yet: nothing may write them (see the pipeline's fields).
-            _ => return,
-        };
-        if d.tp_src != 0 {
-            emit.push(src(f.tp_src));
-        }
-        if d.tp_dst != 0 {
-            emit.push(dst(f.tp_dst));
-        }
-    }
-
-    /// The tag part of [`Self::commit`]. A tag with the TPID the frame already has is
-    /// rewritten in place, so a frame received with an 802.1ad tag keeps it (as OVS keeps
-    /// `flow->vlans[0].tpid`) without the key telling which TPID it was; a tag whose TPID
-    /// the actions chose (`push_vlan`, or 0x8100 for a tag pushed after `strip_vlan`) is
-    /// popped and pushed, as OVS does.
-    fn commit_vlan(&mut self) {
-        let (want, have) = (self.flow.vlan_tci, self.packet.vlan_tci);
-        let want_tpid = self.flow_tpid.unwrap_or(Tpid::Is(ethertype::VLAN));
-        let tagged = |tci: u16| tci & VLAN_PRESENT != 0;
-        let push = DpAction::PushVlan {
-            tpid: want_tpid,
-            tci: want,
-        };
-        match (tagged(have), tagged(want)) {
-            (true, true) if want_tpid == self.packet_tpid => {
-                if want != have {
-                    self.out.actions.push(DpAction::SetVlan(want));
-                }
-            }
-            (true, true) => self.out.actions.extend([DpAction::PopVlan, push]),
-            (false, true) => self.out.actions.push(push),
-            (true, false) => self.out.actions.push(DpAction::PopVlan),
-            // Bits without the present bit are no tag: nothing to do to the frame.
-            (false, false) => {}
-        }
-        self.packet.vlan_tci = want;
-        if tagged(want) {
-            self.packet_tpid = want_tpid;
-        }
-    }
-
-    /// The NORMAL action: a MAC-learning switch per VLAN, with access and trunk ports.
-    fn normal(&mut self) {
-        let bridge = self.bridge;
-        let in_ofport = self.flow.in_port;
-        let Some(in_port) = bridge.port(in_ofport) else {
-            self.dropped(|| DropReason::NormalInPortNotOnBridge);
-            return;
-        };
-        // A VLAN ethertype without a tag: the tag was too short to parse (OVS's
-        // "partial VLAN tag"); OVS's NORMAL drops the frame.
-        self.out.consulted.dl_type = u16::MAX;
-        let vlan_type = matches!(self.flow.dl_type, ethertype::VLAN | ethertype::QINQ);
-        if vlan_type && self.flow.vlan_tci & VLAN_PRESENT == 0 {
-            self.dropped(|| DropReason::NormalPartialVlanTag);
-            return;
-        }
-        // The frame's VLAN inside the bridge, as a TCI (OVS's xvlan): what NORMAL learns
-        // and looks up by, and what each output port turns into its own tag.
-        let flow_tci = self.flow.vlan_tci;
-        let xvlan = match in_port.config.vlan.input(flow_tci) {
-            Ok(x) => x,
-            Err(vid) => {
-                let why = if in_port.config.vlan.mode == VlanMode::Access {
-                    DropReason::NormalTaggedOnAccessPort(vid)
-                } else {
-                    DropReason::NormalVlanNotTrunked(vid)
-                };
-                self.dropped(|| why);
-                return;
-            }
-        };
-        let vlan = xvlan & VLAN_VID_MASK;
-        // As OVS's is_admissible: before learning, so such a frame teaches nothing. The
-        // destination is part of every cache key.
-        let dst = self.flow.dl_dst;
-        if !self.tables.forward_bpdu && is_reserved_mac(dst) {
-            self.dropped(|| DropReason::NormalReservedDestination(dst));
-            return;
-        }
-        let src = self.flow.dl_src;
-        if !src.is_multicast() {
-            self.out.consulted.dl_src = MacAddr::BROADCAST;
-            self.out.macs.push((bridge.id, vlan, src, in_ofport));
-            self.note(|| TraceEvent::MacLearned {
-                mac: src,
-                port: in_ofport,
-                vlan,
-            });
-        }
-        // What this same translation learned counts already, as in OVS, where NORMAL
-        // updates the MAC table while translating (an ARP responder's reply coming back
-        // through a patch port finds the requester).
-        let known = if dst.is_multicast() {
-            None
-        } else {
-            self.out.mac_lookups.push((bridge.id, vlan, dst));
-            let learned_now = self
-                .out
-                .macs
-                .iter()
-                .rev()
-                .find(|e| e.0 == bridge.id && e.1 == vlan && e.2 == dst);
-            learned_now
-                .map(|e| e.3)
-                .or_else(|| self.tables.mac_table.lookup(vlan, dst, self.now))
-        };
-        match known {
-            Some(p) if p == in_ofport => {
-                self.dropped(|| DropReason::NormalDestinationIsInPort);
-            }
-            Some(p) => {
-                self.note(|| TraceEvent::MacForward { port: p });
-                self.normal_output(p, xvlan, flow_tci);
-            }
-            None => {
-                self.note(|| TraceEvent::Flood { vlan });
-                for (&p, port) in &bridge.ports {
-                    if p != in_ofport && port.config.vlan.includes_vlan(vlan) {
-                        self.normal_output(p, xvlan, flow_tci);
-                    }
-                }
-            }
-        }
-    }
-
-    fn normal_output(&mut self, ofport: OfPort, xvlan: u16, flow_tci: u16) {
-        let Some(port) = self.bridge.port(ofport) else {
-            return;
-        };
-        let saved = self.flow.vlan_tci;
-        self.flow.vlan_tci = port.config.vlan.output(xvlan, flow_tci);
-        self.output_to_port(ofport);
-        self.flow.vlan_tci = saved;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::topology::PortConfig;
-    use crate::Switch;
-
-    /// br0 with netdev ports p1 (datapath port 1) and p2.
-    fn switch() -> Switch {
-        let mut sw = Switch::new();
-        sw.add_bridge("br0").unwrap();
-        for p in ["p1", "p2"] {
-            sw.add_port("br0", PortConfig::new(p, PortKind::Netdev))
-                .unwrap();
-        }
-        sw
-    }
-
-    /// A translation context for `key` arriving on p1, as `translate` makes it.
-    fn ctx<'a>(sw: &'a Switch, key: &FlowKey) -> Ctx<'a> {
-        let topo = sw.topology();
-        let bridge = topo.bridge("br0").unwrap();
-        let p1 = sw.dp_port_named("p1").unwrap();
-        let (_, ofport) = topo.dp_port_owner(p1).unwrap();
-        let mut flow = *key;
-        flow.in_port = ofport;
-        Ctx {
-            topo,
-            ofproto: sw.ofproto(),
-            now: 0,
-            bridge,
-            tables: sw.ofproto().get(bridge.id).unwrap(),
-            table: 0,
-            flow,
-            packet: flow,
-            flow_tpid: None,
-            packet_tpid: Tpid::Received,
-            dirty: FlowKey::default(),
-            committed: FlowKey::default(),
-            depth: 0,
-            out: Translation {
-                consulted: base_consulted(),
-                ..Default::default()
-            },
-            trace: None,
-            vxlan_src_port: 0,
-        }
-    }
-
-    /// Sets fields of the flow as actions would (value and dirty bits), then sends the
-    /// packet out of p2: the datapath actions before the output, and the consulted mask.
-    fn commit_of(key: &FlowKey, set: impl Fn(&mut FlowKey)) -> (Vec<DpAction>, FlowKey) {
-        let sw = switch();
-        let mut c = ctx(&sw, key);
-        set(&mut c.flow);
-        let mut all = FlowKey::EXACT;
-        set(&mut all);
-        // Dirty: the bits `set` changed when applied to all-ones and to all-zeroes.
-        let mut none = FlowKey::default();
-        set(&mut none);
-        c.dirty = none;
-        c.dirty.union_with(&all.complement());
-        let p2 = sw.topology().bridge("br0").unwrap();
-        let of2 = p2
-            .ports
-            .iter()
-            .find(|(_, p)| p.config.name == "p2")
-            .map(|(o, _)| *o)
-            .unwrap();
-        c.output_to_port(of2);
-        let (mut t, _) = c.finish();
-        let out = t.actions.pop();
-        assert!(matches!(out, Some(DpAction::Output(_))), "{out:?}");
-        (t.actions, t.consulted)
-    }
-
-    fn v6(next: u8) -> FlowKey {
-        FlowKey {
-            dl_type: ethertype::IPV6,
-            nw_proto: next,
-            ipv6_src: 1,
-            ipv6_dst: 2,
-            nw_ttl: 64,
-            tp_src: 1000,
-            tp_dst: 53,
-            ..FlowKey::default()
-        }
-    }
-
-    const A6: u128 = 0x2001_0db8_0000_0000_0000_0000_0000_0099;
-
-    #[test]
-    fn ipv4_fields_in_ovs_order() {
-        let key = FlowKey {
-            dl_type: ethertype::IPV4,
-            nw_proto: 6,
-            nw_src: 1,
-            nw_dst: 2,
-            ..FlowKey::default()
-        };
-        let (acts, consulted) = commit_of(&key, |f| {
-            f.tp_dst = 8080;
-            f.nw_ttl = 9;
-            f.nw_tos = 0x20;
-            f.nw_dst = 0x0a00_0001;
-            f.tp_src = 80;
-        });
-        assert_eq!(
-            acts,
-            [
-                DpAction::SetIpv4Dst(Ipv4Addr::new(10, 0, 0, 1)),
-                DpAction::SetIpv4Tos(0x20),
-                DpAction::SetIpv4Ttl(9),
-                DpAction::SetTcpSrc(80),
-                DpAction::SetTcpDst(8080),
-            ]
-        );
-        assert_eq!((consulted.dl_type, consulted.nw_proto), (u16::MAX, u8::MAX));
-        // UDP and ICMP by nw_proto.
-        let udp = FlowKey {
-            nw_proto: 17,
-            ..key
-        };
-        let (acts, _) = commit_of(&udp, |f| f.tp_src = 7);
-        assert_eq!(acts, [DpAction::SetUdpSrc(7)]);
-        let icmp = FlowKey { nw_proto: 1, ..key };
-        let (acts, _) = commit_of(&icmp, |f| {
-            f.tp_src = 0;
-            f.tp_dst = 3
-        });
-        assert_eq!(acts, [DpAction::SetIcmpType(0), DpAction::SetIcmpCode(3)]);
-        // ICMPv6's number inside IPv4, or a protocol without ports: nothing.
-        for proto in [58, 47, 132] {
-            let k = FlowKey {
-                nw_proto: proto,
-                ..key
-            };
-            assert_eq!(commit_of(&k, |f| f.tp_dst = 3).0, [], "proto {proto}");
-        }
-    }
-
-    #[test]
-    fn ipv6_fields_in_ovs_order() {
-        let (acts, consulted) = commit_of(&v6(17), |f| {
-            f.tp_dst = 5353;
-            f.nw_ttl = 1;
-            f.ipv6_dst = A6;
-            f.nw_tos = 0xb8;
-            f.ipv6_src = 3;
-        });
-        assert_eq!(
-            acts,
-            [
-                DpAction::SetIpv6Src(Ipv6Addr::from(3)),
-                DpAction::SetIpv6Dst(Ipv6Addr::from(A6)),
-                DpAction::SetIpv6Tclass(0xb8),
-                DpAction::SetIpv6HopLimit(1),
-                DpAction::SetUdpDst(5353),
-            ]
-        );
-        assert_eq!((consulted.dl_type, consulted.nw_proto), (u16::MAX, u8::MAX));
-        // Neighbour Discovery: target and link-layer addresses, then ICMPv6 type/code.
-        let mac: MacAddr = "02:00:00:00:00:07".parse().unwrap();
-        let (acts, _) = commit_of(&v6(58), |f| {
-            f.tp_src = 136;
-            f.arp_tha = mac;
-            f.nd_target = A6;
-            f.arp_sha = mac;
-        });
-        assert_eq!(
-            acts,
-            [
-                DpAction::SetNdTarget(Ipv6Addr::from(A6)),
-                DpAction::SetNdSll(mac),
-                DpAction::SetNdTll(mac),
-                DpAction::SetIcmpv6Type(136),
-            ]
-        );
-        // ND fields of a packet that is not ICMPv6 have no header to go to.
-        assert_eq!(commit_of(&v6(6), |f| f.nd_target = A6).0, []);
-        let (acts, _) = commit_of(&v6(6), |f| f.tp_src = 22);
-        assert_eq!(acts, [DpAction::SetTcpSrc(22)]);
-    }
-
-    /// OVS commits no L3/L4 field of a packet whose nw_proto is 0 (no L3 header, or one
-    /// that did not parse): `nw_proto` is then consulted, and nothing is emitted.
-    #[test]
-    fn nothing_without_an_l3_header() {
-        let broken = FlowKey {
-            dl_type: ethertype::IPV4,
-            ..FlowKey::default()
-        };
-        let (acts, consulted) = commit_of(&broken, |f| f.nw_dst = 5);
-        assert_eq!(acts, []);
-        assert_eq!(consulted.nw_proto, u8::MAX);
-        // Ethernet fields still go.
-        let (acts, _) = commit_of(&broken, |f| f.dl_dst = MacAddr::BROADCAST);
-        assert_eq!(acts, [DpAction::SetEthDst(MacAddr::BROADCAST)]);
-        // An action that wrote nw_proto decides itself: not consulted.
-        let arp = FlowKey {
-            dl_type: ethertype::ARP,
-            nw_proto: 1,
-            ..FlowKey::default()
-        };
-        let (acts, consulted) = commit_of(&arp, |f| f.nw_proto = 2);
-        assert_eq!(acts, [DpAction::SetArpOp(2)]);
-        assert_eq!(consulted.nw_proto, 0);
-    }
-
-    /// Registers and metadata written by actions are no packet field: no datapath
-    /// action, and never in the consulted mask handed to the cache.
-    #[test]
-    fn regs_and_metadata_stay_out() {
-        let key = v6(17);
-        let (acts, consulted) = commit_of(&key, |f| {
-            f.regs[0] = 7;
-            f.metadata = 9;
-        });
-        assert_eq!(acts, []);
-        assert_eq!(consulted, base_consulted());
-        let sw = switch();
-        let mut c = ctx(&sw, &key);
-        c.out.consulted.regs = [u32::MAX; 16];
-        c.out.consulted.metadata = u64::MAX;
-        c.dirty.regs[3] = u32::MAX;
-        c.commit();
-        assert!(c.committed.is_zero());
-        assert_eq!(c.finish().0.consulted, base_consulted());
     }
 }

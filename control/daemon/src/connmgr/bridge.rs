@@ -170,6 +170,9 @@ pub struct DaemonBridge {
 fn of_error(e: FlowModFailure) -> OfError {
     match e {
         FlowModFailure::BadTableId(_) => OfError::OFPBRC_BAD_TABLE_ID,
+        // A table at its flow_limit (Flow_Table, overflow_policy=refuse or nothing to
+        // evict): as OVS's add_flow_start; OpenFlow 1.0 spells it ALL_TABLES_FULL.
+        FlowModFailure::TableFull(_) => OfError::OFPFMFC_TABLE_FULL,
     }
 }
 
@@ -294,6 +297,24 @@ impl SwitchAccess for DaemonBridge {
             d.control().read(move |sw, _, _| {
                 sw.tables(&bridge)
                     .map(|t| t.tables.iter().map(|t| t.len() as u32).collect())
+                    .unwrap_or_default()
+            })
+        })
+        .unwrap_or_default()
+    }
+
+    fn table_settings(&mut self) -> Vec<(u8, Option<String>, Option<usize>)> {
+        let bridge = self.shared.name.clone();
+        self.with_daemon(|d| {
+            d.control().read(move |sw, _, _| {
+                sw.tables(&bridge)
+                    .map(|t| {
+                        t.limits
+                            .configs
+                            .iter()
+                            .map(|(&n, c)| (n, c.name.clone(), c.flow_limit))
+                            .collect()
+                    })
                     .unwrap_or_default()
             })
         })

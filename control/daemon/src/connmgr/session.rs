@@ -81,6 +81,10 @@ pub trait SwitchAccess {
     fn port_stats(&mut self, port_no: u16) -> Vec<PortStats>;
     /// The number of flows in each table.
     fn flow_counts(&mut self) -> Vec<u32>;
+    /// The tables with a `Flow_Table` row: (table, its name, its flow_limit).
+    fn table_settings(&mut self) -> Vec<(u8, Option<String>, Option<usize>)> {
+        Vec::new()
+    }
     /// Applies the commands in order, each on its own; returns once they are in
     /// effect in the datapath.
     fn flow_mods(&mut self, mods: Vec<FlowTableMod>) -> Vec<Result<usize, OfError>>;
@@ -482,10 +486,21 @@ impl Session {
             Request::AggregateStats(r) => self.aggregate(v, xid, r, sw, model)?,
             Request::TableStats => {
                 let counts = sw.flow_counts();
+                let settings = sw.table_settings();
                 let tables: Vec<TableStats> = (0..N_VISIBLE_TABLES)
                     .map(|t| {
                         let n = counts.get(usize::from(t)).copied().unwrap_or(0);
-                        TableStats::ovs(t, n, 0, 0)
+                        let mut st = TableStats::ovs(t, n, 0, 0);
+                        // As OVS's query_tables: the row's name, and its flow_limit when
+                        // under the table's own maximum.
+                        if let Some((_, name, limit)) = settings.iter().find(|s| s.0 == t) {
+                            st.name = name.clone().unwrap_or_default();
+                            if let Some(l) = limit {
+                                st.max_entries =
+                                    st.max_entries.min(u32::try_from(*l).unwrap_or(u32::MAX));
+                            }
+                        }
+                        st
                     })
                     .collect();
                 self.send_all(encode_table_stats_reply(v, xid, &tables));
@@ -499,7 +514,23 @@ impl Session {
                 self.send_all(encode_port_desc_reply(v, xid, &ports));
             }
             Request::TableFeatures => {
-                self.send_all(encode_table_features_reply(v, xid, table_features()));
+                let settings = sw.table_settings();
+                if settings.is_empty() {
+                    self.send_all(encode_table_features_reply(v, xid, table_features()));
+                } else {
+                    // The tables with a Flow_Table row carry its name and flow_limit.
+                    let mut tables = table_features().to_vec();
+                    for (t, name, limit) in settings {
+                        if let Some(f) = tables.iter_mut().find(|f| f.table_id == t) {
+                            f.name = name.unwrap_or_default();
+                            if let Some(l) = limit {
+                                f.max_entries =
+                                    f.max_entries.min(u32::try_from(l).unwrap_or(u32::MAX));
+                            }
+                        }
+                    }
+                    self.send_all(encode_table_features_reply(v, xid, &tables));
+                }
             }
             Request::SetFlowFormat(f) => self.flow_format = f,
             Request::FlowModTableId(on) => self.ctx.flow_mod_table_id = on,

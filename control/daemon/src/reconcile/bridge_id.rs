@@ -155,6 +155,7 @@ mod tests {
             protocols: Vec::new(),
             dp_desc: None,
             controllers: Vec::new(),
+            flow_tables: Default::default(),
         }
     }
 

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use xvs_dataplane::MacAddr;
-use xvs_pipeline::ofp::OFPP_LOCAL;
+use xvs_pipeline::ofp::parse::parse_field_slice;
+use xvs_pipeline::ofp::{N_TABLES, OFPP_LOCAL};
+use xvs_pipeline::ofproto::limits::{OverflowPolicy, TableConfig};
 use xvs_pipeline::BridgeOptions;
 
 use super::link_status::LinkColumns;
@@ -62,6 +64,8 @@ pub(super) struct WantedBridge {
     /// `other_config:dp-desc`.
     pub(super) dp_desc: Option<String>,
     pub(super) controllers: Vec<WantedController>,
+    /// `flow_tables`: the `Flow_Table` rows, by table.
+    pub(super) flow_tables: BTreeMap<u8, TableConfig>,
 }
 
 impl WantedBridge {
@@ -105,6 +109,55 @@ fn controllers(db: &Replica, br: &Row) -> Vec<WantedController> {
     }
     // The database's order is its UUIDs': by target, for stable logs.
     out.sort_by(|a, b| a.config.target.cmp(&b.config.target));
+    out
+}
+
+/// A bridge's `flow_tables` as OVS's `bridge_configure_tables` reads them: a table
+/// number the switch does not have is skipped; `flow_limit` absent (or past what
+/// fits) is no limit; `overflow_policy` is `evict` or else `refuse`; a `groups` element
+/// that is not a field or subfield is logged and left out, as OVS does.
+fn flow_tables(bridge: &str, db: &Replica, br: &Row) -> BTreeMap<u8, TableConfig> {
+    let mut out = BTreeMap::new();
+    let Some(col) = br.get("flow_tables") else {
+        return out;
+    };
+    for (k, v) in datum::map_pairs(col) {
+        let Some(table) = k
+            .as_i64()
+            .and_then(|t| u8::try_from(t).ok())
+            .filter(|&t| t < N_TABLES)
+        else {
+            continue;
+        };
+        let Some(row) = datum::uuid(v).and_then(|u| db.row("Flow_Table", &u)) else {
+            continue;
+        };
+        let overflow_policy = match row.get("overflow_policy").and_then(datum::opt_string) {
+            Some(p) if p == "evict" => OverflowPolicy::Evict,
+            _ => OverflowPolicy::Refuse,
+        };
+        let mut groups = Vec::new();
+        for g in row.get("groups").map(datum::string_set).unwrap_or_default() {
+            match parse_field_slice(g.trim()) {
+                Ok(slice) => groups.push(slice),
+                Err(e) => {
+                    tracing::warn!(bridge, table, group = %g, error = %e, "error parsing 'groups'")
+                }
+            }
+        }
+        out.insert(
+            table,
+            TableConfig {
+                name: row.get("name").and_then(datum::opt_string),
+                flow_limit: row
+                    .get("flow_limit")
+                    .and_then(datum::opt_integer)
+                    .and_then(|n| usize::try_from(n).ok()),
+                overflow_policy,
+                groups,
+            },
+        );
+    }
     out
 }
 
@@ -206,6 +259,7 @@ pub(super) fn wanted(db: &Replica) -> Wanted {
                 });
             }
         }
+        let name_for_tables = name.clone();
         w.bridges.push(WantedBridge {
             uuid: br_uuid.clone(),
             options: bridge_options(&name, &other),
@@ -224,6 +278,7 @@ pub(super) fn wanted(db: &Replica) -> Wanted {
                 .unwrap_or_default(),
             dp_desc: other.get("dp-desc").cloned(),
             controllers: controllers(db, br),
+            flow_tables: flow_tables(&name_for_tables, db, br),
         });
     }
     // A stable order (the database's is its UUIDs'): bridges are created, and numbered
@@ -464,6 +519,47 @@ mod tests {
             ignored,
             vec!["df_default".to_string(), "egress_pkt_mark".to_string()]
         );
+    }
+
+    /// `flow_tables` as OVS's bridge_configure_tables reads it: policies, limits, groups
+    /// (a bad one left out), and keys or rows that cannot be used skipped.
+    #[test]
+    fn flow_tables_as_ovs_reads_them() {
+        use xvs_pipeline::ofp::{Field, FieldSlice};
+        let mut db = Replica::default();
+        db.apply_update(&json!({
+            "Flow_Table": {
+                "f1": {"new": {"name": "t0", "flow_limit": 10, "overflow_policy": "evict",
+                               "groups": ["set", ["NXM_OF_IN_PORT[]", "nonsense[]", "eth_src[0..7]"]]}},
+                "f2": {"new": {"flow_limit": ["set", []], "overflow_policy": "other"}},
+                "f3": {"new": {"flow_limit": -1}},
+            },
+        }))
+        .unwrap();
+        let br = row(json!({"name": "br0", "flow_tables": ["map", [
+            [0, ["uuid", "f1"]], [3, ["uuid", "f2"]], [4, ["uuid", "f3"]],
+            [255, ["uuid", "f1"]], [7, ["uuid", "missing"]]]]}));
+        let t = flow_tables("br0", &db, &br);
+        assert_eq!(t.keys().copied().collect::<Vec<u8>>(), [0, 3, 4]);
+        assert_eq!(t[&0].name.as_deref(), Some("t0"));
+        assert_eq!(t[&0].flow_limit, Some(10));
+        assert_eq!(t[&0].overflow_policy, OverflowPolicy::Evict);
+        assert_eq!(
+            t[&0].groups,
+            [
+                FieldSlice::whole(Field::InPort),
+                FieldSlice {
+                    field: Field::DlSrc,
+                    ofs: 0,
+                    n_bits: 8
+                }
+            ]
+        );
+        assert_eq!(
+            (t[&3].flow_limit, t[&3].overflow_policy),
+            (None, OverflowPolicy::Refuse)
+        );
+        assert_eq!(t[&4].flow_limit, None, "a negative limit is none");
     }
 
     #[test]

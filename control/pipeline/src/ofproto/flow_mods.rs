@@ -5,10 +5,12 @@
 //! applied, and applying a checked command cannot fail, so either all of them are in
 //! the tables afterwards or none.
 
+use std::collections::BTreeMap;
+
 use super::changes::ChangeLog;
 use super::table::Time;
 use super::BridgeTables;
-use crate::ofp::{FlowMod, N_TABLES};
+use crate::ofp::{FlowMod, Match, N_TABLES};
 
 /// What a FLOW_MOD asks (OVS's `OFPFC_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,16 +65,68 @@ pub enum FlowModFailure {
     /// A table the switch does not have (OpenFlow: OFPBRC_BAD_TABLE_ID).
     #[error("no table {0}")]
     BadTableId(u8),
+    /// The table is at its `flow_limit` and nothing may be evicted (OpenFlow:
+    /// OFPFMFC_TABLE_FULL, OFPFMFC_ALL_TABLES_FULL in 1.0).
+    #[error("table {0} is full")]
+    TableFull(u8),
 }
 
 impl BridgeTables {
-    /// Whether `m` can be applied: its table exists.
+    /// Whether `m` can be applied: its table exists, and a flow it adds has room.
     pub fn check_mod(&self, m: &FlowTableMod) -> Result<(), FlowModFailure> {
-        match m.flow.table {
-            Some(t) if usize::from(t) >= usize::from(N_TABLES) => {
-                Err(FlowModFailure::BadTableId(t))
+        self.check_mods(std::slice::from_ref(m)).map_err(|(_, e)| e)
+    }
+
+    /// Counts a refusal for a full table.
+    fn refused(&mut self, e: FlowModFailure) -> FlowModFailure {
+        if matches!(e, FlowModFailure::TableFull(_)) {
+            self.limits.stats.refused += 1;
+        }
+        e
+    }
+
+    /// Whether every command can be applied, in order: each one's table exists, and
+    /// the flows they add fit (deletes among them are not counted as making room).
+    fn check_mods(&self, mods: &[FlowTableMod]) -> Result<(), (usize, FlowModFailure)> {
+        for (i, m) in mods.iter().enumerate() {
+            if let Some(t) = m.flow.table {
+                if usize::from(t) >= usize::from(N_TABLES) {
+                    return Err((i, FlowModFailure::BadTableId(t)));
+                }
             }
-            _ => Ok(()),
+        }
+        let adds: Vec<(usize, (u8, &Match, u16))> = mods
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| self.adds(m))
+            .map(|(i, m)| {
+                (
+                    i,
+                    (m.flow.table.unwrap_or(0), &m.flow.matcher, m.flow.priority),
+                )
+            })
+            .collect();
+        let none = BTreeMap::new();
+        if self.check_room(adds.iter().map(|a| a.1), &none).is_ok() {
+            return Ok(());
+        }
+        // The first command that does not fit is the one named.
+        for k in 1..=adds.len() {
+            if let Err(e) = self.check_room(adds[..k].iter().map(|a| a.1), &none) {
+                return Err((adds[k - 1].0, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `m` adds a flow (an ADD, or a MODIFY that may add and selects nothing).
+    fn adds(&self, m: &FlowTableMod) -> bool {
+        match m.command {
+            FlowModCommand::Add => true,
+            FlowModCommand::Modify { strict } => {
+                m.modify_may_add && self.select(&m.flow, strict).is_empty()
+            }
+            FlowModCommand::Delete { .. } => false,
         }
     }
 
@@ -84,7 +138,8 @@ impl BridgeTables {
         now: Time,
         log: &mut ChangeLog,
     ) -> Result<usize, FlowModFailure> {
-        self.check_mod(&m)?;
+        self.check_mods(std::slice::from_ref(&m))
+            .map_err(|(_, e)| self.refused(e))?;
         Ok(self.apply_checked(m, now, log))
     }
 
@@ -97,9 +152,8 @@ impl BridgeTables {
         now: Time,
         log: &mut ChangeLog,
     ) -> Result<Vec<usize>, (usize, FlowModFailure)> {
-        for (i, m) in mods.iter().enumerate() {
-            self.check_mod(m).map_err(|e| (i, e))?;
-        }
+        self.check_mods(&mods)
+            .map_err(|(i, e)| (i, self.refused(e)))?;
         Ok(mods
             .into_iter()
             .map(|m| self.apply_checked(m, now, log))
@@ -109,8 +163,8 @@ impl BridgeTables {
     fn apply_checked(&mut self, m: FlowTableMod, now: Time, log: &mut ChangeLog) -> usize {
         match m.command {
             FlowModCommand::Add => {
-                self.add_replacing(m.flow, now, log);
-                1
+                // Checked: room was there (a refusal now is counted, and adds nothing).
+                usize::from(self.add_replacing(m.flow, now, log).is_ok())
             }
             FlowModCommand::Delete { strict } => self.del_flows(&m.flow, strict, log),
             FlowModCommand::Modify { strict } => {
@@ -120,8 +174,7 @@ impl BridgeTables {
                         let mut flow = m.flow;
                         flow.cookie = m.new_cookie.unwrap_or(flow.cookie);
                         flow.cookie_mask = 0;
-                        self.insert(flow, now, log);
-                        return 1;
+                        return usize::from(self.insert(flow, now, log).is_ok());
                     }
                     return 0;
                 }

@@ -8,16 +8,19 @@
 
 pub mod changes;
 pub mod flow_mods;
+pub mod limits;
 pub mod mac_learning;
 pub mod table;
 
 use std::collections::BTreeMap;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use crate::ofp::{Action, FlowFlags, FlowMod, Match, N_TABLES};
 use crate::topology::BridgeId;
 use changes::{Change, ChangeLog};
+use flow_mods::FlowModFailure;
+use limits::{Limits, OverflowPolicy, TableConfig, TableEviction};
 use mac_learning::MacTable;
 use table::{FlowTable, Rule, RuleId, Time};
 
@@ -85,6 +88,8 @@ pub struct BridgeTables {
     pub mac_table: MacTable,
     /// See [`BridgeOptions::forward_bpdu`].
     pub forward_bpdu: bool,
+    /// The tables' `flow_limit`s, the learned-flow ceiling, and what they did.
+    pub limits: Limits,
     next_rule_id: RuleId,
 }
 
@@ -114,6 +119,10 @@ impl Ofproto {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut BridgeTables> {
         self.bridges.values_mut()
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = &BridgeTables> {
+        self.bridges.values()
+    }
 }
 
 impl BridgeTables {
@@ -123,6 +132,7 @@ impl BridgeTables {
             tables: (0..N_TABLES).map(|_| FlowTable::default()).collect(),
             mac_table: MacTable::default(),
             forward_bpdu: false,
+            limits: Limits::default(),
             next_rule_id: 1,
         }
     }
@@ -162,10 +172,146 @@ impl BridgeTables {
         self.tables.get(table as usize)?.get(id)
     }
 
-    /// Adds every flow, in order (a later one with the same match and priority wins).
-    pub fn add_flows(&mut self, flows: Vec<FlowMod>, now: Time, log: &mut ChangeLog) {
+    /// Adds every flow, in order (a later one with the same match and priority wins), or
+    /// none if they do not fit under the tables' limits.
+    pub fn add_flows(
+        &mut self,
+        flows: Vec<FlowMod>,
+        now: Time,
+        log: &mut ChangeLog,
+    ) -> Result<(), FlowModFailure> {
+        let adds = flows
+            .iter()
+            .map(|fm| (fm.table.unwrap_or(0), &fm.matcher, fm.priority));
+        self.check_room(adds, &BTreeMap::new())
+            .inspect_err(|_| self.limits.stats.refused += 1)?;
         for fm in flows {
-            self.insert(fm, now, log);
+            self.insert(fm, now, log)?;
+        }
+        Ok(())
+    }
+
+    /// Whether flows added in this order, after `removed` flows went from each table,
+    /// fit under the tables' limits: each new flow (no flow with its table, match and
+    /// priority is there or earlier in `adds`) needs room, which a full table under
+    /// `evict` makes from its flows with timeouts. (Which flows `removed` were is not
+    /// looked at: any of them may have been evictable, so a batch that only fits by
+    /// evicting one of them is refused here and finds room when applied.)
+    pub fn check_room<'m>(
+        &self,
+        adds: impl IntoIterator<Item = (u8, &'m Match, u16)>,
+        removed: &BTreeMap<u8, usize>,
+    ) -> Result<(), FlowModFailure> {
+        let mut seen: HashSet<(u8, &Match, u16)> = HashSet::new();
+        let mut new: BTreeMap<u8, usize> = BTreeMap::new();
+        for (t, m, prio) in adds {
+            let Some(table) = self.tables.get(usize::from(t)) else {
+                return Err(FlowModFailure::BadTableId(t));
+            };
+            if self.limits.flow_limit(t).is_none() || !seen.insert((t, m, prio)) {
+                continue;
+            }
+            if table.find_exact(m, prio).is_none() {
+                *new.entry(t).or_default() += 1;
+            }
+        }
+        for (t, n_new) in new {
+            let limit = self
+                .limits
+                .flow_limit(t)
+                .expect("only limited tables counted");
+            let have = self.tables[usize::from(t)]
+                .len()
+                .saturating_sub(removed.get(&t).copied().unwrap_or(0));
+            let over = (have + n_new).saturating_sub(limit);
+            if over > 0 && self.limits.evictable(t) < over {
+                return Err(FlowModFailure::TableFull(t));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes room for one new flow in `table`: under its `flow_limit` (evicting a flow
+    /// if its policy says so), and for a `learned` flow in a table without a limit,
+    /// under the bridge's learned-flow ceiling (evicting the learned flow that expires
+    /// soonest). Evictions are counted; a refusal is the caller's to count.
+    fn make_room(
+        &mut self,
+        table: u8,
+        learned: bool,
+        log: &mut ChangeLog,
+    ) -> Result<(), FlowModFailure> {
+        if let Some(limit) = self.limits.flow_limit(table) {
+            // As OVS's add_flow_start: one flow goes for one that comes.
+            if self.tables[usize::from(table)].len() < limit {
+                return Ok(());
+            }
+            let t = &self.tables[usize::from(table)];
+            let victim = self
+                .limits
+                .eviction
+                .get_mut(&table)
+                .and_then(|e| e.choose(t));
+            let Some(id) = victim else {
+                return Err(FlowModFailure::TableFull(table));
+            };
+            self.remove(table, id, log);
+            self.limits.stats.evicted += 1;
+            return Ok(());
+        }
+        if learned && self.limits.learned.len() >= self.limits.learned_limit {
+            let tables = &self.tables;
+            let victim = self
+                .limits
+                .learned_queue
+                .soonest(|t, id| tables.get(usize::from(t))?.get(id));
+            let Some((t, id, _)) = victim else {
+                return Err(FlowModFailure::TableFull(table));
+            };
+            self.remove(t, id, log);
+            self.limits.stats.learn_evicted += 1;
+        }
+        Ok(())
+    }
+
+    /// Applies a table's `Flow_Table` settings (the default: no limit, refuse). A limit
+    /// lowered under `evict` evicts down to it at once, as OVS's
+    /// `evict_rules_from_table`; under `refuse` the flows stay and only new ones are
+    /// refused.
+    pub fn configure_table(&mut self, table: u8, cfg: TableConfig, log: &mut ChangeLog) {
+        let Some(t) = self.tables.get(usize::from(table)) else {
+            return;
+        };
+        let current = self.limits.configs.get(&table).cloned().unwrap_or_default();
+        if current == cfg {
+            return;
+        }
+        let evict = cfg.overflow_policy == OverflowPolicy::Evict && cfg.flow_limit.is_some();
+        if evict {
+            let index = TableEviction::new(cfg.groups.clone(), t);
+            self.limits.eviction.insert(table, index);
+        } else {
+            self.limits.eviction.remove(&table);
+        }
+        let limit = cfg.flow_limit;
+        if cfg == TableConfig::default() {
+            self.limits.configs.remove(&table);
+        } else {
+            self.limits.configs.insert(table, cfg);
+        }
+        let Some(limit) = limit.filter(|_| evict) else {
+            return;
+        };
+        while self.tables[usize::from(table)].len() > limit {
+            let t = &self.tables[usize::from(table)];
+            let Some(e) = self.limits.eviction.get_mut(&table) else {
+                break;
+            };
+            let Some(id) = e.choose(t) else {
+                break;
+            };
+            self.remove(table, id, log);
+            self.limits.stats.evicted += 1;
         }
     }
 
@@ -178,11 +324,11 @@ impl BridgeTables {
         strict: bool,
         now: Time,
         log: &mut ChangeLog,
-    ) -> usize {
+    ) -> Result<usize, FlowModFailure> {
         let actions = fm.actions.clone().unwrap_or_default();
         let ids = self.select(&fm, strict);
         if ids.is_empty() && fm.cookie_mask == 0 {
-            self.insert(fm, now, log);
+            self.insert(fm, now, log)?;
         } else {
             for &(t, id) in &ids {
                 let r = self.tables[t as usize]
@@ -199,7 +345,7 @@ impl BridgeTables {
                 });
             }
         }
-        ids.len()
+        Ok(ids.len())
     }
 
     /// `del-flows [--strict]`: returns how many flows went.
@@ -211,9 +357,15 @@ impl BridgeTables {
         ids.len()
     }
 
-    /// `replace-flows`: makes the bridge's flows exactly `flows`. Flows that stay the
-    /// same keep their counters.
-    pub fn replace_flows(&mut self, parsed: Vec<FlowMod>, now: Time, log: &mut ChangeLog) {
+    /// `replace-flows`: makes the bridge's flows exactly `flows`, or changes nothing if
+    /// they do not fit under the tables' limits. Flows that stay the same keep their
+    /// counters.
+    pub fn replace_flows(
+        &mut self,
+        parsed: Vec<FlowMod>,
+        now: Time,
+        log: &mut ChangeLog,
+    ) -> Result<(), FlowModFailure> {
         // New flows go in in file order (a later line with the same match and priority
         // wins), so rule ids and dumps come out the same every time.
         let mut flows: Vec<Option<FlowMod>> = Vec::new();
@@ -232,6 +384,7 @@ impl BridgeTables {
             .flat_map(|t| t.rules())
             .map(|r| (r.table, r.matcher, r.priority, r.id))
             .collect();
+        let mut gone = Vec::new();
         for (table, m, prio, id) in existing {
             let same = wanted.get(&(table, m, prio)).copied().filter(|&i| {
                 let fm = flows[i].as_ref().expect("indexed flows are present");
@@ -246,12 +399,27 @@ impl BridgeTables {
             });
             match same {
                 Some(i) => flows[i] = None,
-                None => self.remove(table, id, log),
+                None => gone.push((table, id)),
             }
         }
-        for fm in flows.into_iter().flatten() {
-            self.insert(fm, now, log);
+        // Room is checked before anything changes: the flows that go make room first.
+        let mut removed: BTreeMap<u8, usize> = BTreeMap::new();
+        for &(t, _) in &gone {
+            *removed.entry(t).or_default() += 1;
         }
+        let adds = flows
+            .iter()
+            .flatten()
+            .map(|fm| (fm.table.unwrap_or(0), &fm.matcher, fm.priority));
+        self.check_room(adds, &removed)
+            .inspect_err(|_| self.limits.stats.refused += 1)?;
+        for (table, id) in gone {
+            self.remove(table, id, log);
+        }
+        for fm in flows.into_iter().flatten() {
+            self.insert(fm, now, log)?;
+        }
+        Ok(())
     }
 
     /// The rules `dump-flows` shows for `filter`, in its order: table, then priority
@@ -330,7 +498,8 @@ impl BridgeTables {
     }
 
     /// Installs a learned flow, or refreshes it (its hard timeout restarts) if it is
-    /// already there.
+    /// already there. A flow that does not fit under the limits is not installed
+    /// (counted).
     pub fn install_learned(&mut self, lf: &LearnedFlow, now: Time, log: &mut ChangeLog) {
         let t = &mut self.tables[lf.table as usize];
         if let Some(id) = t.find_exact(&lf.matcher, lf.priority) {
@@ -350,11 +519,14 @@ impl BridgeTables {
             actions: Some(lf.actions.clone()),
             ..FlowMod::default()
         };
-        self.insert(fm, now, log);
+        if self.insert_with(fm, now, log, false, true).is_err() {
+            self.limits.stats.learn_refused += 1;
+        }
     }
 
     fn remove(&mut self, table: u8, id: u64, log: &mut ChangeLog) {
         if let Some(r) = self.tables[table as usize].remove(id) {
+            self.limits.removed(&r);
             log.push(Change::RuleRemoved {
                 bridge: self.id,
                 table,
@@ -365,9 +537,15 @@ impl BridgeTables {
         }
     }
 
-    /// Adds (or replaces, counters reset) the rule with this match and priority.
-    pub fn insert(&mut self, fm: FlowMod, now: Time, log: &mut ChangeLog) {
-        self.insert_with(fm, now, log, false);
+    /// Adds (or replaces, counters reset) the rule with this match and priority; a new
+    /// rule needs room in its table (refusals counted).
+    pub fn insert(
+        &mut self,
+        fm: FlowMod,
+        now: Time,
+        log: &mut ChangeLog,
+    ) -> Result<(), FlowModFailure> {
+        self.insert_with(fm, now, log, false, false)
     }
 
     /// An OpenFlow ADD (OVS's add_flow): replaces the rule with this match and
@@ -375,14 +553,40 @@ impl BridgeTables {
     /// packet and byte counts unless the flow mod has `reset_counts`, as OVS's
     /// `modify_keep_counts`, and its last use in any case (rule_insert forwards
     /// `used`, so `idle_age` goes on).
-    pub fn add_replacing(&mut self, fm: FlowMod, now: Time, log: &mut ChangeLog) {
-        self.insert_with(fm, now, log, true);
+    pub fn add_replacing(
+        &mut self,
+        fm: FlowMod,
+        now: Time,
+        log: &mut ChangeLog,
+    ) -> Result<(), FlowModFailure> {
+        self.insert_with(fm, now, log, true, false)
     }
 
-    fn insert_with(&mut self, fm: FlowMod, now: Time, log: &mut ChangeLog, carry: bool) {
+    /// `carry`: an OpenFlow ADD's counters carried over; `learned`: a flow `learn`
+    /// installs.
+    fn insert_with(
+        &mut self,
+        fm: FlowMod,
+        now: Time,
+        log: &mut ChangeLog,
+        carry: bool,
+        learned: bool,
+    ) -> Result<(), FlowModFailure> {
         let table = fm.table.unwrap_or(0);
+        if usize::from(table) >= self.tables.len() {
+            return Err(FlowModFailure::BadTableId(table));
+        }
         let (mut n_packets, mut n_bytes, mut last_used) = (0, 0, now);
-        if let Some(old) = self.tables[table as usize].find_exact(&fm.matcher, fm.priority) {
+        let old = self.tables[table as usize].find_exact(&fm.matcher, fm.priority);
+        if old.is_none() {
+            if let Err(e) = self.make_room(table, learned, log) {
+                if !learned {
+                    self.limits.stats.refused += 1;
+                }
+                return Err(e);
+            }
+        }
+        if let Some(old) = old {
             if let Some(r) = self.tables[table as usize].get(old).filter(|_| carry) {
                 last_used = r.last_used;
                 if fm.flags.0 & FlowFlags::RESET_COUNTS == 0 {
@@ -415,6 +619,11 @@ impl BridgeTables {
             n_packets,
             n_bytes,
         });
+        let rule = self.tables[table as usize]
+            .get(id)
+            .expect("the rule just inserted");
+        self.limits.added(rule, learned);
+        Ok(())
     }
 
     /// The rules a mod/del/dump selects: in `fm.table` (or all tables), with a match

@@ -58,6 +58,24 @@ impl Rule {
         }
     }
 
+    /// When the rule will expire if nothing happens (its idle timeout counts from its
+    /// last use, its hard timeout from its last modification), or None if it is
+    /// permanent: what eviction goes by, as OVS's `rule_eviction_priority`.
+    pub fn expires_at(&self) -> Option<Time> {
+        let hard = (self.hard_timeout != 0).then(|| {
+            self.modified
+                .saturating_add(u64::from(self.hard_timeout) * 1000)
+        });
+        let idle = (self.idle_timeout != 0).then(|| {
+            self.last_used
+                .saturating_add(u64::from(self.idle_timeout) * 1000)
+        });
+        match (hard, idle) {
+            (Some(h), Some(i)) => Some(h.min(i)),
+            (h, i) => h.or(i),
+        }
+    }
+
     /// Whether the rule's actions send packets to `port` (for `out_port=` filters).
     pub fn outputs_to(&self, port: u32) -> bool {
         self.actions.iter().any(|a| match a {

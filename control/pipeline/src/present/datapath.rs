@@ -10,6 +10,7 @@ use xvs_dataplane::worker::{cycle_counter_hz, WorkerStatsSnapshot};
 use xvs_dataplane::{DpAction, PortNo, Tpid, TunnelHeader};
 
 use crate::revalidator::RevalidatorStats;
+use crate::switch::Switch;
 use crate::topology::Topology;
 
 /// Datapath actions with port names, comma-separated; `drop` for none.
@@ -192,6 +193,42 @@ pub fn dp_show_text(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats)
         );
     }
     s
+}
+
+/// The rest of `dp-show`: what the pipeline dropped and why (packets, counted whether
+/// their translation was cached or not), and what the flow-table limits refused or
+/// evicted.
+pub fn pipeline_counters_text(sw: &Switch) -> String {
+    let d = &sw.drops;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  pipeline drops: controller:{} invalid-ttl:{} recursion-too-deep:{} too-many-resubmits:{} too-many-actions:{} too-many-learned:{}",
+        d.controller,
+        d.invalid_ttl,
+        d.recursion_too_deep,
+        d.too_many_resubmits,
+        d.too_many_actions,
+        d.too_many_learned
+    );
+    let l = sw.flow_limit_stats();
+    let _ = writeln!(
+        s,
+        "  flow limits: refused:{} evicted:{} learn-refused:{} learn-evicted:{}",
+        l.refused, l.evicted, l.learn_refused, l.learn_evicted
+    );
+    s
+}
+
+/// [`pipeline_counters_text`] as JSON.
+pub fn pipeline_counters_json(sw: &Switch) -> Value {
+    let d = &sw.drops;
+    let l = sw.flow_limit_stats();
+    json!({"drops": {"controller": d.controller, "invalid_ttl": d.invalid_ttl,
+        "recursion_too_deep": d.recursion_too_deep, "too_many_resubmits": d.too_many_resubmits,
+        "too_many_actions": d.too_many_actions, "too_many_learned": d.too_many_learned},
+        "flow_limits": {"refused": l.refused, "evicted": l.evicted,
+        "learn_refused": l.learn_refused, "learn_evicted": l.learn_evicted}})
 }
 
 /// `dp-show --json`.

@@ -9,7 +9,7 @@ use super::datapath::format_dp_actions;
 use crate::ofp::format::{format_actions, format_match};
 use crate::ofp::{Match, OfPort};
 use crate::topology::{Bridge, Topology};
-use crate::xlate::{DropReason, TraceEvent, TraceStep, Translation, MAX_DEPTH};
+use crate::xlate::{DropReason, TraceEvent, TraceStep, Translation};
 
 /// The whole trace of `key` (whose `in_port` is a datapath port; `of_in` is its
 /// OpenFlow number on `bridge`): the flow, every step, the megaflow and the datapath
@@ -48,6 +48,10 @@ pub fn trace_text(
         "Datapath actions: {}",
         format_dp_actions(topo, &tr.actions)
     );
+    if let Some(e) = tr.error {
+        // As OVS's ofproto/trace: which bound, after the (empty) actions.
+        let _ = writeln!(s, "Translation failed ({e}), packet is dropped.");
+    }
     s
 }
 
@@ -94,6 +98,7 @@ pub fn step_text(step: &TraceStep, bridge: &Bridge) -> String {
         TraceEvent::MacForward { port } => format!("     forwarding to learned port {port}"),
         TraceEvent::Flood { vlan } => format!("     flooding VLAN {vlan}"),
         TraceEvent::Dropped(why) => drop_text(why),
+        TraceEvent::Failed(e) => format!("     >>>> {} <<<<", e.trace_text()),
     };
     format!("{indent}{body}")
 }
@@ -101,9 +106,6 @@ pub fn step_text(step: &TraceStep, bridge: &Bridge) -> String {
 fn drop_text(why: &DropReason) -> String {
     match why {
         DropReason::NoBridgeForDpPort(dp) => format!("No bridge port has datapath port {dp}: drop"),
-        DropReason::TooDeep => {
-            format!(">>>> over {MAX_DEPTH} resubmit/patch actions: dropping <<<<")
-        }
         DropReason::SecondVlanTag => {
             "     >> a second VLAN tag is not supported: push_vlan ignored".into()
         }
@@ -116,7 +118,6 @@ fn drop_text(why: &DropReason) -> String {
         DropReason::NoPatchPeer(peer) => {
             format!("     >> patch peer \"{peer}\" does not exist: nothing sent")
         }
-        DropReason::PatchLoop => "     >> patch loop: dropping".into(),
         DropReason::NormalPartialVlanTag => "     >> partial VLAN tag, dropping".into(),
         DropReason::NormalInPortNotOnBridge => {
             "     >> NORMAL: input port is not on this bridge: drop".into()

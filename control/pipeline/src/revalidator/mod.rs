@@ -37,6 +37,9 @@ use registry::{Installed, Registry, Tag};
 
 /// Entries per worker, as OVS's default flow limit.
 pub const DEFAULT_CACHE_CAPACITY: usize = 200_000;
+/// A translation that failed (hit a bound) is cached only with at most this many
+/// distinct table lookups (about 400 bytes each, kept with the entry).
+pub const MAX_FAILED_LOOKUPS_CACHED: usize = 64;
 /// Entries idle this long are removed (OVS's `max-idle`).
 pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
 
@@ -233,7 +236,11 @@ impl Revalidator {
         // this translation saw its own lessons, and is cached unless others changed it.
         let (_, cs) = self.revalidate_changes(sw);
         let actions = tr.actions.iter().copied().collect();
-        let cacheable = cs.is_empty() || !cs.affects(&tr, true);
+        // A failed translation is cached as a drop, but not when it looked up so many
+        // distinct fields (a resubmit tree that changes registers at every level) that
+        // its entry would hold megabytes: then each of its packets comes here, bounded.
+        let too_big = tr.error.is_some() && tr.lookups.len() > MAX_FAILED_LOOKUPS_CACHED;
+        let cacheable = !too_big && (cs.is_empty() || !cs.affects(&tr, true));
         // Registers and metadata are the pipeline's own state, never part of a key.
         let mask = tr.cache_mask();
         let masked = up.key.masked(&mask);
