@@ -350,3 +350,39 @@ fn an_internal_port_gives_the_host_an_interface_on_the_bridge() {
         "del-port removes the internal netdev: {links}"
     );
 }
+
+/// Forty ports on one worker (a hypervisor's VMs): every port's socket gets fill
+/// frames from the worker's shared UMEM (once, the first six took it all and the
+/// seventh port failed), and the first and the last VM reach each other.
+#[test]
+fn forty_ports_fit_on_one_worker() {
+    require_root();
+    let net = SwitchNet::new(40);
+    let d = Xvsd::start_in(
+        Some(net.ns_switch.name()),
+        &Xvsd::dir("forty"),
+        &["--workers", "1"],
+    );
+    d.ok(&["add-br", "br-int"]);
+    for h in &net.hosts {
+        d.ok(&["add-port", "br-int", &h.switch_if]);
+    }
+    for (i, h) in net.hosts.iter().enumerate() {
+        h.ns.ip(&[
+            "addr",
+            "add",
+            &format!("10.0.1.{}/24", i + 1),
+            "dev",
+            &h.host_if,
+        ]);
+    }
+    let (first, last) = (&net.hosts[0], &net.hosts[39]);
+    let out = first
+        .ns
+        .exec("ping", &["-c", "3", "-i", "0.2", "-W", "2", "10.0.1.40"]);
+    assert!(out.contains("3 received"), "{out}\n{}", d.log());
+    let out = last
+        .ns
+        .exec("ping", &["-c", "3", "-i", "0.2", "-W", "2", "10.0.1.1"]);
+    assert!(out.contains("3 received"), "{out}\n{}", d.log());
+}

@@ -35,7 +35,11 @@ pub enum AfXdpError {
     WorkerGone(usize),
     #[error("spawning worker thread {0}: {1}")]
     Spawn(usize, std::io::Error),
-    #[error("worker {worker}: no free UMEM frames for the fill ring of port {port} queue {queue}")]
+    #[error(
+        "worker {worker}: no free UMEM frames for the fill ring of port {port} queue {queue} \
+         (every socket needs at least one batch of frames: start xvsd with more \
+         --umem-frames or --workers)"
+    )]
     OutOfFrames {
         worker: usize,
         port: PortNo,
@@ -54,7 +58,8 @@ pub struct DatapathConfig {
     /// Bytes per UMEM frame: 2048 or 4096 (frames up to this minus 256 bytes of
     /// headroom are received).
     pub frame_size: u32,
-    /// Frames in each worker's UMEM (8192 frames of 4096 bytes: 32 MiB per worker).
+    /// Frames in each worker's UMEM (16384 frames of 4096 bytes: 64 MiB per worker;
+    /// OVS gives each port queue 16 MiB of its own).
     pub umem_frames: u32,
     pub rings: RingSizes,
     /// Frames kept in each socket's fill ring; at most half the fill ring (so that the
@@ -83,7 +88,7 @@ impl Default for DatapathConfig {
         DatapathConfig {
             cores: Vec::new(),
             frame_size: 4096,
-            umem_frames: 8192,
+            umem_frames: 16384,
             rings: RingSizes::default(),
             fill_frames: 1024,
             batch: BATCH as u32,

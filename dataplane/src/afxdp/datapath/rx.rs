@@ -31,6 +31,10 @@ pub(super) struct RxSide {
     pub(super) fill: ProdRing<u64>,
     /// Frames this socket holds (fill ring, rx ring, being processed).
     pub(super) owned: u32,
+    /// Frames it should hold: the worker's fill budget shared among its sockets
+    /// (`WorkerIo::share_fill`). Above it, received frames go back to the free list
+    /// instead of the fill ring, so that a socket added later gets its share.
+    pub(super) target: u32,
     pub(super) counters: RxCounters,
 }
 
@@ -112,7 +116,16 @@ pub(super) fn service_rx<C: Fn() -> u64>(
     // One batch: the worker overlaps the batch's cache misses (Worker::process_batch).
     worker.process_batch(r.port, &mut frames, now, &mut |p, b: &[u8]| tx.send(p, b));
     drop(frames);
+    // Frames above the socket's share go to the free list (its share shrank when
+    // another socket came).
+    let mut surplus = r.owned.saturating_sub(r.target);
     for frame in addrs {
+        if surplus > 0 {
+            surplus -= 1;
+            tx.pool.free(frame);
+            to_pool += 1;
+            continue;
+        }
         match fidx {
             Some(fi) => {
                 r.fill.write(fi.wrapping_add(written), frame);

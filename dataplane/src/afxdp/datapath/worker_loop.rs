@@ -115,7 +115,11 @@ pub(super) struct WorkerIo {
     rxs: Vec<RxSide>,
     tx: TxPath,
     pollfds: Vec<libc::pollfd>,
+    /// The most frames one socket's fill ring gets (DatapathConfig::fill_frames).
     fill_frames: u32,
+    /// The least: one batch. A socket gets it even from the tx reserve, so that many
+    /// ports fit on one worker (each with less to absorb bursts).
+    min_fill: u32,
     /// Frames kept out of fill rings for transmission.
     tx_reserve: usize,
     rings: RingSizes,
@@ -149,6 +153,7 @@ impl WorkerIo {
             },
             pollfds: Vec::new(),
             fill_frames: c.fill_frames,
+            min_fill: c.batch.min(c.fill_frames),
             tx_reserve: (umem.frames() as usize / 4).max(2 * c.batch as usize),
             rings: c.rings,
             bind_mode: c.bind_mode,
@@ -246,6 +251,7 @@ impl WorkerIo {
                 rx: rings.rx,
                 fill: rings.fill,
                 owned: 0,
+                target: 0,
                 counters: RxCounters::default(),
             });
             self.tx.txs.push(TxSide {
@@ -257,8 +263,15 @@ impl WorkerIo {
                 unsubmitted: 0,
                 in_flight: 0,
             });
+            self.share_fill();
+            let min_fill = self.min_fill;
             let r = self.rxs.last_mut().unwrap();
-            top_up(r, &mut self.tx.pool, self.fill_frames, self.tx_reserve);
+            top_up(r, &mut self.tx.pool, r.target, self.tx_reserve);
+            if r.owned < min_fill {
+                // The others hold the budget until their traffic gives frames back:
+                // start with one batch from half the tx reserve.
+                top_up(r, &mut self.tx.pool, min_fill, self.tx_reserve / 2);
+            }
             if r.owned == 0 {
                 return Err(AfXdpError::OutOfFrames {
                     worker: self.index,
@@ -288,7 +301,23 @@ impl WorkerIo {
             }
         }
         self.tx.ports.retain(|p| p.port != port);
+        self.share_fill();
         self.rebuild();
+    }
+
+    /// Shares the frames not reserved for transmission among the sockets' fill rings,
+    /// each between one batch and `fill_frames`: a few ports get deep fill rings, many
+    /// ports fit. A socket gives back what is over its share as it receives; an idle
+    /// one keeps its frames, so sockets added later may start with one batch taken from
+    /// the tx reserve.
+    fn share_fill(&mut self) {
+        let budget = (self.umem.frames() as usize).saturating_sub(self.tx_reserve);
+        let n = self.rxs.len().max(1);
+        let share = (budget / n) as u32;
+        let target = share.clamp(self.min_fill, self.fill_frames);
+        for r in &mut self.rxs {
+            r.target = target;
+        }
     }
 
     /// Recomputes which socket each port transmits on, and the poll set.
@@ -397,14 +426,13 @@ pub(super) fn run<C: Fn() -> u64>(
             let WorkerIo {
                 rxs,
                 tx,
-                fill_frames,
                 tx_reserve,
                 ..
             } = &mut io;
             for r in rxs.iter_mut() {
-                if r.owned < *fill_frames {
-                    top_up(r, &mut tx.pool, *fill_frames, *tx_reserve);
-                    fill_short |= r.owned < *fill_frames;
+                if r.owned < r.target {
+                    top_up(r, &mut tx.pool, r.target, *tx_reserve);
+                    fill_short |= r.owned < r.target;
                 }
             }
         }
