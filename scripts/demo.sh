@@ -16,8 +16,14 @@
 #
 # The capture is taken on the wire (w-cmp): on the nodes' own underlay netdevs the XDP
 # program hands tunnel packets to xvs before any packet tap sees them.
+#
+# With --neutron it runs the second demo instead: the unmodified Neutron OVS agent on
+# two xvs nodes (scripts/demo-neutron.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --neutron ]; then
+    exec scripts/demo-neutron.sh
+fi
 
 if [ "$(id -u)" != 0 ]; then
     echo "demo.sh needs root (network namespaces, XDP, AF_XDP)" >&2
