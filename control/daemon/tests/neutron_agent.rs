@@ -134,7 +134,7 @@ fn pings(c: &Cluster, net: Net, from: usize, to: usize) {
     let start = Instant::now();
     while ping(&ns, &net.ip(to), 1, "0.2") == 0 {
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(60),
             "{net:?}: the VM on node {from} never reached the one on node {to}\n{}",
             [from, to]
                 .iter()
@@ -313,12 +313,13 @@ struct Reference {
 }
 
 impl Reference {
-    fn start(config: &AgentConfig) -> Reference {
+    /// `name`: the test's, so that tests running at once have their own directories.
+    fn start(name: &str, config: &AgentConfig) -> Reference {
         let ns = Netns::new("ref");
         let (a, b) = (unique_name("ra"), unique_name("rb"));
         let pair = veth_pair(&a, &b, Some(&ns), Some(&ns));
         ns.ip(&["addr", "add", &format!("{}/24", node_ip(0)), "dev", &a]);
-        let dir = Xvsd::dir("agent-ref");
+        let dir = Xvsd::dir(&format!("{name}-ref"));
         let ovs = RealOvs::start_in(Some(ns.name()), &dir);
         if !config.bridge_mappings.is_empty() {
             ovs.db
@@ -465,12 +466,20 @@ struct Run {
     reference: Option<Reference>,
     /// The provider network's NICs on the wire (kept until the end).
     _phys: Vec<VethPair>,
+    /// Held for the whole run: six agents starting at once on a 2-core machine take
+    /// minutes, not seconds.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Both nodes, their VMs (one per network of `nets` per node), their agents started
 /// with `config` (and, with `reference`, node 0's twin on OVS); every VM's port bound
 /// and up, l2pop told.
 fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) -> Run {
+    let serial = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut c = Cluster::new(name, 2);
     for n in 0..2 {
         for &net in nets {
@@ -498,7 +507,7 @@ fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) ->
     let mut agents: Vec<Agent> = (0..2)
         .map(|n| Agent::start(&c.nodes[n], &format!("node{n}"), config))
         .collect();
-    let mut reference = reference.then(|| Reference::start(config));
+    let mut reference = reference.then(|| Reference::start(name, config));
     let mut all: Vec<(usize, &mut Agent, &Ovsdb)> = agents
         .iter_mut()
         .zip(&c.nodes)
@@ -543,6 +552,7 @@ fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) ->
         agents,
         reference,
         _phys: phys,
+        _serial: serial,
     }
 }
 
@@ -554,6 +564,7 @@ fn the_unmodified_agent_with_l2pop_and_arp_responder_runs_two_nodes_on_xvs() {
         mut agents,
         reference,
         _phys,
+        _serial,
     } = two_nodes("agent-l2pop", &config, &NETS, true);
     // The agent programmed xvs as it programs OVS.
     same_flows_as_ovs(
@@ -814,6 +825,7 @@ fn the_unmodified_agent_floods_and_learns_and_runs_a_vlan_provider_network_on_xv
         agents,
         reference,
         _phys,
+        _serial,
     } = two_nodes("agent-flood", &config, &nets, true);
     // Tunnels from tunnel_sync, one per type; br-phys joined to br-int by the agent's
     // patch ports: all of it as on OVS.
