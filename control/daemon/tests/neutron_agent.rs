@@ -515,13 +515,16 @@ fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) ->
         .map(|(n, (a, node))| (n, a, &node.xvsd.db))
         .chain(reference.as_mut().map(|r| (0, &mut r.agent, &r.ovs.db)))
         .collect();
-    for (n, a, _) in all.iter_mut() {
-        if !config.l2_population {
-            // Without l2pop, tunnels come from tunnel_sync: the other node's address.
+    if !config.l2_population {
+        // Without l2pop, tunnels come from tunnel_sync: the other node's address, told
+        // to every server before any agent may ask.
+        for (n, a, _) in all.iter_mut() {
             a.tell(serde_json::json!({"cmd": "tunnels", "ips": [node_ip(1 - *n)]}));
         }
+    }
+    for (_, a, _) in all.iter_mut() {
         // The agent has made its bridges and default flows and entered its rpc_loop.
-        a.wait_event(Duration::from_secs(90), |e| e["event"] == "tunnel_sync");
+        a.wait_event(Duration::from_secs(120), |e| e["event"] == "tunnel_sync");
     }
     eprintln!(
         "every agent in its rpc_loop after {:.1} s",

@@ -306,9 +306,10 @@ impl Drop for Agent {
         let _ = self.child.wait();
         if std::thread::panicking() {
             // The test's directory goes with it: keep the agent's log.
+            let dir = self.log.parent().and_then(|d| d.file_name());
             let kept = std::env::temp_dir().join(format!(
                 "xvs-failed-{}-{}",
-                std::process::id(),
+                dir.unwrap_or_default().to_string_lossy(),
                 self.log.file_name().unwrap().to_string_lossy()
             ));
             if std::fs::copy(&self.log, &kept).is_ok() {
