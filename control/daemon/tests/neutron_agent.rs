@@ -328,7 +328,7 @@ impl Reference {
         let conf = dir.join("neutron-agent.conf");
         let text = agent_conf(&dir, "node0", &ovs.db.remote(), &node_ip(0), config);
         std::fs::write(&conf, text).unwrap();
-        let agent = Agent::start_with(ns.name(), &dir, &conf, "node0");
+        let agent = Agent::start_with(ns.name(), &dir, &conf, "node0", &config.tunnels);
         Reference {
             agent,
             ovs,
@@ -504,10 +504,19 @@ fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) ->
         }
     }
     let started = Instant::now();
+    // Without l2pop, tunnels come from tunnel_sync: the other node's address.
+    let config_of = |n: usize| AgentConfig {
+        tunnels: if config.l2_population {
+            vec![]
+        } else {
+            vec![node_ip(1 - n)]
+        },
+        ..config.clone()
+    };
     let mut agents: Vec<Agent> = (0..2)
-        .map(|n| Agent::start(&c.nodes[n], &format!("node{n}"), config))
+        .map(|n| Agent::start(&c.nodes[n], &format!("node{n}"), &config_of(n)))
         .collect();
-    let mut reference = reference.then(|| Reference::start(name, config));
+    let mut reference = reference.then(|| Reference::start(name, &config_of(0)));
     let mut all: Vec<(usize, &mut Agent, &Ovsdb)> = agents
         .iter_mut()
         .zip(&c.nodes)
@@ -515,13 +524,6 @@ fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) ->
         .map(|(n, (a, node))| (n, a, &node.xvsd.db))
         .chain(reference.as_mut().map(|r| (0, &mut r.agent, &r.ovs.db)))
         .collect();
-    if !config.l2_population {
-        // Without l2pop, tunnels come from tunnel_sync: the other node's address, told
-        // to every server before any agent may ask.
-        for (n, a, _) in all.iter_mut() {
-            a.tell(serde_json::json!({"cmd": "tunnels", "ips": [node_ip(1 - *n)]}));
-        }
-    }
     for (_, a, _) in all.iter_mut() {
         // The agent has made its bridges and default flows and entered its rpc_loop.
         a.wait_event(Duration::from_secs(120), |e| e["event"] == "tunnel_sync");
