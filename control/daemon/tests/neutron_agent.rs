@@ -339,12 +339,14 @@ impl Reference {
 }
 
 /// A flow as the agent programmed it, for comparing switches: `ovs-ofctl -O OpenFlow13
-/// dump-flows` without cookies (random per agent start), durations and counters, and
+/// --names dump-flows` without cookies (random per agent start), durations and counters, and
 /// without flows learned from traffic.
 /// Local VLANs (each agent picks its own, in its own order) are named by network:
 /// `lvids` maps a switch's local VLAN to the network's name.
 fn programmed(dir: &Path, bridge: &str, lvids: &[(u16, &str)]) -> Vec<String> {
-    let dump = ofctl_ok(dir, &["-O", "OpenFlow13", "dump-flows", bridge]);
+    // Port names, not numbers: the agent makes tunnel ports in the order its l2pop
+    // casts happen to run, so their numbers differ from run to run.
+    let dump = ofctl_ok(dir, &["-O", "OpenFlow13", "--names", "dump-flows", bridge]);
     let mut flows: Vec<String> = dump
         .lines()
         .filter(|l| l.starts_with(" cookie=") && !l.contains("hard_timeout=300"))
