@@ -71,6 +71,7 @@ impl From<SwitchError> for RequestError {
                 ..
             } => "table-full",
             SwitchError::FlowMod { .. } => "bad-flow",
+            SwitchError::BadPacket(_) => "bad-request",
         };
         RequestError::new(code, e.to_string())
     }
