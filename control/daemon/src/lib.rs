@@ -10,11 +10,14 @@ pub mod links;
 pub mod netdevs;
 pub mod netlink;
 pub mod ovsdb;
+pub mod pidfile;
 pub mod ports;
 pub mod protocol;
 pub mod reconcile;
 pub mod server;
 pub mod underlay;
+pub mod unixctl;
+pub mod vlog;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -440,6 +443,24 @@ impl Daemon {
     pub fn set_flow_restore_wait(&self, wait: bool) {
         self.control
             .revalidator(move |reval| reval.set_flow_restore_wait(wait));
+    }
+
+    /// The internal ports whose netdevs xvsd made (none without a datapath): what
+    /// `ovs-appctl exit --cleanup` removes once the datapath has let go of them, as OVS
+    /// removes its datapath and the internal devices with it (without `--cleanup` they
+    /// stay for the next start, as OVS's do).
+    pub fn internal_ports(&self) -> Vec<String> {
+        if !self.moves_packets() {
+            return Vec::new();
+        }
+        self.control.read(|sw, _, _| {
+            sw.topology()
+                .bridges()
+                .flat_map(|b| b.ports.values())
+                .filter(|p| p.config.kind == PortKind::Internal)
+                .map(|p| p.name().to_string())
+                .collect()
+        })
     }
 
     /// Whether packets really move (not `--datapath none`).
