@@ -319,9 +319,24 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
         None => None,
     };
     let pidfile = match args.pidfile.as_deref() {
-        Some("") => Some(Pidfile::create(&rundir.join("ovs-vswitchd.pid"))?),
-        Some(f) => Some(Pidfile::create(&under(&rundir, f))?),
         None => None,
+        Some(f) => {
+            let path = if f.is_empty() {
+                rundir.join("ovs-vswitchd.pid")
+            } else {
+                under(&rundir, f)
+            };
+            match Pidfile::create(&path) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    if let Some(p) = &unixctl_path {
+                        let _ = std::fs::remove_file(p);
+                    }
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
     };
     let listener = server::bind(&args.socket).map_err(|e| e.to_string())?;
     tracing::info!(socket = %args.socket.display(), workers = args.workers, datapath = %args.datapath, "xvsd ready");
