@@ -797,3 +797,108 @@ fn afxdp_cache_entries_pmd_stats_drops_and_mac_table_after_traffic() {
     assert!(!fdb.contains(&mac(h0.host_mac)), "{fdb}");
     drop(s2);
 }
+
+/// Reads what the server sends until it closes the connection (or `wait` passes).
+fn read_until_closed(s: &mut std::os::unix::net::UnixStream, wait: Duration) -> (Vec<u8>, bool) {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while start.elapsed() < wait {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (got, true),
+        }
+    }
+    (got, false)
+}
+
+#[test]
+fn stalled_oversized_and_broken_clients_hold_up_no_one() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let d = xvsd("bounds", &["--control-timeout", "1"]);
+    let ctl = ctl_path(&d.dir);
+    let connect = || UnixStream::connect(&ctl).unwrap();
+    let timed_version = || {
+        let t = Instant::now();
+        assert!(ok(&d.dir, &["version"]).starts_with("ovs-vswitchd"));
+        t.elapsed()
+    };
+
+    // Pipelined requests are answered in order, byte for byte as OVS answers.
+    let mut p = connect();
+    p.write_all(
+        br#"{"id":1,"method":"version","params":[]}{"id":"two","method":"nosuch","params":[]}"#,
+    )
+    .unwrap();
+    p.shutdown(std::net::Shutdown::Write).unwrap();
+    let (got, closed) = read_until_closed(&mut p, Duration::from_secs(5));
+    assert!(closed);
+    let want = format!(
+        "{{\"id\":1,\"result\":\"ovs-vswitchd (Open vSwitch) 3.1.0\\nxvsd (xvs) {}\\n\",\"error\":null}}{{\"id\":\"two\",\"error\":\"\\\"nosuch\\\" is not a valid command (use \\\"list-commands\\\" to see a list of valid commands)\\n\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(String::from_utf8(got).unwrap(), want);
+
+    // Half a message, then silence: closed after the request timeout (1 s here), and
+    // nobody waits for it meanwhile.
+    let mut half: Vec<UnixStream> = (0..10)
+        .map(|_| {
+            let mut s = connect();
+            s.write_all(br#"{"id":0,"method":"vers"#).unwrap();
+            s
+        })
+        .collect();
+    assert!(timed_version() < Duration::from_millis(900));
+    for s in &mut half {
+        let (got, closed) = read_until_closed(s, Duration::from_secs(5));
+        assert!(closed && got.is_empty());
+    }
+
+    // A message over 1 MiB, and anything that is not a request: closed, no answer.
+    let mut big = connect();
+    let junk = vec![b'['; 2 << 20];
+    let _ = big.write_all(&junk);
+    assert!(read_until_closed(&mut big, Duration::from_secs(5)).1);
+    for msg in [
+        &br#"{"method":"version","params":[]}"#[..],
+        br#"{"id":0,"result":"x","error":null}"#,
+        b"not json",
+    ] {
+        let mut s = connect();
+        s.write_all(msg).unwrap();
+        let (got, closed) = read_until_closed(&mut s, Duration::from_secs(5));
+        assert!(
+            closed && got.is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(msg)
+        );
+    }
+
+    // More connections than the limit (64): the ones idle longest make room.
+    let idle: Vec<UnixStream> = (0..70).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(timed_version() < Duration::from_secs(2));
+    drop(idle);
+
+    // One that never reads its replies holds up no one either.
+    let mut greedy = connect();
+    greedy.set_nonblocking(true).unwrap();
+    let req = br#"{"id":0,"method":"list-commands","params":[]}"#;
+    for _ in 0..2000 {
+        if greedy.write(req).is_err() {
+            break;
+        }
+    }
+    assert!(timed_version() < Duration::from_secs(2));
+    assert!(d.log().lines().all(|l| !l.contains("panicked")));
+}
