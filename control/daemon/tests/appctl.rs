@@ -796,6 +796,29 @@ fn afxdp_cache_entries_pmd_stats_drops_and_mac_table_after_traffic() {
     assert!(fdb.contains(&mac(h1.host_mac)), "{fdb}");
     assert!(!fdb.contains(&mac(h0.host_mac)), "{fdb}");
     drop(s2);
+
+    // exit --cleanup: stopped, and the bridge's internal port is gone with it (a plain
+    // exit, like SIGTERM, leaves it for the next start).
+    let link = || {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                net.ns_switch.name(),
+                "ip",
+                "link",
+                "show",
+                "br-int",
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(link());
+    assert_eq!(ok(&dir, &["exit", "--cleanup"]), "");
+    assert!(!link(), "br-int's netdev removed");
+    assert!(!dir.join("ovs-vswitchd.pid").exists());
 }
 
 /// Reads what the server sends until it closes the connection (or `wait` passes).

@@ -124,7 +124,7 @@ pub fn list_commands() -> String {
 }
 
 /// OVS's `eth_from_hex`: hex digit pairs (white space between bytes allowed), at least
-/// an Ethernet header. `Ok(None)`: not hex at all (then it is not a packet).
+/// an Ethernet header; OVS's error otherwise.
 fn packet_from_hex(s: &str) -> Result<Vec<u8>, &'static str> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len() / 2);
@@ -431,11 +431,20 @@ impl Appctl {
         }
         let d = self.daemon()?;
         let (workers, names, entries) = d.control().read(|sw, reval, _| {
-            (
-                reval.worker_stats(),
-                sw.topology().dp_port_names(),
-                reval.n_entries(),
-            )
+            let topo = sw.topology();
+            // As OVS: a port's type after its name, unless it is a plain netdev.
+            let mut names = topo.dp_port_names();
+            for br in topo.bridges() {
+                for p in br.ports.values() {
+                    let kind = p.config.kind.type_name();
+                    if let (Some(dp), false) = (p.dp_port, kind == "system") {
+                        if let Some(n) = names.get_mut(&dp) {
+                            n.push_str(&format!(" ({kind})"));
+                        }
+                    }
+                }
+            }
+            (reval.worker_stats(), names, reval.n_entries())
         });
         let (hit, missed, lost) = workers.iter().fold((0, 0, 0), |(h, m, l), w| {
             (h + w.hits, m + w.misses, l + w.lost)

@@ -538,10 +538,13 @@ impl Loop {
             }
         }
         if c.written >= c.out.len() {
+            let now = Instant::now();
             c.out = Vec::new();
             c.written = 0;
             c.state = State::Reading;
-            c.since = Instant::now();
+            c.since = now;
+            // What it sent meanwhile has its whole time from now.
+            c.partial_since = (c.decoder.pending() > 0).then_some(now);
         }
     }
 
