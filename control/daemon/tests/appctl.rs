@@ -925,3 +925,146 @@ fn stalled_oversized_and_broken_clients_hold_up_no_one() {
     assert!(timed_version() < Duration::from_secs(2));
     assert!(d.log().lines().all(|l| !l.contains("panicked")));
 }
+
+/// The labels of `label: value` lines, in order.
+fn labels(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, _)| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+/// The answers that exist in both switches keep OVS's layout: compared line by line
+/// with a real ovs-vswitchd's, numbers and names aside.
+#[test]
+fn answers_keep_ovs_layout() {
+    let d = xvsd("layout", &[]);
+    configure(&d.db, &d.dir);
+    let ovs_dir = Xvsd::dir("layout-ovs");
+    let ovs = RealOvs::start(&ovs_dir);
+    configure(&ovs.db, &ovs_dir);
+    let ovs_ctl = ovs_dir.join("vswitchd.ctl");
+    let theirs = |args: &[&str]| {
+        let mut a = vec!["-t", ovs_ctl.to_str().unwrap()];
+        a.extend(args);
+        ok(&ovs_dir, &a)
+    };
+    let ours = |args: &[&str]| ok(&d.dir, args);
+
+    // Word for word.
+    for args in [
+        &["fdb/show", "br-int"][..],
+        &["fdb/flush", "br-int"],
+        &["fdb/flush"],
+        &["vlog/set", "ANY:syslog:warn"],
+        &["dpif-netdev/pmd-stats-clear"],
+    ] {
+        assert_eq!(ours(args), theirs(args), "{args:?}");
+    }
+    assert_eq!(
+        ours(&["version"]).lines().next(),
+        theirs(&["version"]).lines().next()
+    );
+    assert_eq!(
+        ours(&["list-commands"]).lines().next(),
+        theirs(&["list-commands"]).lines().next()
+    );
+
+    // vlog/list: the same header, every line the same columns (OVS's `%-16s  %4s
+    // %4s       %4s`: the levels end at columns 22, 33 and 44).
+    let (x, o) = (ours(&["vlog/list"]), theirs(&["vlog/list"]));
+    assert_eq!(
+        x.lines().take(2).collect::<Vec<_>>(),
+        o.lines().take(2).collect::<Vec<_>>()
+    );
+    let ends = |l: &str| {
+        let b = l.as_bytes();
+        (1..b.len())
+            .filter(|&i| b[i - 1] != b' ' && b[i] == b' ')
+            .chain(std::iter::once(b.len()))
+            .skip(1)
+            .collect::<Vec<_>>()
+    };
+    for l in o.lines().skip(2).take(5).chain(x.lines().skip(2)) {
+        assert_eq!(ends(l), vec![22, 33, 44], "{l:?}");
+    }
+    assert!(
+        x.contains("\nunixctl           INFO       WARN        OFF\n"),
+        "{x}"
+    );
+
+    // coverage/show: the header (but the hash) and the last line.
+    let (x, o) = (ours(&["coverage/show"]), theirs(&["coverage/show"]));
+    let head = |t: &str| {
+        t.lines()
+            .next()
+            .unwrap()
+            .split("hash=")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(head(&x), head(&o));
+    for t in [&x, &o] {
+        let last = t.lines().last().unwrap();
+        assert!(last.ends_with(" events never hit"), "{last}");
+        for l in t.lines().skip(1).filter(|l| l.contains("total: ")) {
+            assert_eq!(l.split_whitespace().count(), 6, "{l}");
+            assert!(l.contains("/sec ") && l.contains("/sec   total: "), "{l}");
+        }
+    }
+
+    // upcall/show: OVS's lines first.
+    let (x, o) = (ours(&["upcall/show"]), theirs(&["upcall/show"]));
+    let numbers = |l: &str| {
+        let mut out = String::new();
+        let mut prev = false;
+        for c in l.chars() {
+            if c.is_ascii_digit() {
+                if !prev {
+                    out.push('N');
+                }
+                prev = true;
+            } else {
+                out.push(c);
+                prev = false;
+            }
+        }
+        out
+    };
+    let first = |t: &str| t.lines().skip(1).take(2).map(numbers).collect::<Vec<_>>();
+    assert_eq!(first(&x), first(&o));
+
+    // pmd-stats-show: OVS's labels, in OVS's order (xvs leaves out what it does not
+    // count).
+    let (x, o) = (
+        labels(&ours(&["dpif-netdev/pmd-stats-show"])),
+        labels(&theirs(&["dpif-netdev/pmd-stats-show"])),
+    );
+    let mut it = o.iter().skip(1);
+    for l in x.iter().skip(1) {
+        assert!(it.any(|m| m == l), "{l} not in OVS's order: {o:?}");
+    }
+
+    // dpif/show: the head line, the bridge, each port as `name ofport/dp: (type...)`.
+    let (x, o) = (ours(&["dpif/show"]), theirs(&["dpif/show"]));
+    let ports = |t: &str| {
+        t.lines()
+            .skip(2)
+            .map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                (
+                    w[0].to_string(),
+                    w[1].split('/').next().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ports(&x), ports(&o));
+    assert_eq!(x.lines().nth(1), o.lines().nth(1));
+    for t in [&x, &o] {
+        let l = t.lines().next().unwrap();
+        assert!(l.contains(": hit:") && l.contains(" missed:"), "{l}");
+    }
+}
