@@ -1,7 +1,8 @@
 //! xvsd, the daemon around the pipeline: requests from the control socket, routed to
 //! changes and reads on the control thread, the OVSDB database followed (bridges and
 //! ports come from there, [`reconcile`]), ports opened through the datapath backend, and
-//! tunnel underlays kept in line with the kernel.
+//! tunnel underlays kept in line with the kernel; `ovs-appctl`'s commands ([`unixctl`]),
+//! logging as OVS's vlog ([`vlog`]) and the pidfile ([`pidfile`]).
 //! What the answers look like is the pipeline's [`xvs_pipeline::present`].
 
 pub mod afxdp_backend;

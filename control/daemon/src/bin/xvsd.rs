@@ -1,7 +1,7 @@
 //! xvsd: the xvs daemon, in ovs-vswitchd's place. Runs the workers and the control
-//! thread, serves the control socket, and follows the real ovsdb-server as its client:
-//! bridges and ports come from the database, and what ovs-vswitchd writes back is
-//! written back.
+//! thread, serves the control socket and ovs-appctl's (with ovs-vswitchd's pidfile and
+//! log file), and follows the real ovsdb-server as its client: bridges and ports come
+//! from the database, and what ovs-vswitchd writes back is written back.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
