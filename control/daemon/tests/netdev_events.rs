@@ -228,6 +228,14 @@ fn a_netdev_deleted_and_created_again_under_traffic_is_attached_again() {
             }
             sent.store(tag, Ordering::Relaxed);
         });
+        // A failed assertion below must end the sender too, or the scope never ends.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop_sender = StopOnDrop(&stop);
         std::thread::sleep(Duration::from_millis(300));
 
         // Deleting the switch side deletes the pair.
