@@ -13,9 +13,11 @@ use crossbeam_channel::bounded;
 use xvs_daemon::afxdp_backend::AfXdpBackend;
 use xvs_daemon::connmgr::model::OvsModel;
 use xvs_daemon::connmgr::ConnMgr;
+use xvs_daemon::logging::{self, LogTarget};
 use xvs_daemon::ovsdb::client;
 use xvs_daemon::ovsdb::connection::{ovs_rundir, Remote};
 use xvs_daemon::ports::{NoDatapath, PortBackend};
+use xvs_daemon::service::{self, Notifier};
 use xvs_daemon::{links, server, Daemon};
 use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
 use xvs_dataplane::worker::{Upcall, Worker};
@@ -87,6 +89,11 @@ struct Args {
     /// Log level (error, warn, info, debug, trace) or a tracing filter.
     #[arg(long, default_value = "info")]
     log: String,
+    /// Where the log goes: stderr; journald (stderr lines with sd-daemon priority
+    /// prefixes, for systemd's journal); syslog (facility daemon); auto: journald when
+    /// stderr is the journal ($JOURNAL_STREAM), else stderr.
+    #[arg(long, value_enum, default_value = "auto")]
+    log_target: LogTarget,
 }
 
 /// A positive number of seconds (fractions allowed).
@@ -107,11 +114,7 @@ fn probe_secs(s: &str) -> Result<f64, String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(&args.log, args.log_target, c"xvsd");
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -125,6 +128,8 @@ fn run(args: Args) -> Result<(), String> {
     if args.workers == 0 {
         return Err("--workers must be at least 1".into());
     }
+    // systemd's Type=notify (sd_notify(3)): READY=1 once the database is applied.
+    let notifier = Notifier::from_env();
     let database: Remote = match args.database.as_deref() {
         Some(d) => d.parse()?,
         None => Remote::default_from_env(),
@@ -223,6 +228,7 @@ fn run(args: Args) -> Result<(), String> {
         Some(0.0) => None,
         Some(s) => Some(Duration::from_secs_f64(s)),
     };
+    let database_name = database.to_string();
     let ovsdb = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -235,6 +241,7 @@ fn run(args: Args) -> Result<(), String> {
     // The control socket appears once the database's bridges and ports are in place,
     // so a client that can connect finds the daemon ready; a database that does not
     // answer does not keep the daemon from serving (it is followed when it comes).
+    notifier.status(&format!("waiting for the database ({database_name})"));
     let waiting = std::time::Instant::now();
     while !daemon.database_applied()
         && !stop.load(Ordering::Relaxed)
@@ -259,11 +266,17 @@ fn run(args: Args) -> Result<(), String> {
             .spawn(move || server::serve_with(daemon, listener, stop, cfg))
             .map_err(|e| format!("control socket thread: {e}"))?
     };
+    let mut ready = false;
     while !stop.load(Ordering::Relaxed) {
+        if !ready && daemon.database_applied() {
+            ready = true;
+            notifier.ready(&service::ready_status(&daemon, &database_name));
+        }
         daemon.tick(std::time::Instant::now());
         std::thread::sleep(Duration::from_millis(50));
     }
     tracing::info!("stopping");
+    notifier.stopping("stopping: detaching ports");
     // OpenFlow connections first (they use the control thread); their sockets go.
     connmgr.shutdown();
     let _ = server.join();
