@@ -31,7 +31,7 @@ use xvs_pipeline::Switch;
     version,
     about = "xvs: a userspace AF_XDP switch for OVS-style bridges and flows"
 )]
-struct Args {
+pub(crate) struct Args {
     /// The OVSDB database to follow, as ovs-vswitchd's: unix:PATH or tcp:IP:PORT
     /// [default: unix:$OVS_RUNDIR/db.sock, OVS_RUNDIR being /var/run/openvswitch unless
     /// set]
