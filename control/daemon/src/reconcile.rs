@@ -190,7 +190,7 @@ impl BridgeLayer {
             if !current.contains_key(&br.name) {
                 tracing::info!(
                     bridge = %br.name,
-                    fail_mode = describe::fail_mode(br.secure),
+                    fail_mode = %describe::fail_mode(br.secure),
                     ports = br.ifaces.len(),
                     controllers = br.controllers.len(),
                     "bridge added"

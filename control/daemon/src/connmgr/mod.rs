@@ -464,7 +464,7 @@ impl ConnMgr {
         let flush = has != b.has_primary || (cfg.standalone != b.standalone && !has);
         if cfg.standalone != b.standalone {
             let mode = |standalone| if standalone { "standalone" } else { "secure" };
-            tracing::info!(bridge = %cfg.name, from = mode(b.standalone), to = mode(cfg.standalone), "fail mode changed");
+            tracing::info!(bridge = %cfg.name, from = %mode(b.standalone), to = %mode(cfg.standalone), "fail mode changed");
         }
         b.has_primary = has;
         b.standalone = cfg.standalone;
