@@ -405,7 +405,7 @@ impl BridgeLayer {
         let wanted: BTreeSet<&str> = br.ifaces.iter().map(|i| i.name.as_str()).collect();
         for (name, (cfg, ofport)) in have {
             if !wanted.contains(name.as_str()) {
-                tracing::info!(bridge = %br.name, port = %name, ofport = *ofport, r#type = %describe::kind(&cfg.kind), "port removed");
+                tracing::info!(bridge = %br.name, port = %name, ofport = *ofport, kind = %describe::kind(&cfg.kind), "port removed");
                 if let Err(e) = daemon.del_port(&br.name, name) {
                     tracing::warn!(port = %name, error = %e.message, "deleting port");
                 }
