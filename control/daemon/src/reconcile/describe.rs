@@ -44,7 +44,7 @@ pub(super) fn bridge_options(old: &BridgeOptions, new: &BridgeOptions) -> String
 }
 
 fn secs(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}", ms / 1000)
     } else {
         format!("{}", ms as f64 / 1000.0)
