@@ -46,7 +46,9 @@ gzip -9n "$docs"/man/*.8
 
 out="$target_dir/debian"
 mkdir -p "$out"
-rm -f "$out"/xvs_*.deb
-cargo deb --locked --no-build --profile "$profile" -p xvs-daemon -o "$out" >&2
+rm -f "$out"/xvs_*.deb "$out"/xvs-dbgsym_*
+# Debug symbols (the release profile keeps some, for profiling) go to a separate
+# xvs-dbgsym .ddeb, as Debian ships them.
+cargo deb --locked --no-build --dbgsym --profile "$profile" -p xvs-daemon -o "$out" >&2
 deb=$(ls "$out"/xvs_*.deb)
 echo "$deb"
