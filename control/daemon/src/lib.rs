@@ -1,7 +1,8 @@
 //! xvsd, the daemon around the pipeline: requests from the control socket, routed to
 //! changes and reads on the control thread, the OVSDB database followed (bridges and
 //! ports come from there, [`reconcile`]), ports opened through the datapath backend, and
-//! tunnel underlays kept in line with the kernel.
+//! tunnel underlays kept in line with the kernel; `ovs-appctl`'s commands ([`unixctl`]),
+//! logging as OVS's vlog ([`vlog`]) and the pidfile ([`pidfile`]).
 //! What the answers look like is the pipeline's [`xvs_pipeline::present`].
 
 pub mod afxdp_backend;
@@ -11,12 +12,15 @@ pub mod logging;
 pub mod netdevs;
 pub mod netlink;
 pub mod ovsdb;
+pub mod pidfile;
 pub mod ports;
 pub mod protocol;
 pub mod reconcile;
 pub mod server;
 pub mod service;
 pub mod underlay;
+pub mod unixctl;
+pub mod vlog;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -73,6 +77,7 @@ impl From<SwitchError> for RequestError {
                 ..
             } => "table-full",
             SwitchError::FlowMod { .. } => "bad-flow",
+            SwitchError::BadPacket(_) => "bad-request",
         };
         RequestError::new(code, e.to_string())
     }
@@ -475,6 +480,24 @@ impl Daemon {
     pub fn set_flow_restore_wait(&self, wait: bool) {
         self.control
             .revalidator(move |reval| reval.set_flow_restore_wait(wait));
+    }
+
+    /// The internal ports whose netdevs xvsd made (none without a datapath): what
+    /// `ovs-appctl exit --cleanup` removes once the datapath has let go of them, as OVS
+    /// removes its datapath and the internal devices with it (without `--cleanup` they
+    /// stay for the next start, as OVS's do).
+    pub fn internal_ports(&self) -> Vec<String> {
+        if !self.moves_packets() {
+            return Vec::new();
+        }
+        self.control.read(|sw, _, _| {
+            sw.topology()
+                .bridges()
+                .flat_map(|b| b.ports.values())
+                .filter(|p| p.config.kind == PortKind::Internal)
+                .map(|p| p.name().to_string())
+                .collect()
+        })
     }
 
     /// Whether packets really move (not `--datapath none`).

@@ -1,23 +1,22 @@
-//! Where xvsd's log goes (`--log-target`): stderr, the journal, or syslog.
+//! Where `--log`'s levels go (`--log-target`), for [`crate::vlog`], which does the rest:
 //!
-//! - `stderr`: `tracing`'s text, with timestamps (and colours on a terminal).
-//! - `journald`: the same lines on stderr without timestamps (the journal adds its own),
-//!   each prefixed with its syslog priority, `<3>` for errors ... `<7>` for debug, as
+//! - `stderr`: the console, `tracing`'s text with timestamps (and colours on a terminal).
+//! - `journald`: the console's lines without timestamps (the journal adds its own), each
+//!   prefixed with its syslog priority, `<3>` for errors ... `<7>` for debug, as
 //!   `sd-daemon(3)` describes: systemd connects a service's stderr to the journal and
 //!   reads the prefix as the entry's priority, so `journalctl -u xvsd -p warning`
 //!   works. The whole line, with its fields (`bridge=br-int port=tap1 ...`), is the
 //!   entry's message, so what changed is in what `journalctl` shows.
-//! - `syslog`: `syslog(3)`, facility `daemon`, identifier `xvsd`, the same priorities.
+//! - `syslog`: vlog's syslog destination (`syslog(3)`, facility `daemon`, identifier
+//!   `xvsd`) instead of the console.
 //! - `auto` (the default): `journald` when stderr is the journal (`$JOURNAL_STREAM`
 //!   names stderr's device and inode, as systemd sets it for `StandardError=journal`),
 //!   else `stderr`.
 
-use std::ffi::{CStr, CString};
 use std::io::{self, Write};
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
 
 /// `--log-target`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -32,43 +31,15 @@ pub enum LogTarget {
     Syslog,
 }
 
-/// Installs the global subscriber: `filter` is a level or a `tracing` filter
-/// (`xvs_dataplane=debug`), `ident` the syslog identifier. Returns the target used
-/// (`auto` resolved).
-pub fn init(filter: &str, target: LogTarget, ident: &'static CStr) -> LogTarget {
-    let target = match target {
-        LogTarget::Auto if stderr_is_journal() => LogTarget::Journald,
-        LogTarget::Auto => LogTarget::Stderr,
-        t => t,
-    };
-    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter));
-    match target {
-        LogTarget::Journald => builder
-            .with_writer(Sink::Journal)
-            .with_ansi(false)
-            .without_time()
-            .init(),
-        LogTarget::Syslog => {
-            // SAFETY: `ident` is 'static, as openlog(3) requires (it keeps the pointer).
-            unsafe {
-                libc::openlog(
-                    ident.as_ptr(),
-                    libc::LOG_PID | libc::LOG_NDELAY,
-                    libc::LOG_DAEMON,
-                )
-            };
-            builder
-                .with_writer(Sink::Syslog)
-                .with_ansi(false)
-                .without_time()
-                .init()
+impl LogTarget {
+    /// `auto` made `journald` or `stderr`.
+    pub fn resolve(self) -> LogTarget {
+        match self {
+            LogTarget::Auto if stderr_is_journal() => LogTarget::Journald,
+            LogTarget::Auto => LogTarget::Stderr,
+            t => t,
         }
-        _ => builder
-            .with_writer(io::stderr)
-            .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
-            .init(),
     }
-    target
 }
 
 /// Whether stderr is the journal's stream: `$JOURNAL_STREAM` is `DEVICE:INODE` of it.
@@ -106,33 +77,27 @@ fn priority(level: Level) -> libc::c_int {
     }
 }
 
-/// Where one event's text goes, with its level known.
+/// The console's writer for the journal: each event's lines with its priority prefix.
 #[derive(Clone, Copy, Debug)]
-enum Sink {
-    Journal,
-    Syslog,
-}
+pub struct JournalWriter;
 
-/// One event's text, sent when dropped (the formatter writes an event, then drops its
-/// writer).
-struct Line {
-    sink: Sink,
+/// One event's text, written when dropped (the formatter writes an event, then drops
+/// its writer), in one write so that lines of two threads do not mix.
+pub struct Line {
     level: Level,
     buf: Vec<u8>,
 }
 
-impl<'a> MakeWriter<'a> for Sink {
+impl<'a> MakeWriter<'a> for JournalWriter {
     type Writer = Line;
     fn make_writer(&'a self) -> Line {
         Line {
-            sink: *self,
             level: Level::INFO,
             buf: Vec::new(),
         }
     }
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line {
         Line {
-            sink: *self,
             level: *meta.level(),
             buf: Vec::new(),
         }
@@ -154,21 +119,8 @@ impl Drop for Line {
         if self.buf.is_empty() {
             return;
         }
-        let prio = priority(self.level);
-        match self.sink {
-            Sink::Journal => {
-                let out = journal_lines(prio, &self.buf);
-                let _ = io::stderr().lock().write_all(&out);
-            }
-            Sink::Syslog => {
-                let text = String::from_utf8_lossy(&self.buf);
-                let text = text.trim_end().replace('\0', " ");
-                if let Ok(msg) = CString::new(text) {
-                    // SAFETY: a constant "%s" format and one NUL-terminated argument.
-                    unsafe { libc::syslog(prio, c"%s".as_ptr(), msg.as_ptr()) };
-                }
-            }
-        }
+        let out = journal_lines(priority(self.level), &self.buf);
+        let _ = io::stderr().lock().write_all(&out);
     }
 }
 

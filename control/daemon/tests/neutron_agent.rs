@@ -134,7 +134,7 @@ fn pings(c: &Cluster, net: Net, from: usize, to: usize) {
     let start = Instant::now();
     while ping(&ns, &net.ip(to), 1, "0.2") == 0 {
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(60),
             "{net:?}: the VM on node {from} never reached the one on node {to}\n{}",
             [from, to]
                 .iter()
@@ -313,12 +313,13 @@ struct Reference {
 }
 
 impl Reference {
-    fn start(config: &AgentConfig) -> Reference {
+    /// `name`: the test's, so that tests running at once have their own directories.
+    fn start(name: &str, config: &AgentConfig) -> Reference {
         let ns = Netns::new("ref");
         let (a, b) = (unique_name("ra"), unique_name("rb"));
         let pair = veth_pair(&a, &b, Some(&ns), Some(&ns));
         ns.ip(&["addr", "add", &format!("{}/24", node_ip(0)), "dev", &a]);
-        let dir = Xvsd::dir("agent-ref");
+        let dir = Xvsd::dir(&format!("{name}-ref"));
         let ovs = RealOvs::start_in(Some(ns.name()), &dir);
         if !config.bridge_mappings.is_empty() {
             ovs.db
@@ -327,7 +328,7 @@ impl Reference {
         let conf = dir.join("neutron-agent.conf");
         let text = agent_conf(&dir, "node0", &ovs.db.remote(), &node_ip(0), config);
         std::fs::write(&conf, text).unwrap();
-        let agent = Agent::start_with(ns.name(), &dir, &conf, "node0");
+        let agent = Agent::start_with(ns.name(), &dir, &conf, "node0", &config.tunnels);
         Reference {
             agent,
             ovs,
@@ -338,12 +339,14 @@ impl Reference {
 }
 
 /// A flow as the agent programmed it, for comparing switches: `ovs-ofctl -O OpenFlow13
-/// dump-flows` without cookies (random per agent start), durations and counters, and
+/// --names dump-flows` without cookies (random per agent start), durations and counters, and
 /// without flows learned from traffic.
 /// Local VLANs (each agent picks its own, in its own order) are named by network:
 /// `lvids` maps a switch's local VLAN to the network's name.
 fn programmed(dir: &Path, bridge: &str, lvids: &[(u16, &str)]) -> Vec<String> {
-    let dump = ofctl_ok(dir, &["-O", "OpenFlow13", "dump-flows", bridge]);
+    // Port names, not numbers: the agent makes tunnel ports in the order its l2pop
+    // casts happen to run, so their numbers differ from run to run.
+    let dump = ofctl_ok(dir, &["-O", "OpenFlow13", "--names", "dump-flows", bridge]);
     let mut flows: Vec<String> = dump
         .lines()
         .filter(|l| l.starts_with(" cookie=") && !l.contains("hard_timeout=300"))
@@ -465,12 +468,20 @@ struct Run {
     reference: Option<Reference>,
     /// The provider network's NICs on the wire (kept until the end).
     _phys: Vec<VethPair>,
+    /// Held for the whole run: six agents starting at once on a 2-core machine take
+    /// minutes, not seconds.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Both nodes, their VMs (one per network of `nets` per node), their agents started
 /// with `config` (and, with `reference`, node 0's twin on OVS); every VM's port bound
 /// and up, l2pop told.
 fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) -> Run {
+    let serial = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut c = Cluster::new(name, 2);
     for n in 0..2 {
         for &net in nets {
@@ -495,10 +506,19 @@ fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) ->
         }
     }
     let started = Instant::now();
+    // Without l2pop, tunnels come from tunnel_sync: the other node's address.
+    let config_of = |n: usize| AgentConfig {
+        tunnels: if config.l2_population {
+            vec![]
+        } else {
+            vec![node_ip(1 - n)]
+        },
+        ..config.clone()
+    };
     let mut agents: Vec<Agent> = (0..2)
-        .map(|n| Agent::start(&c.nodes[n], &format!("node{n}"), config))
+        .map(|n| Agent::start(&c.nodes[n], &format!("node{n}"), &config_of(n)))
         .collect();
-    let mut reference = reference.then(|| Reference::start(config));
+    let mut reference = reference.then(|| Reference::start(name, &config_of(0)));
     let mut all: Vec<(usize, &mut Agent, &Ovsdb)> = agents
         .iter_mut()
         .zip(&c.nodes)
@@ -506,13 +526,9 @@ fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) ->
         .map(|(n, (a, node))| (n, a, &node.xvsd.db))
         .chain(reference.as_mut().map(|r| (0, &mut r.agent, &r.ovs.db)))
         .collect();
-    for (n, a, _) in all.iter_mut() {
-        if !config.l2_population {
-            // Without l2pop, tunnels come from tunnel_sync: the other node's address.
-            a.tell(serde_json::json!({"cmd": "tunnels", "ips": [node_ip(1 - *n)]}));
-        }
+    for (_, a, _) in all.iter_mut() {
         // The agent has made its bridges and default flows and entered its rpc_loop.
-        a.wait_event(Duration::from_secs(90), |e| e["event"] == "tunnel_sync");
+        a.wait_event(Duration::from_secs(120), |e| e["event"] == "tunnel_sync");
     }
     eprintln!(
         "every agent in its rpc_loop after {:.1} s",
@@ -543,6 +559,7 @@ fn two_nodes(name: &str, config: &AgentConfig, nets: &[Net], reference: bool) ->
         agents,
         reference,
         _phys: phys,
+        _serial: serial,
     }
 }
 
@@ -554,6 +571,7 @@ fn the_unmodified_agent_with_l2pop_and_arp_responder_runs_two_nodes_on_xvs() {
         mut agents,
         reference,
         _phys,
+        _serial,
     } = two_nodes("agent-l2pop", &config, &NETS, true);
     // The agent programmed xvs as it programs OVS.
     same_flows_as_ovs(
@@ -814,6 +832,7 @@ fn the_unmodified_agent_floods_and_learns_and_runs_a_vlan_provider_network_on_xv
         agents,
         reference,
         _phys,
+        _serial,
     } = two_nodes("agent-flood", &config, &nets, true);
     // Tunnels from tunnel_sync, one per type; br-phys joined to br-int by the agent's
     // patch ports: all of it as on OVS.

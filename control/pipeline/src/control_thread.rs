@@ -237,7 +237,9 @@ fn run(
         }
         let now = clock.now_ms();
         if now >= next_tick {
+            let started = Instant::now();
             reval.tick(sw, now);
+            reval.stats.dump_duration_ms = started.elapsed().as_millis() as u64;
             next_tick = now + config.tick.as_millis() as Time;
         }
     }

@@ -30,6 +30,9 @@ pub enum SwitchError {
     FlowLine { line: usize, error: FlowParseError },
     #[error(transparent)]
     Flow(#[from] FlowParseError),
+    /// A packet to trace that is not one (shorter than an Ethernet header).
+    #[error("{0}")]
+    BadPacket(String),
     #[error("flow text \"{0}\" has no actions")]
     MissingActions(String),
     /// The flows do not fit (a table's `flow_limit`), or name a table there is not.

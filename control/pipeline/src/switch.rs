@@ -25,9 +25,10 @@ use crate::ofproto::table::{Rule, Time};
 pub use crate::ofproto::BridgeOptions;
 use crate::ofproto::{BridgeTables, Ofproto};
 use crate::present;
+use crate::present::trace::TraceStyle;
 pub use crate::topology::UnderlayRoute;
 use crate::topology::{Bridge, PortConfig, PortKind, PortVlan, Topology};
-use crate::xlate::{translate, DropReason, Translation, XlateError};
+use crate::xlate::{translate, DropReason, PipelineDrop, Translation, XlateError};
 
 /// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,6 +55,13 @@ pub struct DropStats {
     pub too_many_actions: u64,
     /// Packets whose translation asked for over [`crate::xlate::MAX_LEARNED`] flows.
     pub too_many_learned: u64,
+    /// Packets dropped because a table lookup found no rule (OVS's table miss).
+    pub no_flow: u64,
+    /// Packets the flows' actions sent nowhere (`drop`, no actions, NORMAL with nowhere
+    /// to go, output only to the input port).
+    pub flow_action: u64,
+    /// Packets from a datapath port that no bridge has.
+    pub bridge_not_found: u64,
 }
 
 impl DropStats {
@@ -192,6 +200,19 @@ impl Switch {
         self.ofproto.remove(br.id);
         self.topology_changed();
         Ok(())
+    }
+
+    /// Empties a bridge's MAC table, or every bridge's (`ovs-appctl fdb/flush
+    /// [BRIDGE]`); cached translations that used what it held are invalidated. Returns
+    /// how many entries went.
+    pub fn flush_macs(&mut self, bridge: Option<&str>) -> Result<usize, SwitchError> {
+        match bridge {
+            Some(name) => {
+                let (tables, _) = self.tables_mut(name)?;
+                Ok(tables.mac_table.flush())
+            }
+            None => Ok(self.ofproto.iter_mut().map(|t| t.mac_table.flush()).sum()),
+        }
     }
 
     /// Sets a bridge's NORMAL options (`other_config:mac-table-size`, `mac-aging-time`,
@@ -514,10 +535,26 @@ impl Switch {
         translate(&self.topology, &self.ofproto, key, now, false).0
     }
 
-    /// `ofproto/trace`: every table, rule and action on the way, and the datapath actions.
+    /// `ofproto/trace BRIDGE FLOW` as `xvsctl trace` prints it (names everywhere).
     pub fn trace(&self, bridge: &str, packet: &str, now: Time) -> Result<String, SwitchError> {
+        self.trace_styled(bridge, packet, None, TraceStyle::XVSCTL, now)
+    }
+
+    /// `ofproto/trace BRIDGE FLOW [PACKET]`: the translation of the packet `flow`
+    /// describes (OpenFlow syntax, `in_port` required) entering `bridge`, or, with
+    /// `packet`, of that frame's own fields entering where `flow` says (its `in_port`
+    /// and `tun_id`; the rest of `flow` is not looked at, as OVS takes only the
+    /// metadata from it). Nothing is learned and nothing counted.
+    pub fn trace_styled(
+        &self,
+        bridge: &str,
+        flow: &str,
+        packet: Option<&[u8]>,
+        style: TraceStyle,
+        now: Time,
+    ) -> Result<String, SwitchError> {
         let br = self.bridge(bridge)?;
-        let fm = parse_flow(packet, ParseMode::Dump, br)?;
+        let fm = parse_flow(flow, ParseMode::Dump, br)?;
         let mut key = fm.matcher.value;
         let of_in = key.in_port;
         let Some(port) = br.port(of_in) else {
@@ -532,15 +569,22 @@ impl Switch {
                 port.name()
             )));
         };
+        if let Some(frame) = packet {
+            let tun_id = key.tun_id;
+            key = FlowKey::extract(dp, frame)
+                .map_err(|_| SwitchError::BadPacket("Packet data too short for Ethernet".into()))?;
+            key.tun_id = tun_id;
+        }
         key.in_port = dp;
         let (tr, steps) = translate(&self.topology, &self.ofproto, &key, now, true);
-        Ok(present::trace::trace_text(
+        Ok(present::trace::trace_text_styled(
             &self.topology,
             br,
             &key,
             of_in,
             &tr,
             &steps,
+            style,
         ))
     }
 
@@ -580,9 +624,14 @@ impl Switch {
     /// What a packet that followed `tr` leaves behind: rule counters, MAC learning and
     /// learned flows. The revalidator calls this for the packets of a cached entry too.
     pub fn apply_side_effects(&mut self, tr: &Translation, packets: u64, bytes: u64, now: Time) {
-        // A failed translation is a drop: counted for every packet, cached or not.
-        if let Some(e) = tr.error {
-            self.drops.count_failed(e, packets);
+        // A drop is counted for every packet, cached or not, by its reason (a failed
+        // translation by its bound; what went to a controller below).
+        match tr.drop_reason() {
+            Some(PipelineDrop::Failed(e)) => self.drops.count_failed(e, packets),
+            Some(PipelineDrop::NoFlow) => self.drops.no_flow += packets,
+            Some(PipelineDrop::FlowAction) => self.drops.flow_action += packets,
+            Some(PipelineDrop::BridgeNotFound) => self.drops.bridge_not_found += packets,
+            Some(PipelineDrop::Controller) | None => {}
         }
         for &(b, id) in &tr.rules {
             if let Some(tables) = self.ofproto.get_mut(b) {

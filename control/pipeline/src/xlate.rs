@@ -162,9 +162,51 @@ pub struct Translation {
     /// learned flows, nothing for a controller). The rules it went through are still
     /// credited, and its lookups kept, so that a change to them brings the packet back.
     pub error: Option<XlateError>,
+    /// Table lookups that found no rule (OVS's table miss: the packet goes no further
+    /// there). Tells why a translation with no actions dropped its packet.
+    pub table_misses: u32,
+    /// The packet came in on a datapath port no bridge has (OVS's
+    /// `drop_action_bridge_not_found`).
+    pub no_bridge: bool,
+}
+
+/// Why a translation drops its packet, when it does (no actions): what `coverage/show`
+/// counts it as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipelineDrop {
+    /// A bound of the translation was hit.
+    Failed(XlateError),
+    /// No bridge has the input port.
+    BridgeNotFound,
+    /// A table lookup found no rule (and nothing else sent the packet anywhere).
+    NoFlow,
+    /// Only to a controller, which xvs does not have (counted there).
+    Controller,
+    /// The rules' actions sent it nowhere: `drop`, no actions, NORMAL with nowhere to
+    /// go, output to the input port, ...
+    FlowAction,
 }
 
 impl Translation {
+    /// Why this translation drops its packet; `None` when it sends it somewhere.
+    pub fn drop_reason(&self) -> Option<PipelineDrop> {
+        if let Some(e) = self.error {
+            return Some(PipelineDrop::Failed(e));
+        }
+        if !self.actions.is_empty() {
+            return None;
+        }
+        Some(if self.no_bridge {
+            PipelineDrop::BridgeNotFound
+        } else if !self.to_controller.is_empty() {
+            PipelineDrop::Controller
+        } else if self.table_misses > 0 {
+            PipelineDrop::NoFlow
+        } else {
+            PipelineDrop::FlowAction
+        })
+    }
+
     /// The mask a cache entry for this translation is keyed by: `consulted` without the
     /// pipeline's own state (`metadata` and the registers start at zero for every packet
     /// and are only ever what the consulted fields and the rules made them).
@@ -261,6 +303,7 @@ pub fn translate(
         }];
         let out = Translation {
             consulted: base_consulted(),
+            no_bridge: true,
             ..Default::default()
         };
         return (out, if trace { steps } else { Vec::new() });
@@ -413,7 +456,10 @@ impl<'a> Ctx<'a> {
                     }
                     next = self.run(actions);
                 }
-                None => self.note(|| TraceEvent::NoMatch { table }),
+                None => {
+                    self.out.table_misses += 1;
+                    self.note(|| TraceEvent::NoMatch { table })
+                }
             }
         }
         self.table = saved_table;

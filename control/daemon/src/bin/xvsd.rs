@@ -1,9 +1,9 @@
 //! xvsd: the xvs daemon, in ovs-vswitchd's place. Runs the workers and the control
-//! thread, serves the control socket, and follows the real ovsdb-server as its client:
-//! bridges and ports come from the database, and what ovs-vswitchd writes back is
-//! written back.
+//! thread, serves the control socket and ovs-appctl's (with ovs-vswitchd's pidfile and
+//! log file), and follows the real ovsdb-server as its client: bridges and ports come
+//! from the database, and what ovs-vswitchd writes back is written back.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +13,16 @@ use crossbeam_channel::bounded;
 use xvs_daemon::afxdp_backend::AfXdpBackend;
 use xvs_daemon::connmgr::model::OvsModel;
 use xvs_daemon::connmgr::ConnMgr;
-use xvs_daemon::logging::{self, LogTarget};
+use xvs_daemon::logging::LogTarget;
 use xvs_daemon::ovsdb::client;
 use xvs_daemon::ovsdb::connection::{ovs_rundir, Remote};
+use xvs_daemon::pidfile::Pidfile;
 use xvs_daemon::ports::{NoDatapath, PortBackend};
 use xvs_daemon::service::{self, Notifier};
-use xvs_daemon::{links, server, Daemon};
+use xvs_daemon::unixctl::server::{UnixctlConfig, UnixctlServer};
+use xvs_daemon::unixctl::{self, Appctl};
+use xvs_daemon::vlog::Vlog;
+use xvs_daemon::{links, ports, server, Daemon};
 use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
 use xvs_dataplane::worker::{Upcall, Worker};
 use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
@@ -86,11 +90,27 @@ pub(crate) struct Args {
     /// 0: no probes [default: as ovs-vswitchd, 5 over tcp:, none over unix:]
     #[arg(long, value_name = "SECS", value_parser = probe_secs)]
     db_inactivity_probe: Option<f64>,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    /// Log level (error, warn, info, debug, trace) or a tracing filter, for the console
+    /// (stderr) and the log file; `ovs-appctl vlog/set` changes it at run time.
     #[arg(long, default_value = "info")]
     log: String,
-    /// Where the log goes: stderr; journald (stderr lines with sd-daemon priority
-    /// prefixes, for systemd's journal); syslog (facility daemon); auto: journald when
+    /// Also log to FILE [default: $OVS_LOGDIR/ovs-vswitchd.log, OVS_LOGDIR being
+    /// /var/log/openvswitch unless set]; `ovs-appctl vlog/reopen` opens it again.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    log_file: Option<String>,
+    /// Write the pid to FILE once xvsd is ready, held locked while it runs and removed
+    /// at exit, as ovs-vswitchd's (`ovs-appctl -t ovs-vswitchd` finds xvsd through it)
+    /// [default: $OVS_RUNDIR/ovs-vswitchd.pid; a relative FILE is in $OVS_RUNDIR].
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pidfile: Option<String>,
+    /// The unixctl socket `ovs-appctl` talks to [default:
+    /// $OVS_RUNDIR/ovs-vswitchd.PID.ctl; a relative SOCKET is in $OVS_RUNDIR; `none`
+    /// for no socket].
+    #[arg(long, value_name = "SOCKET")]
+    unixctl: Option<String>,
+    /// Where the --log levels go: stderr (the console, with timestamps); journald
+    /// (stderr lines with sd-daemon priority prefixes and no timestamps, for systemd's
+    /// journal); syslog (facility daemon, instead of the console); auto: journald when
     /// stderr is the journal ($JOURNAL_STREAM), else stderr.
     #[arg(long, value_enum, default_value = "auto")]
     log_target: LogTarget,
@@ -112,10 +132,35 @@ fn probe_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `path` as OVS's `abs_file_name(dir, path)`: absolute as it is, relative under `dir`.
+fn under(dir: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    logging::init(&args.log, args.log_target, c"xvsd");
-    match run(args) {
+    let log_file = args.log_file.as_deref().map(|f| match f {
+        "" => {
+            let dir = std::env::var_os("OVS_LOGDIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/var/log/openvswitch"));
+            dir.join("ovs-vswitchd.log")
+        }
+        f => PathBuf::from(f),
+    });
+    let vlog = match Vlog::init(&args.log, log_file, args.log_target) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("xvsd: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match run(args, vlog) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -124,7 +169,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
+fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
     if args.workers == 0 {
         return Err("--workers must be at least 1".into());
     }
@@ -252,6 +297,59 @@ fn run(args: Args) -> Result<(), String> {
     if !daemon.database_applied() && !stop.load(Ordering::Relaxed) {
         tracing::warn!("the database is not applied yet; serving the control socket anyway");
     }
+    // ovs-appctl's socket, then the pidfile that leads to it, then the control socket:
+    // whoever finds one of them finds the ones before it.
+    let cores: Vec<Option<usize>> = (0..args.workers)
+        .map(|i| args.cores.get(i).copied())
+        .collect();
+    let appctl = Arc::new(Appctl::new(
+        Arc::downgrade(&daemon),
+        Some(vlog),
+        stop.clone(),
+        &cores,
+    ));
+    let rundir = ovs_rundir();
+    let unixctl_path = match args.unixctl.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(under(&rundir, p)),
+        None => Some(rundir.join(format!("ovs-vswitchd.{}.ctl", std::process::id()))),
+    };
+    let unixctl = match &unixctl_path {
+        Some(p) => {
+            let l = unixctl::server::bind(p).map_err(|e| {
+                format!("{}: could not initialize control socket ({e})", p.display())
+            })?;
+            let cfg = UnixctlConfig {
+                request_timeout: args.control_timeout,
+                ..UnixctlConfig::default()
+            };
+            Some(
+                UnixctlServer::spawn(appctl.clone(), l, cfg)
+                    .map_err(|e| format!("unixctl thread: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    let pidfile = match args.pidfile.as_deref() {
+        None => None,
+        Some(f) => {
+            let path = if f.is_empty() {
+                rundir.join("ovs-vswitchd.pid")
+            } else {
+                under(&rundir, f)
+            };
+            match Pidfile::create(&path) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    if let Some(p) = &unixctl_path {
+                        let _ = std::fs::remove_file(p);
+                    }
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+    };
     let listener = server::bind(&args.socket).map_err(|e| e.to_string())?;
     tracing::info!(socket = %args.socket.display(), workers = args.workers, datapath = %args.datapath, "xvsd ready");
     let server = {
@@ -272,10 +370,20 @@ fn run(args: Args) -> Result<(), String> {
             ready = true;
             notifier.ready(&service::ready_status(&daemon, &database_name));
         }
-        daemon.tick(std::time::Instant::now());
+        let now = std::time::Instant::now();
+        daemon.tick(now);
+        appctl.tick(now);
         std::thread::sleep(Duration::from_millis(50));
     }
-    tracing::info!("stopping");
+    let cleanup = appctl.exit_requested();
+    tracing::info!(
+        "stopping{}",
+        match cleanup {
+            Some(true) => " (ovs-appctl exit --cleanup)",
+            Some(false) => " (ovs-appctl exit)",
+            None => "",
+        }
+    );
     notifier.stopping("stopping: detaching ports");
     // OpenFlow connections first (they use the control thread); their sockets go.
     connmgr.shutdown();
@@ -288,10 +396,33 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(t) = links {
         let _ = t.join();
     }
-    // Dropping the daemon detaches every port and stops the control thread.
+    let internal = match cleanup {
+        Some(true) => daemon.internal_ports(),
+        _ => Vec::new(),
+    };
+    // Dropping the daemon detaches every port and stops the control thread (a command
+    // still running holds it a moment longer: waited for).
+    let weak = Arc::downgrade(&daemon);
     drop(daemon);
+    let waiting = std::time::Instant::now();
+    while weak.strong_count() > 0 && waiting.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     for t in worker_threads {
         let _ = t.join();
+    }
+    for name in internal {
+        ports::delete_internal(&name);
+    }
+    // What leads ovs-appctl here goes, then `exit` is answered: when it returns, xvsd
+    // has stopped.
+    drop(pidfile);
+    if let Some(p) = &unixctl_path {
+        let _ = std::fs::remove_file(p);
+    }
+    appctl.exit_done();
+    if let Some(u) = unixctl {
+        u.finish();
     }
     match failed {
         Some(e) => Err(e),

@@ -26,6 +26,9 @@ pub struct AgentConfig {
     pub firewall_driver: &'static str,
     /// `physnet:bridge` pairs for VLAN provider networks.
     pub bridge_mappings: Vec<(String, String)>,
+    /// The tunnel endpoints the fake server's tunnel_sync answers with (without l2pop,
+    /// the agent makes its tunnel ports from them).
+    pub tunnels: Vec<String>,
 }
 
 impl Default for AgentConfig {
@@ -35,6 +38,7 @@ impl Default for AgentConfig {
             arp_responder: true,
             firewall_driver: "noop",
             bridge_mappings: Vec::new(),
+            tunnels: Vec::new(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent in `node`'s namespace (so that the node's xvsd reaches it on
     /// 127.0.0.1:6633) with `config`.
+    /// `config.tunnels`: what tunnel_sync answers from the start.
     pub fn start(node: &Node, host: &str, config: &AgentConfig) -> Agent {
         let dir = &node.xvsd.dir;
         let conf = dir.join("neutron-agent.conf");
@@ -102,12 +107,18 @@ impl Agent {
             agent_conf(dir, host, &node.xvsd.db.remote(), &node.ip, config),
         )
         .unwrap();
-        Self::start_with(node.ns.name(), dir, &conf, host)
+        Self::start_with(node.ns.name(), dir, &conf, host, &config.tunnels)
     }
 
     /// Starts the agent with the configuration file `conf`, in network namespace
     /// `netns`, its OVS tools pointed at `dir`.
-    pub fn start_with(netns: &str, dir: &Path, conf: &Path, host: &str) -> Agent {
+    pub fn start_with(
+        netns: &str,
+        dir: &Path,
+        conf: &Path,
+        host: &str,
+        tunnels: &[String],
+    ) -> Agent {
         let log = dir.join(format!("neutron-agent-{host}.log"));
         let venv_bin = python().parent().unwrap().to_path_buf();
         let path = format!(
@@ -126,6 +137,7 @@ impl Agent {
             .arg(host)
             .env("PATH", path)
             .env("OVS_RUNDIR", dir)
+            .env("XVS_TUNNELS", tunnels.join(","))
             .stdout(Stdio::piped())
             .stderr(
                 std::fs::OpenOptions::new()
@@ -306,9 +318,10 @@ impl Drop for Agent {
         let _ = self.child.wait();
         if std::thread::panicking() {
             // The test's directory goes with it: keep the agent's log.
+            let dir = self.log.parent().and_then(|d| d.file_name());
             let kept = std::env::temp_dir().join(format!(
                 "xvs-failed-{}-{}",
-                std::process::id(),
+                dir.unwrap_or_default().to_string_lossy(),
                 self.log.file_name().unwrap().to_string_lossy()
             ));
             if std::fs::copy(&self.log, &kept).is_ok() {

@@ -4,7 +4,7 @@ oslo.messaging's in-process `fake:/` transport, and the only hook is a wrapper a
 neutron_lib.rpc.init that starts the fake server's RPC endpoints once the agent has made
 its transport. Not one line of the agent is changed.
 
-Usage: python neutron_agent_node.py AGENT.conf HOST
+Usage: [XVS_TUNNELS=IP,...] python neutron_agent_node.py AGENT.conf HOST
   (run where the switch reaches the agent's of_listen_address, the node's namespace)
 
 The fake server answers what the agent asks: has_alive_neutron_server, report_state,
@@ -76,7 +76,9 @@ class Model:
     def __init__(self):
         self.networks = {}
         self.ports = {}
-        self.tunnels = []
+        # What tunnel_sync answers before any "tunnels" command: XVS_TUNNELS (comma-
+        # separated addresses), so that an agent asking early gets them too.
+        self.tunnels = [ip for ip in os.environ.get("XVS_TUNNELS", "").split(",") if ip]
 
     def segment(self, net_id):
         n = self.networks[net_id]

@@ -180,6 +180,30 @@ impl MacTable {
         }
     }
 
+    /// Forgets every entry (`ovs-appctl fdb/flush`); returns how many there were.
+    pub fn flush(&mut self) -> usize {
+        let n = self.entries.len();
+        let keys: Vec<(u16, MacAddr)> = self.entries.keys().copied().collect();
+        self.entries.clear();
+        self.by_age.clear();
+        for (vlan, mac) in keys {
+            self.note_change(vlan, mac);
+        }
+        n
+    }
+
+    /// (vlan, mac, port, age in seconds), least recently seen first: the order of OVS's
+    /// LRU list, which `ovs-appctl fdb/show` prints.
+    pub fn dump_lru(&self, now: Time) -> Vec<(u16, MacAddr, OfPort, u64)> {
+        self.by_age
+            .iter()
+            .filter_map(|&(seen, vlan, mac)| {
+                let e = self.entries.get(&(vlan, mac))?;
+                Some((vlan, mac, e.port, now.saturating_sub(seen) / 1000))
+            })
+            .collect()
+    }
+
     /// (vlan, mac, port, age in seconds), sorted like `ovs-appctl fdb/show`: by port, vlan, mac.
     pub fn dump(&self, now: Time) -> Vec<(u16, MacAddr, OfPort, u64)> {
         let mut v: Vec<_> = self

@@ -203,7 +203,10 @@ pub fn pipeline_counters_text(sw: &Switch) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "  pipeline drops: controller:{} invalid-ttl:{} recursion-too-deep:{} too-many-resubmits:{} too-many-actions:{} too-many-learned:{}",
+        "  pipeline drops: no-flow:{} flow-action:{} bridge-not-found:{} controller:{} invalid-ttl:{} recursion-too-deep:{} too-many-resubmits:{} too-many-actions:{} too-many-learned:{}",
+        d.no_flow,
+        d.flow_action,
+        d.bridge_not_found,
         d.controller,
         d.invalid_ttl,
         d.recursion_too_deep,
@@ -224,7 +227,8 @@ pub fn pipeline_counters_text(sw: &Switch) -> String {
 pub fn pipeline_counters_json(sw: &Switch) -> Value {
     let d = &sw.drops;
     let l = sw.flow_limit_stats();
-    json!({"drops": {"controller": d.controller, "invalid_ttl": d.invalid_ttl,
+    json!({"drops": {"no_flow": d.no_flow, "flow_action": d.flow_action,
+        "bridge_not_found": d.bridge_not_found, "controller": d.controller, "invalid_ttl": d.invalid_ttl,
         "recursion_too_deep": d.recursion_too_deep, "too_many_resubmits": d.too_many_resubmits,
         "too_many_actions": d.too_many_actions, "too_many_learned": d.too_many_learned},
         "flow_limits": {"refused": l.refused, "evicted": l.evicted,

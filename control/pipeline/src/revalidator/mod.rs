@@ -69,6 +69,13 @@ pub struct RevalidatorStats {
     pub flow_restore_wait: bool,
     /// Upcalls dropped while `flow_restore_wait` held.
     pub flow_restore_wait_drops: u64,
+    /// Entries in the caches, all workers together: the most seen at a tick, and a
+    /// running average over the ticks (OVS's `upcall/show` `max` and `avg`).
+    pub max_entries: u64,
+    pub avg_entries: u64,
+    /// How long the last tick's pass over every entry took (ms; set by the control
+    /// thread, which has a clock).
+    pub dump_duration_ms: u64,
 }
 
 pub struct Revalidator {
@@ -100,6 +107,26 @@ impl Revalidator {
 
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Every entry in the workers' caches, per worker (`dpctl/dump-flows`): shared with
+    /// the worker, so its counters can be read after the control thread lets go.
+    pub fn entries(&self) -> Vec<Vec<Arc<CachedFlow>>> {
+        let mut per: Vec<Vec<Arc<CachedFlow>>> = vec![Vec::new(); self.workers.len()];
+        for inst in self.reg.entries() {
+            per[inst.worker].push(inst.flow.clone());
+        }
+        per
+    }
+
+    /// The most entries the caches may hold, all workers together.
+    pub fn capacity(&self) -> usize {
+        self.capacity * self.workers.len()
+    }
+
+    /// Number of workers.
+    pub fn n_workers(&self) -> usize {
+        self.workers.len()
     }
 
     pub fn worker_stats(&self) -> Vec<WorkerStatsSnapshot> {
@@ -337,6 +364,9 @@ impl Revalidator {
     /// What the control thread does now and then: counters back to the rules, flow and
     /// MAC timeouts, idle entries out. Returns the barrier generation of the changes.
     pub fn tick(&mut self, sw: &mut Switch, now: Time) -> u64 {
+        let n = self.reg.len() as u64;
+        self.stats.max_entries = self.stats.max_entries.max(n);
+        self.stats.avg_entries = (self.stats.avg_entries + n) / 2;
         let idle = self.credit_all(sw, Some(self.max_idle_ms), now);
         self.revalidate(sw);
         sw.expire(now);

@@ -225,6 +225,10 @@ impl Registry {
             .collect()
     }
 
+    pub fn entries(&self) -> impl Iterator<Item = &Installed> + '_ {
+        self.slots.iter().flatten()
+    }
+
     pub fn entries_mut(&mut self) -> impl Iterator<Item = (EntryId, &mut Installed)> + '_ {
         let gens = &self.gens;
         self.slots

@@ -140,6 +140,14 @@ impl Topology {
         }
     }
 
+    /// Every datapath port (bridge ports and underlays) with its name.
+    pub fn dp_port_names(&self) -> BTreeMap<PortNo, String> {
+        self.dp_ports
+            .keys()
+            .filter_map(|&dp| Some((dp, self.dp_port_name(dp)?.to_string())))
+            .collect()
+    }
+
     pub fn underlay_route(&self, remote: Ipv4Addr) -> Option<&UnderlayRoute> {
         self.routes.get(&remote)
     }
