@@ -122,7 +122,7 @@ for _ in $(seq 100); do [ -S "$tmp/notify.sock" ] && break; sleep 0.1; done
 # ExecStart with the EnvironmentFile's variables; the test's own socket and run
 # directory on top. As systemd does, an unquoted $VAR is split into words.
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
-[[ "$exec_start" == "/usr/sbin/xvsd "* ]] || fail "unexpected ExecStart=$exec_start"
+[[ "$exec_start" == "/usr/sbin/xvsd --pidfile "* ]] || fail "unexpected ExecStart=$exec_start"
 set -a
 # shellcheck disable=SC1091
 source /etc/default/xvsd
@@ -157,6 +157,9 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 [ "$(vsctl get Interface br0 ofport)" = 65534 ] || fail "Interface br0 ofport is not 65534"
+# The unit's --pidfile: ovs-appctl finds xvsd as it finds ovs-vswitchd.
+OVS_RUNDIR="$run" ovs-appctl -t ovs-vswitchd vlog/list | grep -q '^bridge ' ||
+  fail "ovs-appctl -t ovs-vswitchd does not reach xvsd"
 # Changes while running, each logged with what changed: a port, its VLAN, the flow
 # table replaced through ovs-ofctl (OVS's flow_mods report, when the connection closes)
 # and through xvsctl (counts).
