@@ -19,7 +19,10 @@ cd "$(dirname "$0")/.."
 #                              place), ovs-vsctl, ovsdb-tool and OVS's schema, for the
 #                              tests and the demo; its services are never started here
 #                              (see below): xvsd replaces ovs-vswitchd.
-PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump python3-venv openvswitch-switch)
+#   dpkg-dev                 : dpkg-shlibdeps, with which cargo-deb finds the package's
+#                              library dependencies (scripts/package.sh)
+#   man-db                   : the package test renders the man pages (man -l)
+PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump python3-venv openvswitch-switch dpkg-dev man-db)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every xvs test: formatting and lints first, then unit, property and golden tests of
-# the pure core and the real-kernel tests (as root: namespaces, veth pairs, XDP, AF_XDP).
+# the pure core and the real-kernel tests (as root: namespaces, veth pairs, XDP, AF_XDP),
+# then the Debian package's (scripts/test-package.sh).
 # Installs the Debian packages it needs first. Run as root on a fresh Debian 12 machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
+# The Debian package: built, installed with dpkg, started as its unit starts it
+# (READY=1, SIGTERM), removed.
+scripts/test-package.sh
 echo "== all tests passed =="

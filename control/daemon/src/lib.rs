@@ -8,6 +8,7 @@
 pub mod afxdp_backend;
 pub mod connmgr;
 pub mod links;
+pub mod logging;
 pub mod netdevs;
 pub mod netlink;
 pub mod ovsdb;
@@ -16,6 +17,7 @@ pub mod ports;
 pub mod protocol;
 pub mod reconcile;
 pub mod server;
+pub mod service;
 pub mod underlay;
 pub mod unixctl;
 pub mod vlog;
@@ -356,27 +358,61 @@ impl Daemon {
                 self.configure(ConfigCmd::DelPort { bridge, port })
             }
             Command::Show => self.show(),
+            // Flow table changes through the control socket are logged at info, as
+            // the OpenFlow connections' are (connmgr's flow_mods report).
             Command::AddFlow { bridge, flow } => {
-                self.change(move |sw, now| sw.add_flow(&bridge, &flow, now))
+                let br = bridge.clone();
+                let r = self.change(move |sw, now| sw.add_flow(&bridge, &flow, now))?;
+                tracing::info!(bridge = %br, "xvsctl add-flow: 1 flow added");
+                Ok(r)
             }
-            Command::AddFlows { bridge, flows } => self.change(move |sw, now| {
-                let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
-                sw.add_flows(&bridge, &lines, now)
-            }),
+            Command::AddFlows { bridge, flows } => {
+                let (br, n) = (bridge.clone(), flows.len());
+                let r = self.change(move |sw, now| {
+                    let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
+                    sw.add_flows(&bridge, &lines, now)
+                })?;
+                tracing::info!(bridge = %br, "xvsctl add-flows: {n} flows added");
+                Ok(r)
+            }
             Command::ModFlows {
                 bridge,
                 flow,
                 strict,
-            } => self.count_change(move |sw, now| sw.mod_flows(&bridge, &flow, strict, now)),
+            } => {
+                let br = bridge.clone();
+                let r =
+                    self.count_change(move |sw, now| sw.mod_flows(&bridge, &flow, strict, now))?;
+                tracing::info!(bridge = %br, strict, "xvsctl mod-flows: {} flows modified", r.0["flows"]);
+                Ok(r)
+            }
             Command::DelFlows {
                 bridge,
                 matcher,
                 strict,
-            } => self.count_change(move |sw, _| sw.del_flows(&bridge, matcher.as_deref(), strict)),
-            Command::ReplaceFlows { bridge, flows } => self.change(move |sw, now| {
-                let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
-                sw.replace_flows(&bridge, &lines, now)
-            }),
+            } => {
+                let br = bridge.clone();
+                let r = self
+                    .count_change(move |sw, _| sw.del_flows(&bridge, matcher.as_deref(), strict))?;
+                tracing::info!(bridge = %br, strict, "xvsctl del-flows: {} flows deleted", r.0["flows"]);
+                Ok(r)
+            }
+            Command::ReplaceFlows { bridge, flows } => {
+                let br = bridge.clone();
+                let s = self.control.change(move |sw, now| {
+                    let lines: Vec<&str> = flows.iter().map(String::as_str).collect();
+                    sw.replace_flows(&bridge, &lines, now)
+                })?;
+                tracing::info!(
+                    bridge = %br,
+                    added = s.added,
+                    removed = s.removed,
+                    modified = s.modified,
+                    kept = s.kept,
+                    "flow table replaced (xvsctl replace-flows)"
+                );
+                Ok((Value::Null, String::new()))
+            }
             Command::DumpFlows {
                 bridge,
                 matcher,

@@ -33,6 +33,7 @@ use crate::ports::{link_exists, port_config};
 use crate::Daemon;
 
 mod bridge_id;
+mod describe;
 mod link_status;
 mod wanted;
 
@@ -169,9 +170,9 @@ impl BridgeLayer {
         self.results.clear();
         let current = daemon.bridge_ports();
         let wanted_names: BTreeSet<&str> = w.bridges.iter().map(|b| b.name.as_str()).collect();
-        for name in current.keys() {
+        for (name, ports) in &current {
             if !wanted_names.contains(name.as_str()) {
-                tracing::info!(bridge = %name, "bridge removed from the database");
+                tracing::info!(bridge = %name, ports = ports.len(), "bridge removed from the database");
                 if let Err(e) = daemon.del_bridge(name) {
                     tracing::warn!(bridge = %name, error = %e.message, "deleting bridge");
                 }
@@ -187,7 +188,13 @@ impl BridgeLayer {
         let mut dpids_taken = BTreeSet::new();
         for br in &w.bridges {
             if !current.contains_key(&br.name) {
-                tracing::info!(bridge = %br.name, secure = br.secure, "bridge added");
+                tracing::info!(
+                    bridge = %br.name,
+                    fail_mode = %describe::fail_mode(br.secure),
+                    ports = br.ifaces.len(),
+                    controllers = br.controllers.len(),
+                    "bridge added"
+                );
                 self.bridge_options.remove(&br.name);
                 self.flow_tables.remove(&br.name);
                 // OVS's connmgr_flushed: NORMAL for a standalone bridge without
@@ -199,8 +206,14 @@ impl BridgeLayer {
                 }
             }
             if self.bridge_options.get(&br.name) != Some(&br.options) {
+                let old = self.bridge_options.get(&br.name).copied();
                 match daemon.set_bridge_options(&br.name, br.options) {
                     Ok(()) => {
+                        // A new bridge's options are news only when not the defaults.
+                        let what = describe::bridge_options(&old.unwrap_or_default(), &br.options);
+                        if !what.is_empty() {
+                            tracing::info!(bridge = %br.name, changed = %what, "bridge options set (other_config)");
+                        }
                         self.bridge_options.insert(br.name.clone(), br.options);
                     }
                     Err(e) => {
@@ -211,6 +224,11 @@ impl BridgeLayer {
             if self.flow_tables.get(&br.name).unwrap_or(&BTreeMap::new()) != &br.flow_tables {
                 match daemon.configure_tables(&br.name, br.flow_tables.clone()) {
                     Ok(()) => {
+                        let what = describe::flow_tables(
+                            self.flow_tables.get(&br.name).unwrap_or(&BTreeMap::new()),
+                            &br.flow_tables,
+                        );
+                        tracing::info!(bridge = %br.name, changed = %what, "flow table limits set (Flow_Table)");
                         self.flow_tables
                             .insert(br.name.clone(), br.flow_tables.clone());
                     }
@@ -385,9 +403,9 @@ impl BridgeLayer {
         all_ports: &BTreeSet<&str>,
     ) -> BTreeMap<String, IfaceResult> {
         let wanted: BTreeSet<&str> = br.ifaces.iter().map(|i| i.name.as_str()).collect();
-        for name in have.keys() {
+        for (name, (cfg, ofport)) in have {
             if !wanted.contains(name.as_str()) {
-                tracing::info!(bridge = %br.name, port = %name, "port removed");
+                tracing::info!(bridge = %br.name, port = %name, ofport = *ofport, kind = %describe::kind(&cfg.kind), "port removed");
                 if let Err(e) = daemon.del_port(&br.name, name) {
                     tracing::warn!(port = %name, error = %e.message, "deleting port");
                 }
@@ -463,7 +481,7 @@ impl BridgeLayer {
             // Only its VLANs changed (the agent binding or killing a port): in place,
             // the netdev left attached, as OVS reconfigures a bundle.
             if cfg.kind == wanted_cfg.kind && !moved {
-                tracing::info!(bridge = %br.name, port = %iface.name, "port VLANs changed");
+                tracing::info!(bridge = %br.name, port = %iface.name, from = %describe::vlan(&cfg.vlan), to = %describe::vlan(&wanted_cfg.vlan), "port VLANs changed");
                 if let Err(e) = daemon.set_port_vlan_from_db(&br.name, &iface.name, wanted_cfg.vlan)
                 {
                     return failed(e);
@@ -476,7 +494,12 @@ impl BridgeLayer {
                 let keep = requested.unwrap_or(i64::from(*ofport));
                 options.insert("ofport".into(), keep.to_string());
             }
-            tracing::info!(bridge = %br.name, port = %iface.name, "port reconfigured");
+            tracing::info!(
+                bridge = %br.name,
+                port = %iface.name,
+                changed = %describe::port_change(cfg, &wanted_cfg, *ofport, requested),
+                "port reconfigured"
+            );
             if let Err(e) = daemon.del_port(&br.name, &iface.name) {
                 return failed(e.message);
             }
@@ -504,7 +527,7 @@ impl BridgeLayer {
         }
         match added {
             Ok(ofport) => {
-                tracing::info!(bridge = %br.name, port = %iface.name, ofport, "port added");
+                tracing::info!(bridge = %br.name, port = %iface.name, ofport, options = %describe::options(&options), vlan = %describe::vlan(&wanted_cfg.vlan), "port added");
                 let warning = patch_peer_warning(&options, all_ports);
                 link_status::in_pipeline(daemon, &iface.name, i64::from(ofport), warning)
             }

@@ -26,6 +26,8 @@ use tracing_subscriber::layer::{Context, Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
+use crate::logging::{JournalWriter, LogTarget};
+
 /// OVS's destinations, in `vlog/list`'s order.
 pub const DESTINATIONS: [&str; 3] = ["console", "syslog", "file"];
 pub const CONSOLE: usize = 0;
@@ -352,7 +354,11 @@ impl Vlog {
     /// Sets up logging for the process: console (stderr) at `console`, the file (if
     /// any) at `console` too, syslog off; returns the handle `vlog/*` use. `console` is
     /// a level or tracing's `target=level,...` list.
-    pub fn init(console: &str, log_file: Option<PathBuf>) -> Result<Arc<Vlog>, String> {
+    pub fn init(
+        console: &str,
+        log_file: Option<PathBuf>,
+        target: LogTarget,
+    ) -> Result<Arc<Vlog>, String> {
         let base: Targets = console
             .parse()
             .map_err(|e| format!("--log \"{console}\": {e}"))?;
@@ -361,15 +367,35 @@ impl Vlog {
         } else {
             Targets::new()
         };
-        let levels = Levels::new([base, Targets::new(), file_base]);
+        // `--log-target syslog`: the --log levels are syslog's, the console's are off.
+        let target = target.resolve();
+        let (console_base, syslog_base) = match target {
+            LogTarget::Syslog => (Targets::new(), base),
+            _ => (base, Targets::new()),
+        };
+        // syslog(3) as xvsd, facility daemon, whenever the syslog destination is used.
+        // SAFETY: the identifier is 'static, as openlog(3) keeps the pointer.
+        unsafe { libc::openlog(c"xvsd".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
+        let levels = Levels::new([console_base, syslog_base, file_base]);
         let vlog = Vlog::new(levels, log_file);
-        let console_layer = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_filter(DestFilter {
-                vlog: vlog.clone(),
-                dest: CONSOLE,
-            });
+        let console_filter = DestFilter {
+            vlog: vlog.clone(),
+            dest: CONSOLE,
+        };
+        // Under systemd, the journal's form of the console (see [`crate::logging`]).
+        let console_layer = match target {
+            LogTarget::Journald => tracing_subscriber::fmt::layer()
+                .with_writer(JournalWriter)
+                .with_ansi(false)
+                .without_time()
+                .with_filter(console_filter)
+                .boxed(),
+            _ => tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(console_filter)
+                .boxed(),
+        };
         let file_layer = tracing_subscriber::fmt::layer()
             .with_writer(FileWriter(vlog.clone()))
             .with_ansi(false)

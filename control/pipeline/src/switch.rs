@@ -403,13 +403,14 @@ impl Switch {
     }
 
     /// `replace-flows`: makes the bridge's flows exactly `lines`. Flows that stay the
-    /// same keep their counters; nothing changes if any line is bad.
+    /// same keep their counters; nothing changes if any line is bad. Returns how many
+    /// flows were added, removed, modified and kept.
     pub fn replace_flows(
         &mut self,
         bridge: &str,
         lines: &[&str],
         now: Time,
-    ) -> Result<(), SwitchError> {
+    ) -> Result<crate::ofproto::ReplaceSummary, SwitchError> {
         let parsed = self.parse_lines(bridge, lines, ParseMode::Add)?;
         let (tables, log) = self.tables_mut(bridge)?;
         tables

@@ -1,6 +1,7 @@
 //! ovs-ofctl-style flow commands on a bridge: add, mod, del (strict and not), replace,
 //! dump, and bad input that changes nothing.
 
+use xvs_pipeline::ofproto::ReplaceSummary;
 use xvs_pipeline::{PortConfig, PortKind, Switch, SwitchError};
 
 fn bridge() -> Switch {
@@ -154,15 +155,24 @@ fn mod_flows_keeps_counters_and_cookies_select() {
 #[test]
 fn replace_flows_keeps_unchanged_flows_and_their_counters() {
     let mut sw = bridge();
-    sw.replace_flows(
-        "br0",
-        &[
-            "priority=5,in_port=1 actions=output:2",
-            "priority=5,in_port=2 actions=output:1",
-        ],
-        0,
-    )
-    .unwrap();
+    let s = sw
+        .replace_flows(
+            "br0",
+            &[
+                "priority=5,in_port=1 actions=output:2",
+                "priority=5,in_port=2 actions=output:1",
+            ],
+            0,
+        )
+        .unwrap();
+    // The bridge's NORMAL flow went.
+    let summary = |added, removed, modified, kept| ReplaceSummary {
+        added,
+        removed,
+        modified,
+        kept,
+    };
+    assert_eq!(s, summary(2, 1, 0, 0));
     let frame = [
         [0xffu8; 6].as_slice(),
         &[2, 0, 0, 0, 0, 1],
@@ -172,15 +182,17 @@ fn replace_flows_keeps_unchanged_flows_and_their_counters() {
     .concat();
     let p1 = sw.dp_port_named("p1").unwrap();
     sw.process(p1, &frame, 100);
-    sw.replace_flows(
-        "br0",
-        &[
-            "priority=5,in_port=1 actions=output:2",
-            "priority=7 actions=drop",
-        ],
-        1000,
-    )
-    .unwrap();
+    let s = sw
+        .replace_flows(
+            "br0",
+            &[
+                "priority=5,in_port=1 actions=output:2",
+                "priority=7 actions=drop",
+            ],
+            1000,
+        )
+        .unwrap();
+    assert_eq!(s, summary(1, 1, 0, 1));
     let d = dump(&sw);
     assert_eq!(d.lines().count(), 2, "{d}");
     assert!(
@@ -189,6 +201,11 @@ fn replace_flows_keeps_unchanged_flows_and_their_counters() {
     );
     assert!(d.contains("priority=7 actions=drop"), "{d}");
     assert!(!d.contains("NORMAL"), "{d}");
+    // The same match and priority with other actions: modified.
+    let s = sw
+        .replace_flows("br0", &["priority=5,in_port=1 actions=drop"], 2000)
+        .unwrap();
+    assert_eq!(s, summary(0, 1, 1, 0));
 }
 
 #[test]

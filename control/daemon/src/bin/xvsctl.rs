@@ -42,7 +42,7 @@ Example:
     after_help = "Bridges and ports as ovs-vsctl; flows as ovs-ofctl. \
                   Errors go to stderr with a non-zero exit status."
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// xvsd's control socket.
     #[arg(
         long,

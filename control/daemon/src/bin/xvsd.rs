@@ -13,10 +13,12 @@ use crossbeam_channel::bounded;
 use xvs_daemon::afxdp_backend::AfXdpBackend;
 use xvs_daemon::connmgr::model::OvsModel;
 use xvs_daemon::connmgr::ConnMgr;
+use xvs_daemon::logging::LogTarget;
 use xvs_daemon::ovsdb::client;
 use xvs_daemon::ovsdb::connection::{ovs_rundir, Remote};
 use xvs_daemon::pidfile::Pidfile;
 use xvs_daemon::ports::{NoDatapath, PortBackend};
+use xvs_daemon::service::{self, Notifier};
 use xvs_daemon::unixctl::server::{UnixctlConfig, UnixctlServer};
 use xvs_daemon::unixctl::{self, Appctl};
 use xvs_daemon::vlog::Vlog;
@@ -33,7 +35,7 @@ use xvs_pipeline::Switch;
     version,
     about = "xvs: a userspace AF_XDP switch for OVS-style bridges and flows"
 )]
-struct Args {
+pub(crate) struct Args {
     /// The OVSDB database to follow, as ovs-vswitchd's: unix:PATH or tcp:IP:PORT
     /// [default: unix:$OVS_RUNDIR/db.sock, OVS_RUNDIR being /var/run/openvswitch unless
     /// set]
@@ -106,6 +108,12 @@ struct Args {
     /// for no socket].
     #[arg(long, value_name = "SOCKET")]
     unixctl: Option<String>,
+    /// Where the --log levels go: stderr (the console, with timestamps); journald
+    /// (stderr lines with sd-daemon priority prefixes and no timestamps, for systemd's
+    /// journal); syslog (facility daemon, instead of the console); auto: journald when
+    /// stderr is the journal ($JOURNAL_STREAM), else stderr.
+    #[arg(long, value_enum, default_value = "auto")]
+    log_target: LogTarget,
 }
 
 /// A positive number of seconds (fractions allowed).
@@ -145,7 +153,7 @@ fn main() -> std::process::ExitCode {
         }
         f => PathBuf::from(f),
     });
-    let vlog = match Vlog::init(&args.log, log_file) {
+    let vlog = match Vlog::init(&args.log, log_file, args.log_target) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("xvsd: {e}");
@@ -165,6 +173,8 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
     if args.workers == 0 {
         return Err("--workers must be at least 1".into());
     }
+    // systemd's Type=notify (sd_notify(3)): READY=1 once the database is applied.
+    let notifier = Notifier::from_env();
     let database: Remote = match args.database.as_deref() {
         Some(d) => d.parse()?,
         None => Remote::default_from_env(),
@@ -263,6 +273,7 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
         Some(0.0) => None,
         Some(s) => Some(Duration::from_secs_f64(s)),
     };
+    let database_name = database.to_string();
     let ovsdb = {
         let (daemon, stop) = (daemon.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -275,6 +286,7 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
     // The control socket appears once the database's bridges and ports are in place,
     // so a client that can connect finds the daemon ready; a database that does not
     // answer does not keep the daemon from serving (it is followed when it comes).
+    notifier.status(&format!("waiting for the database ({database_name})"));
     let waiting = std::time::Instant::now();
     while !daemon.database_applied()
         && !stop.load(Ordering::Relaxed)
@@ -352,7 +364,12 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
             .spawn(move || server::serve_with(daemon, listener, stop, cfg))
             .map_err(|e| format!("control socket thread: {e}"))?
     };
+    let mut ready = false;
     while !stop.load(Ordering::Relaxed) {
+        if !ready && daemon.database_applied() {
+            ready = true;
+            notifier.ready(&service::ready_status(&daemon, &database_name));
+        }
         let now = std::time::Instant::now();
         daemon.tick(now);
         appctl.tick(now);
@@ -367,6 +384,7 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
             None => "",
         }
     );
+    notifier.stopping("stopping: detaching ports");
     // OpenFlow connections first (they use the control thread); their sockets go.
     connmgr.shutdown();
     let _ = server.join();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::model::FlowModel;
 use super::rconn::{Probe, ProbeSetting, Prober};
-use super::session::{Session, SwitchAccess};
+use super::session::{FlowModCounts, Session, SwitchAccess};
 
 /// The longest wait in `poll(2)`: how soon a stop or a closed bridge is noticed.
 pub const POLL: Duration = Duration::from_millis(100);
@@ -124,16 +124,126 @@ pub trait Observer {
     fn received(&mut self, _session: &Session, _now: Instant) {}
 }
 
+/// How long after a burst of flow table changes begins its report is logged.
+const REPORT_AFTER: Duration = Duration::from_secs(10);
+/// The least time between two reports while changes go on.
+const REPORT_BACKOFF: Duration = Duration::from_secs(60);
+
+/// OVS's report of what a connection did to the flow tables (connmgr.c
+/// `ofconn_report_flow_mod`, `ofconn_log_flow_mods`): logged at info 10 s after the
+/// first change of a burst (then at most once a minute while changes go on), and when
+/// the connection closes, as `br-int<->unix#3: 12 flow_mods in the last 0 s (10 adds,
+/// 2 deletes)`. So `ovs-ofctl replace-flows` (which sends the adds, deletes and
+/// modifications that make the table the file) is one line, with the counts.
+#[derive(Debug, Default)]
+pub struct FlowModReport {
+    counts: FlowModCounts,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    next: Option<Instant>,
+    backoff: Option<Instant>,
+}
+
+impl FlowModReport {
+    /// Commands applied at `now`.
+    pub fn add(&mut self, c: FlowModCounts, now: Instant) {
+        if c.total() == 0 {
+            return;
+        }
+        if self.next.is_none() {
+            self.first = Some(now);
+            let next = (now + REPORT_AFTER).max(self.backoff.unwrap_or(now));
+            self.next = Some(next);
+            self.backoff = Some(next + REPORT_BACKOFF);
+        }
+        self.last = Some(now);
+        self.counts.adds += c.adds;
+        self.counts.deletes += c.deletes;
+        self.counts.modifications += c.modifications;
+    }
+
+    /// Whether the report is due.
+    pub fn due(&self, now: Instant) -> bool {
+        self.next.is_some_and(|n| now >= n)
+    }
+
+    /// The report's text (none when nothing was changed); the counts start over.
+    pub fn take(&mut self, now: Instant) -> Option<String> {
+        self.next = None;
+        let c = std::mem::take(&mut self.counts);
+        let (first, last) = (self.first.take()?, self.last.take()?);
+        if c.total() == 0 {
+            return None;
+        }
+        let ago = now.saturating_duration_since(first).as_secs();
+        let interval = last.saturating_duration_since(first).as_secs();
+        let when = if interval == ago {
+            format!("in the last {ago} s")
+        } else if interval > 0 {
+            format!("in the {interval} s starting {ago} s ago")
+        } else {
+            format!("{ago} s ago")
+        };
+        let mut kinds = Vec::new();
+        if c.adds > 0 {
+            kinds.push(format!("{} adds", c.adds));
+        }
+        if c.deletes > 0 {
+            kinds.push(format!("{} deletes", c.deletes));
+        }
+        if c.modifications > 0 {
+            kinds.push(format!("{} modifications", c.modifications));
+        }
+        Some(format!(
+            "{} flow_mods {when} ({})",
+            c.total(),
+            kinds.join(", ")
+        ))
+    }
+}
+
 /// Serves `stream` until it closes; returns why it closed (OVS's wording where it
 /// has one: "End of file", "Connection timed out", ...). The probe interval is read
-/// from `probe` as it goes: a change applies to the open connection.
+/// from `probe` as it goes: a change applies to the open connection. What it did to
+/// the flow tables is logged under `name` ([`FlowModReport`]).
 pub fn serve(
+    name: &str,
+    stream: Stream,
+    session: &mut Session,
+    sw: &mut dyn SwitchAccess,
+    model: &dyn FlowModel,
+    probe: &ProbeSetting,
+    observer: &mut dyn Observer,
+) -> String {
+    let mut report = FlowModReport::default();
+    let why = serve_reporting(
+        name,
+        stream,
+        session,
+        sw,
+        model,
+        probe,
+        observer,
+        &mut report,
+    );
+    let now = Instant::now();
+    report.add(session.take_flow_mod_counts(), now);
+    if let Some(r) = report.take(now) {
+        tracing::info!("{name}: {r}");
+    }
+    why
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve_reporting(
+    name: &str,
     mut stream: Stream,
     session: &mut Session,
     sw: &mut dyn SwitchAccess,
     model: &dyn FlowModel,
     probe: &ProbeSetting,
     observer: &mut dyn Observer,
+    report: &mut FlowModReport,
 ) -> String {
     if let Err(e) = stream.set_nonblocking(true) {
         return e.to_string();
@@ -143,6 +253,13 @@ pub fn serve(
     let mut buf = vec![0u8; 64 << 10];
     let mut seen = session.received();
     loop {
+        let now = Instant::now();
+        report.add(session.take_flow_mod_counts(), now);
+        if report.due(now) {
+            if let Some(r) = report.take(now) {
+                tracing::info!("{name}: {r}");
+            }
+        }
         if !observer.keep_going(session) {
             return "closed by the switch".into();
         }
@@ -220,5 +337,44 @@ pub fn serve(
             prober.received(now);
             observer.received(session, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_mod_reports_read_as_ovs_ones() {
+        let t0 = Instant::now();
+        let mut r = FlowModReport::default();
+        assert!(!r.due(t0));
+        assert_eq!(r.take(t0), None);
+        let c = |adds, deletes, modifications| FlowModCounts {
+            adds,
+            deletes,
+            modifications,
+        };
+        r.add(c(0, 0, 0), t0);
+        assert!(!r.due(t0 + Duration::from_secs(11)));
+        r.add(c(10, 2, 0), t0);
+        assert!(!r.due(t0 + Duration::from_secs(9)));
+        assert!(r.due(t0 + Duration::from_secs(10)));
+        assert_eq!(
+            r.take(t0).as_deref(),
+            Some("12 flow_mods in the last 0 s (10 adds, 2 deletes)")
+        );
+        assert!(!r.due(t0 + Duration::from_secs(100)));
+        // The next burst is reported no sooner than a minute after the last report
+        // was due.
+        let t1 = t0 + Duration::from_secs(20);
+        r.add(c(0, 0, 1), t1);
+        r.add(c(1, 0, 0), t1 + Duration::from_secs(3));
+        assert!(!r.due(t1 + Duration::from_secs(30)));
+        assert!(r.due(t0 + Duration::from_secs(70)));
+        assert_eq!(
+            r.take(t1 + Duration::from_secs(5)).as_deref(),
+            Some("2 flow_mods in the 3 s starting 5 s ago (1 adds, 1 modifications)")
+        );
     }
 }

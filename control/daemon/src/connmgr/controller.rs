@@ -190,7 +190,15 @@ fn run(
             name: &name,
             conn,
         };
-        let why = serve(stream, &mut session, &mut sw, &*ctx.model, &probe, &mut obs);
+        let why = serve(
+            &name,
+            stream,
+            &mut session,
+            &mut sw,
+            &*ctx.model,
+            &probe,
+            &mut obs,
+        );
         let (connected, timed_out, reset) = (obs.connected, obs.timed_out, obs.reset);
         shared.forget(conn);
         let now = Instant::now();

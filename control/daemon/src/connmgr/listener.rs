@@ -211,7 +211,8 @@ fn accept_loop(
                     hello_deadline: Instant::now() + HELLO_TIMEOUT,
                     hello_timed_out: false,
                 };
-                let mut why = serve(stream, &mut session, &mut sw, &*ctx2.model, &probe, &mut obs);
+                let name = format!("{}<->{peer}#{conn}", shared.name);
+                let mut why = serve(&name, stream, &mut session, &mut sw, &*ctx2.model, &probe, &mut obs);
                 shared.forget(conn);
                 if obs.hello_timed_out {
                     ctx2.stats.hello_timeouts.fetch_add(1, Ordering::Relaxed);

@@ -422,18 +422,31 @@ impl ConnMgr {
             .map(|(t, _)| t.clone())
             .collect();
         for t in stale {
-            tracing::info!(bridge = %cfg.name, target = %t, "controller removed or changed");
-            b.services.remove(&t).expect("listed").stop();
+            let r = b.services.remove(&t).expect("listed");
+            match wanted.get(t.as_str()) {
+                None if withhold => {
+                    tracing::info!(bridge = %cfg.name, target = %t, "controller disconnected: flow-restore-wait")
+                }
+                None => tracing::info!(bridge = %cfg.name, target = %t, "controller removed"),
+                Some(c) => tracing::info!(
+                    bridge = %cfg.name,
+                    target = %t,
+                    changed = %controller_change(&r.config, c),
+                    "controller changed: connecting again"
+                ),
+            }
+            r.stop();
         }
         for (t, r) in b.services.iter_mut() {
             let c = wanted.get(t.as_str()).expect("not stale");
             if **c != r.config {
-                tracing::info!(bridge = %cfg.name, target = %t, "controller reconfigured");
+                tracing::info!(bridge = %cfg.name, target = %t, changed = %controller_change(&r.config, c), "controller reconfigured");
                 r.reconfigure(c);
             }
         }
         for (t, c) in wanted {
             if !b.services.contains_key(t) {
+                tracing::info!(bridge = %cfg.name, target = %t, settings = %controller_settings(c), "controller added");
                 let r = self.start_service(c, shared.clone());
                 b.services.insert(t.to_string(), r);
             }
@@ -449,6 +462,10 @@ impl ConnMgr {
         // OVS's connmgr_set_controllers / connmgr_set_fail_mode.
         let has = cfg.has_primary();
         let flush = has != b.has_primary || (cfg.standalone != b.standalone && !has);
+        if cfg.standalone != b.standalone {
+            let mode = |standalone| if standalone { "standalone" } else { "secure" };
+            tracing::info!(bridge = %cfg.name, from = %mode(b.standalone), to = %mode(cfg.standalone), "fail mode changed");
+        }
         b.has_primary = has;
         b.standalone = cfg.standalone;
         b.withheld = withhold;
@@ -642,6 +659,37 @@ fn close_bridge(b: BridgeConns) {
     }
     for (_, r) in b.services {
         r.stop();
+    }
+}
+
+/// A controller's settings for the log: `type`, `inactivity_probe`, `max_backoff`
+/// (ms), as the database has them (`default` when unset).
+fn controller_settings(c: &ControllerConfig) -> String {
+    let ms = |v: Option<i64>| v.map_or_else(|| "default".to_string(), |v| format!("{v}ms"));
+    format!(
+        "type={} inactivity_probe={} max_backoff={}",
+        match c.conn_kind() {
+            ConnKind::Primary => "primary",
+            ConnKind::Service => "service",
+        },
+        ms(c.inactivity_probe),
+        ms(c.max_backoff)
+    )
+}
+
+/// What differs between two settings of one controller, `old -> new`.
+fn controller_change(old: &ControllerConfig, new: &ControllerConfig) -> String {
+    let (a, b) = (controller_settings(old), controller_settings(new));
+    let changed: Vec<String> = a
+        .split(' ')
+        .zip(b.split(' '))
+        .filter(|(x, y)| x != y)
+        .map(|(x, y)| format!("{x} -> {}", y.split_once('=').map_or(y, |(_, v)| v)))
+        .collect();
+    if changed.is_empty() {
+        "nothing the switch uses".into()
+    } else {
+        changed.join(", ")
     }
 }
 

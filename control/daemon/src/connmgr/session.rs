@@ -40,7 +40,7 @@ use xvs_openflow::{
     VersionBitmap,
 };
 use xvs_pipeline::ofp::FlowMod;
-use xvs_pipeline::ofproto::flow_mods::FlowTableMod;
+use xvs_pipeline::ofproto::flow_mods::{FlowModCommand, FlowTableMod};
 use xvs_pipeline::ofproto::table::Rule;
 use xvs_pipeline::Time;
 
@@ -125,6 +125,29 @@ struct PendingMod {
     op: Result<FlowTableMod, OfError>,
 }
 
+/// The flow table commands a connection applied, by kind (OVS's `ofconn` `n_add`,
+/// `n_delete`, `n_modify`), for the log: see [`super::conn`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowModCounts {
+    pub adds: u64,
+    pub deletes: u64,
+    pub modifications: u64,
+}
+
+impl FlowModCounts {
+    pub fn total(&self) -> u64 {
+        self.adds + self.deletes + self.modifications
+    }
+
+    fn count(&mut self, m: &FlowTableMod) {
+        match m.command {
+            FlowModCommand::Add => self.adds += 1,
+            FlowModCommand::Delete { .. } => self.deletes += 1,
+            FlowModCommand::Modify { .. } => self.modifications += 1,
+        }
+    }
+}
+
 /// Counters of what a session did, for logs and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionStats {
@@ -157,6 +180,8 @@ pub struct Session {
     /// Messages received (activity, for inactivity probes).
     received: u64,
     pub stats: SessionStats,
+    /// Flow table commands applied and not yet reported ([`Session::take_flow_mod_counts`]).
+    flow_mod_counts: FlowModCounts,
 }
 
 impl Session {
@@ -188,10 +213,17 @@ impl Session {
             admitted: false,
             received: 0,
             stats: SessionStats::default(),
+            flow_mod_counts: FlowModCounts::default(),
         };
         let xid = s.xid();
         s.send(encode_hello(allowed, xid));
         s
+    }
+
+    /// The flow table commands applied since the last call (failed ones are not
+    /// counted), for the log.
+    pub fn take_flow_mod_counts(&mut self) -> FlowModCounts {
+        std::mem::take(&mut self.flow_mod_counts)
     }
 
     fn xid(&mut self) -> u32 {
@@ -429,7 +461,13 @@ impl Session {
         for p in pending {
             let outcome = match p.op {
                 Err(e) => Err(e),
-                Ok(_) => results.next().unwrap_or(Err(OfError::OFPBRC_EPERM)),
+                Ok(m) => {
+                    let r = results.next().unwrap_or(Err(OfError::OFPBRC_EPERM));
+                    if r.is_ok() {
+                        self.flow_mod_counts.count(&m);
+                    }
+                    r
+                }
             };
             if let Err(e) = outcome {
                 self.send_error(e, &p.msg);
@@ -650,12 +688,18 @@ impl Session {
                     return Err(OfError::OFPBFC_BAD_FLAGS);
                 }
                 let (msgs, ops): (Vec<_>, Vec<_>) = b.entries.into_iter().unzip();
+                let mut counts = FlowModCounts::default();
+                ops.iter().for_each(|m| counts.count(m));
                 if let Err((i, e)) = sw.commit(ops) {
                     // The error for the bundled message that failed, then the
                     // commit's own (OVS's do_bundle_commit).
                     self.send_error(e, &msgs[i]);
                     return Err(OfError::OFPBFC_MSG_FAILED);
                 }
+                let c = &mut self.flow_mod_counts;
+                c.adds += counts.adds;
+                c.deletes += counts.deletes;
+                c.modifications += counts.modifications;
             }
             BundleCtrlType::DiscardRequest => {
                 self.remove_bundle(id).ok_or(OfError::OFPBFC_BAD_ID)?;

@@ -50,6 +50,16 @@ pub struct BridgeOptions {
     pub forward_bpdu: bool,
 }
 
+/// What `replace-flows` did: flows added, removed, modified (the same match and
+/// priority with other actions, cookie, flags or timeouts) and kept as they were.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplaceSummary {
+    pub added: usize,
+    pub removed: usize,
+    pub modified: usize,
+    pub kept: usize,
+}
+
 impl Default for BridgeOptions {
     fn default() -> Self {
         BridgeOptions {
@@ -365,7 +375,7 @@ impl BridgeTables {
         parsed: Vec<FlowMod>,
         now: Time,
         log: &mut ChangeLog,
-    ) -> Result<(), FlowModFailure> {
+    ) -> Result<ReplaceSummary, FlowModFailure> {
         // New flows go in in file order (a later line with the same match and priority
         // wins), so rule ids and dumps come out the same every time.
         let mut flows: Vec<Option<FlowMod>> = Vec::new();
@@ -385,6 +395,7 @@ impl BridgeTables {
             .map(|r| (r.table, r.matcher, r.priority, r.id))
             .collect();
         let mut gone = Vec::new();
+        let mut summary = ReplaceSummary::default();
         for (table, m, prio, id) in existing {
             let same = wanted.get(&(table, m, prio)).copied().filter(|&i| {
                 let fm = flows[i].as_ref().expect("indexed flows are present");
@@ -398,8 +409,18 @@ impl BridgeTables {
                     && r.hard_timeout == fm.hard_timeout
             });
             match same {
-                Some(i) => flows[i] = None,
-                None => gone.push((table, id)),
+                Some(i) => {
+                    flows[i] = None;
+                    summary.kept += 1;
+                }
+                None => {
+                    if wanted.contains_key(&(table, m, prio)) {
+                        summary.modified += 1;
+                    } else {
+                        summary.removed += 1;
+                    }
+                    gone.push((table, id));
+                }
             }
         }
         // Room is checked before anything changes: the flows that go make room first.
@@ -418,8 +439,12 @@ impl BridgeTables {
         }
         for fm in flows.into_iter().flatten() {
             self.insert(fm, now, log)?;
+            summary.added += 1;
         }
-        Ok(())
+        // A flow replaced by one with the same match and priority is one modified,
+        // not one removed and one added.
+        summary.added -= summary.modified;
+        Ok(summary)
     }
 
     /// The rules `dump-flows` shows for `filter`, in its order: table, then priority
