@@ -11,7 +11,8 @@
 # allows. A crashing input is written to fuzz/artifacts/TARGET/; reproduce it with
 #   cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-...
 # Installs what it needs on a fresh machine: the nightly toolchain (rustup) and
-# cargo-fuzz (crates.io). Honours CARGO_TARGET_DIR and CARGO_BUILD_JOBS.
+# cargo-fuzz (crates.io); without nightly, stable with RUSTC_BOOTSTRAP=1. Honours
+# CARGO_TARGET_DIR and CARGO_BUILD_JOBS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -22,21 +23,34 @@ case "$SECONDS_PER_TARGET" in
   ''|*[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]" >&2; exit 2 ;;
 esac
 
+# cargo-fuzz needs nightly's -Z flags (sanitizers, coverage instrumentation). Where
+# the nightly toolchain cannot be had (no network to the toolchain servers), stable
+# with RUSTC_BOOTSTRAP=1 accepts the same flags: its standard library ships the
+# sanitizer runtimes.
+TOOLCHAIN=nightly
 if ! rustup toolchain list | grep -q '^nightly'; then
-  rustup toolchain install nightly --profile minimal
+  if ! rustup toolchain install nightly --profile minimal; then
+    echo "fuzz: no nightly toolchain; using stable with RUSTC_BOOTSTRAP=1" >&2
+    TOOLCHAIN=stable
+    export RUSTC_BOOTSTRAP=1
+  fi
 fi
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
+fi
+# libFuzzer itself is C++, built by libfuzzer-sys.
+if ! command -v c++ >/dev/null 2>&1 && command -v clang++ >/dev/null 2>&1; then
+  export CXX=clang++
 fi
 
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  mapfile -t TARGETS < <(cargo +nightly fuzz list)
+  mapfile -t TARGETS < <(cargo "+$TOOLCHAIN" fuzz list)
 fi
 
 # One build for every target (release, debug assertions on: the project's own
 # debug_asserts are oracles too).
-cargo +nightly fuzz build --debug-assertions
+cargo "+$TOOLCHAIN" fuzz build --debug-assertions
 
 WORK=${FUZZ_WORK:-/tmp/xvs-fuzz}
 mkdir -p "$WORK"
@@ -48,7 +62,7 @@ for t in "${TARGETS[@]}"; do
   log="$WORK/$t.log"
   echo "== fuzz $t for ${SECONDS_PER_TARGET}s =="
   status=0
-  cargo +nightly fuzz run --debug-assertions "$t" "$corpus" "fuzz/corpus/$t" -- \
+  cargo "+$TOOLCHAIN" fuzz run --debug-assertions "$t" "$corpus" "fuzz/corpus/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -seed=1 -timeout=20 -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

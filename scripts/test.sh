@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every xvs test: formatting and lints first, then unit, property and golden tests of
-# the pure core and the real-kernel tests (as root: namespaces, veth pairs, XDP, AF_XDP).
+# the pure core and the real-kernel tests (as root: namespaces, veth pairs, XDP, AF_XDP),
+# then a bounded run of the fuzz targets (scripts/fuzz.sh).
 # Installs the Debian packages it needs first. Run as root on a fresh Debian 12 machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,4 +35,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked
+# Coverage-guided fuzzing of every parser of untrusted input, bounded (about a minute
+# of fuzzing after its build): fails on any crash. See fuzz/ and README.md.
+scripts/fuzz.sh
 echo "== all tests passed =="
