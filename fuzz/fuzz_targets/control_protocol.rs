@@ -6,7 +6,7 @@
 //!
 //! Beyond "no panic": a request that parses is written back by `request_line` to a
 //! line that parses to the same request; every response is one line of JSON that
-//! reads back as itself, and echoes the request's id.
+//! reads back as a response, and echoes the request's id.
 
 #![no_main]
 
@@ -84,8 +84,10 @@ fn replica() -> Replica {
 fn check_response(r: &Response, id: Option<&Value>) {
     let line = r.to_line();
     assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
-    let back: Response = serde_json::from_str(&line).expect("a response reads back");
-    assert_eq!(&back, r);
+    // As JSON: a `"result":null` reads back as no result, which says the same.
+    let back: Value = serde_json::from_str(&line).expect("a response is JSON");
+    assert_eq!(back, serde_json::to_value(r).unwrap());
+    serde_json::from_value::<Response>(back).expect("a response reads back");
     assert_eq!(r.id.as_ref(), id, "the id is echoed");
 }
 
