@@ -103,12 +103,24 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let again = request_line(id.clone(), &cmd);
-    assert_eq!(parse_request(&again), Ok((id.clone(), cmd.clone())), "{again}");
+    assert_eq!(
+        parse_request(&again),
+        Ok((id.clone(), cmd.clone())),
+        "{again}"
+    );
 
     let config = match &cmd {
-        Command::AddBr { bridge } => Some(ConfigCmd::AddBr { bridge: bridge.clone() }),
-        Command::DelBr { bridge } => Some(ConfigCmd::DelBr { bridge: bridge.clone() }),
-        Command::AddPort { bridge, port, options } => Some(ConfigCmd::AddPort {
+        Command::AddBr { bridge } => Some(ConfigCmd::AddBr {
+            bridge: bridge.clone(),
+        }),
+        Command::DelBr { bridge } => Some(ConfigCmd::DelBr {
+            bridge: bridge.clone(),
+        }),
+        Command::AddPort {
+            bridge,
+            port,
+            options,
+        } => Some(ConfigCmd::AddPort {
             bridge: bridge.clone(),
             port: port.clone(),
             options: options.clone(),

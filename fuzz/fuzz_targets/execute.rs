@@ -142,14 +142,20 @@ fn checksums(frame: &[u8]) -> Option<(bool, Option<bool>)> {
 fn one_action(a: &DpAction, frame: &[u8], headroom: usize) {
     let mut f = FrameBuf::with_headroom(frame, headroom);
     let mut out = Vec::new();
-    let r = execute(std::slice::from_ref(a), &mut f, |p, b| out.push((p, b.to_vec())));
+    let r = execute(std::slice::from_ref(a), &mut f, |p, b| {
+        out.push((p, b.to_vec()))
+    });
     match *a {
         DpAction::Output(p) => {
             assert_eq!(r, Ok(Default::default()));
             assert_eq!(out, vec![(p, frame.to_vec())]);
         }
         DpAction::TunnelOutput { port, header } => {
-            assert_eq!(f.data(), frame, "a tunnel output leaves the frame as it was");
+            assert_eq!(
+                f.data(),
+                frame,
+                "a tunnel output leaves the frame as it was"
+            );
             let Some((p, packet)) = out.first() else {
                 return;
             };
@@ -231,7 +237,8 @@ fuzz_target!(|data: &[u8]| {
                 .count();
             assert_eq!(outputs + done.too_big as usize, expected);
         }
-        Err(ExecError::NoHeadroom { .. }) | Err(ExecError::Wire(WireError::PacketTooLarge { .. })) => {}
+        Err(ExecError::NoHeadroom { .. })
+        | Err(ExecError::Wire(WireError::PacketTooLarge { .. })) => {}
         Err(e) => panic!("unexpected execute error {e:?}"),
     }
     assert!(f.len() + f.headroom() <= frame.len() + headroom);

@@ -19,7 +19,11 @@ use xvs_dataplane::{classify, FlowKey};
 
 fuzz_target!(|frame: &[u8]| {
     let key = FlowKey::extract(7, frame);
-    assert_eq!(key.is_ok(), frame.len() >= 14, "only short frames are refused");
+    assert_eq!(
+        key.is_ok(),
+        frame.len() >= 14,
+        "only short frames are refused"
+    );
 
     let mut slot = MaybeUninit::uninit();
     let into = FlowKey::extract_into(&mut slot, 7, frame).map(|k| *k);
@@ -38,7 +42,11 @@ fuzz_target!(|frame: &[u8]| {
     let Ok(k) = key else { return };
     assert_eq!(k.in_port, 7);
     assert_eq!(k.tun_id, 0, "only decapsulation sets tun_id");
-    assert_eq!((k.metadata, k.regs), (0, [0; 16]), "pipeline state is never extracted");
+    assert_eq!(
+        (k.metadata, k.regs),
+        (0, [0; 16]),
+        "pipeline state is never extracted"
+    );
     assert!(k.vlan_tci == 0 || k.vlan_tci & VLAN_PRESENT != 0);
     assert_eq!(k.packet_fields(), k);
 

@@ -85,8 +85,20 @@ fuzz_target!(|data: &[u8]| {
             let fm = parse_flow(line, ParseMode::Add, br)
                 .unwrap_or_else(|e| panic!("dumped {line:?} does not parse: {e}"));
             assert_eq!(
-                (fm.table, fm.priority, fm.cookie, &fm.matcher, fm.actions.as_ref()),
-                (Some(rule.table), rule.priority, rule.cookie, &rule.matcher, Some(&rule.actions)),
+                (
+                    fm.table,
+                    fm.priority,
+                    fm.cookie,
+                    &fm.matcher,
+                    fm.actions.as_ref()
+                ),
+                (
+                    Some(rule.table),
+                    rule.priority,
+                    rule.cookie,
+                    &rule.matcher,
+                    Some(&rule.actions)
+                ),
                 "{line:?}"
             );
         }

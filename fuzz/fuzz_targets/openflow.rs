@@ -71,7 +71,11 @@ fn round_trip(fm: &xvs_pipeline::ofp::FlowMod, version: Version) {
     let m = parse_tlvs(&e.match_bytes, false)
         .map_err(|e| e.of_error())
         .and_then(|m| decode_match(&m.tlvs));
-    assert_eq!(m.as_ref(), Ok(&fm.matcher), "the match, written in {version:?} and read back");
+    assert_eq!(
+        m.as_ref(),
+        Ok(&fm.matcher),
+        "the match, written in {version:?} and read back"
+    );
     let acts = if form == FlowStatsForm::Nx {
         parse_actions(version, &e.actions_bytes).map(FlowActions::Actions)
     } else {
@@ -98,7 +102,10 @@ fn request(r: &Request, version: Version, sw: &mut Switch) {
             let Ok(m) = flow_mod(wire, version) else {
                 return;
             };
-            if matches!(m.command, FlowModCommand::Add | FlowModCommand::Modify { .. }) {
+            if matches!(
+                m.command,
+                FlowModCommand::Add | FlowModCommand::Modify { .. }
+            ) {
                 round_trip(&m.flow, version);
             }
             let _ = sw.flow_mod("br-int", m, 1000);

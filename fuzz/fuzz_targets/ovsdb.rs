@@ -43,8 +43,12 @@ fn commands() -> Vec<ConfigCmd> {
             .collect()
     };
     vec![
-        ConfigCmd::AddBr { bridge: "br-new".into() },
-        ConfigCmd::DelBr { bridge: "br-int".into() },
+        ConfigCmd::AddBr {
+            bridge: "br-new".into(),
+        },
+        ConfigCmd::DelBr {
+            bridge: "br-int".into(),
+        },
         ConfigCmd::AddPort {
             bridge: "br-int".into(),
             port: "tap9".into(),
@@ -55,7 +59,10 @@ fn commands() -> Vec<ConfigCmd> {
             port: "gre-9".into(),
             options: opts(&[("type", "gre"), ("remote_ip", "192.0.2.9"), ("key", "flow")]),
         },
-        ConfigCmd::DelPort { bridge: "br-int".into(), port: "tap1".into() },
+        ConfigCmd::DelPort {
+            bridge: "br-int".into(),
+            port: "tap1".into(),
+        },
     ]
 }
 
@@ -75,9 +82,16 @@ fuzz_target!(|data: &[u8]| {
         let before = session.replica().clone();
         let (_, events) = session.received(v);
         if events.iter().any(|e| matches!(e, Event::ProtocolError(_))) {
-            assert_eq!(session.replica(), &before, "a refused message changes nothing");
+            assert_eq!(
+                session.replica(),
+                &before,
+                "a refused message changes nothing"
+            );
         }
-        if events.iter().any(|e| matches!(e, Event::Updated | Event::Snapshot)) {
+        if events
+            .iter()
+            .any(|e| matches!(e, Event::Updated | Event::Snapshot))
+        {
             let db = session.replica();
             let w = wanted_text(db);
             assert_eq!(w, wanted_text(db));

@@ -39,7 +39,13 @@ fn map() -> TunnelMap {
         tunnels: vec![
             port(TunnelType::Gre, REMOTE, Some(LOCAL), TunnelKeyMatch::Any, 5),
             port(TunnelType::Gre, LOCAL, None, TunnelKeyMatch::NoKey, 6),
-            port(TunnelType::Vxlan, REMOTE, Some(LOCAL), TunnelKeyMatch::Exactly(0x3e7), 7),
+            port(
+                TunnelType::Vxlan,
+                REMOTE,
+                Some(LOCAL),
+                TunnelKeyMatch::Exactly(0x3e7),
+                7,
+            ),
             port(TunnelType::Vxlan, REMOTE, None, TunnelKeyMatch::Any, 8),
         ],
     }
@@ -71,7 +77,9 @@ fuzz_target!(|frame: &[u8]| {
             return;
         }
         (Ok(d), c) => {
-            let inner = frame.get(d.inner_range()).expect("inner range inside the frame");
+            let inner = frame
+                .get(d.inner_range())
+                .expect("inner range inside the frame");
             assert!(inner.len() >= 14);
             match map.lookup_type(d.kind, d.outer_src, d.outer_dst, d.key) {
                 None => assert!(matches!(c, Err(ClassifyDrop::UnknownTunnel { .. }))),

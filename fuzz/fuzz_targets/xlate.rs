@@ -68,16 +68,27 @@ fn node() -> Node {
     let mut sw = Switch::new();
     sw.add_bridge("br-int").unwrap();
     sw.add_bridge("br-tun").unwrap();
-    sw.add_port("br-int", PortConfig::new("tap-vm", PortKind::Netdev).tag(1).ofport(1))
-        .unwrap();
-    sw.add_port("br-int", PortConfig::new("tap-other", PortKind::Netdev).tag(2).ofport(2))
-        .unwrap();
+    sw.add_port(
+        "br-int",
+        PortConfig::new("tap-vm", PortKind::Netdev).tag(1).ofport(1),
+    )
+    .unwrap();
+    sw.add_port(
+        "br-int",
+        PortConfig::new("tap-other", PortKind::Netdev)
+            .tag(2)
+            .ofport(2),
+    )
+    .unwrap();
     let mut trunk = PortConfig::new("eth-trunk", PortKind::Netdev).ofport(3);
     trunk.vlan.mode = VlanMode::NativeUntagged;
     trunk.vlan.tag = Some(1);
     sw.add_port("br-int", trunk).unwrap();
-    sw.add_patch_pair(("br-int", "patch-tun", Some(4)), ("br-tun", "patch-int", Some(1)))
-        .unwrap();
+    sw.add_patch_pair(
+        ("br-int", "patch-tun", Some(4)),
+        ("br-tun", "patch-int", Some(1)),
+    )
+    .unwrap();
     let underlay = sw.add_underlay("eth1").unwrap();
     let local = LOCAL_IP.parse().unwrap();
     for (name, remote, ofport, vxlan) in [
@@ -152,8 +163,20 @@ fuzz_target!(|data: &[u8]| {
                 let mixed = mix(key, &mask, other);
                 let tr2 = node.sw.translate(&mixed, now);
                 assert_eq!(
-                    (&tr2.actions, &tr2.rules, &tr2.macs, &tr2.learned, &tr2.to_controller),
-                    (&tr.actions, &tr.rules, &tr.macs, &tr.learned, &tr.to_controller),
+                    (
+                        &tr2.actions,
+                        &tr2.rules,
+                        &tr2.macs,
+                        &tr2.learned,
+                        &tr2.to_controller
+                    ),
+                    (
+                        &tr.actions,
+                        &tr.rules,
+                        &tr.macs,
+                        &tr.learned,
+                        &tr.to_controller
+                    ),
                     "key {key:?}\nmask {mask:?}\nmixed {mixed:?}"
                 );
             }
