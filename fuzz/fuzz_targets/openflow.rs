@@ -23,6 +23,7 @@ use xvs_openflow::request::{decode_request, DecodeContext, Request};
 use xvs_openflow::stats::FlowStatsForm;
 use xvs_openflow::version::Version;
 use xvs_openflow::OfError;
+use xvs_pipeline::ofp::Match;
 use xvs_pipeline::ofproto::flow_mods::FlowModCommand;
 use xvs_pipeline::ofproto::table::Rule;
 use xvs_pipeline::{PortConfig, PortKind, Switch};
@@ -35,6 +36,19 @@ fn switch() -> Switch {
             .unwrap();
     }
     sw
+}
+
+/// What a match is once written: as in OVS, an OpenFlow 1.0 ICMP match keeps its 16-bit
+/// `tp_src`/`tp_dst` whole (a type or code over 255, which no packet has, so the flow
+/// matches nothing), and NXM and OXM write ICMP type and code as their low byte
+/// (`nx_put_raw`'s `nxm_put_8m`). Found by this target; kept as OVS has it.
+fn as_written(m: &Match) -> Match {
+    let mut m = *m;
+    if m.value.dl_type == 0x0800 && m.value.nw_proto == 1 {
+        m.value.tp_src &= 0xff;
+        m.value.tp_dst &= 0xff;
+    }
+    m
 }
 
 /// A flow the model took, written in `version`'s flow stats form and read back.
@@ -73,7 +87,7 @@ fn round_trip(fm: &xvs_pipeline::ofp::FlowMod, version: Version) {
         .and_then(|m| decode_match(&m.tlvs));
     assert_eq!(
         m.as_ref(),
-        Ok(&fm.matcher),
+        Ok(&as_written(&fm.matcher)),
         "the match, written in {version:?} and read back"
     );
     let acts = if form == FlowStatsForm::Nx {
