@@ -222,6 +222,9 @@ def openflow():
             if any(len(m) >= 16 and m[1] == 4 and m[8:16] == bytes.fromhex("000023200000000f") for m in msgs):
                 sel |= 4
             write("openflow", bytes([sel]) + body)
+            # The session: a service connection (even) read 7 bytes at a time, or a
+            # controller's (odd) read in larger pieces.
+            write("openflow_session", bytes([n % 2 + 2 * (n % 5)]) + body)
             n += 1
             if n >= 120:
                 return

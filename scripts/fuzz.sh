@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# SECONDS_PER_TARGET defaults to 7 (the 8 targets then take about a minute, plus the
+# SECONDS_PER_TARGET defaults to 7 (the 9 targets then take about a minute, plus the
 # build). Each target starts from its seed corpus in fuzz/corpus/TARGET, run on a copy
 # (what the fuzzer adds is kept in $FUZZ_WORK, default /tmp/xvs-fuzz, not in the
 # repository), with a fixed seed so that a run is repeatable as far as a time bound
