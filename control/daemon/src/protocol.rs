@@ -243,7 +243,13 @@ mod tests {
     #[test]
     fn a_float_id_is_echoed_exactly() {
         let big = format!("{}15", "6".repeat(105));
-        for id in [big.as_str(), "0.1", "1.0000000000000002", "-2.5e-300", "1e308"] {
+        for id in [
+            big.as_str(),
+            "0.1",
+            "1.0000000000000002",
+            "-2.5e-300",
+            "1e308",
+        ] {
             let line = format!(r#"{{"version":1,"id":{id},"command":"fdb-show"}}"#);
             let resp = parse_request(&line).unwrap_err();
             let sent: Value = serde_json::from_str(id).unwrap();
