@@ -5,10 +5,11 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # SECONDS_PER_TARGET defaults to 7 (the 9 targets then take about a minute, plus the
-# build). Each target starts from its seed corpus in fuzz/corpus/TARGET, run on a copy
-# (what the fuzzer adds is kept in $FUZZ_WORK, default /tmp/xvs-fuzz, not in the
-# repository), with a fixed seed so that a run is repeatable as far as a time bound
-# allows. A crashing input is written to fuzz/artifacts/TARGET/; reproduce it with
+# build). Each target starts from its seed corpus in fuzz/corpus/TARGET (what the
+# fuzzer adds goes to a temporary directory, or to $FUZZ_WORK/corpus/TARGET when
+# FUZZ_WORK is set, never into the repository), with a fixed seed so that a run is
+# repeatable as far as a time bound allows; logs are in that directory too. A
+# crashing input is written to fuzz/artifacts/TARGET/; reproduce it with
 #   cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-...
 # Installs what it needs on a fresh machine: the nightly toolchain (rustup) and
 # cargo-fuzz (crates.io); without nightly, stable with RUSTC_BOOTSTRAP=1. Honours
@@ -52,7 +53,14 @@ fi
 # debug_asserts are oracles too).
 cargo "+$TOOLCHAIN" fuzz build --debug-assertions
 
-WORK=${FUZZ_WORK:-/tmp/xvs-fuzz}
+# A fresh copy of the seeds each run, so that a run depends only on the repository;
+# FUZZ_WORK=DIR keeps what the fuzzers find in DIR from one run to the next instead.
+if [ -n "${FUZZ_WORK:-}" ]; then
+  WORK=$FUZZ_WORK
+else
+  WORK=$(mktemp -d /tmp/xvs-fuzz.XXXXXX)
+  trap 'rm -rf "$WORK/corpus"' EXIT
+fi
 mkdir -p "$WORK"
 failed=()
 report=()
