@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 # What each package is for:
 #   gcc libc6-dev pkg-config : the C toolchain cargo's build scripts use
+#   g++                      : libFuzzer (C++), built for the fuzz targets (fuzz/, scripts/fuzz.sh)
 #   iproute2                 : network namespaces and veth pairs for the real-kernel tests
 #   clang                    : compiles the XDP program (ebpf/xdp/*.bpf.c, -target bpf) in ebpf/build.rs
 #   libbpf-dev               : bpf/bpf_helpers.h and bpf/bpf_endian.h for the XDP program
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 #   dpkg-dev                 : dpkg-shlibdeps, with which cargo-deb finds the package's
 #                              library dependencies (scripts/package.sh)
 #   man-db                   : the package test renders the man pages (man -l)
-PACKAGES=(gcc libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump python3-venv openvswitch-switch dpkg-dev man-db)
+PACKAGES=(gcc g++ libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump python3-venv openvswitch-switch dpkg-dev man-db)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -237,6 +237,28 @@ pub fn parse_request(line: &str) -> Result<(Option<Value>, Command), Box<Respons
 mod tests {
     use super::*;
 
+    /// The id comes back as the number it was, floats too: found by the
+    /// `control_protocol` fuzz target (fuzz/), whose id 666...6615 came back one ULP
+    /// off before serde_json parsed floats exactly (its `float_roundtrip`).
+    #[test]
+    fn a_float_id_is_echoed_exactly() {
+        let big = format!("{}15", "6".repeat(105));
+        for id in [
+            big.as_str(),
+            "0.1",
+            "1.0000000000000002",
+            "-2.5e-300",
+            "1e308",
+        ] {
+            let line = format!(r#"{{"version":1,"id":{id},"command":"fdb-show"}}"#);
+            let resp = parse_request(&line).unwrap_err();
+            let sent: Value = serde_json::from_str(id).unwrap();
+            assert_eq!(resp.id.as_ref(), Some(&sent));
+            let back: Value = serde_json::from_str(&resp.to_line()).unwrap();
+            assert_eq!(back["id"], sent, "{id}");
+        }
+    }
+
     #[test]
     fn requests_round_trip() {
         let cmds = [

@@ -114,6 +114,14 @@ pub fn monitor_spec() -> MonitorSpec {
     ])
 }
 
+/// What the database in `db` asks of the switch (bridges, their options, each
+/// interface's options or error), as text: the pure first step of a pass
+/// ([`BridgeLayer::reconcile`]), public so that the fuzz target `ovsdb` (fuzz/) can hold
+/// it to never panicking on whatever a server sends.
+pub fn wanted_text(db: &Replica) -> String {
+    format!("{:#?}", wanted(db))
+}
+
 /// The datapath types xvs runs (`datapath_type` "" means system, as in OVS).
 pub const DATAPATH_TYPES: [&str; 2] = ["netdev", "system"];
 /// The interface types xvs implements.

@@ -121,6 +121,16 @@ impl JsonStream {
     fn next_scalar(&mut self) -> Result<Option<Value>, FramingError> {
         let mut values = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
         match values.next() {
+            // A number that reaches the end of what has arrived may go on in the next
+            // read ("12" read as "1" then "2"): the parser takes it as whole at the
+            // end of its input, so wait for the byte after it. (Found by the `ovsdb`
+            // fuzz target, fuzz/: values differed with where the reads ended.)
+            Some(Ok(Value::Number(_))) if values.byte_offset() == self.buf.len() => {
+                if self.buf.len() > self.limit {
+                    return Err(FramingError::TooLong { limit: self.limit });
+                }
+                Ok(None)
+            }
             Some(Ok(v)) => {
                 let used = values.byte_offset();
                 self.buf.drain(..used);
@@ -149,6 +159,30 @@ mod tests {
             out.push(v);
         }
         out
+    }
+
+    /// A number at the top (which JSON-RPC never sends) is one value whatever reads it
+    /// comes in: found by the `ovsdb` fuzz target, which got 888 and 88 for 88888 read
+    /// three bytes at a time.
+    #[test]
+    fn a_number_split_across_reads_is_one_number() {
+        let mut s = JsonStream::new(1 << 20);
+        for piece in ["888", "88", " [1]"] {
+            s.feed(piece.as_bytes());
+        }
+        assert_eq!(all(&mut s), vec![json!(88888), json!([1])]);
+        let mut s = JsonStream::new(1 << 20);
+        s.feed(b"888");
+        assert_eq!(s.next_value(), Ok(None), "the number may go on");
+        s.feed(b"88");
+        assert_eq!(s.next_value(), Ok(None));
+        s.feed(b"\n");
+        assert_eq!(s.next_value(), Ok(Some(json!(88888))));
+        // Nothing else waits: a string, true, or a number before a delimiter.
+        s.feed(br#""x"true 7,"#);
+        assert_eq!(s.next_value(), Ok(Some(json!("x"))));
+        assert_eq!(s.next_value(), Ok(Some(json!(true))));
+        assert_eq!(s.next_value(), Ok(Some(json!(7))));
     }
 
     #[test]

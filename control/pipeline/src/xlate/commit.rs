@@ -412,4 +412,36 @@ mod tests {
         assert!(c.committed.is_zero());
         assert_eq!(c.finish().0.consulted, base_consulted());
     }
+
+    /// A frame with a multicast source teaches NORMAL nothing; the cache entry its
+    /// translation makes must not serve a unicast source from the same port, which
+    /// NORMAL learns. Found by the `xlate` fuzz target (fuzz/): the mask had no bit of
+    /// `dl_src`, so a key with the unicast source matched it.
+    #[test]
+    fn normal_consults_whether_the_source_is_multicast() {
+        let sw = switch();
+        let p1 = sw.dp_port_named("p1").unwrap();
+        let key = |src: [u8; 6]| FlowKey {
+            in_port: p1,
+            dl_src: MacAddr(src),
+            dl_dst: MacAddr([0xfa, 0x16, 0x3e, 0, 0, 2]),
+            dl_type: 0x0800,
+            ..FlowKey::default()
+        };
+        let multicast = key([0x05, 2, 1, 0xfa, 0x16, 0x3e]);
+        let unicast = key([0xfa, 0x16, 0x3e, 0, 0, 1]);
+        let tr = sw.translate(&multicast, 0);
+        assert!(tr.macs.is_empty(), "a multicast source is not learned");
+        let mask = tr.cache_mask();
+        assert_ne!(
+            unicast.masked(&mask),
+            multicast.masked(&mask),
+            "a unicast source does not hit the multicast source's entry"
+        );
+        assert_eq!(sw.translate(&unicast, 0).macs.len(), 1);
+        // Another multicast source does: nothing else of the source counts.
+        let other = key([0x01, 0, 0x5e, 0, 0, 1]);
+        assert_eq!(other.masked(&mask), multicast.masked(&mask));
+        assert_eq!(sw.translate(&other, 0).actions, tr.actions);
+    }
 }

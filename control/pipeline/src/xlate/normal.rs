@@ -69,6 +69,13 @@ impl Ctx<'_> {
             return;
         }
         let src = self.flow.dl_src;
+        // Whether NORMAL learns depends on the source's group bit: it is consulted
+        // even when nothing is learned, else the cache entry of a frame with a
+        // multicast source (learning nothing) would serve the same flow's unicast
+        // frames, whose sources would then never be learned or refreshed. (OVS
+        // consults the whole source in NORMAL; the group bit is all a multicast
+        // source's translation depends on.) Found by the `xlate` fuzz target.
+        self.out.consulted.dl_src.0[0] |= 0x01;
         if !src.is_multicast() {
             self.out.consulted.dl_src = MacAddr::BROADCAST;
             self.out.macs.push((bridge.id, vlan, src, in_ofport));
