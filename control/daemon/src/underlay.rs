@@ -726,7 +726,11 @@ mod tests {
             u.status("vxlan-1").unwrap().neighbour.as_deref(),
             Some("failed")
         );
-        u.sync(&mut net, &mut env, t0 + 3 * RESOLVE_RETRY + RESOLVE_RETRY / 2);
+        u.sync(
+            &mut net,
+            &mut env,
+            t0 + 3 * RESOLVE_RETRY + RESOLVE_RETRY / 2,
+        );
         assert_eq!(net.asked.len(), 1, "asked again before a second went by");
         u.sync(&mut net, &mut env, t0 + 4 * RESOLVE_RETRY);
         assert_eq!(net.asked.len(), 2, "asked again after a second");

@@ -501,7 +501,11 @@ enum Fault {
     Equivalent { node: usize, tool: Tool },
     /// br-tun's table replaced by one that drops a stream (the node's outgoing one, or
     /// its incoming one), then restored.
-    DropTable { node: usize, egress: bool, tool: Tool },
+    DropTable {
+        node: usize,
+        egress: bool,
+        tool: Tool,
+    },
     /// ovsdb-server killed, and started again a second later.
     OvsdbRestart { node: usize },
     /// The controller closes its connections (both bridges').
@@ -568,9 +572,11 @@ impl Fault {
     }
 }
 
-/// One round of the schedule (round `r`): every fault on each node; SIGTERM instead of
-/// SIGKILL for node 1, the drop table at the stream's destination instead of its source,
-/// and the tools swapped, every other round.
+/// One round of the schedule (round `r`): every fault on each node, except that node 1's
+/// xvsd is restarted only every fourth round (so that one xvsd lives through several
+/// rounds of faults: a leak shows in its samples); node 0's is killed with SIGTERM
+/// instead of SIGKILL, the drop table is at the stream's destination instead of its
+/// source, and the tools are swapped, every other round.
 fn round(r: usize) -> Vec<Fault> {
     let even = r % 2 == 0;
     let (ta, tb) = if even {
@@ -578,10 +584,10 @@ fn round(r: usize) -> Vec<Fault> {
     } else {
         (Tool::Xvsctl, Tool::Ofctl)
     };
-    vec![
+    let mut faults = vec![
         Fault::Restart {
             node: 0,
-            sigkill: true,
+            sigkill: even,
         },
         Fault::PortFlap { node: 1 },
         Fault::ExtraPorts { node: 0 },
@@ -597,7 +603,7 @@ fn round(r: usize) -> Vec<Fault> {
         Fault::VethAgain { node: 0 },
         Fault::Restart {
             node: 1,
-            sigkill: even,
+            sigkill: true,
         },
         Fault::PortFlap { node: 0 },
         Fault::ExtraPorts { node: 1 },
@@ -611,7 +617,117 @@ fn round(r: usize) -> Vec<Fault> {
         },
         Fault::OvsdbRestart { node: 0 },
         Fault::VethAgain { node: 1 },
-    ]
+    ];
+    if r % 4 != 0 {
+        faults.retain(|f| {
+            *f != Fault::Restart {
+                node: 1,
+                sigkill: true,
+            }
+        });
+    }
+    // XVS_SOAK_ONLY: only the faults whose label holds one of these words (to repeat
+    // one kind of fault).
+    if let Ok(only) = std::env::var("XVS_SOAK_ONLY") {
+        faults.retain(|f| only.split(',').any(|w| f.label().contains(w.trim())));
+        assert!(!faults.is_empty(), "XVS_SOAK_ONLY={only}: no such fault");
+    }
+    faults
+}
+
+/// Reads the kernel stack of each xvsd's worker threads every 5 ms while the soak runs:
+/// a worker in a system call other than its poll holds up every frame of its ports.
+/// Keeps each spell of 20 ms or more, with the soak's time and the stack.
+fn worker_watch(
+    clock: Clock,
+    procs: Arc<Mutex<[Proc; 2]>>,
+    stop: Arc<AtomicBool>,
+) -> Vec<(u64, u64, usize, String)> {
+    let mut spells = Vec::new();
+    // (node, tid) -> (since, stack)
+    let mut current: BTreeMap<(usize, String), (u64, String)> = BTreeMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        let pids = procs.lock().unwrap().map(|p| p.pid);
+        let now = clock.us();
+        let mut seen = std::collections::BTreeSet::new();
+        for (node, pid) in pids.iter().enumerate() {
+            for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let path = task.path();
+                let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+                if !comm.starts_with("xvs-worker") {
+                    continue;
+                }
+                let tid = format!("{pid}/{}", task.file_name().to_string_lossy());
+                let stack = std::fs::read_to_string(path.join("stack")).unwrap_or_default();
+                let busy = !stack.is_empty()
+                    && !stack.contains("do_sys_poll")
+                    && !stack.contains("irqentry_exit")
+                    && !stack.contains("exit_to_user_mode")
+                    && stack.contains("do_syscall_64");
+                let key = (node, tid);
+                seen.insert(key.clone());
+                match (busy, current.get(&key)) {
+                    (true, Some((_, s))) if *s == stack => {}
+                    (true, _) => {
+                        if let Some((since, s)) = current.insert(key, (now, stack)) {
+                            if now - since >= 20_000 {
+                                spells.push((since, now, node, s));
+                            }
+                        }
+                    }
+                    (false, _) => {
+                        if let Some((since, s)) = current.remove(&key) {
+                            if now - since >= 20_000 {
+                                spells.push((since, now, node, s));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        current.retain(|k, _| seen.contains(k));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    spells
+}
+
+/// `ip -n NS monitor link neigh` on each node for the whole soak, each line stamped with
+/// the soak's clock: what the kernel did to links and neighbours, to read beside the
+/// losses.
+struct Monitor {
+    child: std::process::Child,
+    reader: JoinHandle<Vec<String>>,
+}
+
+impl Monitor {
+    fn start(ns: &str, clock: Clock) -> Monitor {
+        let mut child = std::process::Command::new("ip")
+            .args(["-n", ns, "monitor", "link", "neigh"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            std::io::BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| format!("{:10.3} {l}", secs(clock.us())))
+                .collect()
+        });
+        Monitor { child, reader }
+    }
+
+    fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.reader.join().unwrap()
+    }
 }
 
 /// What happened: the fault's start, when its last action was done, when both streams
@@ -645,11 +761,13 @@ struct Sample {
     age: f64,
     rss_kib: u64,
     fds: u64,
+    threads: u64,
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+/// A number of /proc/PID/status (`VmRSS`, in KiB; `Threads`).
+fn status(pid: u32, key: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let l = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let l = s.lines().find(|l| l.starts_with(key))?;
     l.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -671,7 +789,11 @@ fn sampler(
         }
         let ps = *procs.lock().unwrap();
         for (node, p) in ps.iter().enumerate() {
-            let (Some(rss), Some(fds)) = (rss_kib(p.pid), fds(p.pid)) else {
+            let (Some(rss), Some(fds), Some(threads)) = (
+                status(p.pid, "VmRSS:"),
+                fds(p.pid),
+                status(p.pid, "Threads:"),
+            ) else {
                 continue;
             };
             // A fault may have begun while reading: such a sample is not kept.
@@ -684,6 +806,7 @@ fn sampler(
                 age: p.started.elapsed().as_secs_f64(),
                 rss_kib: rss,
                 fds,
+                threads,
             });
         }
     }
@@ -731,7 +854,10 @@ fn processes_with(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().filter(|s| s.bytes().all(|b| b.is_ascii_digit())) else {
+        let Some(pid) = name
+            .to_str()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        else {
             continue;
         };
         if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
@@ -760,6 +886,8 @@ struct Soak<'a> {
     records: Vec<Record>,
     /// Problems found along the way (leftover XDP programs, ports that did not come).
     problems: Vec<String>,
+    /// What slow commands waited for.
+    diagnostics: Vec<String>,
     xdp_checks: u64,
 }
 
@@ -790,9 +918,15 @@ impl Soak<'_> {
                     marks[0],
                     marks[1],
                     n[0].xvsd.ctl(&["show"]).stdout.escape_ascii(),
-                    n[0].xvsd.ctl(&["dump-flows", "br-tun"]).stdout.escape_ascii(),
+                    n[0].xvsd
+                        .ctl(&["dump-flows", "br-tun"])
+                        .stdout
+                        .escape_ascii(),
                     n[1].xvsd.ctl(&["show"]).stdout.escape_ascii(),
-                    n[1].xvsd.ctl(&["dump-flows", "br-tun"]).stdout.escape_ascii(),
+                    n[1].xvsd
+                        .ctl(&["dump-flows", "br-tun"])
+                        .stdout
+                        .escape_ascii(),
                 );
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -846,8 +980,7 @@ impl Soak<'_> {
                 let up = t.elapsed();
                 self.set_proc(node);
                 let cookie = self.next_cookie();
-                let n = &self.c.nodes[node];
-                program(n, node, Tool::Ofctl, cookie);
+                self.program(node, Tool::Ofctl, cookie);
                 let _ = write!(
                     detail,
                     "up again in {:.3} s, reprogrammed in {:.3} s",
@@ -856,29 +989,29 @@ impl Soak<'_> {
                 );
                 measured = Some(up.as_secs_f64());
             }
-            Fault::PortFlap { node } => {
-                let n = &self.c.nodes[node];
-                n.ns.ip(&["link", "set", TAP, "down"]);
-                std::thread::sleep(Duration::from_millis(500));
-                n.ns.ip(&["link", "set", TAP, "up"]);
-                detail.push_str("down for 0.5 s");
-            }
+            Fault::PortFlap { node } => detail = self.flap(node, TAP),
             Fault::UnderlayFlap { node } => {
-                let n = &self.c.nodes[node];
-                n.ns.ip(&["link", "set", &n.ul_if, "down"]);
-                std::thread::sleep(Duration::from_millis(500));
-                n.ns.ip(&["link", "set", &n.ul_if, "up"]);
-                detail.push_str("down for 0.5 s");
+                let ul = self.c.nodes[node].ul_if.clone();
+                detail = self.flap(node, &ul);
             }
             Fault::VethAgain { node } => {
-                let n = &self.c.nodes[node];
-                let vm = &n.vms[0];
-                n.ns.ip(&["link", "del", TAP]);
+                let ns = self.c.nodes[node].ns.name().to_string();
+                let del = self.ip(&ns, &["link", "del", TAP]);
                 std::thread::sleep(Duration::from_millis(300));
                 // Same names, same namespaces, same MAC: the Vm's own pair deletes it at
                 // the end.
+                let n = &self.c.nodes[node];
+                let vm = &n.vms[0];
+                let t = Instant::now();
                 std::mem::forget(veth_pair(&vm.vm_if, TAP, Some(&vm.ns), Some(&n.ns)));
-                vm.ns.ip(&["link", "set", &vm.vm_if, "address", VM_MAC[node]]);
+                vm.ns
+                    .ip(&["link", "set", &vm.vm_if, "address", VM_MAC[node]]);
+                let _ = write!(
+                    detail,
+                    "`ip link del` took {:.3} s, made again in {:.3} s; ",
+                    del.as_secs_f64(),
+                    t.elapsed().as_secs_f64()
+                );
                 self.endpoints[node]
                     .generation
                     .fetch_add(1, Ordering::AcqRel);
@@ -894,17 +1027,21 @@ impl Soak<'_> {
             Fault::ExtraPorts { node } => detail = self.extra_ports(node),
             Fault::Equivalent { node, tool } => {
                 let cookie = self.next_cookie();
-                program(&self.c.nodes[node], node, tool, cookie);
+                self.program(node, tool, cookie);
                 let _ = write!(detail, "cookie {cookie:#x}");
             }
             Fault::DropTable { node, egress, tool } => {
                 let (c1, c2) = (self.next_cookie(), self.next_cookie());
-                let n = &self.c.nodes[node];
-                replace(n, tool, "br-tun", &br_tun_flows(node, c1, egress, !egress));
+                self.replace(
+                    node,
+                    tool,
+                    "br-tun",
+                    &br_tun_flows(node, c1, egress, !egress),
+                );
                 let reply = self.clock.us();
                 std::thread::sleep(self.set.hold);
                 let restore = self.clock.us();
-                replace(n, tool, "br-tun", &br_tun_flows(node, c2, false, false));
+                self.replace(node, tool, "br-tun", &br_tun_flows(node, c2, false, false));
                 let stream = if egress { node } else { 1 - node };
                 dropped = Some((stream, reply, restore));
                 let _ = write!(
@@ -917,32 +1054,23 @@ impl Soak<'_> {
             }
             Fault::OvsdbRestart { node } => {
                 let n = &mut self.c.nodes[node];
+                let t = Instant::now();
                 n.xvsd.db.stop();
+                let stopped = t.elapsed();
                 std::thread::sleep(Duration::from_secs(1));
+                let t = Instant::now();
                 n.xvsd.db.restart();
+                let started = t.elapsed();
                 let t = Instant::now();
                 // ovs-vsctl waits for xvsd to apply it: xvsd is back on the database.
-                let mut tries = 0;
-                loop {
-                    let o = n.xvsd.db.vsctl(&[
-                        "set",
-                        "Open_vSwitch",
-                        ".",
-                        &format!("external_ids:xvs-soak={}", self.records.len()),
-                    ]);
-                    if o.status.success() {
-                        break;
-                    }
-                    tries += 1;
-                    assert!(
-                        tries < 3,
-                        "ovs-vsctl after ovsdb-server's restart: {}",
-                        String::from_utf8_lossy(&o.stderr)
-                    );
-                }
+                let v = format!("external_ids:xvs-soak={}", self.records.len());
+                self.vsctl(node, &["set", "Open_vSwitch", ".", &v]);
                 let _ = write!(
                     detail,
-                    "away for 1 s; xvsd applied a change {:.3} s after the restart",
+                    "killed in {:.3} s, away for 1 s, up in {:.3} s; xvsd applied a change \
+                     {:.3} s later",
+                    stopped.as_secs_f64(),
+                    started.as_secs_f64(),
                     t.elapsed().as_secs_f64()
                 );
                 measured = Some(t.elapsed().as_secs_f64());
@@ -977,6 +1105,20 @@ impl Soak<'_> {
             "; streams back {:.3} s after its start",
             secs(recovered - start)
         );
+        let pids = self.procs.lock().unwrap().map(|p| p.pid);
+        let _ = write!(
+            detail,
+            " [xvsd RSS MiB/fds/threads: {}]",
+            pids.iter()
+                .map(|&p| format!(
+                    "{:.1}/{}/{}",
+                    status(p, "VmRSS:").unwrap_or(0) as f64 / 1024.0,
+                    fds(p).unwrap_or(0),
+                    status(p, "Threads:").unwrap_or(0)
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         self.log(&format!("{}: {detail}", f.label()));
         self.records.push(Record {
             fault: f,
@@ -989,12 +1131,199 @@ impl Soak<'_> {
         });
     }
 
-    /// Waits (10 s at most) until `Interface.ofport` of `iface` satisfies `ok`.
-    fn wait_ofport(&self, node: usize, iface: &str, ok: impl Fn(i64) -> bool) -> i64 {
+    /// Runs `cmd` (`what` names it), watched: one still running after 3 s has its
+    /// kernel stack and xvsd's threads logged ([`Soak::dump`]). Its exit status, output
+    /// and how long it took.
+    fn run_watched(
+        &mut self,
+        mut cmd: std::process::Command,
+        what: &str,
+    ) -> (bool, String, String, Duration) {
+        let t = Instant::now();
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        // Read as it comes: a full pipe must not hold the command up.
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let mut dumped = false;
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                let (out, err) = (out.join().unwrap(), err.join().unwrap());
+                return (st.success(), out, err, t.elapsed());
+            }
+            if !dumped && t.elapsed() > Duration::from_secs(3) {
+                dumped = true;
+                let stack = std::fs::read_to_string(format!("/proc/{}/stack", child.id()))
+                    .unwrap_or_default();
+                self.dump(&format!(
+                    "`{what}` still running after 3 s; its kernel stack:\n{stack}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Logs `why`, then every xvsd thread's kernel stack (those asleep in poll, futex
+    /// or epoll left out) and, when gdb is there, every thread's backtrace: what xvsd
+    /// was doing while something waited for it. Kept in the logs' directory.
+    fn dump(&mut self, why: &str) {
+        let mut d = format!("[{:.3} s] {why}", secs(self.clock.us()));
+        let pids = self.procs.lock().unwrap().map(|p| p.pid);
+        for (node, pid) in pids.iter().enumerate() {
+            for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let path = task.path();
+                let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+                let stack = std::fs::read_to_string(path.join("stack")).unwrap_or_default();
+                let idle = [
+                    "do_sys_poll",
+                    "futex_wait",
+                    "ep_poll",
+                    "do_select",
+                    "hrtimer_nanosleep",
+                ];
+                if stack.is_empty() || idle.iter().any(|i| stack.contains(i)) {
+                    continue;
+                }
+                let _ = write!(d, "xvsd of node {node}, thread {}:\n{stack}", comm.trim());
+            }
+            // gdb stops xvsd while it reads it (frames are lost meanwhile): only when
+            // asked for.
+            if std::env::var_os("XVS_SOAK_GDB").is_none() {
+                continue;
+            }
+            let gdb = std::process::Command::new("timeout")
+                .args(["20", "gdb", "-p", &pid.to_string(), "-batch", "-nx"])
+                .args(["-ex", "thread apply all bt"])
+                .output();
+            if let Ok(o) = gdb {
+                let bt: String = String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with('#') || l.starts_with("Thread "))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                let _ = write!(d, "xvsd of node {node} (pid {pid}), gdb:\n{bt}");
+            }
+        }
+        self.log(&format!("{}\n", why.lines().next().unwrap_or(why)));
+        self.diagnostics.push(d);
+    }
+
+    /// `ip ARGS` in namespace `ns`, which must succeed; how long it took.
+    fn ip(&mut self, ns: &str, args: &[&str]) -> Duration {
+        // Through nsenter, not `ip -n`: that one makes a mount namespace too, whose
+        // teardown at its exit waits for an expedited RCU grace period, seconds on a
+        // loaded machine.
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{ns}"))
+            .arg("ip")
+            .args(args);
+        let (ok, _, err, took) = self.run_watched(cmd, &format!("ip {}", args.join(" ")));
+        assert!(ok, "ip {args:?} in {ns}: {err}");
+        took
+    }
+
+    /// The unmodified ovs-vsctl on node `node`'s database (it waits for xvsd to apply
+    /// the change), watched; must succeed. Its output and how long it took.
+    fn vsctl(&mut self, node: usize, args: &[&str]) -> (String, Duration) {
         let db = &self.c.nodes[node].xvsd.db;
+        let mut cmd = std::process::Command::new("ovs-vsctl");
+        cmd.env("OVS_RUNDIR", &db.dir)
+            .arg(format!("--db={}", db.remote()))
+            .arg("--timeout=20")
+            .args(args);
+        let what = format!("ovs-vsctl {}", args.join(" "));
+        let (ok, out, err, took) = self.run_watched(cmd, &what);
+        assert!(ok, "{what} on node {node}: {err}");
+        (out.trim().to_string(), took)
+    }
+
+    /// `replace` watched: a table replaced on node `node` through `tool`.
+    fn replace(&mut self, node: usize, tool: Tool, bridge: &str, flows: &str) {
+        let n = &self.c.nodes[node];
+        let file = n.xvsd.dir.join(format!("{bridge}.soak.flows"));
+        std::fs::write(&file, flows).unwrap();
+        let f = file.to_str().unwrap().to_string();
         let start = Instant::now();
         loop {
-            let v = db.vsctl_ok(&["get", "Interface", iface, "ofport"]);
+            let n = &self.c.nodes[node];
+            let cmd = match tool {
+                Tool::Ofctl => {
+                    let mut c = std::process::Command::new("ovs-ofctl");
+                    c.env("OVS_RUNDIR", &n.xvsd.dir).arg("--timeout=20").args([
+                        "replace-flows",
+                        bridge,
+                        &f,
+                    ]);
+                    c
+                }
+                Tool::Xvsctl => {
+                    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_xvsctl"));
+                    c.arg("--socket")
+                        .arg(&n.xvsd.socket)
+                        .args(["replace-flows", bridge, &f]);
+                    c
+                }
+            };
+            let what = format!("{} replace-flows {bridge} on node {node}", tool.name());
+            let (ok, _, err, _) = self.run_watched(cmd, &what);
+            if ok {
+                return;
+            }
+            // The management socket may be a moment behind a restarted xvsd.
+            assert!(
+                tool == Tool::Ofctl && start.elapsed() < Duration::from_secs(10),
+                "{what}: {err}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Both bridges' tables on node `node`, as the agent programs them, watched.
+    fn program(&mut self, node: usize, tool: Tool, cookie: u64) {
+        self.replace(node, tool, "br-int", &br_int_flows(cookie));
+        self.replace(
+            node,
+            tool,
+            "br-tun",
+            &br_tun_flows(node, cookie, false, false),
+        );
+    }
+
+    /// `ifname` on node `node` down for half a second, then up; how long each took.
+    fn flap(&mut self, node: usize, ifname: &str) -> String {
+        let ns = self.c.nodes[node].ns.name().to_string();
+        let down = self.ip(&ns, &["link", "set", ifname, "down"]);
+        std::thread::sleep(Duration::from_millis(500));
+        let up = self.ip(&ns, &["link", "set", ifname, "up"]);
+        format!(
+            "`ip link set down` took {:.3} s, down for 0.5 s, `up` took {:.3} s",
+            down.as_secs_f64(),
+            up.as_secs_f64()
+        )
+    }
+
+    /// Waits (10 s at most) until `Interface.ofport` of `iface` satisfies `ok`.
+    fn wait_ofport(&mut self, node: usize, iface: &str, ok: impl Fn(i64) -> bool) -> i64 {
+        let start = Instant::now();
+        loop {
+            let (v, _) = self.vsctl(node, &["get", "Interface", iface, "ofport"]);
             let p: i64 = v.parse().unwrap_or(0);
             if ok(p) {
                 return p;
@@ -1008,55 +1337,56 @@ impl Soak<'_> {
     }
 
     fn extra_ports(&mut self, node: usize) -> String {
-        let n = &self.c.nodes[node];
-        let db = &n.xvsd.db;
-        let t = Instant::now();
-        db.vsctl_ok(&[
-            "add-port",
-            "br-int",
-            "soak-x1",
-            &format!("tag={}", VLAN[node]),
-            "--",
-            "add-port",
-            "br-int",
-            "soak-gone",
-            "tag=99",
-            "--",
-            "add-port",
-            "br-int",
-            "soak-int",
-            "--",
-            "set",
-            "interface",
-            "soak-int",
-            "type=internal",
-        ]);
-        let added = t.elapsed();
+        let tag = format!("tag={}", VLAN[node]);
+        let (_, added) = self.vsctl(
+            node,
+            &[
+                "add-port",
+                "br-int",
+                "soak-x1",
+                &tag,
+                "--",
+                "add-port",
+                "br-int",
+                "soak-gone",
+                "tag=99",
+                "--",
+                "add-port",
+                "br-int",
+                "soak-int",
+                "--",
+                "set",
+                "interface",
+                "soak-int",
+                "type=internal",
+            ],
+        );
         let x1 = self.wait_ofport(node, "soak-x1", |p| p > 0);
         let int = self.wait_ofport(node, "soak-int", |p| p > 0);
         let gone = self.wait_ofport(node, "soak-gone", |p| p == -1);
-        let n = &self.c.nodes[node];
-        if !n.ns.ip(&["-d", "link", "show", "soak-x1"]).contains("xdp") {
+        if !xdp_links(self.c.nodes[node].ns.name()).contains(&"soak-x1".to_string()) {
             self.problems
                 .push(format!("node {node}: soak-x1 attached without XDP program"));
         }
         std::thread::sleep(Duration::from_secs(1));
-        let t = Instant::now();
-        n.xvsd.db.vsctl_ok(&[
-            "del-port",
-            "br-int",
-            "soak-x1",
-            "--",
-            "del-port",
-            "br-int",
-            "soak-gone",
-            "--",
-            "del-port",
-            "br-int",
-            "soak-int",
-        ]);
-        let removed = t.elapsed();
+        let (_, removed) = self.vsctl(
+            node,
+            &[
+                "del-port",
+                "br-int",
+                "soak-x1",
+                "--",
+                "del-port",
+                "br-int",
+                "soak-gone",
+                "--",
+                "del-port",
+                "br-int",
+                "soak-int",
+            ],
+        );
         // The internal port's veth goes with it; the veth left has no program.
+        let n = &self.c.nodes[node];
         let start = Instant::now();
         while n.ns.ip(&["-o", "link", "show"]).contains("soak-int") {
             if start.elapsed() > Duration::from_secs(5) {
@@ -1068,7 +1398,7 @@ impl Soak<'_> {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.xdp_checks += 1;
-        if n.ns.ip(&["-d", "link", "show", "soak-x1"]).contains("xdp") {
+        if xdp_links(n.ns.name()).contains(&"soak-x1".to_string()) {
             self.problems.push(format!(
                 "node {node}: XDP program left on soak-x1 after del-port"
             ));
@@ -1095,7 +1425,12 @@ fn build(
         c.add_vm(n, TAP, VM_MAC[n], None);
         let node = &c.nodes[n];
         // The extra ports' veth, its other end left alone.
-        std::mem::forget(veth_pair("soak-x1", "soak-x1p", Some(&node.ns), Some(&node.ns)));
+        std::mem::forget(veth_pair(
+            "soak-x1",
+            "soak-x1p",
+            Some(&node.ns),
+            Some(&node.ns),
+        ));
         let l = in_netns(&node.ns, || TcpListener::bind("127.0.0.1:0")).unwrap();
         let target = format!("tcp:127.0.0.1:{}", l.local_addr().unwrap().port());
         let (st, stop) = (ctl[n].clone(), stop.clone());
@@ -1149,10 +1484,7 @@ impl Drop for StopOnDrop {
 fn soak_for(set: Settings) {
     let stop_send = Arc::new(AtomicBool::new(false));
     let stop_rest = Arc::new(AtomicBool::new(false));
-    let _guards = (
-        StopOnDrop(stop_send.clone()),
-        StopOnDrop(stop_rest.clone()),
-    );
+    let _guards = (StopOnDrop(stop_send.clone()), StopOnDrop(stop_rest.clone()));
     let ctl = [0, 1].map(|_| {
         Arc::new(CtlStats {
             accepted: AtomicU64::new(0),
@@ -1165,6 +1497,18 @@ fn soak_for(set: Settings) {
     let mut threads = Vec::new();
     let c = build(set.name, &ctl, &stop_rest, &mut threads);
     let clock = Clock(Instant::now());
+    let started_at = String::from_utf8_lossy(
+        &std::process::Command::new("date")
+            .args(["-u", "+%FT%T.%6NZ"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let monitors = [0, 1].map(|n| Monitor::start(c.nodes[n].ns.name(), clock));
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let _watch_guard = StopOnDrop(watch_stop.clone());
     let streams = [Arc::new(Stream::new(0)), Arc::new(Stream::new(1))];
     let endpoints = [0, 1].map(|n| {
         let vm = &c.nodes[n].vms[0];
@@ -1195,14 +1539,16 @@ fn soak_for(set: Settings) {
     }
     std::thread::sleep(Duration::from_millis(200));
     for s in 0..2 {
-        let (st, src, stop) = (
-            streams[s].clone(),
-            endpoints[s].clone(),
-            stop_send.clone(),
-        );
+        let (st, src, stop) = (streams[s].clone(), endpoints[s].clone(), stop_send.clone());
         let rate = set.rate;
-        senders.push(std::thread::spawn(move || sender(clock, st, src, rate, stop)));
+        senders.push(std::thread::spawn(move || {
+            sender(clock, st, src, rate, stop)
+        }));
     }
+    let watcher = {
+        let (p, stop) = (procs.clone(), watch_stop.clone());
+        std::thread::spawn(move || worker_watch(clock, p, stop))
+    };
     {
         let (p, st, out, stop) = (
             procs.clone(),
@@ -1225,12 +1571,17 @@ fn soak_for(set: Settings) {
         cookie: 0,
         records: Vec::new(),
         problems: Vec::new(),
+        diagnostics: Vec::new(),
         xdp_checks: 0,
     };
     // Both streams flowing, and both controllers connected to both bridges.
     let ready = soak.wait_flowing([0, 0], "the start");
     let t = Instant::now();
-    while soak.ctl.iter().any(|st| st.live.load(Ordering::Acquire) < 2) {
+    while soak
+        .ctl
+        .iter()
+        .any(|st| st.live.load(Ordering::Acquire) < 2)
+    {
         assert!(
             t.elapsed() < Duration::from_secs(20),
             "xvsd did not connect to its controllers"
@@ -1243,12 +1594,16 @@ fn soak_for(set: Settings) {
         set.duration.as_secs()
     ));
     let faults_from = soak.clock.us();
-    let mut i = 0;
-    let per_round = round(0).len();
-    while soak.clock.us() - faults_from < set.duration.as_micros() as u64 || i < per_round {
-        soak.quiet(set.quiet);
-        soak.run(round(i / per_round)[i % per_round]);
-        i += 1;
+    let mut r = 0;
+    'rounds: loop {
+        for f in round(r) {
+            if r > 0 && soak.clock.us() - faults_from >= set.duration.as_micros() as u64 {
+                break 'rounds;
+            }
+            soak.quiet(set.quiet);
+            soak.run(f);
+        }
+        r += 1;
     }
     soak.quiet(set.quiet);
     let faults_to = soak.clock.us();
@@ -1273,6 +1628,34 @@ fn soak_for(set: Settings) {
         namespaces.extend(n.vms.iter().map(|v| v.ns.name().to_string()));
         dirs.push(n.xvsd.dir.display().to_string());
     }
+    // The daemons' logs, kept beside the report (the nodes' directories go with them).
+    let logs = format!("{}.logs", set.report.display());
+    let _ = std::fs::create_dir_all(&logs);
+    for (i, n) in soak.c.nodes.iter().enumerate() {
+        for f in ["xvsd.log", "ovsdb-server.log"] {
+            let _ = std::fs::copy(n.xvsd.dir.join(f), format!("{logs}/n{i}-{f}"));
+        }
+    }
+    watch_stop.store(true, Ordering::Release);
+    let spells = watcher.join().unwrap();
+    for (from, to, node, stack) in &spells {
+        soak.diagnostics.push(format!(
+            "[{:.3} s] xvsd's worker on node {node} in a system call for {:.0} ms (to {:.3} s):\n{stack}",
+            secs(*from),
+            (to - from) as f64 / 1000.0,
+            secs(*to)
+        ));
+    }
+    let _ = std::fs::write(
+        format!("{logs}/diagnostics.txt"),
+        soak.diagnostics.join("\n\n"),
+    );
+    for (i, m) in monitors.into_iter().enumerate() {
+        let _ = std::fs::write(
+            format!("{logs}/n{i}-ip-monitor.log"),
+            m.stop().join("\n") + "\n",
+        );
+    }
     let mut xdp_left = Vec::new();
     for ns in &namespaces {
         soak.xdp_checks += 1;
@@ -1286,6 +1669,7 @@ fn soak_for(set: Settings) {
         ctl,
         records,
         mut problems,
+        diagnostics,
         xdp_checks,
         ..
     } = soak;
@@ -1300,11 +1684,17 @@ fn soak_for(set: Settings) {
     .into_owned();
     let ns_left: Vec<&String> = namespaces
         .iter()
-        .filter(|n| all_ns.lines().any(|l| l.split_whitespace().next() == Some(n)))
+        .filter(|n| {
+            all_ns
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(n))
+        })
         .collect();
     let procs_left: Vec<String> = dirs.iter().flat_map(|d| processes_with(d)).collect();
     if !xdp_left.is_empty() {
-        problems.push(format!("XDP programs left after the last stop: {xdp_left:?}"));
+        problems.push(format!(
+            "XDP programs left after the last stop: {xdp_left:?}"
+        ));
     }
     if !ns_left.is_empty() {
         problems.push(format!("namespaces left: {ns_left:?}"));
@@ -1316,6 +1706,9 @@ fn soak_for(set: Settings) {
     let samples = samples.lock().unwrap().clone();
     let report = Report {
         set: &set,
+        started_at,
+        logs,
+        diagnostics,
         streams: &streams,
         records: &records,
         samples: &samples,
@@ -1359,6 +1752,12 @@ struct Gap {
 
 struct Report<'a> {
     set: &'a Settings,
+    /// The wall-clock time (UTC) of the soak's clock's zero, as xvsd's logs print time.
+    started_at: String,
+    /// Where xvsd's and ovsdb-server's logs were copied.
+    logs: String,
+    /// What slow commands waited for.
+    diagnostics: Vec<String>,
     streams: &'a [Arc<Stream>; 2],
     records: &'a [Record],
     samples: &'a [Sample],
@@ -1381,13 +1780,14 @@ impl Report<'_> {
         };
         let _ = writeln!(
             r,
-            "== xvs soak ({build} build) ==\n{:.0} s of faults ({} faults, {} per round), \
-             {} frames/s each way, {FRAME_LEN}-byte frames, VM on node 0 <-> VM on node 1 \
-             over GRE",
+            "== xvs soak ({build} build) ==\n{:.0} s of faults ({} faults), {} frames/s each \
+             way, {FRAME_LEN}-byte frames, VM on node 0 <-> VM on node 1 over GRE; started at \
+             {} (xvsd's logs: {})",
             secs(self.faults_to - self.faults_from),
             self.records.len(),
-            round(0).len(),
-            self.set.rate
+            self.set.rate,
+            self.started_at,
+            self.logs
         );
 
         // Streams.
@@ -1478,9 +1878,10 @@ impl Report<'_> {
         // Each gap in the window of the fault that may cause it.
         let mut outside = 0;
         for g in &mut gaps {
-            g.fault = self.records.iter().position(|rec| {
-                g.from_us + SLACK_US >= rec.start && g.to_us <= rec.recovered
-            });
+            g.fault = self
+                .records
+                .iter()
+                .position(|rec| g.from_us + SLACK_US >= rec.start && g.to_us <= rec.recovered);
             let ok = g
                 .fault
                 .is_some_and(|k| self.records[k].fault.may_lose(self.streams[g.stream].from));
@@ -1526,7 +1927,7 @@ impl Report<'_> {
         }
 
         // Per fault kind.
-        let mut kinds: BTreeMap<&str, (u64, [u64; 2], f64, f64)> = BTreeMap::new();
+        let mut kinds: BTreeMap<&str, (u64, [u64; 2], f64, f64, f64)> = BTreeMap::new();
         for (k, rec) in self.records.iter().enumerate() {
             let e = kinds.entry(rec.fault.kind()).or_default();
             e.0 += 1;
@@ -1539,26 +1940,31 @@ impl Report<'_> {
             if let Some(m) = rec.measured {
                 e.3 = e.3.max(m);
             }
+            e.4 = e.4.max(secs(rec.recovered - rec.done));
         }
         let _ = writeln!(
             r,
-            "{:<24} {:>5} {:>11} {:>11} {:>13} {:>9}",
-            "fault", "times", "lost 0->1", "lost 1->0", "max outage ms", "max own s"
+            "{:<24} {:>5} {:>11} {:>11} {:>13} {:>10} {:>9}",
+            "fault", "times", "lost 0->1", "lost 1->0", "max outage ms", "max back s", "max own s"
         );
-        for (kind, (n, lost, outage, own)) in &kinds {
+        for (kind, (n, lost, outage, own, back)) in &kinds {
             let _ = writeln!(
                 r,
-                "{kind:<24} {n:>5} {:>11} {:>11} {:>13.1} {:>9.3}",
+                "{kind:<24} {n:>5} {:>11} {:>11} {:>13.1} {:>10.3} {:>9.3}",
                 lost[0],
                 lost[1],
                 outage * 1000.0,
+                back,
                 own
             );
         }
         let _ = writeln!(
             r,
-            "(max own s: xvsd up again after the kill; the VM's port attached again after its \
-             veth; xvsd back on the database; the controller reconnected)"
+            "(outage: first to last frame lost, send times; back: from the fault's last action \
+             (link up, veth made, xvsd reprogrammed, table restored, ...) to both streams \
+             delivering again; own: xvsd up again after its exit, the VM's port attached \
+             again after its veth, xvsd applying a change after the database's restart, both \
+             bridges reconnected to the controller)"
         );
         for (n, st) in self.ctl.iter().enumerate() {
             let _ = writeln!(
@@ -1596,6 +2002,8 @@ impl Report<'_> {
             let rmax = warm.iter().map(|s| s.rss_kib).max().unwrap();
             let fmin = warm.iter().map(|s| s.fds).min().unwrap();
             let fmax = warm.iter().map(|s| s.fds).max().unwrap();
+            let tmin = warm.iter().map(|s| s.threads).min().unwrap();
+            let tmax = warm.iter().map(|s| s.threads).max().unwrap();
             // Per process: the sample closest to SAME_AGE, within 6 s.
             let mut same: BTreeMap<u32, Sample> = BTreeMap::new();
             for s in &warm {
@@ -1611,7 +2019,8 @@ impl Report<'_> {
             let _ = writeln!(
                 r,
                 "  node {node}: {} processes, {} samples; RSS {:.1}..{:.1} MiB, descriptors \
-                 {fmin}..{fmax}; at {SAME_AGE:.0} s: RSS [{}] MiB, descriptors [{}]",
+                 {fmin}..{fmax}, threads {tmin}..{tmax}; at {SAME_AGE:.0} s: RSS [{}] MiB, \
+                 descriptors [{}]",
                 warm.iter()
                     .map(|s| s.incarnation)
                     .collect::<std::collections::BTreeSet<_>>()
@@ -1718,6 +2127,17 @@ impl Report<'_> {
                     .map(|k| self.records[k].fault.label())
                     .unwrap_or_else(|| "NO FAULT".to_string())
             );
+        }
+        if !self.diagnostics.is_empty() {
+            let _ = writeln!(
+                r,
+                "\ncommands still running after 3 s (their kernel stacks and xvsd's threads: \
+                 {}/diagnostics.txt):",
+                self.logs
+            );
+            for d in &self.diagnostics {
+                let _ = writeln!(r, "  {}", d.lines().next().unwrap_or(""));
+            }
         }
         let _ = writeln!(
             r,
