@@ -415,8 +415,18 @@ impl RawSocket {
 
     /// The next frame that arrived on the interface, or `None` after `timeout`.
     pub fn recv(&self, timeout: Duration) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 65536 + 4];
+        self.recv_into(&mut buf, timeout).map(|n| buf[..n].to_vec())
+    }
+
+    /// [`recv`](Self::recv) into `buf` (at least 4 bytes longer than the largest frame,
+    /// for a VLAN tag put back): the frame's length, or `None` after `timeout`. For
+    /// receivers of a steady stream, which should not allocate per frame.
+    pub fn recv_into(&self, buf: &mut [u8], timeout: Duration) -> Option<usize> {
+        assert!(buf.len() > 18, "buffer too small for a frame");
         let deadline = Instant::now() + timeout;
-        let mut buf = vec![0u8; 65536];
+        // Room left for a tag reinserted after the destination and source MACs.
+        let room = buf.len() - 4;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let mut pfd = libc::pollfd {
@@ -438,7 +448,7 @@ impl RawSocket {
             let mut cbuf = [0u64; 16];
             let mut iov = libc::iovec {
                 iov_base: buf.as_mut_ptr() as *mut libc::c_void,
-                iov_len: buf.len(),
+                iov_len: room,
             };
             let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
             msg.msg_name = &mut sll as *mut _ as *mut libc::c_void;
@@ -450,12 +460,15 @@ impl RawSocket {
             // SAFETY: msg points at valid buffers of the lengths given.
             let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
             if n < 0 {
+                if left.is_zero() {
+                    return None;
+                }
                 continue;
             }
             if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue; // our own transmission, looped back to packet sockets
             }
-            let mut frame = buf[..n as usize].to_vec();
+            let mut len = n as usize;
             // The kernel takes an 802.1Q tag out of received frames (rx VLAN offload)
             // and reports it in the auxiliary data: put it back where it was.
             // SAFETY: walking the control messages the kernel wrote into cbuf.
@@ -466,21 +479,22 @@ impl RawSocket {
                     {
                         let aux =
                             (libc::CMSG_DATA(c) as *const libc::tpacket_auxdata).read_unaligned();
-                        if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 && frame.len() >= 12 {
+                        if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 && len >= 12 {
                             let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
                                 aux.tp_vlan_tpid
                             } else {
                                 crate::wire::ethertype::VLAN
                             };
-                            let mut tag = tpid.to_be_bytes().to_vec();
-                            tag.extend_from_slice(&aux.tp_vlan_tci.to_be_bytes());
-                            frame.splice(12..12, tag);
+                            buf.copy_within(12..len, 16);
+                            buf[12..14].copy_from_slice(&tpid.to_be_bytes());
+                            buf[14..16].copy_from_slice(&aux.tp_vlan_tci.to_be_bytes());
+                            len += 4;
                         }
                     }
                     c = libc::CMSG_NXTHDR(&msg, c);
                 }
             }
-            return Some(frame);
+            return Some(len);
         }
     }
 

@@ -452,13 +452,12 @@ fn resolve(
         Some(mac) => r.mac = Some(mac),
         None => {
             // The kernel forgot or failed the entry: without traffic of its own through
-            // the kernel it will not ask again unless told to.
-            if neigh
-                .as_ref()
-                .is_some_and(|n| n.state == NeighbourState::Failed)
-            {
-                r.mac = None;
-            }
+            // the kernel it will not ask again unless told to. The MAC it had stays in
+            // use meanwhile, as OVS keeps the one it learnt: an entry fails when the
+            // underlay was down longer than the kernel's probes (3 s), though the remote
+            // is there again once it is up; frames to a remote that is really gone are
+            // lost whichever MAC they carry, and one that moved is found again by the
+            // kernel, asked every second.
             if r.asked
                 .is_none_or(|t| now.duration_since(t) >= RESOLVE_RETRY)
             {
@@ -707,7 +706,11 @@ mod tests {
         );
         u.sync(&mut net, &mut env, t0 + 2 * RESOLVE_RETRY);
         assert_eq!(env.routes[&REMOTE].dst_mac, moved);
-        // ...a failed one is not: the route goes until the kernel resolves it again.
+        // ...and a failed one (the underlay was down longer than the kernel's probes)
+        // leaves the route with the MAC it had, while the kernel is asked again, every
+        // second, until it resolves: it once took the route away, and the frames with
+        // it, for up to a second after a flap the tunnel had already come back from
+        // (found by the soak).
         net.neighbours.insert(
             (7, REMOTE),
             Neighbour {
@@ -715,14 +718,32 @@ mod tests {
                 state: NeighbourState::Failed,
             },
         );
+        net.asked.clear();
         u.sync(&mut net, &mut env, t0 + 3 * RESOLVE_RETRY);
-        assert!(!env.routes.contains_key(&REMOTE));
-        assert!(net.asked.contains(&(7, REMOTE)));
+        assert_eq!(env.routes[&REMOTE].dst_mac, moved);
+        assert_eq!(net.asked, vec![(7, REMOTE)]);
+        assert_eq!(
+            u.status("vxlan-1").unwrap().neighbour.as_deref(),
+            Some("failed")
+        );
+        u.sync(
+            &mut net,
+            &mut env,
+            t0 + 3 * RESOLVE_RETRY + RESOLVE_RETRY / 2,
+        );
+        assert_eq!(net.asked.len(), 1, "asked again before a second went by");
+        u.sync(&mut net, &mut env, t0 + 4 * RESOLVE_RETRY);
+        assert_eq!(net.asked.len(), 2, "asked again after a second");
+        assert_eq!(env.routes[&REMOTE].dst_mac, moved);
+        // Once resolved, to another MAC, that one is used.
+        let again = MacAddr([2, 0, 0, 0, 9, 10]);
+        net.neighbours.insert((7, REMOTE), reachable(again));
+        u.sync(&mut net, &mut env, t0 + 4 * RESOLVE_RETRY);
+        assert_eq!(env.routes[&REMOTE].dst_mac, again);
 
         // The MTU of the underlay changed.
-        net.neighbours.insert((7, REMOTE), reachable(moved));
         net.links[0].0.mtu = 9000;
-        u.sync(&mut net, &mut env, t0 + 4 * RESOLVE_RETRY);
+        u.sync(&mut net, &mut env, t0 + 5 * RESOLVE_RETRY);
         assert_eq!(env.routes[&REMOTE].mtu, 9000);
     }
 

@@ -136,6 +136,13 @@ impl Xvsd {
         self.spawn();
     }
 
+    /// Starts a stopped (or killed) xvsd again on the same database, with the same
+    /// options; returns once its control socket answers.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "xvsd is still running");
+        self.spawn();
+    }
+
     /// Runs xvsctl with these arguments against this daemon.
     pub fn ctl(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_xvsctl"))

@@ -100,7 +100,7 @@ impl AfXdpDatapath {
             let stats = worker.stats().clone();
             let id = worker.id;
             let core = config.cores.get(i).copied().flatten();
-            let io = WorkerIo::new(i, umem, &config);
+            let io = WorkerIo::new(i, umem, &config, tx.clone());
             let stop = stop.clone();
             let clock = clock.clone();
             let lc = LoopConfig::from(&config);
@@ -246,8 +246,12 @@ impl AfXdpDatapath {
                 waits.push(rx);
             }
         }
+        // The sockets come back to be closed here, not on the workers (which would
+        // stop forwarding for as long as the kernel takes); each worker then reclaims
+        // their frames.
         for rx in waits {
-            let _ = rx.recv_timeout(self.config.reply_timeout);
+            let closing = rx.recv_timeout(self.config.reply_timeout);
+            drop(closing);
         }
     }
 
