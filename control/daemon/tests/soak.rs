@@ -586,7 +586,7 @@ impl Fault {
 /// instead of SIGKILL, the drop table is at the stream's destination instead of its
 /// source, and the tools are swapped, every other round.
 fn round(r: usize) -> Vec<Fault> {
-    let even = r % 2 == 0;
+    let even = r.is_multiple_of(2);
     let (ta, tb) = if even {
         (Tool::Ofctl, Tool::Xvsctl)
     } else {
@@ -626,7 +626,7 @@ fn round(r: usize) -> Vec<Fault> {
         Fault::OvsdbRestart { node: 0 },
         Fault::VethAgain { node: 1 },
     ];
-    if r % 4 != 0 {
+    if !r.is_multiple_of(4) {
         faults.retain(|f| {
             *f != Fault::Restart {
                 node: 1,
