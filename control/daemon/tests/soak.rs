@@ -703,6 +703,23 @@ fn worker_watch(
     spells
 }
 
+/// Sleeps 1 ms over and over while the soak runs and keeps every wake-up that came
+/// 30 ms or more late (its start and how late): the host starving threads, the test's
+/// as the daemons'.
+fn stall_probe(clock: Clock, stop: Arc<AtomicBool>) -> Vec<(u64, u64)> {
+    let mut stalls = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_millis(1));
+        let late = t.elapsed().saturating_sub(Duration::from_millis(1));
+        if late >= Duration::from_millis(30) {
+            let late = late.as_micros() as u64;
+            stalls.push((clock.us().saturating_sub(late), late));
+        }
+    }
+    stalls
+}
+
 /// `ip -n NS monitor link neigh` on each node for the whole soak, each line stamped with
 /// the soak's clock: what the kernel did to links and neighbours, to read beside the
 /// losses.
@@ -1598,6 +1615,10 @@ fn soak_for(set: Settings) {
         let (p, stop) = (procs.clone(), watch_stop.clone());
         std::thread::spawn(move || worker_watch(clock, p, stop))
     };
+    let prober = {
+        let stop = watch_stop.clone();
+        std::thread::spawn(move || stall_probe(clock, stop))
+    };
     {
         let (p, st, out, stop) = (
             procs.clone(),
@@ -1692,6 +1713,7 @@ fn soak_for(set: Settings) {
     let logs = soak.keep_logs();
     watch_stop.store(true, Ordering::Release);
     let spells = watcher.join().unwrap();
+    let stalls = prober.join().unwrap();
     let spells_from = soak.diagnostics.len();
     for (from, to, node, stack) in &spells {
         soak.diagnostics.push(format!(
@@ -1765,6 +1787,7 @@ fn soak_for(set: Settings) {
 
     let samples = samples.lock().unwrap().clone();
     let report = Report {
+        stalls,
         set: &set,
         started_at,
         logs,
@@ -1816,6 +1839,8 @@ struct Gap {
 }
 
 struct Report<'a> {
+    /// The test's own threads woken 30 ms or more late: (when, how late), microseconds.
+    stalls: Vec<(u64, u64)>,
     set: &'a Settings,
     /// The wall-clock time (UTC) of the soak's clock's zero, as xvsd's logs print time.
     started_at: String,
@@ -2005,6 +2030,22 @@ impl Report<'_> {
                         None => " outside every fault's window".to_string(),
                     }
                 );
+                let near: Vec<String> = self
+                    .stalls
+                    .iter()
+                    .filter(|(at, late)| at + late + 200_000 >= g.from_us && *at <= g.to_us)
+                    .map(|(at, late)| {
+                        format!("{:.0} ms at {:.3} s", *late as f64 / 1000.0, secs(*at))
+                    })
+                    .collect();
+                let msg = if near.is_empty() {
+                    format!("{msg}; the test's threads were not held up then")
+                } else {
+                    format!(
+                        "{msg}; the host held the test's threads up then: {}",
+                        near.join(", ")
+                    )
+                };
                 if self.set.strict_losses {
                     fail.push(msg);
                 } else {
@@ -2208,6 +2249,12 @@ impl Report<'_> {
                 }
             }
         }
+        let _ = writeln!(
+            r,
+            "host: the test's 1 ms sleeps came 30 ms or more late {} times, at worst by {:.0} ms",
+            self.stalls.len(),
+            self.stalls.iter().map(|s| s.1).max().unwrap_or(0) as f64 / 1000.0
+        );
         let _ = writeln!(
             r,
             "XDP: {} checks (after each xvsd exit, each port removal, and of every interface \
