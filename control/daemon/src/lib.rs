@@ -9,6 +9,7 @@ pub mod afxdp_backend;
 pub mod connmgr;
 pub mod links;
 pub mod logging;
+pub mod metrics;
 pub mod netdevs;
 pub mod netlink;
 pub mod ovsdb;
@@ -738,23 +739,114 @@ impl Daemon {
     }
 
     fn dump_ports(&self, bridge: &str) -> Outcome {
-        let b = bridge.to_string();
-        let ports: Vec<(u32, String, Option<PortNo>)> = self.control.read(move |sw, _, _| {
-            sw.bridge(&b).map(|br| {
-                br.ports
-                    .values()
-                    .map(|p| (p.ofport, p.name().to_string(), p.dp_port))
-                    .collect()
-            })
-        })?;
-        let backend = self.backend.lock().expect("backend lock");
-        let counted: Vec<_> = ports
+        let samples = self.bridge_port_counters(Some(bridge))?;
+        let counted: Vec<_> = samples
             .into_iter()
-            .map(|(ofport, name, dp)| {
-                let c = dp.map(|dp| backend.counters(dp)).unwrap_or_default();
-                (ofport, name, c)
-            })
+            .map(|p| (p.ofport, p.port, p.counters))
             .collect();
         Ok(present::show::dump_ports(bridge, &counted))
+    }
+
+    /// Every port's counters (of one bridge, or of all), as `dump-ports`, OpenFlow's
+    /// port statistics and the metrics show them: a netdev's are its datapath port's
+    /// (the AF_XDP sockets' and the kernel's), a patch or tunnel port's what the
+    /// pipeline credited to it (see `xvs_pipeline::port_traffic`); every port's
+    /// `rx_dropped` adds the frames that entered by it and that the flows dropped.
+    pub fn bridge_port_counters(
+        &self,
+        bridge: Option<&str>,
+    ) -> Result<Vec<metrics::exposition::PortSample>, SwitchError> {
+        type Row = (String, OfPort, String, &'static str, Option<PortNo>, xvs_pipeline::port_traffic::PortTraffic);
+        let wanted = bridge.map(str::to_string);
+        let rows: Vec<Row> = self.control.read(move |sw, _, _| {
+            if let Some(b) = &wanted {
+                sw.bridge(b)?;
+            }
+            let topo = sw.topology();
+            Ok::<_, SwitchError>(
+                topo.bridges()
+                    .filter(|b| wanted.as_ref().is_none_or(|w| *w == b.name))
+                    .flat_map(|b| {
+                        b.ports.values().map(|p| {
+                            let datapath_counted =
+                                matches!(p.config.kind, PortKind::Netdev | PortKind::Internal);
+                            (
+                                b.name.clone(),
+                                p.ofport,
+                                p.name().to_string(),
+                                p.config.kind.type_name(),
+                                p.dp_port.filter(|_| datapath_counted),
+                                sw.port_traffic.get(b.id, p.ofport),
+                            )
+                        })
+                    })
+                    .collect(),
+            )
+        })?;
+        let datapath = self.backend.lock().expect("backend lock").all_counters();
+        Ok(rows
+            .into_iter()
+            .map(|(bridge, ofport, port, kind, dp, traffic)| {
+                let counters = match dp {
+                    Some(dp) => {
+                        let mut c = datapath.get(&dp).copied().unwrap_or_default();
+                        c.rx_dropped += traffic.rx_dropped;
+                        c
+                    }
+                    None => present::show::PortCounters {
+                        rx_packets: traffic.rx_packets,
+                        rx_bytes: traffic.rx_bytes,
+                        rx_dropped: traffic.rx_dropped,
+                        tx_packets: traffic.tx_packets,
+                        tx_bytes: traffic.tx_bytes,
+                        ..Default::default()
+                    },
+                };
+                metrics::exposition::PortSample {
+                    bridge,
+                    port,
+                    ofport,
+                    kind: kind.to_string(),
+                    counters,
+                }
+            })
+            .collect())
+    }
+
+    /// One scrape of the metrics endpoint: every port's counters, the workers', the
+    /// upcall handler's, every coverage counter, the rules per table.
+    pub fn metrics_snapshot(&self) -> metrics::exposition::Snapshot {
+        let ports = self.bridge_port_counters(None).unwrap_or_default();
+        let mut snap = self.control.read(|sw, reval, _| {
+            let workers = reval.worker_stats();
+            let coverage = present::appctl::coverage_counters(sw, &workers, &reval.stats)
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect();
+            let flows = sw
+                .topology()
+                .bridges()
+                .filter_map(|b| Some((b.name.clone(), sw.tables(&b.name).ok()?)))
+                .flat_map(|(name, t)| {
+                    t.tables
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| t.len() > 0)
+                        .map(|(i, t)| (name.clone(), i as u8, t.len() as u64))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            metrics::exposition::Snapshot {
+                ports: Vec::new(),
+                dp_flows: reval.n_entries() as u64,
+                dp_flows_limit: reval.capacity() as u64,
+                workers,
+                upcalls: reval.stats,
+                coverage,
+                flows,
+            }
+        });
+        snap.ports = ports;
+        snap
     }
 }
