@@ -165,6 +165,9 @@ pub struct Daemon {
     connmgr: std::sync::OnceLock<std::sync::Arc<connmgr::ConnMgr>>,
     /// What the control socket has done (`dp-show`).
     control_stats: server::ControlStats,
+    /// Every worker's totals at the last clear: what `dp-show` and `pmd-stats-show`
+    /// count from.
+    worker_base: Mutex<Vec<xvs_dataplane::worker::WorkerStatsSnapshot>>,
 }
 
 impl Daemon {
@@ -183,7 +186,34 @@ impl Daemon {
             netdevs: netdevs::Netdevs::default(),
             connmgr: std::sync::OnceLock::new(),
             control_stats: server::ControlStats::default(),
+            worker_base: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Each worker's figures since the last clear (`dp-show --clear`, `ovs-appctl
+    /// dpif-netdev/pmd-stats-clear`), from its totals `now`; with `clear`, the workers it
+    /// picks start from zero again. The totals themselves never go back (the metrics
+    /// are counters), nor do the ports' counters (as OVS's).
+    pub fn workers_since_clear(
+        &self,
+        now: &[xvs_dataplane::worker::WorkerStatsSnapshot],
+        clear: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<xvs_dataplane::worker::WorkerStatsSnapshot> {
+        let mut base = self.worker_base.lock().unwrap_or_else(|e| e.into_inner());
+        base.resize(now.len(), Default::default());
+        let since: Vec<_> = now
+            .iter()
+            .zip(base.iter())
+            .map(|(n, b)| present::appctl::worker_delta(n, b))
+            .collect();
+        if let Some(chosen) = clear {
+            for (w, st) in now.iter().enumerate() {
+                if chosen(w) {
+                    base[w] = *st;
+                }
+            }
+        }
+        since
     }
 
     /// From now on the bridge layer configures `c` (OpenFlow connections).
@@ -435,9 +465,11 @@ impl Daemon {
                     now,
                 ))
             }),
-            Command::DpShow => {
-                let (mut json, mut text) = self.control.read(|sw, reval, _| {
-                    let workers = reval.worker_stats();
+            Command::DpShow { clear } => {
+                let now = self.control.read(|_, reval, _| reval.worker_stats());
+                let all = |_: usize| true;
+                let workers = self.workers_since_clear(&now, clear.then_some(&all as &dyn Fn(usize) -> bool));
+                let (mut json, mut text) = self.control.read(move |sw, reval, _| {
                     let mut json = present::datapath::dp_show_json(&workers, &reval.stats);
                     json["pipeline"] = present::datapath::pipeline_counters_json(sw);
                     let mut text = present::datapath::dp_show_text(&workers, &reval.stats);

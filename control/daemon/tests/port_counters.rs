@@ -292,6 +292,22 @@ fn patch_and_tunnel_ports_count_what_crossed_them_and_drops_show_where_they_came
     assert_eq!(sample(&m, r#"ovs_bridge_flows{bridge="br-tun",table="0"}"#), 3);
     assert!(m.contains("ovs_pmd_busy_cycles_total{pmd=\"0\"} "), "{m}");
 
+    // dp-show --clear: the workers' figures so far, then from zero; as OVS's
+    // pmd-stats-clear, the ports' counters stay, and the metrics' totals never go back.
+    let shown = cmp.ctl(&["dp-show", "--clear"]);
+    assert!(
+        shown.contains(&format!("worker 0: lookups: hit:{hits} missed:{missed} lost:0")),
+        "{shown}"
+    );
+    let shown = cmp.ctl(&["dp-show"]);
+    assert!(shown.contains("worker 0: lookups: hit:0 missed:0 lost:0"), "{shown}");
+    let again = scrape(cmp);
+    assert_eq!(sample(&again, r#"ovs_pmd_lookups_hit_total{pmd="0"}"#), hits);
+    assert_eq!(
+        dump_port(cmp, "br-tun", "2"),
+        port_text("2", (0, 0, Some(0)), (SENT, SENT * LEN, None))
+    );
+
     let m = scrape(net);
     assert_eq!(
         sample(&m, &port_series("ovs_interface_rx_bytes_total", "br-tun", "gre-0", "2", "gre")),

@@ -249,8 +249,6 @@ pub struct Appctl {
     vlog: Option<Arc<Vlog>>,
     stop: Arc<AtomicBool>,
     places: Vec<WorkerPlace>,
-    /// Every worker's counters at the last `pmd-stats-clear`.
-    pmd_base: Mutex<Vec<WorkerStatsSnapshot>>,
     coverage: Mutex<CoverageHistory>,
     exit: Mutex<ExitState>,
     exited: Condvar,
@@ -293,7 +291,6 @@ impl Appctl {
             vlog,
             stop,
             places,
-            pmd_base: Mutex::new(Vec::new()),
             coverage: Mutex::new(CoverageHistory {
                 samples: VecDeque::new(),
                 next: None,
@@ -566,19 +563,13 @@ impl Appctl {
         let core = Self::pmd_filter(args)?;
         let d = self.daemon()?;
         let now = d.control().read(|_, reval, _| reval.worker_stats());
-        let mut base = self.pmd_base.lock().unwrap_or_else(|e| e.into_inner());
-        base.resize(now.len(), WorkerStatsSnapshot::default());
         let chosen = |w: usize| core.is_none() || self.places.get(w).and_then(|p| p.core) == core;
+        let since = d.workers_since_clear(&now, clear.then_some(&chosen as &dyn Fn(usize) -> bool));
         if clear {
-            for (w, st) in now.iter().enumerate() {
-                if chosen(w) {
-                    base[w] = *st;
-                }
-            }
             return Ok(String::new());
         }
-        let rows: Vec<(WorkerPlace, WorkerStatsSnapshot)> = now
-            .iter()
+        let rows: Vec<(WorkerPlace, WorkerStatsSnapshot)> = since
+            .into_iter()
             .enumerate()
             .filter(|(w, _)| chosen(*w))
             .map(|(w, st)| {
@@ -587,7 +578,7 @@ impl Appctl {
                     core: None,
                     numa: None,
                 });
-                (place, text::worker_delta(st, &base[w]))
+                (place, st)
             })
             .collect();
         Ok(text::pmd_stats_show(&rows))
