@@ -468,7 +468,8 @@ impl Daemon {
             Command::DpShow { clear } => {
                 let now = self.control.read(|_, reval, _| reval.worker_stats());
                 let all = |_: usize| true;
-                let workers = self.workers_since_clear(&now, clear.then_some(&all as &dyn Fn(usize) -> bool));
+                let workers =
+                    self.workers_since_clear(&now, clear.then_some(&all as &dyn Fn(usize) -> bool));
                 let (mut json, mut text) = self.control.read(move |sw, reval, _| {
                     let mut json = present::datapath::dp_show_json(&workers, &reval.stats);
                     json["pipeline"] = present::datapath::pipeline_counters_json(sw);
@@ -788,7 +789,14 @@ impl Daemon {
         &self,
         bridge: Option<&str>,
     ) -> Result<Vec<metrics::exposition::PortSample>, SwitchError> {
-        type Row = (String, OfPort, String, &'static str, Option<PortNo>, xvs_pipeline::port_traffic::PortTraffic);
+        type Row = (
+            String,
+            OfPort,
+            String,
+            &'static str,
+            Option<PortNo>,
+            xvs_pipeline::port_traffic::PortTraffic,
+        );
         let wanted = bridge.map(str::to_string);
         let rows: Vec<Row> = self.control.read(move |sw, _, _| {
             if let Some(b) = &wanted {
@@ -863,7 +871,7 @@ impl Daemon {
                     t.tables
                         .iter()
                         .enumerate()
-                        .filter(|(_, t)| t.len() > 0)
+                        .filter(|(_, t)| !t.is_empty())
                         .map(|(i, t)| (name.clone(), i as u8, t.len() as u64))
                         .collect::<Vec<_>>()
                 })

@@ -90,15 +90,13 @@ fn cluster(name: &str) -> Cluster {
 /// `ovs-ofctl dump-ports BRIDGE PORT` on node `n`, the reply's header dropped.
 fn dump_port(n: &Node, bridge: &str, port: &str) -> String {
     let out = ofctl_ok(&n.xvsd.dir, &["dump-ports", bridge, port]);
-    out.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap_or(out)
+    out.split_once('\n')
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or(out)
 }
 
 /// What ovs-ofctl prints for one port's counters; `None` is OVS's "?".
-fn port_text(
-    ofport: &str,
-    rx: (u64, u64, Option<u64>),
-    tx: (u64, u64, Option<u64>),
-) -> String {
+fn port_text(ofport: &str, rx: (u64, u64, Option<u64>), tx: (u64, u64, Option<u64>)) -> String {
     let n = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
     format!(
         "  port {ofport:>2}: rx pkts={}, bytes={}, drop={}, errs=?, frame=?, over=?, crc=?\n           tx pkts={}, bytes={}, drop={}, errs=?, coll=?\n",
@@ -117,7 +115,8 @@ fn ofport(n: &Node, bridge: &str, port: &str) -> String {
     desc.lines()
         .find_map(|l| {
             let (num, rest) = l.trim().split_once('(')?;
-            rest.starts_with(&format!("{port})")).then(|| num.trim().to_string())
+            rest.starts_with(&format!("{port})"))
+                .then(|| num.trim().to_string())
         })
         .unwrap_or_else(|| panic!("no {port} on {bridge}:\n{desc}"))
 }
@@ -139,7 +138,10 @@ fn scrape(n: &Node) -> String {
     let r = http(n, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let (head, body) = r.split_once("\r\n\r\n").expect("a response head");
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    assert!(head.contains("Content-Type: application/openmetrics-text"), "{head}");
+    assert!(
+        head.contains("Content-Type: application/openmetrics-text"),
+        "{head}"
+    );
     assert!(body.ends_with("# EOF\n"), "{body}");
     body.to_string()
 }
@@ -180,13 +182,28 @@ fn patch_and_tunnel_ports_count_what_crossed_them_and_drops_show_where_they_came
     let vm = cmp.vms[0].socket();
     let blocked = cmp.vms[1].socket();
     for i in 0..SENT {
-        vm.send(&test_frame(mac(DHCP_MAC), mac(VM_MAC), i as u32, LEN as usize))
-            .unwrap();
+        vm.send(&test_frame(
+            mac(DHCP_MAC),
+            mac(VM_MAC),
+            i as u32,
+            LEN as usize,
+        ))
+        .unwrap();
     }
-    assert_eq!(receive(&dhcp, SENT as usize), SENT as usize, "{}", net.xvsd.log());
+    assert_eq!(
+        receive(&dhcp, SENT as usize),
+        SENT as usize,
+        "{}",
+        net.xvsd.log()
+    );
     for i in 0..BLOCKED {
         blocked
-            .send(&test_frame(mac(DHCP_MAC), mac(BLOCKED_MAC), 100 + i as u32, LEN as usize))
+            .send(&test_frame(
+                mac(DHCP_MAC),
+                mac(BLOCKED_MAC),
+                100 + i as u32,
+                LEN as usize,
+            ))
             .unwrap();
     }
 
@@ -254,20 +271,80 @@ fn patch_and_tunnel_ports_count_what_crossed_them_and_drops_show_where_they_came
     let s = |name: &str, bridge: &str, port: &str, of: &str, kind: &str| {
         sample(&m, &port_series(name, bridge, port, of, kind))
     };
-    assert_eq!(s("ovs_interface_tx_packets_total", "br-int", "patch-tun", &tun_patch, "patch"), SENT);
-    assert_eq!(s("ovs_interface_tx_bytes_total", "br-int", "patch-tun", &tun_patch, "patch"), SENT * LEN);
-    assert_eq!(s("ovs_interface_rx_packets_total", "br-tun", "patch-int", "1", "patch"), SENT);
-    assert_eq!(s("ovs_interface_tx_packets_total", "br-tun", "gre-1", "2", "gre"), SENT);
-    assert_eq!(s("ovs_interface_tx_bytes_total", "br-tun", "gre-1", "2", "gre"), SENT * LEN);
     assert_eq!(
-        s("ovs_interface_rx_dropped_total", "br-int", "tap-blocked", &blocked_port, "system"),
+        s(
+            "ovs_interface_tx_packets_total",
+            "br-int",
+            "patch-tun",
+            &tun_patch,
+            "patch"
+        ),
+        SENT
+    );
+    assert_eq!(
+        s(
+            "ovs_interface_tx_bytes_total",
+            "br-int",
+            "patch-tun",
+            &tun_patch,
+            "patch"
+        ),
+        SENT * LEN
+    );
+    assert_eq!(
+        s(
+            "ovs_interface_rx_packets_total",
+            "br-tun",
+            "patch-int",
+            "1",
+            "patch"
+        ),
+        SENT
+    );
+    assert_eq!(
+        s(
+            "ovs_interface_tx_packets_total",
+            "br-tun",
+            "gre-1",
+            "2",
+            "gre"
+        ),
+        SENT
+    );
+    assert_eq!(
+        s(
+            "ovs_interface_tx_bytes_total",
+            "br-tun",
+            "gre-1",
+            "2",
+            "gre"
+        ),
+        SENT * LEN
+    );
+    assert_eq!(
+        s(
+            "ovs_interface_rx_dropped_total",
+            "br-int",
+            "tap-blocked",
+            &blocked_port,
+            "system"
+        ),
         BLOCKED
     );
     assert_eq!(
-        s("ovs_interface_rx_packets_total", "br-int", "tap-vm", &ofport(cmp, "br-int", "tap-vm"), "system"),
+        s(
+            "ovs_interface_rx_packets_total",
+            "br-int",
+            "tap-vm",
+            &ofport(cmp, "br-int", "tap-vm"),
+            "system"
+        ),
         SENT
     );
-    assert_eq!(sample(&m, r#"ovs_coverage_total{event="drop_action_of_pipeline"}"#), BLOCKED);
+    assert_eq!(
+        sample(&m, r#"ovs_coverage_total{event="drop_action_of_pipeline"}"#),
+        BLOCKED
+    );
     // Every counter coverage/show knows is a sample, zero or not.
     for event in [
         "datapath_drop_rx_invalid_packet",
@@ -289,20 +366,31 @@ fn patch_and_tunnel_ports_count_what_crossed_them_and_drops_show_where_they_came
     assert_eq!(sample(&m, r#"ovs_pmd_lookups_lost_total{pmd="0"}"#), 0);
     assert!(sample(&m, r#"ovs_pmd_flows{pmd="0"}"#) >= 2, "{m}");
     assert_eq!(sample(&m, "ovs_upcall_handled_total"), missed);
-    assert_eq!(sample(&m, r#"ovs_bridge_flows{bridge="br-tun",table="0"}"#), 3);
+    assert_eq!(
+        sample(&m, r#"ovs_bridge_flows{bridge="br-tun",table="0"}"#),
+        3
+    );
     assert!(m.contains("ovs_pmd_busy_cycles_total{pmd=\"0\"} "), "{m}");
 
     // dp-show --clear: the workers' figures so far, then from zero; as OVS's
     // pmd-stats-clear, the ports' counters stay, and the metrics' totals never go back.
     let shown = cmp.ctl(&["dp-show", "--clear"]);
     assert!(
-        shown.contains(&format!("worker 0: lookups: hit:{hits} missed:{missed} lost:0")),
+        shown.contains(&format!(
+            "worker 0: lookups: hit:{hits} missed:{missed} lost:0"
+        )),
         "{shown}"
     );
     let shown = cmp.ctl(&["dp-show"]);
-    assert!(shown.contains("worker 0: lookups: hit:0 missed:0 lost:0"), "{shown}");
+    assert!(
+        shown.contains("worker 0: lookups: hit:0 missed:0 lost:0"),
+        "{shown}"
+    );
     let again = scrape(cmp);
-    assert_eq!(sample(&again, r#"ovs_pmd_lookups_hit_total{pmd="0"}"#), hits);
+    assert_eq!(
+        sample(&again, r#"ovs_pmd_lookups_hit_total{pmd="0"}"#),
+        hits
+    );
     assert_eq!(
         dump_port(cmp, "br-tun", "2"),
         port_text("2", (0, 0, Some(0)), (SENT, SENT * LEN, None))
@@ -310,11 +398,29 @@ fn patch_and_tunnel_ports_count_what_crossed_them_and_drops_show_where_they_came
 
     let m = scrape(net);
     assert_eq!(
-        sample(&m, &port_series("ovs_interface_rx_bytes_total", "br-tun", "gre-0", "2", "gre")),
+        sample(
+            &m,
+            &port_series(
+                "ovs_interface_rx_bytes_total",
+                "br-tun",
+                "gre-0",
+                "2",
+                "gre"
+            )
+        ),
         SENT * (LEN + 4)
     );
     assert_eq!(
-        sample(&m, &port_series("ovs_interface_tx_packets_total", "br-int", "tap-dhcp", &tap, "system")),
+        sample(
+            &m,
+            &port_series(
+                "ovs_interface_tx_packets_total",
+                "br-int",
+                "tap-dhcp",
+                &tap,
+                "system"
+            )
+        ),
         SENT
     );
 }
@@ -327,7 +433,10 @@ fn the_metrics_endpoint_serves_get_metrics_only_and_no_client_stalls_it() {
     assert!(http(net, "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));
     assert!(http(net, "GET /metrics FTP/1\r\n\r\n").starts_with("HTTP/1.1 400 "));
     let head = http(net, "HEAD /metrics HTTP/1.0\r\n\r\n");
-    assert!(head.starts_with("HTTP/1.1 200 OK") && head.ends_with("\r\n\r\n"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK") && head.ends_with("\r\n\r\n"),
+        "{head}"
+    );
 
     // A client that sends half a request and waits, and one that asks and never reads:
     // each holds a connection until its deadline, and nothing else waits for them.
@@ -340,16 +449,22 @@ fn the_metrics_endpoint_serves_get_metrics_only_and_no_client_stalls_it() {
     });
     let started = Instant::now();
     let m = scrape(net);
-    assert!(started.elapsed() < Duration::from_secs(2), "a scrape waited {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a scrape waited {:?}",
+        started.elapsed()
+    );
     assert!(m.contains("ovs_interface_rx_packets_total"), "{m}");
     // The switch forwards meanwhile.
     let dhcp = net.vms[0].socket();
     let vm = cmp.vms[0].socket();
-    vm.send(&test_frame(mac(DHCP_MAC), mac(VM_MAC), 7, 64)).unwrap();
+    vm.send(&test_frame(mac(DHCP_MAC), mac(VM_MAC), 7, 64))
+        .unwrap();
     assert_eq!(receive(&dhcp, 1), 1);
     // The half-open client is closed at its deadline (5 s from its connect).
     let mut slow = slow;
-    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = Vec::new();
     let _ = slow.read_to_end(&mut buf);
     let waited = started.elapsed();
@@ -361,10 +476,14 @@ fn the_metrics_endpoint_serves_get_metrics_only_and_no_client_stalls_it() {
     drop(deaf);
     // Too many at once: those over the limit are closed at once, the rest served.
     let (held, refused) = in_netns(&net.ns, || {
-        let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(METRICS).unwrap()).collect();
+        let held: Vec<TcpStream> = (0..4)
+            .map(|_| TcpStream::connect(METRICS).unwrap())
+            .collect();
         std::thread::sleep(Duration::from_millis(200));
         let mut extra = TcpStream::connect(METRICS).unwrap();
-        extra.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        extra
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
         let mut b = Vec::new();
         let r = extra.read_to_end(&mut b);
         (held, r.is_ok() && b.is_empty())
@@ -379,7 +498,10 @@ fn the_metrics_endpoint_serves_get_metrics_only_and_no_client_stalls_it() {
 fn metrics_only_on_a_loopback_address() {
     for (arg, why) in [
         ("0.0.0.0:9478", "0.0.0.0 is not a loopback address"),
-        ("192.168.1.254:9478", "192.168.1.254 is not a loopback address"),
+        (
+            "192.168.1.254:9478",
+            "192.168.1.254 is not a loopback address",
+        ),
         ("localhost:9478", "is not ADDR:PORT"),
         ("127.0.0.1:0", "is not a port number"),
     ] {

@@ -318,9 +318,10 @@ pub fn translate(
     let mut ctx = Ctx::new(topo, ofproto, now, bridge, tables, key, ofport);
     ctx.out.input = Some((bridge.id, ofport));
     // A tunnel port counts the frames decapsulated from it (OVS's `netdev_vport_inc_rx`).
-    if bridge.port(ofport).is_some_and(|p| {
-        matches!(p.config.kind, PortKind::Gre(_) | PortKind::Vxlan(_))
-    }) {
+    if bridge
+        .port(ofport)
+        .is_some_and(|p| matches!(p.config.kind, PortKind::Gre(_) | PortKind::Vxlan(_)))
+    {
         ctx.out.crossings.push(PortCrossing {
             bridge: bridge.id,
             ofport,
@@ -387,7 +388,9 @@ impl<'a> Ctx<'a> {
             out.unresolved = Vec::new();
             out.to_controller = Vec::new();
             // Only the tunnel it came from saw the packet (OVS counts that one first).
-            out.crossings.retain(|c| c.direction == Direction::Rx && Some((c.bridge, c.ofport)) == out.input);
+            out.crossings.retain(|c| {
+                c.direction == Direction::Rx && Some((c.bridge, c.ofport)) == out.input
+            });
             dedup(&mut out.rules);
         }
         // A cached translation keeps its lookups for as long as it is cached (to be

@@ -45,6 +45,9 @@ pub struct Snapshot {
 
 type Labels = Vec<(String, String)>;
 
+/// A metric's name (after its prefix), help, and how to read it from a sample.
+type Figure<T> = (&'static str, &'static str, fn(&T) -> u64);
+
 fn counters(reg: &mut Registry, name: &str, help: &str) -> Family<Labels, Counter> {
     let f = Family::<Labels, Counter>::default();
     reg.register(name, help, f.clone());
@@ -72,7 +75,7 @@ fn gauge_value(v: u64) -> i64 {
 pub fn encode_snapshot(s: &Snapshot) -> String {
     let mut reg = Registry::default();
 
-    let port_counters: [(&str, &str, fn(&PortCounters) -> u64); 8] = [
+    let port_counters: [Figure<PortCounters>; 8] = [
         ("rx_packets", "Frames received on the port.", |c| c.rx_packets),
         ("rx_bytes", "Bytes received on the port.", |c| c.rx_bytes),
         (
@@ -104,14 +107,40 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
         }
     }
 
-    let worker_counters: [(&str, &str, fn(&WorkerStatsSnapshot) -> u64); 7] = [
-        ("lookups_hit", "Frames forwarded by the worker's flow cache.", |w| w.hits),
-        ("lookups_missed", "Frames that missed the worker's flow cache (upcalls).", |w| w.misses),
-        ("lookups_lost", "Misses dropped: the upcall queue was full.", |w| w.lost),
-        ("busy_cycles", "Cycles of the worker loop's iterations that did work.", |w| w.busy_cycles),
-        ("idle_cycles", "Cycles of the worker loop's iterations that found nothing to do.", |w| w.idle_cycles),
-        ("packets", "Frames the worker received.", |w| w.polled_packets),
-        ("executed", "Frames the worker sent for the upcall handler.", |w| w.executed),
+    let worker_counters: [Figure<WorkerStatsSnapshot>; 7] = [
+        (
+            "lookups_hit",
+            "Frames forwarded by the worker's flow cache.",
+            |w| w.hits,
+        ),
+        (
+            "lookups_missed",
+            "Frames that missed the worker's flow cache (upcalls).",
+            |w| w.misses,
+        ),
+        (
+            "lookups_lost",
+            "Misses dropped: the upcall queue was full.",
+            |w| w.lost,
+        ),
+        (
+            "busy_cycles",
+            "Cycles of the worker loop's iterations that did work.",
+            |w| w.busy_cycles,
+        ),
+        (
+            "idle_cycles",
+            "Cycles of the worker loop's iterations that found nothing to do.",
+            |w| w.idle_cycles,
+        ),
+        ("packets", "Frames the worker received.", |w| {
+            w.polled_packets
+        }),
+        (
+            "executed",
+            "Frames the worker sent for the upcall handler.",
+            |w| w.executed,
+        ),
     ];
     for (name, help, get) in worker_counters {
         let f = counters(&mut reg, &format!("ovs_pmd_{name}"), help);
@@ -120,13 +149,21 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
                 .inc_by(get(w));
         }
     }
-    let f = gauges(&mut reg, "ovs_pmd_flows", "Entries in the worker's flow cache.");
+    let f = gauges(
+        &mut reg,
+        "ovs_pmd_flows",
+        "Entries in the worker's flow cache.",
+    );
     for (i, w) in s.workers.iter().enumerate() {
         f.get_or_create(&labels(&[("pmd", &i.to_string())]))
             .set(gauge_value(w.entries));
     }
 
-    let dp = gauges(&mut reg, "ovs_dp_flows", "Entries in the flow caches, all workers.");
+    let dp = gauges(
+        &mut reg,
+        "ovs_dp_flows",
+        "Entries in the flow caches, all workers.",
+    );
     dp.get_or_create(&Vec::new()).set(gauge_value(s.dp_flows));
     let dp = gauges(
         &mut reg,
@@ -138,14 +175,42 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
 
     let u = &s.upcalls;
     let upcall_counters: [(&str, &str, u64); 8] = [
-        ("handled", "Misses translated by the upcall handler.", u.upcalls),
-        ("installed", "Translations installed in a worker's cache.", u.installed),
-        ("duplicate", "Upcalls for an entry already installed.", u.duplicates),
-        ("uncacheable", "Translations not cached (they changed what they depended on).", u.uncacheable),
-        ("invalidated", "Cache entries removed by a change.", u.invalidated),
+        (
+            "handled",
+            "Misses translated by the upcall handler.",
+            u.upcalls,
+        ),
+        (
+            "installed",
+            "Translations installed in a worker's cache.",
+            u.installed,
+        ),
+        (
+            "duplicate",
+            "Upcalls for an entry already installed.",
+            u.duplicates,
+        ),
+        (
+            "uncacheable",
+            "Translations not cached (they changed what they depended on).",
+            u.uncacheable,
+        ),
+        (
+            "invalidated",
+            "Cache entries removed by a change.",
+            u.invalidated,
+        ),
         ("evicted", "Cache entries evicted for room.", u.evicted),
-        ("expired", "Cache entries removed for being idle.", u.expired),
-        ("barrier_timeouts", "Changes answered without every worker's acknowledgement.", u.barrier_timeouts),
+        (
+            "expired",
+            "Cache entries removed for being idle.",
+            u.expired,
+        ),
+        (
+            "barrier_timeouts",
+            "Changes answered without every worker's acknowledgement.",
+            u.barrier_timeouts,
+        ),
     ];
     for (name, help, v) in upcall_counters {
         counters(&mut reg, &format!("ovs_upcall_{name}"), help)
@@ -169,10 +234,17 @@ pub fn encode_snapshot(s: &Snapshot) -> String {
         cov.get_or_create(&labels(&[("event", event)])).inc_by(*v);
     }
 
-    let flows = gauges(&mut reg, "ovs_bridge_flows", "OpenFlow rules per bridge and table.");
+    let flows = gauges(
+        &mut reg,
+        "ovs_bridge_flows",
+        "OpenFlow rules per bridge and table.",
+    );
     for (bridge, table, n) in &s.flows {
         flows
-            .get_or_create(&labels(&[("bridge", bridge), ("table", &table.to_string())]))
+            .get_or_create(&labels(&[
+                ("bridge", bridge),
+                ("table", &table.to_string()),
+            ]))
             .set(gauge_value(*n));
     }
 
@@ -230,11 +302,23 @@ mod tests {
         };
         let t = encode_snapshot(&s);
         let port = r#"{bridge="br-tun",port="patch-int",ofport="1",type="patch"}"#;
-        assert_eq!(sample(&t, &format!("ovs_interface_rx_packets_total{port}")), Some(7));
-        assert_eq!(sample(&t, &format!("ovs_interface_tx_bytes_total{port}")), Some(980));
-        assert_eq!(sample(&t, &format!("ovs_interface_rx_dropped_total{port}")), Some(0));
+        assert_eq!(
+            sample(&t, &format!("ovs_interface_rx_packets_total{port}")),
+            Some(7)
+        );
+        assert_eq!(
+            sample(&t, &format!("ovs_interface_tx_bytes_total{port}")),
+            Some(980)
+        );
+        assert_eq!(
+            sample(&t, &format!("ovs_interface_rx_dropped_total{port}")),
+            Some(0)
+        );
         assert_eq!(sample(&t, r#"ovs_pmd_lookups_hit_total{pmd="0"}"#), Some(5));
-        assert_eq!(sample(&t, r#"ovs_pmd_lookups_lost_total{pmd="1"}"#), Some(3));
+        assert_eq!(
+            sample(&t, r#"ovs_pmd_lookups_lost_total{pmd="1"}"#),
+            Some(3)
+        );
         assert_eq!(sample(&t, r#"ovs_pmd_flows{pmd="0"}"#), Some(2));
         assert_eq!(sample(&t, "ovs_dp_flows"), Some(2));
         assert_eq!(sample(&t, "ovs_upcall_handled_total"), Some(9));
@@ -242,8 +326,14 @@ mod tests {
             sample(&t, r#"ovs_coverage_total{event="drop_action_no_flow"}"#),
             Some(4)
         );
-        assert_eq!(sample(&t, r#"ovs_bridge_flows{bridge="br-int",table="0"}"#), Some(12));
-        assert!(t.contains("# TYPE ovs_interface_rx_packets counter\n"), "{t}");
+        assert_eq!(
+            sample(&t, r#"ovs_bridge_flows{bridge="br-int",table="0"}"#),
+            Some(12)
+        );
+        assert!(
+            t.contains("# TYPE ovs_interface_rx_packets counter\n"),
+            "{t}"
+        );
         assert!(t.ends_with("# EOF\n"), "{t}");
     }
 

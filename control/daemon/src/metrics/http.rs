@@ -68,7 +68,9 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route {
     /// `GET /metrics` (`head`: `HEAD /metrics`, the same without the body).
-    Metrics { head: bool },
+    Metrics {
+        head: bool,
+    },
     NotFound,
     MethodNotAllowed,
 }
@@ -113,7 +115,12 @@ pub fn error_response(e: &HttpError) -> Vec<u8> {
         HttpError::TooLong => 431,
         _ => 400,
     };
-    response(status, "text/plain; charset=utf-8", &format!("{e}\n"), false)
+    response(
+        status,
+        "text/plain; charset=utf-8",
+        &format!("{e}\n"),
+        false,
+    )
 }
 
 #[cfg(test)]

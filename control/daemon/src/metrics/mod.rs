@@ -40,15 +40,15 @@ pub fn parse_address(s: &str) -> Result<SocketAddr, MetricsAddrError> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(MetricsAddrError::BadPort(p.to_string())),
     };
-    let addr = if let Some(p) = s.strip_prefix(':') {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port(p)?)
-    } else if let Ok(a) = s.parse::<SocketAddr>() {
+    let addr = if let Ok(a) = s.parse::<SocketAddr>() {
         if a.port() == 0 {
             return Err(MetricsAddrError::BadPort("0".into()));
         }
         a
     } else if let Ok(ip) = s.parse::<IpAddr>() {
         SocketAddr::new(ip, DEFAULT_PORT)
+    } else if let Some(p) = s.strip_prefix(':') {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port(p)?)
     } else if let Some((_, p)) = s.rsplit_once(':').filter(|(h, _)| !h.contains(':')) {
         // A host part that is no address, or a bad port after a good one.
         let host = &s[..s.len() - p.len() - 1];
@@ -86,13 +86,18 @@ mod tests {
         let err = |s: &str| parse_address(s).unwrap_err();
         assert_eq!(err("0.0.0.0:9100"), NotLoopback("0.0.0.0".parse().unwrap()));
         assert_eq!(err("[::]:9100"), NotLoopback("::".parse().unwrap()));
-        assert_eq!(err("10.0.0.1:9100"), NotLoopback("10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            err("10.0.0.1:9100"),
+            NotLoopback("10.0.0.1".parse().unwrap())
+        );
         assert_eq!(err("127.0.0.1:0"), BadPort("0".into()));
         assert_eq!(err(":0"), BadPort("0".into()));
         assert_eq!(err(":http"), BadPort("http".into()));
         assert_eq!(err("127.0.0.1:99999"), BadPort("99999".into()));
         assert_eq!(err("localhost:9100"), Syntax("localhost:9100".into()));
         assert_eq!(err(""), Syntax("".into()));
-        assert!(err("0.0.0.0:9100").to_string().contains("not a loopback address"));
+        assert!(err("0.0.0.0:9100")
+            .to_string()
+            .contains("not a loopback address"));
     }
 }

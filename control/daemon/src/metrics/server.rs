@@ -212,7 +212,11 @@ fn accept_all(
 
 /// Reads what is there; once the head is in, the response is made and written as far
 /// as it goes. `true`: the connection is done.
-fn read_some(c: &mut Conn, source: &(dyn Fn() -> String + Send), counters: &MetricsCounters) -> bool {
+fn read_some(
+    c: &mut Conn,
+    source: &(dyn Fn() -> String + Send),
+    counters: &MetricsCounters,
+) -> bool {
     let mut buf = [0u8; 2048];
     loop {
         match c.stream.read(&mut buf) {
@@ -236,8 +240,18 @@ fn read_some(c: &mut Conn, source: &(dyn Fn() -> String + Send), counters: &Metr
                 counters.served.fetch_add(1, Ordering::Relaxed);
                 http::response(200, CONTENT_TYPE, &source(), head)
             }
-            Route::NotFound => http::response(404, "text/plain; charset=utf-8", "not found: GET /metrics\n", false),
-            Route::MethodNotAllowed => http::response(405, "text/plain; charset=utf-8", "GET or HEAD only\n", false),
+            Route::NotFound => http::response(
+                404,
+                "text/plain; charset=utf-8",
+                "not found: GET /metrics\n",
+                false,
+            ),
+            Route::MethodNotAllowed => http::response(
+                405,
+                "text/plain; charset=utf-8",
+                "GET or HEAD only\n",
+                false,
+            ),
         },
     };
     c.out = Some(out);
