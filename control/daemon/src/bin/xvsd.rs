@@ -414,7 +414,15 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
         }
     );
     notifier.stopping("stopping: detaching ports");
-    drop(metrics_server);
+    if let Some(m) = metrics_server {
+        let c = &m.counters;
+        tracing::info!(
+            served = c.served.load(Ordering::Relaxed),
+            refused = c.refused.load(Ordering::Relaxed),
+            timed_out = c.timed_out.load(Ordering::Relaxed),
+            "metrics endpoint closed"
+        );
+    }
     // OpenFlow connections first (they use the control thread); their sockets go.
     connmgr.shutdown();
     let _ = server.join();
