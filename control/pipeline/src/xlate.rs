@@ -387,7 +387,8 @@ impl<'a> Ctx<'a> {
             out.learned = Vec::new();
             out.unresolved = Vec::new();
             out.to_controller = Vec::new();
-            // Only the tunnel it came from saw the packet (OVS counts that one first).
+            // It went nowhere: only the tunnel it came from still counts it (OVS counts a
+            // tunnel's rx whatever the translation's outcome).
             out.crossings.retain(|c| {
                 c.direction == Direction::Rx && Some((c.bridge, c.ofport)) == out.input
             });
