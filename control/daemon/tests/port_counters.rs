@@ -266,6 +266,25 @@ fn patch_and_tunnel_ports_count_what_crossed_them_and_drops_show_where_they_came
         "{xvsctl}"
     );
 
+    // So does the datapath's view of the tunnel's port (ovs-appctl dpctl/show -s).
+    let unixctl = net
+        .xvsd
+        .dir
+        .join(format!("ovs-vswitchd.{}.ctl", net.xvsd.pid()));
+    let out = Command::new("ovs-appctl")
+        .arg("-t")
+        .arg(&unixctl)
+        .args(["dpctl/show", "-s"])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        show.contains(&format!(
+            "gre-0 (gre)\n    RX packets:{p} errors:? dropped:0 overruns:? frame:?\n    TX packets:0 "
+        )) && show.contains(&format!("RX bytes:{b}  TX bytes:0")),
+        "{show}"
+    );
+
     // The metrics say the same, and name every drop reason.
     let m = scrape(cmp);
     let s = |name: &str, bridge: &str, port: &str, of: &str, kind: &str| {

@@ -427,10 +427,12 @@ impl Appctl {
             }
         }
         let d = self.daemon()?;
-        let (workers, names, entries) = d.control().read(|sw, reval, _| {
+        let (workers, names, entries, tunnels) = d.control().read(|sw, reval, _| {
             let topo = sw.topology();
             // As OVS: a port's type after its name, unless it is a plain netdev.
             let mut names = topo.dp_port_names();
+            // A tunnel's datapath port counts what the pipeline credited to it.
+            let mut tunnels = BTreeMap::new();
             for br in topo.bridges() {
                 for p in br.ports.values() {
                     let kind = p.config.kind.type_name();
@@ -438,10 +440,13 @@ impl Appctl {
                         if let Some(n) = names.get_mut(&dp) {
                             n.push_str(&format!(" ({kind})"));
                         }
+                        if p.config.kind.tunnel().is_some() {
+                            tunnels.insert(dp, sw.port_traffic.get(br.id, p.ofport));
+                        }
                     }
                 }
             }
-            (reval.worker_stats(), names, reval.n_entries())
+            (reval.worker_stats(), names, reval.n_entries(), tunnels)
         });
         let (hit, missed, lost) = workers.iter().fold((0, 0, 0), |(h, m, l), w| {
             (h + w.hits, m + w.misses, l + w.lost)
@@ -452,7 +457,17 @@ impl Appctl {
         for (dp, name) in &names {
             s.push_str(&format!("  port {dp}: {name}\n"));
             if stats {
-                let c = d.port_counters(*dp);
+                let c = match tunnels.get(dp) {
+                    Some(t) => xvs_pipeline::present::show::PortCounters {
+                        rx_packets: t.rx_packets,
+                        rx_bytes: t.rx_bytes,
+                        rx_dropped: t.rx_dropped,
+                        tx_packets: t.tx_packets,
+                        tx_bytes: t.tx_bytes,
+                        ..Default::default()
+                    },
+                    None => d.port_counters(*dp),
+                };
                 s.push_str(&format!(
                     "    RX packets:{} errors:? dropped:{} overruns:? frame:?\n    TX packets:{} errors:? dropped:{} aborted:? carrier:?\n    collisions:?\n    RX bytes:{}  TX bytes:{}\n",
                     c.rx_packets, c.rx_dropped, c.tx_packets, c.tx_dropped, c.rx_bytes, c.tx_bytes
