@@ -27,7 +27,7 @@ use crate::ofproto::{BridgeTables, Ofproto};
 use crate::present;
 use crate::present::trace::TraceStyle;
 pub use crate::topology::UnderlayRoute;
-use crate::topology::{Bridge, PortConfig, PortKind, PortVlan, Topology};
+use crate::topology::{Bridge, MirrorConfig, PortConfig, PortKind, PortVlan, Topology};
 use crate::xlate::{translate, DropReason, PipelineDrop, Translation, XlateError};
 
 /// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
@@ -281,6 +281,22 @@ impl Switch {
             self.topology_changed();
         }
         Ok(())
+    }
+
+    /// Gives a bridge its mirrors (the `Mirror` rows of `Bridge.mirrors`), as OVS's
+    /// bridge_configure_mirrors: returns the mirrors refused and the selected ports
+    /// skipped, for the log; the others are in effect. When the mirrors in effect change,
+    /// cached translations go (their copies, or the lack of them, are stale).
+    pub fn set_mirrors(
+        &mut self,
+        bridge: &str,
+        configs: Vec<MirrorConfig>,
+    ) -> Result<crate::topology::mirror::Resolved, SwitchError> {
+        let (resolved, changed) = self.topology.set_mirrors(bridge, configs)?;
+        if changed {
+            self.topology_changed();
+        }
+        Ok(resolved)
     }
 
     pub fn del_port(&mut self, bridge: &str, name: &str) -> Result<(), SwitchError> {
