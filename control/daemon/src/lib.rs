@@ -559,6 +559,20 @@ impl Daemon {
         Ok(())
     }
 
+    /// A bridge's `Mirror` rows: returns the mirrors refused and the selected ports
+    /// skipped, for the log (the others are in effect once this returns: the caches'
+    /// entries they change are gone).
+    pub fn set_mirrors(
+        &self,
+        bridge: &str,
+        mirrors: Vec<xvs_pipeline::MirrorConfig>,
+    ) -> Result<xvs_pipeline::topology::mirror::Resolved, RequestError> {
+        let b = bridge.to_string();
+        Ok(self
+            .control
+            .change(move |sw, _| sw.set_mirrors(&b, mirrors))?)
+    }
+
     /// A port whose `tag`, `trunks`, `vlan_mode` or `priority-tags` changed in the
     /// database: changed in place, its netdev left attached (OVS's bundle_set).
     pub fn set_port_vlan_from_db(
