@@ -264,8 +264,10 @@ impl BridgeLayer {
             }
             let have = current.get(&br.name).cloned().unwrap_or_default();
             let mut results = self.sync_ports(daemon, br, &have, &all_ports);
-            // After the ports: a mirror names them.
+            // After the ports: a mirror names them; then its output port is attached
+            // for what it is.
             self.sync_mirrors(daemon, br);
+            daemon.sync_mirror_outputs();
             if let Some(mac) = self.macs.apply(daemon, br, results.get(&br.name)) {
                 if let Some(r) = results.get_mut(&br.name) {
                     r.link.get_or_insert_with(LinkColumns::default).mac_in_use =
