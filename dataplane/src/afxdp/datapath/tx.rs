@@ -274,3 +274,56 @@ fn complete_one(t: &mut TxSide, pool: &mut FramePool, frame_size: u32, umem_len:
     t.in_flight = t.in_flight.saturating_sub(n);
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(i: u8, len: usize) -> Vec<u8> {
+        (0..len).map(|j| i.wrapping_add(j as u8)).collect()
+    }
+
+    /// The kernel path without a netdev: a connected UDP socket takes `sendmmsg` as a
+    /// packet socket does (one datagram per frame).
+    #[test]
+    fn queued_frames_go_in_one_send_byte_for_byte() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        let mut k = KernelTx::new(tx.into(), 2048);
+        let mut c = TxCounters::default();
+        for i in 0..5 {
+            k.queue(&frame(i, 60 + usize::from(i)), &mut c);
+        }
+        assert_eq!(c.packets, 0, "counted once sent");
+        k.flush(&mut c);
+        assert_eq!((c.packets, c.bytes, c.kicks, c.ring_full), (5, 310, 1, 0));
+        let mut buf = [0u8; 2048];
+        for i in 0..5 {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &frame(i, 60 + usize::from(i))[..]);
+        }
+        // Nothing queued: no system call.
+        k.flush(&mut c);
+        assert_eq!(c.kicks, 1);
+    }
+
+    /// What does not fit, and what the kernel refuses, is dropped and counted, at once.
+    #[test]
+    fn a_full_queue_or_a_refused_send_drops_and_counts() {
+        // Not connected: the kernel refuses every frame (no destination).
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut k = KernelTx::new(sock.into(), 2048);
+        let mut c = TxCounters::default();
+        for i in 0..sys::SEND_FRAMES_MAX + 3 {
+            k.queue(&frame(i as u8, 60), &mut c);
+        }
+        assert_eq!(c.ring_full, 3);
+        k.queue(&frame(0, 2049), &mut c);
+        assert_eq!(c.too_big, 1);
+        k.flush(&mut c);
+        assert_eq!(c.packets, 0);
+        assert_eq!(c.ring_full, 3 + sys::SEND_FRAMES_MAX as u64);
+        assert_eq!(k.queued, 0, "the queue is free again");
+    }
+}
