@@ -573,6 +573,14 @@ impl Daemon {
             .change(move |sw, _| sw.set_mirrors(&b, mirrors))?)
     }
 
+    /// What each mirror in effect on `bridge` copied: (name, packets, bytes).
+    pub fn mirror_stats(&self, bridge: &str) -> Vec<(String, u64, u64)> {
+        let b = bridge.to_string();
+        self.control
+            .read(move |sw, _, _| sw.mirror_stats(&b))
+            .unwrap_or_default()
+    }
+
     /// A port whose `tag`, `trunks`, `vlan_mode` or `priority-tags` changed in the
     /// database: changed in place, its netdev left attached (OVS's bundle_set).
     pub fn set_port_vlan_from_db(

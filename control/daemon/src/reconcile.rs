@@ -136,6 +136,33 @@ pub fn wanted_text(db: &Replica) -> String {
     format!("{:#?}", wanted(db))
 }
 
+/// Each mirror's `statistics` (`tx_packets`, `tx_bytes`: what it copied), written
+/// when they changed, as OVS's mirror_refresh_stats (every second here, at each pass).
+fn mirror_statistics(daemon: &Daemon, br: &WantedBridge) -> Vec<Value> {
+    if br.mirrors.is_empty() {
+        return Vec::new();
+    }
+    let stats = daemon.mirror_stats(&br.name);
+    let mut ops = Vec::new();
+    for m in &br.mirrors {
+        let Some((_, packets, bytes)) = stats.iter().find(|s| s.0 == m.config.name) else {
+            continue;
+        };
+        let want = BTreeMap::from([
+            ("tx_bytes".to_string(), *bytes as i64),
+            ("tx_packets".to_string(), *packets as i64),
+        ]);
+        if m.statistics_column != want {
+            ops.push(json!({
+                "op": "update", "table": "Mirror",
+                "where": [["_uuid", "==", datum::uuid_atom(&m.uuid)]],
+                "row": {"statistics": ["map", [["tx_bytes", *bytes as i64], ["tx_packets", *packets as i64]]]},
+            }));
+        }
+    }
+    ops
+}
+
 /// The datapath types xvs runs (`datapath_type` "" means system, as in OVS).
 pub const DATAPATH_TYPES: [&str; 2] = ["netdev", "system"];
 /// The interface types xvs implements.
@@ -302,6 +329,7 @@ impl BridgeLayer {
                     }));
                 }
             }
+            ops.extend(mirror_statistics(daemon, br));
             let dpid = bridge_id::datapath_id(br, &mut dpids_taken);
             if br.datapath_id_column.as_deref() != Some(dpid.as_str()) {
                 ops.push(json!({

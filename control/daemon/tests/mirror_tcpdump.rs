@@ -341,6 +341,24 @@ fn ovs_tcpdump_shows_a_ports_traffic_both_ways() {
         !outputs(&unmirrored).contains(&mirror_dp),
         "an unmirrored port's entry has no copy: {unmirrored}"
     );
+    // Mirror.statistics: what it copied, written back as OVS does.
+    let mirror_row = format!("m_{}", n.port(0));
+    let bytes: usize = through.iter().map(|(_, _, f)| f.len()).sum();
+    let want = format!("{{tx_bytes={bytes}, tx_packets={}}}", through.len());
+    let start = Instant::now();
+    loop {
+        let got =
+            n.d.db
+                .vsctl_ok(&["get", "Mirror", &mirror_row, "statistics"]);
+        if got.trim() == want {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "statistics {got} want {want}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     send_and_receive(&socks[0], &socks[1], &last.2);
 
     let frames = capture.finish();

@@ -176,6 +176,9 @@ pub struct Translation {
     /// The packet came in on a datapath port no bridge has (OVS's
     /// `drop_action_bridge_not_found`).
     pub no_bridge: bool,
+    /// The mirrors that got a copy: (bridge, mask of the bridge's mirrors), to be
+    /// credited with every packet (`Mirror.statistics`), as OVS's xlate cache does.
+    pub mirrors: Vec<(BridgeId, u32)>,
 }
 
 /// Why a translation drops its packet, when it does (no actions): what `coverage/show`
@@ -388,6 +391,7 @@ impl<'a> Ctx<'a> {
             out.learned = Vec::new();
             out.unresolved = Vec::new();
             out.to_controller = Vec::new();
+            out.mirrors = Vec::new();
             dedup(&mut out.rules);
         }
         // A cached translation keeps its lookups for as long as it is cached (to be

@@ -454,3 +454,29 @@ mod tunnels {
         assert_eq!(out, vec![("tap-vm".to_string(), to_vm.clone())]);
     }
 }
+
+#[test]
+fn mirrors_count_what_they_copy_cached_or_not() {
+    // OVS's `Mirror.statistics`: tx_packets and tx_bytes, for every packet copied,
+    // through the slow path or a cache entry.
+    let mut c = Cached::new(br0(), 100);
+    let p1 = c.sw.dp_port_named("p1").unwrap();
+    let p3 = c.sw.dp_port_named("p3").unwrap();
+    let f = frame(BCAST, SRC, None);
+    for now in 1..=3 {
+        c.send(p1, &f, now);
+        // VLAN 2: not mirrored, not counted.
+        c.send(p3, &f, now);
+    }
+    c.housekeeping(4);
+    assert_eq!(
+        c.sw.mirror_stats("br0").unwrap(),
+        vec![("m_p1".to_string(), 3, 3 * f.len() as u64)]
+    );
+    // Configured again alike: the counts stay; gone: so are they.
+    c.sw.set_mirrors("br0", vec![tcpdump_mirror("p1", "mi")])
+        .unwrap();
+    assert_eq!(c.sw.mirror_stats("br0").unwrap()[0].1, 3);
+    c.sw.set_mirrors("br0", vec![]).unwrap();
+    assert!(c.sw.mirror_stats("br0").unwrap().is_empty());
+}

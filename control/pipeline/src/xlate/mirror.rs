@@ -50,6 +50,7 @@ impl Ctx<'_> {
         } else {
             0
         };
+        let mut used = 0;
         while mirrors != 0 {
             let bit = mirrors & mirrors.wrapping_neg();
             let m = &bridge.mirrors.mirrors[bit.trailing_zeros() as usize];
@@ -57,6 +58,7 @@ impl Ctx<'_> {
                 mirrors &= !bit;
                 continue;
             }
+            used |= bit;
             // Before the output: an output that reaches a port with mirrors of its own
             // must not come back to these.
             self.mirrored |= m.dup_mask;
@@ -76,6 +78,9 @@ impl Ctx<'_> {
                 }
             }
             mirrors &= !self.mirrored;
+        }
+        if used != 0 {
+            self.out.mirrors.push((bridge.id, used));
         }
     }
 }
