@@ -464,3 +464,68 @@ priority=1 actions=drop
     let mirrors = n0.xvsd.db.vsctl_ok(&["list", "Mirror"]);
     assert!(mirrors.trim().is_empty(), "{mirrors}");
 }
+
+#[test]
+fn a_bad_mirror_is_logged_and_changes_nothing_else() {
+    require_tools();
+    let n = DbNode::new("mirror-bad", 3);
+    n.d.db.vsctl_ok(&["add-br", "br-int"]);
+    n.d.db.vsctl_ok(&["add-br", "br-other"]);
+    for i in 0..2 {
+        n.d.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
+    }
+    n.d.db.vsctl_ok(&["add-port", "br-other", n.port(2)]);
+    // Output to a port of another bridge, and no output at all: both refused, as OVS
+    // refuses them (same words in the log).
+    n.d.db.vsctl_ok(&[
+        "--",
+        "--id=@p",
+        "get",
+        "port",
+        n.port(0),
+        "--",
+        "--id=@o",
+        "get",
+        "port",
+        n.port(2),
+        "--",
+        "--id=@m",
+        "create",
+        "mirror",
+        "name=elsewhere",
+        "select_src_port=@p",
+        "output_port=@o",
+        "--",
+        "--id=@n",
+        "create",
+        "mirror",
+        "name=nowhere",
+        "select_all=true",
+        "--",
+        "add",
+        "bridge",
+        "br-int",
+        "mirrors",
+        "@m",
+        "@n",
+    ]);
+    let start = Instant::now();
+    let wanted = [
+        "bridge br-int: mirror elsewhere outputs to port not on bridge",
+        "bridge br-int: mirror nowhere does not specify output; ignoring",
+    ];
+    while !wanted.iter().all(|w| n.d.log().contains(w)) {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", n.d.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Nothing else changed: the ports forward, with no copy anywhere.
+    let socks: Vec<RawSocket> = (0..3).map(|i| n.net.host_socket(i)).collect();
+    let mac: Vec<[u8; 6]> = (0..3).map(|i| n.net.hosts[i].host_mac).collect();
+    send_and_receive(&socks[0], &socks[1], &test_frame(BCAST, mac[0], 1, 60));
+    send_and_receive(&socks[1], &socks[0], &test_frame(mac[0], mac[1], 2, 60));
+    assert!(socks[2].recv_all(Duration::from_millis(200)).is_empty());
+    assert!(mirror_port(&n.d).is_none(), "{}", n.d.ok(&["show"]));
+    for i in 0..3 {
+        assert!(n.ofport(n.port(i)) >= 1);
+    }
+}
