@@ -366,7 +366,12 @@ fn a_mirror_follows_its_output_port() {
 mod tunnels {
     //! `ovs-tcpdump -i gre-1` on br-tun: as OVS mirrors a tunnel port, the copies are
     //! the inner frames, as they leave through the tunnel (after br-tun's flows) and as
-    //! they come out of it (decapsulated), each once.
+    //! they come out of it (decapsulated), each once. OVS 3.1 on dummy ports (br-t: vm
+    //! 1, gre0 2 with `key=flow`, migre0 3, the mirror of gre0 both ways to migre0;
+    //! `in_port=1 actions=set_tunnel:5,output:2`, `in_port=2,tun_id=5 actions=output:1`)
+    //! traces `15,16` for vm's frame (the tunnel, then the copy: the frame as the flows
+    //! left it, untunnelled) and `16,14` for one from gre0 (the copy first, the frame as
+    //! it came out of the tunnel).
     use super::*;
     use common::neutron::{int_and_tun_bridges, BrTun, Network, Underlay};
 
