@@ -1,5 +1,6 @@
 //! Ports backed by the AF_XDP datapath.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use xvs_dataplane::afxdp::{AfXdpDatapath, PortMode, XdpMode};
@@ -91,23 +92,31 @@ impl PortBackend for AfXdpBackend {
     }
 
     fn counters(&self, port: PortNo) -> PortCounters {
+        self.all_counters().remove(&port).unwrap_or_default()
+    }
+
+    fn all_counters(&self) -> BTreeMap<PortNo, PortCounters> {
         let Ok(all) = self.dp().port_stats() else {
-            return PortCounters::default();
+            return BTreeMap::new();
         };
-        let Some(s) = all.get(&port) else {
-            return PortCounters::default();
-        };
-        PortCounters {
-            rx_packets: s.rx_packets,
-            rx_bytes: s.rx_bytes,
-            rx_dropped: s.rx_bad_desc
-                + s.kernel_rx_ring_full
-                + s.kernel_rx_fill_empty
-                + s.kernel_rx_dropped,
-            tx_packets: s.tx_packets,
-            tx_bytes: s.tx_bytes,
-            tx_dropped: s.tx_ring_full + s.tx_no_socket + s.tx_no_frame + s.tx_too_big,
-        }
+        all.into_iter()
+            .map(|(port, s)| {
+                let c = PortCounters {
+                    rx_packets: s.rx_packets,
+                    rx_bytes: s.rx_bytes,
+                    rx_dropped: s.rx_bad_desc
+                        + s.kernel_rx_ring_full
+                        + s.kernel_rx_fill_empty
+                        + s.kernel_rx_dropped,
+                    tx_packets: s.tx_packets,
+                    tx_bytes: s.tx_bytes,
+                    tx_dropped: s.tx_ring_full + s.tx_no_socket + s.tx_no_frame + s.tx_too_big,
+                    rx_errors: s.kernel_rx_invalid_descs,
+                    tx_errors: s.kernel_tx_invalid_descs + s.tx_kick_errors,
+                };
+                (port, c)
+            })
+            .collect()
     }
 }
 

@@ -9,6 +9,7 @@ pub mod afxdp_backend;
 pub mod connmgr;
 pub mod links;
 pub mod logging;
+pub mod metrics;
 pub mod netdevs;
 pub mod netlink;
 pub mod ovsdb;
@@ -164,6 +165,9 @@ pub struct Daemon {
     connmgr: std::sync::OnceLock<std::sync::Arc<connmgr::ConnMgr>>,
     /// What the control socket has done (`dp-show`).
     control_stats: server::ControlStats,
+    /// Every worker's totals at the last clear: what `dp-show` and `pmd-stats-show`
+    /// count from.
+    worker_base: Mutex<Vec<xvs_dataplane::worker::WorkerStatsSnapshot>>,
 }
 
 impl Daemon {
@@ -182,7 +186,34 @@ impl Daemon {
             netdevs: netdevs::Netdevs::default(),
             connmgr: std::sync::OnceLock::new(),
             control_stats: server::ControlStats::default(),
+            worker_base: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Each worker's figures since the last clear (`dp-show --clear`, `ovs-appctl
+    /// dpif-netdev/pmd-stats-clear`), from its totals `now`; with `clear`, the workers it
+    /// picks start from zero again. The totals themselves never go back (the metrics
+    /// are counters), nor do the ports' counters (as OVS's).
+    pub fn workers_since_clear(
+        &self,
+        now: &[xvs_dataplane::worker::WorkerStatsSnapshot],
+        clear: Option<&dyn Fn(usize) -> bool>,
+    ) -> Vec<xvs_dataplane::worker::WorkerStatsSnapshot> {
+        let mut base = self.worker_base.lock().unwrap_or_else(|e| e.into_inner());
+        base.resize(now.len(), Default::default());
+        let since: Vec<_> = now
+            .iter()
+            .zip(base.iter())
+            .map(|(n, b)| present::appctl::worker_delta(n, b))
+            .collect();
+        if let Some(chosen) = clear {
+            for (w, st) in now.iter().enumerate() {
+                if chosen(w) {
+                    base[w] = *st;
+                }
+            }
+        }
+        since
     }
 
     /// From now on the bridge layer configures `c` (OpenFlow connections).
@@ -434,9 +465,12 @@ impl Daemon {
                     now,
                 ))
             }),
-            Command::DpShow => {
-                let (mut json, mut text) = self.control.read(|sw, reval, _| {
-                    let workers = reval.worker_stats();
+            Command::DpShow { clear } => {
+                let now = self.control.read(|_, reval, _| reval.worker_stats());
+                let all = |_: usize| true;
+                let workers =
+                    self.workers_since_clear(&now, clear.then_some(&all as &dyn Fn(usize) -> bool));
+                let (mut json, mut text) = self.control.read(move |sw, reval, _| {
                     let mut json = present::datapath::dp_show_json(&workers, &reval.stats);
                     json["pipeline"] = present::datapath::pipeline_counters_json(sw);
                     let mut text = present::datapath::dp_show_text(&workers, &reval.stats);
@@ -760,23 +794,121 @@ impl Daemon {
     }
 
     fn dump_ports(&self, bridge: &str) -> Outcome {
-        let b = bridge.to_string();
-        let ports: Vec<(u32, String, Option<PortNo>)> = self.control.read(move |sw, _, _| {
-            sw.bridge(&b).map(|br| {
-                br.ports
-                    .values()
-                    .map(|p| (p.ofport, p.name().to_string(), p.dp_port))
-                    .collect()
-            })
-        })?;
-        let backend = self.backend.lock().expect("backend lock");
-        let counted: Vec<_> = ports
+        let samples = self.bridge_port_counters(Some(bridge))?;
+        let counted: Vec<_> = samples
             .into_iter()
-            .map(|(ofport, name, dp)| {
-                let c = dp.map(|dp| backend.counters(dp)).unwrap_or_default();
-                (ofport, name, c)
-            })
+            .map(|p| (p.ofport, p.port, p.counters))
             .collect();
         Ok(present::show::dump_ports(bridge, &counted))
+    }
+
+    /// Every port's counters (of one bridge, or of all), as `dump-ports`, OpenFlow's
+    /// port statistics and the metrics show them: a netdev's are its datapath port's
+    /// (the AF_XDP sockets' and the kernel's), a patch or tunnel port's what the
+    /// pipeline credited to it (see `xvs_pipeline::port_traffic`); every port's
+    /// `rx_dropped` adds the frames that entered by it and that the flows dropped.
+    pub fn bridge_port_counters(
+        &self,
+        bridge: Option<&str>,
+    ) -> Result<Vec<metrics::exposition::PortSample>, SwitchError> {
+        type Row = (
+            String,
+            OfPort,
+            String,
+            &'static str,
+            Option<PortNo>,
+            xvs_pipeline::port_traffic::PortTraffic,
+        );
+        let wanted = bridge.map(str::to_string);
+        let rows: Vec<Row> = self.control.read(move |sw, _, _| {
+            if let Some(b) = &wanted {
+                sw.bridge(b)?;
+            }
+            let topo = sw.topology();
+            Ok::<_, SwitchError>(
+                topo.bridges()
+                    .filter(|b| wanted.as_ref().is_none_or(|w| *w == b.name))
+                    .flat_map(|b| {
+                        b.ports.values().map(|p| {
+                            let datapath_counted =
+                                matches!(p.config.kind, PortKind::Netdev | PortKind::Internal);
+                            (
+                                b.name.clone(),
+                                p.ofport,
+                                p.name().to_string(),
+                                p.config.kind.type_name(),
+                                p.dp_port.filter(|_| datapath_counted),
+                                sw.port_traffic.get(b.id, p.ofport),
+                            )
+                        })
+                    })
+                    .collect(),
+            )
+        })?;
+        let datapath = self.backend.lock().expect("backend lock").all_counters();
+        Ok(rows
+            .into_iter()
+            .map(|(bridge, ofport, port, kind, dp, traffic)| {
+                let counters = match dp {
+                    Some(dp) => {
+                        let mut c = datapath.get(&dp).copied().unwrap_or_default();
+                        c.rx_dropped += traffic.rx_dropped;
+                        c
+                    }
+                    None => present::show::PortCounters {
+                        rx_packets: traffic.rx_packets,
+                        rx_bytes: traffic.rx_bytes,
+                        rx_dropped: traffic.rx_dropped,
+                        tx_packets: traffic.tx_packets,
+                        tx_bytes: traffic.tx_bytes,
+                        ..Default::default()
+                    },
+                };
+                metrics::exposition::PortSample {
+                    bridge,
+                    port,
+                    ofport,
+                    kind: kind.to_string(),
+                    counters,
+                }
+            })
+            .collect())
+    }
+
+    /// One scrape of the metrics endpoint: every port's counters, the workers', the
+    /// upcall handler's, every coverage counter, the rules per table.
+    pub fn metrics_snapshot(&self) -> metrics::exposition::Snapshot {
+        let ports = self.bridge_port_counters(None).unwrap_or_default();
+        let mut snap = self.control.read(|sw, reval, _| {
+            let workers = reval.worker_stats();
+            let coverage = present::appctl::coverage_counters(sw, &workers, &reval.stats)
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v))
+                .collect();
+            let flows = sw
+                .topology()
+                .bridges()
+                .filter_map(|b| Some((b.name.clone(), sw.tables(&b.name).ok()?)))
+                .flat_map(|(name, t)| {
+                    t.tables
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| !t.is_empty())
+                        .map(|(i, t)| (name.clone(), i as u8, t.len() as u64))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            metrics::exposition::Snapshot {
+                ports: Vec::new(),
+                dp_flows: reval.n_entries() as u64,
+                dp_flows_limit: reval.capacity() as u64,
+                workers,
+                upcalls: reval.stats,
+                coverage,
+                flows,
+            }
+        });
+        snap.ports = ports;
+        snap
     }
 }

@@ -29,6 +29,10 @@ pub trait PortBackend: Send + 'static {
     /// Stops; the netdev is left as it was found.
     fn detach(&mut self, port: PortNo);
     fn counters(&self, port: PortNo) -> PortCounters;
+    /// Every datapath port's counters, read once (a read asks every worker).
+    fn all_counters(&self) -> BTreeMap<PortNo, PortCounters> {
+        BTreeMap::new()
+    }
     /// Whether packets really move (false for [`NoDatapath`]): tunnels then need no
     /// underlay, and nothing is asked of the kernel for them.
     fn moves_packets(&self) -> bool {

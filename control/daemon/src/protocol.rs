@@ -84,7 +84,11 @@ pub enum Command {
     FdbShow {
         bridge: String,
     },
-    DpShow,
+    /// The workers' figures since the last clear; `clear`: and count from zero again.
+    DpShow {
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        clear: bool,
+    },
     Trace {
         bridge: String,
         packet: String,
@@ -275,7 +279,8 @@ mod tests {
                 matcher: Some("in_port=1".into()),
                 strict: true,
             },
-            Command::DpShow,
+            Command::DpShow { clear: false },
+            Command::DpShow { clear: true },
         ];
         for c in cmds {
             let line = request_line(Some(7.into()), &c);

@@ -327,3 +327,32 @@ fn a_second_vswitchd_on_the_same_database_is_refused() {
     assert!(n.d.is_running());
     let _ = std::fs::remove_dir_all(dir2);
 }
+
+#[test]
+fn a_port_whose_mtu_does_not_fit_a_umem_frame_is_refused_with_the_numbers() {
+    let n = node("vsctl-mtu", 3);
+    n.d.db.vsctl_ok(&["add-br", "br-int"]);
+    for i in 0..2 {
+        n.d.db.vsctl_ok(&["add-port", "br-int", n.port(i), "tag=1"]);
+    }
+    // A jumbo MTU: the kernel would drop every frame over one UMEM frame, so the port is
+    // refused when attached, and says why.
+    let jumbo = n.port(2).to_string();
+    n.net.ns_switch.ip(&["link", "set", &jumbo, "mtu", "9000"]);
+    n.d.db.vsctl(&["add-port", "br-int", &jumbo, "tag=1"]);
+    let error = n.get(&jumbo, "error");
+    assert!(
+        error.contains("MTU 9000") && error.contains("3818") && error.contains("jumbo"),
+        "{error}"
+    );
+    assert_eq!(n.ofport(&jumbo), -1);
+    assert!(n.pings(0, 1), "the other ports keep forwarding");
+    // At the largest MTU that fits, the same netdev is taken (a change to the row makes
+    // the bridge layer try again).
+    n.net.ns_switch.ip(&["link", "set", &jumbo, "mtu", "3818"]);
+    n.d.db.vsctl_ok(&["del-port", "br-int", &jumbo]);
+    n.d.db.vsctl_ok(&["add-port", "br-int", &jumbo, "tag=1"]);
+    assert!(n.ofport(&jumbo) >= 1);
+    assert_eq!(n.get(&jumbo, "error"), "[]");
+    assert!(n.pings(2, 0), "the port forwards at the largest MTU");
+}

@@ -8,6 +8,7 @@ pub mod control_thread;
 pub mod error;
 pub mod ofp;
 pub mod ofproto;
+pub mod port_traffic;
 pub mod present;
 pub mod revalidator;
 pub mod switch;

@@ -24,6 +24,7 @@ use crate::ofproto::limits::{FlowLimitStats, TableConfig};
 use crate::ofproto::table::{Rule, Time};
 pub use crate::ofproto::BridgeOptions;
 use crate::ofproto::{BridgeTables, Ofproto};
+use crate::port_traffic::PortTrafficTable;
 use crate::present;
 use crate::present::trace::TraceStyle;
 pub use crate::topology::UnderlayRoute;
@@ -91,6 +92,8 @@ pub struct Switch {
     topology: Topology,
     ofproto: Ofproto,
     pub drops: DropStats,
+    /// Patch and tunnel ports' traffic, every input port's pipeline drops.
+    pub port_traffic: PortTrafficTable,
     log: ChangeLog,
     /// Packets and bytes each mirror copied, by bridge and mirror name (OVS's
     /// `Mirror.statistics` `tx_packets`, `tx_bytes`).
@@ -201,6 +204,7 @@ impl Switch {
     pub fn del_bridge(&mut self, name: &str) -> Result<(), SwitchError> {
         let br = self.topology.del_bridge(name)?;
         self.ofproto.remove(br.id);
+        self.port_traffic.remove_bridge(br.id);
         self.topology_changed();
         Ok(())
     }
@@ -327,6 +331,7 @@ impl Switch {
 
     pub fn del_port(&mut self, bridge: &str, name: &str) -> Result<(), SwitchError> {
         let (id, port) = self.topology.del_port(bridge, name)?;
+        self.port_traffic.remove_port(id, port.ofport);
         if let Some(tables) = self.ofproto.get_mut(id) {
             tables.mac_table.flush_port(port.ofport);
         }
@@ -675,6 +680,10 @@ impl Switch {
             Some(PipelineDrop::BridgeNotFound) => self.drops.bridge_not_found += packets,
             Some(PipelineDrop::Controller) | None => {}
         }
+        let topo = &self.topology;
+        self.port_traffic.credit(tr, packets, bytes, |b, p| {
+            topo.bridge_by_id(b).is_some_and(|br| br.port(p).is_some())
+        });
         for &(b, id) in &tr.rules {
             if let Some(tables) = self.ofproto.get_mut(b) {
                 tables.credit(id, packets, bytes, now);

@@ -28,6 +28,7 @@ use crate::ofp::{
 };
 use crate::ofproto::table::{RuleId, Time};
 use crate::ofproto::{BridgeTables, LearnedFlow, Ofproto};
+use crate::port_traffic::{Direction, PortCrossing};
 use crate::topology::{Bridge, BridgeId, PortKind, Topology, TunnelKey};
 use xvs_dataplane::PortNo;
 
@@ -176,6 +177,12 @@ pub struct Translation {
     /// The packet came in on a datapath port no bridge has (OVS's
     /// `drop_action_bridge_not_found`).
     pub no_bridge: bool,
+    /// The bridge port the packet entered by (`None` with `no_bridge`): a drop counts
+    /// there.
+    pub input: Option<(BridgeId, OfPort)>,
+    /// The patch and tunnel ports the packet crossed, to be credited with its packets
+    /// and bytes (OVS's `XC_NETDEV`; see [`crate::port_traffic`]).
+    pub crossings: Vec<PortCrossing>,
     /// The mirrors that got a copy: (bridge, mask of the bridge's mirrors), to be
     /// credited with every packet (`Mirror.statistics`), as OVS's xlate cache does.
     pub mirrors: Vec<(BridgeId, u32)>,
@@ -323,6 +330,18 @@ pub fn translate(
         return (out, if trace { steps } else { Vec::new() });
     };
     let mut ctx = Ctx::new(topo, ofproto, now, bridge, tables, key, ofport);
+    ctx.out.input = Some((bridge.id, ofport));
+    // A tunnel port counts the frames decapsulated from it (OVS's `netdev_vport_inc_rx`).
+    if bridge
+        .port(ofport)
+        .is_some_and(|p| matches!(p.config.kind, PortKind::Gre(_) | PortKind::Vxlan(_)))
+    {
+        ctx.out.crossings.push(PortCrossing {
+            bridge: bridge.id,
+            ofport,
+            direction: Direction::Rx,
+        });
+    }
     ctx.trace = trace.then(Vec::new);
     ctx.trace_bridge_header();
     // As OVS's xlate_actions: a mirror's output port receives nothing; any other port's
@@ -392,6 +411,11 @@ impl<'a> Ctx<'a> {
             out.unresolved = Vec::new();
             out.to_controller = Vec::new();
             out.mirrors = Vec::new();
+            // It went nowhere: only the tunnel it came from still counts it (OVS counts a
+            // tunnel's rx whatever the translation's outcome).
+            out.crossings.retain(|c| {
+                c.direction == Direction::Rx && Some((c.bridge, c.ofport)) == out.input
+            });
             dedup(&mut out.rules);
         }
         // A cached translation keeps its lookups for as long as it is cached (to be
@@ -560,7 +584,7 @@ impl<'a> Ctx<'a> {
             }
             // As in OVS, a patch port's egress mirrors see nothing: the packet goes on
             // in the peer bridge (whose own ports' mirrors see it there).
-            PortKind::Patch { peer } => self.cross_patch(peer),
+            PortKind::Patch { peer } => self.cross_patch(ofport, peer),
             PortKind::Gre(cfg) | PortKind::Vxlan(cfg) => {
                 let key = match cfg.key {
                     TunnelKey::Flow => Some(self.flow.tun_id as u32),
@@ -599,13 +623,19 @@ impl<'a> Ctx<'a> {
                     port: route.port,
                     header,
                 });
+                self.out.crossings.push(PortCrossing {
+                    bridge: bridge.id,
+                    ofport,
+                    direction: Direction::Tx,
+                });
                 // The copy is the inner frame, as OVS mirrors a tunnel port.
                 self.mirror_egress(ofport);
             }
         }
     }
 
-    fn cross_patch(&mut self, peer: &str) {
+    /// Sends the packet through patch port `ofport` of this bridge into its peer.
+    fn cross_patch(&mut self, ofport: OfPort, peer: &str) {
         let peer_end = self
             .topo
             .port_by_name(peer)
@@ -646,5 +676,17 @@ impl<'a> Ctx<'a> {
         // original packet's, so those fields become part of the key.
         self.out.consulted.union_with(&self.committed);
         self.dirty.union_with(&self.committed);
+        // What crossed counts on both ends, whatever the peer did with it (as OVS's
+        // patch_port_output).
+        self.out.crossings.push(PortCrossing {
+            bridge: self.bridge.id,
+            ofport,
+            direction: Direction::Tx,
+        });
+        self.out.crossings.push(PortCrossing {
+            bridge: peer_bridge.id,
+            ofport: peer_ofport,
+            direction: Direction::Rx,
+        });
     }
 }

@@ -203,3 +203,84 @@ fn traffic_from_an_unknown_tunnel_id_is_dropped() {
         "only the priority-0 resubmit, nothing learned: {table20}"
     );
 }
+
+/// The counters of `port` (patch or tunnel, or a netdev's flow drops).
+fn traffic(sw: &Switch, bridge: &str, port: &str) -> xvs_pipeline::port_traffic::PortTraffic {
+    let br = sw.bridge(bridge).unwrap();
+    let of = br.port_by_name[port];
+    sw.port_traffic.get(br.id, of)
+}
+
+#[test]
+fn patch_and_tunnel_ports_count_what_crossed_them() {
+    use xvs_pipeline::port_traffic::PortTraffic;
+    let mut n = node();
+    let bcast = ping("ff:ff:ff:ff:ff:ff", VM_MAC, None, "10.0.0.5", "10.0.0.255");
+    let len = bcast.len() as u64;
+    n.send("tap-vm", &bcast, 1000);
+    n.send("tap-vm", &bcast, 1001);
+    // Out of br-int by patch-tun, into br-tun by patch-int, into both tunnels: the
+    // frame's bytes as it came in (untagged), as OVS credits a datapath flow's.
+    let tx = PortTraffic {
+        tx_packets: 2,
+        tx_bytes: 2 * len,
+        ..Default::default()
+    };
+    assert_eq!(traffic(&n.sw, "br-int", "patch-tun"), tx);
+    assert_eq!(traffic(&n.sw, "br-tun", "gre-1"), tx);
+    assert_eq!(traffic(&n.sw, "br-tun", "gre-2"), tx);
+    assert_eq!(
+        traffic(&n.sw, "br-tun", "patch-int"),
+        PortTraffic {
+            rx_packets: 2,
+            rx_bytes: 2 * len,
+            ..Default::default()
+        }
+    );
+
+    // From gre-2, decapsulated: the inner frame counts there, and on its way to br-int.
+    let to_vm = ping(VM_MAC, REMOTE_VM_MAC, None, "10.0.0.9", "10.0.0.5");
+    n.send("eth1", &from_remote(REMOTE_2, 0x3e7, &to_vm), 2000);
+    let inner = to_vm.len() as u64;
+    assert_eq!(
+        traffic(&n.sw, "br-tun", "gre-2"),
+        PortTraffic {
+            rx_packets: 1,
+            rx_bytes: inner,
+            ..tx
+        }
+    );
+    assert_eq!(traffic(&n.sw, "br-tun", "patch-int").tx_packets, 1);
+    assert_eq!(traffic(&n.sw, "br-int", "patch-tun").rx_bytes, inner);
+
+    // An unknown tunnel key: table 4 has no flow for it, the drop counts on gre-1.
+    n.send("eth1", &from_remote(REMOTE_1, 0x999, &to_vm), 3000);
+    let gre1 = traffic(&n.sw, "br-tun", "gre-1");
+    assert_eq!((gre1.rx_packets, gre1.rx_dropped), (1, 1), "{gre1:?}");
+    assert_eq!(traffic(&n.sw, "br-int", "tap-vm"), PortTraffic::default());
+}
+
+/// Through the worker's cache: the first frame is counted when its upcall is handled,
+/// the cache hits when the revalidator brings the entry's counters back, not before.
+#[test]
+fn cached_frames_count_when_their_entry_is_synced() {
+    let mut c = common::cached::Cached::new(node().sw, 100);
+    let tap = c.sw.dp_port_named("tap-vm").unwrap();
+    let bcast = ping("ff:ff:ff:ff:ff:ff", VM_MAC, None, "10.0.0.5", "10.0.0.255");
+    let len = bcast.len() as u64;
+    for i in 0..4 {
+        assert_eq!(c.send(tap, &bcast, 1000 + i).len(), 3);
+    }
+    let gre = traffic(&c.sw, "br-tun", "gre-1");
+    assert_eq!((gre.tx_packets, gre.tx_bytes), (1, len), "the upcall only");
+    c.housekeeping(2000);
+    for (bridge, port) in [
+        ("br-int", "patch-tun"),
+        ("br-tun", "gre-1"),
+        ("br-tun", "gre-2"),
+    ] {
+        let t = traffic(&c.sw, bridge, port);
+        assert_eq!((t.tx_packets, t.tx_bytes), (4, 4 * len), "{port}");
+    }
+    assert_eq!(traffic(&c.sw, "br-tun", "patch-int").rx_packets, 4);
+}

@@ -191,8 +191,14 @@ enum Cmd {
         #[arg(value_name = "BR")]
         bridge: String,
     },
-    /// Datapath statistics per worker and in total.
-    DpShow,
+    /// Datapath statistics per worker and in total, since the last clear (the upcall
+    /// handler's and the pipeline's since the start).
+    DpShow {
+        /// Then count the workers' figures from zero again (as `ovs-appctl
+        /// dpif-netdev/pmd-stats-clear`, which clears the same).
+        #[arg(long)]
+        clear: bool,
+    },
     /// Where a packet would go through the bridge's flows (as ofproto/trace).
     Trace {
         /// The bridge.
@@ -299,7 +305,7 @@ fn build(cli: &Cli) -> Result<Command, String> {
         Cmd::FdbShow { bridge } => Command::FdbShow {
             bridge: bridge.clone(),
         },
-        Cmd::DpShow => Command::DpShow,
+        Cmd::DpShow { clear } => Command::DpShow { clear: *clear },
         Cmd::Trace { bridge, packet } => Command::Trace {
             bridge: bridge.clone(),
             packet: packet.clone(),

@@ -14,6 +14,7 @@ use xvs_daemon::afxdp_backend::AfXdpBackend;
 use xvs_daemon::connmgr::model::OvsModel;
 use xvs_daemon::connmgr::ConnMgr;
 use xvs_daemon::logging::LogTarget;
+use xvs_daemon::metrics::server::{MetricsConfig, MetricsServer};
 use xvs_daemon::ovsdb::client;
 use xvs_daemon::ovsdb::connection::{ovs_rundir, Remote};
 use xvs_daemon::pidfile::Pidfile;
@@ -22,7 +23,7 @@ use xvs_daemon::service::{self, Notifier};
 use xvs_daemon::unixctl::server::{UnixctlConfig, UnixctlServer};
 use xvs_daemon::unixctl::{self, Appctl};
 use xvs_daemon::vlog::Vlog;
-use xvs_daemon::{links, ports, server, Daemon};
+use xvs_daemon::{links, metrics, ports, server, Daemon};
 use xvs_dataplane::afxdp::{AfXdpDatapath, BindMode, DatapathConfig, XdpMode};
 use xvs_dataplane::worker::{Upcall, Worker};
 use xvs_pipeline::control_thread::{Clock, ControlConfig, ControlThread};
@@ -114,6 +115,15 @@ pub(crate) struct Args {
     /// stderr is the journal ($JOURNAL_STREAM), else stderr.
     #[arg(long, value_enum, default_value = "auto")]
     log_target: LogTarget,
+    /// Serve Prometheus metrics (GET /metrics, OpenMetrics text) on ADDR:PORT, a
+    /// loopback address only: 127.0.0.1:9478, [::1]:9478, :9478 (127.0.0.1) or an
+    /// address alone (port 9478). Off unless given.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = metrics_address)]
+    metrics: Option<std::net::SocketAddr>,
+}
+
+fn metrics_address(s: &str) -> Result<std::net::SocketAddr, String> {
+    metrics::parse_address(s).map_err(|e| e.to_string())
 }
 
 /// A positive number of seconds (fractions allowed).
@@ -297,6 +307,25 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
     if !daemon.database_applied() && !stop.load(Ordering::Relaxed) {
         tracing::warn!("the database is not applied yet; serving the control socket anyway");
     }
+    // The metrics endpoint, if asked for: bound before ovs-appctl's socket, the
+    // pidfile and the control socket, so that a port in use stops xvsd before any of them
+    // says it is there.
+    let metrics_server = match args.metrics {
+        None => None,
+        Some(addr) => {
+            let l = metrics::server::bind(addr)
+                .map_err(|e| format!("--metrics {addr}: could not listen ({e})"))?;
+            let weak = Arc::downgrade(&daemon);
+            let source = Box::new(move || match weak.upgrade() {
+                Some(d) => metrics::exposition::encode_snapshot(&d.metrics_snapshot()),
+                None => String::from("# EOF\n"),
+            });
+            let m = MetricsServer::spawn(l, source, MetricsConfig::default())
+                .map_err(|e| format!("metrics thread: {e}"))?;
+            tracing::info!(address = %m.local_addr, "serving metrics on http://{}/metrics", m.local_addr);
+            Some(m)
+        }
+    };
     // ovs-appctl's socket, then the pidfile that leads to it, then the control socket:
     // whoever finds one of them finds the ones before it.
     let cores: Vec<Option<usize>> = (0..args.workers)
@@ -385,6 +414,15 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
         }
     );
     notifier.stopping("stopping: detaching ports");
+    if let Some(m) = metrics_server {
+        let c = &m.counters;
+        tracing::info!(
+            served = c.served.load(Ordering::Relaxed),
+            refused = c.refused.load(Ordering::Relaxed),
+            timed_out = c.timed_out.load(Ordering::Relaxed),
+            "metrics endpoint closed"
+        );
+    }
     // OpenFlow connections first (they use the control thread); their sockets go.
     connmgr.shutdown();
     let _ = server.join();

@@ -260,27 +260,29 @@ impl SwitchAccess for DaemonBridge {
     fn port_stats(&mut self, port_no: u16) -> Vec<PortStats> {
         let bridge = self.shared.name.clone();
         self.with_daemon(|d| {
-            let ports: Vec<(u32, Option<xvs_dataplane::PortNo>)> =
-                d.control().read(move |sw, _, _| {
-                    sw.bridge(&bridge)
-                        .map(|b| b.ports.values().map(|p| (p.ofport, p.dp_port)).collect())
-                        .unwrap_or_default()
-                });
+            let ports = d.bridge_port_counters(Some(&bridge)).unwrap_or_default();
             let mut out: Vec<PortStats> = ports
                 .into_iter()
-                .filter(|(of, _)| port_no == OFPP_NONE as u16 || *of == u32::from(port_no))
-                .map(|(of, dp)| {
-                    let mut s = PortStats::unknown(of as u16);
+                .filter(|p| port_no == OFPP_NONE as u16 || p.ofport == u32::from(port_no))
+                .map(|p| {
+                    let c = p.counters;
+                    let mut s = PortStats::unknown(p.ofport as u16);
                     s.duration_sec = u32::MAX;
                     s.duration_nsec = u32::MAX;
-                    if let Some(dp) = dp {
-                        let c = d.port_counters(dp);
-                        s.rx_packets = c.rx_packets;
-                        s.rx_bytes = c.rx_bytes;
-                        s.rx_dropped = c.rx_dropped;
-                        s.tx_packets = c.tx_packets;
-                        s.tx_bytes = c.tx_bytes;
-                        s.tx_dropped = c.tx_dropped;
+                    s.rx_packets = c.rx_packets;
+                    s.rx_bytes = c.rx_bytes;
+                    s.tx_packets = c.tx_packets;
+                    s.tx_bytes = c.tx_bytes;
+                    // As OVS's vports, a patch port counts packets and bytes only; a
+                    // tunnel port also the frames decapsulated from it that the flows
+                    // dropped (xvs's addition), but knows no transmit drops.
+                    match p.kind.as_str() {
+                        "patch" => {}
+                        "gre" | "vxlan" => s.rx_dropped = c.rx_dropped,
+                        _ => {
+                            s.rx_dropped = c.rx_dropped;
+                            s.tx_dropped = c.tx_dropped;
+                        }
                     }
                     s
                 })

@@ -249,8 +249,6 @@ pub struct Appctl {
     vlog: Option<Arc<Vlog>>,
     stop: Arc<AtomicBool>,
     places: Vec<WorkerPlace>,
-    /// Every worker's counters at the last `pmd-stats-clear`.
-    pmd_base: Mutex<Vec<WorkerStatsSnapshot>>,
     coverage: Mutex<CoverageHistory>,
     exit: Mutex<ExitState>,
     exited: Condvar,
@@ -293,7 +291,6 @@ impl Appctl {
             vlog,
             stop,
             places,
-            pmd_base: Mutex::new(Vec::new()),
             coverage: Mutex::new(CoverageHistory {
                 samples: VecDeque::new(),
                 next: None,
@@ -430,10 +427,12 @@ impl Appctl {
             }
         }
         let d = self.daemon()?;
-        let (workers, names, entries) = d.control().read(|sw, reval, _| {
+        let (workers, names, entries, tunnels) = d.control().read(|sw, reval, _| {
             let topo = sw.topology();
             // As OVS: a port's type after its name, unless it is a plain netdev.
             let mut names = topo.dp_port_names();
+            // A tunnel's datapath port counts what the pipeline credited to it.
+            let mut tunnels = BTreeMap::new();
             for br in topo.bridges() {
                 for p in br.ports.values() {
                     let kind = p.config.kind.type_name();
@@ -441,10 +440,13 @@ impl Appctl {
                         if let Some(n) = names.get_mut(&dp) {
                             n.push_str(&format!(" ({kind})"));
                         }
+                        if p.config.kind.tunnel().is_some() {
+                            tunnels.insert(dp, sw.port_traffic.get(br.id, p.ofport));
+                        }
                     }
                 }
             }
-            (reval.worker_stats(), names, reval.n_entries())
+            (reval.worker_stats(), names, reval.n_entries(), tunnels)
         });
         let (hit, missed, lost) = workers.iter().fold((0, 0, 0), |(h, m, l), w| {
             (h + w.hits, m + w.misses, l + w.lost)
@@ -455,7 +457,17 @@ impl Appctl {
         for (dp, name) in &names {
             s.push_str(&format!("  port {dp}: {name}\n"));
             if stats {
-                let c = d.port_counters(*dp);
+                let c = match tunnels.get(dp) {
+                    Some(t) => xvs_pipeline::present::show::PortCounters {
+                        rx_packets: t.rx_packets,
+                        rx_bytes: t.rx_bytes,
+                        rx_dropped: t.rx_dropped,
+                        tx_packets: t.tx_packets,
+                        tx_bytes: t.tx_bytes,
+                        ..Default::default()
+                    },
+                    None => d.port_counters(*dp),
+                };
                 s.push_str(&format!(
                     "    RX packets:{} errors:? dropped:{} overruns:? frame:?\n    TX packets:{} errors:? dropped:{} aborted:? carrier:?\n    collisions:?\n    RX bytes:{}  TX bytes:{}\n",
                     c.rx_packets, c.rx_dropped, c.tx_packets, c.tx_dropped, c.rx_bytes, c.tx_bytes
@@ -566,19 +578,13 @@ impl Appctl {
         let core = Self::pmd_filter(args)?;
         let d = self.daemon()?;
         let now = d.control().read(|_, reval, _| reval.worker_stats());
-        let mut base = self.pmd_base.lock().unwrap_or_else(|e| e.into_inner());
-        base.resize(now.len(), WorkerStatsSnapshot::default());
         let chosen = |w: usize| core.is_none() || self.places.get(w).and_then(|p| p.core) == core;
+        let since = d.workers_since_clear(&now, clear.then_some(&chosen as &dyn Fn(usize) -> bool));
         if clear {
-            for (w, st) in now.iter().enumerate() {
-                if chosen(w) {
-                    base[w] = *st;
-                }
-            }
             return Ok(String::new());
         }
-        let rows: Vec<(WorkerPlace, WorkerStatsSnapshot)> = now
-            .iter()
+        let rows: Vec<(WorkerPlace, WorkerStatsSnapshot)> = since
+            .into_iter()
             .enumerate()
             .filter(|(w, _)| chosen(*w))
             .map(|(w, st)| {
@@ -587,7 +593,7 @@ impl Appctl {
                     core: None,
                     numa: None,
                 });
-                (place, text::worker_delta(st, &base[w]))
+                (place, st)
             })
             .collect();
         Ok(text::pmd_stats_show(&rows))

@@ -116,6 +116,11 @@ pub struct Cluster {
 impl Cluster {
     /// `n` nodes on one underlay, each with a running xvsd (one worker) and no bridges.
     pub fn new(name: &str, n: usize) -> Cluster {
+        Self::with_args(name, n, &[])
+    }
+
+    /// As [`Cluster::new`], each xvsd with `extra` options too.
+    pub fn with_args(name: &str, n: usize, extra: &[&str]) -> Cluster {
         require_root();
         let wire = Netns::new("wire");
         wire.ip(&["link", "add", "br0", "type", "bridge"]);
@@ -132,11 +137,9 @@ impl Cluster {
             let ip = node_ip(i);
             ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", &ul_if]);
             let ul_mac = mac_of(Some(&ns), &ul_if);
-            let xvsd = Xvsd::start_in(
-                Some(ns.name()),
-                &Xvsd::dir(&format!("{name}-n{i}")),
-                &["--workers", "1"],
-            );
+            let mut args = vec!["--workers", "1"];
+            args.extend_from_slice(extra);
+            let xvsd = Xvsd::start_in(Some(ns.name()), &Xvsd::dir(&format!("{name}-n{i}")), &args);
             nodes.push(Node {
                 ns,
                 xvsd,

@@ -37,6 +37,8 @@ pub struct PortCounters {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub tx_dropped: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
 }
 
 /// How one tunnel port's packets leave.

@@ -31,6 +31,18 @@ pub enum AfXdpError {
     Socket(#[from] SocketError),
     #[error(transparent)]
     Umem(#[from] UmemError),
+    #[error(
+        "{ifname}: MTU {mtu} does not fit xvs's {frame_size}-byte UMEM frames (frames of \
+         {max_frame} bytes at most: MTU {max_mtu} with two VLAN tags); jumbo frames are not \
+         carried yet: lower the MTU"
+    )]
+    MtuTooLarge {
+        ifname: String,
+        mtu: u32,
+        frame_size: u32,
+        max_frame: u32,
+        max_mtu: u32,
+    },
     #[error("worker {0} is gone (its thread ended) or did not answer in time")]
     WorkerGone(usize),
     #[error("spawning worker thread {0}: {1}")]
@@ -207,4 +219,33 @@ pub struct WorkerIoStats {
     pub tx_unknown_port: u64,
     pub free_frames: u64,
     pub sockets: u64,
+}
+
+/// Room the kernel leaves before a received frame in its UMEM frame
+/// (`XDP_PACKET_HEADROOM`; xvs asks for no headroom of its own).
+pub const XDP_HEADROOM: u32 = 256;
+/// The L2 header around an MTU-sized payload that xvs parses: Ethernet and two VLAN
+/// tags (802.1ad outside 802.1Q).
+const L2_OVERHEAD: u32 = 14 + 4 + 4;
+
+/// The largest frame one UMEM frame of `frame_size` bytes receives, and the largest MTU
+/// whose frames fit it. A larger frame would be dropped by the kernel (counted in the
+/// socket's `rx_dropped`), so ports with a larger MTU are refused when attached.
+pub fn largest_mtu(frame_size: u32) -> (u32, u32) {
+    let max_frame = frame_size.saturating_sub(XDP_HEADROOM);
+    (max_frame, max_frame.saturating_sub(L2_OVERHEAD))
+}
+
+#[cfg(test)]
+mod mtu_tests {
+    use super::largest_mtu;
+
+    #[test]
+    fn standard_mtu_fits_both_frame_sizes_and_jumbo_fits_neither() {
+        assert_eq!(largest_mtu(4096), (3840, 3818));
+        assert_eq!(largest_mtu(2048), (1792, 1770));
+        assert!(largest_mtu(2048).1 >= 1500);
+        assert!(largest_mtu(4096).1 < 9000);
+        assert_eq!(largest_mtu(0), (0, 0));
+    }
 }

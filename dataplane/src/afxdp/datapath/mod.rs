@@ -26,5 +26,7 @@ mod rx;
 mod tx;
 mod worker_loop;
 
-pub use config::{AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats};
+pub use config::{
+    largest_mtu, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
+};
 pub use ports::AfXdpDatapath;

@@ -12,7 +12,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{bounded, Sender};
 use xvs_ebpf::XdpProgram;
 
-use super::config::{AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats};
+use super::config::{
+    largest_mtu, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
+};
 use super::worker_loop::{pin, run, DpCmd, LoopConfig, NewSocket, WorkerIo};
 use crate::afxdp::netdev::{netdev_info, NetdevInfo};
 use crate::afxdp::socket::{new_socket, BindMode};
@@ -150,6 +152,18 @@ impl AfXdpDatapath {
         let nd = netdev_info(ifname)?;
         if mode == PortMode::SendOnly {
             return self.add_send_only_port(&mut ports, port, ifname, nd);
+        }
+        // Refused here, with the numbers, rather than attached and then losing every
+        // frame over the limit in the kernel.
+        let (max_frame, max_mtu) = largest_mtu(self.config.frame_size);
+        if nd.mtu > max_mtu {
+            return Err(AfXdpError::MtuTooLarge {
+                ifname: ifname.into(),
+                mtu: nd.mtu,
+                frame_size: self.config.frame_size,
+                max_frame,
+                max_mtu,
+            });
         }
         let mut program = XdpProgram::attach(ifname, self.config.xdp_mode)?;
         match mode {

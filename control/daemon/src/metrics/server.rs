@@ -1,0 +1,277 @@
+//! The metrics endpoint's sockets: one thread, one `poll(2)` loop, at most
+//! [`MetricsConfig::max_connections`] connections, each closed at its deadline
+//! whatever it is doing, so a slow or half-open client holds one slot for a while and
+//! nothing else. Connections over the limit are closed as soon as they are accepted.
+//! A scrape's figures are gathered on this thread (through the control thread, as
+//! every reader's): nothing here runs on a worker.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::http::{self, Route, CONTENT_TYPE, MAX_HEAD};
+
+#[derive(Clone, Copy, Debug)]
+pub struct MetricsConfig {
+    pub max_connections: usize,
+    /// From accept to the last byte of the response.
+    pub deadline: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            max_connections: 4,
+            deadline: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the endpoint has done (for the log and tests).
+#[derive(Debug, Default)]
+pub struct MetricsCounters {
+    pub served: AtomicU64,
+    /// Connections closed at accept: too many open.
+    pub refused: AtomicU64,
+    /// Connections closed at their deadline.
+    pub timed_out: AtomicU64,
+}
+
+/// Builds one scrape's text.
+pub type Source = Box<dyn Fn() -> String + Send>;
+
+pub struct MetricsServer {
+    thread: Option<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    pub counters: Arc<MetricsCounters>,
+    pub local_addr: SocketAddr,
+}
+
+/// Binds the endpoint's socket (the caller checked the address).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let l = TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+impl MetricsServer {
+    pub fn spawn(listener: TcpListener, source: Source, cfg: MetricsConfig) -> io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(MetricsCounters::default());
+        let local_addr = listener.local_addr()?;
+        let (stop2, counters2) = (stop.clone(), counters.clone());
+        let thread = std::thread::Builder::new()
+            .name("xvs-metrics".into())
+            .spawn(move || run(listener, &*source, cfg, &stop2, &counters2))?;
+        Ok(MetricsServer {
+            thread: Some(thread),
+            stop,
+            counters,
+            local_addr,
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    deadline: Instant,
+    head: Vec<u8>,
+    /// The response, once the request is in; `sent` of it written.
+    out: Option<Vec<u8>>,
+    sent: usize,
+}
+
+/// How often the loop looks at `stop` and the deadlines with nothing else to do.
+const TICK: Duration = Duration::from_millis(100);
+
+fn run(
+    listener: TcpListener,
+    source: &(dyn Fn() -> String + Send),
+    cfg: MetricsConfig,
+    stop: &AtomicBool,
+    counters: &MetricsCounters,
+) {
+    let mut conns: HashMap<u64, Conn> = HashMap::new();
+    let mut next_id = 0u64;
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut ids: Vec<u64> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        conns.retain(|_, c| {
+            let live = c.deadline > now;
+            if !live {
+                counters.timed_out.fetch_add(1, Ordering::Relaxed);
+            }
+            live
+        });
+        fds.clear();
+        ids.clear();
+        fds.push(libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        for (&id, c) in &conns {
+            fds.push(libc::pollfd {
+                fd: c.stream.as_raw_fd(),
+                events: if c.out.is_some() {
+                    libc::POLLOUT
+                } else {
+                    libc::POLLIN
+                },
+                revents: 0,
+            });
+            ids.push(id);
+        }
+        let wait = conns
+            .values()
+            .map(|c| c.deadline.saturating_duration_since(now))
+            .min()
+            .unwrap_or(TICK)
+            .min(TICK);
+        // SAFETY: `fds` is a valid array of pollfds for the duration of the call.
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                wait.as_millis().max(1) as libc::c_int,
+            )
+        };
+        if n <= 0 {
+            continue;
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            accept_all(&listener, &mut conns, &mut next_id, cfg, counters);
+        }
+        for (i, &id) in ids.iter().enumerate() {
+            let revents = fds[i + 1].revents;
+            if revents == 0 {
+                continue;
+            }
+            let Some(c) = conns.get_mut(&id) else {
+                continue;
+            };
+            let done = if c.out.is_some() {
+                write_some(c)
+            } else {
+                read_some(c, source, counters)
+            };
+            if done {
+                conns.remove(&id);
+            }
+        }
+    }
+}
+
+fn accept_all(
+    listener: &TcpListener,
+    conns: &mut HashMap<u64, Conn>,
+    next_id: &mut u64,
+    cfg: MetricsConfig,
+    counters: &MetricsCounters,
+) {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if conns.len() >= cfg.max_connections || stream.set_nonblocking(true).is_err() {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
+                    continue; // dropped: closed
+                }
+                *next_id += 1;
+                conns.insert(
+                    *next_id,
+                    Conn {
+                        stream,
+                        deadline: Instant::now() + cfg.deadline,
+                        head: Vec::new(),
+                        out: None,
+                        sent: 0,
+                    },
+                );
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            // WouldBlock, or a transient accept error (EMFILE, ECONNABORTED): next time.
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reads what is there; once the head is in, the response is made and written as far
+/// as it goes. `true`: the connection is done.
+fn read_some(
+    c: &mut Conn,
+    source: &(dyn Fn() -> String + Send),
+    counters: &MetricsCounters,
+) -> bool {
+    let mut buf = [0u8; 2048];
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                c.head.extend_from_slice(&buf[..n]);
+                if c.head.len() >= MAX_HEAD || c.head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+    let out = match http::parse_request(&c.head) {
+        Ok(None) => return false,
+        Err(e) => http::error_response(&e),
+        Ok(Some(req)) => match http::route(&req) {
+            Route::Metrics { head } => {
+                counters.served.fetch_add(1, Ordering::Relaxed);
+                http::response(200, CONTENT_TYPE, &source(), head)
+            }
+            Route::NotFound => http::response(
+                404,
+                "text/plain; charset=utf-8",
+                "not found: GET /metrics\n",
+                false,
+            ),
+            Route::MethodNotAllowed => http::response(
+                405,
+                "text/plain; charset=utf-8",
+                "GET or HEAD only\n",
+                false,
+            ),
+        },
+    };
+    c.out = Some(out);
+    write_some(c)
+}
+
+/// Writes what the socket takes. `true`: all of it went (or the peer went).
+fn write_some(c: &mut Conn) -> bool {
+    let Some(out) = &c.out else {
+        return false;
+    };
+    while c.sent < out.len() {
+        match c.stream.write(&out[c.sent..]) {
+            Ok(0) => return true,
+            Ok(n) => c.sent += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+    let _ = c.stream.shutdown(std::net::Shutdown::Write);
+    true
+}
