@@ -13,17 +13,20 @@ cd "$(dirname "$0")/.."
 #   linux-libc-dev           : linux/bpf.h, linux/if_xdp.h and asm/types.h for the XDP program
 #   ethtool                  : turns GRO (NAPI) on for test veths (testnet.rs)
 #   iputils-ping             : the daemon tests ping between VM namespaces through xvs
-#   tcpdump                  : the demo shows a captured GRE packet on the underlay
+#   tcpdump                  : the demo shows a captured GRE packet on the underlay; ovs-tcpdump
+#                              runs it (tests/mirror_tcpdump.rs)
 #   python3-venv             : a virtualenv for ovsdbapp (the Neutron agent's OVSDB library),
 #                              which a test drives xvsd with
 #   openvswitch-switch       : the real ovsdb-server (xvsd is its client, in ovs-vswitchd's
 #                              place), ovs-vsctl, ovsdb-tool and OVS's schema, for the
 #                              tests and the demo; its services are never started here
 #                              (see below): xvsd replaces ovs-vswitchd.
+#   python3-openvswitch      : OVS's python library, which ovs-tcpdump (in openvswitch-switch,
+#                              which depends on it) needs to create its port and Mirror
 #   dpkg-dev                 : dpkg-shlibdeps, with which cargo-deb finds the package's
 #                              library dependencies (scripts/package.sh)
 #   man-db                   : the package test renders the man pages (man -l)
-PACKAGES=(gcc g++ libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump python3-venv openvswitch-switch dpkg-dev man-db)
+PACKAGES=(gcc g++ libc6-dev pkg-config iproute2 clang libbpf-dev linux-libc-dev ethtool iputils-ping tcpdump python3-venv openvswitch-switch python3-openvswitch dpkg-dev man-db)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -61,7 +61,7 @@ fn start(net: &SwitchNet, n: usize) -> Rig {
             let info = dp
                 .add_port(i as PortNo + 1, &net.hosts[i].switch_if, PortMode::All)
                 .expect("add_port");
-            assert_eq!(info.xdp_mode, XdpMode::Native, "veth does native XDP");
+            assert_eq!(info.xdp_mode, Some(XdpMode::Native), "veth does native XDP");
             assert!(!info.zero_copy, "veth is copy mode only");
             assert_eq!(info.queues, 1);
             assert!(info.workers_without_tx.is_empty());
@@ -414,7 +414,7 @@ fn generic_xdp_mode_forwards() {
             let info = dp
                 .add_port(i as PortNo + 1, &net.hosts[i].switch_if, PortMode::All)
                 .unwrap();
-            assert_eq!(info.xdp_mode, XdpMode::Generic);
+            assert_eq!(info.xdp_mode, Some(XdpMode::Generic));
         }
         dp
     });

@@ -47,9 +47,10 @@ impl AfXdpBackend {
         Ok(PortStatus {
             ifindex: info.ifindex,
             xdp_mode: match info.xdp_mode {
-                XdpMode::Native => "native",
-                XdpMode::Generic => "generic",
-                XdpMode::Auto => "auto",
+                Some(XdpMode::Native) => "native",
+                Some(XdpMode::Generic) => "generic",
+                Some(XdpMode::Auto) => "auto",
+                None => xvs_pipeline::present::show::SEND_ONLY,
             }
             .to_string(),
             zero_copy: info.zero_copy,
@@ -66,6 +67,10 @@ impl PortBackend for AfXdpBackend {
 
     fn attach_underlay(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
         self.attach_in(port, ifname, PortMode::Underlay)
+    }
+
+    fn attach_send_only(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.attach_in(port, ifname, PortMode::SendOnly)
     }
 
     fn add_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr) -> Result<(), String> {

@@ -593,6 +593,28 @@ impl Daemon {
         Ok(())
     }
 
+    /// A bridge's `Mirror` rows: returns the mirrors refused and the selected ports
+    /// skipped, for the log (the others are in effect once this returns: the caches'
+    /// entries they change are gone).
+    pub fn set_mirrors(
+        &self,
+        bridge: &str,
+        mirrors: Vec<xvs_pipeline::MirrorConfig>,
+    ) -> Result<xvs_pipeline::topology::mirror::Resolved, RequestError> {
+        let b = bridge.to_string();
+        Ok(self
+            .control
+            .change(move |sw, _| sw.set_mirrors(&b, mirrors))?)
+    }
+
+    /// What each mirror in effect on `bridge` copied: (name, packets, bytes).
+    pub fn mirror_stats(&self, bridge: &str) -> Vec<(String, u64, u64)> {
+        let b = bridge.to_string();
+        self.control
+            .read(move |sw, _, _| sw.mirror_stats(&b))
+            .unwrap_or_default()
+    }
+
     /// A port whose `tag`, `trunks`, `vlan_mode` or `priority-tags` changed in the
     /// database: changed in place, its netdev left attached (OVS's bundle_set).
     pub fn set_port_vlan_from_db(

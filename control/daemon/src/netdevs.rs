@@ -26,6 +26,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use xvs_dataplane::{MacAddr, PortNo};
+use xvs_pipeline::present::show::SEND_ONLY;
 use xvs_pipeline::topology::PortKind;
 
 use crate::links::{Link, LinkEvent};
@@ -86,6 +87,73 @@ impl Daemon {
         self.netdevs.wake.swap(false, Ordering::AcqRel)
     }
 
+    /// Whether netdev port `name` is a mirror's output port (attached send-only).
+    fn is_mirror_output(&self, name: &str) -> bool {
+        let n = name.to_string();
+        self.control.read(move |sw, _, _| {
+            sw.topology()
+                .port_by_name(&n)
+                .is_some_and(|(b, of)| b.mirrors.is_output(of))
+        })
+    }
+
+    /// Attaches the netdev ports that became mirror outputs send-only (their copies are
+    /// for the kernel's packet taps: tcpdump, as `ovs-tcpdump` runs it), and those that
+    /// stopped being one as any port, detaching each first. Returns the ports that
+    /// changed.
+    pub fn sync_mirror_outputs(&self) -> Vec<String> {
+        let wanted: Vec<(String, PortNo, bool)> = self.control.read(|sw, _, _| {
+            sw.topology()
+                .bridges()
+                .flat_map(|b| {
+                    b.ports.values().filter_map(|p| {
+                        let dp = p.dp_port?;
+                        (p.config.kind == PortKind::Netdev)
+                            .then(|| (p.name().to_string(), dp, b.mirrors.is_output(p.ofport)))
+                    })
+                })
+                .collect()
+        });
+        let mut cfg = self.config.lock().expect("config lock");
+        let mut backend = self.backend.lock().expect("backend lock");
+        let mut changed = Vec::new();
+        if !backend.moves_packets() {
+            return changed;
+        }
+        for (name, dp, send_only) in wanted {
+            let Some(Ok(status)) = cfg.status.get(&name) else {
+                continue;
+            };
+            if (status.xdp_mode == SEND_ONLY) == send_only {
+                continue;
+            }
+            backend.detach(dp);
+            let attached = if send_only {
+                backend.attach_send_only(dp, &name)
+            } else {
+                backend.attach(dp, &name)
+            };
+            match &attached {
+                Ok(_) => tracing::info!(
+                    port = %name,
+                    send_only,
+                    "port attached again: {}",
+                    if send_only {
+                        "a mirror's output, sent through the kernel"
+                    } else {
+                        "no longer a mirror's output"
+                    }
+                ),
+                Err(e) => {
+                    tracing::warn!(port = %name, error = %e, "attaching a mirror's output port")
+                }
+            }
+            cfg.status.insert(name.clone(), attached);
+            changed.push(name);
+        }
+        changed
+    }
+
     /// The datapath port of netdev port `name` (a port of the default type: internal
     /// ports are xvsd's own veth pairs, patch and tunnel ports have no netdev).
     fn netdev_dp_port(&self, name: &str) -> Option<PortNo> {
@@ -122,7 +190,12 @@ impl Daemon {
             backend.detach(dp);
         }
         let start = Instant::now();
-        match backend.attach(dp, name) {
+        let attached = if self.is_mirror_output(name) {
+            backend.attach_send_only(dp, name)
+        } else {
+            backend.attach(dp, name)
+        };
+        match attached {
             Ok(status) => {
                 tracing::info!(
                     port = name,

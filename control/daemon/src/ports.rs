@@ -18,6 +18,12 @@ pub trait PortBackend: Send + 'static {
     /// Starts taking the tunnel packets for the local addresses given with
     /// [`PortBackend::add_underlay_ip`] from netdev `ifname`; the kernel keeps the rest.
     fn attach_underlay(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String>;
+    /// Starts sending what datapath port `port` is sent through the kernel (where the
+    /// kernel's packet taps, tcpdump among them, see it), receiving nothing: for a
+    /// mirror's output port. Without a datapath, as `attach`.
+    fn attach_send_only(&mut self, port: PortNo, ifname: &str) -> Result<PortStatus, String> {
+        self.attach(port, ifname)
+    }
     fn add_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr) -> Result<(), String>;
     fn remove_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr);
     /// Stops; the netdev is left as it was found.

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use xvs_pipeline::ofp::{OfPort, OFPP_MAX};
 use xvs_pipeline::ofproto::limits::TableConfig;
 use xvs_pipeline::topology::{PortConfig, PortKind};
-use xvs_pipeline::BridgeOptions;
+use xvs_pipeline::{BridgeOptions, MirrorConfig};
 
 use crate::connmgr::BridgeConfig;
 use crate::netdevs::no_such_device;
@@ -67,6 +67,20 @@ pub fn monitor_spec() -> MonitorSpec {
                 "datapath_type",
                 "datapath_id",
                 "flow_tables",
+                "mirrors",
+            ],
+        ),
+        (
+            "Mirror",
+            vec![
+                "name",
+                "select_all",
+                "select_src_port",
+                "select_dst_port",
+                "select_vlan",
+                "output_port",
+                "output_vlan",
+                "statistics",
             ],
         ),
         (
@@ -122,6 +136,33 @@ pub fn wanted_text(db: &Replica) -> String {
     format!("{:#?}", wanted(db))
 }
 
+/// Each mirror's `statistics` (`tx_packets`, `tx_bytes`: what it copied), written
+/// when they changed, as OVS's mirror_refresh_stats (every second here, at each pass).
+fn mirror_statistics(daemon: &Daemon, br: &WantedBridge) -> Vec<Value> {
+    if br.mirrors.is_empty() {
+        return Vec::new();
+    }
+    let stats = daemon.mirror_stats(&br.name);
+    let mut ops = Vec::new();
+    for m in &br.mirrors {
+        let Some((_, packets, bytes)) = stats.iter().find(|s| s.0 == m.config.name) else {
+            continue;
+        };
+        let want = BTreeMap::from([
+            ("tx_bytes".to_string(), *bytes as i64),
+            ("tx_packets".to_string(), *packets as i64),
+        ]);
+        if m.statistics_column != want {
+            ops.push(json!({
+                "op": "update", "table": "Mirror",
+                "where": [["_uuid", "==", datum::uuid_atom(&m.uuid)]],
+                "row": {"statistics": ["map", [["tx_bytes", *bytes as i64], ["tx_packets", *packets as i64]]]},
+            }));
+        }
+    }
+    ops
+}
+
 /// The datapath types xvs runs (`datapath_type` "" means system, as in OVS).
 pub const DATAPATH_TYPES: [&str; 2] = ["netdev", "system"];
 /// The interface types xvs implements.
@@ -157,6 +198,8 @@ pub struct BridgeLayer {
     bridge_options: BTreeMap<String, BridgeOptions>,
     /// The `Flow_Table` settings last given to each bridge, likewise.
     flow_tables: BTreeMap<String, BTreeMap<u8, TableConfig>>,
+    /// The `Mirror` rows last given to each bridge, likewise.
+    mirrors: BTreeMap<String, Vec<MirrorConfig>>,
     /// The bridges' `other_config:hwaddr` made real.
     macs: BridgeMacs,
     /// Upcalls are being dropped: xvsd started with `flow-restore-wait` true.
@@ -205,6 +248,7 @@ impl BridgeLayer {
                 );
                 self.bridge_options.remove(&br.name);
                 self.flow_tables.remove(&br.name);
+                self.mirrors.remove(&br.name);
                 // OVS's connmgr_flushed: NORMAL for a standalone bridge without
                 // controllers.
                 let normal = !br.secure && !br.has_primary_controller();
@@ -247,6 +291,10 @@ impl BridgeLayer {
             }
             let have = current.get(&br.name).cloned().unwrap_or_default();
             let mut results = self.sync_ports(daemon, br, &have, &all_ports);
+            // After the ports: a mirror names them; then its output port is attached
+            // for what it is.
+            self.sync_mirrors(daemon, br);
+            daemon.sync_mirror_outputs();
             if let Some(mac) = self.macs.apply(daemon, br, results.get(&br.name)) {
                 if let Some(r) = results.get_mut(&br.name) {
                     r.link.get_or_insert_with(LinkColumns::default).mac_in_use =
@@ -281,6 +329,7 @@ impl BridgeLayer {
                     }));
                 }
             }
+            ops.extend(mirror_statistics(daemon, br));
             let dpid = bridge_id::datapath_id(br, &mut dpids_taken);
             if br.datapath_id_column.as_deref() != Some(dpid.as_str()) {
                 ops.push(json!({
@@ -297,6 +346,8 @@ impl BridgeLayer {
         self.bridge_options
             .retain(|name, _| wanted_names.contains(name.as_str()));
         self.flow_tables
+            .retain(|name, _| wanted_names.contains(name.as_str()));
+        self.mirrors
             .retain(|name, _| wanted_names.contains(name.as_str()));
         self.macs.retain(&wanted_names);
         let mut row = serde_json::Map::new();
@@ -318,6 +369,31 @@ impl BridgeLayer {
         Pass {
             ops,
             next_cfg: w.next_cfg,
+        }
+    }
+
+    /// A bridge's mirrors made like its `Mirror` rows (bridge.c's
+    /// bridge_configure_mirrors), when they changed: a mirror that cannot be (its output
+    /// port is not on the bridge, it has no output) is logged and left out, as in OVS,
+    /// and changes nothing else.
+    fn sync_mirrors(&mut self, daemon: &Daemon, br: &WantedBridge) {
+        let configs: Vec<MirrorConfig> = br.mirrors.iter().map(|m| m.config.clone()).collect();
+        if self.mirrors.get(&br.name).unwrap_or(&Vec::new()) == &configs {
+            return;
+        }
+        match daemon.set_mirrors(&br.name, configs.clone()) {
+            Ok(r) => {
+                for e in &r.errors {
+                    tracing::error!(bridge = %br.name, "{e}");
+                }
+                for w in &r.warnings {
+                    tracing::warn!(bridge = %br.name, "{w}");
+                }
+                let names: Vec<&str> = r.mirrors.iter().map(|m| m.name.as_str()).collect();
+                tracing::info!(bridge = %br.name, mirrors = ?names, "mirrors set (Mirror)");
+                self.mirrors.insert(br.name.clone(), configs);
+            }
+            Err(e) => tracing::warn!(bridge = %br.name, error = %e.message, "setting mirrors"),
         }
     }
 

@@ -20,5 +20,6 @@ pub use ofproto::table::Time;
 pub use ofproto::BridgeOptions;
 pub use switch::Switch;
 pub use topology::{
-    PortConfig, PortKind, PortVlan, PriorityTags, TunnelConfig, TunnelKey, UnderlayRoute, VlanMode,
+    MirrorConfig, MirrorOutput, PortConfig, PortKind, PortVlan, PriorityTags, TunnelConfig,
+    TunnelKey, UnderlayRoute, VlanMode,
 };

@@ -28,7 +28,7 @@ use crate::port_traffic::PortTrafficTable;
 use crate::present;
 use crate::present::trace::TraceStyle;
 pub use crate::topology::UnderlayRoute;
-use crate::topology::{Bridge, PortConfig, PortKind, PortVlan, Topology};
+use crate::topology::{Bridge, BridgeId, MirrorConfig, PortConfig, PortKind, PortVlan, Topology};
 use crate::xlate::{translate, DropReason, PipelineDrop, Translation, XlateError};
 
 /// Counters of what the pure pipeline dropped, in the spirit of `ovs-dpctl show`.
@@ -95,6 +95,9 @@ pub struct Switch {
     /// Patch and tunnel ports' traffic, every input port's pipeline drops.
     pub port_traffic: PortTrafficTable,
     log: ChangeLog,
+    /// Packets and bytes each mirror copied, by bridge and mirror name (OVS's
+    /// `Mirror.statistics` `tx_packets`, `tx_bytes`).
+    mirror_stats: hashbrown::HashMap<(BridgeId, String), (u64, u64)>,
 }
 
 impl Switch {
@@ -285,6 +288,45 @@ impl Switch {
             self.topology_changed();
         }
         Ok(())
+    }
+
+    /// Gives a bridge its mirrors (the `Mirror` rows of `Bridge.mirrors`), as OVS's
+    /// bridge_configure_mirrors: returns the mirrors refused and the selected ports
+    /// skipped, for the log; the others are in effect. When the mirrors in effect change,
+    /// cached translations go (their copies, or the lack of them, are stale).
+    pub fn set_mirrors(
+        &mut self,
+        bridge: &str,
+        configs: Vec<MirrorConfig>,
+    ) -> Result<crate::topology::mirror::Resolved, SwitchError> {
+        let (resolved, changed) = self.topology.set_mirrors(bridge, configs)?;
+        if changed {
+            self.topology_changed();
+        }
+        // A mirror keeps its counts while it exists (by name), as OVS's does.
+        let id = self.topology.bridge(bridge)?.id;
+        let names: Vec<&str> = resolved.mirrors.iter().map(|m| m.name.as_str()).collect();
+        self.mirror_stats
+            .retain(|(b, n), _| *b != id || names.contains(&n.as_str()));
+        Ok(resolved)
+    }
+
+    /// What each mirror in effect on `bridge` copied: (name, packets, bytes).
+    pub fn mirror_stats(&self, bridge: &str) -> Result<Vec<(String, u64, u64)>, SwitchError> {
+        let br = self.topology.bridge(bridge)?;
+        Ok(br
+            .mirrors
+            .mirrors
+            .iter()
+            .map(|m| {
+                let (p, b) = self
+                    .mirror_stats
+                    .get(&(br.id, m.name.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                (m.name.clone(), p, b)
+            })
+            .collect())
     }
 
     pub fn del_port(&mut self, bridge: &str, name: &str) -> Result<(), SwitchError> {
@@ -645,6 +687,18 @@ impl Switch {
         for &(b, id) in &tr.rules {
             if let Some(tables) = self.ofproto.get_mut(b) {
                 tables.credit(id, packets, bytes, now);
+            }
+        }
+        for &(b, mask) in &tr.mirrors {
+            let Some(br) = self.topology.bridge_by_id(b) else {
+                continue;
+            };
+            for (i, m) in br.mirrors.mirrors.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    let s = self.mirror_stats.entry((b, m.name.clone())).or_default();
+                    s.0 += packets;
+                    s.1 += bytes;
+                }
             }
         }
         for &(b, vlan, mac, port) in &tr.macs {

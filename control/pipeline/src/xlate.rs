@@ -35,6 +35,7 @@ use xvs_dataplane::PortNo;
 mod actions;
 mod bounds;
 mod commit;
+mod mirror;
 mod normal;
 
 pub use bounds::{XlateError, MAX_ACTIONS, MAX_DEPTH, MAX_LEARNED, MAX_RESUBMITS};
@@ -114,6 +115,13 @@ pub enum DropReason {
     NormalTaggedOnAccessPort(u16),
     NormalVlanNotTrunked(u16),
     NormalDestinationIsInPort,
+    /// The packet came in on a mirror's output port, which is reserved for mirroring
+    /// (OVS drops it before the tables).
+    InputIsMirrorOutput(String),
+    /// NORMAL on a frame from a mirror's output port (only a patch crossing gets there).
+    NormalInputIsMirrorOutput,
+    /// NORMAL learned the destination on a mirror's output port.
+    NormalLearnedPortIsMirrorOutput,
     /// A reserved destination ([`is_reserved_mac`]) on a bridge without `forward-bpdu`.
     NormalReservedDestination(MacAddr),
     /// `CONTROLLER` (any form): OVS sends a packet-in; xvs has no packet channel, so
@@ -175,6 +183,9 @@ pub struct Translation {
     /// The patch and tunnel ports the packet crossed, to be credited with its packets
     /// and bytes (OVS's `XC_NETDEV`; see [`crate::port_traffic`]).
     pub crossings: Vec<PortCrossing>,
+    /// The mirrors that got a copy: (bridge, mask of the bridge's mirrors), to be
+    /// credited with every packet (`Mirror.statistics`), as OVS's xlate cache does.
+    pub mirrors: Vec<(BridgeId, u32)>,
 }
 
 /// Why a translation drops its packet, when it does (no actions): what `coverage/show`
@@ -254,6 +265,9 @@ struct Ctx<'a> {
     resubmits: u32,
     /// The bound hit: nothing more is done.
     error: Option<XlateError>,
+    /// The mirrors of the current bridge that have had their copy (OVS's
+    /// `ctx->mirrors`): each sends a packet once.
+    mirrored: u32,
 }
 
 /// A VXLAN source port in 49152..=65535 (RFC 7348) that spreads inner flows over the
@@ -330,6 +344,14 @@ pub fn translate(
     }
     ctx.trace = trace.then(Vec::new);
     ctx.trace_bridge_header();
+    // As OVS's xlate_actions: a mirror's output port receives nothing; any other port's
+    // packet gets its ingress mirrors' copies before the tables run.
+    if bridge.mirrors.is_output(ofport) {
+        let name = bridge.port(ofport).map(|p| p.name().to_string());
+        ctx.dropped(|| DropReason::InputIsMirrorOutput(name.unwrap_or_default()));
+        return ctx.finish();
+    }
+    ctx.mirror_ingress(ofport);
     ctx.run_tables(0, false);
     ctx.finish()
 }
@@ -370,6 +392,7 @@ impl<'a> Ctx<'a> {
             vxlan_src_port: vxlan_src_port(key),
             resubmits: 0,
             error: None,
+            mirrored: 0,
         }
     }
 
@@ -387,6 +410,7 @@ impl<'a> Ctx<'a> {
             out.learned = Vec::new();
             out.unresolved = Vec::new();
             out.to_controller = Vec::new();
+            out.mirrors = Vec::new();
             // It went nowhere: only the tunnel it came from still counts it (OVS counts a
             // tunnel's rx whatever the translation's outcome).
             out.crossings.retain(|c| {
@@ -556,7 +580,10 @@ impl<'a> Ctx<'a> {
                     .dp_port
                     .expect("netdev and internal ports have datapath ports");
                 self.out.actions.push(DpAction::Output(dp));
+                self.mirror_egress(ofport);
             }
+            // As in OVS, a patch port's egress mirrors see nothing: the packet goes on
+            // in the peer bridge (whose own ports' mirrors see it there).
             PortKind::Patch { peer } => self.cross_patch(ofport, peer),
             PortKind::Gre(cfg) | PortKind::Vxlan(cfg) => {
                 let key = match cfg.key {
@@ -601,6 +628,8 @@ impl<'a> Ctx<'a> {
                     ofport,
                     direction: Direction::Tx,
                 });
+                // The copy is the inner frame, as OVS mirrors a tunnel port.
+                self.mirror_egress(ofport);
             }
         }
     }
@@ -622,6 +651,11 @@ impl<'a> Ctx<'a> {
             self.flow,
             self.flow_tpid,
         );
+        // Another bridge's mirrors are its own (OVS's independent_mirrors).
+        let saved_mirrored = self.mirrored;
+        if peer_bridge.id != self.bridge.id {
+            self.mirrored = 0;
+        }
         self.bridge = peer_bridge;
         self.tables = peer_tables;
         self.flow.in_port = peer_ofport;
@@ -636,6 +670,7 @@ impl<'a> Ctx<'a> {
             self.flow,
             self.flow_tpid,
         ) = saved;
+        self.mirrored = saved_mirrored;
         // The peer may have rewritten the frame: the frame must get this bridge's view of
         // the fields back before it leaves here, and that view is (for all we know) the
         // original packet's, so those fields become part of the key.

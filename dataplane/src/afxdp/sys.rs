@@ -349,3 +349,70 @@ pub fn poll_rx(fds: &mut [libc::pollfd], max: Duration) {
         );
     }
 }
+
+/// A packet socket that sends on `ifindex` through the kernel's transmit path
+/// (`dev_queue_xmit`, qdisc and packet taps included: what it sends, `tcpdump -i` on
+/// the netdev sees, which AF_XDP's transmit bypasses) and receives nothing (protocol 0).
+/// Non-blocking, close-on-exec; in the calling thread's network namespace.
+pub fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd, owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: all-zero is a valid sockaddr_ll; the fields that matter are set below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = 0;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: sll is a valid sockaddr_ll of the given size.
+    let r = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &sll as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Most frames [`send_frames`] sends in one call.
+pub const SEND_FRAMES_MAX: usize = 64;
+
+/// Sends up to [`SEND_FRAMES_MAX`] frames on packet socket `fd` in one non-blocking
+/// `sendmmsg`; returns how many the kernel took (the rest are not sent: its queue is
+/// full, or the netdev refused them). Nothing is allocated.
+pub fn send_frames(fd: RawFd, frames: &[&[u8]]) -> usize {
+    let n = frames.len().min(SEND_FRAMES_MAX);
+    if n == 0 {
+        return 0;
+    }
+    // SAFETY: all-zero iovecs and mmsghdrs are valid (null pointers, zero lengths).
+    let mut iov: [libc::iovec; SEND_FRAMES_MAX] = unsafe { std::mem::zeroed() };
+    let mut msgs: [libc::mmsghdr; SEND_FRAMES_MAX] = unsafe { std::mem::zeroed() };
+    for i in 0..n {
+        iov[i].iov_base = frames[i].as_ptr() as *mut libc::c_void;
+        iov[i].iov_len = frames[i].len();
+        msgs[i].msg_hdr.msg_iov = &mut iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: msgs[..n] point at iov[..n], which point at the frames, all alive for the
+    // call; the kernel only reads them (a send), and writes msg_len.
+    let r = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
+    if r < 0 {
+        0
+    } else {
+        r as usize
+    }
+}

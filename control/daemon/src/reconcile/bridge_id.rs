@@ -156,6 +156,7 @@ mod tests {
             dp_desc: None,
             controllers: Vec::new(),
             flow_tables: Default::default(),
+            mirrors: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use xvs_dataplane::MacAddr;
 use xvs_pipeline::ofp::parse::parse_field_slice;
 use xvs_pipeline::ofp::{N_TABLES, OFPP_LOCAL};
 use xvs_pipeline::ofproto::limits::{OverflowPolicy, TableConfig};
-use xvs_pipeline::BridgeOptions;
+use xvs_pipeline::{BridgeOptions, MirrorConfig, MirrorOutput};
 
 use super::link_status::LinkColumns;
 use super::{DATAPATH_TYPES, IFACE_TYPES};
@@ -66,6 +66,17 @@ pub(super) struct WantedBridge {
     pub(super) controllers: Vec<WantedController>,
     /// `flow_tables`: the `Flow_Table` rows, by table.
     pub(super) flow_tables: BTreeMap<u8, TableConfig>,
+    /// `mirrors`: the `Mirror` rows, ports by name.
+    pub(super) mirrors: Vec<WantedMirror>,
+}
+
+/// One `Mirror` row of a bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct WantedMirror {
+    pub(super) uuid: Uuid,
+    pub(super) config: MirrorConfig,
+    /// `statistics` as the database has it (xvsd's earlier writes).
+    pub(super) statistics_column: BTreeMap<String, i64>,
 }
 
 impl WantedBridge {
@@ -109,6 +120,69 @@ fn controllers(db: &Replica, br: &Row) -> Vec<WantedController> {
     }
     // The database's order is its UUIDs': by target, for stable logs.
     out.sort_by(|a, b| a.config.target.cmp(&b.config.target));
+    out
+}
+
+/// A bridge's `Mirror` rows, their ports by name (a reference to a row that is gone,
+/// which the database's weak references make rare, is left out), in the order of their
+/// names (the database's is its UUIDs').
+fn mirrors(db: &Replica, br: &Row) -> Vec<WantedMirror> {
+    let port_name = |u: &Uuid| db.row("Port", u).and_then(|p| string_col(p, "name"));
+    let port_names = |m: &Row, col: &str| -> Vec<String> {
+        m.get(col)
+            .map(datum::uuid_set)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(port_name)
+            .collect()
+    };
+    let mut out = Vec::new();
+    for uuid in br.get("mirrors").map(datum::uuid_set).unwrap_or_default() {
+        let Some(m) = db.row("Mirror", &uuid) else {
+            continue;
+        };
+        let output_port = m
+            .get("output_port")
+            .map(datum::uuid_set)
+            .unwrap_or_default()
+            .first()
+            .map(|u| port_name(u).unwrap_or_else(|| format!("(port {u})")));
+        let output_vlan = m.get("output_vlan").and_then(datum::opt_integer);
+        // OVS takes the port when both are given (and logs it).
+        let output = match (output_port, output_vlan) {
+            (Some(p), _) => Some(MirrorOutput::Port(p)),
+            (None, Some(v)) => u16::try_from(v).ok().map(MirrorOutput::Vlan),
+            (None, None) => None,
+        };
+        out.push(WantedMirror {
+            config: MirrorConfig {
+                name: string_col(m, "name").unwrap_or_default(),
+                select_all: m
+                    .get("select_all")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                select_src: port_names(m, "select_src_port"),
+                select_dst: port_names(m, "select_dst_port"),
+                select_vlan: m
+                    .get("select_vlan")
+                    .map(datum::integer_set)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|v| u16::try_from(v).ok())
+                    .collect(),
+                output,
+            },
+            statistics_column: m
+                .get("statistics")
+                .map(datum::map_pairs)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_i64()?)))
+                .collect(),
+            uuid,
+        });
+    }
+    out.sort_by(|a, b| a.config.name.cmp(&b.config.name));
     out
 }
 
@@ -279,6 +353,7 @@ pub(super) fn wanted(db: &Replica) -> Wanted {
             dp_desc: other.get("dp-desc").cloned(),
             controllers: controllers(db, br),
             flow_tables: flow_tables(&name_for_tables, db, br),
+            mirrors: mirrors(db, br),
         });
     }
     // A stable order (the database's is its UUIDs'): bridges are created, and numbered

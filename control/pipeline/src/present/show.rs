@@ -17,12 +17,16 @@ use crate::topology::{PortKind, Topology, TunnelKey, VlanMode};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PortStatus {
     pub ifindex: u32,
-    /// "native" or "generic" XDP ("none" without a datapath).
+    /// "native" or "generic" XDP ("none" without a datapath, "send-only" for a mirror's
+    /// output port: no XDP, frames sent through the kernel).
     pub xdp_mode: String,
     pub zero_copy: bool,
     pub queues: u32,
     pub mtu: u32,
 }
+
+/// [`PortStatus::xdp_mode`] of a send-only port.
+pub const SEND_ONLY: &str = "send-only";
 
 /// Per-port counters, as `dump-ports` shows them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -134,6 +138,14 @@ pub fn show(topo: &Topology, dp: &DatapathState<'_>) -> (Value, String) {
                 PortKind::Netdev | PortKind::Internal => match dp.ports.get(p.name()) {
                     Some(Ok(s)) if s.xdp_mode == "none" => {
                         let _ = writeln!(text, "                datapath: none (pipeline only)");
+                    }
+                    Some(Ok(s)) if s.xdp_mode == SEND_ONLY => {
+                        let _ = writeln!(
+                            text,
+                            "                datapath: port {}, send-only through the kernel (a mirror's output: packet taps such as tcpdump see what it is sent; nothing is received)",
+                            p.dp_port.unwrap_or(0)
+                        );
+                        j["datapath"] = json!(s);
                     }
                     Some(Ok(s)) => {
                         let _ = writeln!(

@@ -174,6 +174,15 @@ fn drop_text(why: &DropReason) -> String {
         DropReason::NormalVlanNotTrunked(vlan) => {
             format!("     >> NORMAL: port does not trunk VLAN {vlan}: drop")
         }
+        DropReason::InputIsMirrorOutput(port) => format!(
+            "     >> dropping packet received on port {port}, which is reserved exclusively for mirroring"
+        ),
+        DropReason::NormalInputIsMirrorOutput => {
+            "     >> NORMAL: input port is mirror output port, dropping".into()
+        }
+        DropReason::NormalLearnedPortIsMirrorOutput => {
+            "     >> NORMAL: learned port is a mirror port, dropping".into()
+        }
         DropReason::NormalDestinationIsInPort => {
             "     >> NORMAL: destination is on the input port: drop".into()
         }

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use hashbrown::HashMap;
 use xvs_dataplane::{PortNo, TunnelType};
 
+use super::mirror::BridgeMirrors;
 use super::vlan::PortVlan;
 use crate::ofp::{OfPort, PortNames, OFPP_MAX};
 
@@ -142,6 +143,8 @@ pub struct Bridge {
     /// The highest OpenFlow number handed out: new ports get the next one, so a number
     /// a flow may still name is not given to another port soon (as OVS does).
     pub last_ofport: OfPort,
+    /// Its mirrors (the `Mirror` rows of `Bridge.mirrors`), resolved against its ports.
+    pub mirrors: BridgeMirrors,
 }
 
 impl Bridge {
@@ -152,6 +155,7 @@ impl Bridge {
             ports: BTreeMap::new(),
             port_by_name: HashMap::new(),
             last_ofport: 0,
+            mirrors: BridgeMirrors::default(),
         }
     }
 

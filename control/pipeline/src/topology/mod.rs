@@ -4,9 +4,11 @@
 //! `xport`s) next to the flow state in [`crate::ofproto`]; nothing here knows of flows.
 
 mod bridge;
+pub mod mirror;
 mod vlan;
 
 pub use bridge::{Bridge, BridgeId, Port, PortConfig, PortKind, TunnelConfig, TunnelKey};
+pub use mirror::{BridgeMirrors, Mirror, MirrorConfig, MirrorError, MirrorOut, MirrorOutput};
 pub use vlan::{PortVlan, PriorityTags, VlanMode};
 
 use std::collections::BTreeMap;
@@ -283,6 +285,8 @@ impl Topology {
                 dp_port,
             },
         );
+        let br = self.bridges.get_mut(&bridge_id).expect("just found");
+        resolve_mirrors_again(br);
         self.rebuild_tunnel_map();
         Ok(ofport)
     }
@@ -327,8 +331,28 @@ impl Topology {
         if let Some(dp) = port.dp_port {
             self.dp_ports.remove(&dp);
         }
+        resolve_mirrors_again(self.bridges.get_mut(&id).expect("just found"));
         self.rebuild_tunnel_map();
         Ok((id, port))
+    }
+
+    /// Gives a bridge its mirrors, as OVS's bridge_configure_mirrors: each is resolved
+    /// against the bridge's ports (and again whenever they change). Returns what was
+    /// refused or skipped (for the log) and whether the mirrors in effect changed.
+    pub fn set_mirrors(
+        &mut self,
+        bridge: &str,
+        configs: Vec<MirrorConfig>,
+    ) -> Result<(mirror::Resolved, bool), SwitchError> {
+        let id = self.bridge(bridge)?.id;
+        let br = self.bridges.get_mut(&id).expect("just found");
+        let resolved = resolve_mirrors(br, &configs);
+        let changed = br.mirrors.mirrors != resolved.mirrors;
+        br.mirrors = BridgeMirrors {
+            configs,
+            mirrors: resolved.mirrors.clone(),
+        };
+        Ok((resolved, changed))
     }
 
     /// Declares a netdev that carries tunnel packets (the underlay); returns its
@@ -421,4 +445,19 @@ fn check_vlan(vlan: &PortVlan) -> Result<(), SwitchError> {
         )));
     }
     Ok(())
+}
+
+/// A bridge's mirrors resolved against its ports as they are now.
+fn resolve_mirrors(br: &Bridge, configs: &[MirrorConfig]) -> mirror::Resolved {
+    let all: Vec<OfPort> = br.ports.keys().copied().collect();
+    mirror::resolve(&br.name, configs, |n| br.port_by_name.get(n).copied(), &all)
+}
+
+/// After a port came or went: the mirrors that name it follow (a mirror whose output
+/// port went stops, as in OVS, and is back with the port; the bridge layer logs why).
+fn resolve_mirrors_again(br: &mut Bridge) {
+    if br.mirrors.configs.is_empty() {
+        return;
+    }
+    br.mirrors.mirrors = resolve_mirrors(br, &br.mirrors.configs).mirrors;
 }

@@ -45,6 +45,10 @@ impl Ctx<'_> {
             self.dropped(|| DropReason::NormalPartialVlanTag);
             return;
         }
+        if bridge.mirrors.is_output(in_ofport) {
+            self.dropped(|| DropReason::NormalInputIsMirrorOutput);
+            return;
+        }
         // The frame's VLAN inside the bridge, as a TCI (OVS's xvlan): what NORMAL learns
         // and looks up by, and what each output port turns into its own tag.
         let flow_tci = self.flow.vlan_tci;
@@ -103,6 +107,9 @@ impl Ctx<'_> {
                 .or_else(|| self.tables.mac_table.lookup(vlan, dst, self.now))
         };
         match known {
+            Some(p) if bridge.mirrors.is_output(p) => {
+                self.dropped(|| DropReason::NormalLearnedPortIsMirrorOutput);
+            }
             Some(p) if p == in_ofport => {
                 self.dropped(|| DropReason::NormalDestinationIsInPort);
             }
@@ -113,7 +120,10 @@ impl Ctx<'_> {
             None => {
                 self.note(|| TraceEvent::Flood { vlan });
                 for (&p, port) in &bridge.ports {
-                    if p != in_ofport && port.config.vlan.includes_vlan(vlan) {
+                    if p != in_ofport
+                        && port.config.vlan.includes_vlan(vlan)
+                        && !bridge.mirrors.is_output(p)
+                    {
                         self.normal_output(p, xvlan, flow_tci);
                     }
                 }
@@ -121,7 +131,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn normal_output(&mut self, ofport: OfPort, xvlan: u16, flow_tci: u16) {
+    pub(super) fn normal_output(&mut self, ofport: OfPort, xvlan: u16, flow_tci: u16) {
         let Some(port) = self.bridge.port(ofport) else {
             return;
         };

@@ -59,6 +59,13 @@ pub enum AfXdpError {
     },
     #[error("{0} slots in use: too many sockets for one worker")]
     TooManySockets(usize),
+    #[error("{what}: {error}")]
+    Syscall {
+        what: &'static str,
+        error: std::io::Error,
+    },
+    #[error("port {0} is send-only: it has no XDP program")]
+    SendOnly(PortNo),
 }
 
 /// How the datapath is run.
@@ -122,6 +129,11 @@ pub enum PortMode {
     /// [`AfXdpDatapath::add_underlay_ip`]; the kernel keeps the rest (ARP, SSH, other
     /// UDP, ...).
     Underlay,
+    /// Nothing is received (no XDP program, no AF_XDP socket); frames sent to the port
+    /// go through the kernel's transmit path (a packet socket), so that the kernel's
+    /// packet taps see them: for a port that only receives copies for `tcpdump` (a
+    /// mirror's output), which AF_XDP's transmit would hide from it.
+    SendOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,8 +143,8 @@ pub struct PortInfo {
     pub ifindex: u32,
     /// Rx queues, each with a socket.
     pub queues: u32,
-    /// Native or Generic.
-    pub xdp_mode: XdpMode,
+    /// Native or Generic (a send-only port has no XDP program: `None`).
+    pub xdp_mode: Option<XdpMode>,
     /// True when every socket of the port is in zero-copy mode.
     pub zero_copy: bool,
     pub mac: [u8; 6],

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -15,9 +16,9 @@ use super::config::{
     largest_mtu, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
 };
 use super::worker_loop::{pin, run, DpCmd, LoopConfig, NewSocket, WorkerIo};
-use crate::afxdp::netdev::netdev_info;
+use crate::afxdp::netdev::{netdev_info, NetdevInfo};
 use crate::afxdp::socket::{new_socket, BindMode};
-use crate::afxdp::sys::raise_memlock;
+use crate::afxdp::sys::{packet_socket, raise_memlock};
 use crate::afxdp::umem::UmemArea;
 use crate::flow_key::PortNo;
 use crate::worker::{cycle_counter_hz, Worker, WorkerStats, WorkerStatsSnapshot, MAX_BATCH};
@@ -31,7 +32,11 @@ struct WorkerHandle {
 
 struct PortEntry {
     info: PortInfo,
-    program: XdpProgram,
+    /// None for a send-only port.
+    program: Option<XdpProgram>,
+    /// A send-only port's packet socket; the workers send on duplicates of it, and
+    /// closing this last one (which waits for the kernel) is done here, not on them.
+    kernel: Option<OwnedFd>,
 }
 
 /// The AF_XDP datapath: a pinned thread per worker (see the
@@ -145,6 +150,9 @@ impl AfXdpDatapath {
             return Err(AfXdpError::PortExists(port));
         }
         let nd = netdev_info(ifname)?;
+        if mode == PortMode::SendOnly {
+            return self.add_send_only_port(&mut ports, port, ifname, nd);
+        }
         // Refused here, with the numbers, rather than attached and then losing every
         // frame over the limit in the kernel.
         let (max_frame, max_mtu) = largest_mtu(self.config.frame_size);
@@ -161,6 +169,7 @@ impl AfXdpDatapath {
         match mode {
             PortMode::All => program.set_mode_all()?,
             PortMode::Underlay => program.set_mode_underlay()?,
+            PortMode::SendOnly => unreachable!("handled above"),
         }
         let n = self.workers.len() as u32;
         // Sockets are created here, in the caller's namespace (where ifindex means
@@ -195,6 +204,7 @@ impl AfXdpDatapath {
                 port,
                 ifindex: nd.ifindex,
                 sockets,
+                kernel: None,
                 reply: tx,
             };
             if self.workers[w].cmds.send(cmd).is_err() {
@@ -229,7 +239,7 @@ impl AfXdpDatapath {
             ifname: ifname.into(),
             ifindex: nd.ifindex,
             queues: nd.rx_queues,
-            xdp_mode: program.attached_mode(),
+            xdp_mode: Some(program.attached_mode()),
             zero_copy: !bound.is_empty() && bound.iter().all(|b| b.zero_copy),
             mac: nd.mac,
             mtu: nd.mtu,
@@ -246,7 +256,76 @@ impl AfXdpDatapath {
             port,
             PortEntry {
                 info: info.clone(),
-                program,
+                program: Some(program),
+                kernel: None,
+            },
+        );
+        Ok(info)
+    }
+
+    /// A [`PortMode::SendOnly`] port: one packet socket on the netdev, a duplicate for
+    /// each worker; no XDP program, no AF_XDP socket.
+    fn add_send_only_port(
+        &self,
+        ports: &mut BTreeMap<PortNo, PortEntry>,
+        port: PortNo,
+        ifname: &str,
+        nd: NetdevInfo,
+    ) -> Result<PortInfo, AfXdpError> {
+        let socket = packet_socket(nd.ifindex).map_err(|e| AfXdpError::Syscall {
+            what: "packet socket for a send-only port",
+            error: e,
+        })?;
+        let mut replies = Vec::new();
+        for w in &self.workers {
+            let dup = socket.try_clone().map_err(|e| AfXdpError::Syscall {
+                what: "duplicating a send-only port's packet socket",
+                error: e,
+            })?;
+            let (tx, rx) = bounded(1);
+            let cmd = DpCmd::AddPort {
+                port,
+                ifindex: nd.ifindex,
+                sockets: Vec::new(),
+                kernel: Some(dup),
+                reply: tx,
+            };
+            replies.push((w.id, w.cmds.send(cmd).ok().map(|_| rx)));
+        }
+        for (w, rx) in replies {
+            match rx.map(|rx| rx.recv_timeout(self.config.reply_timeout)) {
+                Some(Ok(Ok(_))) => {}
+                Some(Ok(Err(e))) => {
+                    self.remove_from_workers(port);
+                    return Err(e);
+                }
+                _ => {
+                    self.remove_from_workers(port);
+                    return Err(AfXdpError::WorkerGone(w));
+                }
+            }
+        }
+        let info = PortInfo {
+            port,
+            ifname: ifname.into(),
+            ifindex: nd.ifindex,
+            queues: 0,
+            xdp_mode: None,
+            zero_copy: false,
+            mac: nd.mac,
+            mtu: nd.mtu,
+            workers_without_tx: Vec::new(),
+        };
+        tracing::info!(
+            "port {port}: {ifname} ifindex {} send-only, through the kernel",
+            info.ifindex
+        );
+        ports.insert(
+            port,
+            PortEntry {
+                info: info.clone(),
+                program: None,
+                kernel: Some(socket),
             },
         );
         Ok(info)
@@ -277,6 +356,7 @@ impl AfXdpDatapath {
         // Detach first: no frame is steered to the sockets while they close.
         drop(entry.program);
         self.remove_from_workers(port);
+        drop(entry.kernel);
         tracing::info!("port {port} ({}) removed", entry.info.ifname);
         Ok(())
     }
@@ -291,20 +371,29 @@ impl AfXdpDatapath {
     pub fn add_underlay_ip(&self, port: PortNo, ip: Ipv4Addr) -> Result<(), AfXdpError> {
         let mut ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
         let e = ports.get_mut(&port).ok_or(AfXdpError::NoSuchPort(port))?;
-        Ok(e.program.add_local_ip(ip)?)
+        Ok(e.program
+            .as_mut()
+            .ok_or(AfXdpError::SendOnly(port))?
+            .add_local_ip(ip)?)
     }
 
     pub fn remove_underlay_ip(&self, port: PortNo, ip: Ipv4Addr) -> Result<(), AfXdpError> {
         let mut ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
         let e = ports.get_mut(&port).ok_or(AfXdpError::NoSuchPort(port))?;
-        Ok(e.program.remove_local_ip(ip)?)
+        Ok(e.program
+            .as_mut()
+            .ok_or(AfXdpError::SendOnly(port))?
+            .remove_local_ip(ip)?)
     }
 
     /// What the XDP program of `port` decided so far (to sockets / to the kernel).
     pub fn xdp_counters(&self, port: PortNo) -> Result<xvs_ebpf::XdpCounters, AfXdpError> {
         let ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
         let e = ports.get(&port).ok_or(AfXdpError::NoSuchPort(port))?;
-        Ok(e.program.counters()?)
+        Ok(e.program
+            .as_ref()
+            .ok_or(AfXdpError::SendOnly(port))?
+            .counters()?)
     }
 
     /// Per-port counters summed over workers, for the ports that exist now.

@@ -4,7 +4,7 @@
 //! (need_wakeup; always so in copy mode, which sends at most 32 frames per kick); completed
 //! frames go back to the free list.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::afxdp::ring::{ConsRing, ProdRing};
 use crate::afxdp::socket::XdpDesc;
@@ -45,7 +45,71 @@ pub(super) struct PortTx {
     pub(super) port: PortNo,
     /// Index in `TxPath::txs` of the socket this worker transmits on.
     pub(super) tx: Option<usize>,
+    /// A send-only port: frames go through the kernel's transmit path instead.
+    pub(super) kernel: Option<KernelTx>,
     pub(super) counters: TxCounters,
+}
+
+/// Frames this worker sends to a send-only port ([`PortMode::SendOnly`](super::PortMode)),
+/// copied here and handed to the kernel in one `sendmmsg` per loop iteration: the
+/// kernel's packet taps (`tcpdump -i`) see them, which AF_XDP's transmit bypasses. A
+/// frame that finds the buffer full, or that the kernel does not take, is dropped and
+/// counted (`ring_full`): nothing waits for the kernel, so the other outputs never stall.
+pub(super) struct KernelTx {
+    /// A packet socket bound to the port's netdev (this worker's copy of the port's).
+    fd: OwnedFd,
+    buf: Box<[u8]>,
+    slot_size: usize,
+    lens: [u16; sys::SEND_FRAMES_MAX],
+    queued: usize,
+}
+
+impl KernelTx {
+    pub(super) fn new(fd: OwnedFd, slot_size: usize) -> Self {
+        KernelTx {
+            fd,
+            buf: vec![0; slot_size * sys::SEND_FRAMES_MAX].into_boxed_slice(),
+            slot_size,
+            lens: [0; sys::SEND_FRAMES_MAX],
+            queued: 0,
+        }
+    }
+
+    #[inline]
+    fn queue(&mut self, bytes: &[u8], c: &mut TxCounters) {
+        if bytes.len() > self.slot_size || bytes.len() > usize::from(u16::MAX) {
+            c.too_big += 1;
+            return;
+        }
+        if self.queued == sys::SEND_FRAMES_MAX {
+            c.ring_full += 1;
+            return;
+        }
+        let at = self.queued * self.slot_size;
+        self.buf[at..at + bytes.len()].copy_from_slice(bytes);
+        self.lens[self.queued] = bytes.len() as u16;
+        self.queued += 1;
+    }
+
+    /// Hands the queued frames to the kernel: one `sendmmsg`, never waiting.
+    fn flush(&mut self, c: &mut TxCounters) {
+        if self.queued == 0 {
+            return;
+        }
+        let mut frames: [&[u8]; sys::SEND_FRAMES_MAX] = [&[]; sys::SEND_FRAMES_MAX];
+        for (i, f) in frames.iter_mut().enumerate().take(self.queued) {
+            let at = i * self.slot_size;
+            *f = &self.buf[at..at + usize::from(self.lens[i])];
+        }
+        let sent = sys::send_frames(self.fd.as_raw_fd(), &frames[..self.queued]);
+        c.kicks += 1;
+        for len in &self.lens[..sent] {
+            c.packets += 1;
+            c.bytes += u64::from(*len);
+        }
+        c.ring_full += (self.queued - sent) as u64;
+        self.queued = 0;
+    }
 }
 
 /// Everything `tx(out_port, bytes)` needs, apart from the rx side.
@@ -68,6 +132,10 @@ impl TxPath {
             self.unknown_port += 1;
             return;
         };
+        if let Some(k) = p.kernel.as_mut() {
+            k.queue(bytes, &mut p.counters);
+            return;
+        }
         let Some(ti) = p.tx else {
             p.counters.no_socket += 1;
             return;
@@ -141,6 +209,11 @@ impl TxPath {
 
     /// Submits what was queued and kicks where the kernel asks for it.
     pub(super) fn flush(&mut self) {
+        for p in &mut self.ports {
+            if let Some(k) = p.kernel.as_mut() {
+                k.flush(&mut p.counters);
+            }
+        }
         for t in &mut self.txs {
             if t.unsubmitted == 0 && t.in_flight == 0 {
                 continue;
@@ -200,4 +273,57 @@ fn complete_one(t: &mut TxSide, pool: &mut FramePool, frame_size: u32, umem_len:
     t.comp.release(n);
     t.in_flight = t.in_flight.saturating_sub(n);
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(i: u8, len: usize) -> Vec<u8> {
+        (0..len).map(|j| i.wrapping_add(j as u8)).collect()
+    }
+
+    /// The kernel path without a netdev: a connected UDP socket takes `sendmmsg` as a
+    /// packet socket does (one datagram per frame).
+    #[test]
+    fn queued_frames_go_in_one_send_byte_for_byte() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        let mut k = KernelTx::new(tx.into(), 2048);
+        let mut c = TxCounters::default();
+        for i in 0..5 {
+            k.queue(&frame(i, 60 + usize::from(i)), &mut c);
+        }
+        assert_eq!(c.packets, 0, "counted once sent");
+        k.flush(&mut c);
+        assert_eq!((c.packets, c.bytes, c.kicks, c.ring_full), (5, 310, 1, 0));
+        let mut buf = [0u8; 2048];
+        for i in 0..5 {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &frame(i, 60 + usize::from(i))[..]);
+        }
+        // Nothing queued: no system call.
+        k.flush(&mut c);
+        assert_eq!(c.kicks, 1);
+    }
+
+    /// What does not fit, and what the kernel refuses, is dropped and counted, at once.
+    #[test]
+    fn a_full_queue_or_a_refused_send_drops_and_counts() {
+        // Not connected: the kernel refuses every frame (no destination).
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut k = KernelTx::new(sock.into(), 2048);
+        let mut c = TxCounters::default();
+        for i in 0..sys::SEND_FRAMES_MAX + 3 {
+            k.queue(&frame(i as u8, 60), &mut c);
+        }
+        assert_eq!(c.ring_full, 3);
+        k.queue(&frame(0, 2049), &mut c);
+        assert_eq!(c.too_big, 1);
+        k.flush(&mut c);
+        assert_eq!(c.packets, 0);
+        assert_eq!(c.ring_full, 3 + sys::SEND_FRAMES_MAX as u64);
+        assert_eq!(k.queued, 0, "the queue is free again");
+    }
 }

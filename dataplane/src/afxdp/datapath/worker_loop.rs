@@ -34,7 +34,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::config::{AfXdpError, DatapathConfig, PortStats, WorkerIoStats};
 use super::rx::{service_rx, top_up, RxCounters, RxSide};
-use super::tx::{PortTx, TxCounters, TxPath, TxSide};
+use super::tx::{KernelTx, PortTx, TxCounters, TxPath, TxSide};
 use crate::afxdp::socket::{BindMode, RingSizes, XskSocket};
 use crate::afxdp::sys;
 use crate::afxdp::umem::{FramePool, UmemArea, FREE};
@@ -97,6 +97,8 @@ pub(super) enum DpCmd {
         port: PortNo,
         ifindex: u32,
         sockets: Vec<NewSocket>,
+        /// A send-only port's packet socket (this worker's duplicate of it).
+        kernel: Option<OwnedFd>,
         reply: Sender<Result<Vec<Bound>, AfXdpError>>,
     },
     /// Answered with the port's sockets, for the caller to close ([`Closing`]).
@@ -220,9 +222,10 @@ impl WorkerIo {
                 port,
                 ifindex,
                 sockets,
+                kernel,
                 reply,
             } => {
-                let r = self.add_port(port, ifindex, sockets);
+                let r = self.add_port(port, ifindex, sockets, kernel);
                 if r.is_err() {
                     let closing = self.remove_port(port);
                     self.close_here(closing);
@@ -248,11 +251,14 @@ impl WorkerIo {
         port: PortNo,
         ifindex: u32,
         sockets: Vec<NewSocket>,
+        kernel: Option<OwnedFd>,
     ) -> Result<Vec<Bound>, AfXdpError> {
         if !self.tx.ports.iter().any(|p| p.port == port) {
+            let slot_size = self.tx.frame_size as usize;
             self.tx.ports.push(PortTx {
                 port,
                 tx: None,
+                kernel: kernel.map(|fd| KernelTx::new(fd, slot_size)),
                 counters: TxCounters::default(),
             });
         }
@@ -584,6 +590,7 @@ mod tests {
                     fd: new_socket().expect("socket"),
                     spare: None,
                 }],
+                kernel: None,
                 reply: tx,
             });
             rx.recv().unwrap().expect("bound");
