@@ -23,6 +23,7 @@
 
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod tier;
 
 use std::ffi::CString;
 use std::net::Ipv4Addr;
@@ -34,9 +35,9 @@ use aya::programs::links::LinkError;
 use aya::programs::{loaded_links, ProgramError, Xdp};
 
 /// The compiled XDP object (aligned as aya's parser wants it).
-static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_xdp.bpf.o"));
+pub(crate) static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_xdp.bpf.o"));
 
-const PROGRAM_NAME: &str = "xvs_xdp";
+pub(crate) const PROGRAM_NAME: &str = "xvs_xdp";
 /// Entries of the XSKMAP: rx queues 0..MAX_QUEUES can have a socket (XVS_MAX_QUEUES in C).
 pub const MAX_QUEUES: u32 = 512;
 /// Entries of the `local_ips` map (XVS_MAX_LOCAL_IPS in C).
@@ -169,7 +170,7 @@ pub fn ifindex(ifname: &str) -> Option<u32> {
 /// The kernel's BTF (for CO-RE relocations), parsed once per process: parsing
 /// /sys/kernel/btf/vmlinux is most of a port attach's time otherwise (`Ebpf::load` does
 /// it on every call: about 80 ms in a release build, 300 ms in a debug one).
-fn kernel_btf() -> Option<&'static aya::Btf> {
+pub(crate) fn kernel_btf() -> Option<&'static aya::Btf> {
     static BTF: std::sync::OnceLock<Option<aya::Btf>> = std::sync::OnceLock::new();
     BTF.get_or_init(|| aya::Btf::from_sys_fs().ok()).as_ref()
 }
