@@ -391,7 +391,11 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
         arb_mac(),
         proptest::collection::vec(tag, 0..3),
         payload,
-        proptest::option::weighted(0.15, 14usize..24),
+        // Cut at the edges of the tags (14, 18, 22) and around them.
+        proptest::option::weighted(
+            0.2,
+            prop_oneof![Just(14usize), Just(17), Just(18), Just(21), Just(22), 14usize..40]
+        ),
     )
         .prop_map(|(dst, src, tags, payload, cut)| Frame {
             dst,
