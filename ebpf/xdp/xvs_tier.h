@@ -22,6 +22,17 @@
 
 /* tier_port.flags */
 #define XVS_TIER_PORT_ON 1
+/* Frames of the port are tunnel packets: decapsulated, then looked up as their
+ * tunnel port's (needs `local_ips` of the steering program). */
+#define XVS_TIER_PORT_UNDERLAY 2
+
+/* tier_tunnel_key.kind (dataplane's TunnelType) and .key_mode (TunnelKeyMatch) */
+#define XVS_TIER_TUN_GRE 0
+#define XVS_TIER_TUN_VXLAN 1
+#define XVS_TIER_KEY_ANY 0
+#define XVS_TIER_KEY_EXACTLY 1
+#define XVS_TIER_KEY_NONE 2
+#define XVS_TEB 0x6558
 
 /* tier_actions.terminal */
 #define XVS_TIER_DROP 0
@@ -91,6 +102,17 @@ struct tier_port {
 	__u32 flags;
 };
 
+/* A tunnel port's address: remote and local as on the wire (local 0: any of ours);
+ * key only with XVS_TIER_KEY_EXACTLY. */
+struct tier_tunnel_key {
+	__u8 kind;
+	__u8 key_mode;
+	__u16 pad;
+	__u32 remote;
+	__u32 local;
+	__u32 key;
+};
+
 struct tier_config {
 	__u32 enabled;
 	__u32 trace;
@@ -112,6 +134,7 @@ struct tier_trace {
 _Static_assert(sizeof(struct tier_key) == 32, "tier_key");
 _Static_assert(sizeof(struct tier_flow_key) == 40, "tier_flow_key");
 _Static_assert(sizeof(struct tier_actions) == 112, "tier_actions");
+_Static_assert(sizeof(struct tier_tunnel_key) == 16, "tier_tunnel_key");
 _Static_assert(__builtin_offsetof(struct tier_actions, tx_slot) == 24, "tx_slot");
 _Static_assert(__builtin_offsetof(struct tier_actions, entry_id) == 48, "entry_id");
 _Static_assert(__builtin_offsetof(struct tier_actions, encap) == 56, "encap");
@@ -130,6 +153,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tier_port);
 } tier_ports SEC(".maps");
+
+/* Tunnel addresses -> tunnel port, written so that the probes of tier_decap()
+ * (local address before any, exact key before any key) answer what userspace's
+ * TunnelMap::lookup_type answers (see dataplane/src/xdp_tier.rs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVS_TIER_MAX_PORTS);
+	__type(key, struct tier_tunnel_key);
+	__type(value, __u32);
+} tier_tunnels SEC(".maps");
 
 /* Masks 0..n_masks-1 in use (tier_config.n_masks). */
 struct {
@@ -243,6 +276,94 @@ static __always_inline int tier_write_encap(void *data, void *data_end,
 	return 0;
 }
 
+static __always_inline __u32 *tier_tunnel_probe(struct tier_tunnel_key *tk, __u32 local,
+						   __u8 mode, __u32 key)
+{
+	tk->local = local;
+	tk->key_mode = mode;
+	tk->key = key;
+	return bpf_map_lookup_elem(&tier_tunnels, tk);
+}
+
+/* Decapsulates in thought a frame of an underlay: what tunnel.rs's decap_tunnel and
+ * the tunnel map accept, narrowed to what is cheap to check exactly here: Ethernet
+ * without tag / IPv4 without options, its checksum right, no fragment, no padding
+ * after it, to one of our addresses / GRE with no flag but K, protocol 0x6558, or UDP
+ * to 4789 with no checksum and its length the IPv4 payload's, VXLAN with the I flag /
+ * a whole inner Ethernet header. Anything else: -1, the frame is userspace's (which
+ * checks it in full). Sets the inner frame's offset, tunnel port and tunnel id. */
+static __always_inline int tier_decap(void *data, void *data_end, __u32 *off, __u32 *port,
+				      __u64 *tun_id)
+{
+	struct tier_tunnel_key tk = {};
+	__u8 *d = data;
+	__u32 sum = 0, total, len = data_end - data, daddr, key = 0, inner, *p;
+	int has_key = 0, i;
+
+	if ((void *)(d + 50) > data_end) /* the longest outer header, and more */
+		return -1;
+	if (tier_get16(d + 12) != ETH_P_IP || d[14] != 0x45)
+		return -1;
+	total = tier_get16(d + 16);
+	if (total + ETH_HLEN != len)
+		return -1;
+	if (tier_get16(d + 20) & XVS_IP_MF_OFFSET)
+		return -1;
+	for (i = 0; i < 10; i++)
+		sum += tier_get16(d + ETH_HLEN + 2 * i);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	if (sum != 0xffff)
+		return -1;
+	__builtin_memcpy(&daddr, d + 30, 4);
+	if (!bpf_map_lookup_elem(&local_ips, &daddr))
+		return -1;
+	__builtin_memcpy(&tk.remote, d + 26, 4);
+	if (d[23] == IPPROTO_GRE) {
+		__u16 flags = tier_get16(d + 34);
+
+		if (tier_get16(d + 36) != XVS_TEB)
+			return -1;
+		if (flags == 0x2000) {
+			key = (__u32)tier_get16(d + 38) << 16 | tier_get16(d + 40);
+			has_key = 1;
+			inner = XVS_TIER_GRE_KEY_LEN;
+		} else if (flags == 0) {
+			inner = XVS_TIER_GRE_LEN;
+		} else {
+			return -1;
+		}
+		tk.kind = XVS_TIER_TUN_GRE;
+	} else if (d[23] == IPPROTO_UDP) {
+		if (tier_get16(d + 36) != XVS_VXLAN_PORT || tier_get16(d + 38) != total - 20 ||
+		    tier_get16(d + 40) != 0 || !(d[42] & 0x08))
+			return -1;
+		key = (__u32)d[46] << 16 | (__u32)d[47] << 8 | d[48];
+		has_key = 1;
+		inner = XVS_TIER_VXLAN_LEN;
+		tk.kind = XVS_TIER_TUN_VXLAN;
+	} else {
+		return -1;
+	}
+	if (len < inner + ETH_HLEN)
+		return -1;
+	p = tier_tunnel_probe(&tk, daddr, has_key ? XVS_TIER_KEY_EXACTLY : XVS_TIER_KEY_NONE,
+			      key);
+	if (!p)
+		p = tier_tunnel_probe(&tk, daddr, XVS_TIER_KEY_ANY, 0);
+	if (!p)
+		p = tier_tunnel_probe(&tk, 0, has_key ? XVS_TIER_KEY_EXACTLY : XVS_TIER_KEY_NONE,
+				      key);
+	if (!p)
+		p = tier_tunnel_probe(&tk, 0, XVS_TIER_KEY_ANY, 0);
+	if (!p)
+		return -1;
+	*off = inner;
+	*port = *p;
+	*tun_id = key;
+	return 0;
+}
+
 static __always_inline int xvs_tier(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -256,6 +377,8 @@ static __always_inline int xvs_tier(struct xdp_md *ctx)
 	__u64 *kw = (__u64 *)&fk.key;
 	__u8 macs[12], old_tag[2];
 	__u32 len, n_masks, i, pop, push, encap_len, inner_len, tx_slot, counter_slot;
+	__u32 off = 0, in_port;
+	__u64 tun_id = 0;
 	int grow;
 	__u16 tpid1 = 0, push_tpid;
 	int has_tag1, set_tag;
@@ -267,13 +390,23 @@ static __always_inline int xvs_tier(struct xdp_md *ctx)
 	if (!port || !(port->flags & XVS_TIER_PORT_ON))
 		goto punt;
 
-	/* The key, as extract.rs takes its L2 part: one tag of either TPID, parsed
-	 * only when whole; otherwise the TPID is dl_type and there is no tag. */
-	d = data;
+	in_port = port->port_no;
+	if ((port->flags & XVS_TIER_PORT_UNDERLAY) &&
+	    tier_decap(data, data_end, &off, &in_port, &tun_id))
+		goto punt;
+	/* For the verifier: off is 0 or an outer header's length. */
+	if (off > XVS_TIER_VXLAN_LEN)
+		goto punt;
+
+	/* The key of the (inner) frame, as extract.rs takes its L2 part: one tag of
+	 * either TPID, parsed only when whole; otherwise the TPID is dl_type and there
+	 * is no tag. */
+	d = (__u8 *)data + off;
 	if ((void *)(d + ETH_HLEN) > data_end)
 		goto punt; /* userspace drops it as malformed: its call */
-	len = data_end - data;
-	fk.key.in_port = port->port_no;
+	len = data_end - (void *)d;
+	fk.key.in_port = in_port;
+	fk.key.tun_id = tun_id;
 	__builtin_memcpy(fk.key.dl_dst, d, 6);
 	__builtin_memcpy(fk.key.dl_src, d + 6, 6);
 	fk.key.dl_type = tier_get16(d + 12);
@@ -360,9 +493,9 @@ static __always_inline int xvs_tier(struct xdp_md *ctx)
 	if (a->set_eth_src)
 		__builtin_memcpy(macs + 6, a->eth_src, 6);
 
-	/* One move of the start: grow is what goes in front of the frame's first
-	 * byte after the moved part (negative: a pop without push or encap). */
-	grow = (int)encap_len + 4 * (int)push - 4 * (int)pop;
+	/* One move of the start: grow is what goes in front of the (inner) frame's
+	 * first byte after the moved part, less the outer header that goes. */
+	grow = (int)encap_len + 4 * (int)push - 4 * (int)pop - (int)off;
 	if (grow != 0 && bpf_xdp_adjust_head(ctx, -grow))
 		goto punt; /* no headroom: nothing was changed */
 	cnt->packets += 1;
