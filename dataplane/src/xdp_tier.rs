@@ -13,9 +13,10 @@
 use crate::actions::{DpAction, TunnelHeader, TunnelKind, Tpid};
 use crate::flow_key::{FlowKey, PortNo};
 use crate::mac::MacAddr;
-use crate::tunnel::{tunnel_header_len, write_tunnel_header};
+use crate::tunnel::{tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelMap};
+use crate::TunnelType;
 
-use xvs_ebpf::tier::{ActionsBytes, FlowKeyBytes, KeyBytes, ACTIONS_LEN};
+use xvs_ebpf::tier::{ActionsBytes, FlowKeyBytes, KeyBytes, TunnelKeyBytes, ACTIONS_LEN};
 
 /// Room for an outer header in an entry (XVS_TIER_ENCAP_MAX).
 pub const ENCAP_MAX: usize = 56;
@@ -120,6 +121,60 @@ pub fn flow_key_bytes(mask_id: u32, masked: &TierKey) -> FlowKeyBytes {
     b[0..4].copy_from_slice(&mask_id.to_ne_bytes());
     b[8..40].copy_from_slice(&masked.to_bytes());
     b
+}
+
+const KEY_ANY: u8 = 0;
+const KEY_EXACTLY: u8 = 1;
+const KEY_NONE: u8 = 2;
+
+/// `struct tier_tunnel_key`: addresses as on the wire (local 0: any of ours).
+fn tunnel_key_bytes(
+    kind: TunnelType,
+    remote: std::net::Ipv4Addr,
+    local: Option<std::net::Ipv4Addr>,
+    mode: u8,
+    key: u32,
+) -> TunnelKeyBytes {
+    let mut b = [0u8; 16];
+    b[0] = match kind {
+        TunnelType::Gre => 0,
+        TunnelType::Vxlan => 1,
+    };
+    b[1] = mode;
+    b[4..8].copy_from_slice(&remote.octets());
+    b[8..12].copy_from_slice(&local.map_or([0; 4], |l| l.octets()));
+    b[12..16].copy_from_slice(&key.to_ne_bytes());
+    b
+}
+
+/// The `tier_tunnels` entries for a tunnel map, such that the program's probes (the
+/// packet's local address before "any of ours"; within each, the exact key (or "no
+/// key") before "any key") find the port [`TunnelMap::lookup_type`] finds: within a
+/// local-address group userspace takes the first port in the map's order that
+/// accepts the key, so a port is left out where an earlier one of its group already
+/// answers (an earlier "any key" port shadows every later port of the group).
+pub fn tunnel_entries(map: &TunnelMap) -> Vec<(TunnelKeyBytes, PortNo)> {
+    let mut out: Vec<(TunnelKeyBytes, PortNo)> = Vec::new();
+    let mut any_seen = Vec::new();
+    for t in &map.tunnels {
+        let group = (t.kind, t.remote, t.local);
+        if any_seen.contains(&group) {
+            continue;
+        }
+        let (mode, key) = match t.key {
+            TunnelKeyMatch::Any => {
+                any_seen.push(group);
+                (KEY_ANY, 0)
+            }
+            TunnelKeyMatch::Exactly(k) => (KEY_EXACTLY, k),
+            TunnelKeyMatch::NoKey => (KEY_NONE, 0),
+        };
+        let k = tunnel_key_bytes(t.kind, t.remote, t.local, mode, key);
+        if !out.iter().any(|(o, _)| *o == k) {
+            out.push((k, t.port));
+        }
+    }
+    out
 }
 
 /// What ends the program.
@@ -552,6 +607,36 @@ mod tests {
         s = (s & 0xffff) + (s >> 16);
         assert_eq!(!(s as u16), u16::from_be_bytes([full[24], full[25]]));
         assert_eq!(&template[..14], &full[..14]);
+    }
+
+    #[test]
+    fn tunnel_entries_answer_as_the_map_does() {
+        use crate::tunnel::TunnelPort;
+        let remote = Ipv4Addr::new(192, 0, 2, 2);
+        let local = Some(Ipv4Addr::new(192, 0, 2, 1));
+        let port = |port, key, local| TunnelPort {
+            kind: TunnelType::Gre,
+            remote,
+            local,
+            key,
+            port,
+        };
+        let map = TunnelMap {
+            underlays: vec![1],
+            tunnels: vec![
+                port(10, TunnelKeyMatch::Exactly(5), local),
+                port(11, TunnelKeyMatch::Any, local),
+                port(12, TunnelKeyMatch::Exactly(6), local), // shadowed by 11
+                port(13, TunnelKeyMatch::Exactly(5), local), // shadowed by 10
+                port(14, TunnelKeyMatch::NoKey, None),
+            ],
+        };
+        let e = tunnel_entries(&map);
+        let ports: Vec<PortNo> = e.iter().map(|(_, p)| *p).collect();
+        assert_eq!(ports, vec![10, 11, 14]);
+        assert_eq!(e[0].0[1], KEY_EXACTLY);
+        assert_eq!(&e[0].0[8..12], &[192, 0, 2, 1]);
+        assert_eq!(&e[2].0[8..12], &[0; 4]);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -22,14 +23,16 @@ use proptest::prelude::*;
 
 use xvs_dataplane::cache::{CachedFlow, FlowCache};
 use xvs_dataplane::flow_key::VLAN_PRESENT;
-use xvs_dataplane::tunnel::write_tunnel_header;
-use xvs_dataplane::xdp_tier::{flow_key_bytes, TierMasks, XdpEntry};
+use xvs_dataplane::tunnel::{
+    tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelMap, TunnelPort,
+};
+use xvs_dataplane::xdp_tier::{flow_key_bytes, tunnel_entries, TierMasks, XdpEntry};
 use xvs_dataplane::{
-    execute, DpAction, FlowKey, FrameBuf, MacAddr, PortNo, Tpid, TunnelHeader, TunnelKind,
-    DEFAULT_HEADROOM,
+    classify, execute, DpAction, FlowKey, FrameBuf, MacAddr, PortNo, Tpid, TunnelHeader,
+    TunnelKind, TunnelType, DEFAULT_HEADROOM,
 };
 use xvs_ebpf::tier::{
-    TierConfig, TierHarness, TraceKind, PORT_ON, XDP_DROP, XDP_PASS, XDP_REDIRECT,
+    TierConfig, TierHarness, TraceKind, PORT_ON, PORT_UNDERLAY, XDP_DROP, XDP_PASS, XDP_REDIRECT,
 };
 
 /// The loopback device: test runs need a real ingress device with queue 0.
@@ -37,6 +40,13 @@ const LO: u32 = 1;
 /// Ports with an output slot in the tier (slot = port); port 9 has none.
 const TIER_PORTS: [PortNo; 4] = [1, 2, 3, 4];
 const UNDERLAY: PortNo = 5;
+/// Our tunnel address (in `local_ips`), another host's, and two remotes.
+const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 254);
+const NOT_LOCAL: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 250);
+const REMOTES: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(192, 168, 1, 253),
+    Ipv4Addr::new(192, 168, 1, 252),
+];
 
 fn require_root() {
     // SAFETY: geteuid has no preconditions.
@@ -56,6 +66,9 @@ fn harness() -> &'static Mutex<TierHarness> {
         for p in TIER_PORTS.into_iter().chain([UNDERLAY]) {
             h.maps.set_tx(p, LO).expect("devmap slot");
         }
+        h.local_ips
+            .insert(u32::from_ne_bytes(LOCAL.octets()), 1, 0)
+            .expect("local_ips");
         Mutex::new(h)
     })
 }
@@ -190,7 +203,8 @@ fn arb_actions() -> impl Strategy<Value = Vec<DpAction>> {
 
 fn arb_rule() -> impl Strategy<Value = Rule> {
     (
-        proptest::option::of(prop_oneof![Just(1u32), Just(2), Just(3)]),
+        proptest::option::of(prop_oneof![Just(1u32), Just(2), Just(3), Just(10), Just(11)]),
+        proptest::option::weighted(0.3, prop_oneof![Just(0x3e7u64), Just(5), Just(0)]),
         // VLAN: none, exact TCI, VID only, "no tag".
         prop_oneof![
             Just(None),
@@ -213,11 +227,14 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
         proptest::option::weighted(0.15, prop_oneof![Just(0x0a00_0001u32), Just(0x0a00_0002)]),
         arb_actions(),
     )
-        .prop_map(|(in_port, vlan, dl_type, dl_dst, dl_src, nw_dst, actions)| {
+        .prop_map(|(in_port, tun_id, vlan, dl_type, dl_dst, dl_src, nw_dst, actions)| {
             let mut value = FlowKey::default();
             let mut mask = FlowKey::default();
             if let Some(p) = in_port {
                 (value.in_port, mask.in_port) = (p, u32::MAX);
+            }
+            if let Some(t) = tun_id {
+                (value.tun_id, mask.tun_id) = (t, u64::MAX);
             }
             if let Some((v, m)) = vlan {
                 (value.vlan_tci, mask.vlan_tci) = (v & m, m);
@@ -406,38 +423,173 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
         })
 }
 
+/// A tunnel packet received on the underlay, maybe damaged.
+#[derive(Debug, Clone)]
+struct Outer {
+    kind: TunnelKind,
+    remote: Ipv4Addr,
+    local: Ipv4Addr,
+    inner: Frame,
+    /// XOR this byte (index modulo the length) with this nonzero value.
+    flip: Option<(usize, u8)>,
+    /// Bytes after the outer IPv4 packet.
+    padding: usize,
+}
+
+impl Outer {
+    fn bytes(&self) -> Vec<u8> {
+        let inner = self.inner.bytes();
+        let h = TunnelHeader {
+            ip_src: self.remote,
+            ip_dst: self.local,
+            ..tunnel_header(self.kind, 1500)
+        };
+        let hl = tunnel_header_len(&h);
+        let mut out = vec![0u8; hl + inner.len()];
+        out[hl..].copy_from_slice(&inner);
+        let n = write_tunnel_header(&h, inner.len(), &mut out).unwrap();
+        out.truncate(n);
+        if let Some((at, x)) = self.flip {
+            let at = at % out.len();
+            out[at] ^= x;
+        }
+        out.resize(out.len() + self.padding, 0);
+        out
+    }
+}
+
+fn arb_outer() -> impl Strategy<Value = Outer> {
+    let kind = prop_oneof![
+        3 => prop_oneof![Just(Some(0x3e7u32)), Just(Some(5)), Just(None)]
+            .prop_map(|key| TunnelKind::Gre { key, csum: false }),
+        1 => prop_oneof![Just(Some(0x3e7u32)), Just(None)]
+            .prop_map(|key| TunnelKind::Gre { key, csum: true }),
+        3 => prop_oneof![Just(0x3e7u32), Just(5)].prop_map(|vni| TunnelKind::Vxlan {
+            vni,
+            src_port: 50000
+        }),
+    ];
+    (
+        kind,
+        proptest::sample::select(REMOTES.to_vec()),
+        prop_oneof![4 => Just(LOCAL), 1 => Just(NOT_LOCAL)],
+        arb_frame(),
+        proptest::option::weighted(0.1, (0usize..64, 1u8..)),
+        prop_oneof![6 => Just(0usize), 1 => 1usize..8],
+    )
+        .prop_map(|(kind, remote, local, inner, flip, padding)| Outer {
+            kind,
+            remote,
+            local,
+            inner,
+            flip,
+            padding,
+        })
+}
+
+fn arb_tunnels() -> impl Strategy<Value = TunnelMap> {
+    let tunnel = (
+        prop_oneof![Just(TunnelType::Gre), Just(TunnelType::Vxlan)],
+        proptest::sample::select(REMOTES.to_vec()),
+        prop_oneof![3 => Just(Some(LOCAL)), 2 => Just(None), 1 => Just(Some(NOT_LOCAL))],
+        prop_oneof![
+            2 => Just(TunnelKeyMatch::Any),
+            2 => Just(TunnelKeyMatch::Exactly(0x3e7)),
+            1 => Just(TunnelKeyMatch::Exactly(5)),
+            1 => Just(TunnelKeyMatch::NoKey),
+        ],
+    );
+    proptest::collection::vec(tunnel, 0..6).prop_map(|ts| TunnelMap {
+        underlays: vec![UNDERLAY],
+        tunnels: ts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (kind, remote, local, key))| TunnelPort {
+                kind,
+                remote,
+                local,
+                key,
+                port: 10 + i as PortNo,
+            })
+            .collect(),
+    })
+}
+
+/// A frame as one port receives it.
+#[derive(Debug, Clone)]
+enum Probe {
+    Port(PortNo, Frame),
+    Underlay(Outer),
+}
+
+impl Probe {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Probe::Port(_, f) => f.bytes(),
+            Probe::Underlay(o) => o.bytes(),
+        }
+    }
+
+    /// The datapath port it arrives on, and the tier's flags for that port.
+    fn port(&self) -> (PortNo, u32) {
+        match self {
+            Probe::Port(p, _) => (*p, PORT_ON),
+            Probe::Underlay(_) => (UNDERLAY, PORT_ON | PORT_UNDERLAY),
+        }
+    }
+
+    /// Userspace's classification: the key and where the frame it describes is, or
+    /// nothing when the worker drops the frame before lookup.
+    fn classify(&self, bytes: &[u8], tunnels: &TunnelMap) -> Option<(FlowKey, Range<usize>)> {
+        let c = classify(self.port().0, bytes, tunnels).ok()?;
+        Some((c.key, c.inner))
+    }
+}
+
+fn arb_probe() -> impl Strategy<Value = Probe> {
+    let port = prop_oneof![Just(1u32), Just(2), Just(3)];
+    prop_oneof![
+        1 => (port, arb_frame()).prop_map(|(p, f)| Probe::Port(p, f)),
+        1 => arb_outer().prop_map(Probe::Underlay),
+    ]
+}
+
 // ---- the comparison -----------------------------------------------------------------
 
 /// What the test saw, over every case (printed at the end of the property test).
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static PUNTED: AtomicU64 = AtomicU64::new(0);
+static TAKEN_DECAPSULATED: AtomicU64 = AtomicU64::new(0);
+static TAKEN_ENCAPSULATED: AtomicU64 = AtomicU64::new(0);
 static ENTRIES_IN_TIER: AtomicU64 = AtomicU64::new(0);
 static ENTRIES: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone)]
 struct Case {
     rules: Vec<Rule>,
-    /// (in_port, frame): packets whose translations become entries.
-    seeds: Vec<(PortNo, Frame)>,
-    /// (in_port, frame): the packets compared.
-    probes: Vec<(PortNo, Frame)>,
+    tunnels: TunnelMap,
+    /// Packets whose translations become entries.
+    seeds: Vec<Probe>,
+    /// The packets compared.
+    probes: Vec<Probe>,
     /// The port's tier is off (an underlay, a mirrored port).
     port_off: bool,
 }
 
 fn arb_case() -> impl Strategy<Value = Case> {
-    let port = prop_oneof![Just(1u32), Just(2), Just(3)];
     (
         proptest::collection::vec(arb_rule(), 1..7),
-        proptest::collection::vec((port.clone(), arb_frame()), 1..10),
-        proptest::collection::vec((port, arb_frame()), 1..10),
+        arb_tunnels(),
+        proptest::collection::vec(arb_probe(), 1..10),
+        proptest::collection::vec(arb_probe(), 1..10),
         proptest::bool::weighted(0.05),
     )
-        .prop_map(|(rules, seeds, mut probes, port_off)| {
+        .prop_map(|(rules, tunnels, seeds, mut probes, port_off)| {
             // Probe the seeds too: those hit for sure.
             probes.extend(seeds.iter().cloned());
             Case {
                 rules,
+                tunnels,
                 seeds,
                 probes,
                 port_off,
@@ -451,8 +603,12 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
     let mut masks = TierMasks::default();
     let mut installed = Vec::new();
     let mut ids: HashMap<(FlowKey, FlowKey), u64> = HashMap::new();
-    for (in_port, frame) in &case.seeds {
-        let Ok(key) = FlowKey::extract(*in_port, &frame.bytes()) else {
+    let tunnels = tunnel_entries(&case.tunnels);
+    for (k, port) in &tunnels {
+        h.maps.insert_tunnel(k, *port).unwrap();
+    }
+    for seed in &case.seeds {
+        let Some((key, _)) = seed.classify(&seed.bytes(), &case.tunnels) else {
             continue;
         };
         let (mask, actions) = translate(&case.rules, &key);
@@ -493,22 +649,25 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
     // program took.
     let mut expected: HashMap<u64, (u64, u64)> = HashMap::new();
     let mut result = Ok(());
-    for (in_port, frame) in &case.probes {
-        let bytes = frame.bytes();
+    for probe in &case.probes {
+        let bytes = probe.bytes();
+        let (in_port, flags) = probe.port();
         h.maps
-            .set_port(LO, *in_port, if case.port_off { 0 } else { PORT_ON })
+            .set_port(LO, in_port, if case.port_off { 0 } else { flags })
             .unwrap();
         h.maps.clear_trace().unwrap();
         let run = h.run(&bytes, LO, 0).expect("BPF_PROG_TEST_RUN");
         let trace = h.maps.last_trace().unwrap();
 
-        // Userspace: extract, look up, execute.
-        let key = FlowKey::extract(*in_port, &bytes).unwrap();
-        let hit = cache.lookup(&key);
+        // Userspace: classify (decapsulate), look up, execute on the inner frame.
+        let classified = probe.classify(&bytes, &case.tunnels);
+        let key = classified.as_ref().map(|(k, _)| *k);
+        let inner = classified.map_or(0..0, |(_, r)| r);
+        let hit = key.as_ref().and_then(|k| cache.lookup(k));
         let mut outputs = Vec::new();
         let mut too_big = 0;
         if let Some(entry) = hit {
-            let mut buf = FrameBuf::with_headroom(&bytes, DEFAULT_HEADROOM);
+            let mut buf = FrameBuf::with_headroom(&bytes[inner.clone()], DEFAULT_HEADROOM);
             let done = execute(&entry.actions, &mut buf, |p, b| outputs.push((p, b.to_vec())))
                 .expect("userspace execution");
             too_big = done.too_big;
@@ -528,6 +687,9 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
             }
             XDP_DROP | XDP_REDIRECT => {
                 TAKEN.fetch_add(1, Ordering::Relaxed);
+                if matches!(probe, Probe::Underlay(_)) {
+                    TAKEN_DECAPSULATED.fetch_add(1, Ordering::Relaxed);
+                }
                 prop_assert!(!case.port_off, "the tier ran on a port without it: {}", what);
                 let Some(entry) = hit else {
                     result = Err(TestCaseError::fail(format!("XDP took a miss: {what}")));
@@ -542,12 +704,15 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
                     prop_assert_eq!(outputs.len(), 1, "{}", what);
                     prop_assert_eq!(outputs[0].0, trace.out_port, "{}", what);
                     prop_assert_eq!(&outputs[0].1, &run.frame, "{}", what);
+                    if run.frame.len() > bytes[inner.clone()].len() + 8 {
+                        TAKEN_ENCAPSULATED.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 // The entries agree where they overlap (they come from one table), but
                 // the counters are the entry's that the program chose.
                 let e = expected.entry(trace.entry_id).or_default();
                 e.0 += 1;
-                e.1 += bytes.len() as u64;
+                e.1 += inner.len() as u64;
                 let _ = entry;
             }
             v => {
@@ -569,6 +734,9 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         }
     }
     // Empty the tier for the next case.
+    for (k, _) in &tunnels {
+        h.maps.remove_tunnel(k).unwrap();
+    }
     for (fk, _) in &installed {
         h.maps.remove_flow(fk).unwrap();
     }
@@ -589,7 +757,7 @@ fn xdp_tier_forwards_as_the_userspace_cache() {
     let cases = std::env::var("XVS_TIER_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(512);
+        .unwrap_or(1024);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases,
         failure_persistence: None,
@@ -603,10 +771,13 @@ fn xdp_tier_forwards_as_the_userspace_cache() {
         ENTRIES_IN_TIER.load(Ordering::Relaxed),
         ENTRIES.load(Ordering::Relaxed),
     );
+    let decap = TAKEN_DECAPSULATED.load(Ordering::Relaxed);
+    let encap = TAKEN_ENCAPSULATED.load(Ordering::Relaxed);
     eprintln!(
         "{cases} cases: {entries} cache entries, {in_tier} in the tier; frames: {taken} \
-         taken by XDP, {punted} punted"
+         taken by XDP ({decap} decapsulated, {encap} encapsulated), {punted} punted"
     );
-    // The property is empty if the program never takes a frame.
+    // The property is empty if the program never takes a frame of each kind.
     assert!(taken > punted / 10, "the tier took too few frames to prove much");
+    assert!(decap > 0 && encap > 0, "no frame decapsulated or encapsulated");
 }

@@ -31,9 +31,14 @@ pub const ACTIONS_LEN: usize = 112;
 pub type KeyBytes = [u8; KEY_LEN];
 pub type FlowKeyBytes = [u8; FLOW_KEY_LEN];
 pub type ActionsBytes = [u8; ACTIONS_LEN];
+/// `struct tier_tunnel_key`.
+pub type TunnelKeyBytes = [u8; 16];
 
 /// `struct tier_port.flags`: the tier runs on frames of this port.
 pub const PORT_ON: u32 = 1;
+/// `struct tier_port.flags`: the port is an underlay (frames are decapsulated first;
+/// its local addresses are those of the steering program's `local_ips`).
+pub const PORT_UNDERLAY: u32 = 2;
 
 /// What the program did with the last frame on a CPU (`struct tier_trace.kind`), when
 /// tracing is on.
@@ -78,6 +83,7 @@ pub struct TierMaps {
     config: Array<MapData, [u8; 16]>,
     ports: HashMap<MapData, u32, [u8; 8]>,
     masks: Array<MapData, KeyBytes>,
+    tunnels: HashMap<MapData, TunnelKeyBytes, u32>,
     flows: HashMap<MapData, FlowKeyBytes, ActionsBytes>,
     counters: PerCpuArray<MapData, [u8; 16]>,
     tx: DevMap<MapData>,
@@ -116,6 +122,8 @@ impl TierMaps {
                 .map_err(map_err("tier_ports"))?,
             masks: Array::try_from(take_map(ebpf, "tier_masks")?)
                 .map_err(map_err("tier_masks"))?,
+            tunnels: HashMap::try_from(take_map(ebpf, "tier_tunnels")?)
+                .map_err(map_err("tier_tunnels"))?,
             flows: HashMap::try_from(take_map(ebpf, "tier_flows")?)
                 .map_err(map_err("tier_flows"))?,
             counters: PerCpuArray::try_from(take_map(ebpf, "tier_counters")?)
@@ -154,6 +162,17 @@ impl TierMaps {
 
     pub fn remove_port(&mut self, ifindex: u32) -> Result<(), EbpfError> {
         ignore_absent(self.ports.remove(&ifindex)).map_err(map_err("tier_ports"))
+    }
+
+    /// Packets with these tunnel addresses belong to datapath port `port_no`.
+    pub fn insert_tunnel(&mut self, key: &TunnelKeyBytes, port_no: u32) -> Result<(), EbpfError> {
+        self.tunnels
+            .insert(key, port_no, 0)
+            .map_err(map_err("tier_tunnels"))
+    }
+
+    pub fn remove_tunnel(&mut self, key: &TunnelKeyBytes) -> Result<(), EbpfError> {
+        ignore_absent(self.tunnels.remove(key)).map_err(map_err("tier_tunnels"))
     }
 
     pub fn set_mask(&mut self, mask_id: u32, mask: &KeyBytes) -> Result<(), EbpfError> {
@@ -295,6 +314,9 @@ pub const XDP_REDIRECT: u32 = 4;
 /// for `BPF_PROG_TEST_RUN`.
 pub struct TierHarness {
     pub maps: TierMaps,
+    /// The steering program's local tunnel addresses (as on the wire), which the tier
+    /// decapsulates for.
+    pub local_ips: HashMap<MapData, u32, u8>,
     prog_fd: u32,
     _ebpf: aya::Ebpf,
 }
@@ -316,8 +338,11 @@ impl TierHarness {
             .as_fd()
             .as_raw_fd() as u32;
         let maps = TierMaps::take(&mut ebpf)?;
+        let local_ips =
+            HashMap::try_from(take_map(&mut ebpf, "local_ips")?).map_err(map_err("local_ips"))?;
         Ok(TierHarness {
             maps,
+            local_ips,
             prog_fd,
             _ebpf: ebpf,
         })
