@@ -203,8 +203,18 @@ fn arb_actions() -> impl Strategy<Value = Vec<DpAction>> {
 
 fn arb_rule() -> impl Strategy<Value = Rule> {
     (
-        proptest::option::of(prop_oneof![Just(1u32), Just(2), Just(3), Just(10), Just(11)]),
-        proptest::option::weighted(0.3, prop_oneof![Just(0x3e7u64), Just(5), Just(0)]),
+        proptest::option::of(prop_oneof![
+            Just(1u32),
+            Just(2),
+            Just(3),
+            Just(10),
+            Just(11),
+            Just(12)
+        ]),
+        proptest::option::weighted(
+            0.3,
+            prop_oneof![Just(0x3e7u64), Just(0x1234_5678), Just(0xab_cdef), Just(0)]
+        ),
         // VLAN: none, exact TCI, VID only, "no tag".
         prop_oneof![
             Just(None),
@@ -460,11 +470,11 @@ impl Outer {
 
 fn arb_outer() -> impl Strategy<Value = Outer> {
     let kind = prop_oneof![
-        3 => prop_oneof![Just(Some(0x3e7u32)), Just(Some(5)), Just(None)]
+        3 => prop_oneof![Just(Some(0x3e7u32)), Just(Some(0x1234_5678)), Just(None)]
             .prop_map(|key| TunnelKind::Gre { key, csum: false }),
         1 => prop_oneof![Just(Some(0x3e7u32)), Just(None)]
             .prop_map(|key| TunnelKind::Gre { key, csum: true }),
-        3 => prop_oneof![Just(0x3e7u32), Just(5)].prop_map(|vni| TunnelKind::Vxlan {
+        3 => prop_oneof![Just(0x3e7u32), Just(0xab_cdef)].prop_map(|vni| TunnelKind::Vxlan {
             vni,
             src_port: 50000
         }),
@@ -495,7 +505,8 @@ fn arb_tunnels() -> impl Strategy<Value = TunnelMap> {
         prop_oneof![
             2 => Just(TunnelKeyMatch::Any),
             2 => Just(TunnelKeyMatch::Exactly(0x3e7)),
-            1 => Just(TunnelKeyMatch::Exactly(5)),
+            1 => Just(TunnelKeyMatch::Exactly(0x1234_5678)),
+            1 => Just(TunnelKeyMatch::Exactly(0xab_cdef)),
             1 => Just(TunnelKeyMatch::NoKey),
         ],
     );
@@ -541,6 +552,11 @@ impl Probe {
     /// Userspace's classification: the key and where the frame it describes is, or
     /// nothing when the worker drops the frame before lookup.
     fn classify(&self, bytes: &[u8], tunnels: &TunnelMap) -> Option<(FlowKey, Range<usize>)> {
+        // The steering program gives userspace only tunnel packets to our addresses
+        // (classify itself takes a port that accepts any local address at its word).
+        if matches!(self, Probe::Underlay(_)) && bytes.get(30..34) != Some(&LOCAL.octets()[..]) {
+            return None;
+        }
         let c = classify(self.port().0, bytes, tunnels).ok()?;
         Some((c.key, c.inner))
     }
@@ -583,10 +599,20 @@ fn arb_case() -> impl Strategy<Value = Case> {
         proptest::collection::vec(arb_probe(), 1..10),
         proptest::collection::vec(arb_probe(), 1..10),
         proptest::bool::weighted(0.05),
+        (0usize..64, 1u8..),
     )
-        .prop_map(|(rules, tunnels, seeds, mut probes, port_off)| {
-            // Probe the seeds too: those hit for sure.
+        .prop_map(|(rules, tunnels, seeds, mut probes, port_off, (at, x))| {
+            // Probe the seeds too: those hit for sure; and the tunnel packets among
+            // them with one byte changed, which the tier must judge as userspace does.
             probes.extend(seeds.iter().cloned());
+            for seed in &seeds {
+                if let Probe::Underlay(o) = seed {
+                    probes.push(Probe::Underlay(Outer {
+                        flip: Some((at, x)),
+                        ..o.clone()
+                    }));
+                }
+            }
             Case {
                 rules,
                 tunnels,
@@ -603,6 +629,7 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
     let mut masks = TierMasks::default();
     let mut installed = Vec::new();
     let mut ids: HashMap<(FlowKey, FlowKey), u64> = HashMap::new();
+    let mut by_id: HashMap<u64, (FlowKey, FlowKey)> = HashMap::new();
     let tunnels = tunnel_entries(&case.tunnels);
     for (k, port) in &tunnels {
         h.maps.insert_tunnel(k, *port).unwrap();
@@ -618,6 +645,7 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         }
         let id = ids.len() as u64 + 1;
         ids.insert((masked, mask), id);
+        by_id.insert(id, (masked, mask));
         cache
             .insert(Arc::new(CachedFlow::new(id, &key, mask, &actions, 0)))
             .unwrap();
@@ -691,10 +719,19 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
                     TAKEN_DECAPSULATED.fetch_add(1, Ordering::Relaxed);
                 }
                 prop_assert!(!case.port_off, "the tier ran on a port without it: {}", what);
-                let Some(entry) = hit else {
+                let (Some(key), Some(_)) = (key, hit) else {
                     result = Err(TestCaseError::fail(format!("XDP took a miss: {what}")));
                     break;
                 };
+                // The entry the program chose is one userspace's key matches (so the
+                // program took the same in_port, tun_id and fields).
+                let (e_key, e_mask) = by_id[&trace.entry_id];
+                prop_assert_eq!(
+                    key.masked(&e_mask),
+                    e_key,
+                    "XDP chose an entry the packet's key does not match: {}",
+                    what
+                );
                 prop_assert_eq!(too_big, 0, "{}", what);
                 if run.verdict == XDP_DROP {
                     prop_assert_eq!(trace.kind, TraceKind::Drop, "{}", what);
@@ -713,7 +750,6 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
                 let e = expected.entry(trace.entry_id).or_default();
                 e.0 += 1;
                 e.1 += inner.len() as u64;
-                let _ = entry;
             }
             v => {
                 result = Err(TestCaseError::fail(format!("verdict {v}: {what}")));
