@@ -444,6 +444,8 @@ struct Outer {
     flip: Option<(usize, u8)>,
     /// Bytes after the outer IPv4 packet.
     padding: usize,
+    /// The outer packet is a first fragment (MF set, checksum right).
+    more_fragments: bool,
 }
 
 impl Outer {
@@ -459,6 +461,17 @@ impl Outer {
         out[hl..].copy_from_slice(&inner);
         let n = write_tunnel_header(&h, inner.len(), &mut out).unwrap();
         out.truncate(n);
+        if self.more_fragments {
+            out[20] |= 0x20;
+            out[24..26].copy_from_slice(&[0, 0]);
+            let sum: u32 = out[14..34]
+                .chunks(2)
+                .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+                .sum();
+            let sum = (sum & 0xffff) + (sum >> 16);
+            let csum = !((sum & 0xffff) + (sum >> 16)) as u16;
+            out[24..26].copy_from_slice(&csum.to_be_bytes());
+        }
         if let Some((at, x)) = self.flip {
             let at = at % out.len();
             out[at] ^= x;
@@ -486,15 +499,19 @@ fn arb_outer() -> impl Strategy<Value = Outer> {
         arb_frame(),
         proptest::option::weighted(0.1, (0usize..64, 1u8..)),
         prop_oneof![6 => Just(0usize), 1 => 1usize..8],
+        proptest::bool::weighted(0.05),
     )
-        .prop_map(|(kind, remote, local, inner, flip, padding)| Outer {
-            kind,
-            remote,
-            local,
-            inner,
-            flip,
-            padding,
-        })
+        .prop_map(
+            |(kind, remote, local, inner, flip, padding, more_fragments)| Outer {
+                kind,
+                remote,
+                local,
+                inner,
+                flip,
+                padding,
+                more_fragments,
+            },
+        )
 }
 
 fn arb_tunnels() -> impl Strategy<Value = TunnelMap> {
@@ -609,6 +626,10 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 if let Probe::Underlay(o) = seed {
                     probes.push(Probe::Underlay(Outer {
                         flip: Some((at, x)),
+                        ..o.clone()
+                    }));
+                    probes.push(Probe::Underlay(Outer {
+                        more_fragments: true,
                         ..o.clone()
                     }));
                 }
@@ -816,4 +837,102 @@ fn xdp_tier_forwards_as_the_userspace_cache() {
     // The property is empty if the program never takes a frame of each kind.
     assert!(taken > punted / 10, "the tier took too few frames to prove much");
     assert!(decap > 0 && encap > 0, "no frame decapsulated or encapsulated");
+}
+
+/// Every tunnel port of a random tunnel map has an entry (mask: in_port): a clean
+/// tunnel packet to our address must then be taken by the entry of the port
+/// userspace's `TunnelMap::lookup_type` finds, and punted when it finds none.
+fn run_tunnel_case(tunnels: &TunnelMap, packets: &[Outer]) -> Result<(), TestCaseError> {
+    let mut h = harness().lock().unwrap();
+    let entries = tunnel_entries(tunnels);
+    for (k, port) in &entries {
+        h.maps.insert_tunnel(k, *port).unwrap();
+    }
+    let mask = FlowKey {
+        in_port: u32::MAX,
+        ..FlowKey::default()
+    };
+    let mut flows = Vec::new();
+    for t in &tunnels.tunnels {
+        let key = FlowKey {
+            in_port: t.port,
+            ..FlowKey::default()
+        };
+        let e = XdpEntry::from_cache_entry(
+            &key,
+            &mask,
+            &[DpAction::Output(1)],
+            u64::from(t.port),
+            t.port,
+            Some,
+        )
+        .unwrap();
+        h.maps.set_mask(0, &e.mask.to_bytes()).unwrap();
+        let fk = flow_key_bytes(0, &e.key);
+        h.maps.insert_flow(&fk, &e.actions.to_bytes()).unwrap();
+        flows.push(fk);
+    }
+    h.maps
+        .set_config(TierConfig {
+            enabled: true,
+            trace: true,
+            n_masks: 1,
+        })
+        .unwrap();
+    h.maps
+        .set_port(LO, UNDERLAY, PORT_ON | PORT_UNDERLAY)
+        .unwrap();
+    let mut result = Ok(());
+    for o in packets {
+        let probe = Probe::Underlay(o.clone());
+        let bytes = probe.bytes();
+        let want = probe.classify(&bytes, tunnels).map(|(k, _)| k.in_port);
+        h.maps.clear_trace().unwrap();
+        let run = h.run(&bytes, LO, 0).expect("BPF_PROG_TEST_RUN");
+        let trace = h.maps.last_trace().unwrap();
+        let got = (run.verdict == XDP_REDIRECT).then_some(trace.entry_id as PortNo);
+        if got != want {
+            result = Err(TestCaseError::fail(format!(
+                "{o:?}: userspace's tunnel port {want:?}, XDP's {got:?} (verdict {})",
+                run.verdict
+            )));
+            break;
+        }
+    }
+    for fk in &flows {
+        h.maps.remove_flow(fk).unwrap();
+    }
+    for (k, _) in &entries {
+        h.maps.remove_tunnel(k).unwrap();
+    }
+    h.maps.remove_port(LO).unwrap();
+    h.maps.set_config(TierConfig::default()).unwrap();
+    result
+}
+
+#[test]
+fn xdp_tier_finds_the_tunnel_port_userspace_finds() {
+    require_root();
+    let clean = arb_outer().prop_map(|o| Outer {
+        kind: match o.kind {
+            TunnelKind::Gre { key, .. } => TunnelKind::Gre { key, csum: false },
+            k => k,
+        },
+        local: LOCAL,
+        flip: None,
+        padding: 0,
+        more_fragments: false,
+        ..o
+    });
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    runner
+        .run(
+            &(arb_tunnels(), proptest::collection::vec(clean, 1..12)),
+            |(tunnels, packets)| run_tunnel_case(&tunnels, &packets),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
 }
