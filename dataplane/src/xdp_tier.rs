@@ -10,7 +10,7 @@
 //! `Output` or one `TunnelOutput` (GRE without checksum, or VXLAN) as the last action,
 //! to a port that has an output slot in the tier's devmap.
 
-use crate::actions::{DpAction, TunnelHeader, TunnelKind, Tpid};
+use crate::actions::{DpAction, Tpid, TunnelHeader, TunnelKind};
 use crate::flow_key::{FlowKey, PortNo};
 use crate::mac::MacAddr;
 use crate::tunnel::{tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelMap};
@@ -494,7 +494,11 @@ mod tests {
         assert!(e.actions.pop_vlan);
         assert!(matches!(
             e.actions.terminal,
-            Terminal::Encap { len: 42, tx_slot: 109, .. }
+            Terminal::Encap {
+                len: 42,
+                tx_slot: 109,
+                ..
+            }
         ));
         assert_eq!(e.key.dl_src, MacAddr::ZERO, "masked");
         let e = entry(
@@ -510,7 +514,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.actions.push_vlan, Some((0, 5)));
-        assert_eq!(entry(&l2_mask(), &[]).unwrap().actions.terminal, Terminal::Drop);
+        assert_eq!(
+            entry(&l2_mask(), &[]).unwrap().actions.terminal,
+            Terminal::Drop
+        );
     }
 
     #[test]
@@ -538,12 +545,14 @@ mod tests {
             (&[DpAction::Output(11)], NotExpressible::PortNotInTier(11)),
             (&[gre(None, true)], NotExpressible::GreChecksum),
             (
-                &[DpAction::PushVlan {
-                    tpid: Tpid::Is(0x8100),
-                    tci: 1,
-                },
-                  DpAction::PopVlan,
-                  DpAction::Output(1)],
+                &[
+                    DpAction::PushVlan {
+                        tpid: Tpid::Is(0x8100),
+                        tci: 1,
+                    },
+                    DpAction::PopVlan,
+                    DpAction::Output(1),
+                ],
                 NotExpressible::Order,
             ),
             (
@@ -577,7 +586,10 @@ mod tests {
             vec![DpAction::PopVlan],
         ] {
             let e = entry(&l2_mask(), &actions).unwrap();
-            assert_eq!(TierActions::from_bytes(&e.actions.to_bytes()), Some(e.actions));
+            assert_eq!(
+                TierActions::from_bytes(&e.actions.to_bytes()),
+                Some(e.actions)
+            );
             assert_eq!(TierKey::from_bytes(&e.key.to_bytes()), e.key);
             assert_eq!(TierKey::from_bytes(&e.mask.to_bytes()), e.mask);
         }

@@ -105,7 +105,13 @@ fn arb_port() -> impl Strategy<Value = PortNo> {
 }
 
 fn arb_tci() -> impl Strategy<Value = u16> {
-    prop_oneof![Just(1u16), Just(7), Just(0x2005), Just(0xf001), any::<u16>()]
+    prop_oneof![
+        Just(1u16),
+        Just(7),
+        Just(0x2005),
+        Just(0xf001),
+        any::<u16>()
+    ]
 }
 
 fn arb_mac() -> impl Strategy<Value = MacAddr> {
@@ -213,7 +219,7 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
         ]),
         proptest::option::weighted(
             0.3,
-            prop_oneof![Just(0x3e7u64), Just(0x1234_5678), Just(0xab_cdef), Just(0)]
+            prop_oneof![Just(0x3e7u64), Just(0x1234_5678), Just(0xab_cdef), Just(0)],
         ),
         // VLAN: none, exact TCI, VID only, "no tag".
         prop_oneof![
@@ -237,36 +243,38 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
         proptest::option::weighted(0.15, prop_oneof![Just(0x0a00_0001u32), Just(0x0a00_0002)]),
         arb_actions(),
     )
-        .prop_map(|(in_port, tun_id, vlan, dl_type, dl_dst, dl_src, nw_dst, actions)| {
-            let mut value = FlowKey::default();
-            let mut mask = FlowKey::default();
-            if let Some(p) = in_port {
-                (value.in_port, mask.in_port) = (p, u32::MAX);
-            }
-            if let Some(t) = tun_id {
-                (value.tun_id, mask.tun_id) = (t, u64::MAX);
-            }
-            if let Some((v, m)) = vlan {
-                (value.vlan_tci, mask.vlan_tci) = (v & m, m);
-            }
-            if let Some(t) = dl_type {
-                (value.dl_type, mask.dl_type) = (t, u16::MAX);
-            }
-            if let Some((v, m)) = dl_dst {
-                (value.dl_dst, mask.dl_dst) = (v, m);
-            }
-            if let Some(m) = dl_src {
-                (value.dl_src, mask.dl_src) = (m, MacAddr::BROADCAST);
-            }
-            if let Some(a) = nw_dst {
-                (value.nw_dst, mask.nw_dst) = (a, u32::MAX);
-            }
-            Rule {
-                value: value.masked(&mask),
-                mask,
-                actions,
-            }
-        })
+        .prop_map(
+            |(in_port, tun_id, vlan, dl_type, dl_dst, dl_src, nw_dst, actions)| {
+                let mut value = FlowKey::default();
+                let mut mask = FlowKey::default();
+                if let Some(p) = in_port {
+                    (value.in_port, mask.in_port) = (p, u32::MAX);
+                }
+                if let Some(t) = tun_id {
+                    (value.tun_id, mask.tun_id) = (t, u64::MAX);
+                }
+                if let Some((v, m)) = vlan {
+                    (value.vlan_tci, mask.vlan_tci) = (v & m, m);
+                }
+                if let Some(t) = dl_type {
+                    (value.dl_type, mask.dl_type) = (t, u16::MAX);
+                }
+                if let Some((v, m)) = dl_dst {
+                    (value.dl_dst, mask.dl_dst) = (v, m);
+                }
+                if let Some(m) = dl_src {
+                    (value.dl_src, mask.dl_src) = (m, MacAddr::BROADCAST);
+                }
+                if let Some(a) = nw_dst {
+                    (value.nw_dst, mask.nw_dst) = (a, u32::MAX);
+                }
+                Rule {
+                    value: value.masked(&mask),
+                    mask,
+                    actions,
+                }
+            },
+        )
 }
 
 /// The slow path's answer for a key: the actions of the first rule that matches and the
@@ -405,7 +413,10 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
         prop_oneof![arb_tci(), arb_tci().prop_map(|t| t | 0x1000)],
     );
     let payload = prop_oneof![
-        (prop_oneof![Just(0x0a00_0001u32), Just(0x0a00_0002)], 0usize..120)
+        (
+            prop_oneof![Just(0x0a00_0001u32), Just(0x0a00_0002)],
+            0usize..120
+        )
             .prop_map(|(nw_dst, len)| Payload::Ipv4 { nw_dst, len }),
         Just(Payload::Arp),
         Just(Payload::Ipv6),
@@ -421,7 +432,14 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
         // Cut at the edges of the tags (14, 18, 22) and around them.
         proptest::option::weighted(
             0.2,
-            prop_oneof![Just(14usize), Just(17), Just(18), Just(21), Just(22), 14usize..40]
+            prop_oneof![
+                Just(14usize),
+                Just(17),
+                Just(18),
+                Just(21),
+                Just(22),
+                14usize..40
+            ],
         ),
     )
         .prop_map(|(dst, src, tags, payload, cut)| Frame {
@@ -717,8 +735,10 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         let mut too_big = 0;
         if let Some(entry) = hit {
             let mut buf = FrameBuf::with_headroom(&bytes[inner.clone()], DEFAULT_HEADROOM);
-            let done = execute(&entry.actions, &mut buf, |p, b| outputs.push((p, b.to_vec())))
-                .expect("userspace execution");
+            let done = execute(&entry.actions, &mut buf, |p, b| {
+                outputs.push((p, b.to_vec()))
+            })
+            .expect("userspace execution");
             too_big = done.too_big;
         }
         let what = format!(
@@ -739,7 +759,11 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
                 if matches!(probe, Probe::Underlay(_)) {
                     TAKEN_DECAPSULATED.fetch_add(1, Ordering::Relaxed);
                 }
-                prop_assert!(!case.port_off, "the tier ran on a port without it: {}", what);
+                prop_assert!(
+                    !case.port_off,
+                    "the tier ran on a port without it: {}",
+                    what
+                );
                 let (Some(key), Some(_)) = (key, hit) else {
                     result = Err(TestCaseError::fail(format!("XDP took a miss: {what}")));
                     break;
@@ -823,7 +847,10 @@ fn xdp_tier_forwards_as_the_userspace_cache() {
     runner
         .run(&arb_case(), |case| run_case(&case))
         .unwrap_or_else(|e| panic!("{e}"));
-    let (taken, punted) = (TAKEN.load(Ordering::Relaxed), PUNTED.load(Ordering::Relaxed));
+    let (taken, punted) = (
+        TAKEN.load(Ordering::Relaxed),
+        PUNTED.load(Ordering::Relaxed),
+    );
     let (in_tier, entries) = (
         ENTRIES_IN_TIER.load(Ordering::Relaxed),
         ENTRIES.load(Ordering::Relaxed),
@@ -835,8 +862,14 @@ fn xdp_tier_forwards_as_the_userspace_cache() {
          taken by XDP ({decap} decapsulated, {encap} encapsulated), {punted} punted"
     );
     // The property is empty if the program never takes a frame of each kind.
-    assert!(taken > punted / 10, "the tier took too few frames to prove much");
-    assert!(decap > 0 && encap > 0, "no frame decapsulated or encapsulated");
+    assert!(
+        taken > punted / 10,
+        "the tier took too few frames to prove much"
+    );
+    assert!(
+        decap > 0 && encap > 0,
+        "no frame decapsulated or encapsulated"
+    );
 }
 
 /// Every tunnel port of a random tunnel map has an entry (mask: in_port): a clean

@@ -35,7 +35,8 @@ use aya::programs::links::LinkError;
 use aya::programs::{loaded_links, ProgramError, Xdp};
 
 /// The compiled XDP object (aligned as aya's parser wants it).
-pub(crate) static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_xdp.bpf.o"));
+pub(crate) static XDP_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_xdp.bpf.o"));
 
 pub(crate) const PROGRAM_NAME: &str = "xvs_xdp";
 /// Entries of the XSKMAP: rx queues 0..MAX_QUEUES can have a socket (XVS_MAX_QUEUES in C).

@@ -104,9 +104,7 @@ pub struct TierConfig {
 
 fn ignore_absent(r: Result<(), MapError>) -> Result<(), MapError> {
     match r {
-        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
-            Ok(())
-        }
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         Err(MapError::KeyNotFound) => Ok(()),
         r => r,
     }
@@ -120,8 +118,7 @@ impl TierMaps {
                 .map_err(map_err("tier_config"))?,
             ports: HashMap::try_from(take_map(ebpf, "tier_ports")?)
                 .map_err(map_err("tier_ports"))?,
-            masks: Array::try_from(take_map(ebpf, "tier_masks")?)
-                .map_err(map_err("tier_masks"))?,
+            masks: Array::try_from(take_map(ebpf, "tier_masks")?).map_err(map_err("tier_masks"))?,
             tunnels: HashMap::try_from(take_map(ebpf, "tier_tunnels")?)
                 .map_err(map_err("tier_tunnels"))?,
             flows: HashMap::try_from(take_map(ebpf, "tier_flows")?)
