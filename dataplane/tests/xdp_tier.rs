@@ -610,6 +610,11 @@ fn arb_probe() -> impl Strategy<Value = Probe> {
 /// What the test saw, over every case (printed at the end of the property test).
 static TAKEN: AtomicU64 = AtomicU64::new(0);
 static PUNTED: AtomicU64 = AtomicU64::new(0);
+/// Punts of frames userspace forwards by an entry the tier holds (MTU, headroom, a
+/// tunnel shape the tier leaves to userspace, a port with the tier off).
+static PUNTED_IN_TIER: AtomicU64 = AtomicU64::new(0);
+/// Punts of frames userspace forwards by an entry the tier does not hold.
+static PUNTED_NOT_IN_TIER: AtomicU64 = AtomicU64::new(0);
 static TAKEN_DECAPSULATED: AtomicU64 = AtomicU64::new(0);
 static TAKEN_ENCAPSULATED: AtomicU64 = AtomicU64::new(0);
 static ENTRIES_IN_TIER: AtomicU64 = AtomicU64::new(0);
@@ -641,6 +646,18 @@ fn arb_case() -> impl Strategy<Value = Case> {
             // them with one byte changed, which the tier must judge as userspace does.
             probes.extend(seeds.iter().cloned());
             for seed in &seeds {
+                // A neighbour of each seed: another source and payload, which hit the
+                // seed's entry when its mask does not look at them.
+                if let Probe::Port(p, f) = seed {
+                    probes.push(Probe::Port(
+                        *p,
+                        Frame {
+                            src: mac(3),
+                            payload: Payload::Bytes(vec![x; at]),
+                            ..f.clone()
+                        },
+                    ));
+                }
                 if let Probe::Underlay(o) = seed {
                     probes.push(Probe::Underlay(Outer {
                         flip: Some((at, x)),
@@ -663,7 +680,11 @@ fn arb_case() -> impl Strategy<Value = Case> {
 }
 
 fn run_case(case: &Case) -> Result<(), TestCaseError> {
-    let mut h = harness().lock().unwrap();
+    let mut h = harness()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Whatever a failed case left behind (a failed assertion returns at once).
+    h.maps.clear().unwrap();
     let mut cache = FlowCache::new(1024);
     let mut masks = TierMasks::default();
     let mut installed = Vec::new();
@@ -715,6 +736,7 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
     // Expected per-entry (packets, bytes): what userspace recorded for the frames the
     // program took.
     let mut expected: HashMap<u64, (u64, u64)> = HashMap::new();
+    let mut taken = Vec::new();
     let mut result = Ok(());
     for probe in &case.probes {
         let bytes = probe.bytes();
@@ -751,11 +773,19 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         match run.verdict {
             XDP_PASS => {
                 PUNTED.fetch_add(1, Ordering::Relaxed);
+                if let Some(e) = hit {
+                    if installed.iter().any(|&(_, id)| id == e.id) {
+                        PUNTED_IN_TIER.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        PUNTED_NOT_IN_TIER.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 prop_assert_eq!(&run.frame, &bytes, "a punt changed the frame: {}", what);
                 prop_assert_eq!(trace.kind, TraceKind::Punt, "{}", what);
             }
             XDP_DROP | XDP_REDIRECT => {
                 TAKEN.fetch_add(1, Ordering::Relaxed);
+                taken.push((bytes.clone(), probe.port()));
                 if matches!(probe, Probe::Underlay(_)) {
                     TAKEN_DECAPSULATED.fetch_add(1, Ordering::Relaxed);
                 }
@@ -803,6 +833,21 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
         }
     }
     if result.is_ok() {
+        // Off, with the same maps, the program is the steering program again: what
+        // the tier took now goes to the (absent) sockets, i.e. the kernel, untouched.
+        let on = h.maps.config();
+        h.maps
+            .set_config(TierConfig {
+                enabled: false,
+                ..on
+            })
+            .unwrap();
+        for (bytes, (in_port, flags)) in &taken {
+            h.maps.set_port(LO, *in_port, *flags).unwrap();
+            let run = h.run(bytes, LO, 0).expect("BPF_PROG_TEST_RUN");
+            prop_assert_eq!(run.verdict, XDP_PASS, "tier off");
+            prop_assert_eq!(&run.frame, bytes, "tier off");
+        }
         for &(_, id) in &installed {
             let got = h.maps.counter(id as u32).unwrap();
             let want = expected.get(&id).copied().unwrap_or_default();
@@ -857,9 +902,13 @@ fn xdp_tier_forwards_as_the_userspace_cache() {
     );
     let decap = TAKEN_DECAPSULATED.load(Ordering::Relaxed);
     let encap = TAKEN_ENCAPSULATED.load(Ordering::Relaxed);
+    let punted_in = PUNTED_IN_TIER.load(Ordering::Relaxed);
+    let punted_not_in = PUNTED_NOT_IN_TIER.load(Ordering::Relaxed);
     eprintln!(
         "{cases} cases: {entries} cache entries, {in_tier} in the tier; frames: {taken} \
-         taken by XDP ({decap} decapsulated, {encap} encapsulated), {punted} punted"
+         taken by XDP ({decap} decapsulated, {encap} encapsulated), {punted} punted \
+         ({punted_not_in} hits of entries not in the tier, {punted_in} of entries in it, \
+         the rest misses and frames userspace drops before lookup)"
     );
     // The property is empty if the program never takes a frame of each kind.
     assert!(
@@ -876,7 +925,11 @@ fn xdp_tier_forwards_as_the_userspace_cache() {
 /// tunnel packet to our address must then be taken by the entry of the port
 /// userspace's `TunnelMap::lookup_type` finds, and punted when it finds none.
 fn run_tunnel_case(tunnels: &TunnelMap, packets: &[Outer]) -> Result<(), TestCaseError> {
-    let mut h = harness().lock().unwrap();
+    let mut h = harness()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Whatever a failed case left behind (a failed assertion returns at once).
+    h.maps.clear().unwrap();
     let entries = tunnel_entries(tunnels);
     for (k, port) in &entries {
         h.maps.insert_tunnel(k, *port).unwrap();

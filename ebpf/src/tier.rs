@@ -193,6 +193,28 @@ impl TierMaps {
         ignore_absent(self.flows.remove(key)).map_err(map_err("tier_flows"))
     }
 
+    /// Empties the tier: no port, tunnel, mask or flow left, and the tier off (output
+    /// slots and counters stay; a slot's counters are cleared when it is given out).
+    pub fn clear(&mut self) -> Result<(), EbpfError> {
+        self.set_config(TierConfig::default())?;
+        let flows: Vec<FlowKeyBytes> = self.flows.keys().filter_map(Result::ok).collect();
+        for k in &flows {
+            self.remove_flow(k)?;
+        }
+        let tunnels: Vec<TunnelKeyBytes> = self.tunnels.keys().filter_map(Result::ok).collect();
+        for k in &tunnels {
+            self.remove_tunnel(k)?;
+        }
+        let ports: Vec<u32> = self.ports.keys().filter_map(Result::ok).collect();
+        for k in ports {
+            self.remove_port(k)?;
+        }
+        for slot in 0..MAX_MASKS {
+            self.set_mask(slot, &[0; KEY_LEN])?;
+        }
+        Ok(())
+    }
+
     /// Sends output slot `slot`'s frames out of `ifindex`.
     pub fn set_tx(&mut self, slot: u32, ifindex: u32) -> Result<(), EbpfError> {
         self.tx
