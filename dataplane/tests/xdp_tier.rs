@@ -23,6 +23,7 @@ use proptest::prelude::*;
 
 use xvs_dataplane::cache::{CachedFlow, FlowCache};
 use xvs_dataplane::flow_key::VLAN_PRESENT;
+use xvs_dataplane::testnet::require_root;
 use xvs_dataplane::tunnel::{
     tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelMap, TunnelPort,
 };
@@ -47,15 +48,6 @@ const REMOTES: [Ipv4Addr; 2] = [
     Ipv4Addr::new(192, 168, 1, 253),
     Ipv4Addr::new(192, 168, 1, 252),
 ];
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "this test loads BPF programs and runs them: run it as root"
-    );
-}
 
 /// One loaded program for the whole test binary (a load is ~100 ms of verifier).
 fn harness() -> &'static Mutex<TierHarness> {
