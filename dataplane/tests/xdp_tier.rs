@@ -1014,3 +1014,162 @@ fn xdp_tier_finds_the_tunnel_port_userspace_finds() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// Installs one entry (its mask in slot 0), runs `frame` received as `probe_port`
+/// (with `flags`), and returns the verdict, the output port and the frame.
+fn run_one(
+    tunnels: &TunnelMap,
+    key: &FlowKey,
+    mask: &FlowKey,
+    actions: &[DpAction],
+    frame: &[u8],
+    port: (PortNo, u32),
+) -> (u32, u32, Vec<u8>) {
+    let mut h = harness()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    h.maps.clear().unwrap();
+    for (k, p) in tunnel_entries(tunnels) {
+        h.maps.insert_tunnel(&k, p).unwrap();
+    }
+    let e = XdpEntry::from_cache_entry(key, mask, actions, 77, 77, Some).unwrap();
+    h.maps.set_mask(0, &e.mask.to_bytes()).unwrap();
+    h.maps
+        .insert_flow(&flow_key_bytes(0, &e.key), &e.actions.to_bytes())
+        .unwrap();
+    h.maps.clear_counter(77).unwrap();
+    h.maps.set_port(LO, port.0, port.1).unwrap();
+    h.maps
+        .set_config(TierConfig {
+            enabled: true,
+            trace: true,
+            n_masks: 1,
+        })
+        .unwrap();
+    h.maps.clear_trace().unwrap();
+    let run = h.run(frame, LO, 0).expect("BPF_PROG_TEST_RUN");
+    let trace = h.maps.last_trace().unwrap();
+    let counted = h.maps.counter(77).unwrap();
+    h.maps.clear().unwrap();
+    assert_eq!(counted.0, 1, "one packet counted");
+    (run.verdict, trace.out_port, run.frame)
+}
+
+/// The Folsom paths by hand: a VM's frame out through GRE, a GRE packet in to a VM,
+/// a trunk's tag taken off; each compared with userspace's execution.
+#[test]
+fn folsom_paths_in_the_tier() {
+    require_root();
+    let vm_frame = Frame {
+        dst: mac(2),
+        src: mac(1),
+        tags: vec![],
+        payload: Payload::Ipv4 {
+            nw_dst: 0x0a00_0002,
+            len: 32,
+        },
+        cut: None,
+    }
+    .bytes();
+    let mask = FlowKey {
+        in_port: u32::MAX,
+        tun_id: u64::MAX,
+        dl_dst: MacAddr::BROADCAST,
+        ..FlowKey::default()
+    };
+    let userspace = |actions: &[DpAction], frame: &[u8]| {
+        let mut out = Vec::new();
+        let mut buf = FrameBuf::with_headroom(frame, DEFAULT_HEADROOM);
+        execute(actions, &mut buf, |p, b| out.push((p, b.to_vec()))).unwrap();
+        assert_eq!(out.len(), 1);
+        out.pop().unwrap()
+    };
+    let no_tunnels = TunnelMap::default();
+
+    // VM (port 1) -> GRE key 0x3e7 out of the underlay.
+    let gre = [DpAction::TunnelOutput {
+        port: UNDERLAY,
+        header: tunnel_header(
+            TunnelKind::Gre {
+                key: Some(0x3e7),
+                csum: false,
+            },
+            1500,
+        ),
+    }];
+    let key = FlowKey::extract(1, &vm_frame).unwrap();
+    let (verdict, port, out) = run_one(&no_tunnels, &key, &mask, &gre, &vm_frame, (1, PORT_ON));
+    assert_eq!(verdict, XDP_REDIRECT);
+    assert_eq!((port, out.clone()), userspace(&gre, &vm_frame));
+    let d = xvs_dataplane::decap_gre(&out).unwrap();
+    assert_eq!(d.key, Some(0x3e7));
+    assert_eq!(&out[d.inner_offset..], &vm_frame[..]);
+
+    // That packet, received from the remote, to the VM (port 1) through GRE port 10.
+    let tunnels = TunnelMap {
+        underlays: vec![UNDERLAY],
+        tunnels: vec![TunnelPort {
+            kind: TunnelType::Gre,
+            remote: REMOTES[0],
+            local: None,
+            key: TunnelKeyMatch::Any,
+            port: 10,
+        }],
+    };
+    let incoming = Outer {
+        kind: TunnelKind::Gre {
+            key: Some(0x3e7),
+            csum: false,
+        },
+        remote: REMOTES[0],
+        local: LOCAL,
+        inner: Frame {
+            dst: mac(1),
+            src: mac(2),
+            tags: vec![],
+            payload: Payload::Arp,
+            cut: None,
+        },
+        flip: None,
+        padding: 0,
+        more_fragments: false,
+    };
+    let bytes = incoming.bytes();
+    let (key, inner) = Probe::Underlay(incoming.clone())
+        .classify(&bytes, &tunnels)
+        .unwrap();
+    assert_eq!((key.in_port, key.tun_id), (10, 0x3e7));
+    let to_vm = [DpAction::Output(1)];
+    let (verdict, port, out) = run_one(
+        &tunnels,
+        &key,
+        &mask,
+        &to_vm,
+        &bytes,
+        (UNDERLAY, PORT_ON | PORT_UNDERLAY),
+    );
+    assert_eq!(verdict, XDP_REDIRECT);
+    assert_eq!((port, out), userspace(&to_vm, &bytes[inner]));
+
+    // A trunk's frame (VLAN 7, PCP 5, DEI set) to an access port: the tag goes.
+    let tagged = Frame {
+        dst: mac(2),
+        src: mac(1),
+        tags: vec![(0x8100, 0xb007)],
+        payload: Payload::Ipv6,
+        cut: None,
+    }
+    .bytes();
+    let strip = [DpAction::PopVlan, DpAction::Output(2)];
+    let key = FlowKey::extract(3, &tagged).unwrap();
+    assert_eq!(key.vlan_tci, VLAN_PRESENT | 0xa007);
+    let vlan_mask = FlowKey {
+        vlan_tci: 0x1fff,
+        ..mask
+    };
+    let (verdict, port, out) =
+        run_one(&no_tunnels, &key, &vlan_mask, &strip, &tagged, (3, PORT_ON));
+    assert_eq!(verdict, XDP_REDIRECT);
+    assert_eq!((port, out.clone()), userspace(&strip, &tagged));
+    assert_eq!(out.len(), tagged.len() - 4);
+}
