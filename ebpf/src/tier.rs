@@ -333,6 +333,11 @@ pub const XDP_REDIRECT: u32 = 4;
 /// for `BPF_PROG_TEST_RUN`.
 pub struct TierHarness {
     pub maps: TierMaps,
+    /// Instructions the verifier went through to accept the program (its complexity,
+    /// against the kernel's limit of 1,000,000), and the program's size after
+    /// translation, in bytes; None where the kernel does not say.
+    pub verified_instructions: Option<u32>,
+    pub translated_bytes: Option<u32>,
     /// The steering program's local tunnel addresses (as on the wire), which the tier
     /// decapsulates for.
     pub local_ips: HashMap<MapData, u32, u8>,
@@ -348,6 +353,12 @@ impl TierHarness {
             .load(XDP_OBJECT)
             .map_err(EbpfError::Load)?;
         let prog = load_xdp(&mut ebpf, PROGRAM_NAME)?;
+        let info = prog.info().map_err(|source| EbpfError::Program {
+            what: "reading the program's info",
+            source,
+        })?;
+        let verified_instructions = info.verified_instruction_count();
+        let translated_bytes = info.size_translated();
         let prog_fd = prog
             .fd()
             .map_err(|source| EbpfError::Program {
@@ -361,6 +372,8 @@ impl TierHarness {
             HashMap::try_from(take_map(&mut ebpf, "local_ips")?).map_err(map_err("local_ips"))?;
         Ok(TierHarness {
             maps,
+            verified_instructions,
+            translated_bytes,
             local_ips,
             prog_fd,
             _ebpf: ebpf,

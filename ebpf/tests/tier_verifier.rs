@@ -16,6 +16,10 @@ fn require_root() {
 fn verifier_accepts_the_program_with_its_tier() {
     require_root();
     let mut h = TierHarness::load().expect("the verifier refused the XDP program");
+    eprintln!(
+        "verified in {:?} instructions (limit 1,000,000); {:?} bytes translated",
+        h.verified_instructions, h.translated_bytes
+    );
     // Tier off (the default): no socket on the queue, so the frame goes to the kernel.
     let frame = [0xffu8; 60];
     let r = h.run(&frame, 1, 0).expect("BPF_PROG_TEST_RUN");
