@@ -150,6 +150,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XVS_TIER_MAX_PORTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct tier_port);
 } tier_ports SEC(".maps");
@@ -160,6 +161,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XVS_TIER_MAX_PORTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct tier_tunnel_key);
 	__type(value, __u32);
 } tier_tunnels SEC(".maps");
@@ -172,9 +174,14 @@ struct {
 	__type(value, struct tier_key);
 } tier_masks SEC(".maps");
 
+/* Not preallocated: a preallocated hash map may reuse a replaced or deleted element
+ * at once, under a program still reading it (a torn action program); these are
+ * freed after an RCU grace period. The cost is an allocation per update, on the
+ * control side. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XVS_TIER_MAX_FLOWS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct tier_flow_key);
 	__type(value, struct tier_actions);
 } tier_flows SEC(".maps");
