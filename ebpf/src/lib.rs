@@ -187,8 +187,8 @@ impl XdpProgram {
             // The XDP tier (tier.rs) is not used by the daemon yet: at full size its
             // per-CPU counters (1 MiB per CPU) and its flows' hash buckets (1 MiB)
             // would be allocated for each port's instance.
-            .set_max_entries("tier_counters", 1)
-            .set_max_entries("tier_flows", 1)
+            .map_max_entries("tier_counters", 1)
+            .map_max_entries("tier_flows", 1)
             .load(XDP_OBJECT)
             .map_err(EbpfError::Load)?;
         let prog = load_xdp(&mut ebpf, PROGRAM_NAME)?;
