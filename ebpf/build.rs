@@ -26,6 +26,10 @@ fn main() {
         let src = manifest.join("xdp").join(format!("{name}.bpf.c"));
         println!("cargo:rerun-if-changed={}", src.display());
     }
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("xdp").join("xvs_tier.h").display()
+    );
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=CLANG");
 

@@ -20,6 +20,7 @@ pub mod mac;
 pub mod tunnel;
 pub mod wire;
 pub mod worker;
+pub mod xdp_tier;
 
 pub mod afxdp;
 #[cfg(feature = "testnet")]

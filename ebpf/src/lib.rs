@@ -23,6 +23,7 @@
 
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod tier;
 
 use std::ffi::CString;
 use std::net::Ipv4Addr;
@@ -34,9 +35,10 @@ use aya::programs::links::LinkError;
 use aya::programs::{loaded_links, ProgramError, Xdp};
 
 /// The compiled XDP object (aligned as aya's parser wants it).
-static XDP_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_xdp.bpf.o"));
+pub(crate) static XDP_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_xdp.bpf.o"));
 
-const PROGRAM_NAME: &str = "xvs_xdp";
+pub(crate) const PROGRAM_NAME: &str = "xvs_xdp";
 /// Entries of the XSKMAP: rx queues 0..MAX_QUEUES can have a socket (XVS_MAX_QUEUES in C).
 pub const MAX_QUEUES: u32 = 512;
 /// Entries of the `local_ips` map (XVS_MAX_LOCAL_IPS in C).
@@ -169,7 +171,7 @@ pub fn ifindex(ifname: &str) -> Option<u32> {
 /// The kernel's BTF (for CO-RE relocations), parsed once per process: parsing
 /// /sys/kernel/btf/vmlinux is most of a port attach's time otherwise (`Ebpf::load` does
 /// it on every call: about 80 ms in a release build, 300 ms in a debug one).
-fn kernel_btf() -> Option<&'static aya::Btf> {
+pub(crate) fn kernel_btf() -> Option<&'static aya::Btf> {
     static BTF: std::sync::OnceLock<Option<aya::Btf>> = std::sync::OnceLock::new();
     BTF.get_or_init(|| aya::Btf::from_sys_fs().ok()).as_ref()
 }
@@ -182,6 +184,11 @@ impl XdpProgram {
         let ifindex = ifindex(ifname).ok_or_else(|| EbpfError::UnknownInterface(ifname.into()))?;
         let mut ebpf = aya::EbpfLoader::new()
             .btf(kernel_btf())
+            // The XDP tier (tier.rs) is not used by the daemon yet: at full size its
+            // per-CPU counters (1 MiB per CPU) and its flows' hash buckets (1 MiB)
+            // would be allocated for each port's instance.
+            .map_max_entries("tier_counters", 1)
+            .map_max_entries("tier_flows", 1)
             .load(XDP_OBJECT)
             .map_err(EbpfError::Load)?;
         let prog = load_xdp(&mut ebpf, PROGRAM_NAME)?;

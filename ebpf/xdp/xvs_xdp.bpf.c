@@ -130,14 +130,25 @@ static __always_inline int is_local_tunnel(void *data, void *data_end)
 	return bpf_map_lookup_elem(&local_ips, &daddr) != NULL;
 }
 
+#include "xvs_tier.h"
+
 SEC("xdp")
 int xvs_xdp(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data;
+	void *data_end;
 	__u32 zero = 0;
 	__u32 *mode = bpf_map_lookup_elem(&config, &zero);
 	long verdict;
+
+	/* The XDP tier (xvs_tier.h): a hot cache entry it can carry out forwards the
+	 * frame here; anything else (tier off, not a tier port, miss, precondition
+	 * unmet) comes back untouched as XVS_TIER_PUNT and goes on as before. */
+	verdict = xvs_tier(ctx);
+	if (verdict != XVS_TIER_PUNT)
+		return verdict;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
 
 	if (mode && *mode == XVS_MODE_UNDERLAY && !is_local_tunnel(data, data_end)) {
 		count(XVS_CNT_TO_KERNEL);
