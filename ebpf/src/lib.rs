@@ -136,6 +136,8 @@ pub enum EbpfError {
         queues: u32,
         max: u32,
     },
+    #[error("reading the calling thread's network namespace: {0}")]
+    Netns(#[source] std::io::Error),
     #[error("the XDP program is attached to {max} ports already, its limit")]
     TooManyPorts { max: u32 },
     #[cfg(feature = "bench")]
@@ -154,9 +156,11 @@ pub(crate) fn map_err(map: &'static str) -> impl FnOnce(MapError) -> EbpfError {
     move |source| EbpfError::Map { map, source }
 }
 
-/// The state of a set: the loaded program and its maps while at least one port is
-/// attached, and the slots the ports hold.
+/// A set's program in one network namespace (ifindexes are per namespace): loaded at
+/// the namespace's first port, with its maps and the slots the ports hold; gone with the
+/// last.
 struct SetState {
+    netns: NetnsId,
     loaded: Option<Loaded>,
     /// `xsks` slots in use (one per rx queue of a port, a contiguous range per port).
     xsk_used: Vec<bool>,
@@ -180,11 +184,22 @@ struct Loaded {
 /// (the same bpf_prog) to every port, unloaded when the last port's [`XdpProgram`] is
 /// dropped. Per port, `xsk_ports` (ifindex → xsk range, queues, mode, counter slot),
 /// `xsks` (slot `xsk_base + rx queue`), `local_ips` (ifindex, address) and `counters`
-/// (per port slot). Ifindexes are per network namespace: attach a set's ports from one
-/// namespace (as the datapath does). Cloning gives another handle on the same set.
+/// (per port slot). Ifindexes are per network namespace: a set has one program per
+/// namespace it has ports in (a port's namespace is the calling thread's at
+/// [`XdpSet::attach`]). Cloning gives another handle on the same set.
 #[derive(Clone)]
 pub struct XdpSet {
-    state: Arc<Mutex<SetState>>,
+    state: Arc<Mutex<Vec<SetState>>>,
+}
+
+/// A network namespace: the device and inode of its `/proc/.../ns/net`.
+type NetnsId = (u64, u64);
+
+/// The calling thread's network namespace.
+fn current_netns() -> Result<NetnsId, EbpfError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/thread-self/ns/net").map_err(EbpfError::Netns)?;
+    Ok((m.dev(), m.ino()))
 }
 
 impl Default for XdpSet {
@@ -196,12 +211,12 @@ impl Default for XdpSet {
 impl std::fmt::Debug for XdpSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("XdpSet")
-            .field("program_id", &self.program_id())
+            .field("program_ids", &self.program_ids())
             .finish_non_exhaustive()
     }
 }
 
-fn lock(state: &Mutex<SetState>) -> std::sync::MutexGuard<'_, SetState> {
+fn lock(state: &Mutex<Vec<SetState>>) -> std::sync::MutexGuard<'_, Vec<SetState>> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -231,23 +246,22 @@ impl XdpSet {
     /// An empty set: nothing is loaded until the first port.
     pub fn new() -> XdpSet {
         XdpSet {
-            state: Arc::new(Mutex::new(SetState {
-                loaded: None,
-                xsk_used: vec![false; XSK_SLOTS as usize],
-                port_used: vec![false; MAX_PORTS as usize],
-                ports: 0,
-            })),
+            state: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
-    /// The kernel's id of the loaded program; None while no port is attached.
-    pub fn program_id(&self) -> Option<u32> {
-        lock(&self.state).loaded.as_ref().map(|l| l.prog_id)
+    /// The kernel's ids of the loaded programs: one per network namespace the set has
+    /// ports in (none while no port is attached).
+    pub fn program_ids(&self) -> Vec<u32> {
+        lock(&self.state)
+            .iter()
+            .filter_map(|st| st.loaded.as_ref().map(|l| l.prog_id))
+            .collect()
     }
 
     /// Ports attached now.
     pub fn ports(&self) -> usize {
-        lock(&self.state).ports
+        lock(&self.state).iter().map(|st| st.ports).sum()
     }
 
     /// Attaches the set's program (loading it at the first port) to `ifname` (in the
@@ -261,10 +275,30 @@ impl XdpSet {
         n_queues: u32,
     ) -> Result<XdpProgram, EbpfError> {
         let ifindex = ifindex(ifname).ok_or_else(|| EbpfError::UnknownInterface(ifname.into()))?;
-        let mut st = lock(&self.state);
-        let st = &mut *st;
+        let netns = current_netns()?;
+        let mut all = lock(&self.state);
+        let at = match all.iter().position(|st| st.netns == netns) {
+            Some(at) => at,
+            None => {
+                all.push(SetState {
+                    netns,
+                    loaded: None,
+                    xsk_used: vec![false; XSK_SLOTS as usize],
+                    port_used: vec![false; MAX_PORTS as usize],
+                    ports: 0,
+                });
+                all.len() - 1
+            }
+        };
+        let st = &mut all[at];
         if st.loaded.is_none() {
-            st.loaded = Some(load_shared()?);
+            match load_shared() {
+                Ok(l) => st.loaded = Some(l),
+                Err(e) => {
+                    all.swap_remove(at);
+                    return Err(e);
+                }
+            }
         }
         let result = (|| {
             let n = n_queues.max(1) as usize;
@@ -323,6 +357,7 @@ impl XdpSet {
                     slots.xsk_base + slots.n_queues
                 );
                 Ok(XdpProgram {
+                    netns,
                     ifname: ifname.into(),
                     mode: attached,
                     port_mode: MODE_ALL,
@@ -333,7 +368,7 @@ impl XdpSet {
             }
             Err(e) => {
                 if st.ports == 0 {
-                    st.loaded = None;
+                    all.swap_remove(at);
                 }
                 Err(e)
             }
@@ -426,6 +461,7 @@ impl PortSlots {
 /// The XDP program of a set, attached to one netdev: the port's handle on the shared
 /// maps. Detaches on drop (and frees its slots; the last port unloads the program).
 pub struct XdpProgram {
+    netns: NetnsId,
     ifname: String,
     mode: XdpMode,
     port_mode: u32,
@@ -484,7 +520,11 @@ impl XdpProgram {
 
     /// The kernel's id of the (shared) program.
     pub fn program_id(&self) -> u32 {
-        lock(&self.set.state).loaded.as_ref().map_or(0, |l| l.prog_id)
+        lock(&self.set.state)
+            .iter()
+            .find(|st| st.netns == self.netns)
+            .and_then(|st| st.loaded.as_ref())
+            .map_or(0, |l| l.prog_id)
     }
 
     /// Rx queues `0..n` can have a socket.
@@ -496,8 +536,12 @@ impl XdpProgram {
         &self,
         f: impl FnOnce(&mut Loaded, &PortSlots) -> Result<R, EbpfError>,
     ) -> Result<R, EbpfError> {
-        let mut st = lock(&self.set.state);
-        let loaded = st.loaded.as_mut().expect("a port keeps its set's program loaded");
+        let mut all = lock(&self.set.state);
+        let loaded = all
+            .iter_mut()
+            .find(|st| st.netns == self.netns)
+            .and_then(|st| st.loaded.as_mut())
+            .expect("a port keeps its set's program loaded");
         f(loaded, &self.slots)
     }
 
@@ -671,9 +715,15 @@ fn links_of(prog_id: u32) -> Result<usize, EbpfError> {
     for info in loaded_links() {
         let info = match info {
             Ok(info) => info,
-            // Another process's link went away between the listing and the look-up: not
-            // ours (we hold ours open), so not a reason to fail.
-            Err(LinkError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+            // Another process's link went away between the listing and the look-up
+            // (ENOENT), or is being made or torn down (EAGAIN): not ours (we hold ours
+            // open, made), so not a reason to fail.
+            Err(LinkError::SyscallError(e))
+                if matches!(
+                    e.io_error.raw_os_error(),
+                    Some(libc::ENOENT) | Some(libc::EAGAIN)
+                ) =>
+            {
                 continue
             }
             Err(e) => return Err(EbpfError::Link(e)),
@@ -764,23 +814,42 @@ impl Drop for XdpProgram {
     fn drop(&mut self) {
         // Closing the link fd detaches the program from the netdev.
         drop(self.link.take());
-        let mut st = lock(&self.set.state);
-        let st = &mut *st;
-        if let Some(loaded) = st.loaded.as_mut() {
-            self.slots.clear(loaded);
-        }
-        let (b, n) = (self.slots.xsk_base as usize, self.slots.n_queues as usize);
-        st.xsk_used[b..b + n].fill(false);
-        st.port_used[self.slots.port_slot as usize] = false;
-        st.ports -= 1;
-        if st.ports == 0 {
-            // The last port: the program and its maps go.
-            st.loaded = None;
+        let mut all = lock(&self.set.state);
+        if let Some(at) = all.iter().position(|st| st.netns == self.netns) {
+            let st = &mut all[at];
+            if let Some(loaded) = st.loaded.as_mut() {
+                self.slots.clear(loaded);
+            }
+            let (b, n) = (self.slots.xsk_base as usize, self.slots.n_queues as usize);
+            st.xsk_used[b..b + n].fill(false);
+            st.port_used[self.slots.port_slot as usize] = false;
+            st.ports -= 1;
+            if st.ports == 0 {
+                // The namespace's last port: the program and its maps go.
+                all.swap_remove(at);
+            }
         }
         tracing::info!(
             "{} (ifindex {}): XDP detached",
             self.ifname,
             self.slots.ifindex
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alloc_range;
+
+    #[test]
+    fn ranges_are_first_fit_contiguous_and_refused_when_full() {
+        let mut used = vec![false; 8];
+        assert_eq!(alloc_range(&mut used, 3), Some(0));
+        assert_eq!(alloc_range(&mut used, 2), Some(3));
+        used[0..3].fill(false); // the first port goes
+        assert_eq!(alloc_range(&mut used, 4), None, "no run of 4 free: 0..3, 5..8");
+        assert_eq!(alloc_range(&mut used, 3), Some(0));
+        assert_eq!(alloc_range(&mut used, 3), Some(5));
+        assert_eq!(alloc_range(&mut used, 1), None);
     }
 }

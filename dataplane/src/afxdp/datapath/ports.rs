@@ -403,10 +403,11 @@ impl AfXdpDatapath {
             .counters()?)
     }
 
-    /// The kernel's id of the XDP program attached to every (receiving) port; None while
-    /// there is none.
-    pub fn xdp_program_id(&self) -> Option<u32> {
-        self.xdp.program_id()
+    /// The kernel's ids of the XDP program attached to every (receiving) port: one per
+    /// network namespace with ports (one for a datapath in one namespace, as xvsd's);
+    /// none without ports.
+    pub fn xdp_program_ids(&self) -> Vec<u32> {
+        self.xdp.program_ids()
     }
 
     /// Per-port counters summed over workers, for the ports that exist now.
