@@ -390,7 +390,10 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     }
     let dp = in_netns(&net.ns_switch, || {
         let dp = AfXdpDatapath::start(DatapathConfig::default(), vec![worker], || 0).unwrap();
-        assert!(dp.xdp_program_ids().is_empty(), "nothing loaded before a port");
+        assert!(
+            dp.xdp_program_ids().is_empty(),
+            "nothing loaded before a port"
+        );
         dp.add_port(1, &net.hosts[0].switch_if, PortMode::Underlay)
             .unwrap();
         dp.add_port(2, &net.hosts[1].switch_if, PortMode::All)
@@ -417,7 +420,8 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     let s0 = net.host_socket(0);
     let s1 = net.host_socket(1);
     let s2 = net.host_socket(2);
-    let xm = |i: usize| xvs_dataplane::testnet::mac_of(Some(&net.ns_switch), &net.hosts[i].switch_if);
+    let xm =
+        |i: usize| xvs_dataplane::testnet::mac_of(Some(&net.ns_switch), &net.hosts[i].switch_if);
     let mh = |i: usize| net.hosts[i].host_mac;
     let inner = test_frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], 101, 80);
     let gre_local = gre_frame(xm(0), mh(0), None, peer, local, &inner);
@@ -427,8 +431,16 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     s2.send(&test_frame(xm(2), mh(2), 30, 64)).unwrap();
     let on1 = s1.recv_all(Duration::from_millis(300));
     let on2 = s2.recv_all(Duration::from_millis(100));
-    assert_eq!(tagged(&on2, 20), 1, "port 2's frame came in on port 2: {on2:?}");
-    assert_eq!(tagged(&on1, 30), 1, "port 3's frame came in on port 3: {on1:?}");
+    assert_eq!(
+        tagged(&on2, 20),
+        1,
+        "port 2's frame came in on port 2: {on2:?}"
+    );
+    assert_eq!(
+        tagged(&on1, 30),
+        1,
+        "port 3's frame came in on port 3: {on1:?}"
+    );
     assert_eq!(tagged(&on1, 20) + tagged(&on2, 30), 0);
 
     // The underlay: a plain frame stays with the kernel, GRE to its address is steered.
@@ -436,7 +448,11 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     s0.send(&gre_local).unwrap();
     let on1 = s1.recv_all(Duration::from_millis(300));
     let on2 = s2.recv_all(Duration::from_millis(100));
-    assert_eq!(tagged(&on1, 10) + tagged(&on2, 10), 0, "not steered on the underlay");
+    assert_eq!(
+        tagged(&on1, 10) + tagged(&on2, 10),
+        0,
+        "not steered on the underlay"
+    );
     assert_eq!(
         on1.iter().filter(|f| **f == gre_local).count(),
         1,
@@ -478,7 +494,11 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     }
     for i in 0..3 {
         assert_eq!(xdp_prog_id(&net, i), None, "{}", net.switch_link(i));
-        assert!(!net.switch_link(i).contains("xdp"), "{}", net.switch_link(i));
+        assert!(
+            !net.switch_link(i).contains("xdp"),
+            "{}",
+            net.switch_link(i)
+        );
     }
     assert!(dp.xdp_program_ids().is_empty());
     dp.stop();

@@ -847,7 +847,11 @@ mod tests {
         assert_eq!(alloc_range(&mut used, 3), Some(0));
         assert_eq!(alloc_range(&mut used, 2), Some(3));
         used[0..3].fill(false); // the first port goes
-        assert_eq!(alloc_range(&mut used, 4), None, "no run of 4 free: 0..3, 5..8");
+        assert_eq!(
+            alloc_range(&mut used, 4),
+            None,
+            "no run of 4 free: 0..3, 5..8"
+        );
         assert_eq!(alloc_range(&mut used, 3), Some(0));
         assert_eq!(alloc_range(&mut used, 3), Some(5));
         assert_eq!(alloc_range(&mut used, 1), None);
