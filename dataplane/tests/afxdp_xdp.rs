@@ -350,7 +350,7 @@ fn tagged(frames: &[Vec<u8>], tag: u32) -> usize {
 #[test]
 fn ports_share_one_xdp_program_and_steer_per_port() {
     require_root();
-    let net = SwitchNet::new(3);
+    let net = SwitchNet::new(4);
     let local: Ipv4Addr = "10.78.0.1".parse().unwrap();
     let peer: Ipv4Addr = "10.78.0.2".parse().unwrap();
     net.ns_switch.ip(&[
@@ -369,7 +369,10 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     let (cmd_tx, cmd_rx) = bounded(16);
     let (up_tx, _up_rx) = bounded(16);
     let worker = Worker::new(0, 16, cmd_rx, up_tx);
-    for (id, (inp, out)) in [(1u32, 2u32), (2, 3), (3, 2)].into_iter().enumerate() {
+    for (id, (inp, out)) in [(1u32, 2u32), (2, 3), (3, 2), (4, 2)]
+        .into_iter()
+        .enumerate()
+    {
         let key = FlowKey {
             in_port: inp,
             ..Default::default()
@@ -400,6 +403,9 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
             .unwrap();
         dp.add_port(3, &net.hosts[2].switch_if, PortMode::All)
             .unwrap();
+        // A second underlay, without port 1's address.
+        dp.add_port(4, &net.hosts[3].switch_if, PortMode::Underlay)
+            .unwrap();
         dp
     });
     dp.add_underlay_ip(1, local).unwrap();
@@ -407,7 +413,7 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     let ids = dp.xdp_program_ids();
     assert_eq!(ids.len(), 1, "one program for the namespace: {ids:?}");
     let id = ids[0];
-    for i in 0..3 {
+    for i in 0..4 {
         assert_eq!(
             xdp_prog_id(&net, i),
             Some(id),
@@ -420,6 +426,7 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     let s0 = net.host_socket(0);
     let s1 = net.host_socket(1);
     let s2 = net.host_socket(2);
+    let s3 = net.host_socket(3);
     let xm =
         |i: usize| xvs_dataplane::testnet::mac_of(Some(&net.ns_switch), &net.hosts[i].switch_if);
     let mh = |i: usize| net.hosts[i].host_mac;
@@ -465,6 +472,20 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     assert!(c2.to_xsk >= 1, "port 2: {c2:?}");
     assert!(c3.to_xsk >= 1, "port 3: {c3:?}");
 
+    // A local address is its underlay's only: GRE to port 1's address on port 4 stays
+    // with the kernel.
+    s3.send(&gre_frame(xm(3), mh(3), None, peer, local, &inner))
+        .unwrap();
+    let on1 = s1.recv_all(Duration::from_millis(300));
+    assert!(on1.is_empty(), "not steered on port 4: {on1:?}");
+    let c4 = dp.xdp_counters(4).unwrap();
+    assert!(c4.to_xsk == 0 && c4.to_kernel >= 1, "port 4: {c4:?}");
+    assert_eq!(
+        dp.xdp_counters(1).unwrap().to_xsk,
+        1,
+        "port 1's counters are its own"
+    );
+
     // Port 3 goes: port 1 still forwards to port 2, the others keep the same program.
     dp.remove_port(3).unwrap();
     assert_eq!(xdp_prog_id(&net, 2), None, "{}", net.switch_link(2));
@@ -489,10 +510,10 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     assert_eq!(dp.xdp_counters(3).unwrap().to_xsk, 0);
 
     // The last port takes the program with it.
-    for p in [1, 2, 3] {
+    for p in [1, 2, 3, 4] {
         dp.remove_port(p).unwrap();
     }
-    for i in 0..3 {
+    for i in 0..4 {
         assert_eq!(xdp_prog_id(&net, i), None, "{}", net.switch_link(i));
         assert!(
             !net.switch_link(i).contains("xdp"),
