@@ -324,3 +324,203 @@ fn underlay_mode_steers_only_local_gre_and_vxlan() {
     assert!(test_frame_tag(&inner).is_some());
     dp.stop();
 }
+
+/// The id of the XDP program attached to switch port `i` (`ip -d link show`: `prog/xdp
+/// id N`), None without one.
+fn xdp_prog_id(net: &SwitchNet, i: usize) -> Option<u32> {
+    let link = net.switch_link(i);
+    let rest = &link[link.find("prog/xdp id ")? + "prog/xdp id ".len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Frames with `tag` in their payload among `frames`.
+fn tagged(frames: &[Vec<u8>], tag: u32) -> usize {
+    frames
+        .iter()
+        .filter(|f| test_frame_tag(f) == Some(tag))
+        .count()
+}
+
+/// One datapath loads the XDP program once and attaches that same program to every port
+/// (the kernel's dispatcher only takes a reference for a program it already runs), and
+/// the shared maps still steer per port: a frame reaches only its own port's socket, an
+/// underlay keeps its non-tunnel traffic for the kernel while a normal port takes
+/// everything, a removed port leaves the others forwarding, and the last one takes the
+/// program with it.
+#[test]
+fn ports_share_one_xdp_program_and_steer_per_port() {
+    require_root();
+    let net = SwitchNet::new(4);
+    let local: Ipv4Addr = "10.78.0.1".parse().unwrap();
+    let peer: Ipv4Addr = "10.78.0.2".parse().unwrap();
+    net.ns_switch.ip(&[
+        "addr",
+        "add",
+        "10.78.0.1/24",
+        "dev",
+        &net.hosts[0].switch_if,
+    ]);
+    net.hosts[0]
+        .ns
+        .ip(&["addr", "add", "10.78.0.2/24", "dev", &net.hosts[0].host_if]);
+
+    // Port 1 (underlay) and port 3 forward to port 2, port 2 to port 3: where a frame
+    // comes out says which port's socket it reached.
+    let (cmd_tx, cmd_rx) = bounded(16);
+    let (up_tx, _up_rx) = bounded(16);
+    let worker = Worker::new(0, 16, cmd_rx, up_tx);
+    for (id, (inp, out)) in [(1u32, 2u32), (2, 3), (3, 2), (4, 2)]
+        .into_iter()
+        .enumerate()
+    {
+        let key = FlowKey {
+            in_port: inp,
+            ..Default::default()
+        };
+        let mask = FlowKey {
+            in_port: u32::MAX,
+            ..Default::default()
+        };
+        cmd_tx
+            .send(WorkerCmd::Install(Arc::new(CachedFlow::new(
+                id as u64 + 1,
+                &key,
+                mask,
+                &[DpAction::Output(out)],
+                0,
+            ))))
+            .unwrap();
+    }
+    let dp = in_netns(&net.ns_switch, || {
+        let dp = AfXdpDatapath::start(DatapathConfig::default(), vec![worker], || 0).unwrap();
+        assert!(
+            dp.xdp_program_ids().is_empty(),
+            "nothing loaded before a port"
+        );
+        dp.add_port(1, &net.hosts[0].switch_if, PortMode::Underlay)
+            .unwrap();
+        dp.add_port(2, &net.hosts[1].switch_if, PortMode::All)
+            .unwrap();
+        dp.add_port(3, &net.hosts[2].switch_if, PortMode::All)
+            .unwrap();
+        // A second underlay, without port 1's address.
+        dp.add_port(4, &net.hosts[3].switch_if, PortMode::Underlay)
+            .unwrap();
+        dp
+    });
+    dp.add_underlay_ip(1, local).unwrap();
+
+    let ids = dp.xdp_program_ids();
+    assert_eq!(ids.len(), 1, "one program for the namespace: {ids:?}");
+    let id = ids[0];
+    for i in 0..4 {
+        assert_eq!(
+            xdp_prog_id(&net, i),
+            Some(id),
+            "port {} runs the datapath's one program: {}",
+            i + 1,
+            net.switch_link(i)
+        );
+    }
+
+    let s0 = net.host_socket(0);
+    let s1 = net.host_socket(1);
+    let s2 = net.host_socket(2);
+    let s3 = net.host_socket(3);
+    let xm =
+        |i: usize| xvs_dataplane::testnet::mac_of(Some(&net.ns_switch), &net.hosts[i].switch_if);
+    let mh = |i: usize| net.hosts[i].host_mac;
+    let inner = test_frame([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], 101, 80);
+    let gre_local = gre_frame(xm(0), mh(0), None, peer, local, &inner);
+
+    // Each normal port takes everything, into its own socket.
+    s1.send(&test_frame(xm(1), mh(1), 20, 64)).unwrap();
+    s2.send(&test_frame(xm(2), mh(2), 30, 64)).unwrap();
+    let on1 = s1.recv_all(Duration::from_millis(300));
+    let on2 = s2.recv_all(Duration::from_millis(100));
+    assert_eq!(
+        tagged(&on2, 20),
+        1,
+        "port 2's frame came in on port 2: {on2:?}"
+    );
+    assert_eq!(
+        tagged(&on1, 30),
+        1,
+        "port 3's frame came in on port 3: {on1:?}"
+    );
+    assert_eq!(tagged(&on1, 20) + tagged(&on2, 30), 0);
+
+    // The underlay: a plain frame stays with the kernel, GRE to its address is steered.
+    s0.send(&test_frame(xm(0), mh(0), 10, 64)).unwrap();
+    s0.send(&gre_local).unwrap();
+    let on1 = s1.recv_all(Duration::from_millis(300));
+    let on2 = s2.recv_all(Duration::from_millis(100));
+    assert_eq!(
+        tagged(&on1, 10) + tagged(&on2, 10),
+        0,
+        "not steered on the underlay"
+    );
+    assert_eq!(
+        on1.iter().filter(|f| **f == gre_local).count(),
+        1,
+        "GRE to {local} reached port 1's socket: {on1:?}"
+    );
+    let c1 = dp.xdp_counters(1).unwrap();
+    let c2 = dp.xdp_counters(2).unwrap();
+    let c3 = dp.xdp_counters(3).unwrap();
+    assert!(c1.to_xsk == 1 && c1.to_kernel >= 1, "port 1: {c1:?}");
+    assert!(c2.to_xsk >= 1, "port 2: {c2:?}");
+    assert!(c3.to_xsk >= 1, "port 3: {c3:?}");
+
+    // A local address is its underlay's only: GRE to port 1's address on port 4 stays
+    // with the kernel.
+    s3.send(&gre_frame(xm(3), mh(3), None, peer, local, &inner))
+        .unwrap();
+    let on1 = s1.recv_all(Duration::from_millis(300));
+    assert!(on1.is_empty(), "not steered on port 4: {on1:?}");
+    let c4 = dp.xdp_counters(4).unwrap();
+    assert!(c4.to_xsk == 0 && c4.to_kernel >= 1, "port 4: {c4:?}");
+    assert_eq!(
+        dp.xdp_counters(1).unwrap().to_xsk,
+        1,
+        "port 1's counters are its own"
+    );
+
+    // Port 3 goes: port 1 still forwards to port 2, the others keep the same program.
+    dp.remove_port(3).unwrap();
+    assert_eq!(xdp_prog_id(&net, 2), None, "{}", net.switch_link(2));
+    assert_eq!(xdp_prog_id(&net, 0), Some(id));
+    assert_eq!(xdp_prog_id(&net, 1), Some(id));
+    s0.send(&gre_local).unwrap();
+    let on1 = s1.recv_all(Duration::from_millis(300));
+    assert_eq!(
+        on1.iter().filter(|f| **f == gre_local).count(),
+        1,
+        "port 1 still forwards after port 3 left: {on1:?}"
+    );
+    let c1 = dp.xdp_counters(1).unwrap();
+    assert_eq!(c1.to_xsk, 2, "{c1:?}");
+
+    // A port added again gets the same program and fresh counters.
+    in_netns(&net.ns_switch, || {
+        dp.add_port(3, &net.hosts[2].switch_if, PortMode::All)
+            .unwrap()
+    });
+    assert_eq!(xdp_prog_id(&net, 2), Some(id));
+    assert_eq!(dp.xdp_counters(3).unwrap().to_xsk, 0);
+
+    // The last port takes the program with it.
+    for p in [1, 2, 3, 4] {
+        dp.remove_port(p).unwrap();
+    }
+    for i in 0..4 {
+        assert_eq!(xdp_prog_id(&net, i), None, "{}", net.switch_link(i));
+        assert!(
+            !net.switch_link(i).contains("xdp"),
+            "{}",
+            net.switch_link(i)
+        );
+    }
+    assert!(dp.xdp_program_ids().is_empty());
+    dp.stop();
+}

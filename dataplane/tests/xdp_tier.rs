@@ -59,7 +59,7 @@ fn harness() -> &'static Mutex<TierHarness> {
             h.maps.set_tx(p, LO).expect("devmap slot");
         }
         h.local_ips
-            .insert(u32::from_ne_bytes(LOCAL.octets()), 1, 0)
+            .insert([LO, u32::from_ne_bytes(LOCAL.octets())], 1, 0)
             .expect("local_ips");
         Mutex::new(h)
     })

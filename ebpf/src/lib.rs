@@ -1,12 +1,14 @@
 //! The XDP program that steers a port's frames into its AF_XDP sockets, and its loader.
 //!
 //! The program is C (`xdp/xvs_xdp.bpf.c`), compiled by clang from `build.rs` and
-//! embedded here. [`XdpProgram::attach`] loads one instance per netdev (so every port has
-//! its own XSKMAP, mode and local-address set) with aya and attaches it through a
+//! embedded here. An [`XdpSet`] (one per datapath) loads it once, at its first port, and
+//! attaches that same program to every port ([`XdpSet::attach`] gives the port's
+//! [`XdpProgram`]; the port's XSKMAP range, mode, local addresses and counters are keyed
+//! by its ifindex in the shared maps), with aya, through a
 //! **bpf_link**: the attachment lives exactly as long as the link's file descriptor, so
 //! a crashed or SIGKILLed daemon leaves nothing attached (a netlink attach, which libxdp
 //! and `ip link set xdp` use, would stay). aya falls back to a netlink attach when
-//! `bpf_link_create` fails with EINVAL (old kernels); [`XdpProgram::attach`] checks that
+//! `bpf_link_create` fails with EINVAL (old kernels); [`XdpSet::attach`] checks that
 //! the kernel really holds a bpf_link for the program and refuses otherwise.
 //!
 //! Modes (per interface):
@@ -28,8 +30,9 @@ pub mod tier;
 use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
 
-use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, XskMap};
+use aya::maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, XskMap};
 use aya::programs::links::FdLink;
 use aya::programs::links::LinkError;
 use aya::programs::{loaded_links, ProgramError, Xdp};
@@ -39,15 +42,20 @@ pub(crate) static XDP_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvs_xdp.bpf.o"));
 
 pub(crate) const PROGRAM_NAME: &str = "xvs_xdp";
-/// Entries of the XSKMAP: rx queues 0..MAX_QUEUES can have a socket (XVS_MAX_QUEUES in C).
+/// Rx queues of a port attached alone ([`XdpProgram::attach`]).
 pub const MAX_QUEUES: u32 = 512;
-/// Entries of the `local_ips` map (XVS_MAX_LOCAL_IPS in C).
-pub const MAX_LOCAL_IPS: usize = 64;
+/// Entries of the shared XSKMAP (XVS_XSK_SLOTS in C): every port's rx queues together.
+pub const XSK_SLOTS: u32 = 4096;
+/// Ports of one set (XVS_MAX_PORTS in C).
+pub const MAX_PORTS: u32 = 1024;
+/// Entries of the `local_ips` map, every port's together (XVS_MAX_LOCAL_IPS in C).
+pub const MAX_LOCAL_IPS: usize = 4096;
 
 const MODE_ALL: u32 = 0;
 const MODE_UNDERLAY: u32 = 1;
 const CNT_TO_XSK: u32 = 0;
 const CNT_TO_KERNEL: u32 = 1;
+const N_COUNTERS: u32 = 2;
 
 /// How the program is attached to the netdev.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +127,19 @@ pub enum EbpfError {
     },
     #[error("rx queue {queue} is beyond the XSKMAP's {max} entries")]
     QueueOutOfRange { queue: u32, max: u32 },
+    #[error(
+        "{ifname}: no room for its {queues} rx queues in the shared XSKMAP \
+         ({max} slots for every port's queues together)"
+    )]
+    XskSlotsFull {
+        ifname: String,
+        queues: u32,
+        max: u32,
+    },
+    #[error("reading the calling thread's network namespace: {0}")]
+    Netns(#[source] std::io::Error),
+    #[error("the XDP program is attached to {max} ports already, its limit")]
+    TooManyPorts { max: u32 },
     #[cfg(feature = "bench")]
     #[error("BPF_PROG_RUN, {what}: {source}")]
     TestRun {
@@ -135,26 +156,326 @@ pub(crate) fn map_err(map: &'static str) -> impl FnOnce(MapError) -> EbpfError {
     move |source| EbpfError::Map { map, source }
 }
 
-/// One instance of the XDP program, attached to one netdev. Detaches on drop.
-pub struct XdpProgram {
-    ifname: String,
+/// A set's program in one network namespace (ifindexes are per namespace): loaded at
+/// the namespace's first port, with its maps and the slots the ports hold; gone with the
+/// last.
+struct SetState {
+    netns: NetnsId,
+    loaded: Option<Loaded>,
+    /// `xsks` slots in use (one per rx queue of a port, a contiguous range per port).
+    xsk_used: Vec<bool>,
+    /// Port slots (keys of the counters) in use.
+    port_used: Vec<bool>,
+    ports: usize,
+}
+
+/// The program loaded once, with the maps shared by its ports.
+struct Loaded {
+    xsk_ports: HashMap<MapData, u32, [u32; 4]>,
+    xsks: XskMap<MapData>,
+    local_ips: HashMap<MapData, [u32; 2], u8>,
+    counters: PerCpuArray<MapData, u64>,
+    prog_id: u32,
+    /// Holds the program (each link holds its own reference to it too).
+    ebpf: aya::Ebpf,
+}
+
+/// One XDP program for several netdevs: loaded at the first [`XdpSet::attach`], attached
+/// (the same bpf_prog) to every port, unloaded when the last port's [`XdpProgram`] is
+/// dropped. Per port, `xsk_ports` (ifindex → xsk range, queues, mode, counter slot),
+/// `xsks` (slot `xsk_base + rx queue`), `local_ips` (ifindex, address) and `counters`
+/// (per port slot). Ifindexes are per network namespace: a set has one program per
+/// namespace it has ports in (a port's namespace is the calling thread's at
+/// [`XdpSet::attach`]). Cloning gives another handle on the same set.
+#[derive(Clone)]
+pub struct XdpSet {
+    state: Arc<Mutex<Vec<SetState>>>,
+}
+
+/// A network namespace: the device and inode of its `/proc/.../ns/net`.
+type NetnsId = (u64, u64);
+
+/// The calling thread's network namespace.
+fn current_netns() -> Result<NetnsId, EbpfError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/thread-self/ns/net").map_err(EbpfError::Netns)?;
+    Ok((m.dev(), m.ino()))
+}
+
+impl Default for XdpSet {
+    fn default() -> Self {
+        XdpSet::new()
+    }
+}
+
+impl std::fmt::Debug for XdpSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XdpSet")
+            .field("program_ids", &self.program_ids())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock(state: &Mutex<Vec<SetState>>) -> std::sync::MutexGuard<'_, Vec<SetState>> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The first free run of `n` slots in `used`, marked used.
+fn alloc_range(used: &mut [bool], n: usize) -> Option<usize> {
+    let mut run = 0;
+    for i in 0..used.len() {
+        run = if used[i] { 0 } else { run + 1 };
+        if run == n {
+            let base = i + 1 - n;
+            used[base..=i].iter_mut().for_each(|u| *u = true);
+            return Some(base);
+        }
+    }
+    None
+}
+
+fn is_enoent(e: &MapError) -> bool {
+    match e {
+        MapError::SyscallError(e) => e.io_error.raw_os_error() == Some(libc::ENOENT),
+        MapError::KeyNotFound => true,
+        _ => false,
+    }
+}
+
+impl XdpSet {
+    /// An empty set: nothing is loaded until the first port.
+    pub fn new() -> XdpSet {
+        XdpSet {
+            state: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The kernel's ids of the loaded programs: one per network namespace the set has
+    /// ports in (none while no port is attached).
+    pub fn program_ids(&self) -> Vec<u32> {
+        lock(&self.state)
+            .iter()
+            .filter_map(|st| st.loaded.as_ref().map(|l| l.prog_id))
+            .collect()
+    }
+
+    /// Ports attached now.
+    pub fn ports(&self) -> usize {
+        lock(&self.state).iter().map(|st| st.ports).sum()
+    }
+
+    /// Attaches the set's program (loading it at the first port) to `ifname` (in the
+    /// calling thread's network namespace) through a bpf_link, with `n_queues` xsk slots
+    /// (rx queues `0..n_queues`) for it; mode all, no socket. `XdpMode::Auto` tries native
+    /// mode first and falls back to generic mode with a warning.
+    pub fn attach(
+        &self,
+        ifname: &str,
+        mode: XdpMode,
+        n_queues: u32,
+    ) -> Result<XdpProgram, EbpfError> {
+        let ifindex = ifindex(ifname).ok_or_else(|| EbpfError::UnknownInterface(ifname.into()))?;
+        let netns = current_netns()?;
+        let mut all = lock(&self.state);
+        let at = match all.iter().position(|st| st.netns == netns) {
+            Some(at) => at,
+            None => {
+                all.push(SetState {
+                    netns,
+                    loaded: None,
+                    xsk_used: vec![false; XSK_SLOTS as usize],
+                    port_used: vec![false; MAX_PORTS as usize],
+                    ports: 0,
+                });
+                all.len() - 1
+            }
+        };
+        let st = &mut all[at];
+        if st.loaded.is_none() {
+            match load_shared() {
+                Ok(l) => st.loaded = Some(l),
+                Err(e) => {
+                    all.swap_remove(at);
+                    return Err(e);
+                }
+            }
+        }
+        let result = (|| {
+            let n = n_queues.max(1) as usize;
+            let xsk_base = alloc_range(&mut st.xsk_used, n).ok_or(EbpfError::XskSlotsFull {
+                ifname: ifname.into(),
+                queues: n_queues,
+                max: XSK_SLOTS,
+            })?;
+            let Some(port_slot) = alloc_range(&mut st.port_used, 1) else {
+                st.xsk_used[xsk_base..xsk_base + n].fill(false);
+                return Err(EbpfError::TooManyPorts { max: MAX_PORTS });
+            };
+            let loaded = st.loaded.as_mut().expect("loaded above");
+            let port = PortSlots {
+                ifindex,
+                xsk_base: xsk_base as u32,
+                n_queues: n as u32,
+                port_slot: port_slot as u32,
+            };
+            let attached = (|| {
+                // A fresh port's counters start at zero, as a fresh program's did.
+                let cpus = aya::util::nr_cpus().map_err(|(_, e)| EbpfError::Map {
+                    map: "counters",
+                    source: MapError::IoError(e),
+                })?;
+                for c in [CNT_TO_XSK, CNT_TO_KERNEL] {
+                    let zeros = PerCpuValues::try_from(vec![0u64; cpus])
+                        .map_err(|e| map_err("counters")(MapError::IoError(e)))?;
+                    loaded
+                        .counters
+                        .set(port.port_slot * N_COUNTERS + c, zeros, 0)
+                        .map_err(map_err("counters"))?;
+                }
+                port.write(loaded, MODE_ALL)?;
+                let prog = xdp_program(&mut loaded.ebpf, PROGRAM_NAME)?;
+                attach_link(prog, ifname, ifindex, mode)
+            })();
+            match attached {
+                Ok((link, attached)) => Ok((link, attached, port)),
+                Err(e) => {
+                    port.clear(loaded);
+                    st.xsk_used[xsk_base..xsk_base + n].fill(false);
+                    st.port_used[port_slot] = false;
+                    Err(e)
+                }
+            }
+        })();
+        match result {
+            Ok((link, attached, slots)) => {
+                st.ports += 1;
+                tracing::info!(
+                    "{ifname} (ifindex {ifindex}): XDP attached in {attached:?} mode \
+                     (program {}, xsk slots {}..{})",
+                    st.loaded.as_ref().map_or(0, |l| l.prog_id),
+                    slots.xsk_base,
+                    slots.xsk_base + slots.n_queues
+                );
+                Ok(XdpProgram {
+                    netns,
+                    ifname: ifname.into(),
+                    mode: attached,
+                    port_mode: MODE_ALL,
+                    slots,
+                    link: Some(link),
+                    set: self.clone(),
+                })
+            }
+            Err(e) => {
+                if st.ports == 0 {
+                    all.swap_remove(at);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Loads the object once for a set.
+fn load_shared() -> Result<Loaded, EbpfError> {
+    let mut ebpf = aya::EbpfLoader::new()
+        .btf(kernel_btf())
+        // The XDP tier (tier.rs) is not used by the daemon yet: at full size its
+        // per-CPU counters (1 MiB per CPU) and its flows' hash buckets (1 MiB) would
+        // be allocated for nothing.
+        .map_max_entries("tier_counters", 1)
+        .map_max_entries("tier_flows", 1)
+        .load(XDP_OBJECT)
+        .map_err(EbpfError::Load)?;
+    let prog = load_xdp(&mut ebpf, PROGRAM_NAME)?;
+    let prog_id = prog
+        .info()
+        .map_err(|source| EbpfError::Program {
+            what: "reading the program's info",
+            source,
+        })?
+        .id();
+    let xsk_ports =
+        HashMap::try_from(take_map(&mut ebpf, "xsk_ports")?).map_err(map_err("xsk_ports"))?;
+    let xsks = XskMap::try_from(take_map(&mut ebpf, "xsks")?).map_err(map_err("xsks"))?;
+    let local_ips =
+        HashMap::try_from(take_map(&mut ebpf, "local_ips")?).map_err(map_err("local_ips"))?;
+    let counters =
+        PerCpuArray::try_from(take_map(&mut ebpf, "counters")?).map_err(map_err("counters"))?;
+    tracing::info!("XDP program loaded (id {prog_id})");
+    Ok(Loaded {
+        xsk_ports,
+        xsks,
+        local_ips,
+        counters,
+        prog_id,
+        ebpf,
+    })
+}
+
+/// A port's place in the shared maps.
+#[derive(Debug, Clone, Copy)]
+struct PortSlots {
     ifindex: u32,
+    xsk_base: u32,
+    n_queues: u32,
+    port_slot: u32,
+}
+
+impl PortSlots {
+    fn write(&self, loaded: &mut Loaded, mode: u32) -> Result<(), EbpfError> {
+        loaded
+            .xsk_ports
+            .insert(
+                self.ifindex,
+                [self.xsk_base, self.n_queues, mode, self.port_slot],
+                0,
+            )
+            .map_err(map_err("xsk_ports"))
+    }
+
+    /// Takes the port out of the maps (best effort: nothing left to steer to).
+    fn clear(&self, loaded: &mut Loaded) {
+        // Only our entry: another port may have the ifindex now (a netdev gone and its
+        // index reused).
+        if let Ok(v) = loaded.xsk_ports.get(&self.ifindex, 0) {
+            if v[0] == self.xsk_base && v[3] == self.port_slot {
+                let _ = loaded.xsk_ports.remove(&self.ifindex);
+            }
+        }
+        for q in 0..self.n_queues {
+            let _ = xsk_clear(&mut loaded.xsks, XSK_SLOTS, self.xsk_base + q);
+        }
+        let mine: Vec<[u32; 2]> = loaded
+            .local_ips
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k[0] == self.ifindex)
+            .collect();
+        for k in mine {
+            let _ = loaded.local_ips.remove(&k);
+        }
+    }
+}
+
+/// The XDP program of a set, attached to one netdev: the port's handle on the shared
+/// maps. Detaches on drop (and frees its slots; the last port unloads the program).
+pub struct XdpProgram {
+    netns: NetnsId,
+    ifname: String,
     mode: XdpMode,
+    port_mode: u32,
+    slots: PortSlots,
     /// The attachment: closing this fd detaches the program. Dropped first.
     link: Option<FdLink>,
-    xsks: XskMap<MapData>,
-    config: Array<MapData, u32>,
-    local_ips: HashMap<MapData, u32, u8>,
-    counters: PerCpuArray<MapData, u64>,
-    /// Holds the program fd (the link holds its own reference to the program).
-    _ebpf: aya::Ebpf,
+    set: XdpSet,
 }
 
 impl std::fmt::Debug for XdpProgram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("XdpProgram")
             .field("ifname", &self.ifname)
-            .field("ifindex", &self.ifindex)
+            .field("ifindex", &self.slots.ifindex)
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
@@ -177,42 +498,11 @@ pub(crate) fn kernel_btf() -> Option<&'static aya::Btf> {
 }
 
 impl XdpProgram {
-    /// Loads a fresh instance of the program and attaches it to `ifname` (in the calling
-    /// thread's network namespace) through a bpf_link. `XdpMode::Auto` tries native mode
-    /// first and falls back to generic mode with a warning.
+    /// A set of its own with this one port (rx queues `0..MAX_QUEUES`): for a netdev
+    /// used alone (the benchmarks). The datapath attaches its ports through one
+    /// [`XdpSet`].
     pub fn attach(ifname: &str, mode: XdpMode) -> Result<XdpProgram, EbpfError> {
-        let ifindex = ifindex(ifname).ok_or_else(|| EbpfError::UnknownInterface(ifname.into()))?;
-        let mut ebpf = aya::EbpfLoader::new()
-            .btf(kernel_btf())
-            // The XDP tier (tier.rs) is not used by the daemon yet: at full size its
-            // per-CPU counters (1 MiB per CPU) and its flows' hash buckets (1 MiB)
-            // would be allocated for each port's instance.
-            .map_max_entries("tier_counters", 1)
-            .map_max_entries("tier_flows", 1)
-            .load(XDP_OBJECT)
-            .map_err(EbpfError::Load)?;
-        let prog = load_xdp(&mut ebpf, PROGRAM_NAME)?;
-
-        let (link, attached) = attach_link(prog, ifname, ifindex, mode)?;
-
-        let xsks = XskMap::try_from(take_map(&mut ebpf, "xsks")?).map_err(map_err("xsks"))?;
-        let config = Array::try_from(take_map(&mut ebpf, "config")?).map_err(map_err("config"))?;
-        let local_ips =
-            HashMap::try_from(take_map(&mut ebpf, "local_ips")?).map_err(map_err("local_ips"))?;
-        let counters =
-            PerCpuArray::try_from(take_map(&mut ebpf, "counters")?).map_err(map_err("counters"))?;
-        tracing::info!("{ifname} (ifindex {ifindex}): XDP attached in {attached:?} mode");
-        Ok(XdpProgram {
-            ifname: ifname.into(),
-            ifindex,
-            mode: attached,
-            link: Some(link),
-            xsks,
-            config,
-            local_ips,
-            counters,
-            _ebpf: ebpf,
-        })
+        XdpSet::new().attach(ifname, mode, MAX_QUEUES)
     }
 
     pub fn ifname(&self) -> &str {
@@ -220,7 +510,7 @@ impl XdpProgram {
     }
 
     pub fn ifindex(&self) -> u32 {
-        self.ifindex
+        self.slots.ifindex
     }
 
     /// Native or Generic: the mode the program is attached in.
@@ -228,67 +518,126 @@ impl XdpProgram {
         self.mode
     }
 
+    /// The kernel's id of the (shared) program.
+    pub fn program_id(&self) -> u32 {
+        lock(&self.set.state)
+            .iter()
+            .find(|st| st.netns == self.netns)
+            .and_then(|st| st.loaded.as_ref())
+            .map_or(0, |l| l.prog_id)
+    }
+
+    /// Rx queues `0..n` can have a socket.
+    pub fn queues(&self) -> u32 {
+        self.slots.n_queues
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Loaded, &PortSlots) -> Result<R, EbpfError>,
+    ) -> Result<R, EbpfError> {
+        let mut all = lock(&self.set.state);
+        let loaded = all
+            .iter_mut()
+            .find(|st| st.netns == self.netns)
+            .and_then(|st| st.loaded.as_mut())
+            .expect("a port keeps its set's program loaded");
+        f(loaded, &self.slots)
+    }
+
     /// Sends frames of rx queue `queue` to the AF_XDP socket `fd`.
     pub fn set_xsk(&mut self, queue: u32, fd: impl AsRawFd) -> Result<(), EbpfError> {
-        xsk_set(&mut self.xsks, MAX_QUEUES, queue, fd)
+        self.with(|l, p| {
+            if queue >= p.n_queues {
+                return Err(EbpfError::QueueOutOfRange {
+                    queue,
+                    max: p.n_queues,
+                });
+            }
+            xsk_set(&mut l.xsks, XSK_SLOTS, p.xsk_base + queue, fd)
+        })
     }
 
     /// Stops redirecting queue `queue` (its frames go to the kernel). Clearing a queue
     /// that has no socket is not an error.
     pub fn clear_xsk(&mut self, queue: u32) -> Result<(), EbpfError> {
-        xsk_clear(&mut self.xsks, MAX_QUEUES, queue)
+        self.with(|l, p| {
+            if queue >= p.n_queues {
+                return Err(EbpfError::QueueOutOfRange {
+                    queue,
+                    max: p.n_queues,
+                });
+            }
+            xsk_clear(&mut l.xsks, XSK_SLOTS, p.xsk_base + queue)
+        })
     }
 
     /// Every frame to the sockets.
     pub fn set_mode_all(&mut self) -> Result<(), EbpfError> {
-        self.config.set(0, MODE_ALL, 0).map_err(map_err("config"))
+        self.with(|l, p| p.write(l, MODE_ALL))?;
+        self.port_mode = MODE_ALL;
+        Ok(())
     }
 
-    /// Only GRE and VXLAN (UDP 4789) for our local addresses to the sockets; the rest to
-    /// the kernel.
+    /// Only GRE and VXLAN (UDP 4789) for this port's local addresses to the sockets; the
+    /// rest to the kernel.
     pub fn set_mode_underlay(&mut self) -> Result<(), EbpfError> {
-        self.config
-            .set(0, MODE_UNDERLAY, 0)
-            .map_err(map_err("config"))
+        self.with(|l, p| p.write(l, MODE_UNDERLAY))?;
+        self.port_mode = MODE_UNDERLAY;
+        Ok(())
     }
 
-    /// Adds a local tunnel endpoint address (for underlay mode).
+    /// Adds a local tunnel endpoint address of this port (for underlay mode).
     pub fn add_local_ip(&mut self, ip: Ipv4Addr) -> Result<(), EbpfError> {
-        self.local_ips
-            .insert(u32::from_ne_bytes(ip.octets()), 1, 0)
-            .map_err(map_err("local_ips"))
+        self.with(|l, p| {
+            l.local_ips
+                .insert([p.ifindex, u32::from_ne_bytes(ip.octets())], 1, 0)
+                .map_err(map_err("local_ips"))
+        })
     }
 
     /// Removes a local address; removing an absent one is not an error.
     pub fn remove_local_ip(&mut self, ip: Ipv4Addr) -> Result<(), EbpfError> {
-        match self.local_ips.remove(&u32::from_ne_bytes(ip.octets())) {
-            Ok(()) => Ok(()),
-            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
-                Ok(())
+        self.with(|l, p| {
+            match l
+                .local_ips
+                .remove(&[p.ifindex, u32::from_ne_bytes(ip.octets())])
+            {
+                Ok(()) => Ok(()),
+                Err(e) if is_enoent(&e) => Ok(()),
+                Err(e) => Err(map_err("local_ips")(e)),
             }
-            Err(MapError::KeyNotFound) => Ok(()),
-            Err(e) => Err(map_err("local_ips")(e)),
-        }
+        })
     }
 
-    /// The local addresses now in the map.
+    /// This port's local addresses now in the map.
     pub fn local_ips(&self) -> Vec<Ipv4Addr> {
-        self.local_ips
-            .keys()
-            .filter_map(Result::ok)
-            .map(|k| Ipv4Addr::from(k.to_ne_bytes()))
-            .collect()
+        self.with(|l, p| {
+            Ok(l.local_ips
+                .keys()
+                .filter_map(Result::ok)
+                .filter(|k| k[0] == p.ifindex)
+                .map(|k| Ipv4Addr::from(k[1].to_ne_bytes()))
+                .collect())
+        })
+        .unwrap_or_default()
     }
 
-    /// The program's decisions so far, summed over CPUs.
+    /// The program's decisions on this port's frames since it was attached, summed over
+    /// CPUs.
     pub fn counters(&self) -> Result<XdpCounters, EbpfError> {
-        let sum = |slot: u32| -> Result<u64, EbpfError> {
-            let v = self.counters.get(&slot, 0).map_err(map_err("counters"))?;
-            Ok(v.iter().sum())
-        };
-        Ok(XdpCounters {
-            to_xsk: sum(CNT_TO_XSK)?,
-            to_kernel: sum(CNT_TO_KERNEL)?,
+        self.with(|l, p| {
+            let sum = |c: u32| -> Result<u64, EbpfError> {
+                let v = l
+                    .counters
+                    .get(&(p.port_slot * N_COUNTERS + c), 0)
+                    .map_err(map_err("counters"))?;
+                Ok(v.iter().sum())
+            };
+            Ok(XdpCounters {
+                to_xsk: sum(CNT_TO_XSK)?,
+                to_kernel: sum(CNT_TO_KERNEL)?,
+            })
         })
     }
 }
@@ -314,6 +663,16 @@ pub(crate) fn attach_link(
                 source,
             })
     };
+    let prog_id = prog
+        .info()
+        .map_err(|source| EbpfError::Program {
+            what: "reading the program's info",
+            source,
+        })?
+        .id();
+    // The program may be attached elsewhere already (a set's other ports): a link is
+    // ours when the kernel holds one more for the program after the attach.
+    let before = links_of(prog_id)?;
     let (link_id, attached) = match mode {
         XdpMode::Auto => match try_attach(prog, XdpMode::Native) {
             Ok(id) => (id, XdpMode::Native),
@@ -326,29 +685,13 @@ pub(crate) fn attach_link(
         },
         m => (try_attach(prog, m)?, m),
     };
-    let prog_id = prog
-        .info()
-        .map_err(|source| EbpfError::Program {
-            what: "reading the program's info",
-            source,
-        })?
-        .id();
-    let mut is_link = false;
-    for info in loaded_links() {
-        let info = match info {
-            Ok(info) => info,
-            // Another process's link went away between the listing and the look-up: not
-            // ours (we hold ours open), so not a reason to fail.
-            Err(LinkError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
-                continue
-            }
-            Err(e) => return Err(EbpfError::Link(e)),
-        };
-        if info.program_id() == prog_id {
-            is_link = true;
-            break;
+    let is_link = match links_of(prog_id) {
+        Ok(after) => after > before,
+        Err(e) => {
+            let _ = prog.detach(link_id);
+            return Err(e);
         }
-    }
+    };
     if !is_link {
         // Detach through the same (netlink) path it was attached with.
         let _ = prog.detach(link_id);
@@ -364,6 +707,32 @@ pub(crate) fn attach_link(
         })?;
     let link = FdLink::try_from(link).map_err(EbpfError::Link)?;
     Ok((link, attached))
+}
+
+/// How many bpf_links the kernel holds for program `prog_id`.
+fn links_of(prog_id: u32) -> Result<usize, EbpfError> {
+    let mut n = 0;
+    for info in loaded_links() {
+        let info = match info {
+            Ok(info) => info,
+            // Another process's link went away between the listing and the look-up
+            // (ENOENT), or is being made or torn down (EAGAIN): not ours (we hold ours
+            // open, made), so not a reason to fail.
+            Err(LinkError::SyscallError(e))
+                if matches!(
+                    e.io_error.raw_os_error(),
+                    Some(libc::ENOENT) | Some(libc::EAGAIN)
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(EbpfError::Link(e)),
+        };
+        if info.program_id() == prog_id {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// The XDP program `name` of a loaded object.
@@ -445,6 +814,46 @@ impl Drop for XdpProgram {
     fn drop(&mut self) {
         // Closing the link fd detaches the program from the netdev.
         drop(self.link.take());
-        tracing::info!("{} (ifindex {}): XDP detached", self.ifname, self.ifindex);
+        let mut all = lock(&self.set.state);
+        if let Some(at) = all.iter().position(|st| st.netns == self.netns) {
+            let st = &mut all[at];
+            if let Some(loaded) = st.loaded.as_mut() {
+                self.slots.clear(loaded);
+            }
+            let (b, n) = (self.slots.xsk_base as usize, self.slots.n_queues as usize);
+            st.xsk_used[b..b + n].fill(false);
+            st.port_used[self.slots.port_slot as usize] = false;
+            st.ports -= 1;
+            if st.ports == 0 {
+                // The namespace's last port: the program and its maps go.
+                all.swap_remove(at);
+            }
+        }
+        tracing::info!(
+            "{} (ifindex {}): XDP detached",
+            self.ifname,
+            self.slots.ifindex
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alloc_range;
+
+    #[test]
+    fn ranges_are_first_fit_contiguous_and_refused_when_full() {
+        let mut used = vec![false; 8];
+        assert_eq!(alloc_range(&mut used, 3), Some(0));
+        assert_eq!(alloc_range(&mut used, 2), Some(3));
+        used[0..3].fill(false); // the first port goes
+        assert_eq!(
+            alloc_range(&mut used, 4),
+            None,
+            "no run of 4 free: 0..3, 5..8"
+        );
+        assert_eq!(alloc_range(&mut used, 3), Some(0));
+        assert_eq!(alloc_range(&mut used, 3), Some(5));
+        assert_eq!(alloc_range(&mut used, 1), None);
     }
 }

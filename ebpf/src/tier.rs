@@ -338,9 +338,9 @@ pub struct TierHarness {
     /// translation, in bytes; None where the kernel does not say.
     pub verified_instructions: Option<u32>,
     pub translated_bytes: Option<u32>,
-    /// The steering program's local tunnel addresses (as on the wire), which the tier
-    /// decapsulates for.
-    pub local_ips: HashMap<MapData, u32, u8>,
+    /// The steering program's local tunnel addresses, `[ingress ifindex, address as on
+    /// the wire]`, which the tier decapsulates for.
+    pub local_ips: HashMap<MapData, [u32; 2], u8>,
     prog_fd: u32,
     _ebpf: aya::Ebpf,
 }

@@ -299,9 +299,10 @@ static __always_inline __u32 *tier_tunnel_probe(struct tier_tunnel_key *tk, __u3
  * to 4789 with no checksum and its length the IPv4 payload's, VXLAN with the I flag /
  * a whole inner Ethernet header. Anything else: -1, the frame is userspace's (which
  * checks it in full). Sets the inner frame's offset, tunnel port and tunnel id. */
-static __always_inline int tier_decap(void *data, void *data_end, __u32 *off, __u32 *port,
-				      __u64 *tun_id)
+static __always_inline int tier_decap(void *data, void *data_end, __u32 ifindex, __u32 *off,
+				      __u32 *port, __u64 *tun_id)
 {
+	struct xvs_local_ip lk = { .ifindex = ifindex };
 	struct tier_tunnel_key tk = {};
 	__u8 *d = data;
 	__u32 sum = 0, total, len = data_end - data, daddr, key = 0, inner, *p;
@@ -323,7 +324,8 @@ static __always_inline int tier_decap(void *data, void *data_end, __u32 *off, __
 	if (sum != 0xffff)
 		return -1;
 	__builtin_memcpy(&daddr, d + 30, 4);
-	if (!bpf_map_lookup_elem(&local_ips, &daddr))
+	lk.addr = daddr;
+	if (!bpf_map_lookup_elem(&local_ips, &lk))
 		return -1;
 	__builtin_memcpy(&tk.remote, d + 26, 4);
 	if (d[23] == IPPROTO_GRE) {
@@ -399,7 +401,7 @@ static __always_inline int xvs_tier(struct xdp_md *ctx)
 
 	in_port = port->port_no;
 	if ((port->flags & XVS_TIER_PORT_UNDERLAY) &&
-	    tier_decap(data, data_end, &off, &in_port, &tun_id))
+	    tier_decap(data, data_end, ifindex, &off, &in_port, &tun_id))
 		goto punt;
 	/* For the verifier: off is 0 or an outer header's length. */
 	if (off > XVS_TIER_VXLAN_LEN)

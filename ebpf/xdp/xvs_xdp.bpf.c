@@ -1,20 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only
 /*
  * xvs XDP program: steers a port's frames into the AF_XDP socket bound to the
- * frame's rx queue (XSKMAP `xsks`, keyed by rx_queue_index).
+ * frame's rx queue.
  *
- * One instance (object + maps) is loaded per netdev, so each port has its own
- * XSKMAP, mode and local address set. Modes (map `config`, entry 0):
+ * One instance (object + maps) is loaded per datapath and the same program is
+ * attached to every port: attaching one bpf_prog to another netdev only takes a
+ * reference in the kernel's BPF dispatcher, where a different program per
+ * netdev makes it wait for an RCU grace period on each attach. So everything
+ * per port is keyed by the ingress ifindex (the datapath's netdevs are in one
+ * network namespace):
+ *   xsk_ports  ifindex -> {xsk_base, n_queues, mode, port_slot}; a frame of an
+ *              ifindex that is not there is passed to the kernel;
+ *   xsks       XSKMAP, key xsk_base + rx_queue_index (each port has its range);
+ *   local_ips  {ifindex, IPv4 address} -> 1: an underlay's tunnel addresses;
+ *   counters   per-CPU, key port_slot * XVS_N_COUNTERS + counter.
+ * Modes (xsk_ports.mode):
  *   XVS_MODE_ALL      every frame goes to the XSK of its queue;
- *   XVS_MODE_UNDERLAY only tunnel packets addressed to one of the addresses
- *                     in `local_ips` go to the XSK: IPv4 GRE (protocol 47),
- *                     and IPv4 UDP to port 4789 (VXLAN) that is not a
- *                     fragment (a later fragment has no UDP header to look
+ *   XVS_MODE_UNDERLAY only tunnel packets addressed to one of the port's
+ *                     addresses in `local_ips` go to the XSK: IPv4 GRE
+ *                     (protocol 47), and IPv4 UDP to port 4789 (VXLAN) that is
+ *                     not a fragment (a later fragment has no UDP header to look
  *                     at, and the datapath does not reassemble); everything
  *                     else (ARP, SSH, ICMP to the host, other UDP, ...) is
  *                     passed to the kernel stack untouched.
- * With no socket registered for a queue, bpf_redirect_map falls back to
- * XDP_PASS (its flags argument), so the kernel keeps the frame.
+ * With no socket registered for a queue (or a queue beyond the port's range),
+ * the frame goes to the kernel (bpf_redirect_map's flags argument is XDP_PASS).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -27,9 +37,10 @@
 #define XVS_MODE_ALL 0
 #define XVS_MODE_UNDERLAY 1
 
-/* Keep in step with MAX_QUEUES in src/lib.rs. */
-#define XVS_MAX_QUEUES 512
-#define XVS_MAX_LOCAL_IPS 64
+/* Keep in step with src/lib.rs (XSK_SLOTS, MAX_PORTS, MAX_LOCAL_IPS). */
+#define XVS_XSK_SLOTS 4096
+#define XVS_MAX_PORTS 1024
+#define XVS_MAX_LOCAL_IPS 4096
 
 #define XVS_VXLAN_PORT 4789
 /* IPv4 frag_off bits that make a packet a fragment: MF and the offset. */
@@ -40,31 +51,47 @@
 #define XVS_CNT_TO_KERNEL 1
 #define XVS_N_COUNTERS 2
 
+struct xvs_port {
+	__u32 xsk_base;
+	__u32 n_queues;
+	__u32 mode;
+	__u32 port_slot;
+};
+
+/* Not preallocated: a replaced element is freed after an RCU grace period, so a
+ * program that looked up the old one still reads it whole. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XVS_MAX_PORTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct xvs_port);
+} xsk_ports SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
-	__uint(max_entries, XVS_MAX_QUEUES);
+	__uint(max_entries, XVS_XSK_SLOTS);
 	__type(key, __u32);
 	__type(value, __u32);
 } xsks SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} config SEC(".maps");
+/* addr as it appears on the wire (network byte order). */
+struct xvs_local_ip {
+	__u32 ifindex;
+	__u32 addr;
+};
 
-/* Keys are IPv4 addresses as they appear on the wire (network byte order). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XVS_MAX_LOCAL_IPS);
-	__type(key, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xvs_local_ip);
 	__type(value, __u8);
 } local_ips SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XVS_N_COUNTERS);
+	__uint(max_entries, XVS_MAX_PORTS * XVS_N_COUNTERS);
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
@@ -74,8 +101,9 @@ struct vlan_hdr {
 	__be16 encapsulated_proto;
 };
 
-static __always_inline void count(__u32 slot)
+static __always_inline void count(__u32 port_slot, __u32 which)
 {
+	__u32 slot = port_slot * XVS_N_COUNTERS + which;
 	__u64 *c = bpf_map_lookup_elem(&counters, &slot);
 
 	if (c)
@@ -87,14 +115,14 @@ static __always_inline void count(__u32 slot)
  * is one of ours. Every header is bounds-checked against data_end before it is
  * read, as the verifier requires; the UDP header's offset depends on the IHL
  * (at most 60 bytes), which the check after it covers. */
-static __always_inline int is_local_tunnel(void *data, void *data_end)
+static __always_inline int is_local_tunnel(void *data, void *data_end, __u32 ifindex)
 {
+	struct xvs_local_ip key = { .ifindex = ifindex };
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
 	struct udphdr *udp;
 	__be16 proto;
 	void *l3;
-	__u32 daddr;
 
 	if ((void *)(eth + 1) > data_end)
 		return 0;
@@ -126,8 +154,8 @@ static __always_inline int is_local_tunnel(void *data, void *data_end)
 	} else if (ip->protocol != IPPROTO_GRE) {
 		return 0;
 	}
-	daddr = ip->daddr;
-	return bpf_map_lookup_elem(&local_ips, &daddr) != NULL;
+	key.addr = ip->daddr;
+	return bpf_map_lookup_elem(&local_ips, &key) != NULL;
 }
 
 #include "xvs_tier.h"
@@ -137,8 +165,10 @@ int xvs_xdp(struct xdp_md *ctx)
 {
 	void *data;
 	void *data_end;
-	__u32 zero = 0;
-	__u32 *mode = bpf_map_lookup_elem(&config, &zero);
+	__u32 ifindex = ctx->ingress_ifindex;
+	__u32 queue = ctx->rx_queue_index;
+	struct xvs_port *port;
+	__u32 xsk_base, n_queues, mode, port_slot;
 	long verdict;
 
 	/* The XDP tier (xvs_tier.h): a hot cache entry it can carry out forwards the
@@ -147,15 +177,27 @@ int xvs_xdp(struct xdp_md *ctx)
 	verdict = xvs_tier(ctx);
 	if (verdict != XVS_TIER_PUNT)
 		return verdict;
+
+	port = bpf_map_lookup_elem(&xsk_ports, &ifindex);
+	if (!port)
+		return XDP_PASS;
+	xsk_base = port->xsk_base;
+	n_queues = port->n_queues;
+	mode = port->mode;
+	port_slot = port->port_slot;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 
-	if (mode && *mode == XVS_MODE_UNDERLAY && !is_local_tunnel(data, data_end)) {
-		count(XVS_CNT_TO_KERNEL);
+	if (mode == XVS_MODE_UNDERLAY && !is_local_tunnel(data, data_end, ifindex)) {
+		count(port_slot, XVS_CNT_TO_KERNEL);
 		return XDP_PASS;
 	}
-	verdict = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
-	count(verdict == XDP_REDIRECT ? XVS_CNT_TO_XSK : XVS_CNT_TO_KERNEL);
+	if (queue >= n_queues) {
+		count(port_slot, XVS_CNT_TO_KERNEL);
+		return XDP_PASS;
+	}
+	verdict = bpf_redirect_map(&xsks, xsk_base + queue, XDP_PASS);
+	count(port_slot, verdict == XDP_REDIRECT ? XVS_CNT_TO_XSK : XVS_CNT_TO_KERNEL);
 	return verdict;
 }
 

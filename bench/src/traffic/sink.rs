@@ -335,7 +335,7 @@ struct RxQueue {
 /// The program on the sink's interface.
 enum SinkXdp {
     Steer(XdpProgram),
-    Check(SinkProgram),
+    Check(Box<SinkProgram>),
 }
 
 impl SinkXdp {
@@ -386,7 +386,11 @@ impl SinkIo {
             }
             CheckIn::Xdp => {
                 let exp = checker.sink_expectation();
-                SinkXdp::Check(SinkProgram::attach(&cfg.ifname, cfg.xdp_mode, &exp)?)
+                SinkXdp::Check(Box::new(SinkProgram::attach(
+                    &cfg.ifname,
+                    cfg.xdp_mode,
+                    &exp,
+                )?))
             }
         };
         let mut queues = Vec::with_capacity(wanted.len());

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Sender};
-use xvs_ebpf::XdpProgram;
+use xvs_ebpf::{XdpProgram, XdpSet};
 
 use super::config::{
     largest_mtu, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
@@ -60,6 +60,10 @@ pub struct AfXdpDatapath {
     config: DatapathConfig,
     workers: Vec<WorkerHandle>,
     ports: Mutex<BTreeMap<PortNo, PortEntry>>,
+    /// The one XDP program of every port: loaded at the first, attached to each (the
+    /// kernel's dispatcher waits for an RCU grace period on a new program, not on one
+    /// more user of the same), unloaded with the last.
+    xdp: XdpSet,
     stop: Arc<AtomicBool>,
 }
 
@@ -99,6 +103,7 @@ impl AfXdpDatapath {
             config: config.clone(),
             workers: Vec::new(),
             ports: Mutex::new(BTreeMap::new()),
+            xdp: XdpSet::new(),
             stop: stop.clone(),
         };
         for (i, worker) in workers.into_iter().enumerate() {
@@ -165,7 +170,9 @@ impl AfXdpDatapath {
                 max_mtu,
             });
         }
-        let mut program = XdpProgram::attach(ifname, self.config.xdp_mode)?;
+        let mut program = self
+            .xdp
+            .attach(ifname, self.config.xdp_mode, nd.rx_queues)?;
         match mode {
             PortMode::All => program.set_mode_all()?,
             PortMode::Underlay => program.set_mode_underlay()?,
@@ -394,6 +401,13 @@ impl AfXdpDatapath {
             .as_ref()
             .ok_or(AfXdpError::SendOnly(port))?
             .counters()?)
+    }
+
+    /// The kernel's ids of the XDP program attached to every (receiving) port: one per
+    /// network namespace with ports (one for a datapath in one namespace, as xvsd's);
+    /// none without ports.
+    pub fn xdp_program_ids(&self) -> Vec<u32> {
+        self.xdp.program_ids()
     }
 
     /// Per-port counters summed over workers, for the ports that exist now.
