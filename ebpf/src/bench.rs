@@ -15,6 +15,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use aya::maps::{Array, MapData, PerCpuArray, XskMap};
 use aya::programs::links::FdLink;
 
+use crate::test_run::{prog_test_run, TestRunAttr};
+
 use crate::{
     attach_link, devmap_err, ifindex, load_xdp, map_err, take_map, xdp_program, xsk_clear, xsk_set,
     EbpfError, XdpMode,
@@ -46,49 +48,6 @@ pub const SINK_MAX_FLOWS: u32 = SEEN_ENTRIES * SEEN_WORDS as u32 * 64;
 const CNT_OK: u32 = 0;
 const CNT_TO_USER: u32 = 1;
 
-/// `BPF_PROG_TEST_RUN` (alias `BPF_PROG_RUN`, uapi/linux/bpf.h).
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
-
-/// The `test` member of `union bpf_attr`.
-#[repr(C)]
-#[derive(Debug, Default)]
-struct TestRunAttr {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-    flags: u32,
-    cpu: u32,
-    batch_size: u32,
-    _pad: u32,
-}
-
-fn prog_test_run(attr: &mut TestRunAttr) -> io::Result<()> {
-    // SAFETY: attr is a valid, initialised bpf_attr prefix of the size given; the
-    // pointers in it (data_in/out, ctx_in) point to buffers of the sizes it gives, which
-    // outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>() as libc::c_uint,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn test_run_err(what: &'static str) -> impl FnOnce(io::Error) -> EbpfError {
     move |source| EbpfError::TestRun { what, source }
 }
@@ -103,7 +62,8 @@ fn run_once(prog_fd: u32, frame: &[u8]) -> Result<u32, EbpfError> {
         repeat: 1,
         ..TestRunAttr::default()
     };
-    prog_test_run(&mut attr).map_err(test_run_err("running the program once"))?;
+    // SAFETY: data_in points to `frame`, of the size given; no other buffer is named.
+    unsafe { prog_test_run(&mut attr) }.map_err(test_run_err("running the program once"))?;
     Ok(attr.retval)
 }
 

@@ -25,6 +25,7 @@
 
 #[cfg(feature = "bench")]
 pub mod bench;
+mod test_run;
 pub mod tier;
 
 use std::ffi::CString;

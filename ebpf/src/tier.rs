@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::{Array, DevMap, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
 
+use crate::test_run::{prog_test_run, TestRunAttr, XdpMd};
 use crate::{load_xdp, map_err, take_map, EbpfError, PROGRAM_NAME, XDP_OBJECT};
 
 /// Masks the program probes (XVS_TIER_MAX_MASKS).
@@ -277,43 +278,6 @@ fn zeroes() -> Result<PerCpuValues<[u8; 16]>, EbpfError> {
     })
 }
 
-/// `BPF_PROG_TEST_RUN` (alias `BPF_PROG_RUN`, uapi/linux/bpf.h).
-const BPF_PROG_TEST_RUN: libc::c_long = 10;
-
-/// The `test` member of `union bpf_attr`.
-#[repr(C)]
-#[derive(Debug, Default)]
-struct TestRunAttr {
-    prog_fd: u32,
-    retval: u32,
-    data_size_in: u32,
-    data_size_out: u32,
-    data_in: u64,
-    data_out: u64,
-    repeat: u32,
-    duration: u32,
-    ctx_size_in: u32,
-    ctx_size_out: u32,
-    ctx_in: u64,
-    ctx_out: u64,
-    flags: u32,
-    cpu: u32,
-    batch_size: u32,
-    _pad: u32,
-}
-
-/// `struct xdp_md` as `ctx_in` of a test run.
-#[repr(C)]
-#[derive(Debug, Default)]
-struct XdpMd {
-    data: u32,
-    data_end: u32,
-    data_meta: u32,
-    ingress_ifindex: u32,
-    rx_queue_index: u32,
-    egress_ifindex: u32,
-}
-
 /// One test run's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestRun {
@@ -405,20 +369,9 @@ impl TierHarness {
             ctx_in: &ctx as *const XdpMd as u64,
             ..TestRunAttr::default()
         };
-        // SAFETY: attr is a valid, initialised bpf_attr prefix of the size given; its
-        // pointers (data_in, data_out, ctx_in) point to buffers of the sizes it gives,
-        // which outlive the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_PROG_TEST_RUN,
-                &mut attr as *mut TestRunAttr,
-                std::mem::size_of::<TestRunAttr>() as libc::c_uint,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: its pointers (data_in, data_out, ctx_in) point to `frame`, `out` and
+        // `ctx`, of the sizes it gives, which outlive the call.
+        unsafe { prog_test_run(&mut attr)? };
         out.truncate(attr.data_size_out as usize);
         Ok(TestRun {
             verdict: attr.retval,
