@@ -389,13 +389,7 @@ fn load_shared() -> Result<Loaded, EbpfError> {
         .load(XDP_OBJECT)
         .map_err(EbpfError::Load)?;
     let prog = load_xdp(&mut ebpf, PROGRAM_NAME)?;
-    let prog_id = prog
-        .info()
-        .map_err(|source| EbpfError::Program {
-            what: "reading the program's info",
-            source,
-        })?
-        .id();
+    let prog_id = program_id(prog)?;
     let xsk_ports =
         HashMap::try_from(take_map(&mut ebpf, "xsk_ports")?).map_err(map_err("xsk_ports"))?;
     let xsks = XskMap::try_from(take_map(&mut ebpf, "xsks")?).map_err(map_err("xsks"))?;
@@ -664,13 +658,7 @@ pub(crate) fn attach_link(
                 source,
             })
     };
-    let prog_id = prog
-        .info()
-        .map_err(|source| EbpfError::Program {
-            what: "reading the program's info",
-            source,
-        })?
-        .id();
+    let prog_id = program_id(prog)?;
     // The program may be attached elsewhere already (a set's other ports): a link is
     // ours when the kernel holds one more for the program after the attach.
     let before = links_of(prog_id)?;
@@ -751,6 +739,17 @@ pub(crate) fn xdp_program<'a>(
             what: "not an XDP program",
             source,
         })
+}
+
+/// The kernel's id of a loaded program (what `ip link` shows as `prog/xdp id`).
+fn program_id(prog: &Xdp) -> Result<u32, EbpfError> {
+    Ok(prog
+        .info()
+        .map_err(|source| EbpfError::Program {
+            what: "reading the program's info",
+            source,
+        })?
+        .id())
 }
 
 /// Loads (verifies) the XDP program `name` of an object.
