@@ -6,7 +6,7 @@
 //! every reader's): nothing here runs on a worker.
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::http::{self, Route, CONTENT_TYPE, MAX_HEAD};
+use crate::pollserver::{poll_timeout, Flush, Outgoing, PollSet};
 
 #[derive(Clone, Copy, Debug)]
 pub struct MetricsConfig {
@@ -90,13 +91,9 @@ struct Conn {
     stream: TcpStream,
     deadline: Instant,
     head: Vec<u8>,
-    /// The response, once the request is in; `sent` of it written.
-    out: Option<Vec<u8>>,
-    sent: usize,
+    /// The response, once the request is in.
+    out: Option<Outgoing>,
 }
-
-/// How often the loop looks at `stop` and the deadlines with nothing else to do.
-const TICK: Duration = Duration::from_millis(100);
 
 fn run(
     listener: TcpListener,
@@ -107,8 +104,7 @@ fn run(
 ) {
     let mut conns: HashMap<u64, Conn> = HashMap::new();
     let mut next_id = 0u64;
-    let mut fds: Vec<libc::pollfd> = Vec::new();
-    let mut ids: Vec<u64> = Vec::new();
+    let mut set = PollSet::default();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         conns.retain(|_, c| {
@@ -118,50 +114,23 @@ fn run(
             }
             live
         });
-        fds.clear();
-        ids.clear();
-        fds.push(libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
+        set.start(&[(listener.as_raw_fd(), libc::POLLIN)]);
         for (&id, c) in &conns {
-            fds.push(libc::pollfd {
-                fd: c.stream.as_raw_fd(),
-                events: if c.out.is_some() {
-                    libc::POLLOUT
-                } else {
-                    libc::POLLIN
-                },
-                revents: 0,
-            });
-            ids.push(id);
+            let events = if c.out.is_some() {
+                libc::POLLOUT
+            } else {
+                libc::POLLIN
+            };
+            set.push_client(id, c.stream.as_raw_fd(), events);
         }
-        let wait = conns
-            .values()
-            .map(|c| c.deadline.saturating_duration_since(now))
-            .min()
-            .unwrap_or(TICK)
-            .min(TICK);
-        // SAFETY: `fds` is a valid array of pollfds for the duration of the call.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                wait.as_millis().max(1) as libc::c_int,
-            )
-        };
-        if n <= 0 {
+        let next = conns.values().map(|c| c.deadline).min();
+        if !matches!(set.poll(poll_timeout(now, next)), Ok(n) if n > 0) {
             continue;
         }
-        if fds[0].revents & libc::POLLIN != 0 {
+        if set.own_revents(0) & libc::POLLIN != 0 {
             accept_all(&listener, &mut conns, &mut next_id, cfg, counters);
         }
-        for (i, &id) in ids.iter().enumerate() {
-            let revents = fds[i + 1].revents;
-            if revents == 0 {
-                continue;
-            }
+        for (id, _) in set.client_events() {
             let Some(c) = conns.get_mut(&id) else {
                 continue;
             };
@@ -199,7 +168,6 @@ fn accept_all(
                         deadline: Instant::now() + cfg.deadline,
                         head: Vec::new(),
                         out: None,
-                        sent: 0,
                     },
                 );
             }
@@ -254,24 +222,22 @@ fn read_some(
             ),
         },
     };
-    c.out = Some(out);
+    c.out = Some(Outgoing::new(out, Instant::now()));
     write_some(c)
 }
 
 /// Writes what the socket takes. `true`: all of it went (or the peer went).
 fn write_some(c: &mut Conn) -> bool {
-    let Some(out) = &c.out else {
+    let Some(out) = &mut c.out else {
         return false;
     };
-    while c.sent < out.len() {
-        match c.stream.write(&out[c.sent..]) {
-            Ok(0) => return true,
-            Ok(n) => c.sent += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
+    match out.write_to(&c.stream) {
+        Flush::Done => {
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+            true
         }
+        Flush::Blocked => false,
+        // The peer went.
+        Flush::Stalled | Flush::Failed => true,
     }
-    let _ = c.stream.shutdown(std::net::Shutdown::Write);
-    true
 }
