@@ -46,6 +46,21 @@ pub fn eviction_victim(
         .map(|(id, _)| id)
 }
 
+/// The next connection waiting on a non-blocking listener (`accept` is its accept,
+/// the stream only): `Ok(None)` once none waits. Another error (out of descriptors,
+/// most likely) is the caller's to report; the connections still waiting are taken
+/// at the next poll.
+pub fn next_connection<S>(mut accept: impl FnMut() -> io::Result<S>) -> io::Result<Option<S>> {
+    loop {
+        match accept() {
+            Ok(stream) => return Ok(Some(stream)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The descriptors of one `poll(2)` call: first the server's own (listener, wake-up),
 /// then one per client, each with its id.
 #[derive(Default)]
@@ -284,6 +299,23 @@ mod tests {
         assert_eq!(out.write_to(socket(0, None)), Flush::Stalled);
         assert_eq!(out.progress(), now, "nothing moved");
         assert!(!Outgoing::empty(now).pending());
+    }
+
+    #[test]
+    fn connections_are_taken_until_none_waits_and_errors_are_told() {
+        let mut tries = vec![
+            Ok(1),
+            Err(io::Error::from(ErrorKind::Interrupted)),
+            Ok(2),
+            Err(ErrorKind::WouldBlock.into()),
+        ]
+        .into_iter();
+        let mut next = || tries.next().unwrap();
+        assert_eq!(next_connection(&mut next).unwrap(), Some(1));
+        assert_eq!(next_connection(&mut next).unwrap(), Some(2));
+        assert_eq!(next_connection(&mut next).unwrap(), None);
+        let emfile = next_connection(|| Err::<u8, _>(io::Error::from_raw_os_error(libc::EMFILE)));
+        assert_eq!(emfile.unwrap_err().raw_os_error(), Some(libc::EMFILE));
     }
 
     #[test]

@@ -41,8 +41,8 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 
 use crate::pollserver::{
-    earliest, eviction_victim, poll_timeout, wake_channel, Flush, Outgoing, PollSet, WakeReceiver,
-    Waker,
+    earliest, eviction_victim, next_connection, poll_timeout, wake_channel, Flush, Outgoing,
+    PollSet, WakeReceiver, Waker,
 };
 use crate::protocol::{parse_request, Command, Response, MAX_LINE};
 use crate::Daemon;
@@ -539,10 +539,9 @@ impl Loop<'_> {
 
     fn accept(&mut self, listener: &UnixListener) {
         loop {
-            let stream = match listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            let stream = match next_connection(|| listener.accept().map(|(s, _)| s)) {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
                 Err(e) => {
                     // Out of descriptors, most likely: the clients we have go on.
                     tracing::warn!(error = %e, "control socket: accept failed");

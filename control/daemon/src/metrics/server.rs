@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::http::{self, Route, CONTENT_TYPE, MAX_HEAD};
-use crate::pollserver::{poll_timeout, Flush, Outgoing, PollSet};
+use crate::pollserver::{next_connection, poll_timeout, Flush, Outgoing, PollSet};
 
 #[derive(Clone, Copy, Debug)]
 pub struct MetricsConfig {
@@ -153,28 +153,22 @@ fn accept_all(
     cfg: MetricsConfig,
     counters: &MetricsCounters,
 ) {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if conns.len() >= cfg.max_connections || stream.set_nonblocking(true).is_err() {
-                    counters.refused.fetch_add(1, Ordering::Relaxed);
-                    continue; // dropped: closed
-                }
-                *next_id += 1;
-                conns.insert(
-                    *next_id,
-                    Conn {
-                        stream,
-                        deadline: Instant::now() + cfg.deadline,
-                        head: Vec::new(),
-                        out: None,
-                    },
-                );
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            // WouldBlock, or a transient accept error (EMFILE, ECONNABORTED): next time.
-            Err(_) => return,
+    // None waiting, or a transient accept error (EMFILE, ECONNABORTED): next time.
+    while let Ok(Some(stream)) = next_connection(|| listener.accept().map(|(s, _)| s)) {
+        if conns.len() >= cfg.max_connections || stream.set_nonblocking(true).is_err() {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            continue; // dropped: closed
         }
+        *next_id += 1;
+        conns.insert(
+            *next_id,
+            Conn {
+                stream,
+                deadline: Instant::now() + cfg.deadline,
+                head: Vec::new(),
+                out: None,
+            },
+        );
     }
 }
 
@@ -239,5 +233,55 @@ fn write_some(c: &mut Conn) -> bool {
         Flush::Blocked => false,
         // The peer went.
         Flush::Stalled | Flush::Failed => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::Shutdown;
+
+    use super::*;
+
+    fn serving(cfg: MetricsConfig) -> MetricsServer {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        MetricsServer::spawn(listener, Box::new(|| "xvs_up 1\n".to_string()), cfg).unwrap()
+    }
+
+    /// Everything the server sends until it closes (or the test's own 5 s run out).
+    fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got
+    }
+
+    #[test]
+    fn a_scrape_gets_the_whole_response_then_the_connection_closes() {
+        let server = serving(MetricsConfig::default());
+        let mut s = TcpStream::connect(server.local_addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let want = http::response(200, CONTENT_TYPE, "xvs_up 1\n", false);
+        assert_eq!(read_to_close(&mut s), want);
+        assert_eq!(server.counters.served.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn connections_over_the_limit_are_closed_and_a_silent_one_at_its_deadline() {
+        let server = serving(MetricsConfig {
+            max_connections: 1,
+            deadline: Duration::from_millis(300),
+        });
+        // Accepted in the order they come: the first is taken, the second is over.
+        let mut first = TcpStream::connect(server.local_addr).unwrap();
+        let mut second = TcpStream::connect(server.local_addr).unwrap();
+        assert_eq!(read_to_close(&mut second), b"");
+        assert_eq!(server.counters.refused.load(Ordering::Relaxed), 1);
+        let started = Instant::now();
+        assert_eq!(read_to_close(&mut first), b"");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(server.counters.timed_out.load(Ordering::Relaxed), 1);
+        let _ = first.shutdown(Shutdown::Both);
     }
 }

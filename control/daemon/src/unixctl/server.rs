@@ -29,8 +29,8 @@ use crossbeam_channel::{Receiver, Sender};
 use super::jsonrpc::{encode_reply, Decoder, Request};
 use super::{check, Appctl};
 use crate::pollserver::{
-    earliest, eviction_victim, poll_timeout, wake_channel, Flush, Outgoing, PollSet, WakeReceiver,
-    Waker,
+    earliest, eviction_victim, next_connection, poll_timeout, wake_channel, Flush, Outgoing,
+    PollSet, WakeReceiver, Waker,
 };
 
 /// The unixctl server's bounds.
@@ -341,10 +341,9 @@ impl Loop {
 
     fn accept(&mut self, listener: &UnixListener) {
         loop {
-            let stream = match listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            let stream = match next_connection(|| listener.accept().map(|(s, _)| s)) {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "unixctl: accept failed");
                     return;
