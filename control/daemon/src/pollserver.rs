@@ -1,8 +1,9 @@
 //! The pieces of a `poll(2)` server that the control socket (`server.rs`), the unixctl
 //! socket (`unixctl/server.rs`) and the metrics endpoint (`metrics/server.rs`) share:
 //! the set of descriptors polled (with which client each belongs to), the wake-up
-//! channel from workers to the loop, a reply written as the socket allows, the choice
-//! of a client to evict, and the loop's wait until its next deadline.
+//! channel from workers to the loop, accepting what waits on the listener, a reading
+//! client's deadlines, the choice of a client to evict, a reply written as the socket
+//! allows, and the loop's wait until its next deadline.
 //!
 //! The loops themselves stay with each server: their clients' states, what counts as
 //! a request, what a deadline closes and what it says, and their counters differ in
@@ -44,6 +45,73 @@ pub fn eviction_victim(
         .filter(|&(_, since)| now.duration_since(since) >= at_least)
         .min_by_key(|&(_, since)| since)
         .map(|(id, _)| id)
+}
+
+/// Why a reading client's time ran out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadExpiry {
+    /// Part of a request was held for the request timeout.
+    Partial,
+    /// Nothing came for the idle timeout.
+    Idle,
+}
+
+/// A reading client's clocks: idle since it last had nothing to do and, once part of a
+/// request is held, that request's own clock, which runs for the request timeout
+/// instead of the idle one.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadTimer {
+    idle_since: Instant,
+    partial_since: Option<Instant>,
+}
+
+impl ReadTimer {
+    pub fn new(now: Instant) -> ReadTimer {
+        ReadTimer {
+            idle_since: now,
+            partial_since: None,
+        }
+    }
+
+    /// Input came: a request's clock starts, unless one runs already.
+    pub fn input_arrived(&mut self, now: Instant) {
+        self.partial_since.get_or_insert(now);
+    }
+
+    /// Part of a request is held from `since` (its clock starts again), or none is.
+    pub fn set_partial(&mut self, since: Option<Instant>) {
+        self.partial_since = since;
+    }
+
+    /// Part of a request is held.
+    pub fn partial(&self) -> bool {
+        self.partial_since.is_some()
+    }
+
+    /// Reading again (its reply written): idle from `now`, and what it sent meanwhile
+    /// (`holding`) has its whole time from `now`.
+    pub fn restart(&mut self, now: Instant, holding: bool) {
+        self.idle_since = now;
+        self.partial_since = holding.then_some(now);
+    }
+
+    /// When the client's time runs out, and why.
+    pub fn deadline(
+        &self,
+        request_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> (Instant, ReadExpiry) {
+        match self.partial_since {
+            Some(t) => (t + request_timeout, ReadExpiry::Partial),
+            None => (self.idle_since + idle_timeout, ReadExpiry::Idle),
+        }
+    }
+
+    /// Since when the client has waited for a request (part of one held counts from
+    /// when it began): the longest waiting is evicted first.
+    pub fn waiting_since(&self) -> Instant {
+        self.partial_since.unwrap_or(self.idle_since)
+    }
 }
 
 /// The next connection waiting on a non-blocking listener (`accept` is its accept,
@@ -316,6 +384,40 @@ mod tests {
         assert_eq!(next_connection(&mut next).unwrap(), None);
         let emfile = next_connection(|| Err::<u8, _>(io::Error::from_raw_os_error(libc::EMFILE)));
         assert_eq!(emfile.unwrap_err().raw_os_error(), Some(libc::EMFILE));
+    }
+
+    #[test]
+    fn a_partial_request_has_the_request_timeout_and_nothing_held_the_idle_one() {
+        let t0 = Instant::now();
+        let (request, idle) = (Duration::from_secs(10), Duration::from_secs(60));
+        let s = Duration::from_secs;
+        let mut timer = ReadTimer::new(t0);
+        assert_eq!(timer.deadline(request, idle), (t0 + idle, ReadExpiry::Idle));
+        assert_eq!(timer.waiting_since(), t0);
+        timer.input_arrived(t0 + s(5));
+        timer.input_arrived(t0 + s(7));
+        assert!(timer.partial());
+        assert_eq!(
+            timer.deadline(request, idle),
+            (t0 + s(15), ReadExpiry::Partial),
+            "the first byte of a request starts its clock"
+        );
+        assert_eq!(timer.waiting_since(), t0 + s(5));
+        timer.set_partial(Some(t0 + s(20)));
+        assert_eq!(timer.deadline(request, idle).0, t0 + s(30));
+        timer.set_partial(None);
+        assert_eq!(timer.deadline(request, idle), (t0 + idle, ReadExpiry::Idle));
+        timer.restart(t0 + s(40), true);
+        assert_eq!(
+            timer.deadline(request, idle),
+            (t0 + s(50), ReadExpiry::Partial)
+        );
+        timer.restart(t0 + s(40), false);
+        assert_eq!(
+            timer.deadline(request, idle),
+            (t0 + s(100), ReadExpiry::Idle)
+        );
+        assert_eq!(timer.waiting_since(), t0 + s(40));
     }
 
     #[test]

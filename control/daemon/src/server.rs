@@ -42,7 +42,7 @@ use serde_json::Value;
 
 use crate::pollserver::{
     earliest, eviction_victim, next_connection, poll_timeout, wake_channel, Flush, Outgoing,
-    PollSet, WakeReceiver, Waker,
+    PollSet, ReadExpiry, ReadTimer, WakeReceiver, Waker,
 };
 use crate::protocol::{parse_request, Command, Response, MAX_LINE};
 use crate::Daemon;
@@ -262,7 +262,7 @@ fn config_worker(daemon: Arc<Daemon>, jobs: Receiver<ConfigJob>, replies: Replie
 /// Where a client is.
 #[derive(Debug, PartialEq, Eq)]
 enum State {
-    /// Waiting for its next request (since `since`).
+    /// Waiting for its next request.
     Reading,
     /// A request is with the workers.
     Running,
@@ -283,10 +283,9 @@ struct Client {
     running: usize,
     /// Charged to the shared budget.
     charged: usize,
-    /// Since when the client has been waiting for input (reading).
-    since: Instant,
-    /// Since when a line has been coming (part of it held).
-    line_since: Option<Instant>,
+    /// While reading: idle since when, and since when a line has been coming (part of
+    /// it held).
+    timer: ReadTimer,
     /// The reply (or last words) being written; when it last moved.
     out: Outgoing,
     /// The peer sent its last byte (end of file) or hung up.
@@ -304,8 +303,7 @@ impl Client {
             scanned: 0,
             running: 0,
             charged: 0,
-            since: now,
-            line_since: None,
+            timer: ReadTimer::new(now),
             out: Outgoing::empty(now),
             eof: false,
             dead: false,
@@ -486,14 +484,20 @@ impl Loop<'_> {
         for (&id, c) in &mut self.clients {
             // Not read for want of budget, holding none: its time does not run (those
             // holding the budget are timed, and free it).
-            if budget_spent && c.line_since.is_some() && c.charged == 0 && c.held() >= FREE_BYTES {
-                c.line_since = Some(now);
+            if budget_spent && c.timer.partial() && c.charged == 0 && c.held() >= FREE_BYTES {
+                c.timer.set_partial(Some(now));
             }
             let deadline = match c.state {
-                State::Reading => match c.line_since {
-                    Some(t) => Some((t + self.cfg.request_timeout, Expiry::Line)),
-                    None => Some((c.since + self.cfg.idle_timeout, Expiry::Idle)),
-                },
+                State::Reading => {
+                    let (t, why) = c
+                        .timer
+                        .deadline(self.cfg.request_timeout, self.cfg.idle_timeout);
+                    let why = match why {
+                        ReadExpiry::Partial => Expiry::Line,
+                        ReadExpiry::Idle => Expiry::Idle,
+                    };
+                    Some((t, why))
+                }
                 State::Writing | State::Closing if !c.dead => {
                     Some((c.out.progress() + self.cfg.request_timeout, Expiry::Reply))
                 }
@@ -583,7 +587,7 @@ impl Loop<'_> {
             .clients
             .iter()
             .filter(|(_, c)| !c.dead && c.state == State::Reading)
-            .map(|(&id, c)| (id, c.line_since.unwrap_or(c.since)));
+            .map(|(&id, c)| (id, c.timer.waiting_since()));
         let Some(id) = eviction_victim(waiting, now, EVICT_AFTER) else {
             return false;
         };
@@ -643,8 +647,8 @@ impl Loop<'_> {
                 return;
             }
             c.eof = true;
-        } else if c.line_since.is_none() {
-            c.line_since = Some(Instant::now());
+        } else {
+            c.timer.input_arrived(Instant::now());
         }
         self.recharge(id);
     }
@@ -667,8 +671,7 @@ impl Loop<'_> {
         match c.state {
             State::Writing => {
                 c.state = State::Reading;
-                c.since = now;
-                c.line_since = (!c.input.is_empty()).then_some(now);
+                c.timer.restart(now, !c.input.is_empty());
             }
             State::Closing => self.drop_client(id),
             _ => {}
@@ -718,7 +721,7 @@ impl Loop<'_> {
         c.scanned = 0;
         c.running = line.len();
         c.state = State::Running;
-        c.line_since = None;
+        c.timer.set_partial(None);
         if self.jobs.send(Job { client: id, line }).is_err() {
             self.drop_client(id);
             return;
@@ -749,9 +752,7 @@ impl Loop<'_> {
             None => {
                 // An empty line: nothing to answer.
                 c.state = State::Reading;
-                let now = Instant::now();
-                c.since = now;
-                c.line_since = (!c.input.is_empty()).then_some(now);
+                c.timer.restart(Instant::now(), !c.input.is_empty());
             }
         }
     }
@@ -764,7 +765,7 @@ impl Loop<'_> {
         };
         c.input = Vec::new();
         c.scanned = 0;
-        c.line_since = None;
+        c.timer.set_partial(None);
         let running = c.state == State::Running;
         c.out = Outgoing::new(resp.to_line().into_bytes(), Instant::now());
         c.state = State::Closing;

@@ -30,7 +30,7 @@ use super::jsonrpc::{encode_reply, Decoder, Request};
 use super::{check, Appctl};
 use crate::pollserver::{
     earliest, eviction_victim, next_connection, poll_timeout, wake_channel, Flush, Outgoing,
-    PollSet, WakeReceiver, Waker,
+    PollSet, ReadTimer, WakeReceiver, Waker,
 };
 
 /// The unixctl server's bounds.
@@ -182,10 +182,8 @@ struct Client {
     stream: UnixStream,
     decoder: Decoder,
     state: State,
-    /// Since when it has waited for input (reading, nothing held).
-    since: Instant,
-    /// Since when part of a message has been held.
-    partial_since: Option<Instant>,
+    /// While reading: idle since when, and since when part of a message has been held.
+    timer: ReadTimer,
     /// The reply being written; when it last moved.
     out: Outgoing,
     /// The peer is gone (end of file); what it sent is still answered.
@@ -317,10 +315,11 @@ impl Loop {
         let mut expired = Vec::new();
         for (&id, c) in &self.clients {
             let deadline = match c.state {
-                State::Reading => match c.partial_since {
-                    Some(t) => Some(t + self.cfg.request_timeout),
-                    None => Some(c.since + self.cfg.idle_timeout),
-                },
+                State::Reading => Some(
+                    c.timer
+                        .deadline(self.cfg.request_timeout, self.cfg.idle_timeout)
+                        .0,
+                ),
                 State::Writing => Some(c.out.progress() + self.cfg.request_timeout),
                 State::Running => None,
             };
@@ -369,8 +368,7 @@ impl Loop {
                     stream,
                     decoder: Decoder::new(self.cfg.max_message),
                     state: State::Reading,
-                    since: now,
-                    partial_since: None,
+                    timer: ReadTimer::new(now),
                     out: Outgoing::empty(now),
                     eof: false,
                     dead: false,
@@ -385,7 +383,7 @@ impl Loop {
             .clients
             .iter()
             .filter(|(_, c)| !c.dead && c.state == State::Reading)
-            .map(|(&id, c)| (id, c.partial_since.unwrap_or(c.since)));
+            .map(|(&id, c)| (id, c.timer.waiting_since()));
         match eviction_victim(waiting, now, EVICT_AFTER) {
             Some(id) => {
                 self.close(id);
@@ -418,9 +416,7 @@ impl Loop {
             }
             Ok(n) => {
                 c.decoder.feed(&buf[..n]);
-                if c.partial_since.is_none() {
-                    c.partial_since = Some(Instant::now());
-                }
+                c.timer.input_arrived(Instant::now());
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(_) => self.close(id),
@@ -438,7 +434,8 @@ impl Loop {
         match c.decoder.next_request() {
             Ok(Some(request)) => {
                 c.state = State::Running;
-                c.partial_since = (c.decoder.pending() > 0).then(Instant::now);
+                c.timer
+                    .set_partial((c.decoder.pending() > 0).then(Instant::now));
                 if self
                     .jobs
                     .send(Job {
@@ -452,7 +449,7 @@ impl Loop {
             }
             Ok(None) => {
                 if c.decoder.pending() == 0 {
-                    c.partial_since = None;
+                    c.timer.set_partial(None);
                     if c.eof {
                         self.close(id);
                     }
@@ -497,9 +494,8 @@ impl Loop {
         let now = Instant::now();
         c.out = Outgoing::empty(now);
         c.state = State::Reading;
-        c.since = now;
         // What it sent meanwhile has its whole time from now.
-        c.partial_since = (c.decoder.pending() > 0).then_some(now);
+        c.timer.restart(now, c.decoder.pending() > 0);
     }
 
     /// Closes a connection; one whose request runs is forgotten when it is answered.
