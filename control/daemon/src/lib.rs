@@ -14,6 +14,7 @@ pub mod netdevs;
 pub mod netlink;
 pub mod ovsdb;
 pub mod pidfile;
+pub mod pollserver;
 pub mod ports;
 pub mod protocol;
 pub mod reconcile;

@@ -40,6 +40,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::Value;
 
+use crate::pollserver::{
+    earliest, eviction_victim, next_connection, poll_timeout, wake_channel, Flush, Outgoing,
+    PollSet, ReadExpiry, ReadTimer, WakeReceiver, Waker,
+};
 use crate::protocol::{parse_request, Command, Response, MAX_LINE};
 use crate::Daemon;
 
@@ -47,8 +51,6 @@ use crate::Daemon;
 pub const FREE_BYTES: usize = 64 << 10;
 /// A client waiting for input at least this long may be evicted for a new one.
 pub const EVICT_AFTER: Duration = Duration::from_secs(1);
-/// The longest wait in `poll(2)`: how soon a stop is noticed.
-const POLL: Duration = Duration::from_millis(100);
 /// Bytes read at once from a client.
 const CHUNK: usize = 64 << 10;
 
@@ -204,7 +206,7 @@ struct Done {
 #[derive(Clone)]
 struct Replies {
     tx: Sender<Done>,
-    wake: Arc<UnixStream>,
+    wake: Waker,
 }
 
 impl Replies {
@@ -213,8 +215,7 @@ impl Replies {
             client,
             reply: reply.map(|r| r.to_line()),
         });
-        // Non-blocking: a full pipe already wakes the loop.
-        let _ = (&*self.wake).write(&[1]);
+        self.wake.wake();
     }
 }
 
@@ -261,7 +262,7 @@ fn config_worker(daemon: Arc<Daemon>, jobs: Receiver<ConfigJob>, replies: Replie
 /// Where a client is.
 #[derive(Debug, PartialEq, Eq)]
 enum State {
-    /// Waiting for its next request (since `since`).
+    /// Waiting for its next request.
     Reading,
     /// A request is with the workers.
     Running,
@@ -282,14 +283,11 @@ struct Client {
     running: usize,
     /// Charged to the shared budget.
     charged: usize,
-    /// Since when the client has been waiting for input (reading).
-    since: Instant,
-    /// Since when a line has been coming (part of it held).
-    line_since: Option<Instant>,
-    out: Vec<u8>,
-    written: usize,
-    /// When the reply last moved.
-    progress: Instant,
+    /// While reading: idle since when, and since when a line has been coming (part of
+    /// it held).
+    timer: ReadTimer,
+    /// The reply (or last words) being written; when it last moved.
+    out: Outgoing,
     /// The peer sent its last byte (end of file) or hung up.
     eof: bool,
     /// Gone: nothing more to read or write; kept until a running request ends.
@@ -305,11 +303,8 @@ impl Client {
             scanned: 0,
             running: 0,
             charged: 0,
-            since: now,
-            line_since: None,
-            out: Vec::new(),
-            written: 0,
-            progress: now,
+            timer: ReadTimer::new(now),
+            out: Outgoing::empty(now),
             eof: false,
             dead: false,
         }
@@ -356,13 +351,11 @@ pub fn serve_with(
     listener
         .set_nonblocking(true)
         .expect("nonblocking listener");
-    let (wake_rx, wake_tx) = UnixStream::pair().expect("a socket pair to wake the loop");
-    let _ = wake_rx.set_nonblocking(true);
-    let _ = wake_tx.set_nonblocking(true);
+    let (wake_rx, waker) = wake_channel().expect("a socket pair to wake the loop");
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
     let replies = Replies {
         tx: done_tx,
-        wake: Arc::new(wake_tx),
+        wake: waker,
     };
     // Every client has at most one request queued or running: the queues are bounded
     // by the number of clients.
@@ -417,24 +410,18 @@ impl Loop<'_> {
     fn run(
         &mut self,
         listener: &UnixListener,
-        wake: &UnixStream,
+        wake: &WakeReceiver,
         done: &Receiver<Done>,
         stop: &AtomicBool,
     ) {
-        let mut fds: Vec<libc::pollfd> = Vec::new();
-        let mut ids: Vec<u64> = Vec::new();
+        let mut set = PollSet::default();
         while !stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             let next = self.expire(now);
-            fds.clear();
-            ids.clear();
-            let pfd = |fd, events| libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            };
-            fds.push(pfd(listener.as_raw_fd(), libc::POLLIN));
-            fds.push(pfd(wake.as_raw_fd(), libc::POLLIN));
+            set.start(&[
+                (listener.as_raw_fd(), libc::POLLIN),
+                (wake.as_raw_fd(), libc::POLLIN),
+            ]);
             let budget_left = self.charged < self.cfg.line_budget;
             for (&id, c) in &self.clients {
                 let mut events = 0;
@@ -442,7 +429,7 @@ impl Loop<'_> {
                     State::Reading if !c.eof && (budget_left || c.held() < FREE_BYTES) => {
                         events |= libc::POLLIN
                     }
-                    State::Writing | State::Closing if c.written < c.out.len() && !c.dead => {
+                    State::Writing | State::Closing if c.out.pending() && !c.dead => {
                         events |= libc::POLLOUT
                     }
                     _ => {}
@@ -452,35 +439,18 @@ impl Loop<'_> {
                 if events == 0 && (c.eof || c.dead) {
                     continue;
                 }
-                fds.push(pfd(c.stream.as_raw_fd(), events));
-                ids.push(id);
+                set.push_client(id, c.stream.as_raw_fd(), events);
             }
-            let timeout = next
-                .map_or(POLL, |t| t.saturating_duration_since(now).min(POLL))
-                .max(Duration::from_millis(1));
-            // SAFETY: `fds` is a valid array of pollfds for the duration of the call.
-            let n = unsafe {
-                libc::poll(
-                    fds.as_mut_ptr(),
-                    fds.len() as libc::nfds_t,
-                    timeout.as_millis() as i32,
-                )
-            };
-            if n < 0 {
+            if set.poll(poll_timeout(now, next)).is_err() {
                 continue;
             }
-            if fds[1].revents != 0 {
-                let mut sink = [0u8; 256];
-                while matches!((&*wake).read(&mut sink), Ok(n) if n > 0) {}
+            if set.own_revents(1) != 0 {
+                wake.drain();
             }
             while let Ok(d) = done.try_recv() {
                 self.finished(d);
             }
-            for (i, &id) in ids.iter().enumerate() {
-                let r = fds[i + 2].revents;
-                if r == 0 {
-                    continue;
-                }
+            for (id, r) in set.client_events() {
                 let readable = self
                     .clients
                     .get(&id)
@@ -499,7 +469,7 @@ impl Loop<'_> {
                     self.write(id);
                 }
             }
-            if fds[0].revents != 0 {
+            if set.own_revents(0) != 0 {
                 self.accept(listener);
             }
             self.advance_all();
@@ -514,16 +484,22 @@ impl Loop<'_> {
         for (&id, c) in &mut self.clients {
             // Not read for want of budget, holding none: its time does not run (those
             // holding the budget are timed, and free it).
-            if budget_spent && c.line_since.is_some() && c.charged == 0 && c.held() >= FREE_BYTES {
-                c.line_since = Some(now);
+            if budget_spent && c.timer.partial() && c.charged == 0 && c.held() >= FREE_BYTES {
+                c.timer.set_partial(Some(now));
             }
             let deadline = match c.state {
-                State::Reading => match c.line_since {
-                    Some(t) => Some((t + self.cfg.request_timeout, Expiry::Line)),
-                    None => Some((c.since + self.cfg.idle_timeout, Expiry::Idle)),
-                },
+                State::Reading => {
+                    let (t, why) = c
+                        .timer
+                        .deadline(self.cfg.request_timeout, self.cfg.idle_timeout);
+                    let why = match why {
+                        ReadExpiry::Partial => Expiry::Line,
+                        ReadExpiry::Idle => Expiry::Idle,
+                    };
+                    Some((t, why))
+                }
                 State::Writing | State::Closing if !c.dead => {
-                    Some((c.progress + self.cfg.request_timeout, Expiry::Reply))
+                    Some((c.out.progress() + self.cfg.request_timeout, Expiry::Reply))
                 }
                 _ => None,
             };
@@ -531,7 +507,7 @@ impl Loop<'_> {
                 if now >= t {
                     expired.push((id, why));
                 } else {
-                    next = Some(next.map_or(t, |n| n.min(t)));
+                    next = earliest(next, t);
                 }
             }
         }
@@ -567,10 +543,9 @@ impl Loop<'_> {
 
     fn accept(&mut self, listener: &UnixListener) {
         loop {
-            let stream = match listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            let stream = match next_connection(|| listener.accept().map(|(s, _)| s)) {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
                 Err(e) => {
                     // Out of descriptors, most likely: the clients we have go on.
                     tracing::warn!(error = %e, "control socket: accept failed");
@@ -608,17 +583,12 @@ impl Loop<'_> {
     /// Closes the client that has waited for input the longest, if one has waited at
     /// least [`EVICT_AFTER`].
     fn evict(&mut self, now: Instant) -> bool {
-        let victim = self
+        let waiting = self
             .clients
             .iter()
-            .filter(|(_, c)| {
-                !c.dead
-                    && c.state == State::Reading
-                    && now.duration_since(c.line_since.unwrap_or(c.since)) >= EVICT_AFTER
-            })
-            .min_by_key(|(_, c)| c.line_since.unwrap_or(c.since))
-            .map(|(&id, _)| id);
-        let Some(id) = victim else {
+            .filter(|(_, c)| !c.dead && c.state == State::Reading)
+            .map(|(&id, c)| (id, c.timer.waiting_since()));
+        let Some(id) = eviction_victim(waiting, now, EVICT_AFTER) else {
             return false;
         };
         ControlStats::bump(&self.stats.evicted);
@@ -677,8 +647,8 @@ impl Loop<'_> {
                 return;
             }
             c.eof = true;
-        } else if c.line_since.is_none() {
-            c.line_since = Some(Instant::now());
+        } else {
+            c.timer.input_arrived(Instant::now());
         }
         self.recharge(id);
     }
@@ -687,34 +657,24 @@ impl Loop<'_> {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
-        while c.written < c.out.len() {
-            match c.stream.write(&c.out[c.written..]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    c.written += n;
-                    c.progress = Instant::now();
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.drop_client(id);
-                    return;
-                }
+        match c.out.write_to(&c.stream) {
+            Flush::Done => {}
+            // Written again when the socket says it takes more (or at its deadline).
+            Flush::Blocked | Flush::Stalled => return,
+            Flush::Failed => {
+                self.drop_client(id);
+                return;
             }
         }
-        if c.written >= c.out.len() {
-            c.out = Vec::new();
-            c.written = 0;
-            match c.state {
-                State::Writing => {
-                    c.state = State::Reading;
-                    let now = Instant::now();
-                    c.since = now;
-                    c.line_since = (!c.input.is_empty()).then_some(now);
-                }
-                State::Closing => self.drop_client(id),
-                _ => {}
+        let now = Instant::now();
+        c.out = Outgoing::empty(now);
+        match c.state {
+            State::Writing => {
+                c.state = State::Reading;
+                c.timer.restart(now, !c.input.is_empty());
             }
+            State::Closing => self.drop_client(id),
+            _ => {}
         }
     }
 
@@ -761,7 +721,7 @@ impl Loop<'_> {
         c.scanned = 0;
         c.running = line.len();
         c.state = State::Running;
-        c.line_since = None;
+        c.timer.set_partial(None);
         if self.jobs.send(Job { client: id, line }).is_err() {
             self.drop_client(id);
             return;
@@ -785,18 +745,14 @@ impl Loop<'_> {
         };
         match d.reply {
             Some(line) => {
-                c.out = line.into_bytes();
-                c.written = 0;
-                c.progress = Instant::now();
+                c.out = Outgoing::new(line.into_bytes(), Instant::now());
                 c.state = State::Writing;
                 self.write(d.client);
             }
             None => {
                 // An empty line: nothing to answer.
                 c.state = State::Reading;
-                let now = Instant::now();
-                c.since = now;
-                c.line_since = (!c.input.is_empty()).then_some(now);
+                c.timer.restart(Instant::now(), !c.input.is_empty());
             }
         }
     }
@@ -809,11 +765,9 @@ impl Loop<'_> {
         };
         c.input = Vec::new();
         c.scanned = 0;
-        c.line_since = None;
+        c.timer.set_partial(None);
         let running = c.state == State::Running;
-        c.out = resp.to_line().into_bytes();
-        c.written = 0;
-        c.progress = Instant::now();
+        c.out = Outgoing::new(resp.to_line().into_bytes(), Instant::now());
         c.state = State::Closing;
         if running {
             // Cannot happen (a running client is not read) but the reply must not be
@@ -825,7 +779,7 @@ impl Loop<'_> {
         self.write(id);
         // What does not fit in the socket buffer now is not waited for long.
         if let Some(c) = self.clients.get_mut(&id) {
-            if c.written < c.out.len() {
+            if c.out.pending() {
                 self.drop_client(id);
             }
         }
@@ -840,7 +794,7 @@ impl Loop<'_> {
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
             c.dead = true;
             c.input = Vec::new();
-            c.out = Vec::new();
+            c.out = Outgoing::empty(Instant::now());
             self.recharge(id);
             self.stats
                 .clients

@@ -6,7 +6,7 @@
 //! every reader's): nothing here runs on a worker.
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::http::{self, Route, CONTENT_TYPE, MAX_HEAD};
+use crate::pollserver::{next_connection, poll_timeout, Flush, Outgoing, PollSet};
 
 #[derive(Clone, Copy, Debug)]
 pub struct MetricsConfig {
@@ -90,13 +91,9 @@ struct Conn {
     stream: TcpStream,
     deadline: Instant,
     head: Vec<u8>,
-    /// The response, once the request is in; `sent` of it written.
-    out: Option<Vec<u8>>,
-    sent: usize,
+    /// The response, once the request is in.
+    out: Option<Outgoing>,
 }
-
-/// How often the loop looks at `stop` and the deadlines with nothing else to do.
-const TICK: Duration = Duration::from_millis(100);
 
 fn run(
     listener: TcpListener,
@@ -107,8 +104,7 @@ fn run(
 ) {
     let mut conns: HashMap<u64, Conn> = HashMap::new();
     let mut next_id = 0u64;
-    let mut fds: Vec<libc::pollfd> = Vec::new();
-    let mut ids: Vec<u64> = Vec::new();
+    let mut set = PollSet::default();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         conns.retain(|_, c| {
@@ -118,50 +114,23 @@ fn run(
             }
             live
         });
-        fds.clear();
-        ids.clear();
-        fds.push(libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
+        set.start(&[(listener.as_raw_fd(), libc::POLLIN)]);
         for (&id, c) in &conns {
-            fds.push(libc::pollfd {
-                fd: c.stream.as_raw_fd(),
-                events: if c.out.is_some() {
-                    libc::POLLOUT
-                } else {
-                    libc::POLLIN
-                },
-                revents: 0,
-            });
-            ids.push(id);
+            let events = if c.out.is_some() {
+                libc::POLLOUT
+            } else {
+                libc::POLLIN
+            };
+            set.push_client(id, c.stream.as_raw_fd(), events);
         }
-        let wait = conns
-            .values()
-            .map(|c| c.deadline.saturating_duration_since(now))
-            .min()
-            .unwrap_or(TICK)
-            .min(TICK);
-        // SAFETY: `fds` is a valid array of pollfds for the duration of the call.
-        let n = unsafe {
-            libc::poll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                wait.as_millis().max(1) as libc::c_int,
-            )
-        };
-        if n <= 0 {
+        let next = conns.values().map(|c| c.deadline).min();
+        if !matches!(set.poll(poll_timeout(now, next)), Ok(n) if n > 0) {
             continue;
         }
-        if fds[0].revents & libc::POLLIN != 0 {
+        if set.own_revents(0) & libc::POLLIN != 0 {
             accept_all(&listener, &mut conns, &mut next_id, cfg, counters);
         }
-        for (i, &id) in ids.iter().enumerate() {
-            let revents = fds[i + 1].revents;
-            if revents == 0 {
-                continue;
-            }
+        for (id, _) in set.client_events() {
             let Some(c) = conns.get_mut(&id) else {
                 continue;
             };
@@ -184,29 +153,22 @@ fn accept_all(
     cfg: MetricsConfig,
     counters: &MetricsCounters,
 ) {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if conns.len() >= cfg.max_connections || stream.set_nonblocking(true).is_err() {
-                    counters.refused.fetch_add(1, Ordering::Relaxed);
-                    continue; // dropped: closed
-                }
-                *next_id += 1;
-                conns.insert(
-                    *next_id,
-                    Conn {
-                        stream,
-                        deadline: Instant::now() + cfg.deadline,
-                        head: Vec::new(),
-                        out: None,
-                        sent: 0,
-                    },
-                );
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            // WouldBlock, or a transient accept error (EMFILE, ECONNABORTED): next time.
-            Err(_) => return,
+    // None waiting, or a transient accept error (EMFILE, ECONNABORTED): next time.
+    while let Ok(Some(stream)) = next_connection(|| listener.accept().map(|(s, _)| s)) {
+        if conns.len() >= cfg.max_connections || stream.set_nonblocking(true).is_err() {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            continue; // dropped: closed
         }
+        *next_id += 1;
+        conns.insert(
+            *next_id,
+            Conn {
+                stream,
+                deadline: Instant::now() + cfg.deadline,
+                head: Vec::new(),
+                out: None,
+            },
+        );
     }
 }
 
@@ -254,24 +216,72 @@ fn read_some(
             ),
         },
     };
-    c.out = Some(out);
+    c.out = Some(Outgoing::new(out, Instant::now()));
     write_some(c)
 }
 
 /// Writes what the socket takes. `true`: all of it went (or the peer went).
 fn write_some(c: &mut Conn) -> bool {
-    let Some(out) = &c.out else {
+    let Some(out) = &mut c.out else {
         return false;
     };
-    while c.sent < out.len() {
-        match c.stream.write(&out[c.sent..]) {
-            Ok(0) => return true,
-            Ok(n) => c.sent += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
+    match out.write_to(&c.stream) {
+        Flush::Done => {
+            let _ = c.stream.shutdown(std::net::Shutdown::Write);
+            true
         }
+        Flush::Blocked => false,
+        // The peer went.
+        Flush::Stalled | Flush::Failed => true,
     }
-    let _ = c.stream.shutdown(std::net::Shutdown::Write);
-    true
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::Shutdown;
+
+    use super::*;
+
+    fn serving(cfg: MetricsConfig) -> MetricsServer {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        MetricsServer::spawn(listener, Box::new(|| "xvs_up 1\n".to_string()), cfg).unwrap()
+    }
+
+    /// Everything the server sends until it closes (or the test's own 5 s run out).
+    fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got
+    }
+
+    #[test]
+    fn a_scrape_gets_the_whole_response_then_the_connection_closes() {
+        let server = serving(MetricsConfig::default());
+        let mut s = TcpStream::connect(server.local_addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let want = http::response(200, CONTENT_TYPE, "xvs_up 1\n", false);
+        assert_eq!(read_to_close(&mut s), want);
+        assert_eq!(server.counters.served.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn connections_over_the_limit_are_closed_and_a_silent_one_at_its_deadline() {
+        let server = serving(MetricsConfig {
+            max_connections: 1,
+            deadline: Duration::from_millis(300),
+        });
+        // Accepted in the order they come: the first is taken, the second is over.
+        let mut first = TcpStream::connect(server.local_addr).unwrap();
+        let mut second = TcpStream::connect(server.local_addr).unwrap();
+        assert_eq!(read_to_close(&mut second), b"");
+        assert_eq!(server.counters.refused.load(Ordering::Relaxed), 1);
+        let started = Instant::now();
+        assert_eq!(read_to_close(&mut first), b"");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(server.counters.timed_out.load(Ordering::Relaxed), 1);
+        let _ = first.shutdown(Shutdown::Both);
+    }
 }

@@ -14,7 +14,7 @@
 //! one idle longest (at least 1 s), or is closed itself.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -28,6 +28,10 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::jsonrpc::{encode_reply, Decoder, Request};
 use super::{check, Appctl};
+use crate::pollserver::{
+    earliest, eviction_victim, next_connection, poll_timeout, wake_channel, Flush, Outgoing,
+    PollSet, ReadTimer, WakeReceiver, Waker,
+};
 
 /// The unixctl server's bounds.
 #[derive(Clone, Debug)]
@@ -54,7 +58,6 @@ impl Default for UnixctlConfig {
 }
 
 const CHUNK: usize = 64 << 10;
-const POLL: Duration = Duration::from_millis(100);
 /// A connection idle at least this long may be closed for a new one.
 const EVICT_AFTER: Duration = Duration::from_secs(1);
 
@@ -134,7 +137,7 @@ impl Drop for UnixctlServer {
     }
 }
 
-fn worker(appctl: Arc<Appctl>, jobs: Receiver<Job>, done: Sender<Done>, wake: Arc<UnixStream>) {
+fn worker(appctl: Arc<Appctl>, jobs: Receiver<Job>, done: Sender<Done>, wake: Waker) {
     for job in jobs {
         let r = job.request;
         appctl.received.fetch_add(1, Ordering::Relaxed);
@@ -164,7 +167,7 @@ fn worker(appctl: Arc<Appctl>, jobs: Receiver<Job>, done: Sender<Done>, wake: Ar
             client: job.client,
             reply,
         });
-        let _ = (&*wake).write(&[1]);
+        wake.wake();
     }
 }
 
@@ -179,13 +182,10 @@ struct Client {
     stream: UnixStream,
     decoder: Decoder,
     state: State,
-    /// Since when it has waited for input (reading, nothing held).
-    since: Instant,
-    /// Since when part of a message has been held.
-    partial_since: Option<Instant>,
-    out: Vec<u8>,
-    written: usize,
-    progress: Instant,
+    /// While reading: idle since when, and since when part of a message has been held.
+    timer: ReadTimer,
+    /// The reply being written; when it last moved.
+    out: Outgoing,
     /// The peer is gone (end of file); what it sent is still answered.
     eof: bool,
     /// Closed: forgotten once its request (if any) is answered.
@@ -200,16 +200,13 @@ struct Loop {
 }
 
 fn serve(appctl: Arc<Appctl>, listener: UnixListener, cfg: UnixctlConfig, finish: &AtomicBool) {
-    let (wake_rx, wake_tx) = match UnixStream::pair() {
+    let (wake_rx, wake_tx) = match wake_channel() {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "unixctl: no socket pair to wake the loop");
             return;
         }
     };
-    let _ = wake_rx.set_nonblocking(true);
-    let _ = wake_tx.set_nonblocking(true);
-    let wake_tx = Arc::new(wake_tx);
     let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded::<Job>();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
     let mut threads = Vec::new();
@@ -247,12 +244,11 @@ impl Loop {
     fn run(
         &mut self,
         listener: &UnixListener,
-        wake: &UnixStream,
+        wake: &WakeReceiver,
         done: &Receiver<Done>,
         finish: &AtomicBool,
     ) {
-        let mut fds: Vec<libc::pollfd> = Vec::new();
-        let mut ids: Vec<u64> = Vec::new();
+        let mut set = PollSet::default();
         let mut finishing: Option<Instant> = None;
         loop {
             let now = Instant::now();
@@ -270,18 +266,11 @@ impl Loop {
                 }
             }
             let next = self.expire(now);
-            fds.clear();
-            ids.clear();
-            let pfd = |fd, events| libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            };
-            fds.push(pfd(
-                listener.as_raw_fd(),
-                if finishing.is_none() { libc::POLLIN } else { 0 },
-            ));
-            fds.push(pfd(wake.as_raw_fd(), libc::POLLIN));
+            let accepting = if finishing.is_none() { libc::POLLIN } else { 0 };
+            set.start(&[
+                (listener.as_raw_fd(), accepting),
+                (wake.as_raw_fd(), libc::POLLIN),
+            ]);
             for (&id, c) in &self.clients {
                 if c.dead {
                     continue;
@@ -292,44 +281,26 @@ impl Loop {
                     _ => 0,
                 };
                 if events != 0 {
-                    fds.push(pfd(c.stream.as_raw_fd(), events));
-                    ids.push(id);
+                    set.push_client(id, c.stream.as_raw_fd(), events);
                 }
             }
-            let timeout = next
-                .map(|t| t.saturating_duration_since(now))
-                .unwrap_or(POLL)
-                .min(POLL);
-            // SAFETY: `fds` is a valid array of pollfds for the duration of the call.
-            let n = unsafe {
-                libc::poll(
-                    fds.as_mut_ptr(),
-                    fds.len() as libc::nfds_t,
-                    timeout.as_millis() as i32,
-                )
-            };
-            if n < 0 {
+            if set.poll(poll_timeout(now, next)).is_err() {
                 continue;
             }
-            if fds[1].revents != 0 {
-                let mut sink = [0u8; 256];
-                while matches!((&*wake).read(&mut sink), Ok(n) if n > 0) {}
+            if set.own_revents(1) != 0 {
+                wake.drain();
             }
             while let Ok(d) = done.try_recv() {
                 self.finished(d);
             }
-            for (i, &id) in ids.iter().enumerate() {
-                let r = fds[i + 2].revents;
-                if r == 0 {
-                    continue;
-                }
+            for (id, r) in set.client_events() {
                 if r & libc::POLLOUT != 0 {
                     self.write(id);
                 } else if r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
                     self.read(id);
                 }
             }
-            if fds[0].revents != 0 {
+            if set.own_revents(0) != 0 {
                 self.accept(listener);
             }
             let ids: Vec<u64> = self.clients.keys().copied().collect();
@@ -344,18 +315,19 @@ impl Loop {
         let mut expired = Vec::new();
         for (&id, c) in &self.clients {
             let deadline = match c.state {
-                State::Reading => match c.partial_since {
-                    Some(t) => Some(t + self.cfg.request_timeout),
-                    None => Some(c.since + self.cfg.idle_timeout),
-                },
-                State::Writing => Some(c.progress + self.cfg.request_timeout),
+                State::Reading => Some(
+                    c.timer
+                        .deadline(self.cfg.request_timeout, self.cfg.idle_timeout)
+                        .0,
+                ),
+                State::Writing => Some(c.out.progress() + self.cfg.request_timeout),
                 State::Running => None,
             };
             if let Some(t) = deadline {
                 if now >= t {
                     expired.push(id);
                 } else {
-                    next = Some(next.map_or(t, |n| n.min(t)));
+                    next = earliest(next, t);
                 }
             }
         }
@@ -368,10 +340,9 @@ impl Loop {
 
     fn accept(&mut self, listener: &UnixListener) {
         loop {
-            let stream = match listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            let stream = match next_connection(|| listener.accept().map(|(s, _)| s)) {
+                Ok(Some(s)) => s,
+                Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "unixctl: accept failed");
                     return;
@@ -397,11 +368,8 @@ impl Loop {
                     stream,
                     decoder: Decoder::new(self.cfg.max_message),
                     state: State::Reading,
-                    since: now,
-                    partial_since: None,
-                    out: Vec::new(),
-                    written: 0,
-                    progress: now,
+                    timer: ReadTimer::new(now),
+                    out: Outgoing::empty(now),
                     eof: false,
                     dead: false,
                 },
@@ -411,17 +379,12 @@ impl Loop {
 
     /// Closes the connection idle longest, if one has been idle [`EVICT_AFTER`].
     fn evict(&mut self, now: Instant) -> bool {
-        let victim = self
+        let waiting = self
             .clients
             .iter()
-            .filter(|(_, c)| {
-                !c.dead
-                    && c.state == State::Reading
-                    && now.duration_since(c.partial_since.unwrap_or(c.since)) >= EVICT_AFTER
-            })
-            .min_by_key(|(_, c)| c.partial_since.unwrap_or(c.since))
-            .map(|(&id, _)| id);
-        match victim {
+            .filter(|(_, c)| !c.dead && c.state == State::Reading)
+            .map(|(&id, c)| (id, c.timer.waiting_since()));
+        match eviction_victim(waiting, now, EVICT_AFTER) {
             Some(id) => {
                 self.close(id);
                 true
@@ -453,9 +416,7 @@ impl Loop {
             }
             Ok(n) => {
                 c.decoder.feed(&buf[..n]);
-                if c.partial_since.is_none() {
-                    c.partial_since = Some(Instant::now());
-                }
+                c.timer.input_arrived(Instant::now());
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(_) => self.close(id),
@@ -473,7 +434,8 @@ impl Loop {
         match c.decoder.next_request() {
             Ok(Some(request)) => {
                 c.state = State::Running;
-                c.partial_since = (c.decoder.pending() > 0).then(Instant::now);
+                c.timer
+                    .set_partial((c.decoder.pending() > 0).then(Instant::now));
                 if self
                     .jobs
                     .send(Job {
@@ -487,7 +449,7 @@ impl Loop {
             }
             Ok(None) => {
                 if c.decoder.pending() == 0 {
-                    c.partial_since = None;
+                    c.timer.set_partial(None);
                     if c.eof {
                         self.close(id);
                     }
@@ -511,9 +473,7 @@ impl Loop {
             self.clients.remove(&d.client);
             return;
         }
-        c.out = d.reply;
-        c.written = 0;
-        c.progress = Instant::now();
+        c.out = Outgoing::new(d.reply, Instant::now());
         c.state = State::Writing;
         self.write(d.client);
     }
@@ -522,30 +482,20 @@ impl Loop {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
-        while c.written < c.out.len() {
-            match c.stream.write(&c.out[c.written..]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    c.written += n;
-                    c.progress = Instant::now();
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.close(id);
-                    return;
-                }
+        match c.out.write_to(&c.stream) {
+            Flush::Done => {}
+            // Written again when the socket says it takes more (or at its deadline).
+            Flush::Blocked | Flush::Stalled => return,
+            Flush::Failed => {
+                self.close(id);
+                return;
             }
         }
-        if c.written >= c.out.len() {
-            let now = Instant::now();
-            c.out = Vec::new();
-            c.written = 0;
-            c.state = State::Reading;
-            c.since = now;
-            // What it sent meanwhile has its whole time from now.
-            c.partial_since = (c.decoder.pending() > 0).then_some(now);
-        }
+        let now = Instant::now();
+        c.out = Outgoing::empty(now);
+        c.state = State::Reading;
+        // What it sent meanwhile has its whole time from now.
+        c.timer.restart(now, c.decoder.pending() > 0);
     }
 
     /// Closes a connection; one whose request runs is forgotten when it is answered.
