@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use aya::maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, XskMap};
 use aya::programs::links::FdLink;
 use aya::programs::links::LinkError;
-use aya::programs::{loaded_links, ProgramError, Xdp};
+use aya::programs::{ProgramError, Xdp};
 
 /// The compiled XDP object (aligned as aya's parser wants it).
 pub(crate) static XDP_OBJECT: &[u8] =
@@ -642,8 +642,7 @@ impl XdpProgram {
 /// generic mode with a warning.
 ///
 /// aya quietly falls back to netlink when bpf_link_create says EINVAL; such an
-/// attachment would survive us, so this checks that the kernel holds a link for the
-/// program and refuses (detaching again) otherwise.
+/// attachment would survive us, so it is refused (and detached again).
 pub(crate) fn attach_link(
     prog: &mut Xdp,
     ifname: &str,
@@ -658,10 +657,6 @@ pub(crate) fn attach_link(
                 source,
             })
     };
-    let prog_id = program_id(prog)?;
-    // The program may be attached elsewhere already (a set's other ports): a link is
-    // ours when the kernel holds one more for the program after the attach.
-    let before = links_of(prog_id)?;
     let (link_id, attached) = match mode {
         XdpMode::Auto => match try_attach(prog, XdpMode::Native) {
             Ok(id) => (id, XdpMode::Native),
@@ -674,54 +669,26 @@ pub(crate) fn attach_link(
         },
         m => (try_attach(prog, m)?, m),
     };
-    let is_link = match links_of(prog_id) {
-        Ok(after) => after > before,
-        Err(e) => {
-            let _ = prog.detach(link_id);
-            return Err(e);
-        }
-    };
-    if !is_link {
-        // Detach through the same (netlink) path it was attached with.
-        let _ = prog.detach(link_id);
-        return Err(EbpfError::NotABpfLink {
-            ifname: ifname.into(),
-        });
-    }
     let link = prog
         .take_link(link_id)
         .map_err(|source| EbpfError::Program {
             what: "taking the XDP link",
             source,
         })?;
+    // aya says which kind of attachment it made only through the link's Debug form:
+    // `FdLink::try_from` would drop a netlink one without detaching it, while dropping
+    // the `XdpLink` itself detaches it. (Counting the kernel's links for the program
+    // instead opened every link in the system for a moment, which delayed other
+    // processes' and threads' detaches: a test saw an XDP program still attached
+    // right after its datapath stopped.)
+    if format!("{link:?}").contains("NlLink") {
+        drop(link);
+        return Err(EbpfError::NotABpfLink {
+            ifname: ifname.into(),
+        });
+    }
     let link = FdLink::try_from(link).map_err(EbpfError::Link)?;
     Ok((link, attached))
-}
-
-/// How many bpf_links the kernel holds for program `prog_id`.
-fn links_of(prog_id: u32) -> Result<usize, EbpfError> {
-    let mut n = 0;
-    for info in loaded_links() {
-        let info = match info {
-            Ok(info) => info,
-            // Another process's link went away between the listing and the look-up
-            // (ENOENT), or is being made or torn down (EAGAIN): not ours (we hold ours
-            // open, made), so not a reason to fail.
-            Err(LinkError::SyscallError(e))
-                if matches!(
-                    e.io_error.raw_os_error(),
-                    Some(libc::ENOENT) | Some(libc::EAGAIN)
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(EbpfError::Link(e)),
-        };
-        if info.program_id() == prog_id {
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// The XDP program `name` of a loaded object.
