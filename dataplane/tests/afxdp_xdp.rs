@@ -524,3 +524,49 @@ fn ports_share_one_xdp_program_and_steer_per_port() {
     assert!(dp.xdp_program_ids().is_empty());
     dp.stop();
 }
+
+/// A port's XDP program is gone from its netdev the moment its handle is dropped, even
+/// while another reference to the bpf_link is alive. A `fork` in any thread copies the
+/// link's descriptor into the child until its `exec`; here a descriptor opened by the
+/// link's id stands for that child (closing the handle's own descriptor alone would
+/// leave the program attached until this one closes: a CI run saw it).
+#[test]
+fn a_dropped_port_detaches_at_once_while_its_link_is_held_elsewhere() {
+    require_root();
+    let net = SwitchNet::new(1);
+    let set = xvs_ebpf::XdpSet::new();
+    let prog = in_netns(&net.ns_switch, || {
+        set.attach(&net.hosts[0].switch_if, xvs_ebpf::XdpMode::Auto, 1)
+            .unwrap()
+    });
+    let link_id = prog.link_id().expect("the kernel names the link");
+    assert!(xdp_prog_id(&net, 0).is_some(), "{}", net.switch_link(0));
+
+    #[repr(C)]
+    struct GetFdById {
+        link_id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    let mut attr = GetFdById {
+        link_id,
+        next_id: 0,
+        open_flags: 0,
+    };
+    // SAFETY: BPF_LINK_GET_FD_BY_ID (30) reads this plain bpf_attr prefix.
+    let held = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            30 as libc::c_long,
+            &mut attr as *mut GetFdById,
+            std::mem::size_of::<GetFdById>() as libc::c_uint,
+        )
+    };
+    assert!(held >= 0, "{}", std::io::Error::last_os_error());
+
+    drop(prog);
+    assert_eq!(xdp_prog_id(&net, 0), None, "{}", net.switch_link(0));
+    assert!(set.program_ids().is_empty());
+    // SAFETY: our own descriptor, closed once.
+    unsafe { libc::close(held as i32) };
+}

@@ -13,7 +13,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::{Array, MapData, PerCpuArray, XskMap};
-use aya::programs::links::FdLink;
 
 use crate::test_run::{prog_test_run, TestRunAttr};
 
@@ -152,7 +151,7 @@ unsafe impl aya::Pod for GenState {}
 /// it out of `out` as well. See `xdp/xvs_bench_gen.bpf.c`.
 pub struct LoopGenerator {
     /// The attachments; dropped first.
-    links: Vec<FdLink>,
+    links: Vec<crate::XdpAttachment>,
     state: Array<MapData, GenState>,
     _out: aya::maps::DevMap<MapData>,
     _ebpf: aya::Ebpf,
@@ -362,7 +361,7 @@ pub struct SinkProgram {
     ifname: Option<String>,
     mode: Option<XdpMode>,
     /// The attachment; dropped first.
-    link: Option<FdLink>,
+    link: Option<crate::XdpAttachment>,
     prog_fd: u32,
     xsks: XskMap<MapData>,
     counters: PerCpuArray<MapData, u64>,

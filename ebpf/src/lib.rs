@@ -25,6 +25,7 @@
 
 #[cfg(feature = "bench")]
 pub mod bench;
+mod link;
 mod test_run;
 pub mod tier;
 
@@ -37,6 +38,7 @@ use aya::maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuValues, XskMap};
 use aya::programs::links::FdLink;
 use aya::programs::links::LinkError;
 use aya::programs::{ProgramError, Xdp};
+pub use link::XdpAttachment;
 
 /// The compiled XDP object (aligned as aya's parser wants it).
 pub(crate) static XDP_OBJECT: &[u8] =
@@ -461,8 +463,8 @@ pub struct XdpProgram {
     mode: XdpMode,
     port_mode: u32,
     slots: PortSlots,
-    /// The attachment: closing this fd detaches the program. Dropped first.
-    link: Option<FdLink>,
+    /// The attachment; dropped first.
+    link: Option<XdpAttachment>,
     set: XdpSet,
 }
 
@@ -511,6 +513,11 @@ impl XdpProgram {
     /// Native or Generic: the mode the program is attached in.
     pub fn attached_mode(&self) -> XdpMode {
         self.mode
+    }
+
+    /// The kernel's id of this port's bpf_link.
+    pub fn link_id(&self) -> Option<u32> {
+        self.link.as_ref().and_then(XdpAttachment::link_id)
     }
 
     /// The kernel's id of the (shared) program.
@@ -648,7 +655,7 @@ pub(crate) fn attach_link(
     ifname: &str,
     ifindex: u32,
     mode: XdpMode,
-) -> Result<(FdLink, XdpMode), EbpfError> {
+) -> Result<(XdpAttachment, XdpMode), EbpfError> {
     let try_attach = |prog: &mut Xdp, m: XdpMode| {
         prog.attach_to_if_index(ifindex, m.aya())
             .map_err(|source| EbpfError::Attach {
@@ -688,7 +695,7 @@ pub(crate) fn attach_link(
         });
     }
     let link = FdLink::try_from(link).map_err(EbpfError::Link)?;
-    Ok((link, attached))
+    Ok((XdpAttachment::new(link), attached))
 }
 
 /// The XDP program `name` of a loaded object.

@@ -2,7 +2,6 @@
 //! every frame of one interface redirected, untouched, to another.
 
 use aya::maps::MapData;
-use aya::programs::links::FdLink;
 
 #[cfg(doc)]
 use crate::XdpProgram;
@@ -27,7 +26,7 @@ pub struct RedirectProgram {
     to_ifindex: u32,
     mode: XdpMode,
     /// The attachment: closing this fd detaches the program. Dropped first.
-    link: Option<FdLink>,
+    link: Option<crate::XdpAttachment>,
     _tx_port: aya::maps::DevMap<MapData>,
     _ebpf: aya::Ebpf,
 }
