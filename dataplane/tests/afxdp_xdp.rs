@@ -570,3 +570,30 @@ fn a_dropped_port_detaches_at_once_while_its_link_is_held_elsewhere() {
     // SAFETY: our own descriptor, closed once.
     unsafe { libc::close(held as i32) };
 }
+
+/// The kernel says whether a veth takes frames redirected from XDP: only while its
+/// peer can receive them (GRO or an XDP program there turns its NAPI on). The XDP tier
+/// outputs only to ports that say so.
+#[test]
+fn a_veth_takes_redirects_only_while_its_peer_has_napi() {
+    require_root();
+    let net = SwitchNet::new(1);
+    let host = &net.hosts[0];
+    let ifindex = in_netns(&net.ns_switch, || {
+        xvs_ebpf::ifindex(&host.switch_if).unwrap()
+    });
+    let probe = || {
+        in_netns(&net.ns_switch, || {
+            xvs_dataplane::afxdp::xdp_features::XdpFeatures::open()
+                .unwrap()
+                .takes_redirects(ifindex)
+        })
+    };
+    // The test nets turn GRO on for every veth end.
+    assert!(probe(), "the peer's GRO is on");
+    host.ns
+        .exec("ethtool", &["-K", &host.host_if, "gro", "off"]);
+    assert!(!probe(), "a veth whose peer has neither GRO nor XDP");
+    host.ns.exec("ethtool", &["-K", &host.host_if, "gro", "on"]);
+    assert!(probe(), "GRO on again");
+}

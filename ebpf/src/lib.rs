@@ -179,6 +179,11 @@ struct Loaded {
     local_ips: HashMap<MapData, [u32; 2], u8>,
     counters: PerCpuArray<MapData, u64>,
     prog_id: u32,
+    /// The XDP tier's maps, at full size, when the set was made with the tier.
+    tier: Option<tier::TierMaps>,
+    /// Tells this load from an earlier one in the same namespace (the tier's entries
+    /// went with the earlier one).
+    load_id: u64,
     /// Holds the program (each link holds its own reference to it too).
     ebpf: aya::Ebpf,
 }
@@ -193,13 +198,18 @@ struct Loaded {
 #[derive(Clone)]
 pub struct XdpSet {
     state: Arc<Mutex<Vec<SetState>>>,
+    /// Load the XDP tier's maps at full size, and turn the tier on.
+    with_tier: bool,
 }
 
 /// A network namespace: the device and inode of its `/proc/.../ns/net`.
-type NetnsId = (u64, u64);
+pub type NetnsId = (u64, u64);
+
+/// Loads of any set, numbered (see `Loaded::load_id`).
+static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The calling thread's network namespace.
-fn current_netns() -> Result<NetnsId, EbpfError> {
+pub fn current_netns() -> Result<NetnsId, EbpfError> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata("/proc/thread-self/ns/net").map_err(EbpfError::Netns)?;
     Ok((m.dev(), m.ino()))
@@ -250,7 +260,40 @@ impl XdpSet {
     pub fn new() -> XdpSet {
         XdpSet {
             state: Arc::new(Mutex::new(Vec::new())),
+            with_tier: false,
         }
+    }
+
+    /// An empty set whose program runs the XDP tier (`xdp/xvs_tier.h`): its maps are
+    /// loaded at full size and the tier is enabled, with no entry (every frame is
+    /// steered as without it until entries are added through [`XdpSet::tier`]).
+    pub fn with_tier() -> XdpSet {
+        XdpSet {
+            state: Arc::new(Mutex::new(Vec::new())),
+            with_tier: true,
+        }
+    }
+
+    /// Whether the set runs the XDP tier.
+    pub fn has_tier(&self) -> bool {
+        self.with_tier
+    }
+
+    /// Runs `f` on the tier's maps of the program loaded in namespace `netns`, with the
+    /// load's id (a new id means the earlier load's entries are gone); None when no
+    /// program is loaded there or the set has no tier.
+    pub fn tier<R>(
+        &self,
+        netns: NetnsId,
+        f: impl FnOnce(&mut tier::TierMaps, u64) -> R,
+    ) -> Option<R> {
+        let mut all = lock(&self.state);
+        let loaded = all
+            .iter_mut()
+            .find(|st| st.netns == netns)
+            .and_then(|st| st.loaded.as_mut())?;
+        let id = loaded.load_id;
+        loaded.tier.as_mut().map(|t| f(t, id))
     }
 
     /// The kernel's ids of the loaded programs: one per network namespace the set has
@@ -295,7 +338,7 @@ impl XdpSet {
         };
         let st = &mut all[at];
         if st.loaded.is_none() {
-            match load_shared() {
+            match load_shared(self.with_tier) {
                 Ok(l) => st.loaded = Some(l),
                 Err(e) => {
                     all.swap_remove(at);
@@ -380,16 +423,17 @@ impl XdpSet {
 }
 
 /// Loads the object once for a set.
-fn load_shared() -> Result<Loaded, EbpfError> {
-    let mut ebpf = aya::EbpfLoader::new()
-        .btf(kernel_btf())
-        // The XDP tier (tier.rs) is not used by the daemon yet: at full size its
-        // per-CPU counters (1 MiB per CPU) and its flows' hash buckets (1 MiB) would
-        // be allocated for nothing.
-        .map_max_entries("tier_counters", 1)
-        .map_max_entries("tier_flows", 1)
-        .load(XDP_OBJECT)
-        .map_err(EbpfError::Load)?;
+fn load_shared(with_tier: bool) -> Result<Loaded, EbpfError> {
+    let mut loader = aya::EbpfLoader::new();
+    loader.btf(kernel_btf());
+    if !with_tier {
+        // Without the tier its per-CPU counters (1 MiB per CPU) and its flows' hash
+        // buckets (1 MiB) would be allocated for nothing.
+        loader
+            .map_max_entries("tier_counters", 1)
+            .map_max_entries("tier_flows", 1);
+    }
+    let mut ebpf = loader.load(XDP_OBJECT).map_err(EbpfError::Load)?;
     let prog = load_xdp(&mut ebpf, PROGRAM_NAME)?;
     let prog_id = program_id(prog)?;
     let xsk_ports =
@@ -399,8 +443,24 @@ fn load_shared() -> Result<Loaded, EbpfError> {
         HashMap::try_from(take_map(&mut ebpf, "local_ips")?).map_err(map_err("local_ips"))?;
     let counters =
         PerCpuArray::try_from(take_map(&mut ebpf, "counters")?).map_err(map_err("counters"))?;
-    tracing::info!("XDP program loaded (id {prog_id})");
+    let tier = if with_tier {
+        let mut t = tier::TierMaps::take(&mut ebpf)?;
+        t.set_config(tier::TierConfig {
+            enabled: true,
+            trace: false,
+            n_masks: 0,
+        })?;
+        Some(t)
+    } else {
+        None
+    };
+    tracing::info!(
+        "XDP program loaded (id {prog_id}{})",
+        if with_tier { ", XDP tier on" } else { "" }
+    );
     Ok(Loaded {
+        tier,
+        load_id: LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         xsk_ports,
         xsks,
         local_ips,
@@ -451,6 +511,10 @@ impl PortSlots {
             .collect();
         for k in mine {
             let _ = loaded.local_ips.remove(&k);
+        }
+        if let Some(t) = loaded.tier.as_mut() {
+            // Its frames are no longer ours; the tier must not take them either.
+            let _ = t.remove_port(self.ifindex);
         }
     }
 }
@@ -506,6 +570,11 @@ impl XdpProgram {
         &self.ifname
     }
 
+    pub fn netns(&self) -> NetnsId {
+        self.netns
+    }
+
+    /// The netdev's interface index.
     pub fn ifindex(&self) -> u32 {
         self.slots.ifindex
     }

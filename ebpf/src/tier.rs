@@ -88,6 +88,8 @@ pub struct TierMaps {
     flows: HashMap<MapData, FlowKeyBytes, ActionsBytes>,
     counters: PerCpuArray<MapData, [u8; 16]>,
     tx: DevMap<MapData>,
+    /// The devmap's descriptor again: aya's `DevMap` cannot delete an element.
+    tx_fd: std::os::fd::OwnedFd,
     trace: PerCpuArray<MapData, [u8; 16]>,
     config_now: TierConfig,
 }
@@ -126,6 +128,22 @@ impl TierMaps {
                 .map_err(map_err("tier_flows"))?,
             counters: PerCpuArray::try_from(take_map(ebpf, "tier_counters")?)
                 .map_err(map_err("tier_counters"))?,
+            tx_fd: {
+                let m = ebpf.map("tier_tx").ok_or(EbpfError::Missing {
+                    what: "map",
+                    name: "tier_tx",
+                })?;
+                let aya::maps::Map::DevMap(d) = m else {
+                    return Err(EbpfError::Missing {
+                        what: "devmap",
+                        name: "tier_tx",
+                    });
+                };
+                d.fd()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| map_err("tier_tx")(MapError::IoError(e)))?
+            },
             tx: DevMap::try_from(take_map(ebpf, "tier_tx")?).map_err(map_err("tier_tx"))?,
             trace: PerCpuArray::try_from(take_map(ebpf, "tier_trace")?)
                 .map_err(map_err("tier_trace"))?,
@@ -224,6 +242,39 @@ impl TierMaps {
                 map: "tier_tx",
                 source: MapError::IoError(io::Error::other(e.to_string())),
             })
+    }
+
+    /// Empties output slot `slot` (its entries' frames are punted from then on); an
+    /// empty slot is not an error.
+    pub fn remove_tx(&mut self, slot: u32) -> Result<(), EbpfError> {
+        #[repr(C)]
+        struct DeleteAttr {
+            map_fd: u32,
+            _pad: u32,
+            key: u64,
+        }
+        let mut attr = DeleteAttr {
+            map_fd: self.tx_fd.as_raw_fd() as u32,
+            _pad: 0,
+            key: &slot as *const u32 as u64,
+        };
+        // SAFETY: BPF_MAP_DELETE_ELEM (3) reads the attr and the 4-byte key it points
+        // to, both alive for the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                3 as libc::c_long,
+                &mut attr as *mut DeleteAttr,
+                std::mem::size_of::<DeleteAttr>() as libc::c_uint,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(map_err("tier_tx")(MapError::IoError(e)));
+            }
+        }
+        Ok(())
     }
 
     /// (packets, bytes) of a counter slot, summed over CPUs.

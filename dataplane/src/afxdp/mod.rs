@@ -8,6 +8,8 @@
 //! - [`sys`]: every AF_XDP system call (socket, bind, options, mmap, the tx kick, the rx
 //!   wake-up, the idle poll), for the datapath and the bench's traffic engines alike.
 //! - [`netdev`]: index, MAC, MTU and rx queue count of a netdev.
+//! - [`xdp_features`]: whether a netdev takes frames redirected from XDP (the XDP
+//!   tier's outputs).
 //! - [`datapath`]: [`AfXdpDatapath`] and its ports, the worker threads and their poll
 //!   loop, the rx and the tx paths.
 
@@ -17,6 +19,7 @@ pub mod ring;
 pub mod socket;
 pub mod sys;
 pub mod umem;
+pub mod xdp_features;
 
 pub use datapath::{
     AfXdpDatapath, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
