@@ -11,6 +11,7 @@
 //! to a port that has an output slot in the tier's devmap.
 
 use crate::actions::{DpAction, Tpid, TunnelHeader, TunnelKind};
+use crate::cache::CachedFlow;
 use crate::flow_key::{FlowKey, PortNo};
 use crate::mac::MacAddr;
 use crate::tunnel::{tunnel_header_len, write_tunnel_header, TunnelKeyMatch, TunnelMap};
@@ -404,6 +405,73 @@ impl TierActions {
             counter_slot: u32_at(32),
         })
     }
+}
+
+/// An entry in the tier: its counter slot, in one load of the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TierHandle {
+    pub slot: u32,
+    /// The program's load the entry went into (a reload empties the tier).
+    pub load: u64,
+}
+
+/// Why a cache entry did not go into the tier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TierRefusal {
+    #[error(transparent)]
+    NotExpressible(#[from] NotExpressible),
+    #[error("the mask does not match the input port exactly")]
+    InPortWildcarded,
+    #[error("every mask slot of the tier is in use")]
+    MasksFull,
+    #[error("the tier holds as many entries as it can")]
+    Full,
+    #[error("no XDP program runs the tier")]
+    NotLoaded,
+    #[error("a BPF map refused the entry: {0}")]
+    Map(String),
+}
+
+/// The tier's figures (dp-show, coverage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TierStats {
+    /// Entries in the tier now.
+    pub entries: u64,
+    /// Masks in use now.
+    pub masks: u64,
+    /// Ports the tier outputs to now (their netdev takes XDP redirects).
+    pub tx_ports: u64,
+    pub installed: u64,
+    pub removed: u64,
+    /// Attempts that did not put an entry in (a hot entry not expressible is tried
+    /// again at every tick it stays hot).
+    pub refused: u64,
+    /// Waits for the kernel's RCU grace period after removals (before a barrier).
+    pub grace_periods: u64,
+    /// Frames forwarded (or dropped by an entry) in the kernel, as last read.
+    pub packets: u64,
+}
+
+/// The XDP tier as the revalidator drives it: the datapath's maps behind it (a model in
+/// tests). Entries are cache entries the tier also carries out; the cache stays the
+/// authority.
+pub trait TierBackend: Send {
+    /// Puts a cache entry into the tier, or says why not.
+    fn install(&mut self, flow: &CachedFlow) -> Result<TierHandle, TierRefusal>;
+    /// Takes an entry out. A program that looked it up before may still be forwarding
+    /// a frame by it until [`TierBackend::quiesce`] returns.
+    fn remove(&mut self, h: TierHandle);
+    /// Returns once no frame is forwarded by an entry removed before the call (an RCU
+    /// grace period when any was removed since the last call; nothing otherwise).
+    fn quiesce(&mut self);
+    /// (packets, bytes) the entry forwarded in the kernel since it was installed; None
+    /// when it is gone (the program was reloaded).
+    fn counters(&mut self, h: TierHandle) -> Option<(u64, u64)>;
+    /// The tunnel ports, after a topology change.
+    fn set_tunnels(&mut self, map: &TunnelMap);
+    /// Now and then: the ports' output slots checked again.
+    fn tick(&mut self);
+    fn stats(&self) -> TierStats;
 }
 
 /// The masks in the tier, in slots 0..N (at most `xvs_ebpf::tier::MAX_MASKS`): a new

@@ -476,6 +476,10 @@ impl Daemon {
                     json["pipeline"] = present::datapath::pipeline_counters_json(sw);
                     let mut text = present::datapath::dp_show_text(&workers, &reval.stats);
                     text.push_str(&present::datapath::pipeline_counters_text(sw));
+                    if let Some(t) = reval.tier_stats() {
+                        json["xdp_tier"] = present::datapath::tier_json(&t);
+                        text.push_str(&present::datapath::tier_text(&t));
+                    }
                     (json, text)
                 });
                 // The sockets' counters: clients closed for stalling, refused, ...

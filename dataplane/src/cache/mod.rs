@@ -78,6 +78,16 @@ impl EntryStats {
         }
     }
 
+    /// Sets the counters to totals counted elsewhere (the XDP tier's, by the control
+    /// thread: the one writer of these). `used` only moves forward.
+    pub fn set_totals(&self, packets: u64, bytes: u64, used: u64) {
+        self.packets.store(packets, Ordering::Relaxed);
+        self.bytes.store(bytes, Ordering::Relaxed);
+        if used > self.used.load(Ordering::Relaxed) {
+            self.used.store(used, Ordering::Relaxed);
+        }
+    }
+
     /// (packets, bytes, last used) as seen now.
     pub fn read(&self) -> (u64, u64, u64) {
         (
@@ -93,12 +103,16 @@ impl EntryStats {
 #[derive(Debug)]
 #[repr(C)]
 pub struct CachedFlow {
+    /// What the worker forwarded by this entry.
     pub stats: EntryStats,
     pub actions: ActionProgram,
     pub id: EntryId,
     /// The key, already masked.
     pub key: FlowKey,
     pub mask: FlowKey,
+    /// What the XDP tier forwarded by this entry in the kernel (`xdp_tier.rs`), as the
+    /// control thread last read it; zero for an entry never in the tier.
+    pub xdp_stats: EntryStats,
 }
 
 impl CachedFlow {
@@ -111,7 +125,16 @@ impl CachedFlow {
             id,
             key: key.masked(&mask),
             mask,
+            xdp_stats: EntryStats::default(),
         }
+    }
+
+    /// (packets, bytes, last used) of the entry in both tiers: the worker's and the
+    /// XDP tier's.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        let (p, b, u) = self.stats.read();
+        let (xp, xb, xu) = self.xdp_stats.read();
+        (p + xp, b + xb, u.max(xu))
     }
 }
 

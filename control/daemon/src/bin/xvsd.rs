@@ -64,6 +64,12 @@ pub(crate) struct Args {
     /// of them only.
     #[arg(long, default_value = "auto", value_parser = ["auto", "native", "generic"])]
     xdp_mode: String,
+    /// The XDP tier: hot cache entries that the kernel can carry out (L2 matches; VLAN,
+    /// MAC and tunnel-id changes; GRE/VXLAN encapsulation and decapsulation; one output
+    /// to a port whose netdev takes XDP redirects) are done in the XDP program, before
+    /// AF_XDP; the workers' caches stay the authority.
+    #[arg(long, default_value = "off", value_parser = ["on", "off"])]
+    xdp_tier: String,
     /// Ask for zero-copy AF_XDP (falls back to copy mode where the driver cannot).
     #[arg(long)]
     zero_copy: bool,
@@ -208,8 +214,7 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
         workers.push(w);
     }
     drop(up_tx);
-    let fp = Revalidator::new(handles, args.cache_size);
-    let control = ControlThread::spawn(Switch::new(), fp, up_rx, clock, ControlConfig::default());
+    let mut fp = Revalidator::new(handles, args.cache_size);
 
     let stop = Arc::new(AtomicBool::new(false));
     let (backend, worker_threads): (Box<dyn PortBackend>, Vec<std::thread::JoinHandle<()>>) =
@@ -230,10 +235,14 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
                         BindMode::Copy
                     },
                     umem_frames: args.umem_frames,
+                    xdp_tier: args.xdp_tier == "on",
                     ..DatapathConfig::default()
                 };
                 let dp = AfXdpDatapath::start(config, workers, move || clock.now_ms())
                     .map_err(|e| format!("starting the AF_XDP datapath: {e}"))?;
+                if let Some(tier) = dp.tier() {
+                    fp.set_tier(Box::new(tier));
+                }
                 (Box::new(AfXdpBackend::new(dp)), Vec::new())
             }
             _ => {
@@ -254,6 +263,7 @@ fn run(args: Args, vlog: Arc<Vlog>) -> Result<(), String> {
             }
         };
 
+    let control = ControlThread::spawn(Switch::new(), fp, up_rx, clock, ControlConfig::default());
     let daemon = Arc::new(Daemon::new(control, backend));
     // OpenFlow: every bridge's management socket and controllers, configured by the
     // bridge layer from the database.

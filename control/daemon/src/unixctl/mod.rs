@@ -512,7 +512,7 @@ impl Appctl {
                 let flows = flows
                     .iter()
                     .map(|f| {
-                        let (packets, bytes, used) = f.stats.read();
+                        let (packets, bytes, used) = f.totals();
                         DpFlow {
                             key: f.key,
                             mask: f.mask,

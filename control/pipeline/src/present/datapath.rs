@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use xvs_dataplane::actions::TunnelKind;
 use xvs_dataplane::wire::ethertype;
 use xvs_dataplane::worker::{cycle_counter_hz, WorkerStatsSnapshot};
+use xvs_dataplane::xdp_tier::TierStats;
 use xvs_dataplane::{DpAction, PortNo, Tpid, TunnelHeader};
 
 use crate::revalidator::RevalidatorStats;
@@ -193,6 +194,21 @@ pub fn dp_show_text(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats)
         );
     }
     s
+}
+
+/// The XDP tier's line of `dp-show`, when the datapath runs one.
+pub fn tier_text(t: &TierStats) -> String {
+    format!(
+        "  xdp-tier: entries:{} masks:{} output-ports:{} packets:{} installed:{} removed:{} refused:{} grace-periods:{}\n",
+        t.entries, t.masks, t.tx_ports, t.packets, t.installed, t.removed, t.refused, t.grace_periods
+    )
+}
+
+/// [`tier_text`] as JSON.
+pub fn tier_json(t: &TierStats) -> Value {
+    json!({"entries": t.entries, "masks": t.masks, "output_ports": t.tx_ports,
+        "packets": t.packets, "installed": t.installed, "removed": t.removed,
+        "refused": t.refused, "grace_periods": t.grace_periods})
 }
 
 /// The rest of `dp-show`: what the pipeline dropped and why (packets, counted whether

@@ -29,6 +29,7 @@ use crossbeam_channel::Sender;
 use hashbrown::HashSet;
 use xvs_dataplane::cache::{CachedFlow, EntryId};
 use xvs_dataplane::worker::{Upcall, WorkerCmd, WorkerStats, WorkerStatsSnapshot};
+use xvs_dataplane::xdp_tier::{TierBackend, TierStats};
 
 use crate::ofproto::table::Time;
 use crate::switch::Switch;
@@ -42,6 +43,9 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 200_000;
 pub const MAX_FAILED_LOOKUPS_CACHED: usize = 64;
 /// Entries idle this long are removed (OVS's `max-idle`).
 pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
+/// An entry that forwarded at least this many packets between two ticks (500 ms) is
+/// put into the XDP tier, when there is one and the entry is expressible there.
+pub const DEFAULT_TIER_PROMOTE_PACKETS: u64 = 64;
 
 /// The control thread's end of one worker.
 pub struct WorkerHandle {
@@ -84,7 +88,13 @@ pub struct Revalidator {
     capacity: usize,
     generation: u64,
     pub max_idle_ms: u64,
+    /// See [`DEFAULT_TIER_PROMOTE_PACKETS`].
+    pub tier_promote_packets: u64,
     pub stats: RevalidatorStats,
+    /// The latest time the control thread gave (the XDP tier's counters have no clock).
+    now: Time,
+    /// The XDP tier under the workers' caches, when the datapath runs one.
+    tier: Option<Box<dyn TierBackend>>,
 }
 
 impl Revalidator {
@@ -97,8 +107,22 @@ impl Revalidator {
             capacity: capacity.max(1),
             generation: 0,
             max_idle_ms: DEFAULT_MAX_IDLE_MS,
+            tier_promote_packets: DEFAULT_TIER_PROMOTE_PACKETS,
             stats: RevalidatorStats::default(),
+            now: 0,
+            tier: None,
         }
+    }
+
+    /// Puts hot entries into an XDP tier from now on (an entry in both tiers is
+    /// removed from both before the barrier of the change that removes it).
+    pub fn set_tier(&mut self, tier: Box<dyn TierBackend>) {
+        self.tier = Some(tier);
+    }
+
+    /// The XDP tier's figures, when there is one.
+    pub fn tier_stats(&self) -> Option<TierStats> {
+        self.tier.as_ref().map(|t| t.stats())
     }
 
     pub fn n_entries(&self) -> usize {
@@ -139,8 +163,11 @@ impl Revalidator {
     }
 
     /// Sends every worker its tunnel ports (after a topology change).
-    pub fn push_tunnels(&self, sw: &Switch) {
+    pub fn push_tunnels(&mut self, sw: &Switch) {
         let map = sw.tunnel_map();
+        if let Some(t) = self.tier.as_mut() {
+            t.set_tunnels(&map);
+        }
         for w in 0..self.workers.len() {
             self.send(w, WorkerCmd::SetTunnels(map.clone()));
         }
@@ -152,7 +179,12 @@ impl Revalidator {
         let mut per_worker: Vec<Vec<EntryId>> = vec![Vec::new(); self.workers.len()];
         for id in ids {
             if let Some(mut inst) = self.reg.remove(id) {
-                credit(sw, &mut inst);
+                credit(sw, &mut inst, self.tier.as_deref_mut(), self.now);
+                if let (Some(h), Some(t)) = (inst.tier, self.tier.as_mut()) {
+                    // Out of the kernel's tier before the barrier: `commit` waits for
+                    // the grace period after which no frame is forwarded by it.
+                    t.remove(h);
+                }
                 per_worker[inst.worker].push(id);
             }
         }
@@ -227,6 +259,9 @@ impl Revalidator {
     /// is in force for every packet once [`Revalidator::barrier_reached`] says so.
     pub fn commit(&mut self, sw: &mut Switch) -> u64 {
         self.revalidate(sw);
+        if let Some(t) = self.tier.as_mut() {
+            t.quiesce();
+        }
         self.generation += 1;
         for w in 0..self.workers.len() {
             self.send(w, WorkerCmd::Barrier(self.generation));
@@ -251,6 +286,7 @@ impl Revalidator {
     /// Handles a miss: translate, apply side effects, send the packet, cache the result;
     /// while waiting for flows to be restored, drops it (counted).
     pub fn handle_upcall(&mut self, sw: &mut Switch, up: Upcall, now: Time) {
+        self.now = self.now.max(now);
         if self.stats.flow_restore_wait {
             self.stats.flow_restore_wait_drops += 1;
             return;
@@ -288,6 +324,8 @@ impl Revalidator {
                 tr,
                 credited: (0, 0),
                 seen_by_eviction: 0,
+                tier: None,
+                tick_packets: 0,
             });
             self.stats.installed += 1;
         }
@@ -312,7 +350,7 @@ impl Revalidator {
             let Some(e) = self.reg.get_mut(id) else {
                 continue;
             };
-            let packets = e.flow.stats.read().0;
+            let packets = e.flow.totals().0;
             if packets == e.seen_by_eviction {
                 self.remove_entries(sw, [id]);
                 self.stats.evicted += 1;
@@ -343,9 +381,11 @@ impl Revalidator {
     /// the entries idle for longer. One pass: with a full cache each entry's counters
     /// are a cache miss, and this pass is the control thread's biggest fixed cost.
     fn credit_all(&mut self, sw: &mut Switch, idle_limit: Option<Time>, now: Time) -> Vec<EntryId> {
+        self.now = self.now.max(now);
         let mut idle = Vec::new();
+        let mut tier = self.tier.as_deref_mut();
         for (id, inst) in self.reg.entries_mut() {
-            let used = credit(sw, inst);
+            let used = credit(sw, inst, tier.as_deref_mut(), now);
             if idle_limit.is_some_and(|limit| now.saturating_sub(used) > limit) {
                 idle.push(id);
             }
@@ -372,14 +412,57 @@ impl Revalidator {
         sw.expire(now);
         let n = self.remove_entries(sw, idle);
         self.stats.expired += n as u64;
+        self.promote_hot();
         self.commit(sw)
+    }
+
+    /// Puts the entries that were hot since the last tick into the XDP tier (those it
+    /// can carry out; the others are tried again while they stay hot).
+    fn promote_hot(&mut self) {
+        let Some(tier) = self.tier.as_mut() else {
+            return;
+        };
+        tier.tick();
+        let threshold = self.tier_promote_packets.max(1);
+        for (_, inst) in self.reg.entries_mut() {
+            let p = inst.flow.totals().0;
+            let hot = p - inst.tick_packets.min(p) >= threshold;
+            inst.tick_packets = p;
+            if hot && inst.tier.is_none() {
+                match tier.install(&inst.flow) {
+                    Ok(h) => inst.tier = Some(h),
+                    Err(e) => tracing_refusal(&inst.flow, &e),
+                }
+            }
+        }
     }
 }
 
+/// Why a hot entry stayed out of the XDP tier (nothing: the reasons are counted in
+/// the tier's figures; kept for a debugger's breakpoint and the logs of tests).
+fn tracing_refusal(_flow: &CachedFlow, _why: &xvs_dataplane::xdp_tier::TierRefusal) {}
+
 /// Credits an entry's packets since it was last credited to its rules; returns when
 /// the entry was last used.
-fn credit(sw: &mut Switch, inst: &mut Installed) -> Time {
-    let (p, b, used) = inst.flow.stats.read();
+fn credit(
+    sw: &mut Switch,
+    inst: &mut Installed,
+    tier: Option<&mut (dyn TierBackend + 'static)>,
+    now: Time,
+) -> Time {
+    if let (Some(h), Some(tier)) = (inst.tier, tier) {
+        match tier.counters(h) {
+            Some((p, b)) => {
+                let (seen, _, used) = inst.flow.xdp_stats.read();
+                // The kernel's counters have no clock: an entry that forwarded since
+                // the last read was used now.
+                let used = if p > seen { now.max(used) } else { used };
+                inst.flow.xdp_stats.set_totals(p, b, used);
+            }
+            None => inst.tier = None,
+        }
+    }
+    let (p, b, used) = inst.flow.totals();
     let (dp, db) = (p - inst.credited.0, b - inst.credited.1);
     if dp > 0 {
         sw.apply_side_effects(&inst.tr, dp, db, used);

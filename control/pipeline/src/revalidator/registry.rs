@@ -15,6 +15,7 @@ use std::sync::Arc;
 use hashbrown::{DefaultHashBuilder, HashMap};
 use smallvec::SmallVec;
 use xvs_dataplane::cache::{CachedFlow, EntryId};
+use xvs_dataplane::xdp_tier::TierHandle;
 use xvs_dataplane::{FlowKey, MacAddr};
 
 use crate::ofp::Match;
@@ -30,6 +31,10 @@ pub(super) struct Installed {
     pub credited: (u64, u64),
     /// Packets counted when eviction last passed over this entry (second chance).
     pub seen_by_eviction: u64,
+    /// Its place in the XDP tier, when it was promoted there.
+    pub tier: Option<TierHandle>,
+    /// Packets (both tiers) at the last tick, to tell a hot entry.
+    pub tick_packets: u64,
 }
 
 /// What an entry depends on.

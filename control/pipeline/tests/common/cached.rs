@@ -21,7 +21,7 @@ impl Cached {
         let (cmd_tx, cmd_rx) = bounded(1 << 16);
         let (up_tx, up_rx) = bounded(1 << 10);
         let worker = Worker::new(0, capacity, cmd_rx, up_tx);
-        let fp = Revalidator::new(
+        let mut fp = Revalidator::new(
             vec![WorkerHandle {
                 cmds: cmd_tx,
                 stats: worker.stats().clone(),

@@ -94,6 +94,10 @@ pub struct DatapathConfig {
     /// veths or taps.
     pub bind_mode: BindMode,
     pub xdp_mode: XdpMode,
+    /// Run the XDP tier under the workers: hot cache entries the kernel can carry out
+    /// are done in the XDP program ([`AfXdpDatapath::tier`] gives the revalidator its
+    /// handle).
+    pub xdp_tier: bool,
     /// Empty iterations before a worker sleeps in poll().
     pub idle_spins: u32,
     /// Longest sleep of an idle worker.
@@ -113,6 +117,7 @@ impl Default for DatapathConfig {
             batch: BATCH as u32,
             bind_mode: BindMode::Copy,
             xdp_mode: XdpMode::Auto,
+            xdp_tier: false,
             idle_spins: 20_000,
             idle_poll: Duration::from_millis(1),
             reply_timeout: Duration::from_secs(5),

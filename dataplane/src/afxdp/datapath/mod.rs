@@ -7,6 +7,8 @@
 //!   the datapath, its poll loop and its sleep.
 //! - `rx`: the receive path: rx descriptors through the pipeline, frames back to the fill
 //!   rings.
+//! - `tier`: the XDP tier's maps, kept as the revalidator asks (entries, output
+//!   slots, tunnels, counters).
 //! - `tx`: the transmit path: outputs copied into free frames, tx rings submitted and
 //!   kicked, completions taken back.
 //!
@@ -23,6 +25,7 @@
 mod config;
 mod ports;
 mod rx;
+mod tier;
 mod tx;
 mod worker_loop;
 
@@ -30,3 +33,4 @@ pub use config::{
     largest_mtu, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
 };
 pub use ports::AfXdpDatapath;
+pub use tier::TierControl;

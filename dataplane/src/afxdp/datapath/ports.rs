@@ -15,6 +15,7 @@ use xvs_ebpf::{XdpProgram, XdpSet};
 use super::config::{
     largest_mtu, AfXdpError, DatapathConfig, PortInfo, PortMode, PortStats, WorkerIoStats,
 };
+use super::tier::TierControl;
 use super::worker_loop::{pin, run, DpCmd, LoopConfig, NewSocket, WorkerIo};
 use crate::afxdp::netdev::{netdev_info, NetdevInfo};
 use crate::afxdp::socket::{new_socket, BindMode};
@@ -64,6 +65,8 @@ pub struct AfXdpDatapath {
     /// kernel's dispatcher waits for an RCU grace period on a new program, not on one
     /// more user of the same), unloaded with the last.
     xdp: XdpSet,
+    /// The XDP tier's maps, when `config.xdp_tier`.
+    tier: Option<TierControl>,
     stop: Arc<AtomicBool>,
 }
 
@@ -99,11 +102,17 @@ impl AfXdpDatapath {
         // Measured once per process (about 50 ms), before the workers count cycles.
         cycle_counter_hz();
         let stop = Arc::new(AtomicBool::new(false));
+        let xdp = if config.xdp_tier {
+            XdpSet::with_tier()
+        } else {
+            XdpSet::new()
+        };
         let mut dp = AfXdpDatapath {
             config: config.clone(),
             workers: Vec::new(),
             ports: Mutex::new(BTreeMap::new()),
-            xdp: XdpSet::new(),
+            xdp: xdp.clone(),
+            tier: config.xdp_tier.then(|| TierControl::new(xdp)),
             stop: stop.clone(),
         };
         for (i, worker) in workers.into_iter().enumerate() {
@@ -252,6 +261,14 @@ impl AfXdpDatapath {
             mtu: nd.mtu,
             workers_without_tx,
         };
+        if let Some(t) = &self.tier {
+            t.add_port(
+                port,
+                nd.ifindex,
+                program.netns(),
+                mode == PortMode::Underlay,
+            );
+        }
         tracing::info!(
             "port {port}: {ifname} ifindex {} queues {} xdp {:?} {}",
             info.ifindex,
@@ -362,10 +379,18 @@ impl AfXdpDatapath {
         let entry = ports.remove(&port).ok_or(AfXdpError::NoSuchPort(port))?;
         // Detach first: no frame is steered to the sockets while they close.
         drop(entry.program);
+        if let Some(t) = &self.tier {
+            t.remove_port(port);
+        }
         self.remove_from_workers(port);
         drop(entry.kernel);
         tracing::info!("port {port} ({}) removed", entry.info.ifname);
         Ok(())
+    }
+
+    /// The XDP tier's handle, for the revalidator (None without the tier).
+    pub fn tier(&self) -> Option<TierControl> {
+        self.tier.clone()
     }
 
     /// The ports and what `add_port` reported for them.
@@ -456,6 +481,14 @@ impl AfXdpDatapath {
                 .map_err(|_| AfXdpError::WorkerGone(i))?;
             ws.push(wio);
             for (p, s) in per_port {
+                if let Some(t) = out.get_mut(&p) {
+                    *t += s;
+                }
+            }
+        }
+        // What the XDP tier forwarded never reached a worker.
+        if let Some(tier) = &self.tier {
+            for (p, s) in tier.port_traffic() {
                 if let Some(t) = out.get_mut(&p) {
                     *t += s;
                 }
