@@ -123,6 +123,7 @@ fn main() -> ExitCode {
     for s in &a.switches {
         match s.as_str() {
             "xvs" => switches.push(Box::new(Xvs::new(a.xvs_bin.clone()))),
+            "xvs-xdp" => switches.push(Box::new(Xvs::with_xdp_tier(a.xvs_bin.clone()))),
             "linux-bridge" => switches.push(Box::new(peers::LinuxBridge::new())),
             "linux-bridge-norps" => switches.push(Box::new(peers::LinuxBridge::without_rps())),
             "xdp-redirect" => switches.push(Box::new(peers::XdpRedirect::new())),
@@ -130,7 +131,7 @@ fn main() -> ExitCode {
             "ovs-afxdp" => switches.push(Box::new(peers::OvsAfxdp::new())),
             other => {
                 eprintln!(
-                    "switch {other:?}: unknown (xvs, linux-bridge, linux-bridge-norps, \
+                    "switch {other:?}: unknown (xvs, xvs-xdp, linux-bridge, linux-bridge-norps, \
                      xdp-redirect, l2fwd, ovs-afxdp)"
                 );
                 return ExitCode::FAILURE;

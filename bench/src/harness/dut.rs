@@ -56,6 +56,8 @@ pub struct Xvs {
     db: Option<Child>,
     /// dp-show's busy cycles and packets when the measured runs began.
     base: Option<(u64, u64)>,
+    /// Run with `--xdp-tier on` (reported as "xvs-xdp").
+    tier: bool,
 }
 
 impl Xvs {
@@ -68,7 +70,17 @@ impl Xvs {
             child: None,
             db: None,
             base: None,
+            tier: false,
         }
+    }
+
+    /// The same with the XDP tier on: hot entries are forwarded in the XDP program
+    /// (in the receiving veth's NAPI, on the sender's core, as xdp-redirect's).
+    pub fn with_xdp_tier(bin: PathBuf) -> Xvs {
+        let mut x = Xvs::new(bin);
+        x.dir = std::env::temp_dir().join(format!("xvs-bench-xdp-{}", std::process::id()));
+        x.tier = true;
+        x
     }
 
     /// A private ovsdb-server with OVS's schema in `dir`, the database xvsd follows.
@@ -249,7 +261,11 @@ impl Xvs {
 
 impl SwitchUnderTest for Xvs {
     fn name(&self) -> &str {
-        "xvs"
+        if self.tier {
+            "xvs-xdp"
+        } else {
+            "xvs"
+        }
     }
 
     fn supports(&self, _scenario: &Scenario) -> bool {
@@ -289,6 +305,8 @@ impl SwitchUnderTest for Xvs {
                 &core.to_string(),
                 "--log",
                 "warn",
+                "--xdp-tier",
+                if self.tier { "on" } else { "off" },
             ])
             // A cache that holds every flow of the many-flow scenarios; the miss storm
             // keeps the default (200,000, like OVS's flow limit).

@@ -51,9 +51,23 @@ pub fn table(ms: &[Measurement]) -> String {
     for sw in &switches {
         let _ = write!(s, " {sw} Mpps |");
     }
-    let peers: Vec<&&str> = switches.iter().filter(|s| **s != "xvs").collect();
-    for p in &peers {
-        let _ = write!(s, " xvs / {p} |");
+    // Ratios of each xvs (with and without its XDP tier) to each peer.
+    let ours: Vec<&str> = switches
+        .iter()
+        .copied()
+        .filter(|s| s.starts_with("xvs"))
+        .collect();
+    let peers: Vec<&str> = switches
+        .iter()
+        .copied()
+        .filter(|s| !s.starts_with("xvs"))
+        .collect();
+    let pairs: Vec<(&str, &str)> = ours
+        .iter()
+        .flat_map(|o| peers.iter().map(move |p| (*o, *p)))
+        .collect();
+    for (o, p) in &pairs {
+        let _ = write!(s, " {o} / {p} |");
     }
     // The switches that report their own work (xvs, OVS): cycles per packet and, where
     // any were handled, upcalls per second, side by side.
@@ -80,7 +94,7 @@ pub fn table(ms: &[Measurement]) -> String {
         let _ = write!(s, " {sw} upcalls/s |");
     }
     s.push_str("\n|---|");
-    for _ in 0..switches.len() + peers.len() + with_cycles.len() + with_upcalls.len() {
+    for _ in 0..switches.len() + pairs.len() + with_cycles.len() + with_upcalls.len() {
         s.push_str("---|");
     }
     s.push('\n');
@@ -109,8 +123,8 @@ pub fn table(ms: &[Measurement]) -> String {
                 None => s.push_str(" - |"),
             }
         }
-        let xvs = get(sc, "xvs").map(|m| m.median_pps());
-        for p in &peers {
+        for (o, p) in &pairs {
+            let xvs = get(sc, o).map(|m| m.median_pps());
             match (xvs, get(sc, p).map(|m| m.median_pps())) {
                 (Some(x), Some(y)) if y > 0.0 => {
                     let _ = write!(s, " {:.2}x |", x / y);
