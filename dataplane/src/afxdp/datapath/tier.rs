@@ -400,8 +400,13 @@ impl TierBackend for TierControl {
             })
         });
         let r = r.unwrap_or(Err(TierRefusal::NotLoaded));
-        if r.is_err() {
+        if let Err(e) = &r {
             st.stats.refused += 1;
+            tracing::debug!(
+                "XDP tier: entry {} stays in userspace: {e} (actions {:?})",
+                flow.id,
+                flow.actions.iter().collect::<Vec<_>>()
+            );
         }
         r
     }
