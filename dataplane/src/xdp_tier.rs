@@ -413,6 +413,19 @@ pub struct TierHandle {
     pub slot: u32,
     /// The program's load the entry went into (a reload empties the tier).
     pub load: u64,
+    /// Tells this entry from a later one in the same slot.
+    pub serial: u64,
+}
+
+/// An entry's counters in the kernel since it was installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierCount {
+    pub packets: u64,
+    pub bytes: u64,
+    /// False: the tier took the entry out by itself (a port's carrier changed, so the
+    /// outputs it left out or made are no longer what a worker does); these are its
+    /// final counts and the handle is spent (the entry may be offered again).
+    pub live: bool,
 }
 
 /// Why a cache entry did not go into the tier.
@@ -464,9 +477,9 @@ pub trait TierBackend: Send {
     /// Returns once no frame is forwarded by an entry removed before the call (an RCU
     /// grace period when any was removed since the last call; nothing otherwise).
     fn quiesce(&mut self);
-    /// (packets, bytes) the entry forwarded in the kernel since it was installed; None
-    /// when it is gone (the program was reloaded).
-    fn counters(&mut self, h: TierHandle) -> Option<(u64, u64)>;
+    /// What the entry forwarded in the kernel since it was installed; None when it is
+    /// gone with its counts (the program was reloaded).
+    fn counters(&mut self, h: TierHandle) -> Option<TierCount>;
     /// The tunnel ports, after a topology change.
     fn set_tunnels(&mut self, map: &TunnelMap);
     /// Now and then: the ports' output slots checked again.

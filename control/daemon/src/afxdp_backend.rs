@@ -85,6 +85,13 @@ impl PortBackend for AfXdpBackend {
         }
     }
 
+    fn carrier(&mut self, ifindex: u32, up: bool) {
+        let dp = self.dp();
+        if let Some(p) = dp.ports().iter().find(|p| p.ifindex == ifindex) {
+            dp.set_carrier(p.port, up);
+        }
+    }
+
     fn detach(&mut self, port: PortNo) {
         if let Err(e) = self.dp().remove_port(port) {
             tracing::warn!(port, error = %e, "detaching a port");
@@ -110,7 +117,11 @@ impl PortBackend for AfXdpBackend {
                         + s.kernel_rx_dropped,
                     tx_packets: s.tx_packets,
                     tx_bytes: s.tx_bytes,
-                    tx_dropped: s.tx_ring_full + s.tx_no_socket + s.tx_no_frame + s.tx_too_big,
+                    tx_dropped: s.tx_ring_full
+                        + s.tx_no_socket
+                        + s.tx_no_frame
+                        + s.tx_too_big
+                        + s.tx_link_down,
                     rx_errors: s.kernel_rx_invalid_descs,
                     tx_errors: s.kernel_tx_invalid_descs + s.tx_kick_errors,
                 };

@@ -54,13 +54,17 @@ impl Daemon {
     pub fn link_event(&self, ev: LinkEvent) {
         match ev {
             LinkEvent::Present(link) => {
-                let (name, index) = (link.name.clone(), link.index);
+                let (name, index, carrier) = (link.name.clone(), link.index, link.carrier);
                 self.netdevs
                     .links
                     .lock()
                     .expect("links lock")
                     .insert(name.clone(), link);
                 self.netdev_appeared(&name, index);
+                self.backend
+                    .lock()
+                    .expect("backend lock")
+                    .carrier(index, carrier);
             }
             LinkEvent::Gone(link) => {
                 {

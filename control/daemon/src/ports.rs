@@ -28,6 +28,9 @@ pub trait PortBackend: Send + 'static {
     fn remove_underlay_ip(&mut self, port: PortNo, ip: Ipv4Addr);
     /// Stops; the netdev is left as it was found.
     fn detach(&mut self, port: PortNo);
+    /// The netdev of index `ifindex` has a carrier now, or has lost it (a link
+    /// notification); a port attached to it stops or resumes sending.
+    fn carrier(&mut self, _ifindex: u32, _up: bool) {}
     fn counters(&self, port: PortNo) -> PortCounters;
     /// Every datapath port's counters, read once (a read asks every worker).
     fn all_counters(&self) -> BTreeMap<PortNo, PortCounters> {

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::daemon::Xvsd;
-use xvs_dataplane::testnet::{require_root, test_frame, test_frame_tag, SwitchNet};
+use xvs_dataplane::testnet::{
+    in_netns, require_root, test_frame, test_frame_tag, RawSocket, SwitchNet,
+};
 
 struct Setup {
     net: SwitchNet,
@@ -20,8 +22,12 @@ struct Setup {
 /// Three VMs on br-int; the test nets turn GRO on at every veth end, so each switch
 /// port takes XDP redirects.
 fn setup(name: &str) -> Setup {
+    setup_n(name, 3)
+}
+
+fn setup_n(name: &str, n: usize) -> Setup {
     require_root();
-    let net = SwitchNet::new(3);
+    let net = SwitchNet::new(n);
     let d = Xvsd::start_in(
         Some(net.ns_switch.name()),
         &Xvsd::dir(name),
@@ -265,4 +271,62 @@ fn a_deleted_flow_leaves_the_kernel_before_the_change_is_acknowledged() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// NORMAL floods an unknown destination to the bridge's own port too. While that port's
+/// host end is down (as OVS leaves it) its netdev has no carrier: the workers drop what
+/// they would send there (counted as tx drops, as OVS counts a down tap's) and the tier
+/// leaves that output out, so the flood to the one VM is done in the kernel. Once the
+/// host end comes up, the entry leaves the tier by itself and the frames reach both.
+#[test]
+fn a_flood_to_a_down_internal_port_is_done_in_the_kernel_until_it_comes_up() {
+    let s = setup_n("tier-local", 2);
+    let s1 = s.net.host_socket(1);
+    // An unknown unicast destination: flooded to h1 and br-int.
+    let dst = [0x02, 0, 0, 0, 0x77, 0x77];
+    let warm = burst(&s, dst, 0, 1);
+    assert_eq!(ours(s1.recv_all(Duration::from_millis(300))), warm);
+    let first = burst(&s, dst, 1, 300);
+    assert_eq!(ours(s1.recv_all(Duration::from_millis(500))), first);
+    let before = wait_for_tier_entries(&s.d, 1);
+    let sent = burst(&s, dst, 1000, 500);
+    assert_eq!(ours(s1.recv_all(Duration::from_millis(500))), sent);
+    let after = dp_show(&s.d);
+    assert!(
+        worker_hits(&after) - worker_hits(&before) < 10,
+        "the tier did the flood: {before} {after}"
+    );
+    let ports: serde_json::Value =
+        serde_json::from_str(&s.d.ok(&["--json", "dump-ports", "br-int"])).unwrap();
+    let local = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "br-int")
+        .unwrap()["counters"]
+        .clone();
+    assert_eq!(local["tx_packets"].as_u64(), Some(0), "{ports}");
+    assert!(
+        local["tx_dropped"].as_u64().unwrap() >= 301,
+        "the workers' drops: {ports}"
+    );
+
+    // The host end comes up: the entry leaves the tier and the flood reaches br-int too.
+    s.net.ns_switch.ip(&["link", "set", "br-int", "up"]);
+    let start = Instant::now();
+    while dp_show(&s.d)["xdp_tier"]["entries"].as_u64() != Some(0) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{}",
+            s.d.ok(&["dp-show"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let local_socket = in_netns(&s.net.ns_switch, || RawSocket::open("br-int").unwrap());
+    let again = burst(&s, dst, 5000, 20);
+    assert_eq!(ours(s1.recv_all(Duration::from_millis(500))), again);
+    assert_eq!(
+        ours(local_socket.recv_all(Duration::from_millis(300))),
+        again
+    );
 }

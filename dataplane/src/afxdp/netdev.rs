@@ -50,6 +50,8 @@ pub struct NetdevInfo {
     pub mac: [u8; 6],
     pub mtu: u32,
     pub rx_queues: u32,
+    /// IFF_RUNNING: the netdev can transmit (a veth whose peer is down cannot).
+    pub running: bool,
 }
 
 fn ifreq(ifname: &str) -> Result<IfReq, NetdevError> {
@@ -108,12 +110,18 @@ pub fn netdev_info(ifname: &str) -> Result<NetdevInfo, NetdevError> {
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&r.data[2..8]);
 
+    let mut r = ifreq(ifname)?;
+    ioctl(&sock, libc::SIOCGIFFLAGS, "SIOCGIFFLAGS", ifname, &mut r)?;
+    let flags = i16::from_ne_bytes([r.data[0], r.data[1]]) as i32;
+    let running = flags & libc::IFF_RUNNING != 0;
+
     let rx_queues = rx_queue_count(&sock, ifname);
     Ok(NetdevInfo {
         ifindex,
         mac,
         mtu,
         rx_queues,
+        running,
     })
 }
 

@@ -325,6 +325,7 @@ impl Revalidator {
                 credited: (0, 0),
                 seen_by_eviction: 0,
                 tier: None,
+                tier_base: (0, 0),
                 tick_packets: 0,
             });
             self.stats.installed += 1;
@@ -452,14 +453,25 @@ fn credit(
 ) -> Time {
     if let (Some(h), Some(tier)) = (inst.tier, tier) {
         match tier.counters(h) {
-            Some((p, b)) => {
+            Some(c) => {
+                // Earlier stays in the tier (a handle spent, the entry offered again)
+                // counted from zero too: the entry's totals add them up.
+                let (p, b) = (inst.tier_base.0 + c.packets, inst.tier_base.1 + c.bytes);
                 let (seen, _, used) = inst.flow.xdp_stats.read();
                 // The kernel's counters have no clock: an entry that forwarded since
                 // the last read was used now.
                 let used = if p > seen { now.max(used) } else { used };
                 inst.flow.xdp_stats.set_totals(p, b, used);
+                if !c.live {
+                    inst.tier = None;
+                    inst.tier_base = (p, b);
+                }
             }
-            None => inst.tier = None,
+            None => {
+                inst.tier = None;
+                let (p, b, _) = inst.flow.xdp_stats.read();
+                inst.tier_base = (p, b);
+            }
         }
     }
     let (p, b, used) = inst.flow.totals();

@@ -33,6 +33,8 @@ pub(super) struct Installed {
     pub seen_by_eviction: u64,
     /// Its place in the XDP tier, when it was promoted there.
     pub tier: Option<TierHandle>,
+    /// (packets, bytes) of its earlier stays in the XDP tier.
+    pub tier_base: (u64, u64),
     /// Packets (both tiers) at the last tick, to tell a hot entry.
     pub tick_packets: u64,
 }

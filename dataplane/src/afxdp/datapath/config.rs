@@ -184,6 +184,9 @@ pub struct PortStats {
     pub tx_no_frame: u64,
     /// Outputs dropped: larger than a UMEM frame.
     pub tx_too_big: u64,
+    /// Outputs dropped: the netdev had no carrier (a veth whose peer is down, a NIC
+    /// without link), so the kernel would have dropped them.
+    pub tx_link_down: u64,
     /// `sendto` kicks, and those that failed with an unexpected errno.
     pub tx_kicks: u64,
     pub tx_kick_errors: u64,
@@ -205,6 +208,7 @@ impl std::ops::AddAssign for PortStats {
         self.tx_no_socket += o.tx_no_socket;
         self.tx_no_frame += o.tx_no_frame;
         self.tx_too_big += o.tx_too_big;
+        self.tx_link_down += o.tx_link_down;
         self.tx_kicks += o.tx_kicks;
         self.tx_kick_errors += o.tx_kick_errors;
     }

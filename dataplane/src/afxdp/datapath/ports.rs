@@ -38,6 +38,8 @@ struct PortEntry {
     /// A send-only port's packet socket; the workers send on duplicates of it, and
     /// closing this last one (which waits for the kernel) is done here, not on them.
     kernel: Option<OwnedFd>,
+    /// Whether the netdev has a carrier; the workers read it before each output.
+    carrier: Arc<AtomicBool>,
 }
 
 /// The AF_XDP datapath: a pinned thread per worker (see the
@@ -213,6 +215,7 @@ impl AfXdpDatapath {
             );
         }
 
+        let carrier = Arc::new(AtomicBool::new(nd.running));
         let mut replies = Vec::new();
         for (w, sockets) in per_worker.into_iter().enumerate() {
             let (tx, rx) = bounded(1);
@@ -221,6 +224,7 @@ impl AfXdpDatapath {
                 ifindex: nd.ifindex,
                 sockets,
                 kernel: None,
+                carrier: carrier.clone(),
                 reply: tx,
             };
             if self.workers[w].cmds.send(cmd).is_err() {
@@ -267,6 +271,7 @@ impl AfXdpDatapath {
                 nd.ifindex,
                 program.netns(),
                 mode == PortMode::Underlay,
+                carrier.clone(),
             );
         }
         tracing::info!(
@@ -282,6 +287,7 @@ impl AfXdpDatapath {
                 info: info.clone(),
                 program: Some(program),
                 kernel: None,
+                carrier,
             },
         );
         Ok(info)
@@ -300,6 +306,7 @@ impl AfXdpDatapath {
             what: "packet socket for a send-only port",
             error: e,
         })?;
+        let carrier = Arc::new(AtomicBool::new(nd.running));
         let mut replies = Vec::new();
         for w in &self.workers {
             let dup = socket.try_clone().map_err(|e| AfXdpError::Syscall {
@@ -312,6 +319,7 @@ impl AfXdpDatapath {
                 ifindex: nd.ifindex,
                 sockets: Vec::new(),
                 kernel: Some(dup),
+                carrier: carrier.clone(),
                 reply: tx,
             };
             replies.push((w.id, w.cmds.send(cmd).ok().map(|_| rx)));
@@ -350,6 +358,7 @@ impl AfXdpDatapath {
                 info: info.clone(),
                 program: None,
                 kernel: Some(socket),
+                carrier,
             },
         );
         Ok(info)
@@ -386,6 +395,28 @@ impl AfXdpDatapath {
         drop(entry.kernel);
         tracing::info!("port {port} ({}) removed", entry.info.ifname);
         Ok(())
+    }
+
+    /// Tells the datapath whether `port`'s netdev has a carrier now (its link
+    /// notifications: IFF_RUNNING). Without one, outputs to it are dropped before they
+    /// reach the kernel (counted as `tx_link_down`), and the XDP tier leaves them out of
+    /// its entries until it comes back.
+    pub fn set_carrier(&self, port: PortNo, up: bool) {
+        let ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(e) = ports.get(&port) else {
+            return;
+        };
+        let was = e.carrier.swap(up, Ordering::Relaxed);
+        if was != up {
+            tracing::info!(
+                "port {port} ({}): carrier {}",
+                e.info.ifname,
+                if up { "on" } else { "off" }
+            );
+            if let Some(t) = &self.tier {
+                t.carrier_changed(port, up);
+            }
+        }
     }
 
     /// The XDP tier's handle, for the revalidator (None without the tier).

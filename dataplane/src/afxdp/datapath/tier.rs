@@ -15,6 +15,7 @@
 //!   load are gone ([`TierBackend::counters`] says None), tunnels are written again.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hashbrown::HashMap;
@@ -22,22 +23,25 @@ use xvs_ebpf::tier::{self as maps, FlowKeyBytes, TierConfig, TierMaps, TunnelKey
 use xvs_ebpf::{NetnsId, XdpSet};
 
 use super::config::PortStats;
+use crate::actions::DpAction;
 use crate::afxdp::xdp_features::XdpFeatures;
 use crate::cache::CachedFlow;
 use crate::flow_key::PortNo;
 use crate::tunnel::TunnelMap;
 use crate::xdp_tier::{
-    flow_key_bytes, tunnel_entries, Terminal, TierBackend, TierHandle, TierKey, TierRefusal,
-    TierStats, XdpEntry,
+    flow_key_bytes, tunnel_entries, Terminal, TierBackend, TierCount, TierHandle, TierKey,
+    TierRefusal, TierStats, XdpEntry,
 };
 
 const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct TierPort {
     ifindex: u32,
     underlay: bool,
     tx_slot: Option<u32>,
+    /// The port's carrier, as the workers see it.
+    carrier: Arc<AtomicBool>,
 }
 
 /// An output slot of the devmap. A slot keeps its port while entries point to it, even
@@ -52,8 +56,9 @@ struct TxSlot {
     refs: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct TierFlow {
+    serial: u64,
     key: FlowKeyBytes,
     mask_slot: u32,
     in_port: PortNo,
@@ -63,6 +68,9 @@ struct TierFlow {
     out_growth: i64,
     /// Counters as last read, to credit the ports with the difference.
     read: (u64, u64),
+    /// Outputs of the cache entry left out because their port had no carrier (the
+    /// workers drop them); the entry leaves the tier when that port's carrier changes.
+    omitted: Vec<PortNo>,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +89,10 @@ struct TierState {
     pending_free: Vec<u32>,
     next_slot: u32,
     tunnels: Vec<(TunnelKeyBytes, PortNo)>,
+    /// Serials of entries the tier took out by itself, with their final counts, until
+    /// the revalidator reads them.
+    spent: HashMap<u64, (u64, u64)>,
+    next_serial: u64,
     /// The ports' traffic forwarded in the kernel, from the entries' counters.
     traffic: BTreeMap<PortNo, PortStats>,
     stats: TierStats,
@@ -142,7 +154,14 @@ impl TierControl {
 
     /// A port with an XDP program joined the datapath (called in the port's
     /// namespace, after its program is attached).
-    pub(super) fn add_port(&self, port: PortNo, ifindex: u32, netns: NetnsId, underlay: bool) {
+    pub(super) fn add_port(
+        &self,
+        port: PortNo,
+        ifindex: u32,
+        netns: NetnsId,
+        underlay: bool,
+        carrier: Arc<AtomicBool>,
+    ) {
         let mut st = self.lock();
         if st.netns.is_none() || st.ports.is_empty() {
             if st.netns != Some(netns) {
@@ -171,6 +190,7 @@ impl TierControl {
                 ifindex,
                 underlay,
                 tx_slot: None,
+                carrier,
             },
         );
         let flags = maps::PORT_ON | if underlay { maps::PORT_UNDERLAY } else { 0 };
@@ -197,6 +217,33 @@ impl TierControl {
         st.traffic.remove(&port);
     }
 
+    /// `port`'s carrier changed: the entries that output to it, or left it out, no
+    /// longer do what a worker does; they leave the tier (their final counts kept for
+    /// the revalidator, which may offer them again).
+    pub(super) fn carrier_changed(&self, port: PortNo, _up: bool) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        self.with_maps(st, |m, st| {
+            let stale: Vec<u32> = st
+                .flows
+                .iter()
+                .filter(|(_, f)| f.out_port == Some(port) || f.omitted.contains(&port))
+                .map(|(s, _)| *s)
+                .collect();
+            for slot in stale {
+                let final_counts = m.counter(slot).unwrap_or((0, 0));
+                let f = st.remove_flow(m, slot).expect("listed above");
+                let (dp, db) = (
+                    final_counts.0.saturating_sub(f.read.0),
+                    final_counts.1.saturating_sub(f.read.1),
+                );
+                st.credit_ports(&f, dp, db);
+                st.stats.packets += dp;
+                st.spent.insert(f.serial, final_counts);
+            }
+        });
+    }
+
     /// What the tier forwarded for each port (to add to the workers' counts).
     pub(super) fn port_traffic(&self) -> BTreeMap<PortNo, PortStats> {
         self.lock().traffic.clone()
@@ -209,6 +256,7 @@ impl TierState {
         self.masks.iter_mut().for_each(|m| *m = None);
         self.flows.clear();
         self.free_slots.clear();
+        self.spent.clear();
         self.pending_free.clear();
         self.next_slot = 0;
         self.tx.iter_mut().for_each(|t| *t = TxSlot::default());
@@ -221,7 +269,7 @@ impl TierState {
     /// Gives `port` an output slot while its netdev takes redirects, takes it away
     /// when it no longer does.
     fn probe_tx(&mut self, m: &mut TierMaps, port: PortNo) {
-        let Some(p) = self.ports.get(&port).copied() else {
+        let Some(p) = self.ports.get(&port).cloned() else {
             return;
         };
         let takes = self
@@ -276,6 +324,32 @@ impl TierState {
         None
     }
 
+    /// Takes the entry in `slot` out of the maps; its slot is free after the next grace
+    /// period.
+    fn remove_flow(&mut self, m: &mut TierMaps, slot: u32) -> Option<TierFlow> {
+        let f = self.flows.remove(&slot)?;
+        if let Err(e) = m.remove_flow(&f.key) {
+            tracing::error!("XDP tier: removing entry {slot}: {e}");
+        }
+        let ms = f.mask_slot as usize;
+        if let Some((_, n)) = self.masks[ms].as_mut() {
+            *n -= 1;
+            if *n == 0 {
+                // The flows' keys carry the slot: an unused mask only costs a probe
+                // until the slot is given to another.
+                self.masks[ms] = None;
+            }
+        }
+        if let Some(t) = f.tx_slot {
+            self.tx[t as usize].refs -= 1;
+        }
+        self.pending_free.push(slot);
+        self.stats.entries = self.flows.len() as u64;
+        self.stats.masks = self.masks.iter().filter(|m| m.is_some()).count() as u64;
+        self.stats.removed += 1;
+        Some(f)
+    }
+
     fn credit_ports(&mut self, f: &TierFlow, dp: u64, db: u64) {
         if dp == 0 {
             return;
@@ -310,9 +384,29 @@ impl TierBackend for TierControl {
         if flow.mask.in_port != u32::MAX {
             return Err(TierRefusal::InPortWildcarded);
         }
-        let actions: Vec<_> = flow.actions.iter().copied().collect();
         let mut st = self.lock();
         let st = &mut *st;
+        // Outputs to a port without carrier are dropped by the workers: the same here.
+        let mut omitted = Vec::new();
+        let actions: Vec<DpAction> = flow
+            .actions
+            .iter()
+            .copied()
+            .filter(|a| {
+                let port = match a {
+                    DpAction::Output(p) | DpAction::TunnelOutput { port: p, .. } => *p,
+                    _ => return true,
+                };
+                let down = st
+                    .ports
+                    .get(&port)
+                    .is_some_and(|p| !p.carrier.load(Ordering::Relaxed));
+                if down && !omitted.contains(&port) {
+                    omitted.push(port);
+                }
+                !down
+            })
+            .collect();
         let r = self.with_maps(st, |m, st| {
             let slot = st.alloc_slot().ok_or(TierRefusal::Full)?;
             let entry =
@@ -379,9 +473,12 @@ impl TierBackend for TierControl {
             let a = &entry.actions;
             let growth =
                 out_growth + 4 * i64::from(a.push_vlan.is_some()) - 4 * i64::from(a.pop_vlan);
+            st.next_serial += 1;
+            let serial = st.next_serial;
             st.flows.insert(
                 slot,
                 TierFlow {
+                    serial,
                     key,
                     mask_slot: mask_slot as u32,
                     in_port: flow.key.in_port,
@@ -389,6 +486,7 @@ impl TierBackend for TierControl {
                     tx_slot,
                     out_growth: growth,
                     read: (0, 0),
+                    omitted: std::mem::take(&mut omitted),
                 },
             );
             st.stats.entries = st.flows.len() as u64;
@@ -397,6 +495,7 @@ impl TierBackend for TierControl {
             Ok(TierHandle {
                 slot,
                 load: st.load,
+                serial,
             })
         });
         let r = r.unwrap_or(Err(TierRefusal::NotLoaded));
@@ -418,28 +517,10 @@ impl TierBackend for TierControl {
             if h.load != st.load {
                 return;
             }
-            let Some(f) = st.flows.remove(&h.slot) else {
-                return;
-            };
-            if let Err(e) = m.remove_flow(&f.key) {
-                tracing::error!("XDP tier: removing entry {}: {e}", h.slot);
+            st.spent.remove(&h.serial);
+            if st.flows.get(&h.slot).is_some_and(|f| f.serial == h.serial) {
+                st.remove_flow(m, h.slot);
             }
-            let ms = f.mask_slot as usize;
-            if let Some((_, n)) = st.masks[ms].as_mut() {
-                *n -= 1;
-                if *n == 0 {
-                    // The flows' keys carry the slot: an unused mask only costs a probe
-                    // until the slot is given to another.
-                    st.masks[ms] = None;
-                }
-            }
-            if let Some(t) = f.tx_slot {
-                st.tx[t as usize].refs -= 1;
-            }
-            st.pending_free.push(h.slot);
-            st.stats.entries = st.flows.len() as u64;
-            st.stats.masks = st.masks.iter().filter(|m| m.is_some()).count() as u64;
-            st.stats.removed += 1;
         });
     }
 
@@ -470,14 +551,25 @@ impl TierBackend for TierControl {
         st.stats.grace_periods += 1;
     }
 
-    fn counters(&mut self, h: TierHandle) -> Option<(u64, u64)> {
+    fn counters(&mut self, h: TierHandle) -> Option<TierCount> {
         let mut st = self.lock();
         let st = &mut *st;
         self.with_maps(st, |m, st| {
             if h.load != st.load {
                 return None;
             }
-            let f = *st.flows.get(&h.slot)?;
+            if let Some((packets, bytes)) = st.spent.remove(&h.serial) {
+                return Some(TierCount {
+                    packets,
+                    bytes,
+                    live: false,
+                });
+            }
+            let f = st
+                .flows
+                .get(&h.slot)
+                .filter(|f| f.serial == h.serial)?
+                .clone();
             let (p, b) = m.counter(h.slot).ok()?;
             let (dp, db) = (p.saturating_sub(f.read.0), b.saturating_sub(f.read.1));
             st.credit_ports(&f, dp, db);
@@ -485,7 +577,11 @@ impl TierBackend for TierControl {
             if let Some(f) = st.flows.get_mut(&h.slot) {
                 f.read = (p, b);
             }
-            Some((p, b))
+            Some(TierCount {
+                packets: p,
+                bytes: b,
+                live: true,
+            })
         })
         .flatten()
     }

@@ -5,6 +5,8 @@
 //! frames go back to the free list.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::afxdp::ring::{ConsRing, ProdRing};
 use crate::afxdp::socket::XdpDesc;
@@ -23,6 +25,8 @@ pub(super) struct TxCounters {
     pub(super) no_socket: u64,
     pub(super) no_frame: u64,
     pub(super) too_big: u64,
+    /// Outputs dropped because the netdev could not carry them (no carrier).
+    pub(super) link_down: u64,
     pub(super) kicks: u64,
     pub(super) kick_errors: u64,
 }
@@ -47,6 +51,10 @@ pub(super) struct PortTx {
     pub(super) tx: Option<usize>,
     /// A send-only port: frames go through the kernel's transmit path instead.
     pub(super) kernel: Option<KernelTx>,
+    /// The netdev has a carrier (IFF_RUNNING), as the datapath last heard. Without one
+    /// the kernel would drop the frame; it is dropped here, before the copy, as OVS
+    /// does for a tap that is down.
+    pub(super) carrier: Arc<AtomicBool>,
     pub(super) counters: TxCounters,
 }
 
@@ -132,6 +140,10 @@ impl TxPath {
             self.unknown_port += 1;
             return;
         };
+        if !p.carrier.load(Ordering::Relaxed) {
+            p.counters.link_down += 1;
+            return;
+        }
         if let Some(k) = p.kernel.as_mut() {
             k.queue(bytes, &mut p.counters);
             return;

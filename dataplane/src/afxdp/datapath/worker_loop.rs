@@ -99,6 +99,8 @@ pub(super) enum DpCmd {
         sockets: Vec<NewSocket>,
         /// A send-only port's packet socket (this worker's duplicate of it).
         kernel: Option<OwnedFd>,
+        /// The port's carrier, set by the datapath.
+        carrier: Arc<AtomicBool>,
         reply: Sender<Result<Vec<Bound>, AfXdpError>>,
     },
     /// Answered with the port's sockets, for the caller to close ([`Closing`]).
@@ -223,9 +225,10 @@ impl WorkerIo {
                 ifindex,
                 sockets,
                 kernel,
+                carrier,
                 reply,
             } => {
-                let r = self.add_port(port, ifindex, sockets, kernel);
+                let r = self.add_port(port, ifindex, sockets, kernel, carrier);
                 if r.is_err() {
                     let closing = self.remove_port(port);
                     self.close_here(closing);
@@ -252,6 +255,7 @@ impl WorkerIo {
         ifindex: u32,
         sockets: Vec<NewSocket>,
         kernel: Option<OwnedFd>,
+        carrier: Arc<AtomicBool>,
     ) -> Result<Vec<Bound>, AfXdpError> {
         if !self.tx.ports.iter().any(|p| p.port == port) {
             let slot_size = self.tx.frame_size as usize;
@@ -259,6 +263,7 @@ impl WorkerIo {
                 port,
                 tx: None,
                 kernel: kernel.map(|fd| KernelTx::new(fd, slot_size)),
+                carrier,
                 counters: TxCounters::default(),
             });
         }
@@ -426,6 +431,7 @@ impl WorkerIo {
             s.tx_no_socket += c.no_socket;
             s.tx_no_frame += c.no_frame;
             s.tx_too_big += c.too_big;
+            s.tx_link_down += c.link_down;
             s.tx_kicks += c.kicks;
             s.tx_kick_errors += c.kick_errors;
         }
@@ -591,6 +597,7 @@ mod tests {
                     spare: None,
                 }],
                 kernel: None,
+                carrier: Arc::new(AtomicBool::new(true)),
                 reply: tx,
             });
             rx.recv().unwrap().expect("bound");
