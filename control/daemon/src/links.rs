@@ -39,6 +39,9 @@ pub struct Link {
     /// IFF_RUNNING: the carrier OVS reports as `link_state` (netdev-linux's
     /// `get_carrier`).
     pub carrier: bool,
+    /// IFF_LOWER_UP: the driver's carrier now (IFF_RUNNING follows it through the
+    /// kernel's link watch, up to a second later): whether a frame sent would leave.
+    pub lower_up: bool,
 }
 
 /// One netlink message of a datagram, as far as the watcher cares.
@@ -68,6 +71,7 @@ fn link_of(l: LinkMessage) -> Result<Link, String> {
         mtu: None,
         admin_up: l.header.flags.contains(LinkFlags::Up),
         carrier: l.header.flags.contains(LinkFlags::Running),
+        lower_up: l.header.flags.contains(LinkFlags::LowerUp),
     };
     for a in l.attributes {
         match a {
@@ -437,6 +441,7 @@ mod tests {
             mtu: Some(1500),
             admin_up: true,
             carrier: true,
+            lower_up: true,
         }
     }
 

@@ -54,7 +54,7 @@ impl Daemon {
     pub fn link_event(&self, ev: LinkEvent) {
         match ev {
             LinkEvent::Present(link) => {
-                let (name, index, carrier) = (link.name.clone(), link.index, link.carrier);
+                let (name, index, carrier) = (link.name.clone(), link.index, link.lower_up);
                 self.netdevs
                     .links
                     .lock()

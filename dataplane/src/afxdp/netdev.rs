@@ -50,8 +50,11 @@ pub struct NetdevInfo {
     pub mac: [u8; 6],
     pub mtu: u32,
     pub rx_queues: u32,
-    /// IFF_RUNNING: the netdev can transmit (a veth whose peer is down cannot).
-    pub running: bool,
+    /// IFF_LOWER_UP: the netdev has a carrier, a frame sent would leave (a veth whose
+    /// peer is down has none). Read through rtnetlink: the ioctl's flags stop at 16
+    /// bits, and IFF_RUNNING follows the carrier only through the kernel's link watch,
+    /// up to a second later.
+    pub carrier: bool,
 }
 
 fn ifreq(ifname: &str) -> Result<IfReq, NetdevError> {
@@ -110,10 +113,8 @@ pub fn netdev_info(ifname: &str) -> Result<NetdevInfo, NetdevError> {
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&r.data[2..8]);
 
-    let mut r = ifreq(ifname)?;
-    ioctl(&sock, libc::SIOCGIFFLAGS, "SIOCGIFFLAGS", ifname, &mut r)?;
-    let flags = i16::from_ne_bytes([r.data[0], r.data[1]]) as i32;
-    let running = flags & libc::IFF_RUNNING != 0;
+    // Unknown: assume it can send (the kernel drops what it cannot, as before).
+    let carrier = link_flags(ifindex).map_or(true, |f| f & libc::IFF_LOWER_UP as u32 != 0);
 
     let rx_queues = rx_queue_count(&sock, ifname);
     Ok(NetdevInfo {
@@ -121,8 +122,47 @@ pub fn netdev_info(ifname: &str) -> Result<NetdevInfo, NetdevError> {
         mac,
         mtu,
         rx_queues,
-        running,
+        carrier,
     })
+}
+
+/// The `ifi_flags` of interface `ifindex` (RTM_GETLINK, the calling thread's namespace).
+fn link_flags(ifindex: u32) -> io::Result<u32> {
+    // SAFETY: plain socket(2).
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh fd.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // nlmsghdr (16) + ifinfomsg (16): family, pad, type, index, flags, change.
+    let mut m = [0u8; 32];
+    m[0..4].copy_from_slice(&32u32.to_ne_bytes());
+    m[4..6].copy_from_slice(&libc::RTM_GETLINK.to_ne_bytes());
+    m[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    m[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    m[20..24].copy_from_slice(&(ifindex as i32).to_ne_bytes());
+    // SAFETY: send(2) of an initialised buffer.
+    if unsafe { libc::send(sock.as_raw_fd(), m.as_ptr().cast(), m.len(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 16384];
+    // SAFETY: recv(2) into a buffer of the length given.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let b = &buf[..n as usize];
+    if b.len() < 32 || u16::from_ne_bytes([b[4], b[5]]) != libc::RTM_NEWLINK {
+        return Err(io::Error::other("no RTM_NEWLINK in the answer"));
+    }
+    Ok(u32::from_ne_bytes(b[24..28].try_into().expect("4 bytes")))
 }
 
 /// Rx queues from ETHTOOL_GCHANNELS (combined + rx-only channels), or from

@@ -215,7 +215,7 @@ impl AfXdpDatapath {
             );
         }
 
-        let carrier = Arc::new(AtomicBool::new(nd.running));
+        let carrier = Arc::new(AtomicBool::new(nd.carrier));
         let mut replies = Vec::new();
         for (w, sockets) in per_worker.into_iter().enumerate() {
             let (tx, rx) = bounded(1);
@@ -306,7 +306,7 @@ impl AfXdpDatapath {
             what: "packet socket for a send-only port",
             error: e,
         })?;
-        let carrier = Arc::new(AtomicBool::new(nd.running));
+        let carrier = Arc::new(AtomicBool::new(nd.carrier));
         let mut replies = Vec::new();
         for w in &self.workers {
             let dup = socket.try_clone().map_err(|e| AfXdpError::Syscall {
