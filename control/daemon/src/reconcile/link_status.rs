@@ -107,6 +107,7 @@ mod tests {
             mtu: Some(1450),
             admin_up: true,
             carrier: true,
+            lower_up: true,
         };
         let want = LinkColumns::from_link(&link);
         let empty = LinkColumns::from_row(&Row::new());
