@@ -445,6 +445,28 @@ pub enum TierRefusal {
     Map(String),
 }
 
+impl TierRefusal {
+    /// A short name of the reason (dp-show's `last-refusal`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TierRefusal::NotExpressible(e) => match e {
+                NotExpressible::MaskBeyondL2 => "mask-beyond-l2",
+                NotExpressible::Action(_) => "action",
+                NotExpressible::Order => "action-order",
+                NotExpressible::SeveralOutputs => "several-outputs",
+                NotExpressible::PortNotInTier(_) => "output-not-in-tier",
+                NotExpressible::GreChecksum => "gre-checksum",
+                NotExpressible::ZeroTpid => "zero-tpid",
+            },
+            TierRefusal::InPortWildcarded => "in-port-wildcarded",
+            TierRefusal::MasksFull => "masks-full",
+            TierRefusal::Full => "full",
+            TierRefusal::NotLoaded => "not-loaded",
+            TierRefusal::Map(_) => "map-error",
+        }
+    }
+}
+
 /// The tier's figures (dp-show, coverage).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TierStats {
@@ -459,6 +481,8 @@ pub struct TierStats {
     /// Attempts that did not put an entry in (a hot entry not expressible is tried
     /// again at every tick it stays hot).
     pub refused: u64,
+    /// Why the latest refusal was ([`TierRefusal::kind`]; "" before any).
+    pub last_refusal: &'static str,
     /// Waits for the kernel's RCU grace period after removals (before a barrier).
     pub grace_periods: u64,
     /// Frames forwarded (or dropped by an entry) in the kernel, as last read.

@@ -199,8 +199,16 @@ pub fn dp_show_text(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats)
 /// The XDP tier's line of `dp-show`, when the datapath runs one.
 pub fn tier_text(t: &TierStats) -> String {
     format!(
-        "  xdp-tier: entries:{} masks:{} output-ports:{} packets:{} installed:{} removed:{} refused:{} grace-periods:{}\n",
-        t.entries, t.masks, t.tx_ports, t.packets, t.installed, t.removed, t.refused, t.grace_periods
+        "  xdp-tier: entries:{} masks:{} output-ports:{} packets:{} installed:{} removed:{} refused:{} last-refusal:{} grace-periods:{}\n",
+        t.entries,
+        t.masks,
+        t.tx_ports,
+        t.packets,
+        t.installed,
+        t.removed,
+        t.refused,
+        if t.last_refusal.is_empty() { "none" } else { t.last_refusal },
+        t.grace_periods
     )
 }
 
@@ -208,7 +216,7 @@ pub fn tier_text(t: &TierStats) -> String {
 pub fn tier_json(t: &TierStats) -> Value {
     json!({"entries": t.entries, "masks": t.masks, "output_ports": t.tx_ports,
         "packets": t.packets, "installed": t.installed, "removed": t.removed,
-        "refused": t.refused, "grace_periods": t.grace_periods})
+        "refused": t.refused, "last_refusal": t.last_refusal, "grace_periods": t.grace_periods})
 }
 
 /// The rest of `dp-show`: what the pipeline dropped and why (packets, counted whether

@@ -44,8 +44,10 @@ pub const MAX_FAILED_LOOKUPS_CACHED: usize = 64;
 /// Entries idle this long are removed (OVS's `max-idle`).
 pub const DEFAULT_MAX_IDLE_MS: u64 = 10_000;
 /// An entry that forwarded at least this many packets between two ticks (500 ms) is
-/// put into the XDP tier, when there is one and the entry is expressible there.
-pub const DEFAULT_TIER_PROMOTE_PACKETS: u64 = 64;
+/// put into the XDP tier, when there is one and the entry is expressible there. Low: a
+/// flow of a many-flow load forwards only a few packets a tick each, and an entry costs
+/// the tier one map insert; a one-packet flow (a miss storm) never gets there.
+pub const DEFAULT_TIER_PROMOTE_PACKETS: u64 = 2;
 
 /// The control thread's end of one worker.
 pub struct WorkerHandle {

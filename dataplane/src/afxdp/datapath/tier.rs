@@ -388,7 +388,7 @@ impl TierBackend for TierControl {
         let st = &mut *st;
         // Outputs to a port without carrier are dropped by the workers: the same here.
         let mut omitted = Vec::new();
-        let actions: Vec<DpAction> = flow
+        let mut actions: Vec<DpAction> = flow
             .actions
             .iter()
             .copied()
@@ -407,6 +407,21 @@ impl TierBackend for TierControl {
                 !down
             })
             .collect();
+        // Header changes after the last output left (a tag pushed for the output that
+        // was left out) change nothing anyone sees.
+        while matches!(
+            actions.last(),
+            Some(
+                DpAction::PushVlan { .. }
+                    | DpAction::PopVlan
+                    | DpAction::SetVlan(_)
+                    | DpAction::SetEthSrc(_)
+                    | DpAction::SetEthDst(_)
+            )
+        ) && !omitted.is_empty()
+        {
+            actions.pop();
+        }
         let r = self.with_maps(st, |m, st| {
             let slot = st.alloc_slot().ok_or(TierRefusal::Full)?;
             let entry =
@@ -501,6 +516,7 @@ impl TierBackend for TierControl {
         let r = r.unwrap_or(Err(TierRefusal::NotLoaded));
         if let Err(e) = &r {
             st.stats.refused += 1;
+            st.stats.last_refusal = e.kind();
             tracing::debug!(
                 "XDP tier: entry {} stays in userspace: {e} (actions {:?})",
                 flow.id,
