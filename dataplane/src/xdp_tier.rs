@@ -504,6 +504,11 @@ pub trait TierBackend: Send {
     /// What the entry forwarded in the kernel since it was installed; None when it is
     /// gone with its counts (the program was reloaded).
     fn counters(&mut self, h: TierHandle) -> Option<TierCount>;
+    /// A pass over every entry's counters begins: the backend may read them all at
+    /// once, and answer [`TierBackend::counters`] from that until
+    /// [`TierBackend::end_pass`].
+    fn begin_pass(&mut self) {}
+    fn end_pass(&mut self) {}
     /// The tunnel ports, after a topology change.
     fn set_tunnels(&mut self, map: &TunnelMap);
     /// Now and then: the ports' output slots checked again.

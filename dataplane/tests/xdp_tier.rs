@@ -840,6 +840,17 @@ fn run_case(case: &Case) -> Result<(), TestCaseError> {
             prop_assert_eq!(run.verdict, XDP_PASS, "tier off");
             prop_assert_eq!(&run.frame, bytes, "tier off");
         }
+        // The batched read of every slot says what the single reads say.
+        let upto = installed
+            .iter()
+            .map(|&(_, id)| id as u32 + 1)
+            .max()
+            .unwrap_or(0);
+        let batch = h.maps.counters_upto(upto).unwrap();
+        prop_assert_eq!(batch.len(), upto as usize);
+        for &(_, id) in &installed {
+            prop_assert_eq!(batch[id as usize], h.maps.counter(id as u32).unwrap());
+        }
         for &(_, id) in &installed {
             let got = h.maps.counter(id as u32).unwrap();
             let want = expected.get(&id).copied().unwrap_or_default();

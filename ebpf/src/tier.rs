@@ -87,6 +87,8 @@ pub struct TierMaps {
     tunnels: HashMap<MapData, TunnelKeyBytes, u32>,
     flows: HashMap<MapData, FlowKeyBytes, ActionsBytes>,
     counters: PerCpuArray<MapData, [u8; 16]>,
+    /// The counters' descriptor again, for batched reads (aya has none).
+    counters_fd: std::os::fd::OwnedFd,
     tx: DevMap<MapData>,
     /// The devmap's descriptor again: aya's `DevMap` cannot delete an element.
     tx_fd: std::os::fd::OwnedFd,
@@ -126,6 +128,22 @@ impl TierMaps {
                 .map_err(map_err("tier_tunnels"))?,
             flows: HashMap::try_from(take_map(ebpf, "tier_flows")?)
                 .map_err(map_err("tier_flows"))?,
+            counters_fd: {
+                let m = ebpf.map("tier_counters").ok_or(EbpfError::Missing {
+                    what: "map",
+                    name: "tier_counters",
+                })?;
+                let aya::maps::Map::PerCpuArray(d) = m else {
+                    return Err(EbpfError::Missing {
+                        what: "per-CPU array",
+                        name: "tier_counters",
+                    });
+                };
+                d.fd()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| map_err("tier_counters")(MapError::IoError(e)))?
+            },
             counters: PerCpuArray::try_from(take_map(ebpf, "tier_counters")?)
                 .map_err(map_err("tier_counters"))?,
             tx_fd: {
@@ -289,6 +307,87 @@ impl TierMaps {
                 b + u64::from_ne_bytes(c[8..16].try_into().unwrap()),
             )
         }))
+    }
+
+    /// (packets, bytes) of counter slots `0..n`, summed over CPUs, in a few
+    /// `BPF_MAP_LOOKUP_BATCH` calls rather than one lookup each (a tick credits every
+    /// entry: one system call each would take the switch core's time with tens of
+    /// thousands of entries).
+    pub fn counters_upto(&self, n: u32) -> Result<Vec<(u64, u64)>, EbpfError> {
+        #[repr(C)]
+        #[derive(Default)]
+        struct BatchAttr {
+            in_batch: u64,
+            out_batch: u64,
+            keys: u64,
+            values: u64,
+            count: u32,
+            map_fd: u32,
+            elem_flags: u64,
+            flags: u64,
+        }
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(_, e)| map_err("tier_counters")(MapError::IoError(e)))?;
+        let n = n.min(MAX_FLOWS) as usize;
+        let mut out = Vec::with_capacity(n);
+        const CHUNK: usize = 4096;
+        let mut keys = vec![0u32; CHUNK];
+        let mut values = vec![0u8; CHUNK * cpus * 16];
+        let mut cursor: u32 = 0;
+        let mut first = true;
+        while out.len() < n {
+            let want = (n - out.len()).min(CHUNK);
+            let mut next: u32 = 0;
+            let mut attr = BatchAttr {
+                in_batch: if first {
+                    0
+                } else {
+                    &cursor as *const u32 as u64
+                },
+                out_batch: &mut next as *mut u32 as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: values.as_mut_ptr() as u64,
+                count: want as u32,
+                map_fd: self.counters_fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            // SAFETY: BPF_MAP_LOOKUP_BATCH (24) writes at most `count` keys (4 bytes) and
+            // values (`cpus` x 16 bytes each) into the buffers, which are that large,
+            // and one key into `next`; all alive for the call.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_bpf,
+                    24 as libc::c_long,
+                    &mut attr as *mut BatchAttr,
+                    std::mem::size_of::<BatchAttr>() as libc::c_uint,
+                )
+            };
+            let done = if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ENOENT) {
+                    return Err(map_err("tier_counters")(MapError::IoError(e)));
+                }
+                true
+            } else {
+                false
+            };
+            let got = (attr.count as usize).min(want);
+            for i in 0..got {
+                let v = &values[i * cpus * 16..(i + 1) * cpus * 16];
+                let (mut p, mut b) = (0u64, 0u64);
+                for c in v.chunks_exact(16) {
+                    p += u64::from_ne_bytes(c[0..8].try_into().expect("8"));
+                    b += u64::from_ne_bytes(c[8..16].try_into().expect("8"));
+                }
+                out.push((p, b));
+            }
+            if done || got == 0 {
+                break;
+            }
+            cursor = next;
+            first = false;
+        }
+        Ok(out)
     }
 
     /// Zeroes a counter slot on every CPU.

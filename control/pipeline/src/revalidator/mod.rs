@@ -387,11 +387,17 @@ impl Revalidator {
         self.now = self.now.max(now);
         let mut idle = Vec::new();
         let mut tier = self.tier.as_deref_mut();
+        if let Some(t) = tier.as_deref_mut() {
+            t.begin_pass();
+        }
         for (id, inst) in self.reg.entries_mut() {
             let used = credit(sw, inst, tier.as_deref_mut(), now);
             if idle_limit.is_some_and(|limit| now.saturating_sub(used) > limit) {
                 idle.push(id);
             }
+        }
+        if let Some(t) = tier {
+            t.end_pass();
         }
         idle
     }
@@ -427,13 +433,16 @@ impl Revalidator {
         };
         tier.tick();
         let threshold = self.tier_promote_packets.max(1);
+        let mut full = false;
         for (_, inst) in self.reg.entries_mut() {
             let p = inst.flow.totals().0;
             let hot = p - inst.tick_packets.min(p) >= threshold;
             inst.tick_packets = p;
-            if hot && inst.tier.is_none() {
+            if hot && !full && inst.tier.is_none() {
                 match tier.install(&inst.flow) {
                     Ok(h) => inst.tier = Some(h),
+                    // No room for anyone else this tick.
+                    Err(xvs_dataplane::xdp_tier::TierRefusal::Full) => full = true,
                     Err(e) => tracing_refusal(&inst.flow, &e),
                 }
             }

@@ -93,6 +93,8 @@ struct TierState {
     /// the revalidator reads them.
     spent: HashMap<u64, (u64, u64)>,
     next_serial: u64,
+    /// Every slot's counters, read at once for a pass of the revalidator.
+    snapshot: Option<Vec<(u64, u64)>>,
     /// The ports' traffic forwarded in the kernel, from the entries' counters.
     traffic: BTreeMap<PortNo, PortStats>,
     stats: TierStats,
@@ -257,6 +259,7 @@ impl TierState {
         self.flows.clear();
         self.free_slots.clear();
         self.spent.clear();
+        self.snapshot = None;
         self.pending_free.clear();
         self.next_slot = 0;
         self.tx.iter_mut().for_each(|t| *t = TxSlot::default());
@@ -586,7 +589,10 @@ impl TierBackend for TierControl {
                 .get(&h.slot)
                 .filter(|f| f.serial == h.serial)?
                 .clone();
-            let (p, b) = m.counter(h.slot).ok()?;
+            let (p, b) = match st.snapshot.as_ref().and_then(|s| s.get(h.slot as usize)) {
+                Some(&c) => c,
+                None => m.counter(h.slot).ok()?,
+            };
             let (dp, db) = (p.saturating_sub(f.read.0), b.saturating_sub(f.read.1));
             st.credit_ports(&f, dp, db);
             st.stats.packets += dp;
@@ -600,6 +606,22 @@ impl TierBackend for TierControl {
             })
         })
         .flatten()
+    }
+
+    fn begin_pass(&mut self) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        self.with_maps(st, |m, st| {
+            st.snapshot = if st.flows.is_empty() {
+                None
+            } else {
+                m.counters_upto(st.next_slot).ok()
+            };
+        });
+    }
+
+    fn end_pass(&mut self) {
+        self.lock().snapshot = None;
     }
 
     fn set_tunnels(&mut self, map: &TunnelMap) {
