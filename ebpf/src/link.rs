@@ -75,20 +75,8 @@ struct LinkAttr {
 }
 
 fn bpf(cmd: libc::c_long, attr: &mut LinkAttr) -> io::Result<libc::c_long> {
-    // SAFETY: attr is a valid, initialised bpf_attr prefix of the size given, with no
-    // pointers in it.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut LinkAttr,
-            std::mem::size_of::<LinkAttr>() as libc::c_uint,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(r)
+    // SAFETY: a link command's bpf_attr, with no pointers in it.
+    unsafe { crate::test_run::bpf_call(cmd, attr) }
 }
 
 fn detach_by_id(link_id: u32) -> io::Result<()> {

@@ -41,6 +41,29 @@ pub(crate) struct XdpMd {
     pub egress_ifindex: u32,
 }
 
+/// `bpf(cmd, attr, sizeof attr)`: the crate's raw BPF commands (test runs, link
+/// detach, batched lookups, devmap deletes) that aya does not offer.
+///
+/// # Safety
+/// `attr` is a valid, initialised `union bpf_attr` prefix for `cmd`, and every pointer
+/// in it points to a buffer as large as the command reads or writes, alive for the
+/// call.
+pub(crate) unsafe fn bpf_call<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<libc::c_long> {
+    // SAFETY: the caller vouches for attr and the buffers it points to.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut A,
+            std::mem::size_of::<A>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(r)
+}
+
 /// Runs the test run `attr` describes; the kernel writes `retval`, `data_size_out`
 /// and the output buffers.
 ///
@@ -49,18 +72,6 @@ pub(crate) struct XdpMd {
 /// size of 0, or points to a buffer of at least the size `attr` gives for it that
 /// outlives the call.
 pub(crate) unsafe fn prog_test_run(attr: &mut TestRunAttr) -> io::Result<()> {
-    // SAFETY: attr is a valid, initialised bpf_attr prefix of the size given; the
-    // caller vouches for the buffers it points to.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>() as libc::c_uint,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // SAFETY: attr is a test run's bpf_attr; the caller vouches for its buffers.
+    unsafe { bpf_call(BPF_PROG_TEST_RUN, attr) }.map(|_| ())
 }

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::{Array, DevMap, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
 
-use crate::test_run::{prog_test_run, TestRunAttr, XdpMd};
+use crate::test_run::{bpf_call, prog_test_run, TestRunAttr, XdpMd};
 use crate::{load_xdp, map_err, take_map, EbpfError, PROGRAM_NAME, XDP_OBJECT};
 
 /// Masks the program probes (XVS_TIER_MAX_MASKS).
@@ -107,6 +107,18 @@ pub struct TierConfig {
     pub n_masks: u32,
 }
 
+/// A descriptor of our own for map `name` (before aya's typed map takes it).
+fn dup_map_fd(ebpf: &aya::Ebpf, name: &'static str) -> Result<std::os::fd::OwnedFd, EbpfError> {
+    let data = match ebpf.map(name) {
+        Some(aya::maps::Map::PerCpuArray(d)) | Some(aya::maps::Map::DevMap(d)) => d,
+        _ => return Err(EbpfError::Missing { what: "map", name }),
+    };
+    data.fd()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| map_err(name)(MapError::IoError(e)))
+}
+
 fn ignore_absent(r: Result<(), MapError>) -> Result<(), MapError> {
     match r {
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
@@ -128,40 +140,10 @@ impl TierMaps {
                 .map_err(map_err("tier_tunnels"))?,
             flows: HashMap::try_from(take_map(ebpf, "tier_flows")?)
                 .map_err(map_err("tier_flows"))?,
-            counters_fd: {
-                let m = ebpf.map("tier_counters").ok_or(EbpfError::Missing {
-                    what: "map",
-                    name: "tier_counters",
-                })?;
-                let aya::maps::Map::PerCpuArray(d) = m else {
-                    return Err(EbpfError::Missing {
-                        what: "per-CPU array",
-                        name: "tier_counters",
-                    });
-                };
-                d.fd()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map_err(|e| map_err("tier_counters")(MapError::IoError(e)))?
-            },
+            counters_fd: dup_map_fd(ebpf, "tier_counters")?,
             counters: PerCpuArray::try_from(take_map(ebpf, "tier_counters")?)
                 .map_err(map_err("tier_counters"))?,
-            tx_fd: {
-                let m = ebpf.map("tier_tx").ok_or(EbpfError::Missing {
-                    what: "map",
-                    name: "tier_tx",
-                })?;
-                let aya::maps::Map::DevMap(d) = m else {
-                    return Err(EbpfError::Missing {
-                        what: "devmap",
-                        name: "tier_tx",
-                    });
-                };
-                d.fd()
-                    .as_fd()
-                    .try_clone_to_owned()
-                    .map_err(|e| map_err("tier_tx")(MapError::IoError(e)))?
-            },
+            tx_fd: dup_map_fd(ebpf, "tier_tx")?,
             tx: DevMap::try_from(take_map(ebpf, "tier_tx")?).map_err(map_err("tier_tx"))?,
             trace: PerCpuArray::try_from(take_map(ebpf, "tier_trace")?)
                 .map_err(map_err("tier_trace"))?,
@@ -278,21 +260,12 @@ impl TierMaps {
         };
         // SAFETY: BPF_MAP_DELETE_ELEM (3) reads the attr and the 4-byte key it points
         // to, both alive for the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                3 as libc::c_long,
-                &mut attr as *mut DeleteAttr,
-                std::mem::size_of::<DeleteAttr>() as libc::c_uint,
-            )
-        };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOENT) {
-                return Err(map_err("tier_tx")(MapError::IoError(e)));
+        match unsafe { bpf_call(3, &mut attr) } {
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => {
+                Err(map_err("tier_tx")(MapError::IoError(e)))
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// (packets, bytes) of a counter slot, summed over CPUs.
@@ -354,22 +327,10 @@ impl TierMaps {
             // SAFETY: BPF_MAP_LOOKUP_BATCH (24) writes at most `count` keys (4 bytes) and
             // values (`cpus` x 16 bytes each) into the buffers, which are that large,
             // and one key into `next`; all alive for the call.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_bpf,
-                    24 as libc::c_long,
-                    &mut attr as *mut BatchAttr,
-                    std::mem::size_of::<BatchAttr>() as libc::c_uint,
-                )
-            };
-            let done = if r < 0 {
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::ENOENT) {
-                    return Err(map_err("tier_counters")(MapError::IoError(e)));
-                }
-                true
-            } else {
-                false
+            let done = match unsafe { bpf_call(24, &mut attr) } {
+                Ok(_) => false,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => true,
+                Err(e) => return Err(map_err("tier_counters")(MapError::IoError(e))),
             };
             let got = (attr.count as usize).min(want);
             for i in 0..got {

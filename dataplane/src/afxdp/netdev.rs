@@ -128,19 +128,7 @@ pub fn netdev_info(ifname: &str) -> Result<NetdevInfo, NetdevError> {
 
 /// The `ifi_flags` of interface `ifindex` (RTM_GETLINK, the calling thread's namespace).
 fn link_flags(ifindex: u32) -> io::Result<u32> {
-    // SAFETY: plain socket(2).
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fresh fd.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sock = crate::afxdp::xdp_features::netlink_socket(libc::NETLINK_ROUTE)?;
     // nlmsghdr (16) + ifinfomsg (16): family, pad, type, index, flags, change.
     let mut m = [0u8; 32];
     m[0..4].copy_from_slice(&32u32.to_ne_bytes());

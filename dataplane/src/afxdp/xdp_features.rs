@@ -32,6 +32,23 @@ pub struct XdpFeatures {
     seq: u32,
 }
 
+/// A netlink socket of `protocol` in the calling thread's network namespace.
+pub(crate) fn netlink_socket(protocol: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2).
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: just made, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
@@ -64,19 +81,7 @@ fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 impl XdpFeatures {
     /// Opens the socket and resolves the family; an error on kernels without it.
     pub fn open() -> io::Result<XdpFeatures> {
-        // SAFETY: plain socket(2).
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_GENERIC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: just made, owned by nobody else.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        let sock = netlink_socket(libc::NETLINK_GENERIC)?;
         let tv = libc::timeval {
             tv_sec: 1,
             tv_usec: 0,
