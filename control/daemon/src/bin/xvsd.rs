@@ -68,7 +68,8 @@ pub(crate) struct Args {
     /// MAC and tunnel-id changes; GRE/VXLAN encapsulation and decapsulation; one output
     /// to a port whose netdev takes XDP redirects) are done in the XDP program, before
     /// AF_XDP; the workers' caches stay the authority.
-    #[arg(long, default_value = "off", value_parser = ["on", "off"])]
+    /// (`XVSD_XDP_TIER` gives the default.)
+    #[arg(long, env = "XVSD_XDP_TIER", default_value = "off", value_parser = ["on", "off"])]
     xdp_tier: String,
     /// Ask for zero-copy AF_XDP (falls back to copy mode where the driver cannot).
     #[arg(long)]
