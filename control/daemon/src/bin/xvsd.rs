@@ -68,8 +68,9 @@ pub(crate) struct Args {
     /// MAC and tunnel-id changes; GRE/VXLAN encapsulation and decapsulation; one output
     /// to a port whose netdev takes XDP redirects) are done in the XDP program, before
     /// AF_XDP; the workers' caches stay the authority.
-    /// (`XVSD_XDP_TIER` gives the default.)
-    #[arg(long, env = "XVSD_XDP_TIER", default_value = "off", value_parser = ["on", "off"])]
+    /// On by default (`XVSD_XDP_TIER` changes the default); off where the kernel cannot
+    /// wait for its grace periods (membarrier, logged).
+    #[arg(long, env = "XVSD_XDP_TIER", default_value = "on", value_parser = ["on", "off"])]
     xdp_tier: String,
     /// Ask for zero-copy AF_XDP (falls back to copy mode where the driver cannot).
     #[arg(long)]

@@ -400,8 +400,9 @@ impl Appctl {
 
     fn dpif_show(&self) -> Result<String, String> {
         let d = self.daemon()?;
-        Ok(d.control()
-            .read(|sw, reval, _| text::dpif_show(sw.topology(), &reval.worker_stats())))
+        Ok(d.control().read(|sw, reval, _| {
+            text::dpif_show(sw.topology(), &reval.worker_stats(), reval.stats.tier_hits)
+        }))
     }
 
     /// The datapath argument of `dpctl/*` and `pmd-stats-*`: xvs has one.
@@ -427,7 +428,7 @@ impl Appctl {
             }
         }
         let d = self.daemon()?;
-        let (workers, names, entries, tunnels) = d.control().read(|sw, reval, _| {
+        let (workers, names, entries, tunnels, tier_hits) = d.control().read(|sw, reval, _| {
             let topo = sw.topology();
             // As OVS: a port's type after its name, unless it is a plain netdev.
             let mut names = topo.dp_port_names();
@@ -446,9 +447,15 @@ impl Appctl {
                     }
                 }
             }
-            (reval.worker_stats(), names, reval.n_entries(), tunnels)
+            (
+                reval.worker_stats(),
+                names,
+                reval.n_entries(),
+                tunnels,
+                reval.stats.tier_hits,
+            )
         });
-        let (hit, missed, lost) = workers.iter().fold((0, 0, 0), |(h, m, l), w| {
+        let (hit, missed, lost) = workers.iter().fold((tier_hits, 0, 0), |(h, m, l), w| {
             (h + w.hits, m + w.misses, l + w.lost)
         });
         let mut s = format!(

@@ -23,10 +23,11 @@ pub const DATAPATH_NAME: &str = "xvs@datapath";
 
 /// `dpif/show`: the datapath's hits and misses, then every bridge's ports (sorted by
 /// name, as OVS sorts them) as `name ofport/dp_port: (type[: options])`.
-pub fn dpif_show(topo: &Topology, workers: &[WorkerStatsSnapshot]) -> String {
+/// `tier_hits`: the XDP tier's, datapath hits no worker counted.
+pub fn dpif_show(topo: &Topology, workers: &[WorkerStatsSnapshot], tier_hits: u64) -> String {
     let (hits, misses) = workers
         .iter()
-        .fold((0, 0), |(h, m), w| (h + w.hits, m + w.misses));
+        .fold((tier_hits, 0), |(h, m), w| (h + w.hits, m + w.misses));
     let mut s = format!("{DATAPATH_NAME}: hit:{hits} missed:{misses}\n");
     let mut bridges: Vec<_> = topo.bridges().collect();
     bridges.sort_by(|a, b| a.name.cmp(&b.name));

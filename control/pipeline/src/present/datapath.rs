@@ -159,7 +159,10 @@ pub fn dp_show_text(workers: &[WorkerStatsSnapshot], upcalls: &RevalidatorStats)
         );
     };
     let _ = writeln!(s, "xvs@datapath:");
-    line(&mut s, "total", &total);
+    // The datapath's hits include the XDP tier's, which no worker sees.
+    let mut all = total;
+    all.hits += upcalls.tier_hits;
+    line(&mut s, "total", &all);
     for (i, st) in workers.iter().enumerate() {
         line(&mut s, &format!("worker {i}"), st);
     }

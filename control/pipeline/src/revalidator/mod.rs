@@ -82,6 +82,9 @@ pub struct RevalidatorStats {
     /// How long the last tick's pass over every entry took (ms; set by the control
     /// thread, which has a clock).
     pub dump_duration_ms: u64,
+    /// Frames the XDP tier forwarded (or dropped by an entry) in the kernel, as last
+    /// read: datapath hits that no worker counted.
+    pub tier_hits: u64,
 }
 
 pub struct Revalidator {
@@ -398,6 +401,7 @@ impl Revalidator {
         }
         if let Some(t) = tier {
             t.end_pass();
+            self.stats.tier_hits = t.stats().packets;
         }
         idle
     }

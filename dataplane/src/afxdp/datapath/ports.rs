@@ -104,7 +104,9 @@ impl AfXdpDatapath {
         // Measured once per process (about 50 ms), before the workers count cycles.
         cycle_counter_hz();
         let stop = Arc::new(AtomicBool::new(false));
-        let xdp = if config.xdp_tier {
+        // The tier's removals are safe only with a grace period to wait for.
+        let with_tier = config.xdp_tier && super::tier::grace_periods_available();
+        let xdp = if with_tier {
             XdpSet::with_tier()
         } else {
             XdpSet::new()
@@ -114,7 +116,7 @@ impl AfXdpDatapath {
             workers: Vec::new(),
             ports: Mutex::new(BTreeMap::new()),
             xdp: xdp.clone(),
-            tier: config.xdp_tier.then(|| TierControl::new(xdp)),
+            tier: with_tier.then(|| TierControl::new(xdp)),
             stop: stop.clone(),
         };
         for (i, worker) in workers.into_iter().enumerate() {

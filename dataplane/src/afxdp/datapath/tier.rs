@@ -33,7 +33,24 @@ use crate::xdp_tier::{
     TierRefusal, TierStats, XdpEntry,
 };
 
+const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
 const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
+
+/// Whether `membarrier(MEMBARRIER_CMD_GLOBAL)` (a `synchronize_rcu()`) is there to wait
+/// for the kernel's grace periods: not on `nohz_full` hosts. Without it the tier could
+/// not tell when a removed entry stops forwarding, so it is not used (logged).
+pub(super) fn grace_periods_available() -> bool {
+    // SAFETY: membarrier(2) takes no pointer.
+    let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0) };
+    let ok = r >= 0 && r & libc::c_long::from(MEMBARRIER_CMD_GLOBAL) != 0;
+    if !ok {
+        tracing::warn!(
+            "membarrier(MEMBARRIER_CMD_GLOBAL) is not available here (nohz_full?): \
+             the XDP tier is off"
+        );
+    }
+    ok
+}
 
 #[derive(Debug, Clone)]
 struct TierPort {
@@ -554,6 +571,7 @@ impl TierBackend for TierControl {
         // SAFETY: membarrier(2) takes no pointer.
         let r = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
         if r < 0 {
+            // Checked at start; should it fail now, a generous wait is the best left.
             tracing::error!(
                 "membarrier(MEMBARRIER_CMD_GLOBAL): {}; waiting 100 ms for the XDP tier instead",
                 std::io::Error::last_os_error()
