@@ -470,7 +470,7 @@ impl TierRefusal {
 /// The tier's figures (dp-show, coverage).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TierStats {
-    /// Entries in the tier now.
+    /// Entries in the tier now (derived when asked, as are `masks` and `tx_ports`).
     pub entries: u64,
     /// Masks in use now.
     pub masks: u64,

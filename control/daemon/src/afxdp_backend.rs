@@ -86,10 +86,7 @@ impl PortBackend for AfXdpBackend {
     }
 
     fn carrier(&mut self, ifindex: u32, up: bool) {
-        let dp = self.dp();
-        if let Some(p) = dp.ports().iter().find(|p| p.ifindex == ifindex) {
-            dp.set_carrier(p.port, up);
-        }
+        self.dp().set_carrier(ifindex, up);
     }
 
     fn detach(&mut self, port: PortNo) {

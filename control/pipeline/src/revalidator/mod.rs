@@ -447,16 +447,14 @@ impl Revalidator {
                     Ok(h) => inst.tier = Some(h),
                     // No room for anyone else this tick.
                     Err(xvs_dataplane::xdp_tier::TierRefusal::Full) => full = true,
-                    Err(e) => tracing_refusal(&inst.flow, &e),
+                    // Counted, with the reason, by the tier (dp-show); offered again
+                    // while the entry stays hot.
+                    Err(_) => {}
                 }
             }
         }
     }
 }
-
-/// Why a hot entry stayed out of the XDP tier (nothing: the reasons are counted in
-/// the tier's figures; kept for a debugger's breakpoint and the logs of tests).
-fn tracing_refusal(_flow: &CachedFlow, _why: &xvs_dataplane::xdp_tier::TierRefusal) {}
 
 /// Credits an entry's packets since it was last credited to its rules; returns when
 /// the entry was last used.

@@ -399,13 +399,14 @@ impl AfXdpDatapath {
         Ok(())
     }
 
-    /// Tells the datapath whether `port`'s netdev has a carrier now (its link
-    /// notifications: IFF_RUNNING). Without one, outputs to it are dropped before they
-    /// reach the kernel (counted as `tx_link_down`), and the XDP tier leaves them out of
-    /// its entries until it comes back.
-    pub fn set_carrier(&self, port: PortNo, up: bool) {
+    /// Tells the datapath whether netdev `ifindex` has a carrier now (its link
+    /// notifications: IFF_LOWER_UP); nothing when no port is attached to it. Without
+    /// one, outputs to the port are dropped before they reach the kernel (counted as
+    /// `tx_link_down`), and the XDP tier leaves them out of its entries until it comes
+    /// back.
+    pub fn set_carrier(&self, ifindex: u32, up: bool) {
         let ports = self.ports.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(e) = ports.get(&port) else {
+        let Some((&port, e)) = ports.iter().find(|(_, e)| e.info.ifindex == ifindex) else {
             return;
         };
         let was = e.carrier.swap(up, Ordering::Relaxed);
@@ -416,7 +417,7 @@ impl AfXdpDatapath {
                 if up { "on" } else { "off" }
             );
             if let Some(t) = &self.tier {
-                t.carrier_changed(port, up);
+                t.carrier_changed(port);
             }
         }
     }

@@ -239,7 +239,7 @@ impl TierControl {
     /// `port`'s carrier changed: the entries that output to it, or left it out, no
     /// longer do what a worker does; they leave the tier (their final counts kept for
     /// the revalidator, which may offer them again).
-    pub(super) fn carrier_changed(&self, port: PortNo, _up: bool) {
+    pub(super) fn carrier_changed(&self, port: PortNo) {
         let mut st = self.lock();
         let st = &mut *st;
         self.with_maps(st, |m, st| {
@@ -252,12 +252,7 @@ impl TierControl {
             for slot in stale {
                 let final_counts = m.counter(slot).unwrap_or((0, 0));
                 let f = st.remove_flow(m, slot).expect("listed above");
-                let (dp, db) = (
-                    final_counts.0.saturating_sub(f.read.0),
-                    final_counts.1.saturating_sub(f.read.1),
-                );
-                st.credit_ports(&f, dp, db);
-                st.stats.packets += dp;
+                st.credit_read(&f, final_counts);
                 st.spent.insert(f.serial, final_counts);
             }
         });
@@ -283,7 +278,6 @@ impl TierState {
         for p in self.ports.values_mut() {
             p.tx_slot = None;
         }
-        self.stats.entries = 0;
     }
 
     /// Gives `port` an output slot while its netdev takes redirects, takes it away
@@ -364,10 +358,16 @@ impl TierState {
             self.tx[t as usize].refs -= 1;
         }
         self.pending_free.push(slot);
-        self.stats.entries = self.flows.len() as u64;
-        self.stats.masks = self.masks.iter().filter(|m| m.is_some()).count() as u64;
         self.stats.removed += 1;
         Some(f)
+    }
+
+    /// Credits what an entry forwarded since its last read, `(packets, bytes)` being its
+    /// counters now: to the ports and the tier's packets.
+    fn credit_read(&mut self, f: &TierFlow, (p, b): (u64, u64)) {
+        let (dp, db) = (p.saturating_sub(f.read.0), b.saturating_sub(f.read.1));
+        self.credit_ports(f, dp, db);
+        self.stats.packets += dp;
     }
 
     fn credit_ports(&mut self, f: &TierFlow, dp: u64, db: u64) {
@@ -524,8 +524,6 @@ impl TierBackend for TierControl {
                     omitted: std::mem::take(&mut omitted),
                 },
             );
-            st.stats.entries = st.flows.len() as u64;
-            st.stats.masks = st.masks.iter().filter(|m| m.is_some()).count() as u64;
             st.stats.installed += 1;
             Ok(TierHandle {
                 slot,
@@ -611,9 +609,7 @@ impl TierBackend for TierControl {
                 Some(&c) => c,
                 None => m.counter(h.slot).ok()?,
             };
-            let (dp, db) = (p.saturating_sub(f.read.0), b.saturating_sub(f.read.1));
-            st.credit_ports(&f, dp, db);
-            st.stats.packets += dp;
+            st.credit_read(&f, (p, b));
             if let Some(f) = st.flows.get_mut(&h.slot) {
                 f.read = (p, b);
             }
@@ -669,11 +665,16 @@ impl TierBackend for TierControl {
             for p in ports {
                 st.probe_tx(m, p);
             }
-            st.stats.tx_ports = st.ports.values().filter(|p| p.tx_slot.is_some()).count() as u64;
         });
     }
 
     fn stats(&self) -> TierStats {
-        self.lock().stats
+        let st = self.lock();
+        TierStats {
+            entries: st.flows.len() as u64,
+            masks: st.masks.iter().filter(|m| m.is_some()).count() as u64,
+            tx_ports: st.ports.values().filter(|p| p.tx_slot.is_some()).count() as u64,
+            ..st.stats
+        }
     }
 }
